@@ -1,0 +1,75 @@
+//! The audit log (checklist S10): what happened, to which account, from where. Later
+//! issues add events; the support console and the user's activity page read it.
+
+use crate::account::AccountId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditEvent {
+    AccountCreated,
+    LoginSucceeded,
+    LoginFailed,
+    LoginThrottled,
+    Logout,
+    PasswordRehashed,
+}
+
+impl AuditEvent {
+    pub const ALL: [AuditEvent; 6] =
+        [Self::AccountCreated, Self::LoginSucceeded, Self::LoginFailed, Self::LoginThrottled, Self::Logout, Self::PasswordRehashed];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::AccountCreated => "account_created",
+            Self::LoginSucceeded => "login_succeeded",
+            Self::LoginFailed => "login_failed",
+            Self::LoginThrottled => "login_throttled",
+            Self::Logout => "logout",
+            Self::PasswordRehashed => "password_rehashed",
+        }
+    }
+}
+
+/// Who asked, from where: carried from the web edge into every operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    pub ip: std::net::IpAddr,
+    pub user_agent: String,
+    pub request_id: String,
+}
+
+impl RequestContext {
+    /// For actions taken on the command line.
+    pub fn cli() -> Self {
+        Self { ip: std::net::IpAddr::from([127, 0, 0, 1]), user_agent: "doorman-cli".into(), request_id: String::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: i64,
+    pub event: AuditEvent,
+    pub account_id: Option<AccountId>,
+    pub ip: String,
+    pub user_agent: String,
+    pub request_id: String,
+    /// A short, secret-free note (e.g. "password", "unknown_account").
+    pub detail: String,
+}
+
+impl AuditRecord {
+    pub fn new(at: i64, event: AuditEvent, account_id: Option<AccountId>, ctx: &RequestContext, detail: &str) -> Self {
+        Self {
+            at,
+            event,
+            account_id,
+            ip: ctx.ip.to_string(),
+            user_agent: ctx.user_agent.chars().take(512).collect(),
+            request_id: ctx.request_id.clone(),
+            detail: detail.to_owned(),
+        }
+    }
+}

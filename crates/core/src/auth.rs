@@ -1,0 +1,174 @@
+//! The operations of signing in and out, and of creating accounts. Each takes its inputs as
+//! domain types, talks to storage through [`Store`], and records what it did in the audit log.
+
+use crate::account::{Account, AccountId, Country, EmailAddress, LoginIdentifier, UserType, Username};
+use crate::audit::{AuditEvent, AuditRecord, RequestContext};
+use crate::clock::Clock;
+use crate::keys::ServerKey;
+use crate::password::{HashError, Password, PasswordHasher, PasswordPolicy, Verified, WeakPassword};
+use crate::session::{SessionPolicy, SessionRecord, SessionToken};
+use crate::store::{NewAccount, Store, StoreError};
+use crate::throttle::{keys_cleared_by_success, login_keys};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The same answer whether the account is unknown or the password wrong (S2.1).
+    #[error("The username, email or password is not correct.")]
+    InvalidCredentials,
+    #[error("Too many failed attempts. Try again in {retry_after_seconds} seconds, or reset your password.")]
+    Throttled { retry_after_seconds: i64 },
+    #[error(transparent)]
+    WeakPassword(#[from] WeakPassword),
+    #[error("That username is already taken.")]
+    UsernameTaken,
+    #[error("That email address is already in use.")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+impl From<StoreError> for AuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UsernameTaken => Self::UsernameTaken,
+            StoreError::EmailTaken => Self::EmailTaken,
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// Everything the operations need, shared by every request.
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub hasher: PasswordHasher,
+    pub clock: Arc<dyn Clock>,
+    pub key: ServerKey,
+    pub password_policy: PasswordPolicy,
+    pub session_policy: SessionPolicy,
+}
+
+pub struct NewAccountRequest {
+    pub username: Username,
+    pub email: EmailAddress,
+    pub user_type: UserType,
+    pub country: Country,
+    pub password: Password,
+}
+
+/// A signed-in session: the token for the cookie, and whose it is.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub token: SessionToken,
+    pub account: Account,
+}
+
+impl Services {
+    async fn audit(&self, event: AuditEvent, account: Option<&AccountId>, ctx: &RequestContext, detail: &str) -> Result<(), StoreError> {
+        let record = AuditRecord::new(self.clock.unix(), event, account.cloned(), ctx, detail);
+        self.store.append_audit(&record).await
+    }
+
+    pub async fn create_account(&self, request: NewAccountRequest, ctx: &RequestContext) -> Result<Account, AuthError> {
+        self.password_policy.check(&request.password, &[request.username.as_str(), request.email.local_part()])?;
+        let password_hash = self.hasher.hash(&request.password).await?;
+        let account = self
+            .store
+            .insert_account(NewAccount {
+                id: AccountId::generate(),
+                username: request.username,
+                email: request.email,
+                user_type: request.user_type,
+                country: request.country,
+                password_hash,
+                now: self.clock.unix(),
+            })
+            .await?;
+        self.audit(AuditEvent::AccountCreated, Some(&account.id), ctx, "").await?;
+        Ok(account)
+    }
+
+    /// Password login (S2.3, S3.1-S3.3, S4.7, S7.2): throttles checked first, one argon2id
+    /// verification whether or not the account exists, a fresh session on success.
+    #[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
+    pub async fn login(&self, login: &LoginIdentifier, password: &Password, ctx: &RequestContext) -> Result<SignedIn, AuthError> {
+        let now = self.clock.unix();
+        let keys = login_keys(login.key(), ctx.ip);
+        let names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
+        let counts = self.store.failure_counts(&names).await?;
+        let blocked_until = keys
+            .iter()
+            .filter_map(|k| counts.iter().find(|(name, _)| *name == k.key).and_then(|(_, c)| k.rule.blocked_until(c, now)))
+            .max();
+        let found = self.store.find_for_login(login.key()).await?;
+        if let Some(until) = blocked_until {
+            self.audit(AuditEvent::LoginThrottled, found.as_ref().map(|(a, _)| &a.id), ctx, "").await?;
+            return Err(AuthError::Throttled { retry_after_seconds: until - now });
+        }
+
+        let verified = self.hasher.verify(password, found.as_ref().map(|(_, hash)| hash.as_str())).await?;
+        let account = match (found, verified) {
+            (Some((account, _)), Verified::Yes) => account,
+            (Some((account, _)), Verified::YesRehashed(new_hash)) => {
+                self.store.set_password_hash(&account.id, &new_hash, now).await?;
+                self.audit(AuditEvent::PasswordRehashed, Some(&account.id), ctx, "").await?;
+                account
+            }
+            (found, _) => {
+                self.store.record_failure(&keys, now).await?;
+                let detail = if found.is_some() { "wrong_password" } else { "unknown_account" };
+                self.audit(AuditEvent::LoginFailed, found.as_ref().map(|(a, _)| &a.id), ctx, detail).await?;
+                return Err(AuthError::InvalidCredentials);
+            }
+        };
+        self.store.clear_failures(&keys_cleared_by_success(&keys)).await?;
+        let token = self.start_session(&account.id, ctx).await?;
+        self.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, "password").await?;
+        Ok(SignedIn { token, account })
+    }
+
+    /// Always a new id (S7.2): a session is never carried over from before login.
+    async fn start_session(&self, account: &AccountId, ctx: &RequestContext) -> Result<SessionToken, StoreError> {
+        let token = SessionToken::generate();
+        let now = self.clock.unix();
+        let record = SessionRecord {
+            id_hash: token.storage_key(&self.key),
+            account_id: account.clone(),
+            created_at: now,
+            last_seen_at: now,
+            ip: ctx.ip.to_string(),
+            user_agent: ctx.user_agent.chars().take(512).collect(),
+        };
+        self.store.insert_session(&record).await?;
+        Ok(token)
+    }
+
+    /// The account behind a session cookie, if the session is live (S7.4). Expired sessions
+    /// are deleted on sight.
+    pub async fn authenticate(&self, token: &SessionToken) -> Result<Option<(SessionRecord, Account)>, AuthError> {
+        let id_hash = token.storage_key(&self.key);
+        let Some(session) = self.store.find_session(&id_hash).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.unix();
+        if !self.session_policy.is_live(&session, now) {
+            self.store.delete_session(&id_hash).await?;
+            return Ok(None);
+        }
+        if self.session_policy.should_touch(&session, now) {
+            self.store.touch_session(&id_hash, now).await?;
+        }
+        let account = self.store.get_account(&session.account_id).await?;
+        Ok(account.map(|a| (session, a)))
+    }
+
+    /// Ends the session on the server (S7.5).
+    pub async fn logout(&self, session: &SessionRecord, ctx: &RequestContext) -> Result<(), AuthError> {
+        self.store.delete_session(&session.id_hash).await?;
+        self.audit(AuditEvent::Logout, Some(&session.account_id), ctx, "").await?;
+        Ok(())
+    }
+}

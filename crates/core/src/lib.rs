@@ -1,0 +1,17 @@
+//! doorman's domain core: the values, rules and operations of accounts, passwords,
+//! sessions, throttling and audit. It knows nothing of HTTP or SQL: storage is reached
+//! through the traits in [`store`], implemented by the server crate.
+
+pub mod account;
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod keys;
+pub mod password;
+pub mod session;
+pub mod store;
+pub mod throttle;
+
+pub use account::{Account, AccountId, Country, EmailAddress, LoginIdentifier, UserType, Username};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use password::Password;

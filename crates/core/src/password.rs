@@ -1,0 +1,234 @@
+//! Passwords: the NIST SP 800-63B policy (checklist S4) and argon2id hashing on a bounded
+//! blocking pool, so that hashing never stalls the async runtime (S4.7, S4.8).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::rngs::OsRng;
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use unicode_normalization::UnicodeNormalization;
+
+/// The longest password accepted, in code points: far above the 128 NIST asks us to
+/// accept, low enough that hashing cost stays bounded (S4.8).
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// A password as the user typed it, NFKC-normalised. No truncation, no case folding (S4.2).
+#[derive(Clone)]
+pub struct Password(SecretString);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl Password {
+    /// Any input up to [`MAX_PASSWORD_CHARS`]; policy is a separate step, because a login
+    /// must check whatever was set, while a new password must pass [`PasswordPolicy`].
+    pub fn new(raw: &str) -> Result<Self, WeakPassword> {
+        let normalised: String = raw.nfkc().collect();
+        if normalised.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(WeakPassword::TooLong { max: MAX_PASSWORD_CHARS });
+        }
+        Ok(Self(SecretString::from(normalised)))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+    pub fn char_count(&self) -> usize {
+        self.expose().chars().count()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WeakPassword {
+    #[error("Use at least {min} characters. Long passphrases are easiest to remember.")]
+    TooShort { min: usize },
+    #[error("Use at most {max} characters.")]
+    TooLong { max: usize },
+    #[error("The password must not contain your username, your email address or the product name.")]
+    ContainsPersonalInfo,
+    #[error("This password is too common: it appears in lists attackers try first.")]
+    Common,
+}
+
+/// What a new password must satisfy. No composition rules, no expiry (S4.3).
+#[derive(Debug, Clone)]
+pub struct PasswordPolicy {
+    pub min_chars: usize,
+    pub product_name: String,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self { min_chars: 12, product_name: "doorman".into() }
+    }
+}
+
+impl PasswordPolicy {
+    pub fn check(&self, password: &Password, personal: &[&str]) -> Result<(), WeakPassword> {
+        if password.char_count() < self.min_chars {
+            return Err(WeakPassword::TooShort { min: self.min_chars });
+        }
+        let folded = password.expose().to_lowercase();
+        let forbidden = personal.iter().copied().chain(std::iter::once(self.product_name.as_str()));
+        if forbidden.map(str::to_lowercase).any(|word| word.chars().count() >= 3 && folded.contains(&word)) {
+            return Err(WeakPassword::ContainsPersonalInfo);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("password hashing failed: {0}")]
+    Argon2(String),
+    #[error("the hashing pool is gone")]
+    PoolClosed,
+}
+
+/// The result of checking a password against a stored hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    Yes,
+    /// Correct, and the stored hash used older parameters: store this new hash instead.
+    YesRehashed(String),
+}
+
+/// argon2id at OWASP's parameters (m=19456 KiB, t=2, p=1), run on tokio's blocking pool
+/// behind a semaphore so that a burst of logins queues instead of exhausting memory.
+#[derive(Clone, Debug)]
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+    dummy_hash: Arc<str>,
+}
+
+impl PasswordHasher {
+    pub fn new(memory_kib: u32, iterations: u32, parallelism: u32, concurrency: usize) -> Result<Self, HashError> {
+        let params = Params::new(memory_kib, iterations, parallelism, None).map_err(|e| HashError::Argon2(e.to_string()))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        // Unknown accounts are verified against this hash so that they cost the same (S2.3).
+        let salt = SaltString::generate(&mut OsRng);
+        let dummy = argon
+            .hash_password(crate::keys::random_token(16).expose_secret().as_bytes(), &salt)
+            .map_err(|e| HashError::Argon2(e.to_string()))?
+            .to_string();
+        Ok(Self { params, permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy_hash: dummy.into() })
+    }
+
+    /// OWASP's argon2id parameters, with one hashing job per CPU.
+    pub fn owasp() -> Result<Self, HashError> {
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Self::new(19456, 2, 1, cpus)
+    }
+
+    fn argon(&self) -> Argon2<'static> {
+        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
+    }
+
+    pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
+        let argon = self.argon();
+        let secret = password.0.clone();
+        self.run(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon
+                .hash_password(secret.expose_secret().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| HashError::Argon2(e.to_string()))
+        })
+        .await
+    }
+
+    /// Checks `password` against `stored`, or against a dummy hash when there is no account,
+    /// so that both paths cost one argon2id verification.
+    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<Verified, HashError> {
+        let is_real = stored.is_some();
+        let stored: String = stored.map(str::to_owned).unwrap_or_else(|| self.dummy_hash.to_string());
+        let argon = self.argon();
+        let params = self.params.clone();
+        let secret = password.0.clone();
+        self.run(move || {
+            let parsed = PasswordHash::new(&stored).map_err(|e| HashError::Argon2(e.to_string()))?;
+            let ok = argon.verify_password(secret.expose_secret().as_bytes(), &parsed).is_ok();
+            if !ok || !is_real {
+                return Ok(Verified::No);
+            }
+            let current = Params::try_from(&parsed).ok();
+            let outdated = parsed.algorithm.as_str() != "argon2id"
+                || current.is_none_or(|p| p.m_cost() < params.m_cost() || p.t_cost() < params.t_cost() || p.p_cost() < params.p_cost());
+            if !outdated {
+                return Ok(Verified::Yes);
+            }
+            let salt = SaltString::generate(&mut OsRng);
+            let fresh = argon.hash_password(secret.expose_secret().as_bytes(), &salt).map_err(|e| HashError::Argon2(e.to_string()))?;
+            Ok(Verified::YesRehashed(fresh.to_string()))
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> Result<T, HashError> + Send + 'static) -> Result<T, HashError> {
+        let permit = self.permits.clone().acquire_owned().await.map_err(|_| HashError::PoolClosed)?;
+        tokio::task::spawn_blocking(move || {
+            let result = job();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|_| HashError::PoolClosed)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pw(s: &str) -> Password {
+        Password::new(s).expect("test password")
+    }
+
+    #[test]
+    fn length_is_counted_in_code_points_after_nfkc() {
+        // S4.1: twelve emoji are twelve characters, not 48 bytes.
+        let policy = PasswordPolicy::default();
+        assert!(policy.check(&pw(&"🔑".repeat(12)), &[]).is_ok());
+        assert_eq!(policy.check(&pw(&"🔑".repeat(11)), &[]), Err(WeakPassword::TooShort { min: 12 }));
+        // The ligature "ﬁ" becomes "fi" under NFKC: two characters.
+        assert_eq!(pw("ﬁ").char_count(), 2);
+    }
+
+    #[test]
+    fn spaces_and_case_are_kept() {
+        // S4.2: no truncation, no case folding.
+        assert_ne!(pw("Correct Horse").expose(), pw("correct horse").expose());
+        assert_eq!(pw(&"x".repeat(1024)).char_count(), 1024);
+        assert!(Password::new(&"x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn personal_information_is_refused() {
+        // S4.4
+        let policy = PasswordPolicy::default();
+        assert_eq!(policy.check(&pw("my name is MariaSantos!"), &["mariasantos"]), Err(WeakPassword::ContainsPersonalInfo));
+        assert_eq!(policy.check(&pw("i love doorman so much"), &[]), Err(WeakPassword::ContainsPersonalInfo));
+        assert!(policy.check(&pw("tulip harbour seventy"), &["mariasantos"]).is_ok());
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_weak_parameters_are_upgraded() {
+        // S4.7: argon2id PHC strings, rehashed when the parameters rise.
+        let weak = PasswordHasher::new(1024, 1, 1, 2).expect("hasher");
+        let strong = PasswordHasher::new(2048, 2, 1, 2).expect("hasher");
+        let hash = weak.hash(&pw("tulip harbour seventy")).await.expect("hash");
+        assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
+        assert_eq!(weak.verify(&pw("tulip harbour seventy"), Some(&hash)).await.expect("verify"), Verified::Yes);
+        assert_eq!(weak.verify(&pw("tulip harbour sevent"), Some(&hash)).await.expect("verify"), Verified::No);
+        match strong.verify(&pw("tulip harbour seventy"), Some(&hash)).await.expect("verify") {
+            Verified::YesRehashed(new) => assert!(new.starts_with("$argon2id$v=19$m=2048,t=2,p=1$")),
+            other => panic!("expected a rehash, got {other:?}"),
+        }
+        assert_eq!(strong.verify(&pw("anything"), None).await.expect("verify"), Verified::No);
+    }
+}

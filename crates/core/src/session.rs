@@ -1,0 +1,94 @@
+//! Server-side sessions (checklist S7): a random 256-bit id in the cookie, only its keyed
+//! hash in the database, idle and absolute timeouts decided here.
+
+use crate::account::AccountId;
+use crate::keys::{random_token, ServerKey};
+use secrecy::{ExposeSecret, SecretString};
+
+/// The session id as the browser holds it. Never logged, never stored.
+pub struct SessionToken(SecretString);
+
+impl std::fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionToken(<redacted>)")
+    }
+}
+
+impl SessionToken {
+    /// 32 bytes from the OS CSPRNG (S7.1).
+    pub fn generate() -> Self {
+        Self(random_token(32))
+    }
+    /// A value read from a cookie; anything that is not the shape we issue is refused here,
+    /// so malformed cookies never reach storage.
+    pub fn from_cookie(raw: &str) -> Option<Self> {
+        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(SecretString::from(raw.to_owned())))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+    pub fn storage_key(&self, key: &ServerKey) -> String {
+        key.keyed_hash("session", self.expose().as_bytes())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle_timeout_seconds: i64,
+    pub absolute_timeout_seconds: i64,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self { idle_timeout_seconds: 30 * 60, absolute_timeout_seconds: 12 * 60 * 60 }
+    }
+}
+
+/// A stored session. `id_hash` is the keyed hash of the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    pub account_id: AccountId,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl SessionPolicy {
+    pub fn is_live(&self, session: &SessionRecord, now: i64) -> bool {
+        now - session.last_seen_at < self.idle_timeout_seconds && now - session.created_at < self.absolute_timeout_seconds
+    }
+    /// Whether to record activity now; at most once a minute, so that reading a page does
+    /// not write to the database on every request.
+    pub fn should_touch(&self, session: &SessionRecord, now: i64) -> bool {
+        now - session.last_seen_at >= 60
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(created_at: i64, last_seen_at: i64) -> SessionRecord {
+        SessionRecord { id_hash: "h".into(), account_id: AccountId::generate(), created_at, last_seen_at, ip: String::new(), user_agent: String::new() }
+    }
+
+    #[test]
+    fn idle_and_absolute_timeouts() {
+        // S7.4
+        let policy = SessionPolicy::default();
+        assert!(policy.is_live(&record(0, 0), 29 * 60));
+        assert!(!policy.is_live(&record(0, 0), 30 * 60));
+        assert!(policy.is_live(&record(0, 12 * 3600 - 100), 12 * 3600 - 1));
+        assert!(!policy.is_live(&record(0, 12 * 3600 - 100), 12 * 3600));
+    }
+
+    #[test]
+    fn only_our_token_shape_is_read_from_cookies() {
+        assert!(SessionToken::from_cookie(SessionToken::generate().expose()).is_some());
+        assert!(SessionToken::from_cookie("short").is_none());
+        assert!(SessionToken::from_cookie(&"%".repeat(43)).is_none());
+    }
+}

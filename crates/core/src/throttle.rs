@@ -1,0 +1,132 @@
+//! Failed-login throttling (checklist S3.1-S3.3). Every failure is counted under several
+//! keys; each key has its own rule. Counts live in storage so that every replica sees them.
+//!
+//! - per client IP and login together: growing delays after 5 failures, so an attacker
+//!   guessing one account from one address slows down fast while the owner, on another
+//!   address, is not affected;
+//! - per login, from anywhere: at most 100 consecutive failures, then a one-hour cool-down
+//!   (NIST's cap), which is the only lock an attacker can cause and it ends by itself;
+//! - per client IP and per subnet: a budget per 15 minutes against password spraying and
+//!   credential stuffing across many accounts.
+//!
+//! Keys use the login as typed, never whether an account exists, so a throttle answers the
+//! same for real and unknown accounts (S2.1).
+
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleRule {
+    /// Growing delay: after `free` failures, wait 2^(n-free+1) s, at most `max_delay`.
+    GrowingDelay { free: i64, max_delay: i64, window: i64 },
+    /// At most `limit` failures per `window` seconds; then blocked until `cooldown` after the last.
+    Budget { limit: i64, window: i64, cooldown: i64 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleKey {
+    pub key: String,
+    pub rule: ThrottleRule,
+}
+
+impl ThrottleKey {
+    pub fn window(&self) -> i64 {
+        match self.rule {
+            ThrottleRule::GrowingDelay { window, .. } | ThrottleRule::Budget { window, .. } => window,
+        }
+    }
+}
+
+/// What storage holds for one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureCount {
+    pub failures: i64,
+    pub window_start: i64,
+    pub last_failure: i64,
+}
+
+impl ThrottleRule {
+    /// The time before which another attempt is refused, if any.
+    pub fn blocked_until(&self, count: &FailureCount, now: i64) -> Option<i64> {
+        let until = match *self {
+            ThrottleRule::GrowingDelay { free, max_delay, window } => {
+                if now - count.window_start >= window || count.failures < free {
+                    return None;
+                }
+                let exponent = (count.failures - free + 1).min(20) as u32;
+                count.last_failure + (1i64 << exponent).min(max_delay)
+            }
+            ThrottleRule::Budget { limit, window, cooldown } => {
+                if now - count.window_start >= window || count.failures < limit {
+                    return None;
+                }
+                count.last_failure + cooldown
+            }
+        };
+        (until > now).then_some(until)
+    }
+}
+
+/// The keys a login attempt is counted under.
+pub fn login_keys(login: &str, ip: IpAddr) -> Vec<ThrottleKey> {
+    let subnet = match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            format!("{a}.{b}.{c}.0/24")
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    };
+    const QUARTER_HOUR: i64 = 15 * 60;
+    const DAY: i64 = 24 * 60 * 60;
+    vec![
+        ThrottleKey { key: format!("ip+login:{ip}:{login}"), rule: ThrottleRule::GrowingDelay { free: 5, max_delay: 15 * 60, window: DAY } },
+        ThrottleKey { key: format!("login:{login}"), rule: ThrottleRule::Budget { limit: 100, window: DAY, cooldown: 60 * 60 } },
+        ThrottleKey { key: format!("ip:{ip}"), rule: ThrottleRule::Budget { limit: 50, window: QUARTER_HOUR, cooldown: QUARTER_HOUR } },
+        ThrottleKey { key: format!("subnet:{subnet}"), rule: ThrottleRule::Budget { limit: 200, window: QUARTER_HOUR, cooldown: QUARTER_HOUR } },
+    ]
+}
+
+/// The keys a success clears: the owner's own delays, not the IP budgets.
+pub fn keys_cleared_by_success(keys: &[ThrottleKey]) -> Vec<String> {
+    keys.iter().filter(|k| k.key.starts_with("ip+login:") || k.key.starts_with("login:")).map(|k| k.key.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(failures: i64, window_start: i64, last_failure: i64) -> FailureCount {
+        FailureCount { failures, window_start, last_failure }
+    }
+
+    #[test]
+    fn delays_grow_after_five_failures_and_are_capped() {
+        // S3.2
+        let rule = ThrottleRule::GrowingDelay { free: 5, max_delay: 900, window: 86_400 };
+        assert_eq!(rule.blocked_until(&count(4, 0, 100), 100), None);
+        assert_eq!(rule.blocked_until(&count(5, 0, 100), 100), Some(102));
+        assert_eq!(rule.blocked_until(&count(6, 0, 100), 100), Some(104));
+        assert_eq!(rule.blocked_until(&count(50, 0, 100), 100), Some(1000));
+        assert_eq!(rule.blocked_until(&count(6, 0, 100), 104), None);
+    }
+
+    #[test]
+    fn the_account_cap_is_a_cool_down_not_a_permanent_lock() {
+        // S3.1, S3.3: at most 100 failures, then an hour's wait that ends by itself.
+        let rule = ThrottleRule::Budget { limit: 100, window: 86_400, cooldown: 3600 };
+        assert_eq!(rule.blocked_until(&count(99, 0, 500), 500), None);
+        assert_eq!(rule.blocked_until(&count(100, 0, 500), 500), Some(4100));
+        assert_eq!(rule.blocked_until(&count(100, 0, 500), 4100), None);
+    }
+
+    #[test]
+    fn subnets_group_neighbours() {
+        let keys = login_keys("maria", "203.0.113.7".parse().expect("ip"));
+        assert!(keys.iter().any(|k| k.key == "subnet:203.0.113.0/24"));
+        let keys = login_keys("maria", "2001:db8:1:2::9".parse().expect("ip"));
+        assert!(keys.iter().any(|k| k.key == "subnet:2001:db8:1::/48"));
+        assert_eq!(keys_cleared_by_success(&keys).len(), 2);
+    }
+}

@@ -1,0 +1,148 @@
+//! Start-up: connect storage, apply migrations, load the server key, bind the port.
+//! `Application::build` binds before it serves, so tests can ask for port 0 and read
+//! back the port they got.
+
+use crate::config::Config;
+use crate::store::SqlStore;
+use crate::web::{router, AppState, WebSettings};
+use anyhow::Context;
+use doorman_core::auth::Services;
+use doorman_core::clock::{Clock, SystemClock};
+use doorman_core::keys::ServerKey;
+use doorman_core::password::{PasswordHasher, PasswordPolicy};
+use doorman_core::session::SessionPolicy;
+use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+    store: SqlStore,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub demo: bool,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { demo: false, clock: Arc::new(SystemClock) }
+    }
+}
+
+/// The domain services for a configuration, with storage connected and migrated.
+pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Services, SqlStore)> {
+    let store = SqlStore::connect(&config.database_url).await.context("connecting to the database")?;
+    store.migrate().await.context("applying database migrations")?;
+    let services = Services {
+        store: Arc::new(store.clone()),
+        hasher: PasswordHasher::owasp()?,
+        clock,
+        key: load_server_key(config)?,
+        password_policy: PasswordPolicy { min_chars: config.password_min_length, product_name: config.product_name.clone() },
+        session_policy: SessionPolicy {
+            idle_timeout_seconds: config.session_idle_timeout_minutes * 60,
+            absolute_timeout_seconds: config.session_absolute_timeout_hours * 3600,
+        },
+    };
+    Ok((services, store))
+}
+
+/// The key from `secret_key`, else from `secret_key_file`, which is created with a random
+/// key on first start (fine for one node; replicas must share the key).
+fn load_server_key(config: &Config) -> anyhow::Result<ServerKey> {
+    if let Some(secret) = &config.secret_key {
+        return ServerKey::new(secret.expose_secret().trim().as_bytes().to_vec()).context("DOORMAN_SECRET_KEY");
+    }
+    let path = &config.secret_key_file;
+    if !path.exists() {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let key = hex::encode(doorman_core::keys::random_bytes(32));
+        write_private(path, key.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        tracing::warn!(path = %path.display(), "created a new server secret key; every replica must share it");
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes).trim().as_bytes().to_vec();
+    ServerKey::new(text).with_context(|| format!("the key in {}", path.display()))
+}
+
+fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents)
+}
+
+impl Application {
+    pub async fn build(config: &Config, options: Options) -> anyhow::Result<Self> {
+        let (services, store) = services(config, options.clock).await?;
+        let state = AppState { services, web: Arc::new(WebSettings::from_config(config, options.demo)) };
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        Ok(Self { listener, address, state, store })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.state.services
+    }
+
+    pub fn store(&self) -> &SqlStore {
+        &self.store
+    }
+
+    /// Serves until the process is asked to stop (Ctrl-C or SIGTERM), then drains.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let services = self.state.services.clone();
+        let purge = tokio::spawn(purge_sessions_forever(services));
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown_signal()).await;
+        purge.abort();
+        result
+    }
+}
+
+/// Expired sessions are refused on sight; this only keeps the table small.
+async fn purge_sessions_forever(services: Services) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let now = services.clock.unix();
+        let policy = services.session_policy;
+        if let Err(e) = services.store.purge_sessions(now - policy.idle_timeout_seconds, now - policy.absolute_timeout_seconds).await {
+            tracing::warn!(error = %e, "purging expired sessions failed");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,174 @@
+//! The `doorman` command line.
+
+use crate::app::{self, Application, Options};
+use crate::config::Config;
+use clap::{Parser, Subcommand};
+use doorman_core::audit::RequestContext;
+use doorman_core::auth::{AuthError, NewAccountRequest, Services};
+use doorman_core::clock::SystemClock;
+use doorman_core::{Country, EmailAddress, Password, UserType, Username};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "doorman", version, about = "Self-hosted login and account recovery")]
+struct Cli {
+    /// Configuration file (default: ./doorman.toml when present).
+    #[arg(long, global = true, env = "DOORMAN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the pages and the JSON API.
+    Serve {
+        /// Seed demo accounts and print their credentials (for trying doorman locally).
+        #[arg(long)]
+        demo: bool,
+        /// Overrides `listen` from the configuration.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from standard input, never from arguments.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
+        /// client, freelancer or agency
+        #[arg(long)]
+        user_type: String,
+        /// ISO 3166-1 alpha-2 code, such as PH or US
+        #[arg(long)]
+        country: String,
+        /// Read the password from the first line of standard input (required).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load the configuration, report errors, and print the result with secrets hidden.
+    Check,
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve { demo, listen } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            serve(&config, demo).await
+        }
+        Command::Migrate => migrate(&config).await,
+        Command::User { command: UserCommand::Add { username, email, user_type, country, password_stdin: _ } } => {
+            add_user(&config, &username, &email, &user_type, &country).await
+        }
+        Command::Config { command: ConfigCommand::Check } => {
+            print!("{}", config.describe());
+            println!("configuration OK");
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DOORMAN_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
+    let application = Application::build(config, Options { demo, ..Options::default() }).await?;
+    if demo {
+        seed_demo_accounts(application.services()).await?;
+    }
+    tracing::info!(address = %application.address(), base_url = %config.base_url, "doorman is listening");
+    println!("doorman is listening on http://{} (public URL {})", application.address(), config.base_url);
+    application.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    app::services(config, Arc::new(SystemClock)).await?;
+    println!("migrations applied");
+    Ok(())
+}
+
+async fn add_user(config: &Config, username: &str, email: &str, user_type: &str, country: &str) -> anyhow::Result<()> {
+    let request = (|| {
+        Ok::<_, doorman_core::account::AccountFieldError>((Username::parse(username)?, EmailAddress::parse(email)?, UserType::parse(user_type)?, Country::parse(country)?))
+    })();
+    let (username, email, user_type, country) = request.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let password = Password::new(line.trim_end_matches(['\r', '\n'])).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
+    let account = services
+        .create_account(NewAccountRequest { username, email, user_type, country, password }, &RequestContext::cli())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("created account {} ({}), id {}", account.username.as_str(), account.email.as_str(), account.id);
+    Ok(())
+}
+
+/// Demo accounts: one of each user type, in countries the help center's banners target.
+const DEMO_ACCOUNTS: [(&str, &str, &str, &str, &str); 3] = [
+    ("maria", "maria@example.com", "freelancer", "PH", "sunny harbour lantern"),
+    ("jordan", "jordan@example.com", "client", "US", "quiet maple orchard"),
+    ("northwind", "team@northwind.example", "agency", "GB", "copper kettle meadow"),
+];
+
+async fn seed_demo_accounts(services: &Services) -> anyhow::Result<()> {
+    println!("Demo accounts (username / password):");
+    for (username, email, user_type, country, password) in DEMO_ACCOUNTS {
+        let request = NewAccountRequest {
+            username: Username::parse(username)?,
+            email: EmailAddress::parse(email)?,
+            user_type: UserType::parse(user_type)?,
+            country: Country::parse(country)?,
+            password: Password::new(password)?,
+        };
+        match services.create_account(request, &RequestContext::cli()).await {
+            Ok(_) | Err(AuthError::UsernameTaken | AuthError::EmailTaken) => println!("  {username:<10} {password:<24} ({user_type}, {country})"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Configuration, layered: defaults, then `doorman.toml` (or the file named by `--config`),
+//! then `DOORMAN_*` environment variables. Unknown keys are refused, so a misspelt
+//! setting fails loudly instead of being ignored.
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
+    pub database_url: String,
+    /// The public URL of this server; every emailed link is built from it, never from the
+    /// request's Host header. `https://` turns on Secure and `__Host-` cookies and HSTS.
+    pub base_url: url::Url,
+    /// Where the dev mail outbox writes `.eml` files when no SMTP server is configured.
+    pub mail_dir: PathBuf,
+    /// `smtp://`, `smtps://` or `smtp://...?tls=starttls` (used from the forgot-password issue on).
+    pub smtp_url: Option<String>,
+    /// The server secret (at least 32 bytes) that keys stored hashes of sessions and tokens.
+    /// Every replica must share it.
+    pub secret_key: Option<SecretString>,
+    /// A file holding the secret key; created with a random key when missing.
+    pub secret_key_file: PathBuf,
+    pub session_idle_timeout_minutes: i64,
+    pub session_absolute_timeout_hours: i64,
+    /// Minimum password length in characters (8 to 64).
+    pub password_min_length: usize,
+    /// Shown in pages and emails, and refused inside passwords.
+    pub product_name: String,
+    /// A header set by a trusted reverse proxy that carries the client address
+    /// (e.g. `X-Real-IP`). Unset: the TCP peer address is the client.
+    pub client_ip_header: Option<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://doorman-data/doorman.db?mode=rwc".into(),
+            base_url: url::Url::parse("http://127.0.0.1:8080/").unwrap_or_else(|_| unreachable_url()),
+            mail_dir: PathBuf::from("doorman-data/mail"),
+            smtp_url: None,
+            secret_key: None,
+            secret_key_file: PathBuf::from("doorman-data/secret.key"),
+            session_idle_timeout_minutes: 30,
+            session_absolute_timeout_hours: 12,
+            password_min_length: 12,
+            product_name: "doorman".into(),
+            client_ip_header: None,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[allow(clippy::panic)]
+fn unreachable_url() -> url::Url {
+    panic!("the default base URL is a valid URL")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Figment(#[from] Box<figment::Error>),
+}
+
+impl Config {
+    /// Defaults, then the TOML file (if it exists), then `DOORMAN_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let default_file = PathBuf::from("doorman.toml");
+        let path = file.unwrap_or(&default_file);
+        if file.is_some() && !path.exists() {
+            return Err(ConfigError::Invalid(format!("the configuration file {} does not exist", path.display())));
+        }
+        let config: Config = Figment::new()
+            .merge(Toml::file(path))
+            .merge(Env::prefixed("DOORMAN_").ignore(&["config", "log"]))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(8..=64).contains(&self.password_min_length) {
+            return Err(ConfigError::Invalid("password_min_length must be between 8 and 64".into()));
+        }
+        if !matches!(self.base_url.scheme(), "http" | "https") {
+            return Err(ConfigError::Invalid("base_url must start with http:// or https://".into()));
+        }
+        if self.session_idle_timeout_minutes < 1 || self.session_absolute_timeout_hours < 1 {
+            return Err(ConfigError::Invalid("session timeouts must be positive".into()));
+        }
+        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid("database_url must be a sqlite: or postgres:// URL".into()));
+        }
+        Ok(())
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+
+    /// The base URL's origin (`scheme://host:port`), against which `Origin` headers are checked.
+    pub fn origin(&self) -> String {
+        self.base_url.origin().ascii_serialization()
+    }
+
+    /// The settings as `doorman config check` prints them, secrets hidden.
+    pub fn describe(&self) -> String {
+        format!(
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\nmax_body_bytes = {}\n",
+            self.listen,
+            redact_url(&self.database_url),
+            self.base_url,
+            self.mail_dir.display(),
+            self.smtp_url.as_deref().map(redact_url).unwrap_or_else(|| "(none: dev outbox)".into()),
+            if self.secret_key.is_some() { "(set)" } else { "(not set: read from secret_key_file)" },
+            self.secret_key_file.display(),
+            self.session_idle_timeout_minutes,
+            self.session_absolute_timeout_hours,
+            self.password_min_length,
+            self.product_name,
+            self.client_ip_header.as_deref().unwrap_or("(none: TCP peer address)"),
+            self.max_body_bytes,
+        )
+    }
+}
+
+/// Hides a password in a URL before it is printed.
+fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}

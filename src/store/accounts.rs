@@ -1,0 +1,96 @@
+use super::{backend_error, SqlStore};
+use async_trait::async_trait;
+use doorman_core::account::{Account, AccountId, Country, EmailAddress, UserType, Username};
+use doorman_core::store::{AccountStore, NewAccount, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+const ACCOUNT_COLUMNS: &str = "id, username, email, user_type, country, created_at, updated_at";
+
+/// Rows are ours, but a value that no longer parses is still reported, never trusted.
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Backend(format!("stored account has an invalid {what}").into())
+}
+
+fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
+    let get_str = |name: &str| row.try_get::<String, _>(name).map_err(backend_error);
+    let get_time = |name: &str| {
+        row.try_get::<i64, _>(name)
+            .map_err(backend_error)
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).map_err(|_| corrupt(name)))
+    };
+    Ok(Account {
+        id: AccountId::from_stored(get_str("id")?),
+        username: Username::parse(&get_str("username")?).map_err(|_| corrupt("username"))?,
+        email: EmailAddress::parse(&get_str("email")?).map_err(|_| corrupt("email"))?,
+        user_type: UserType::parse(&get_str("user_type")?).map_err(|_| corrupt("user type"))?,
+        country: Country::parse(&get_str("country")?).map_err(|_| corrupt("country"))?,
+        created_at: get_time("created_at")?,
+        updated_at: get_time("updated_at")?,
+    })
+}
+
+/// Unique indexes keep usernames and emails unique; their violations become user errors.
+fn map_unique(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
+            if text.contains("username") {
+                return StoreError::UsernameTaken;
+            }
+            if text.contains("email") {
+                return StoreError::EmailTaken;
+            }
+        }
+    }
+    backend_error(e)
+}
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn insert_account(&self, a: NewAccount) -> Result<Account, StoreError> {
+        let sql = format!(
+            "INSERT INTO accounts (id, username, username_key, email, user_type, country, password_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {ACCOUNT_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(a.id.as_str())
+            .bind(a.username.as_str())
+            .bind(a.username.key())
+            .bind(a.email.as_str())
+            .bind(a.user_type.as_str())
+            .bind(a.country.as_str())
+            .bind(&a.password_hash)
+            .bind(a.now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_unique)?;
+        account_from_row(&row)
+    }
+
+    async fn find_for_login(&self, login_key: &str) -> Result<Option<(Account, String)>, StoreError> {
+        // Two indexed lookups; a username never contains '@', so at most one row matches.
+        let sql = format!("SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE username_key = $1 OR email = $1 LIMIT 1");
+        let row = sqlx::query(&sql).bind(login_key).fetch_optional(&self.pool).await.map_err(backend_error)?;
+        row.map(|row| Ok((account_from_row(&row)?, row.try_get::<String, _>("password_hash").map_err(backend_error)?)))
+            .transpose()
+    }
+
+    async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+        let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(backend_error)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn set_password_hash(&self, id: &AccountId, hash: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(hash)
+            .bind(now)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+//! Storage: the domain's store traits implemented with sqlx on SQLite and PostgreSQL.
+//!
+//! One implementation serves both backends through sqlx's `Any` driver: the SQL is written
+//! once in the dialect both accept (`$1` placeholders, `ON CONFLICT`, `RETURNING`, times as
+//! BIGINT Unix seconds), checked at run time, and the same behaviour tests run against
+//! both. Each backend keeps its own migrations because their DDL differs.
+
+mod accounts;
+mod audit;
+mod sessions;
+mod throttle;
+
+use async_trait::async_trait;
+use doorman_core::store::{Store, StoreError};
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use sqlx::Executor;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+impl SqlStore {
+    /// Connects, creating the SQLite file's folder when needed.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        if backend == Backend::Sqlite {
+            if let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(|p| p.to_path_buf())) {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(&parent).map_err(|e| StoreError::Backend(Box::new(e)))?;
+                }
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers and one writer work at once; the busy timeout makes
+                        // concurrent writers wait instead of failing.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(backend_error)?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies the backend's migrations; safe to run on every start and from several
+    /// replicas at once (sqlx takes a lock on PostgreSQL).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator.run(&self.pool).await.map_err(|e| StoreError::Backend(Box::new(e)))
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(backend_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_path;
+
+    #[test]
+    fn sqlite_paths_are_read_from_urls() {
+        assert_eq!(sqlite_path("sqlite://doorman-data/doorman.db?mode=rwc"), Some("doorman-data/doorman.db".into()));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+}

@@ -1,0 +1,79 @@
+use super::{backend_error, SqlStore};
+use async_trait::async_trait;
+use doorman_core::account::AccountId;
+use doorman_core::session::SessionRecord;
+use doorman_core::store::{SessionStore, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+fn session_from_row(row: &AnyRow) -> Result<SessionRecord, sqlx::Error> {
+    Ok(SessionRecord {
+        id_hash: row.try_get("id_hash")?,
+        account_id: AccountId::from_stored(row.try_get("account_id")?),
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+    })
+}
+
+const SESSION_COLUMNS: &str = "id_hash, account_id, created_at, last_seen_at, ip, user_agent";
+
+#[async_trait]
+impl SessionStore for SqlStore {
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (id_hash, account_id, created_at, last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&s.id_hash)
+            .bind(s.account_id.as_str())
+            .bind(s.created_at)
+            .bind(s.last_seen_at)
+            .bind(&s.ip)
+            .bind(&s.user_agent)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn find_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1");
+        let row = sqlx::query(&sql).bind(id_hash).fetch_optional(&self.pool).await.map_err(backend_error)?;
+        row.as_ref().map(session_from_row).transpose().map_err(backend_error)
+    }
+
+    async fn touch_session(&self, id_hash: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+            .bind(now)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await.map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn delete_sessions_of(&self, account: &AccountId) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(account.as_str()).execute(&self.pool).await.map_err(backend_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn sessions_of(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError> {
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE account_id = $1 ORDER BY created_at DESC");
+        let rows = sqlx::query(&sql).bind(account.as_str()).fetch_all(&self.pool).await.map_err(backend_error)?;
+        rows.iter().map(session_from_row).collect::<Result<_, _>>().map_err(backend_error)
+    }
+
+    async fn purge_sessions(&self, idle_before: i64, created_before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2")
+            .bind(idle_before)
+            .bind(created_before)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected())
+    }
+}

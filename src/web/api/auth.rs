@@ -1,0 +1,57 @@
+use crate::web::error::ApiError;
+use crate::web::extract::{ApiJson, ApiSession, Client, MaybeSession};
+use crate::web::AppState;
+use axum::extract::State;
+use axum::Json;
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    login: String,
+    password: String,
+}
+
+/// `POST /api/v1/login`
+pub async fn login(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    MaybeSession(current): MaybeSession,
+    jar: CookieJar,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<(CookieJar, Json<Value>), ApiError> {
+    let signed_in = crate::web::sign_in(&state, current, &body.login, &body.password, &ctx).await?;
+    let jar = jar.add(state.web.cookie(state.web.session_cookie, signed_in.token.expose().to_owned()));
+    Ok((jar, Json(json!({ "status": "authenticated" }))))
+}
+
+/// `POST /api/v1/logout`
+pub async fn logout(State(state): State<AppState>, Client(ctx): Client, ApiSession(session): ApiSession, jar: CookieJar) -> Result<(CookieJar, Json<Value>), ApiError> {
+    state.services.logout(&session.record, &ctx).await?;
+    Ok((jar.add(state.web.removal(state.web.session_cookie)), Json(json!({ "status": "logged_out" }))))
+}
+
+/// `GET /api/v1/session`
+pub async fn session(State(state): State<AppState>, ApiSession(session): ApiSession) -> Json<Value> {
+    let account = &session.account;
+    let time = |t: i64| time::OffsetDateTime::from_unix_timestamp(t).ok().and_then(|t| t.format(&Rfc3339).ok());
+    let policy = state.services.session_policy;
+    Json(json!({
+        "account": {
+            "id": account.id,
+            "username": account.username,
+            "email": account.email,
+            "user_type": account.user_type,
+            "country": account.country,
+            "created_at": account.created_at.format(&Rfc3339).ok(),
+        },
+        "session": {
+            "created_at": time(session.record.created_at),
+            "expires_at": time(session.record.created_at + policy.absolute_timeout_seconds),
+            "idle_timeout_seconds": policy.idle_timeout_seconds,
+        }
+    }))
+}

@@ -1,0 +1,22 @@
+use crate::web::error::ApiError;
+use crate::web::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+/// The process is up.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The process can serve: its database answers.
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    match state.services.store.ping().await {
+        Ok(()) => Ok(Json(json!({ "status": "ready" }))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "The database is not reachable."))
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! One error type for the web layer, mapped to HTTP once: as JSON for the API and as an
+//! HTML page for pages. Unexpected failures become an opaque 500; the cause goes to the log.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use doorman_core::auth::AuthError;
+use doorman_core::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub retry_after: Option<i64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), retry_after: None }
+    }
+
+    pub fn not_authenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "not_authenticated", "You are not signed in.")
+    }
+
+    pub fn forbidden(message: &str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// Logs the whole cause chain and answers without any of it.
+    pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(error = %chain, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong on our side. Please try again; if it keeps happening, contact support with the X-Request-Id of this response.",
+        )
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let message = e.to_string();
+        match e {
+            AuthError::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message),
+            AuthError::Throttled { retry_after_seconds } => Self {
+                retry_after: Some(retry_after_seconds.max(1)),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message)
+            },
+            AuthError::WeakPassword(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", message),
+            AuthError::UsernameTaken => Self::new(StatusCode::CONFLICT, "username_taken", message),
+            AuthError::EmailTaken => Self::new(StatusCode::CONFLICT, "email_taken", message),
+            AuthError::Store(ref inner) => Self::internal(inner),
+            AuthError::Hash(ref inner) => Self::internal(inner),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::from(AuthError::from(e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({ "error": self.code, "message": self.message }));
+        let mut response = (self.status, body).into_response();
+        if let Some(seconds) = self.retry_after {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+/// The same error, for a person in a browser.
+#[derive(Debug)]
+pub struct PageError(pub ApiError);
+
+impl<E: Into<ApiError>> From<E> for PageError {
+    fn from(e: E) -> Self {
+        Self(e.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let ApiError { status, message, retry_after, .. } = self.0;
+        let mut response = crate::web::pages::error_page(status, &message);
+        if let Some(seconds) = retry_after {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}

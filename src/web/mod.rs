@@ -1,0 +1,125 @@
+//! The web layer: thin handlers that parse input, call one domain operation and answer
+//! with a page or JSON.
+
+pub mod api;
+pub mod error;
+pub mod extract;
+pub mod pages;
+pub mod security;
+
+use crate::config::Config;
+use axum::extract::Request;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use doorman_core::audit::RequestContext;
+use doorman_core::auth::{AuthError, Services, SignedIn};
+use doorman_core::{LoginIdentifier, Password};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Settings the web layer reads on every request, fixed at start-up.
+#[derive(Debug)]
+pub struct WebSettings {
+    pub origin: String,
+    pub secure_cookies: bool,
+    pub demo: bool,
+    pub product_name: String,
+    pub client_ip_header: Option<HeaderName>,
+    pub session_cookie: &'static str,
+    pub pre_session_cookie: &'static str,
+    pub max_body_bytes: usize,
+}
+
+impl WebSettings {
+    pub fn from_config(config: &Config, demo: bool) -> Self {
+        let secure = config.is_https();
+        Self {
+            origin: config.origin(),
+            secure_cookies: secure,
+            demo,
+            product_name: config.product_name.clone(),
+            client_ip_header: config.client_ip_header.as_deref().and_then(|h| HeaderName::try_from(h).ok()),
+            // `__Host-` pins the cookie to this exact origin; browsers allow it only with Secure.
+            session_cookie: if secure { "__Host-doorman_session" } else { "doorman_session" },
+            pre_session_cookie: if secure { "__Host-doorman_pre" } else { "doorman_pre" },
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub web: Arc<WebSettings>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = api::router().layer(axum::middleware::from_fn_with_state(state.clone(), security::api_guard));
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+        let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        // The path only: query strings may carry tokens and never reach a log (S1.8).
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+    });
+    Router::new()
+        .merge(pages::router())
+        .nest("/api/v1", api)
+        .route("/healthz", get(api::health::healthz))
+        .route("/readyz", get(api::health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(trace)
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(CatchPanicLayer::custom(|_| error::ApiError::internal(&PanicCaught).into_response()))
+                .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), security::security_headers))
+                .layer(axum::extract::DefaultBodyLimit::max(state.web.max_body_bytes)),
+        )
+        .with_state(state)
+}
+
+/// Password sign-in shared by the login page and the API. A session the browser already
+/// had is ended, so that the signed-in session always has a new id (S7.2).
+pub async fn sign_in(
+    state: &AppState,
+    current: Option<extract::CurrentSession>,
+    login: &str,
+    password: &str,
+    ctx: &RequestContext,
+) -> Result<SignedIn, error::ApiError> {
+    let identifier = LoginIdentifier::new(login);
+    // A password longer than any we accept cannot be right: it gets the same answer.
+    let password = Password::new(password).map_err(|_| AuthError::InvalidCredentials)?;
+    let signed_in = state.services.login(&identifier, &password, ctx).await?;
+    if let Some(previous) = current {
+        state.services.store.delete_session(&previous.record.id_hash).await?;
+    }
+    Ok(signed_in)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("a request handler panicked")]
+struct PanicCaught;
+
+fn wants_json(request: &Request) -> bool {
+    request.uri().path().starts_with("/api/")
+}
+
+async fn not_found(request: Request) -> Response {
+    let error = error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.");
+    if wants_json(&request) { error.into_response() } else { error::PageError(error).into_response() }
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    let error = error::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This address does not accept that method.");
+    if wants_json(&request) { error.into_response() } else { error::PageError(error).into_response() }
+}

@@ -1,0 +1,71 @@
+use super::{render, Chrome};
+use crate::web::error::{ApiError, PageError};
+use crate::web::extract::{Client, MaybeSession, PageForm};
+use crate::web::security::{forbidden_form, Csrf};
+use crate::web::{sign_in, AppState};
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    chrome: Chrome,
+    csrf: String,
+    login: String,
+    error: Option<String>,
+}
+
+fn login_page(state: &AppState, jar: CookieJar, status: StatusCode, login: String, error: Option<String>) -> Response {
+    let (jar, binding) = Csrf::pre_session(state, jar);
+    let page = LoginPage { chrome: Chrome::new(state, None), csrf: Csrf::token(state, &binding), login, error };
+    (jar, render(status, &page)).into_response()
+}
+
+/// `GET /login`
+pub async fn show(State(state): State<AppState>, MaybeSession(session): MaybeSession, jar: CookieJar) -> Response {
+    if session.is_some() {
+        return Redirect::to("/account").into_response();
+    }
+    login_page(&state, jar, StatusCode::OK, String::new(), None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    login: String,
+    password: String,
+    csrf: String,
+}
+
+/// `POST /login`
+pub async fn submit(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    MaybeSession(current): MaybeSession,
+    jar: CookieJar,
+    PageForm(form): PageForm<LoginForm>,
+) -> Result<Response, PageError> {
+    let binding = jar.get(state.web.pre_session_cookie).map(|c| c.value().to_owned()).unwrap_or_default();
+    if binding.is_empty() || !Csrf::check(&state, &binding, &form.csrf) {
+        return Err(PageError(forbidden_form()));
+    }
+    match sign_in(&state, current, &form.login, &form.password, &ctx).await {
+        Ok(signed_in) => {
+            let jar = jar.add(state.web.cookie(state.web.session_cookie, signed_in.token.expose().to_owned()));
+            Ok((jar, Redirect::to("/account")).into_response())
+        }
+        Err(ApiError { status, message, retry_after, .. }) if status.is_client_error() => {
+            let mut response = login_page(&state, jar, status, form.login, Some(message));
+            if let Some(seconds) = retry_after {
+                if let Ok(value) = seconds.to_string().parse() {
+                    response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+                }
+            }
+            Ok(response)
+        }
+        Err(other) => Err(PageError(other)),
+    }
+}

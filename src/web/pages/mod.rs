@@ -1,0 +1,72 @@
+//! HTML pages: askama templates (escaped by default), forms that work without JavaScript.
+
+mod account;
+mod login;
+
+use crate::web::extract::MaybeSession;
+use crate::web::AppState;
+use askama::Template;
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+
+/// What the layout around every page shows.
+pub struct Chrome {
+    pub product_name: String,
+    pub signed_in_as: Option<String>,
+    pub demo: bool,
+}
+
+impl Chrome {
+    pub fn new(state: &AppState, signed_in_as: Option<&str>) -> Self {
+        Self { product_name: state.web.product_name.clone(), signed_in_as: signed_in_as.map(str::to_owned), demo: state.web.demo }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/account", get(account::show))
+        .route("/logout", axum::routing::post(account::logout))
+        .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../../static/app.css")) }))
+        .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../../static/app.js")) }))
+}
+
+async fn home(MaybeSession(session): MaybeSession) -> Redirect {
+    Redirect::to(if session.is_some() { "/account" } else { "/login" })
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+/// Renders a template; a template that fails to render is our bug, reported as a 500.
+pub fn render(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => crate::web::error::ApiError::internal(&e).into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    chrome: Chrome,
+    heading: &'a str,
+    message: &'a str,
+}
+
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let heading = match status {
+        StatusCode::NOT_FOUND => "Page not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        s if s.is_server_error() => "Something went wrong",
+        _ => "That did not work",
+    };
+    // Error pages are rendered without state: the layout shows the default product name.
+    let chrome = Chrome { product_name: "doorman".into(), signed_in_as: None, demo: false };
+    render(status, &ErrorPage { chrome, heading, message })
+}
