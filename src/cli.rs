@@ -110,7 +110,8 @@ pub async fn run() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("DOORMAN_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("DOORMAN_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
@@ -133,7 +134,12 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
 
 async fn add_user(config: &Config, username: &str, email: &str, user_type: &str, country: &str) -> anyhow::Result<()> {
     let request = (|| {
-        Ok::<_, doorman_core::account::AccountFieldError>((Username::parse(username)?, EmailAddress::parse(email)?, UserType::parse(user_type)?, Country::parse(country)?))
+        Ok::<_, doorman_core::account::AccountFieldError>((
+            Username::parse(username)?,
+            EmailAddress::parse(email)?,
+            UserType::parse(user_type)?,
+            Country::parse(country)?,
+        ))
     })();
     let (username, email, user_type, country) = request.map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut line = String::new();
@@ -166,7 +172,9 @@ async fn seed_demo_accounts(services: &Services) -> anyhow::Result<()> {
             password: Password::new(password)?,
         };
         match services.create_account(request, &RequestContext::cli()).await {
-            Ok(_) | Err(AuthError::UsernameTaken | AuthError::EmailTaken) => println!("  {username:<10} {password:<24} ({user_type}, {country})"),
+            Ok(_) | Err(AuthError::UsernameTaken | AuthError::EmailTaken) => {
+                println!("  {username:<10} {password:<24} ({user_type}, {country})")
+            }
             Err(e) => return Err(e.into()),
         }
     }

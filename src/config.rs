@@ -101,7 +101,10 @@ impl Config {
         if self.session_idle_timeout_minutes < 1 || self.session_absolute_timeout_hours < 1 {
             return Err(ConfigError::Invalid("session timeouts must be positive".into()));
         }
-        if !(self.database_url.starts_with("sqlite:") || self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")) {
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
             return Err(ConfigError::Invalid("database_url must be a sqlite: or postgres:// URL".into()));
         }
         Ok(())

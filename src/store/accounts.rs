@@ -16,9 +16,7 @@ fn corrupt(what: &str) -> StoreError {
 fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
     let get_str = |name: &str| row.try_get::<String, _>(name).map_err(backend_error);
     let get_time = |name: &str| {
-        row.try_get::<i64, _>(name)
-            .map_err(backend_error)
-            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).map_err(|_| corrupt(name)))
+        row.try_get::<i64, _>(name).map_err(backend_error).and_then(|t| OffsetDateTime::from_unix_timestamp(t).map_err(|_| corrupt(name)))
     };
     Ok(Account {
         id: AccountId::from_stored(get_str("id")?),
@@ -73,8 +71,7 @@ impl AccountStore for SqlStore {
         // Two indexed lookups; a username never contains '@', so at most one row matches.
         let sql = format!("SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE username_key = $1 OR email = $1 LIMIT 1");
         let row = sqlx::query(&sql).bind(login_key).fetch_optional(&self.pool).await.map_err(backend_error)?;
-        row.map(|row| Ok((account_from_row(&row)?, row.try_get::<String, _>("password_hash").map_err(backend_error)?)))
-            .transpose()
+        row.map(|row| Ok((account_from_row(&row)?, row.try_get::<String, _>("password_hash").map_err(backend_error)?))).transpose()
     }
 
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {

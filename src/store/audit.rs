@@ -8,17 +8,19 @@ use sqlx::Row;
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn append_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO audit_events (at, event, account_id, ip, user_agent, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(r.at)
-            .bind(r.event.as_str())
-            .bind(r.account_id.as_ref().map(|a| a.as_str().to_owned()))
-            .bind(&r.ip)
-            .bind(&r.user_agent)
-            .bind(&r.request_id)
-            .bind(&r.detail)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
+        sqlx::query(
+            "INSERT INTO audit_events (at, event, account_id, ip, user_agent, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(r.at)
+        .bind(r.event.as_str())
+        .bind(r.account_id.as_ref().map(|a| a.as_str().to_owned()))
+        .bind(&r.ip)
+        .bind(&r.user_agent)
+        .bind(&r.request_id)
+        .bind(&r.detail)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
         Ok(())
     }
 

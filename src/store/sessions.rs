@@ -57,7 +57,11 @@ impl SessionStore for SqlStore {
     }
 
     async fn delete_sessions_of(&self, account: &AccountId) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(account.as_str()).execute(&self.pool).await.map_err(backend_error)?;
+        let done = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
         Ok(done.rows_affected())
     }
 

@@ -136,7 +136,9 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm
 
 fn form_rejection(rejection: FormRejection) -> ApiError {
     let detail = match &rejection {
-        FormRejection::FailedToDeserializeForm(_) | FormRejection::FailedToDeserializeFormBody(_) => "a field is missing or invalid.".to_owned(),
+        FormRejection::FailedToDeserializeForm(_) | FormRejection::FailedToDeserializeFormBody(_) => {
+            "a field is missing or invalid.".to_owned()
+        }
         other => other.body_text(),
     };
     body_error(rejection.status(), "a form (application/x-www-form-urlencoded)", detail)

@@ -116,10 +116,18 @@ fn wants_json(request: &Request) -> bool {
 
 async fn not_found(request: Request) -> Response {
     let error = error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.");
-    if wants_json(&request) { error.into_response() } else { error::PageError(error).into_response() }
+    if wants_json(&request) {
+        error.into_response()
+    } else {
+        error::PageError(error).into_response()
+    }
 }
 
 async fn method_not_allowed(request: Request) -> Response {
     let error = error::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This address does not accept that method.");
-    if wants_json(&request) { error.into_response() } else { error::PageError(error).into_response() }
+    if wants_json(&request) {
+        error.into_response()
+    } else {
+        error::PageError(error).into_response()
+    }
 }

@@ -50,10 +50,15 @@ pub async fn api_guard(State(state): State<AppState>, request: Request, next: Ne
             return ApiError::forbidden("Requests from another origin are not allowed.").into_response();
         }
     }
-    let is_json = header("content-type").and_then(|v| v.split(';').next()).is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    let is_json =
+        header("content-type").and_then(|v| v.split(';').next()).is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
     if !is_json {
-        return ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Send the request body as JSON (Content-Type: application/json).")
-            .into_response();
+        return ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the request body as JSON (Content-Type: application/json).",
+        )
+        .into_response();
     }
     next.run(request).await
 }
@@ -83,7 +88,11 @@ impl Csrf {
 }
 
 pub fn forbidden_form() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "csrf_failed", "This form has expired or did not come from this site. Go back, reload the page and try again.")
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+        "This form has expired or did not come from this site. Go back, reload the page and try again.",
+    )
 }
 
 impl crate::web::WebSettings {

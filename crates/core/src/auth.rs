@@ -16,7 +16,7 @@ pub enum AuthError {
     /// The same answer whether the account is unknown or the password wrong (S2.1).
     #[error("The username, email or password is not correct.")]
     InvalidCredentials,
-    #[error("Too many failed attempts. Try again in {retry_after_seconds} seconds, or reset your password.")]
+    #[error("Too many failed attempts. Try again in {}, or reset your password.", in_words(*retry_after_seconds))]
     Throttled { retry_after_seconds: i64 },
     #[error(transparent)]
     WeakPassword(#[from] WeakPassword),
@@ -38,6 +38,16 @@ impl From<StoreError> for AuthError {
             other => Self::Store(other),
         }
     }
+}
+
+/// "1 second", "40 seconds", "15 minutes", "1 hour": a wait as a person says it.
+pub fn in_words(seconds: i64) -> String {
+    let (n, unit) = match seconds {
+        s if s < 60 => (s.max(1), "second"),
+        s if s < 3600 => ((s + 59) / 60, "minute"),
+        s => ((s + 3599) / 3600, "hour"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Everything the operations need, shared by every request.
@@ -170,5 +180,16 @@ impl Services {
         self.store.delete_session(&session.id_hash).await?;
         self.audit(AuditEvent::Logout, Some(&session.account_id), ctx, "").await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn waits_are_said_in_words() {
+        assert_eq!(super::in_words(1), "1 second");
+        assert_eq!(super::in_words(2), "2 seconds");
+        assert_eq!(super::in_words(61), "2 minutes");
+        assert_eq!(super::in_words(3600), "1 hour");
     }
 }

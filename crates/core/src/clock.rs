@@ -21,20 +21,26 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that stands still until moved: the system time plus an offset tests control.
-#[derive(Debug, Default)]
+/// A clock that stands still until a test moves it; it starts at the time it was made.
+#[derive(Debug)]
 pub struct ManualClock {
-    offset_seconds: AtomicI64,
+    unix_seconds: AtomicI64,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self { unix_seconds: AtomicI64::new(OffsetDateTime::now_utc().unix_timestamp()) }
+    }
 }
 
 impl ManualClock {
     pub fn advance(&self, seconds: i64) {
-        self.offset_seconds.fetch_add(seconds, Ordering::SeqCst);
+        self.unix_seconds.fetch_add(seconds, Ordering::SeqCst);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc() + time::Duration::seconds(self.offset_seconds.load(Ordering::SeqCst))
+        OffsetDateTime::from_unix_timestamp(self.unix_seconds.load(Ordering::SeqCst)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 }

@@ -72,7 +72,14 @@ mod tests {
     use super::*;
 
     fn record(created_at: i64, last_seen_at: i64) -> SessionRecord {
-        SessionRecord { id_hash: "h".into(), account_id: AccountId::generate(), created_at, last_seen_at, ip: String::new(), user_agent: String::new() }
+        SessionRecord {
+            id_hash: "h".into(),
+            account_id: AccountId::generate(),
+            created_at,
+            last_seen_at,
+            ip: String::new(),
+            user_agent: String::new(),
+        }
     }
 
     #[test]

@@ -81,10 +81,16 @@ pub fn login_keys(login: &str, ip: IpAddr) -> Vec<ThrottleKey> {
     const QUARTER_HOUR: i64 = 15 * 60;
     const DAY: i64 = 24 * 60 * 60;
     vec![
-        ThrottleKey { key: format!("ip+login:{ip}:{login}"), rule: ThrottleRule::GrowingDelay { free: 5, max_delay: 15 * 60, window: DAY } },
+        ThrottleKey {
+            key: format!("ip+login:{ip}:{login}"),
+            rule: ThrottleRule::GrowingDelay { free: 5, max_delay: 15 * 60, window: DAY },
+        },
         ThrottleKey { key: format!("login:{login}"), rule: ThrottleRule::Budget { limit: 100, window: DAY, cooldown: 60 * 60 } },
         ThrottleKey { key: format!("ip:{ip}"), rule: ThrottleRule::Budget { limit: 50, window: QUARTER_HOUR, cooldown: QUARTER_HOUR } },
-        ThrottleKey { key: format!("subnet:{subnet}"), rule: ThrottleRule::Budget { limit: 200, window: QUARTER_HOUR, cooldown: QUARTER_HOUR } },
+        ThrottleKey {
+            key: format!("subnet:{subnet}"),
+            rule: ThrottleRule::Budget { limit: 200, window: QUARTER_HOUR, cooldown: QUARTER_HOUR },
+        },
     ]
 }
 

@@ -29,7 +29,12 @@ pub async fn login(
 }
 
 /// `POST /api/v1/logout`
-pub async fn logout(State(state): State<AppState>, Client(ctx): Client, ApiSession(session): ApiSession, jar: CookieJar) -> Result<(CookieJar, Json<Value>), ApiError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    jar: CookieJar,
+) -> Result<(CookieJar, Json<Value>), ApiError> {
     state.services.logout(&session.record, &ctx).await?;
     Ok((jar.add(state.web.removal(state.web.session_cookie)), Json(json!({ "status": "logged_out" }))))
 }

@@ -8,8 +8,5 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login", post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/session", get(auth::session))
+    Router::new().route("/login", post(auth::login)).route("/logout", post(auth::logout)).route("/session", get(auth::session))
 }

@@ -1,0 +1,190 @@
+//! Every test starts the real application on a random port with a database of its own,
+//! on SQLite or PostgreSQL, and drives it over HTTP as a client would.
+
+use doorman::app::{Application, Options};
+use doorman::Config;
+use doorman_core::audit::RequestContext;
+use doorman_core::auth::{NewAccountRequest, Services};
+use doorman_core::{Account, Country, EmailAddress, ManualClock, Password, UserType, Username};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named test once per backend: `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name($crate::helpers::Backend::Sqlite).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name($crate::helpers::Backend::Postgres).await }
+        }
+    )*};
+}
+
+pub const PASSWORD: &str = "sunny harbour lantern";
+pub const BASE_URL: &str = "http://doorman.test";
+
+/// The PostgreSQL server the tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("DOORMAN_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty database URL for one test.
+pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}/doorman.db?mode=rwc", dir.display()),
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let admin = postgres_admin_url();
+            let name = format!("doorman_test_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL must run on 127.0.0.1:5432 (see README)");
+            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+            let mut url = url::Url::parse(&admin).expect("admin url");
+            url.set_path(&name);
+            url.to_string()
+        }
+    }
+}
+
+pub fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("doorman-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+pub async fn test_config(backend: Backend) -> Config {
+    let dir = temp_dir();
+    Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database_url: fresh_database(backend, &dir).await,
+        base_url: url::Url::parse(BASE_URL).expect("url"),
+        mail_dir: dir.join("mail"),
+        secret_key_file: dir.join("secret.key"),
+        // Tests stand in for clients at many addresses through this header.
+        client_ip_header: Some("X-Real-IP".into()),
+        ..Config::default()
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub services: Services,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(test_config(backend).await).await
+    }
+
+    pub async fn spawn_with(config: Config) -> Self {
+        let clock = Arc::new(ManualClock::default());
+        let app = Application::build(&config, Options { demo: false, clock: clock.clone() }).await.expect("build app");
+        let address = format!("http://{}", app.address());
+        let services = app.services().clone();
+        tokio::spawn(app.run_until_stopped());
+        Self { address, client: Self::new_client(), clock, services }
+    }
+
+    /// A browser-like client with its own cookie jar that does not follow redirects.
+    pub fn new_client() -> reqwest::Client {
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn create_account(&self, username: &str, email: &str) -> Account {
+        self.services
+            .create_account(
+                NewAccountRequest {
+                    username: Username::parse(username).expect("username"),
+                    email: EmailAddress::parse(email).expect("email"),
+                    user_type: UserType::Freelancer,
+                    country: Country::parse("PH").expect("country"),
+                    password: Password::new(PASSWORD).expect("password"),
+                },
+                &RequestContext::cli(),
+            )
+            .await
+            .expect("create account")
+    }
+
+    pub async fn login_as(&self, client: &reqwest::Client, ip: &str, login: &str, password: &str) -> Response {
+        let response = client
+            .post(self.url("/api/v1/login"))
+            .header("X-Real-IP", ip)
+            .json(&serde_json::json!({ "login": login, "password": password }))
+            .send()
+            .await
+            .expect("request");
+        Response::read(response).await
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> Response {
+        self.login_as(&self.client, "192.0.2.10", login, password).await
+    }
+
+    pub async fn get(&self, client: &reqwest::Client, path: &str) -> Response {
+        Response::read(client.get(self.url(path)).send().await.expect("request")).await
+    }
+
+    pub async fn post_json(&self, client: &reqwest::Client, path: &str, body: Value) -> Response {
+        Response::read(client.post(self.url(path)).json(&body).send().await.expect("request")).await
+    }
+}
+
+/// A response read to the end, so tests can look at status, headers and body together.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Response {
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        Self { status, headers, text }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|_| panic!("expected JSON, got: {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
+    }
+
+    /// Asserts the shared JSON error shape and returns the code.
+    pub fn error_code(&self) -> String {
+        let body = self.json();
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "every error carries a message a person understands: {body}");
+        body["error"].as_str().unwrap_or_else(|| panic!("no error code in {body}")).to_owned()
+    }
+}
+
+/// The value of the hidden `csrf` input of a page.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).map(|i| i + marker.len()).expect("a csrf field");
+    html[start..].split('"').next().unwrap_or_default().to_owned()
+}

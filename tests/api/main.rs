@@ -1,0 +1,12 @@
+//! Black-box tests of the whole application over HTTP, on SQLite and on PostgreSQL.
+//! Checklist items are cited as S<n>.<m> (../shared/security-checklist.md, docs/SECURITY.md).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod bad_input;
+mod cli;
+mod csrf_and_headers;
+mod login;
+mod sessions;
+mod throttling;

@@ -1,0 +1,115 @@
+use crate::helpers::{test_config, Backend, TestApp, PASSWORD};
+use crate::on_both_backends;
+use serde_json::json;
+
+on_both_backends!(
+    logout_ends_the_session_on_the_server,
+    every_login_gets_a_new_session_id,
+    idle_and_absolute_timeouts_are_enforced_on_the_server,
+    session_cookie_flags,
+    https_deployments_use_host_prefixed_secure_cookies,
+    only_a_keyed_hash_of_the_session_id_is_stored,
+);
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
+}
+
+/// S7.5: after logout the old cookie gets 401.
+async fn logout_ends_the_session_on_the_server(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let login = app.login("maria", PASSWORD).await;
+    let cookie = cookie_value(&login.set_cookies()[0]);
+    assert_eq!(app.post_json(&app.client, "/api/v1/logout", json!({})).await.status, 200);
+
+    let replay =
+        reqwest::Client::new().get(app.url("/api/v1/session")).header("cookie", format!("doorman_session={cookie}")).send().await.unwrap();
+    let replay = crate::helpers::Response::read(replay).await;
+    assert_eq!(replay.status, 401);
+    assert_eq!(replay.error_code(), "not_authenticated");
+    let again = app.post_json(&app.client, "/api/v1/logout", json!({})).await;
+    assert_eq!(again.status, 401);
+}
+
+/// S7.2: a new id at every login, and the session the browser had before is ended.
+async fn every_login_gets_a_new_session_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let first = cookie_value(&app.login("maria", PASSWORD).await.set_cookies()[0]);
+    let second = cookie_value(&app.login("maria", PASSWORD).await.set_cookies()[0]);
+    assert_ne!(first, second);
+    assert_eq!(first.len(), 43, "256 bits, base64url (S7.1)");
+    let old =
+        reqwest::Client::new().get(app.url("/api/v1/session")).header("cookie", format!("doorman_session={first}")).send().await.unwrap();
+    assert_eq!(old.status(), 401);
+    assert_eq!(app.get(&app.client, "/api/v1/session").await.status, 200);
+}
+
+/// S7.4: 30 minutes idle or 12 hours in all, decided by the server's clock.
+async fn idle_and_absolute_timeouts_are_enforced_on_the_server(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    app.login("maria", PASSWORD).await;
+    app.clock.advance(29 * 60);
+    assert_eq!(app.get(&app.client, "/api/v1/session").await.status, 200, "activity within 30 minutes keeps it");
+    app.clock.advance(29 * 60);
+    assert_eq!(app.get(&app.client, "/api/v1/session").await.status, 200, "idle time counts from the last activity");
+    app.clock.advance(31 * 60);
+    assert_eq!(app.get(&app.client, "/api/v1/session").await.status, 401, "31 idle minutes end it");
+
+    app.login("maria", PASSWORD).await;
+    for _ in 0..(12 * 60 / 20) {
+        app.clock.advance(20 * 60);
+        let status = app.get(&app.client, "/api/v1/session").await.status;
+        if status == 401 {
+            return;
+        }
+    }
+    panic!("an active session must still end after 12 hours");
+}
+
+/// S7.3: HttpOnly, SameSite=Lax, Path=/, no Domain; no Secure over plain http.
+async fn session_cookie_flags(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let cookie = app.login("maria", PASSWORD).await.set_cookies().remove(0);
+    assert!(cookie.starts_with("doorman_session="));
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie} lacks {flag}");
+    }
+    assert!(!cookie.to_lowercase().contains("domain="), "{cookie}");
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    // A session id in the URL is never accepted (S7.3).
+    let token = cookie_value(&cookie);
+    let by_url = reqwest::Client::new().get(app.url(&format!("/api/v1/session?doorman_session={token}"))).send().await.unwrap();
+    assert_eq!(by_url.status(), 401);
+}
+
+/// S7.3, S8.3: over https, cookies are `__Host-` prefixed and Secure, and HSTS is sent.
+async fn https_deployments_use_host_prefixed_secure_cookies(backend: Backend) {
+    let mut config = test_config(backend).await;
+    config.base_url = url::Url::parse("https://doorman.test").unwrap();
+    let app = TestApp::spawn_with(config).await;
+    app.create_account("maria", "maria@example.com").await;
+    let response = app.login("maria", PASSWORD).await;
+    let cookie = response.set_cookies().remove(0);
+    assert!(cookie.starts_with("__Host-doorman_session="), "{cookie}");
+    assert!(cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.to_lowercase().contains("domain="));
+    assert!(response.header("strict-transport-security").is_some_and(|v| v.contains("max-age=")));
+    let page = app.get(&TestApp::new_client(), "/login").await;
+    assert!(page.set_cookies().iter().all(|c| c.starts_with("__Host-") && c.contains("Secure")));
+}
+
+/// S7.1: the database holds a keyed hash of the session id, never the id itself.
+async fn only_a_keyed_hash_of_the_session_id_is_stored(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+    let token = cookie_value(&app.login("maria", PASSWORD).await.set_cookies()[0]);
+    let sessions = app.services.store.sessions_of(&account.id).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_ne!(sessions[0].id_hash, token);
+    assert!(!sessions[0].id_hash.contains(&token));
+    assert_eq!(sessions[0].id_hash.len(), 64, "HMAC-SHA-256, hex");
+    assert_eq!(sessions[0].ip, "192.0.2.10");
+}
