@@ -3,6 +3,7 @@
 //! back the port they got.
 
 use crate::config::Config;
+use crate::email::TemplateComposer;
 use crate::store::SqlStore;
 use crate::web::{router, AppState, WebSettings};
 use anyhow::Context;
@@ -50,8 +51,16 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
             idle_timeout_seconds: config.session_idle_timeout_minutes * 60,
             absolute_timeout_seconds: config.session_absolute_timeout_hours * 3600,
         },
+        composer: Arc::new(TemplateComposer { product_name: config.product_name.clone(), base_url: base_url(config) }),
+        base_url: base_url(config),
+        reset_token_ttl_seconds: config.reset_token_ttl_minutes * 60,
     };
     Ok((services, store))
+}
+
+/// The configured public URL with exactly one trailing '/', the prefix of every link.
+fn base_url(config: &Config) -> String {
+    format!("{}/", config.base_url.as_str().trim_end_matches('/'))
 }
 
 /// The key from `secret_key`, else from `secret_key_file`, which is created with a random

@@ -39,6 +39,13 @@ pub struct Config {
     pub client_ip_header: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long a password-reset link and code stay valid, in minutes (1 to 60).
+    pub reset_token_ttl_minutes: i64,
+    /// The From of every email, e.g. `doorman <no-reply@example.com>`.
+    pub mail_from: String,
+    /// Whether this process runs the delivery and job workers (turn off on replicas that
+    /// should only serve requests; at least one process must run them).
+    pub mail_worker: bool,
 }
 
 impl Default for Config {
@@ -57,6 +64,9 @@ impl Default for Config {
             product_name: "doorman".into(),
             client_ip_header: None,
             max_body_bytes: 64 * 1024,
+            reset_token_ttl_minutes: 30,
+            mail_from: "doorman <no-reply@localhost>".into(),
+            mail_worker: true,
         }
     }
 }
@@ -98,6 +108,9 @@ impl Config {
         if !matches!(self.base_url.scheme(), "http" | "https") {
             return Err(ConfigError::Invalid("base_url must start with http:// or https://".into()));
         }
+        if !(1..=60).contains(&self.reset_token_ttl_minutes) {
+            return Err(ConfigError::Invalid("reset_token_ttl_minutes must be between 1 and 60".into()));
+        }
         if self.session_idle_timeout_minutes < 1 || self.session_absolute_timeout_hours < 1 {
             return Err(ConfigError::Invalid("session timeouts must be positive".into()));
         }
@@ -122,7 +135,7 @@ impl Config {
     /// The settings as `doorman config check` prints them, secrets hidden.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\nmax_body_bytes = {}\n",
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\nmax_body_bytes = {}\n",
             self.listen,
             redact_url(&self.database_url),
             self.base_url,
@@ -132,6 +145,9 @@ impl Config {
             self.secret_key_file.display(),
             self.session_idle_timeout_minutes,
             self.session_absolute_timeout_hours,
+            self.reset_token_ttl_minutes,
+            self.mail_from,
+            self.mail_worker,
             self.password_min_length,
             self.product_name,
             self.client_ip_header.as_deref().unwrap_or("(none: TCP peer address)"),

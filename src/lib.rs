@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod email;
 pub mod store;
 pub mod web;
 

@@ -25,7 +25,7 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_account_idx ON sessions (account_id);
 CREATE INDEX sessions_last_seen_idx ON sessions (last_seen_at);
 
-CREATE TABLE login_failures (
+CREATE TABLE rate_counters (
     key          TEXT PRIMARY KEY,
     failures     BIGINT NOT NULL,
     window_start BIGINT NOT NULL,

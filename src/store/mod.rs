@@ -7,6 +7,8 @@
 
 mod accounts;
 mod audit;
+mod outbox;
+mod recovery;
 mod sessions;
 mod throttle;
 

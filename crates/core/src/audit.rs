@@ -11,11 +11,27 @@ pub enum AuditEvent {
     LoginThrottled,
     Logout,
     PasswordRehashed,
+    PasswordResetRequested,
+    PasswordResetCompleted,
+    SessionsRevoked,
+    EmailSent,
+    EmailFailed,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 6] =
-        [Self::AccountCreated, Self::LoginSucceeded, Self::LoginFailed, Self::LoginThrottled, Self::Logout, Self::PasswordRehashed];
+    pub const ALL: [AuditEvent; 11] = [
+        Self::AccountCreated,
+        Self::LoginSucceeded,
+        Self::LoginFailed,
+        Self::LoginThrottled,
+        Self::Logout,
+        Self::PasswordRehashed,
+        Self::PasswordResetRequested,
+        Self::PasswordResetCompleted,
+        Self::SessionsRevoked,
+        Self::EmailSent,
+        Self::EmailFailed,
+    ];
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|e| e.as_str() == s)
@@ -29,6 +45,11 @@ impl AuditEvent {
             Self::LoginThrottled => "login_throttled",
             Self::Logout => "logout",
             Self::PasswordRehashed => "password_rehashed",
+            Self::PasswordResetRequested => "password_reset_requested",
+            Self::PasswordResetCompleted => "password_reset_completed",
+            Self::SessionsRevoked => "sessions_revoked",
+            Self::EmailSent => "email_sent",
+            Self::EmailFailed => "email_failed",
         }
     }
 }

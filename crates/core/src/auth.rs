@@ -59,6 +59,11 @@ pub struct Services {
     pub key: ServerKey,
     pub password_policy: PasswordPolicy,
     pub session_policy: SessionPolicy,
+    /// Writes the content of every email from its templates.
+    pub composer: Arc<dyn crate::recovery::Composer>,
+    /// The configured public URL, ending in '/': every emailed link starts with it (S1.7).
+    pub base_url: String,
+    pub reset_token_ttl_seconds: i64,
 }
 
 pub struct NewAccountRequest {
@@ -77,7 +82,13 @@ pub struct SignedIn {
 }
 
 impl Services {
-    async fn audit(&self, event: AuditEvent, account: Option<&AccountId>, ctx: &RequestContext, detail: &str) -> Result<(), StoreError> {
+    pub async fn audit(
+        &self,
+        event: AuditEvent,
+        account: Option<&AccountId>,
+        ctx: &RequestContext,
+        detail: &str,
+    ) -> Result<(), StoreError> {
         let record = AuditRecord::new(self.clock.unix(), event, account.cloned(), ctx, detail);
         self.store.append_audit(&record).await
     }
@@ -108,7 +119,7 @@ impl Services {
         let now = self.clock.unix();
         let keys = login_keys(login.key(), ctx.ip);
         let names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
-        let counts = self.store.failure_counts(&names).await?;
+        let counts = self.store.event_counts(&names).await?;
         let blocked_until = keys
             .iter()
             .filter_map(|k| counts.iter().find(|(name, _)| *name == k.key).and_then(|(_, c)| k.rule.blocked_until(c, now)))
@@ -128,13 +139,13 @@ impl Services {
                 account
             }
             (found, _) => {
-                self.store.record_failure(&keys, now).await?;
+                self.store.record_event(&keys, now).await?;
                 let detail = if found.is_some() { "wrong_password" } else { "unknown_account" };
                 self.audit(AuditEvent::LoginFailed, found.as_ref().map(|(a, _)| &a.id), ctx, detail).await?;
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        self.store.clear_failures(&keys_cleared_by_success(&keys)).await?;
+        self.store.clear_events(&keys_cleared_by_success(&keys)).await?;
         let token = self.start_session(&account.id, ctx).await?;
         self.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, "password").await?;
         Ok(SignedIn { token, account })

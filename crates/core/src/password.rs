@@ -72,12 +72,24 @@ impl PasswordPolicy {
             return Err(WeakPassword::TooShort { min: self.min_chars });
         }
         let folded = password.expose().to_lowercase();
+        if is_common(&folded) {
+            return Err(WeakPassword::Common);
+        }
         let forbidden = personal.iter().copied().chain(std::iter::once(self.product_name.as_str()));
         if forbidden.map(str::to_lowercase).any(|word| word.chars().count() >= 3 && folded.contains(&word)) {
             return Err(WeakPassword::ContainsPersonalInfo);
         }
         Ok(())
     }
+}
+
+/// The shipped list of common and breached passwords (see data/README.md), loaded once.
+static COMMON_PASSWORDS: std::sync::LazyLock<std::collections::HashSet<&'static str>> =
+    std::sync::LazyLock::new(|| include_str!("../data/common-passwords.txt").lines().filter(|l| !l.is_empty()).collect());
+
+/// Whether a (lower-cased) password is on the shipped list: one hash lookup.
+pub fn is_common(folded: &str) -> bool {
+    COMMON_PASSWORDS.contains(folded)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +226,17 @@ mod tests {
         assert_eq!(policy.check(&pw("my name is MariaSantos!"), &["mariasantos"]), Err(WeakPassword::ContainsPersonalInfo));
         assert_eq!(policy.check(&pw("i love doorman so much"), &[]), Err(WeakPassword::ContainsPersonalInfo));
         assert!(policy.check(&pw("tulip harbour seventy"), &["mariasantos"]).is_ok());
+    }
+
+    #[test]
+    fn common_passwords_are_refused_whatever_their_case() {
+        // S4.4: the shipped list has 30,000 entries and is checked after NFKC and lower-casing.
+        assert_eq!(COMMON_PASSWORDS.len(), 30_000);
+        let policy = PasswordPolicy { min_chars: 8, ..PasswordPolicy::default() };
+        assert_eq!(policy.check(&pw("Password1"), &[]), Err(WeakPassword::Common));
+        assert_eq!(policy.check(&pw("1QAZ2WSX3EDC"), &[]), Err(WeakPassword::Common));
+        assert_eq!(PasswordPolicy::default().check(&pw("123qweasdzxc"), &[]), Err(WeakPassword::Common));
+        assert!(policy.check(&pw("tulip harbour seventy"), &[]).is_ok());
     }
 
     #[tokio::test]

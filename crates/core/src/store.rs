@@ -3,8 +3,10 @@
 
 use crate::account::{Account, AccountId, Country, EmailAddress, UserType, Username};
 use crate::audit::AuditRecord;
+use crate::outbox::{ClaimedMessage, Job, NewMessage, OutboxSummary};
+use crate::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ValidToken};
 use crate::session::SessionRecord;
-use crate::throttle::{FailureCount, ThrottleKey};
+use crate::throttle::{EventCount, ThrottleKey};
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -51,10 +53,10 @@ pub trait SessionStore: Send + Sync {
 
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
-    async fn failure_counts(&self, keys: &[String]) -> Result<Vec<(String, FailureCount)>, StoreError>;
+    async fn event_counts(&self, keys: &[String]) -> Result<Vec<(String, EventCount)>, StoreError>;
     /// Counts one failure under each key, starting a new window where the old one is over.
-    async fn record_failure(&self, keys: &[ThrottleKey], now: i64) -> Result<(), StoreError>;
-    async fn clear_failures(&self, keys: &[String]) -> Result<(), StoreError>;
+    async fn record_event(&self, keys: &[ThrottleKey], now: i64) -> Result<(), StoreError>;
+    async fn clear_events(&self, keys: &[String]) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -64,7 +66,51 @@ pub trait AuditStore: Send + Sync {
 }
 
 #[async_trait]
-pub trait Store: AccountStore + SessionStore + ThrottleStore + AuditStore + std::fmt::Debug {
+pub trait OutboxStore: Send + Sync {
+    /// Writes a message on its own (most messages are written inside the transaction of
+    /// the change that caused them, by that change's store method).
+    async fn enqueue_message(&self, message: &NewMessage) -> Result<(), StoreError>;
+    /// Takes up to `limit` due messages for `lease_seconds`; expired leases are taken over.
+    async fn claim_messages(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<ClaimedMessage>, StoreError>;
+    /// Marks a message sent and erases its body, which may hold a link with a token.
+    async fn mark_sent(&self, id: &str, now: i64) -> Result<(), StoreError>;
+    /// Records a failed attempt: retried at `retry_at`, or dead-lettered when `None`.
+    async fn mark_failed(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError>;
+    async fn outbox_summary(&self, dead_letter_limit: i64) -> Result<OutboxSummary, StoreError>;
+}
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    async fn enqueue_job(&self, kind: &str, payload: &str, now: i64) -> Result<(), StoreError>;
+    async fn claim_jobs(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<Job>, StoreError>;
+    async fn complete_job(&self, id: &str) -> Result<(), StoreError>;
+    /// Retried at `retry_at`, or kept as failed when `None`.
+    async fn fail_job(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait RecoveryStore: Send + Sync {
+    /// In one transaction: voids the account's unused tokens of the same purpose (S1.6),
+    /// stores the new token's hash and writes the message that carries it.
+    async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError>;
+    async fn find_valid_token(&self, purpose: Purpose, token_hash: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
+    /// The account's newest unused, unexpired token of a purpose (for codes typed by hand).
+    async fn latest_valid_token(&self, account: &AccountId, purpose: Purpose, now: i64) -> Result<Option<ValidToken>, StoreError>;
+    /// Counts a wrong code against a token; returns the new count.
+    async fn count_code_attempt(&self, token_id: &str) -> Result<i64, StoreError>;
+    /// When the account's newest token of a purpose was issued, if any.
+    async fn last_token_issued_at(&self, account: &AccountId, purpose: Purpose) -> Result<Option<i64>, StoreError>;
+    /// In one transaction: redeems the token (exactly one of concurrent redemptions wins,
+    /// S1.4), sets the password, voids every other reset token (S1.6), ends every session
+    /// (S1.11), clears the login throttles, issues the "this wasn't me" token and writes the
+    /// confirmation. `None` when the token could no longer be redeemed; else sessions ended.
+    async fn complete_password_reset(&self, completion: &PasswordResetCompletion) -> Result<Option<u64>, StoreError>;
+}
+
+#[async_trait]
+pub trait Store:
+    AccountStore + SessionStore + ThrottleStore + AuditStore + OutboxStore + JobStore + RecoveryStore + std::fmt::Debug
+{
     /// Is the database reachable (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -38,7 +38,7 @@ impl ThrottleKey {
 
 /// What storage holds for one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FailureCount {
+pub struct EventCount {
     pub failures: i64,
     pub window_start: i64,
     pub last_failure: i64,
@@ -46,7 +46,7 @@ pub struct FailureCount {
 
 impl ThrottleRule {
     /// The time before which another attempt is refused, if any.
-    pub fn blocked_until(&self, count: &FailureCount, now: i64) -> Option<i64> {
+    pub fn blocked_until(&self, count: &EventCount, now: i64) -> Option<i64> {
         let until = match *self {
             ThrottleRule::GrowingDelay { free, max_delay, window } => {
                 if now - count.window_start >= window || count.failures < free {
@@ -103,8 +103,8 @@ pub fn keys_cleared_by_success(keys: &[ThrottleKey]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn count(failures: i64, window_start: i64, last_failure: i64) -> FailureCount {
-        FailureCount { failures, window_start, last_failure }
+    fn count(failures: i64, window_start: i64, last_failure: i64) -> EventCount {
+        EventCount { failures, window_start, last_failure }
     }
 
     #[test]

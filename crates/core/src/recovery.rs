@@ -1,0 +1,369 @@
+//! Forgot password (checklist S1, S2, S3.3, S3.5): the request only records the intent; a
+//! job looks the account up, applies the silent limits, and writes the token and the email
+//! in one transaction; the reset redeems the token atomically and ends every session.
+
+use crate::account::{AccountId, LoginIdentifier};
+use crate::audit::{AuditEvent, RequestContext};
+use crate::auth::{in_words, AuthError, Services};
+use crate::keys::{random_bytes, random_token, ServerKey};
+use crate::outbox::{Job, MessageContent, NewMessage};
+use crate::password::{HashError, Password, WeakPassword};
+use crate::store::StoreError;
+use crate::throttle::ThrottleKey;
+use crate::throttle::ThrottleRule;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Attempts allowed at the short code of one reset email (S3.4).
+pub const MAX_CODE_ATTEMPTS: i64 = 5;
+/// The least time between two reset emails to one account.
+pub const RESEND_COOLDOWN_SECONDS: i64 = 60;
+/// How long a "this wasn't me" link stays valid.
+pub const REPORT_TOKEN_TTL_SECONDS: i64 = 7 * 24 * 3600;
+pub const JOB_PASSWORD_RESET_REQUESTED: &str = "password_reset_requested";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    PasswordReset,
+    ReportNotMe,
+}
+
+impl Purpose {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password_reset",
+            Self::ReportNotMe => "report_not_me",
+        }
+    }
+}
+
+/// A recovery token as it travels in a link. Only its keyed hash is stored, under a key
+/// that names its purpose, so that a token of one purpose never works in another (S1.3).
+pub struct RecoveryToken(SecretString);
+
+impl std::fmt::Debug for RecoveryToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecoveryToken(<redacted>)")
+    }
+}
+
+impl RecoveryToken {
+    /// 256 bits from the OS CSPRNG (S1.1).
+    pub fn generate() -> Self {
+        Self(random_token(32))
+    }
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(SecretString::from(raw.to_owned())))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+    pub fn storage_key(&self, key: &ServerKey, purpose: Purpose) -> String {
+        key.keyed_hash(&format!("recovery:{}", purpose.as_str()), self.expose().as_bytes())
+    }
+}
+
+/// The short code in a reset email, for reading the email on one device and typing on another.
+pub struct ResetCode(SecretString);
+
+impl std::fmt::Debug for ResetCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetCode(<redacted>)")
+    }
+}
+
+impl ResetCode {
+    /// Eight digits, uniform from the OS CSPRNG.
+    pub fn generate() -> Self {
+        let bytes = random_bytes(8);
+        let n = u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]);
+        // 2^64 mod 10^8 bias is below 10^-11: negligible.
+        Self(SecretString::from(format!("{:08}", n % 100_000_000)))
+    }
+    /// What a person typed: spaces and dashes are ignored.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let digits: String = raw.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+        (digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| Self(SecretString::from(digits)))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+    /// Keyed by the token it belongs to, so equal codes of two emails hash differently.
+    pub fn storage_key(&self, key: &ServerKey, token_id: &str) -> String {
+        key.keyed_hash(&format!("reset-code:{token_id}"), self.expose().as_bytes())
+    }
+    /// "1234 5678", easier to read out.
+    pub fn grouped(&self) -> String {
+        let code = self.expose();
+        format!("{} {}", &code[..4], &code[4..])
+    }
+}
+
+pub struct NewRecoveryToken {
+    pub id: String,
+    pub account_id: AccountId,
+    pub purpose: Purpose,
+    pub token_hash: String,
+    pub code_hash: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ValidToken {
+    pub id: String,
+    pub account_id: AccountId,
+    pub code_hash: Option<String>,
+    pub code_attempts: i64,
+}
+
+pub struct PasswordResetCompletion {
+    pub token_id: String,
+    pub account_id: AccountId,
+    pub password_hash: String,
+    /// Login throttle keys to clear: a successful recovery ends a lock-out (S3.1).
+    pub throttle_keys: Vec<String>,
+    pub report_token: NewRecoveryToken,
+    pub confirmation: NewMessage,
+    pub now: i64,
+}
+
+/// What an email says; composed into subject, text and HTML by the web layer's templates.
+#[derive(Debug)]
+pub enum Notice<'a> {
+    PasswordReset { username: &'a str, link: &'a str, code: &'a str, valid_for: &'a str },
+    PasswordChanged { username: &'a str, when: &'a str, ip: &'a str, device: &'a str, report_link: &'a str },
+}
+
+pub trait Composer: Send + Sync + std::fmt::Debug {
+    fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String>;
+}
+
+/// The evidence a person brings to the reset page.
+pub enum ResetProof {
+    Link(RecoveryToken),
+    Code { login: LoginIdentifier, code: ResetCode },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error("This reset link is not valid any more: it was used, replaced by a newer one, or has expired. Ask for a new email.")]
+    InvalidToken,
+    #[error("That code is not right, or it has expired. Check the newest email, or ask for a new one.")]
+    InvalidCode,
+    #[error(transparent)]
+    WeakPassword(#[from] WeakPassword),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+    #[error("composing the email failed: {0}")]
+    Compose(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct ResetRequestPayload {
+    login: String,
+    ip: String,
+    user_agent: String,
+    request_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("unknown job kind {0}")]
+    UnknownKind(String),
+    #[error("bad job payload: {0}")]
+    Payload(String),
+    #[error(transparent)]
+    Reset(#[from] ResetError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        Self::Reset(ResetError::Store(e))
+    }
+}
+
+/// Silent limits on reset emails (S3.5): per account and per requesting address.
+fn reset_limits(account: &AccountId, ip: &str) -> Vec<ThrottleKey> {
+    vec![
+        ThrottleKey { key: format!("reset:account:{account}"), rule: ThrottleRule::Budget { limit: 5, window: 3600, cooldown: 3600 } },
+        ThrottleKey { key: format!("reset:ip:{ip}"), rule: ThrottleRule::Budget { limit: 20, window: 3600, cooldown: 3600 } },
+    ]
+}
+
+impl Services {
+    /// "Forgot password": records the intent and returns. Nothing here depends on whether
+    /// an account matches (S2.1, S2.3), and nothing changes on any account (S1.9).
+    pub async fn request_password_reset(&self, login: &LoginIdentifier, ctx: &RequestContext) -> Result<(), StoreError> {
+        let payload = ResetRequestPayload {
+            login: login.key().to_owned(),
+            ip: ctx.ip.to_string(),
+            user_agent: ctx.user_agent.chars().take(512).collect(),
+            request_id: ctx.request_id.clone(),
+        };
+        let payload = serde_json::to_string(&payload).map_err(|e| StoreError::Backend(Box::new(e)))?;
+        self.store.enqueue_job(JOB_PASSWORD_RESET_REQUESTED, &payload, self.clock.unix()).await
+    }
+
+    /// Runs one queued job.
+    pub async fn run_job(&self, job: &Job) -> Result<(), JobError> {
+        match job.kind.as_str() {
+            JOB_PASSWORD_RESET_REQUESTED => {
+                let payload: ResetRequestPayload = serde_json::from_str(&job.payload).map_err(|e| JobError::Payload(e.to_string()))?;
+                self.send_password_reset(payload).await
+            }
+            other => Err(JobError::UnknownKind(other.to_owned())),
+        }
+    }
+
+    async fn send_password_reset(&self, request: ResetRequestPayload) -> Result<(), JobError> {
+        let ctx = RequestContext {
+            ip: request.ip.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+            user_agent: request.user_agent,
+            request_id: request.request_id,
+        };
+        let now = self.clock.unix();
+        let Some((account, _)) = self.store.find_for_login(&request.login).await? else {
+            // Operators see whether an account matched; the requester never does.
+            self.audit(AuditEvent::PasswordResetRequested, None, &ctx, "no_account").await?;
+            return Ok(());
+        };
+        let limits = reset_limits(&account.id, &request.ip);
+        let names: Vec<String> = limits.iter().map(|k| k.key.clone()).collect();
+        let counts = self.store.event_counts(&names).await?;
+        let over_budget = limits.iter().any(|k| counts.iter().any(|(name, c)| *name == k.key && k.rule.blocked_until(c, now).is_some()));
+        let too_soon =
+            self.store.last_token_issued_at(&account.id, Purpose::PasswordReset).await?.is_some_and(|t| now - t < RESEND_COOLDOWN_SECONDS);
+        if over_budget || too_soon {
+            self.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, "account_matched; rate_limited").await?;
+            return Ok(());
+        }
+        self.store.record_event(&limits, now).await?;
+
+        let token = RecoveryToken::generate();
+        let code = ResetCode::generate();
+        let token_id = uuid::Uuid::new_v4().to_string();
+        let link = format!("{}reset-password?token={}", self.base_url, token.expose());
+        let content = self
+            .composer
+            .compose(&Notice::PasswordReset {
+                username: account.username.as_str(),
+                link: &link,
+                code: &code.grouped(),
+                valid_for: &in_words(self.reset_token_ttl_seconds),
+            })
+            .map_err(ResetError::Compose)?;
+        let record = NewRecoveryToken {
+            id: token_id.clone(),
+            account_id: account.id.clone(),
+            purpose: Purpose::PasswordReset,
+            token_hash: token.storage_key(&self.key, Purpose::PasswordReset),
+            code_hash: Some(code.storage_key(&self.key, &token_id)),
+            created_at: now,
+            expires_at: now + self.reset_token_ttl_seconds,
+        };
+        let message = NewMessage::email(account.email.as_str(), "password_reset", Some(account.id.clone()), content, now);
+        self.store.issue_recovery_token(&record, &message).await?;
+        self.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, "account_matched; email_queued").await?;
+        Ok(())
+    }
+
+    /// Whether a reset link can still be used, without using it (opening the link changes
+    /// nothing, S1.9).
+    pub async fn reset_link_is_valid(&self, token: &RecoveryToken) -> Result<bool, StoreError> {
+        let hash = token.storage_key(&self.key, Purpose::PasswordReset);
+        Ok(self.store.find_valid_token(Purpose::PasswordReset, &hash, self.clock.unix()).await?.is_some())
+    }
+
+    async fn resolve_proof(&self, proof: &ResetProof, now: i64) -> Result<ValidToken, ResetError> {
+        match proof {
+            ResetProof::Link(token) => {
+                let hash = token.storage_key(&self.key, Purpose::PasswordReset);
+                self.store.find_valid_token(Purpose::PasswordReset, &hash, now).await?.ok_or(ResetError::InvalidToken)
+            }
+            ResetProof::Code { login, code } => {
+                let Some((account, _)) = self.store.find_for_login(login.key()).await? else {
+                    return Err(ResetError::InvalidCode);
+                };
+                let token =
+                    self.store.latest_valid_token(&account.id, Purpose::PasswordReset, now).await?.ok_or(ResetError::InvalidCode)?;
+                let Some(expected) = token.code_hash.as_deref() else { return Err(ResetError::InvalidCode) };
+                // The code dies after its attempts, whatever is typed next (S3.4).
+                if token.code_attempts >= MAX_CODE_ATTEMPTS {
+                    return Err(ResetError::InvalidCode);
+                }
+                let typed = code.storage_key(&self.key, &token.id);
+                if !bool::from(subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), expected.as_bytes())) {
+                    self.store.count_code_attempt(&token.id).await?;
+                    return Err(ResetError::InvalidCode);
+                }
+                Ok(token)
+            }
+        }
+    }
+
+    /// Sets a new password with a reset link or code (S1.4, S1.6, S1.10, S1.11): the policy
+    /// is checked before the token is spent, then one transaction redeems it, sets the
+    /// password, ends every session and writes the "password changed" email. No login follows.
+    pub async fn reset_password(&self, proof: ResetProof, new_password: &Password, ctx: &RequestContext) -> Result<(), ResetError> {
+        let now = self.clock.unix();
+        let token = self.resolve_proof(&proof, now).await?;
+        let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
+        self.password_policy.check(new_password, &[account.username.as_str(), account.email.local_part()])?;
+        let password_hash = self.hasher.hash(new_password).await?;
+
+        let report = RecoveryToken::generate();
+        let report_link = format!("{}report-not-me?token={}", self.base_url, report.expose());
+        let when = time::OffsetDateTime::from_unix_timestamp(now)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+            .unwrap_or_default();
+        let device: String = ctx.user_agent.chars().take(120).collect();
+        let content = self
+            .composer
+            .compose(&Notice::PasswordChanged {
+                username: account.username.as_str(),
+                when: &when,
+                ip: &ctx.ip.to_string(),
+                device: if device.is_empty() { "unknown device" } else { &device },
+                report_link: &report_link,
+            })
+            .map_err(ResetError::Compose)?;
+        let completion = PasswordResetCompletion {
+            token_id: token.id.clone(),
+            account_id: account.id.clone(),
+            password_hash,
+            throttle_keys: vec![format!("login:{}", account.username.key()), format!("login:{}", account.email.as_str())],
+            report_token: NewRecoveryToken {
+                id: uuid::Uuid::new_v4().to_string(),
+                account_id: account.id.clone(),
+                purpose: Purpose::ReportNotMe,
+                token_hash: report.storage_key(&self.key, Purpose::ReportNotMe),
+                code_hash: None,
+                created_at: now,
+                expires_at: now + REPORT_TOKEN_TTL_SECONDS,
+            },
+            confirmation: NewMessage::email(account.email.as_str(), "password_changed", Some(account.id.clone()), content, now),
+            now,
+        };
+        let Some(sessions_ended) = self.store.complete_password_reset(&completion).await? else {
+            return Err(match proof {
+                ResetProof::Link(_) => ResetError::InvalidToken,
+                ResetProof::Code { .. } => ResetError::InvalidCode,
+            });
+        };
+        let via = match proof {
+            ResetProof::Link(_) => "link",
+            ResetProof::Code { .. } => "code",
+        };
+        self.audit(AuditEvent::PasswordResetCompleted, Some(&account.id), ctx, via).await?;
+        self.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{sessions_ended} ended by password reset")).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! Email content from templates: every email has a plain-text and an HTML part, both
+//! escaped by askama (HTML) or free of markup (text). Header fields are built later by
+//! lettre from typed addresses, so nothing here can inject a header.
+
+use askama::Template;
+use doorman_core::outbox::MessageContent;
+use doorman_core::recovery::{Composer, Notice};
+
+#[derive(Debug, Clone)]
+pub struct TemplateComposer {
+    pub product_name: String,
+    pub base_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_reset.txt")]
+struct ResetText<'a> {
+    product: &'a str,
+    base_url: &'a str,
+    username: &'a str,
+    link: &'a str,
+    code: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_reset.html")]
+struct ResetHtml<'a> {
+    product: &'a str,
+    base_url: &'a str,
+    username: &'a str,
+    link: &'a str,
+    code: &'a str,
+    valid_for: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_changed.txt")]
+struct ChangedText<'a> {
+    product: &'a str,
+    base_url: &'a str,
+    username: &'a str,
+    when: &'a str,
+    ip: &'a str,
+    device: &'a str,
+    report_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/password_changed.html")]
+struct ChangedHtml<'a> {
+    product: &'a str,
+    base_url: &'a str,
+    username: &'a str,
+    when: &'a str,
+    ip: &'a str,
+    device: &'a str,
+    report_link: &'a str,
+}
+
+impl Composer for TemplateComposer {
+    fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String> {
+        let product = self.product_name.as_str();
+        let base_url = self.base_url.as_str();
+        let (subject, text, html) = match *notice {
+            Notice::PasswordReset { username, link, code, valid_for } => (
+                format!("Reset your {product} password"),
+                ResetText { product, base_url, username, link, code, valid_for }.render(),
+                ResetHtml { product, base_url, username, link, code, valid_for }.render(),
+            ),
+            Notice::PasswordChanged { username, when, ip, device, report_link } => (
+                format!("Your {product} password was changed"),
+                ChangedText { product, base_url, username, when, ip, device, report_link }.render(),
+                ChangedHtml { product, base_url, username, when, ip, device, report_link }.render(),
+            ),
+        };
+        Ok(MessageContent { subject, text: text.map_err(|e| e.to_string())?, html: html.map_err(|e| e.to_string())? })
+    }
+}

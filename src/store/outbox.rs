@@ -1,0 +1,206 @@
+//! The outbox and the job queue: rows claimed with a lease, so that several replicas never
+//! take the same row while its lease runs (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
+//! has one writer at a time, which gives the same guarantee).
+
+use super::{backend_error, Backend, SqlStore};
+use async_trait::async_trait;
+use doorman_core::account::AccountId;
+use doorman_core::outbox::{Channel, ClaimedMessage, DeadLetter, Job, MessageContent, NewMessage, OutboxSummary};
+use doorman_core::store::{JobStore, OutboxStore, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+impl SqlStore {
+    /// The statement that leases up to `$4` due rows of `table` to worker `$1` until `$2`.
+    fn claim_sql(&self, table: &str, columns: &str) -> String {
+        let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        format!(
+            "UPDATE {table} SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM {table} WHERE status = 'pending' AND next_attempt_at <= $3 \
+                          AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4 {lock}) \
+             RETURNING {columns}"
+        )
+    }
+}
+
+/// Writes a message; used on its own and inside the transactions of other store methods.
+pub(crate) async fn insert_message(conn: &mut AnyConnection, m: &NewMessage) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (id, channel, recipient, kind, account_id, subject, body_text, body_html, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+    )
+    .bind(&m.id)
+    .bind(m.channel.as_str())
+    .bind(&m.recipient)
+    .bind(m.kind)
+    .bind(m.account_id.as_ref().map(|a| a.as_str().to_owned()))
+    .bind(&m.content.subject)
+    .bind(&m.content.text)
+    .bind(&m.content.html)
+    .bind(m.created_at)
+    .execute(conn)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
+fn channel(row: &AnyRow) -> Result<Channel, StoreError> {
+    let raw: String = row.try_get("channel").map_err(backend_error)?;
+    Channel::parse(&raw).ok_or_else(|| StoreError::Backend(format!("unknown channel {raw}").into()))
+}
+
+fn claimed_from_row(row: &AnyRow) -> Result<ClaimedMessage, StoreError> {
+    let get = |name: &str| row.try_get::<String, _>(name).map_err(backend_error);
+    Ok(ClaimedMessage {
+        id: get("id")?,
+        channel: channel(row)?,
+        recipient: get("recipient")?,
+        kind: get("kind")?,
+        account_id: row.try_get::<Option<String>, _>("account_id").map_err(backend_error)?.map(AccountId::from_stored),
+        content: MessageContent { subject: get("subject")?, text: get("body_text")?, html: get("body_html")? },
+        attempts: row.try_get("attempts").map_err(backend_error)?,
+        created_at: row.try_get("created_at").map_err(backend_error)?,
+    })
+}
+
+#[async_trait]
+impl OutboxStore for SqlStore {
+    async fn enqueue_message(&self, message: &NewMessage) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        insert_message(&mut conn, message).await
+    }
+
+    async fn claim_messages(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<ClaimedMessage>, StoreError> {
+        let sql = self.claim_sql("outbox", "id, channel, recipient, kind, account_id, subject, body_text, body_html, attempts, created_at");
+        let rows = sqlx::query(&sql)
+            .bind(worker)
+            .bind(now + lease_seconds)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        let mut messages = rows.iter().map(claimed_from_row).collect::<Result<Vec<_>, _>>()?;
+        messages.sort_by_key(|m| m.created_at);
+        Ok(messages)
+    }
+
+    async fn mark_sent(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, body_text = '', body_html = '', lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn mark_failed(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError> {
+        let error: String = error.chars().take(1000).collect();
+        let query = match retry_at {
+            Some(at) => sqlx::query("UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3").bind(at),
+            // Dead letters keep no body: the link in it must not outlive the message.
+            None => sqlx::query(
+                "UPDATE outbox SET status = 'dead', body_text = '', body_html = '', last_error = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2",
+            ),
+        };
+        query.bind(error).bind(id).execute(&self.pool).await.map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn outbox_summary(&self, dead_letter_limit: i64) -> Result<OutboxSummary, StoreError> {
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status").fetch_all(&self.pool).await.map_err(backend_error)?;
+        let mut summary = OutboxSummary::default();
+        for row in rows {
+            let status: String = row.try_get("status").map_err(backend_error)?;
+            let n: i64 = row.try_get("n").map_err(backend_error)?;
+            match status.as_str() {
+                "pending" => summary.pending = n,
+                "sent" => summary.sent = n,
+                _ => summary.dead = n,
+            }
+        }
+        let dead = sqlx::query(
+            "SELECT id, channel, recipient, kind, attempts, last_error, created_at FROM outbox WHERE status = 'dead' ORDER BY created_at DESC LIMIT $1",
+        )
+        .bind(dead_letter_limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        for row in dead {
+            summary.dead_letters.push(DeadLetter {
+                id: row.try_get("id").map_err(backend_error)?,
+                channel: channel(&row)?,
+                recipient: row.try_get("recipient").map_err(backend_error)?,
+                kind: row.try_get("kind").map_err(backend_error)?,
+                attempts: row.try_get("attempts").map_err(backend_error)?,
+                last_error: row.try_get::<Option<String>, _>("last_error").map_err(backend_error)?.unwrap_or_default(),
+                created_at: row.try_get("created_at").map_err(backend_error)?,
+            });
+        }
+        Ok(summary)
+    }
+}
+
+#[async_trait]
+impl JobStore for SqlStore {
+    async fn enqueue_job(&self, kind: &str, payload: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO jobs (id, kind, payload, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $4)")
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(kind)
+            .bind(payload)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn claim_jobs(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<Job>, StoreError> {
+        let sql = self.claim_sql("jobs", "id, kind, payload, attempts");
+        let rows = sqlx::query(&sql)
+            .bind(worker)
+            .bind(now + lease_seconds)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Job {
+                    id: row.try_get("id").map_err(backend_error)?,
+                    kind: row.try_get("kind").map_err(backend_error)?,
+                    payload: row.try_get("payload").map_err(backend_error)?,
+                    attempts: row.try_get("attempts").map_err(backend_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn complete_job(&self, id: &str) -> Result<(), StoreError> {
+        // The payload names a login and an address: it is not kept once the job is done.
+        sqlx::query("UPDATE jobs SET status = 'done', payload = '', lease_owner = NULL, lease_until = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn fail_job(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError> {
+        let error: String = error.chars().take(1000).collect();
+        let query = match retry_at {
+            Some(at) => {
+                sqlx::query("UPDATE jobs SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3")
+                    .bind(at)
+            }
+            None => sqlx::query("UPDATE jobs SET status = 'failed', last_error = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2"),
+        };
+        query.bind(error).bind(id).execute(&self.pool).await.map_err(backend_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,143 @@
+use super::outbox::insert_message;
+use super::{backend_error, SqlStore};
+use async_trait::async_trait;
+use doorman_core::account::AccountId;
+use doorman_core::outbox::NewMessage;
+use doorman_core::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ValidToken};
+use doorman_core::store::{RecoveryStore, StoreError};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+fn valid_from_row(row: &AnyRow) -> Result<ValidToken, StoreError> {
+    Ok(ValidToken {
+        id: row.try_get("id").map_err(backend_error)?,
+        account_id: AccountId::from_stored(row.try_get("account_id").map_err(backend_error)?),
+        code_hash: row.try_get("code_hash").map_err(backend_error)?,
+        code_attempts: row.try_get("code_attempts").map_err(backend_error)?,
+    })
+}
+
+/// Voids the account's unused tokens of the token's purpose, then stores it.
+async fn replace_tokens(conn: &mut AnyConnection, t: &NewRecoveryToken) -> Result<(), StoreError> {
+    sqlx::query("UPDATE recovery_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL")
+        .bind(t.created_at)
+        .bind(t.account_id.as_str())
+        .bind(t.purpose.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(backend_error)?;
+    sqlx::query(
+        "INSERT INTO recovery_tokens (id, account_id, purpose, token_hash, code_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&t.id)
+    .bind(t.account_id.as_str())
+    .bind(t.purpose.as_str())
+    .bind(&t.token_hash)
+    .bind(t.code_hash.clone())
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
+
+const VALID_COLUMNS: &str = "id, account_id, code_hash, code_attempts";
+
+#[async_trait]
+impl RecoveryStore for SqlStore {
+    async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        replace_tokens(&mut tx, token).await?;
+        insert_message(&mut tx, message).await?;
+        tx.commit().await.map_err(backend_error)
+    }
+
+    async fn find_valid_token(&self, purpose: Purpose, token_hash: &str, now: i64) -> Result<Option<ValidToken>, StoreError> {
+        let sql = format!(
+            "SELECT {VALID_COLUMNS} FROM recovery_tokens WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3"
+        );
+        let row =
+            sqlx::query(&sql).bind(token_hash).bind(purpose.as_str()).bind(now).fetch_optional(&self.pool).await.map_err(backend_error)?;
+        row.as_ref().map(valid_from_row).transpose()
+    }
+
+    async fn latest_valid_token(&self, account: &AccountId, purpose: Purpose, now: i64) -> Result<Option<ValidToken>, StoreError> {
+        let sql = format!(
+            "SELECT {VALID_COLUMNS} FROM recovery_tokens WHERE account_id = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 \
+             ORDER BY created_at DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(account.as_str())
+            .bind(purpose.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        row.as_ref().map(valid_from_row).transpose()
+    }
+
+    async fn count_code_attempt(&self, token_id: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("UPDATE recovery_tokens SET code_attempts = code_attempts + 1 WHERE id = $1 RETURNING code_attempts")
+            .bind(token_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        row.map(|r| r.try_get("code_attempts").map_err(backend_error)).transpose().map(|n| n.unwrap_or(0))
+    }
+
+    async fn last_token_issued_at(&self, account: &AccountId, purpose: Purpose) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT MAX(created_at) AS latest FROM recovery_tokens WHERE account_id = $1 AND purpose = $2")
+            .bind(account.as_str())
+            .bind(purpose.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        row.try_get::<Option<i64>, _>("latest").map_err(backend_error)
+    }
+
+    async fn complete_password_reset(&self, c: &PasswordResetCompletion) -> Result<Option<u64>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        // The redemption itself: one statement, so of concurrent attempts exactly one wins.
+        let redeemed = sqlx::query(
+            "UPDATE recovery_tokens SET used_at = $1 WHERE id = $2 AND account_id = $3 AND purpose = $4 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(c.now)
+        .bind(&c.token_id)
+        .bind(c.account_id.as_str())
+        .bind(Purpose::PasswordReset.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        if redeemed.rows_affected() != 1 {
+            tx.rollback().await.map_err(backend_error)?;
+            return Ok(None);
+        }
+        sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(&c.password_hash)
+            .bind(c.now)
+            .bind(c.account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        sqlx::query("UPDATE recovery_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL")
+            .bind(c.now)
+            .bind(c.account_id.as_str())
+            .bind(Purpose::PasswordReset.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        let sessions = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(c.account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        for key in &c.throttle_keys {
+            sqlx::query("DELETE FROM rate_counters WHERE key = $1").bind(key).execute(&mut *tx).await.map_err(backend_error)?;
+        }
+        replace_tokens(&mut tx, &c.report_token).await?;
+        insert_message(&mut tx, &c.confirmation).await?;
+        tx.commit().await.map_err(backend_error)?;
+        Ok(Some(sessions.rows_affected()))
+    }
+}
