@@ -3,6 +3,7 @@
 //! back the port they got.
 
 use crate::config::Config;
+use crate::delivery::{Transport, Worker};
 use crate::email::TemplateComposer;
 use crate::store::SqlStore;
 use crate::web::{router, AppState, WebSettings};
@@ -17,13 +18,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
 
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     state: AppState,
     store: SqlStore,
+    /// The mail and job worker, when `mail_worker` is on.
+    worker: Option<Worker>,
+    mail_wakeup: Arc<Notify>,
 }
+
+/// How long shutting down waits for the worker to finish the round under way.
+const WORKER_STOP_GRACE: Duration = Duration::from_secs(45);
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -95,10 +103,16 @@ fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()>
 impl Application {
     pub async fn build(config: &Config, options: Options) -> anyhow::Result<Self> {
         let (services, store) = services(config, options.clock).await?;
-        let state = AppState { services, web: Arc::new(WebSettings::from_config(config, options.demo)) };
+        // Built even when this process runs no worker, so that a bad `mail_from` or
+        // `smtp_url` fails at start-up on every replica.
+        let transport = Transport::from_config(config)?;
+        let worker = Worker::new(services.clone(), transport);
+        let mail_wakeup = worker.wakeup();
+        let worker = config.mail_worker.then_some(worker);
+        let state = AppState::new(services, WebSettings::from_config(config, options.demo));
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
         let address = listener.local_addr()?;
-        Ok(Self { listener, address, state, store })
+        Ok(Self { listener, address, state, store, worker, mail_wakeup })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -113,13 +127,42 @@ impl Application {
         &self.store
     }
 
-    /// Serves until the process is asked to stop (Ctrl-C or SIGTERM), then drains.
+    /// Wakes this process's worker at once (e.g. after queueing a job) rather than at its
+    /// next poll; does nothing when the process runs no worker.
+    pub fn mail_wakeup(&self) -> Arc<Notify> {
+        self.mail_wakeup.clone()
+    }
+
+    /// Serves (and runs the worker, when on) until the process is asked to stop (Ctrl-C or
+    /// SIGTERM), then drains requests and lets the worker finish its round.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let services = self.state.services.clone();
         let purge = tokio::spawn(purge_sessions_forever(services));
+        let (stop, stopped) = watch::channel(false);
+        let stop = Arc::new(stop);
+        let worker = self.worker.map(|worker| {
+            let mut stopped = stopped.clone();
+            tokio::spawn(worker.run(async move {
+                let _ = stopped.wait_for(|stopped| *stopped).await;
+            }))
+        });
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let result = axum::serve(self.listener, app).with_graceful_shutdown(shutdown_signal()).await;
+        let signal = {
+            let stop = stop.clone();
+            async move {
+                shutdown_signal().await;
+                stop.send_replace(true);
+            }
+        };
+        let result = axum::serve(self.listener, app).with_graceful_shutdown(signal).await;
         purge.abort();
+        stop.send_replace(true);
+        if let Some(mut worker) = worker {
+            if tokio::time::timeout(WORKER_STOP_GRACE, &mut worker).await.is_err() {
+                tracing::warn!("the worker did not stop in time; its leased rows are retried when the leases end");
+                worker.abort();
+            }
+        }
         result
     }
 }

@@ -2,10 +2,13 @@
 
 use crate::app::{self, Application, Options};
 use crate::config::Config;
+use crate::store::SqlStore;
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::{AuthError, NewAccountRequest, Services};
 use doorman_core::clock::SystemClock;
+use doorman_core::store::OutboxStore;
 use doorman_core::{Country, EmailAddress, Password, UserType, Username};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +47,21 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Inspect the mail outbox.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Count pending, sent and dead messages, and list the dead letters with their last error.
+    Status {
+        /// How many dead letters to list, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
     },
 }
 
@@ -94,6 +112,7 @@ pub async fn run() -> ExitCode {
         Command::User { command: UserCommand::Add { username, email, user_type, country, password_stdin: _ } } => {
             add_user(&config, &username, &email, &user_type, &country).await
         }
+        Command::Mail { command: MailCommand::Status { limit } } => mail_status(&config, limit).await,
         Command::Config { command: ConfigCommand::Check } => {
             print!("{}", config.describe());
             println!("configuration OK");
@@ -151,6 +170,38 @@ async fn add_user(config: &Config, username: &str, email: &str, user_type: &str,
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("created account {} ({}), id {}", account.username.as_str(), account.email.as_str(), account.id);
+    Ok(())
+}
+
+/// Reads the outbox only: needs no server key, and works while `doorman serve` runs.
+async fn mail_status(config: &Config, limit: i64) -> anyhow::Result<()> {
+    let store = SqlStore::connect(&config.database_url).await.context("connecting to the database")?;
+    store.migrate().await.context("applying database migrations")?;
+    let summary = store.outbox_summary(limit.max(0)).await?;
+    println!("pending {}\nsent    {}\ndead    {}", summary.pending, summary.sent, summary.dead);
+    if summary.dead_letters.is_empty() {
+        return Ok(());
+    }
+    println!("\nDead letters (newest first; not retried, body erased):");
+    for dead in &summary.dead_letters {
+        let created = time::OffsetDateTime::from_unix_timestamp(dead.created_at)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_else(|| dead.created_at.to_string());
+        println!(
+            "  {}  {}  {} to {}  created {}  attempts {}\n    last error: {}",
+            dead.id,
+            dead.kind,
+            dead.channel.as_str(),
+            dead.recipient,
+            created,
+            dead.attempts,
+            dead.last_error.replace(['\r', '\n'], " ")
+        );
+    }
+    if summary.dead > summary.dead_letters.len() as i64 {
+        println!("  ... and {} older", summary.dead - summary.dead_letters.len() as i64);
+    }
     Ok(())
 }
 

@@ -1,11 +1,13 @@
 //! doorman: a self-hosted login and account-recovery server.
 //!
 //! Layout: `doorman-core` (crates/core) holds the domain; here live storage ([`store`]),
-//! the web layer ([`web`]), configuration, the command line and start-up ([`app`]).
+//! the web layer ([`web`]), the mail and job worker ([`delivery`]), configuration, the command
+//! line and start-up ([`app`]).
 
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod email;
 pub mod store;
 pub mod web;

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use doorman_core::auth::AuthError;
+use doorman_core::recovery::ResetError;
 use doorman_core::store::StoreError;
 
 #[derive(Debug)]
@@ -60,6 +61,20 @@ impl From<AuthError> for ApiError {
             AuthError::EmailTaken => Self::new(StatusCode::CONFLICT, "email_taken", message),
             AuthError::Store(ref inner) => Self::internal(inner),
             AuthError::Hash(ref inner) => Self::internal(inner),
+        }
+    }
+}
+
+impl From<ResetError> for ApiError {
+    fn from(e: ResetError) -> Self {
+        let message = e.to_string();
+        match e {
+            ResetError::InvalidToken => Self::new(StatusCode::BAD_REQUEST, "invalid_token", message),
+            ResetError::InvalidCode => Self::new(StatusCode::BAD_REQUEST, "invalid_code", message),
+            ResetError::WeakPassword(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", message),
+            ResetError::Store(ref inner) => Self::internal(inner),
+            ResetError::Hash(ref inner) => Self::internal(inner),
+            ResetError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
         }
     }
 }

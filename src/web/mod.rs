@@ -15,6 +15,7 @@ use axum::routing::get;
 use axum::Router;
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::{AuthError, Services, SignedIn};
+use doorman_core::recovery::{ResetError, ResetProof};
 use doorman_core::{LoginIdentifier, Password};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct WebSettings {
     pub session_cookie: &'static str,
     pub pre_session_cookie: &'static str,
     pub max_body_bytes: usize,
+    /// The dev outbox, listed at /dev/mailbox in demo mode.
+    pub mail_dir: std::path::PathBuf,
 }
 
 impl WebSettings {
@@ -50,14 +53,28 @@ impl WebSettings {
             session_cookie: if secure { "__Host-doorman_session" } else { "doorman_session" },
             pre_session_cookie: if secure { "__Host-doorman_pre" } else { "doorman_pre" },
             max_body_bytes: config.max_body_bytes,
+            mail_dir: config.mail_dir.clone(),
         }
     }
 }
+
+/// In-process limit on anonymous writes per client address, a first line in front of the
+/// limits kept in the database (which every replica shares).
+pub type AddressLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
     pub web: Arc<WebSettings>,
+    pub anonymous_writes: Arc<AddressLimiter>,
+}
+
+impl AppState {
+    pub fn new(services: Services, web: WebSettings) -> Self {
+        // 20 at once, then one every 6 seconds, per address.
+        let quota = governor::Quota::per_minute(std::num::NonZeroU32::MIN.saturating_add(9)).allow_burst(std::num::NonZeroU32::MIN.saturating_add(19));
+        Self { services, web: Arc::new(web), anonymous_writes: Arc::new(governor::RateLimiter::keyed(quota)) }
+    }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -104,6 +121,25 @@ pub async fn sign_in(
         state.services.store.delete_session(&previous.record.id_hash).await?;
     }
     Ok(signed_in)
+}
+
+/// "Forgot password", shared by the page and the API: records the intent, unless this
+/// address has asked too often, in which case it silently does nothing (S3.6). Either way
+/// the caller answers the same.
+pub async fn request_reset(state: &AppState, login: &str, ctx: &RequestContext) -> Result<(), error::ApiError> {
+    if state.anonymous_writes.check_key(&ctx.ip).is_err() {
+        tracing::info!("forgot-password request dropped by the per-address limit");
+        return Ok(());
+    }
+    state.services.request_password_reset(&LoginIdentifier::new(login), ctx).await?;
+    Ok(())
+}
+
+/// Setting a new password with a link or a code, shared by the page and the API.
+pub async fn reset_password(state: &AppState, proof: ResetProof, new_password: &str, ctx: &RequestContext) -> Result<(), error::ApiError> {
+    let password = Password::new(new_password).map_err(ResetError::WeakPassword)?;
+    state.services.reset_password(proof, &password, ctx).await?;
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -71,6 +71,9 @@ pub async fn test_config(backend: Backend) -> Config {
         secret_key_file: dir.join("secret.key"),
         // Tests stand in for clients at many addresses through this header.
         client_ip_header: Some("X-Real-IP".into()),
+        // Tests drive the job queue and read the outbox themselves (see `deliver`); the
+        // delivery tests turn the worker on.
+        mail_worker: false,
         ..Config::default()
     }
 }
@@ -142,6 +145,74 @@ impl TestApp {
 
     pub async fn post_json(&self, client: &reqwest::Client, path: &str, body: Value) -> Response {
         Response::read(client.post(self.url(path)).json(&body).send().await.expect("request")).await
+    }
+}
+
+/// A message as the outbox held it before delivery.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub kind: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Mail {
+    /// The first link in the text part that starts with `prefix`.
+    pub fn link(&self, prefix: &str) -> String {
+        self.text.split_whitespace().find(|w| w.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} link in {}", self.text)).to_owned()
+    }
+    pub fn token(&self, path: &str) -> String {
+        let link = self.link(&format!("{BASE_URL}/{path}?token="));
+        link.split("token=").nth(1).unwrap().to_owned()
+    }
+    /// The 8-digit code, written "1234 5678".
+    pub fn code(&self) -> String {
+        let words: Vec<&str> = self.text.split_whitespace().collect();
+        words.windows(2).find(|w| w[0].len() == 4 && w[1].len() == 4 && (w[0].to_owned() + w[1]).bytes().all(|b| b.is_ascii_digit())).map(|w| format!("{}{}", w[0], w[1])).unwrap_or_else(|| panic!("no code in {}", self.text))
+    }
+}
+
+impl TestApp {
+    /// Does what the worker would: runs the queued jobs, then takes every message due in
+    /// the outbox (marking it sent), so tests see exactly what would be emailed.
+    pub async fn deliver(&self) -> Vec<Mail> {
+        let store = &self.services.store;
+        let now = self.services.clock.unix();
+        loop {
+            let jobs = store.claim_jobs("test", now, 60, 100).await.unwrap();
+            if jobs.is_empty() {
+                break;
+            }
+            for job in jobs {
+                self.services.run_job(&job).await.unwrap();
+                store.complete_job(&job.id).await.unwrap();
+            }
+        }
+        let messages = store.claim_messages("test", now, 60, 100).await.unwrap();
+        let mut mails = Vec::new();
+        for m in messages {
+            store.mark_sent(&m.id, now).await.unwrap();
+            mails.push(Mail { to: m.recipient, kind: m.kind, subject: m.content.subject, text: m.content.text, html: m.content.html });
+        }
+        mails
+    }
+
+    pub async fn forgot(&self, login: &str) -> Response {
+        self.post_json(&TestApp::new_client(), "/api/v1/password/forgot", serde_json::json!({ "login": login })).await
+    }
+
+    /// Asks for a reset and returns the one email it produced.
+    pub async fn reset_mail(&self, login: &str) -> Mail {
+        assert_eq!(self.forgot(login).await.status, 202);
+        let mut mails = self.deliver().await;
+        assert_eq!(mails.len(), 1, "one reset email: {mails:?}");
+        mails.remove(0)
+    }
+
+    pub async fn reset(&self, body: serde_json::Value) -> Response {
+        self.post_json(&TestApp::new_client(), "/api/v1/password/reset", body).await
     }
 }
 

@@ -2,6 +2,8 @@
 
 mod account;
 mod login;
+mod mailbox;
+mod recovery;
 
 use crate::web::extract::MaybeSession;
 use crate::web::AppState;
@@ -30,6 +32,10 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::show).post(login::submit))
         .route("/account", get(account::show))
         .route("/logout", axum::routing::post(account::logout))
+        .route("/forgot-password", get(recovery::forgot_form).post(recovery::forgot_submit))
+        .route("/reset-password", get(recovery::reset_form).post(recovery::reset_submit))
+        .route("/report-not-me", get(recovery::report_not_me))
+        .route("/dev/mailbox", get(mailbox::list))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../../static/app.css")) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../../static/app.js")) }))
 }

@@ -1,0 +1,260 @@
+//! How one message leaves: over SMTP, or, when no SMTP server is configured, as an RFC 5322
+//! `.eml` file in the dev outbox. Both send the same message, built by lettre from typed
+//! addresses, so no header can be injected through a recipient or a subject.
+
+use crate::config::Config;
+use anyhow::Context;
+use doorman_core::outbox::{Channel, ClaimedMessage};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::{Address, AsyncTransport, Message, Tokio1Executor};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The longest one SMTP command may take (connecting included).
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest a whole send may take, however many commands it needs.
+pub const SEND_DEADLINE: Duration = Duration::from_secs(40);
+
+/// Why a message was not sent. The text is for operators (the outbox's `last_error`, the
+/// log, the audit log): it never holds the message's body.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Retrying cannot help: an address that does not parse, a recipient the server refuses.
+    #[error("{0}")]
+    Permanent(String),
+    /// Worth trying again later: the server is down, busy or slow.
+    #[error("{0}")]
+    Transient(String),
+}
+
+impl SendError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Permanent(_))
+    }
+}
+
+/// Where messages go, and the `From` they carry.
+#[derive(Clone)]
+pub struct Transport {
+    from: Mailbox,
+    route: Route,
+}
+
+#[derive(Clone)]
+enum Route {
+    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, endpoint: String },
+    DevOutbox { dir: PathBuf },
+}
+
+// By hand: the SMTP transport's own Debug would print its credentials.
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport").field("from", &self.from.to_string()).field("route", &self.describe()).finish()
+    }
+}
+
+impl Transport {
+    /// SMTP when `smtp_url` is set, else the dev outbox in `mail_dir`. Fails on a `mail_from`
+    /// that is not a mailbox or an SMTP URL lettre cannot use; connects to nothing yet.
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let from: Mailbox = config
+            .mail_from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("mail_from {:?} is not an address such as `doorman <no-reply@example.com>`: {e}", config.mail_from))?;
+        match &config.smtp_url {
+            Some(url) => Self::smtp(url, from),
+            None => Ok(Self::dev_outbox(config.mail_dir.clone(), from)),
+        }
+    }
+
+    /// `smtp://host[:port]` (plain), `smtp://host[:port]?tls=required` (STARTTLS; `tls=starttls`
+    /// is accepted too), `smtps://host[:port]` (TLS from the start), each with optional
+    /// `user:password@`. TLS uses rustls with the bundled Mozilla roots.
+    pub fn smtp(url: &str, from: Mailbox) -> anyhow::Result<Self> {
+        let url = normalise_smtp_url(url).context("smtp_url is not a URL")?;
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
+            .map_err(|e| anyhow::anyhow!("smtp_url {}: {e}", redacted(&url)))?
+            .timeout(Some(SEND_TIMEOUT))
+            .build();
+        Ok(Self { from, route: Route::Smtp { transport, endpoint: redacted(&url) } })
+    }
+
+    pub fn dev_outbox(dir: PathBuf, from: Mailbox) -> Self {
+        Self { from, route: Route::DevOutbox { dir } }
+    }
+
+    /// For the start-up log line: the SMTP URL without its password, or the outbox folder.
+    pub fn describe(&self) -> String {
+        match &self.route {
+            Route::Smtp { endpoint, .. } => endpoint.clone(),
+            Route::DevOutbox { dir } => format!("dev outbox {}", dir.display()),
+        }
+    }
+
+    /// Sends one message. Only email is carried; any other channel fails permanently.
+    pub async fn send(&self, message: &ClaimedMessage) -> Result<(), SendError> {
+        if message.channel != Channel::Email {
+            return Err(SendError::Permanent(format!("no transport carries {} messages", message.channel.as_str())));
+        }
+        let email = compose(&self.from, message)?;
+        match &self.route {
+            Route::Smtp { transport, .. } => match tokio::time::timeout(SEND_DEADLINE, transport.send(email)).await {
+                Ok(Ok(_response)) => Ok(()),
+                Ok(Err(e)) => Err(classify(&e)),
+                Err(_) => Err(SendError::Transient(format!("the SMTP server did not finish within {} seconds", SEND_DEADLINE.as_secs()))),
+            },
+            Route::DevOutbox { dir } => write_eml(dir, message, &email.formatted())
+                .await
+                .map_err(|e| SendError::Transient(format!("writing to the dev outbox {}: {e}", dir.display()))),
+        }
+    }
+}
+
+/// The RFC 5322 message for an outbox row: `multipart/alternative` with a plain-text and an
+/// HTML part, and a `Message-ID` made from the outbox id, so that the copy a retry may send
+/// after a crash carries the same id as the first and receivers can drop it.
+pub fn compose(from: &Mailbox, message: &ClaimedMessage) -> Result<Message, SendError> {
+    let address: Address = message
+        .recipient
+        .trim()
+        .parse()
+        .map_err(|e| SendError::Permanent(format!("the recipient is not a valid email address ({e})")))?;
+    Message::builder()
+        .from(from.clone())
+        .to(Mailbox::new(None, address))
+        .subject(message.content.subject.as_str())
+        .message_id(Some(format!("<{}@{}>", message.id, from.email.domain())))
+        .multipart(MultiPart::alternative_plain_html(message.content.text.clone(), message.content.html.clone()))
+        .map_err(|e| SendError::Permanent(format!("the message could not be built: {e}")))
+}
+
+/// A 5xx reply is permanent (the server refuses this message or recipient), except the
+/// authentication replies, which an operator fixes in the configuration: those, 4xx
+/// replies, network errors and timeouts are retried.
+fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+    let text = error_chain(e);
+    let code = e.status().map(u16::from);
+    let authentication = matches!(code, Some(530 | 534 | 535 | 538));
+    if e.is_permanent() && !authentication {
+        SendError::Permanent(text)
+    } else {
+        SendError::Transient(text)
+    }
+}
+
+fn error_chain(e: &lettre::transport::smtp::Error) -> String {
+    use std::error::Error as _;
+    // lettre's Display already ends with its direct source; add what lies below it.
+    let mut text = e.to_string();
+    let mut cause = e.source().and_then(|s| s.source());
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
+}
+
+/// lettre knows `tls=required` and `tls=opportunistic`; `tls=starttls` is what people write.
+fn normalise_smtp_url(raw: &str) -> Result<url::Url, url::ParseError> {
+    let mut url = url::Url::parse(raw.trim())?;
+    let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    if pairs.iter().any(|(k, v)| k == "tls" && v.eq_ignore_ascii_case("starttls")) {
+        let mut query = url.query_pairs_mut();
+        query.clear();
+        for (k, v) in &pairs {
+            let v = if k == "tls" && v.eq_ignore_ascii_case("starttls") { "required" } else { v.as_str() };
+            query.append_pair(k, v);
+        }
+    }
+    Ok(url)
+}
+
+fn redacted(url: &url::Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    url.to_string()
+}
+
+/// Writes `{created_at}-{id}.eml` (names sort by time) through a temporary file, so that a
+/// reader of the folder never sees half a message. A retry overwrites the same file.
+async fn write_eml(dir: &Path, message: &ClaimedMessage, bytes: &[u8]) -> std::io::Result<()> {
+    tokio::fs::create_dir_all(dir).await?;
+    let id: String = message.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+    let name = format!("{}-{id}.eml", message.created_at);
+    let partial = dir.join(format!(".{name}.partial"));
+    tokio::fs::write(&partial, bytes).await?;
+    tokio::fs::rename(&partial, dir.join(name)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doorman_core::outbox::MessageContent;
+
+    fn message(recipient: &str) -> ClaimedMessage {
+        ClaimedMessage {
+            id: "0b6f3d4e-1111-4222-8333-444455556666".into(),
+            channel: Channel::Email,
+            recipient: recipient.into(),
+            kind: "password_reset".into(),
+            account_id: None,
+            content: MessageContent {
+                subject: "Reset your doorman password\r\nBcc: victim@example.com".into(),
+                text: "Hello, maria.".into(),
+                html: "<p>Hello, <b>maria</b>.</p>".into(),
+            },
+            attempts: 1,
+            created_at: 1_790_000_000,
+        }
+    }
+
+    fn from() -> Mailbox {
+        "doorman <no-reply@doorman.test>".parse().unwrap()
+    }
+
+    #[test]
+    fn messages_are_multipart_alternative_with_a_stable_message_id() {
+        let email = compose(&from(), &message("maria@example.com")).unwrap();
+        let raw = String::from_utf8(email.formatted()).unwrap();
+        assert!(raw.contains("Message-ID: <0b6f3d4e-1111-4222-8333-444455556666@doorman.test>"), "{raw}");
+        assert!(raw.contains("To: maria@example.com"), "{raw}");
+        assert!(raw.contains("From: doorman <no-reply@doorman.test>"), "{raw}");
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(raw.contains("text/plain") && raw.contains("text/html"), "{raw}");
+        // A line break in a subject cannot start a header of its own.
+        assert!(!raw.lines().any(|line| line.starts_with("Bcc:")), "{raw}");
+    }
+
+    #[test]
+    fn a_recipient_that_is_not_an_address_fails_permanently() {
+        for bad in ["not an address", "maria@example.com\r\nBcc: x@example.com", "", "a@b@c"] {
+            let err = compose(&from(), &message(bad)).unwrap_err();
+            assert!(err.is_permanent(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn starttls_is_spelt_the_way_lettre_wants_it() {
+        let url = normalise_smtp_url("smtp://user:secret@mail.example.com:587?tls=starttls").unwrap();
+        assert_eq!(url.as_str(), "smtp://user:secret@mail.example.com:587?tls=required");
+        assert_eq!(redacted(&url), "smtp://user:***@mail.example.com:587?tls=required");
+        assert!(Transport::smtp("smtps://mail.example.com", from()).is_ok());
+        assert!(Transport::smtp("smtp://mail.example.com:2525?tls=required", from()).is_ok());
+        assert!(Transport::smtp("http://mail.example.com", from()).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_dev_outbox_writes_one_eml_file_per_message() {
+        let dir = std::env::temp_dir().join(format!("doorman-outbox-{}", uuid::Uuid::new_v4().simple()));
+        let transport = Transport::dev_outbox(dir.clone(), from());
+        let m = message("maria@example.com");
+        transport.send(&m).await.unwrap();
+        transport.send(&m).await.unwrap();
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(files, vec![format!("1790000000-{}.eml", m.id)]);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

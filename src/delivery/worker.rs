@@ -1,0 +1,218 @@
+//! The worker: every half second (or at once when woken) it runs the due jobs, then sends
+//! the due messages. Rows are leased, so several processes can run workers on one database;
+//! a crash leaves the lease to run out, and another worker takes the row over.
+//!
+//! Nothing here logs a message's body, a link or a token: only ids, kinds and errors.
+
+use super::transport::{SendError, Transport, SEND_DEADLINE};
+use doorman_core::audit::{AuditEvent, RequestContext};
+use doorman_core::auth::Services;
+use doorman_core::outbox::{retry_delay, ClaimedMessage, Job};
+use doorman_core::store::StoreError;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// How long a claimed row stays this worker's.
+pub const LEASE_SECONDS: i64 = 60;
+/// Rows claimed at a time.
+pub const BATCH_SIZE: i64 = 10;
+/// The pause between two rounds when there was nothing more to do.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// The longest pause after repeated storage errors.
+const MAX_ERROR_PAUSE: Duration = Duration::from_secs(30);
+/// A job gets this long before it is abandoned and retried later.
+const JOB_TIMEOUT: Duration = SEND_DEADLINE;
+/// A batch starts no new send or job once this much of its lease is gone, so that none can
+/// still run when the lease ends and another worker may take the row. The rows left over
+/// are taken again when their lease ends (a slow mail server delays them; nothing is lost).
+const LEASE_BUDGET: Duration = Duration::from_secs(LEASE_SECONDS as u64 - SEND_DEADLINE.as_secs() - 5);
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub jobs: usize,
+    pub messages: usize,
+}
+
+impl Progress {
+    /// A full batch was claimed: more rows may be due already.
+    pub fn more_may_be_due(&self) -> bool {
+        self.jobs as i64 >= BATCH_SIZE || self.messages as i64 >= BATCH_SIZE
+    }
+}
+
+pub struct Worker {
+    services: Services,
+    transport: Transport,
+    id: String,
+    wakeup: Arc<Notify>,
+}
+
+/// `host/pid/random`: tells operators which process holds a lease, unique even for two
+/// workers in one process.
+pub fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}/{}/{}", std::process::id(), &suffix[..8])
+}
+
+/// Runs a worker until `shutdown` completes.
+pub async fn run_workers(services: Services, transport: Transport, shutdown: impl Future<Output = ()> + Send) {
+    Worker::new(services, transport).run(shutdown).await
+}
+
+impl Worker {
+    pub fn new(services: Services, transport: Transport) -> Self {
+        Self { services, transport, id: worker_id(), wakeup: Arc::new(Notify::new()) }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Notifying it starts the next round at once instead of at the next poll (for code in
+    /// the same process that has just queued something).
+    pub fn wakeup(&self) -> Arc<Notify> {
+        self.wakeup.clone()
+    }
+
+    /// Rounds until `shutdown` completes; a round under way is finished first. Errors are
+    /// logged and the loop goes on, pausing longer while storage keeps failing.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
+        tracing::info!(worker = %self.id, transport = %self.transport.describe(), "mail and job worker started");
+        tokio::pin!(shutdown);
+        let mut failed_rounds: u32 = 0;
+        loop {
+            let pause = match self.run_once().await {
+                Ok(progress) => {
+                    failed_rounds = 0;
+                    if progress.more_may_be_due() {
+                        Duration::ZERO
+                    } else {
+                        POLL_INTERVAL
+                    }
+                }
+                Err(e) => {
+                    failed_rounds = failed_rounds.saturating_add(1);
+                    tracing::warn!(worker = %self.id, error = %e, failed_rounds, "the worker could not claim work");
+                    POLL_INTERVAL.saturating_mul(1 << failed_rounds.min(6)).min(MAX_ERROR_PAUSE)
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(pause) => {}
+                () = self.wakeup.notified() => {}
+            }
+        }
+        tracing::info!(worker = %self.id, "mail and job worker stopped");
+    }
+
+    /// One round: the due jobs (which may write messages), then the due messages. Fails
+    /// only when work could not be claimed; the failure of one row is recorded on that row.
+    pub async fn run_once(&self) -> Result<Progress, StoreError> {
+        let jobs = self.run_jobs().await;
+        let messages = self.send_messages().await;
+        Ok(Progress { jobs: jobs?, messages: messages? })
+    }
+
+    async fn run_jobs(&self) -> Result<usize, StoreError> {
+        let started = Instant::now();
+        let jobs = self.services.store.claim_jobs(&self.id, self.services.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
+        let claimed = jobs.len();
+        for job in jobs {
+            if started.elapsed() > LEASE_BUDGET {
+                tracing::info!(worker = %self.id, job = %job.id, "lease running out: leaving the job to the next round");
+                continue;
+            }
+            self.run_job(&job).await;
+        }
+        Ok(claimed)
+    }
+
+    async fn run_job(&self, job: &Job) {
+        let outcome = match tokio::time::timeout(JOB_TIMEOUT, self.services.run_job(job)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("did not finish within {} seconds", JOB_TIMEOUT.as_secs())),
+        };
+        let store = &self.services.store;
+        let recorded = match outcome {
+            Ok(()) => {
+                tracing::info!(worker = %self.id, job = %job.id, kind = %job.kind, attempts = job.attempts, "job done");
+                store.complete_job(&job.id).await
+            }
+            Err(error) => {
+                let retry_at = retry_delay(job.attempts).map(|delay| self.services.clock.unix() + delay);
+                tracing::warn!(worker = %self.id, job = %job.id, kind = %job.kind, attempts = job.attempts, retry_at, %error, "job failed");
+                store.fail_job(&job.id, &error, retry_at).await
+            }
+        };
+        if let Err(e) = recorded {
+            // The lease runs out and the job runs again: jobs are written to allow that.
+            tracing::error!(worker = %self.id, job = %job.id, error = %e, "could not record a job's outcome");
+        }
+    }
+
+    async fn send_messages(&self) -> Result<usize, StoreError> {
+        let started = Instant::now();
+        let messages = self.services.store.claim_messages(&self.id, self.services.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
+        let claimed = messages.len();
+        for message in messages {
+            if started.elapsed() > LEASE_BUDGET {
+                tracing::info!(worker = %self.id, message = %message.id, "lease running out: leaving the message to the next round");
+                continue;
+            }
+            let outcome = self.transport.send(&message).await;
+            self.record(&message, outcome).await;
+        }
+        Ok(claimed)
+    }
+
+    async fn record(&self, message: &ClaimedMessage, outcome: Result<(), SendError>) {
+        let store = &self.services.store;
+        let now = self.services.clock.unix();
+        match outcome {
+            Ok(()) => {
+                if let Err(e) = store.mark_sent(&message.id, now).await {
+                    // Sent, but not marked: it goes again when the lease ends, with the same
+                    // Message-ID, so the receiver can drop the copy.
+                    tracing::error!(worker = %self.id, message = %message.id, error = %e, "sent, but could not mark the message sent");
+                    return;
+                }
+                tracing::info!(worker = %self.id, message = %message.id, kind = %message.kind, attempts = message.attempts, "email sent");
+                self.audit(AuditEvent::EmailSent, message, &message.kind).await;
+            }
+            Err(error) => {
+                let retry_at = if error.is_permanent() { None } else { retry_delay(message.attempts).map(|delay| now + delay) };
+                let text = error.to_string();
+                if let Err(e) = store.mark_failed(&message.id, &text, retry_at).await {
+                    tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not record a failed delivery");
+                }
+                let verdict = match retry_at {
+                    Some(at) => format!("retry in {} s", at - now),
+                    None => "dead letter".to_owned(),
+                };
+                tracing::warn!(
+                    worker = %self.id, message = %message.id, kind = %message.kind, attempts = message.attempts,
+                    permanent = error.is_permanent(), error = %text, "email not sent: {verdict}"
+                );
+                let detail: String = format!("{}; attempt {}; {verdict}: {text}", message.kind, message.attempts).chars().take(300).collect();
+                self.audit(AuditEvent::EmailFailed, message, &detail).await;
+            }
+        }
+    }
+
+    async fn audit(&self, event: AuditEvent, message: &ClaimedMessage, detail: &str) {
+        let ctx = RequestContext { ip: std::net::IpAddr::from([0, 0, 0, 0]), user_agent: "doorman-worker".into(), request_id: String::new() };
+        if let Err(e) = self.services.audit(event, message.account_id.as_ref(), &ctx, detail).await {
+            tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not write the audit record");
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Forgot password and reset pages (checklist S1, S2). The reset link's token leaves the URL
+//! at once: the first visit moves it into a short-lived cookie and redirects (S1.8).
+
+use super::{render, Chrome};
+use crate::web::error::{ApiError, PageError};
+use crate::web::extract::{Client, PageForm};
+use crate::web::security::{forbidden_form, Csrf};
+use crate::web::{request_reset, reset_password, AppState};
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use doorman_core::password::MAX_PASSWORD_CHARS;
+use doorman_core::recovery::{RecoveryToken, ResetCode, ResetError, ResetProof};
+use doorman_core::LoginIdentifier;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+struct ForgotPage {
+    chrome: Chrome,
+    csrf: String,
+    login: String,
+    sent: bool,
+}
+
+/// The CSRF binding of an anonymous visitor (their pre-session cookie), checked on POST.
+fn check_anonymous_csrf(state: &AppState, jar: &CookieJar, token: &str) -> Result<(), PageError> {
+    let binding = jar.get(state.web.pre_session_cookie).map(|c| c.value().to_owned()).unwrap_or_default();
+    if binding.is_empty() || !Csrf::check(state, &binding, token) {
+        return Err(PageError(forbidden_form()));
+    }
+    Ok(())
+}
+
+fn forgot_page(state: &AppState, jar: CookieJar, login: String, sent: bool) -> Response {
+    let (jar, binding) = Csrf::pre_session(state, jar);
+    let page = ForgotPage { chrome: Chrome::new(state, None), csrf: Csrf::token(state, &binding), login, sent };
+    (jar, render(StatusCode::OK, &page)).into_response()
+}
+
+/// `GET /forgot-password`
+pub async fn forgot_form(State(state): State<AppState>, jar: CookieJar) -> Response {
+    forgot_page(&state, jar, String::new(), false)
+}
+
+#[derive(Deserialize)]
+pub struct ForgotForm {
+    login: String,
+    csrf: String,
+}
+
+/// `POST /forgot-password`: the same page for everyone (S2.1, S2.2), which also offers to
+/// send again.
+pub async fn forgot_submit(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageForm(form): PageForm<ForgotForm>,
+) -> Result<Response, PageError> {
+    check_anonymous_csrf(&state, &jar, &form.csrf)?;
+    request_reset(&state, &form.login, &ctx).await?;
+    Ok(forgot_page(&state, jar, form.login.chars().take(320).collect(), true))
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+struct ResetPage {
+    chrome: Chrome,
+    csrf: String,
+    /// The link's token is in the reset cookie and still valid.
+    with_link: bool,
+    /// The link in the cookie no longer works.
+    link_expired: bool,
+    login: String,
+    error: Option<String>,
+    min_chars: usize,
+    max_chars: usize,
+}
+
+#[derive(Template)]
+#[template(path = "reset_done.html")]
+struct ResetDonePage {
+    chrome: Chrome,
+}
+
+/// Every reset page: no referrer, so the page's address never leaks (S1.8).
+fn no_referrer(mut response: Response) -> Response {
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+const RESET_COOKIE: &str = "doorman_reset";
+const RESET_COOKIE_SECURE: &str = "__Host-doorman_reset";
+
+fn reset_cookie_name(state: &AppState) -> &'static str {
+    if state.web.secure_cookies {
+        RESET_COOKIE_SECURE
+    } else {
+        RESET_COOKIE
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ResetQuery {
+    token: Option<String>,
+    with: Option<String>,
+}
+
+struct ResetView {
+    with_link: bool,
+    link_expired: bool,
+    login: String,
+    error: Option<String>,
+}
+
+fn reset_page(state: &AppState, jar: CookieJar, status: StatusCode, view: ResetView) -> Response {
+    let (jar, binding) = Csrf::pre_session(state, jar);
+    let page = ResetPage {
+        chrome: Chrome::new(state, None),
+        csrf: Csrf::token(state, &binding),
+        with_link: view.with_link,
+        link_expired: view.link_expired,
+        login: view.login,
+        error: view.error,
+        min_chars: state.services.password_policy.min_chars,
+        max_chars: MAX_PASSWORD_CHARS,
+    };
+    no_referrer((jar, render(status, &page)).into_response())
+}
+
+/// `GET /reset-password[?token=...]`. Opening the link changes nothing (S1.9): the token is
+/// only moved into a cookie, and the page says whether it still works.
+pub async fn reset_form(State(state): State<AppState>, jar: CookieJar, Query(query): Query<ResetQuery>) -> Result<Response, PageError> {
+    let cookie_name = reset_cookie_name(&state);
+    if let Some(raw) = query.token {
+        let (jar, to) = match RecoveryToken::parse(&raw) {
+            Some(token) => {
+                let mut cookie = state.web.cookie(cookie_name, token.expose().to_owned());
+                cookie.set_max_age(time::Duration::seconds(state.services.reset_token_ttl_seconds));
+                (jar.add(cookie), "/reset-password")
+            }
+            None => (jar.add(state.web.removal(cookie_name)), "/reset-password?with=code"),
+        };
+        return Ok(no_referrer((jar, Redirect::to(to)).into_response()));
+    }
+    let wants_code = query.with.as_deref() == Some("code");
+    let token = jar.get(cookie_name).and_then(|c| RecoveryToken::parse(c.value()));
+    let view = match token {
+        Some(token) if !wants_code => {
+            let valid = state.services.reset_link_is_valid(&token).await.map_err(ApiError::from)?;
+            ResetView { with_link: valid, link_expired: !valid, login: String::new(), error: None }
+        }
+        _ => ResetView { with_link: false, link_expired: false, login: String::new(), error: None },
+    };
+    Ok(reset_page(&state, jar, StatusCode::OK, view))
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    csrf: String,
+    new_password: String,
+    login: Option<String>,
+    code: Option<String>,
+}
+
+/// `POST /reset-password`: the only step that redeems (S1.9). No login follows (S1.11).
+pub async fn reset_submit(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageForm(form): PageForm<ResetForm>,
+) -> Result<Response, PageError> {
+    check_anonymous_csrf(&state, &jar, &form.csrf)?;
+    let cookie_name = reset_cookie_name(&state);
+    let by_code = form.code.is_some();
+    let login = form.login.clone().unwrap_or_default();
+    let proof = match (&form.login, &form.code) {
+        (Some(login), Some(code)) => match ResetCode::parse(code) {
+            Some(code) => Ok(ResetProof::Code { login: LoginIdentifier::new(login), code }),
+            None => Err(ResetError::InvalidCode),
+        },
+        _ => jar.get(cookie_name).and_then(|c| RecoveryToken::parse(c.value())).map(ResetProof::Link).ok_or(ResetError::InvalidToken),
+    };
+    let result = match proof {
+        Ok(proof) => reset_password(&state, proof, &form.new_password, &ctx).await,
+        Err(e) => Err(ApiError::from(e)),
+    };
+    match result {
+        Ok(()) => {
+            let jar = jar.add(state.web.removal(cookie_name));
+            Ok(no_referrer((jar, render(StatusCode::OK, &ResetDonePage { chrome: Chrome::new(&state, None) })).into_response()))
+        }
+        Err(error) if error.status.is_client_error() => {
+            let link_expired = error.code == "invalid_token";
+            let view = ResetView { with_link: !by_code && !link_expired, link_expired, login, error: Some(error.message) };
+            Ok(reset_page(&state, jar, error.status, view))
+        }
+        Err(other) => Err(PageError(other)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "report_not_me.html")]
+struct ReportPage {
+    chrome: Chrome,
+}
+
+/// `GET /report-not-me?token=...`: the link in "your password was changed". Locking the
+/// account from it is the support issue's work; until then the page says what to do.
+pub async fn report_not_me(State(state): State<AppState>) -> Response {
+    no_referrer(render(StatusCode::OK, &ReportPage { chrome: Chrome::new(&state, None) }))
+}
