@@ -8,5 +8,6 @@ mod bad_input;
 mod cli;
 mod csrf_and_headers;
 mod login;
+mod recovery;
 mod sessions;
 mod throttling;
