@@ -203,7 +203,8 @@ async fn spawn_app(dir: &Path) -> anyhow::Result<url::Url> {
             mail_dir: dir.join("mail"),
             ..Config::default()
         };
-        match Application::build(&config, Options::default()).await {
+        // Demo mode: the dev outbox is listed at /dev/mailbox, where tests open their email.
+        match Application::build(&config, Options { demo: true, ..Options::default() }).await {
             Ok(app) => break (app, base),
             // Another process took the port between picking and binding it: pick again.
             Err(error) if attempt < 5 && is_addr_in_use(&error) => continue,
