@@ -13,6 +13,7 @@ use doorman_core::clock::{Clock, SystemClock};
 use doorman_core::keys::ServerKey;
 use doorman_core::password::{PasswordHasher, PasswordPolicy};
 use doorman_core::session::SessionPolicy;
+use doorman_core::two_step::TwoStepSettings;
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +63,12 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         composer: Arc::new(TemplateComposer { product_name: config.product_name.clone(), base_url: base_url(config) }),
         base_url: base_url(config),
         reset_token_ttl_seconds: config.reset_token_ttl_minutes * 60,
+        two_step: TwoStepSettings {
+            email_codes_enabled: config.email_codes_enabled,
+            step_up_window_seconds: config.step_up_window_minutes * 60,
+            issuer: config.product_name.clone(),
+        },
+        content: Default::default(),
     };
     Ok((services, store))
 }
@@ -109,6 +116,7 @@ impl Application {
         let worker = Worker::new(services.clone(), transport);
         let mail_wakeup = worker.wakeup();
         let worker = config.mail_worker.then_some(worker);
+        services.refresh_content().await.context("loading help articles and banners")?;
         let state = AppState::new(services, WebSettings::from_config(config, options.demo));
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
         let address = listener.local_addr()?;
@@ -137,6 +145,7 @@ impl Application {
     /// SIGTERM), then drains requests and lets the worker finish its round.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let services = self.state.services.clone();
+        let refresh = tokio::spawn(doorman_core::content::refresh_forever(services.clone()));
         let purge = tokio::spawn(purge_sessions_forever(services));
         let (stop, stopped) = watch::channel(false);
         let stop = Arc::new(stop);
@@ -156,6 +165,7 @@ impl Application {
         };
         let result = axum::serve(self.listener, app).with_graceful_shutdown(signal).await;
         purge.abort();
+        refresh.abort();
         stop.send_replace(true);
         if let Some(mut worker) = worker {
             if tokio::time::timeout(WORKER_STOP_GRACE, &mut worker).await.is_err() {

@@ -53,6 +53,40 @@ enum Command {
         #[command(subcommand)]
         command: MailCommand,
     },
+    /// Import or export the status banner document.
+    Banners {
+        #[command(subcommand)]
+        command: BannersCommand,
+    },
+    /// Manage help center articles.
+    Articles {
+        #[command(subcommand)]
+        command: ArticlesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BannersCommand {
+    /// Replace the banner document with FILE's (`-`: standard input). A file that is not
+    /// `.json` and does not start with '{' is read from its last line starting with '{'.
+    Import { file: PathBuf },
+    /// Print the stored banner document as JSON.
+    Export,
+}
+
+#[derive(Subcommand)]
+enum ArticlesCommand {
+    /// Add or update articles from every `*.md` file of DIR (front matter: title, slug,
+    /// category, related).
+    Import { dir: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum RoleCommand {
+    /// Grant a role: `doorman user role add USERNAME admin`.
+    Add { username: String, role: String },
+    /// Take a role away.
+    Remove { username: String, role: String },
 }
 
 #[derive(Subcommand)]
@@ -82,6 +116,11 @@ enum UserCommand {
         /// Read the password from the first line of standard input (required).
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+    /// Grant or take away a role (admin: the /admin pages).
+    Role {
+        #[command(subcommand)]
+        command: RoleCommand,
     },
 }
 
@@ -113,6 +152,15 @@ pub async fn run() -> ExitCode {
             add_user(&config, &username, &email, &user_type, &country).await
         }
         Command::Mail { command: MailCommand::Status { limit } } => mail_status(&config, limit).await,
+        Command::User { command: UserCommand::Role { command: RoleCommand::Add { username, role } } } => {
+            crate::content_cli::set_role(&config, &username, &role, true).await
+        }
+        Command::User { command: UserCommand::Role { command: RoleCommand::Remove { username, role } } } => {
+            crate::content_cli::set_role(&config, &username, &role, false).await
+        }
+        Command::Banners { command: BannersCommand::Import { file } } => crate::content_cli::import_banners(&config, &file).await,
+        Command::Banners { command: BannersCommand::Export } => crate::content_cli::export_banners(&config).await,
+        Command::Articles { command: ArticlesCommand::Import { dir } } => crate::content_cli::import_articles(&config, &dir).await,
         Command::Config { command: ConfigCommand::Check } => {
             print!("{}", config.describe());
             println!("configuration OK");
@@ -138,6 +186,7 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     let application = Application::build(config, Options { demo, ..Options::default() }).await?;
     if demo {
         seed_demo_accounts(application.services()).await?;
+        crate::content_cli::seed_demo_content(application.services()).await?;
     }
     tracing::info!(address = %application.address(), base_url = %config.base_url, "doorman is listening");
     println!("doorman is listening on http://{} (public URL {})", application.address(), config.base_url);
@@ -179,6 +228,7 @@ async fn mail_status(config: &Config, limit: i64) -> anyhow::Result<()> {
     store.migrate().await.context("applying database migrations")?;
     let summary = store.outbox_summary(limit.max(0)).await?;
     println!("pending {}\nsent    {}\ndead    {}", summary.pending, summary.sent, summary.dead);
+    print_delivery_failures(&store).await?;
     if summary.dead_letters.is_empty() {
         return Ok(());
     }
@@ -201,6 +251,35 @@ async fn mail_status(config: &Config, limit: i64) -> anyhow::Result<()> {
     }
     if summary.dead > summary.dead_letters.len() as i64 {
         println!("  ... and {} older", summary.dead - summary.dead_letters.len() as i64);
+    }
+    Ok(())
+}
+
+/// Failed attempts of the last 7 days by UTC day, channel and destination country (an
+/// SMS's country is its number's; email has none, shown as `--`).
+async fn print_delivery_failures(store: &SqlStore) -> anyhow::Result<()> {
+    use doorman_core::delivery_failures::{DeliveryFailureStore, DAY_SECONDS};
+    let today = time::OffsetDateTime::now_utc().unix_timestamp();
+    let rows = store.delivery_failures_since(today - 6 * DAY_SECONDS).await?;
+    if rows.is_empty() {
+        println!("\nNo delivery failures in the last 7 days.");
+        return Ok(());
+    }
+    println!("\nDelivery failures in the last 7 days (UTC day, channel, destination country):");
+    for row in &rows {
+        let day = time::OffsetDateTime::from_unix_timestamp(row.day)
+            .ok()
+            .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day]")).ok())
+            .unwrap_or_else(|| row.day.to_string());
+        println!(
+            "  {day}  {:<5}  {:<2}  failed attempts {}  dead {}  sent {}\n    last error: {}",
+            row.channel.as_str(),
+            row.country.map(|c| c.as_str().to_owned()).unwrap_or_else(|| "--".into()),
+            row.failures,
+            row.dead,
+            row.sent,
+            row.last_error.as_deref().unwrap_or_default().replace(['\r', '\n'], " ")
+        );
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! then `DOORMAN_*` environment variables. Unknown keys are refused, so a misspelt
 //! setting fails loudly instead of being ignored.
 
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -37,6 +37,10 @@ pub struct Config {
     /// A header set by a trusted reverse proxy that carries the client address
     /// (e.g. `X-Real-IP`). Unset: the TCP peer address is the client.
     pub client_ip_header: Option<String>,
+    /// A header set by a trusted reverse proxy or CDN that carries the visitor's country as
+    /// an ISO 3166-1 alpha-2 code (e.g. `CF-IPCountry`), used to target banners at anonymous
+    /// visitors. Unset: anonymous visitors have no country, and no client header is read.
+    pub country_header: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// How long a password-reset link and code stay valid, in minutes (1 to 60).
@@ -46,6 +50,24 @@ pub struct Config {
     /// Whether this process runs the delivery and job workers (turn off on replicas that
     /// should only serve requests; at least one process must run them).
     pub mail_worker: bool,
+    /// Offer email codes as a 2-step method (the weakest; off by default).
+    pub email_codes_enabled: bool,
+    /// How recent a verification must be before security settings and payments, in minutes.
+    pub step_up_window_minutes: i64,
+    /// How SMS leave: `dev_outbox` (files in `mail_dir`), `webhook` or `twilio`. Unset: the
+    /// webhook when `sms_webhook_url` is set, Twilio when `sms_twilio_account_sid` is, else
+    /// the dev outbox. See `delivery::sms`.
+    pub sms_provider: Option<crate::delivery::SmsProvider>,
+    /// The URL SMS are POSTed to as signed JSON (`webhook` provider).
+    pub sms_webhook_url: Option<url::Url>,
+    /// The key of the webhook's HMAC-SHA256 signature (16+ characters).
+    pub sms_webhook_secret: Option<SecretString>,
+    /// The Twilio-compatible API's base URL.
+    pub sms_twilio_base_url: url::Url,
+    pub sms_twilio_account_sid: Option<String>,
+    pub sms_twilio_auth_token: Option<SecretString>,
+    /// The sending number or sender id (`twilio` provider).
+    pub sms_from: Option<String>,
 }
 
 impl Default for Config {
@@ -63,13 +85,27 @@ impl Default for Config {
             password_min_length: 12,
             product_name: "doorman".into(),
             client_ip_header: None,
+            country_header: None,
             max_body_bytes: 64 * 1024,
             reset_token_ttl_minutes: 30,
             mail_from: "doorman <no-reply@localhost>".into(),
             mail_worker: true,
+            email_codes_enabled: false,
+            step_up_window_minutes: 10,
+            sms_provider: None,
+            sms_webhook_url: None,
+            sms_webhook_secret: None,
+            sms_twilio_base_url: url::Url::parse(crate::delivery::TWILIO_BASE_URL).unwrap_or_else(|_| unreachable_url()),
+            sms_twilio_account_sid: None,
+            sms_twilio_auth_token: None,
+            sms_from: None,
         }
     }
 }
+
+/// Settings read from the environment as text, whatever they look like.
+const TEXT_KEYS: [&str; 6] =
+    ["sms_from", "sms_twilio_account_sid", "sms_twilio_auth_token", "sms_webhook_secret", "secret_key", "product_name"];
 
 #[allow(clippy::panic)]
 fn unreachable_url() -> url::Url {
@@ -92,11 +128,13 @@ impl Config {
         if file.is_some() && !path.exists() {
             return Err(ConfigError::Invalid(format!("the configuration file {} does not exist", path.display())));
         }
-        let config: Config = Figment::new()
-            .merge(Toml::file(path))
-            .merge(Env::prefixed("DOORMAN_").ignore(&["config", "log"]))
-            .extract()
-            .map_err(Box::new)?;
+        let mut figment = Figment::new().merge(Toml::file(path)).merge(Env::prefixed("DOORMAN_").ignore(&["config", "log"]));
+        // Text even when it looks like a number: `DOORMAN_SMS_FROM=+15005550006` would
+        // otherwise be read as the integer 15005550006.
+        for (key, value) in Env::prefixed("DOORMAN_").only(&TEXT_KEYS).iter() {
+            figment = figment.merge(Serialized::default(key.as_str(), value));
+        }
+        let config: Config = figment.extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)
     }
@@ -111,6 +149,13 @@ impl Config {
         if !(1..=60).contains(&self.reset_token_ttl_minutes) {
             return Err(ConfigError::Invalid("reset_token_ttl_minutes must be between 1 and 60".into()));
         }
+        if self.country_header.as_deref().is_some_and(|h| http::HeaderName::try_from(h).is_err()) {
+            return Err(ConfigError::Invalid("country_header must be a valid HTTP header name".into()));
+        }
+        if !(1..=60).contains(&self.step_up_window_minutes) {
+            return Err(ConfigError::Invalid("step_up_window_minutes must be between 1 and 60".into()));
+        }
+        crate::delivery::SmsSettings::from_config(self).map_err(ConfigError::Invalid)?;
         if self.session_idle_timeout_minutes < 1 || self.session_absolute_timeout_hours < 1 {
             return Err(ConfigError::Invalid("session timeouts must be positive".into()));
         }
@@ -135,7 +180,7 @@ impl Config {
     /// The settings as `doorman config check` prints them, secrets hidden.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\nmax_body_bytes = {}\n",
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\n{}",
             self.listen,
             redact_url(&self.database_url),
             self.base_url,
@@ -148,10 +193,14 @@ impl Config {
             self.reset_token_ttl_minutes,
             self.mail_from,
             self.mail_worker,
+            self.email_codes_enabled,
+            self.step_up_window_minutes,
             self.password_min_length,
             self.product_name,
             self.client_ip_header.as_deref().unwrap_or("(none: TCP peer address)"),
+            self.country_header.as_deref().unwrap_or("(none: anonymous visitors have no country)"),
             self.max_body_bytes,
+            crate::delivery::sms::describe_config(self),
         )
     }
 }

@@ -58,6 +58,37 @@ struct ChangedHtml<'a> {
     report_link: &'a str,
 }
 
+/// The HTML part of short notices: their text, paragraph by paragraph, escaped.
+#[derive(Template)]
+#[template(path = "email/simple.html")]
+struct SimpleHtml<'a> {
+    paragraphs: Vec<&'a str>,
+}
+
+fn simple_html(text: &str) -> Result<String, askama::Error> {
+    SimpleHtml { paragraphs: text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).collect() }.render()
+}
+
+#[derive(Template)]
+#[template(path = "email/security_change.txt")]
+struct SecurityChangeText<'a> {
+    product: &'a str,
+    base_url: &'a str,
+    username: &'a str,
+    change: &'a str,
+    when: &'a str,
+    ip: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/verification_code.txt")]
+struct CodeText<'a> {
+    product: &'a str,
+    username: &'a str,
+    code: &'a str,
+    purpose: &'a str,
+}
+
 impl Composer for TemplateComposer {
     fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String> {
         let product = self.product_name.as_str();
@@ -73,6 +104,21 @@ impl Composer for TemplateComposer {
                 ChangedText { product, base_url, username, when, ip, device, report_link }.render(),
                 ChangedHtml { product, base_url, username, when, ip, device, report_link }.render(),
             ),
+            Notice::SecurityChange { username, change, when, ip } => {
+                let text = SecurityChangeText { product, base_url, username, change, when, ip }.render().map_err(|e| e.to_string())?;
+                let html = simple_html(&text);
+                (format!("Security change on your {product} account"), Ok(text), html)
+            }
+            // An SMS carries only the short text; email gets both parts.
+            Notice::VerificationCode { code, sms: true, .. } => {
+                let text = format!("{product} code: {code}. It expires in 10 minutes. Never share it; we will never ask for it.");
+                (format!("{product} code"), Ok(text), Ok(String::new()))
+            }
+            Notice::VerificationCode { username, code, purpose, sms: false } => {
+                let text = CodeText { product, username, code, purpose }.render().map_err(|e| e.to_string())?;
+                let html = simple_html(&text);
+                (format!("Your {product} verification code"), Ok(text), html)
+            }
         };
         Ok(MessageContent { subject, text: text.map_err(|e| e.to_string())?, html: html.map_err(|e| e.to_string())? })
     }

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod content_cli;
 pub mod delivery;
 pub mod email;
 pub mod store;

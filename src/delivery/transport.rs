@@ -1,7 +1,9 @@
 //! How one message leaves: over SMTP, or, when no SMTP server is configured, as an RFC 5322
 //! `.eml` file in the dev outbox. Both send the same message, built by lettre from typed
-//! addresses, so no header can be injected through a recipient or a subject.
+//! addresses, so no header can be injected through a recipient or a subject. SMS are handed
+//! to the SMS provider ([`super::sms`]).
 
+use super::sms::SmsTransport;
 use crate::config::Config;
 use anyhow::Context;
 use doorman_core::outbox::{Channel, ClaimedMessage};
@@ -39,6 +41,8 @@ impl SendError {
 pub struct Transport {
     from: Mailbox,
     route: Route,
+    /// How SMS leave; `None` fails them permanently.
+    sms: Option<SmsTransport>,
 }
 
 #[derive(Clone)]
@@ -55,17 +59,24 @@ impl std::fmt::Debug for Transport {
 }
 
 impl Transport {
-    /// SMTP when `smtp_url` is set, else the dev outbox in `mail_dir`. Fails on a `mail_from`
-    /// that is not a mailbox or an SMTP URL lettre cannot use; connects to nothing yet.
+    /// SMTP when `smtp_url` is set, else the dev outbox in `mail_dir`; SMS by the provider
+    /// the `sms_*` settings choose. Fails on a `mail_from` that is not a mailbox, an SMTP URL
+    /// lettre cannot use or incomplete SMS settings; connects to nothing yet.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let from: Mailbox = config
-            .mail_from
-            .parse()
-            .map_err(|e| anyhow::anyhow!("mail_from {:?} is not an address such as `doorman <no-reply@example.com>`: {e}", config.mail_from))?;
-        match &config.smtp_url {
-            Some(url) => Self::smtp(url, from),
-            None => Ok(Self::dev_outbox(config.mail_dir.clone(), from)),
-        }
+        let from: Mailbox = config.mail_from.parse().map_err(|e| {
+            anyhow::anyhow!("mail_from {:?} is not an address such as `doorman <no-reply@example.com>`: {e}", config.mail_from)
+        })?;
+        let sms = SmsTransport::from_config(config, &from)?;
+        let transport = match &config.smtp_url {
+            Some(url) => Self::smtp(url, from)?,
+            None => Self::dev_outbox(config.mail_dir.clone(), from),
+        };
+        Ok(transport.with_sms(sms))
+    }
+
+    /// Sends SMS with `sms` (instead of failing them, or of the dev outbox).
+    pub fn with_sms(self, sms: SmsTransport) -> Self {
+        Self { sms: Some(sms), ..self }
     }
 
     /// `smtp://host[:port]` (plain), `smtp://host[:port]?tls=required` (STARTTLS; `tls=starttls`
@@ -77,25 +88,33 @@ impl Transport {
             .map_err(|e| anyhow::anyhow!("smtp_url {}: {e}", redacted(&url)))?
             .timeout(Some(SEND_TIMEOUT))
             .build();
-        Ok(Self { from, route: Route::Smtp { transport, endpoint: redacted(&url) } })
+        Ok(Self { from, route: Route::Smtp { transport, endpoint: redacted(&url) }, sms: None })
     }
 
+    /// Email and SMS as files in `dir` (SMS in `dir/sms`, with an `.eml` copy in `dir`).
     pub fn dev_outbox(dir: PathBuf, from: Mailbox) -> Self {
-        Self { from, route: Route::DevOutbox { dir } }
+        let sms = SmsTransport::dev_outbox(dir.clone(), &from);
+        Self { from, route: Route::DevOutbox { dir }, sms: Some(sms) }
     }
 
-    /// For the start-up log line: the SMTP URL without its password, or the outbox folder.
+    /// For the start-up log line: the SMTP URL without its password, or the outbox folder,
+    /// and where SMS go.
     pub fn describe(&self) -> String {
-        match &self.route {
+        let email = match &self.route {
             Route::Smtp { endpoint, .. } => endpoint.clone(),
             Route::DevOutbox { dir } => format!("dev outbox {}", dir.display()),
-        }
+        };
+        let sms = self.sms.as_ref().map(SmsTransport::describe).unwrap_or_else(|| "none".into());
+        format!("{email}; SMS: {sms}")
     }
 
-    /// Sends one message. Only email is carried; any other channel fails permanently.
+    /// Sends one message: email by SMTP or the dev outbox, SMS by the SMS provider.
     pub async fn send(&self, message: &ClaimedMessage) -> Result<(), SendError> {
-        if message.channel != Channel::Email {
-            return Err(SendError::Permanent(format!("no transport carries {} messages", message.channel.as_str())));
+        if message.channel == Channel::Sms {
+            return match &self.sms {
+                Some(sms) => sms.send(message).await,
+                None => Err(SendError::Permanent("no SMS provider is configured".into())),
+            };
         }
         let email = compose(&self.from, message)?;
         match &self.route {
@@ -115,11 +134,8 @@ impl Transport {
 /// HTML part, and a `Message-ID` made from the outbox id, so that the copy a retry may send
 /// after a crash carries the same id as the first and receivers can drop it.
 pub fn compose(from: &Mailbox, message: &ClaimedMessage) -> Result<Message, SendError> {
-    let address: Address = message
-        .recipient
-        .trim()
-        .parse()
-        .map_err(|e| SendError::Permanent(format!("the recipient is not a valid email address ({e})")))?;
+    let address: Address =
+        message.recipient.trim().parse().map_err(|e| SendError::Permanent(format!("the recipient is not a valid email address ({e})")))?;
     Message::builder()
         .from(from.clone())
         .to(Mailbox::new(None, address))

@@ -2,12 +2,14 @@
 //! the due messages. Rows are leased, so several processes can run workers on one database;
 //! a crash leaves the lease to run out, and another worker takes the row over.
 //!
-//! Nothing here logs a message's body, a link or a token: only ids, kinds and errors.
+//! Nothing here logs a message's body, a link, a token or a code: only ids, kinds and errors.
+//! Every attempt is counted per channel and destination country (`delivery_failures`).
 
 use super::transport::{SendError, Transport, SEND_DEADLINE};
 use doorman_core::audit::{AuditEvent, RequestContext};
 use doorman_core::auth::Services;
-use doorman_core::outbox::{retry_delay, ClaimedMessage, Job};
+use doorman_core::delivery_failures::{destination_country, AttemptFailure, DeliveryAttempt};
+use doorman_core::outbox::{retry_delay, Channel, ClaimedMessage, Job};
 use doorman_core::store::StoreError;
 use std::future::Future;
 use std::sync::Arc;
@@ -169,7 +171,10 @@ impl Worker {
                 tracing::info!(worker = %self.id, message = %message.id, "lease running out: leaving the message to the next round");
                 continue;
             }
-            let outcome = self.transport.send(&message).await;
+            let outcome = match super::sms::too_old(&message, self.services.clock.unix()) {
+                Some(stale) => Err(stale),
+                None => self.transport.send(&message).await,
+            };
             self.record(&message, outcome).await;
         }
         Ok(claimed)
@@ -186,8 +191,10 @@ impl Worker {
                     tracing::error!(worker = %self.id, message = %message.id, error = %e, "sent, but could not mark the message sent");
                     return;
                 }
-                tracing::info!(worker = %self.id, message = %message.id, kind = %message.kind, attempts = message.attempts, "email sent");
-                self.audit(AuditEvent::EmailSent, message, &message.kind).await;
+                tracing::info!(worker = %self.id, message = %message.id, kind = %message.kind, attempts = message.attempts, "{} sent", message.channel.as_str());
+                let event = if message.channel == Channel::Sms { AuditEvent::SmsSent } else { AuditEvent::EmailSent };
+                self.audit(event, message, &message.kind).await;
+                self.count(message, now, None).await;
             }
             Err(error) => {
                 let retry_at = if error.is_permanent() { None } else { retry_delay(message.attempts).map(|delay| now + delay) };
@@ -201,16 +208,34 @@ impl Worker {
                 };
                 tracing::warn!(
                     worker = %self.id, message = %message.id, kind = %message.kind, attempts = message.attempts,
-                    permanent = error.is_permanent(), error = %text, "email not sent: {verdict}"
+                    permanent = error.is_permanent(), error = %text, "{} not sent: {verdict}", message.channel.as_str()
                 );
-                let detail: String = format!("{}; attempt {}; {verdict}: {text}", message.kind, message.attempts).chars().take(300).collect();
-                self.audit(AuditEvent::EmailFailed, message, &detail).await;
+                let detail: String =
+                    format!("{}; attempt {}; {verdict}: {text}", message.kind, message.attempts).chars().take(300).collect();
+                let event = if message.channel == Channel::Sms { AuditEvent::SmsFailed } else { AuditEvent::EmailFailed };
+                self.audit(event, message, &detail).await;
+                self.count(message, now, Some(AttemptFailure { error: text, dead: retry_at.is_none() })).await;
             }
         }
     }
 
+    /// Counts the attempt under its channel, destination country and day, for
+    /// `doorman mail status` and status banners.
+    async fn count(&self, message: &ClaimedMessage, now: i64, failure: Option<AttemptFailure>) {
+        let attempt = DeliveryAttempt {
+            channel: message.channel,
+            country: destination_country(message.channel, &message.recipient),
+            at: now,
+            failure,
+        };
+        if let Err(e) = self.services.store.record_delivery_attempt(&attempt).await {
+            tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not count the delivery attempt");
+        }
+    }
+
     async fn audit(&self, event: AuditEvent, message: &ClaimedMessage, detail: &str) {
-        let ctx = RequestContext { ip: std::net::IpAddr::from([0, 0, 0, 0]), user_agent: "doorman-worker".into(), request_id: String::new() };
+        let ctx =
+            RequestContext { ip: std::net::IpAddr::from([0, 0, 0, 0]), user_agent: "doorman-worker".into(), request_id: String::new() };
         if let Err(e) = self.services.audit(event, message.account_id.as_ref(), &ctx, detail).await {
             tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not write the audit record");
         }

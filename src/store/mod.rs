@@ -7,6 +7,9 @@
 
 mod accounts;
 mod audit;
+mod content;
+mod delivery_failures;
+mod factors;
 mod outbox;
 mod recovery;
 mod sessions;

@@ -1,7 +1,7 @@
 use super::{backend_error, SqlStore};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
-use doorman_core::session::SessionRecord;
+use doorman_core::session::{SessionRecord, SessionStage};
 use doorman_core::store::{SessionStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -14,25 +14,36 @@ fn session_from_row(row: &AnyRow) -> Result<SessionRecord, sqlx::Error> {
         last_seen_at: row.try_get("last_seen_at")?,
         ip: row.try_get("ip")?,
         user_agent: row.try_get("user_agent")?,
+        stage: SessionStage::parse(&row.try_get::<String, _>("stage")?),
+        verified_at: row.try_get("verified_at")?,
     })
 }
 
-const SESSION_COLUMNS: &str = "id_hash, account_id, created_at, last_seen_at, ip, user_agent";
+const SESSION_COLUMNS: &str = "id_hash, account_id, created_at, last_seen_at, ip, user_agent, stage, verified_at";
+
+pub(crate) async fn write_session(conn: &mut sqlx::AnyConnection, s: &SessionRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, account_id, created_at, last_seen_at, ip, user_agent, stage, verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&s.id_hash)
+    .bind(s.account_id.as_str())
+    .bind(s.created_at)
+    .bind(s.last_seen_at)
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+    .bind(s.stage.as_str())
+    .bind(s.verified_at)
+    .execute(conn)
+    .await
+    .map_err(backend_error)?;
+    Ok(())
+}
 
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO sessions (id_hash, account_id, created_at, last_seen_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&s.id_hash)
-            .bind(s.account_id.as_str())
-            .bind(s.created_at)
-            .bind(s.last_seen_at)
-            .bind(&s.ip)
-            .bind(&s.user_agent)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        write_session(&mut conn, s).await
     }
 
     async fn find_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {

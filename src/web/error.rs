@@ -5,8 +5,10 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use doorman_core::auth::AuthError;
+use doorman_core::factors::MethodView;
 use doorman_core::recovery::ResetError;
 use doorman_core::store::StoreError;
+use doorman_core::two_step::TwoStepError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -14,11 +16,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<i64>,
+    /// More fields for the JSON body, e.g. the methods a `step_up_required` offers.
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None }
+        Self { status, code, message: message.into(), retry_after: None, extra: None }
     }
 
     pub fn not_authenticated() -> Self {
@@ -75,6 +79,47 @@ impl From<ResetError> for ApiError {
             ResetError::Store(ref inner) => Self::internal(inner),
             ResetError::Hash(ref inner) => Self::internal(inner),
             ResetError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
+            ResetError::SecondFactorRequired(methods) => {
+                Self::new(StatusCode::FORBIDDEN, "second_factor_required", message).with("methods", serde_json::json!(methods))
+            }
+            ResetError::SecondFactor(inner) => Self::from(inner),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.extra.get_or_insert_with(serde_json::Map::new).insert(key.to_owned(), value);
+        self
+    }
+
+    /// 403 `step_up_required` with the methods that can provide it (S7.6).
+    pub fn step_up_required(methods: &[MethodView]) -> Self {
+        let message = if methods.is_empty() {
+            "Confirm it is you: enter your password again."
+        } else {
+            "Confirm it is you with one of your 2-step verification methods."
+        };
+        Self::new(StatusCode::FORBIDDEN, "step_up_required", message).with("methods", serde_json::json!(methods))
+    }
+}
+
+impl From<TwoStepError> for ApiError {
+    fn from(e: TwoStepError) -> Self {
+        let message = e.to_string();
+        match e {
+            TwoStepError::Invalid => Self::new(StatusCode::UNAUTHORIZED, "invalid_code", message),
+            TwoStepError::Throttled(_) => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message),
+            TwoStepError::ResendTooSoon(_) => Self::new(StatusCode::TOO_MANY_REQUESTS, "resend_too_soon", message),
+            TwoStepError::NotSendable | TwoStepError::UnknownMethod => Self::new(StatusCode::BAD_REQUEST, "invalid_method", message),
+            TwoStepError::EmailCodesDisabled => Self::new(StatusCode::BAD_REQUEST, "email_codes_disabled", message),
+            TwoStepError::QuestionNeedsAnotherMethod | TwoStepError::LastRealMethod => {
+                Self::new(StatusCode::CONFLICT, "method_required", message)
+            }
+            TwoStepError::Answer(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_answer", message),
+            TwoStepError::Store(ref inner) => Self::internal(inner),
+            TwoStepError::Hash(ref inner) => Self::internal(inner),
+            TwoStepError::Seal | TwoStepError::Compose(_) => Self::internal(&e),
         }
     }
 }
@@ -87,7 +132,11 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.code, "message": self.message }));
+        let mut body = serde_json::Map::new();
+        body.insert("error".into(), self.code.into());
+        body.insert("message".into(), self.message.into());
+        body.extend(self.extra.unwrap_or_default());
+        let body = Json(serde_json::Value::Object(body));
         let mut response = (self.status, body).into_response();
         if let Some(seconds) = self.retry_after {
             if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {

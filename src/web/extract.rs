@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use doorman_core::audit::RequestContext;
-use doorman_core::session::{SessionRecord, SessionToken};
+use doorman_core::session::{SessionRecord, SessionStage, SessionToken};
 use doorman_core::Account;
 use std::net::{IpAddr, SocketAddr};
 
@@ -48,16 +48,38 @@ pub struct CurrentSession {
 /// session that has ended.
 pub struct MaybeSession(pub Option<CurrentSession>);
 
+/// The session behind the cookie, whatever its stage.
+async fn read_session(parts: &Parts, state: &AppState) -> Result<Option<CurrentSession>, ApiError> {
+    let jar = CookieJar::from_headers(&parts.headers);
+    let Some(token) = jar.get(state.web.session_cookie).and_then(|c| SessionToken::from_cookie(c.value())) else {
+        return Ok(None);
+    };
+    let found = state.services.authenticate(&token).await?;
+    Ok(found.map(|(record, account)| CurrentSession { token, record, account }))
+}
+
 impl FromRequestParts<AppState> for MaybeSession {
     type Rejection = ApiError;
 
+    /// Only a fully signed-in session counts: a half-signed-in one (password done, second
+    /// step pending) reaches nothing but the second step (S5.9).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let jar = CookieJar::from_headers(&parts.headers);
-        let Some(token) = jar.get(state.web.session_cookie).and_then(|c| SessionToken::from_cookie(c.value())) else {
-            return Ok(Self(None));
-        };
-        let found = state.services.authenticate(&token).await?;
-        Ok(Self(found.map(|(record, account)| CurrentSession { token, record, account })))
+        let session = read_session(parts, state).await?.filter(|s| s.record.stage == SessionStage::Full);
+        if let Some(session) = &session {
+            crate::web::pages::banners::note_account(&session.account);
+        }
+        Ok(Self(session))
+    }
+}
+
+/// A half-signed-in session waiting for its second step.
+pub struct PendingSession(pub Option<CurrentSession>);
+
+impl FromRequestParts<AppState> for PendingSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Self(read_session(parts, state).await?.filter(|s| s.record.stage == SessionStage::SecondFactor)))
     }
 }
 

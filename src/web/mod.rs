@@ -2,6 +2,7 @@
 //! with a page or JSON.
 
 pub mod api;
+pub mod content;
 pub mod error;
 pub mod extract;
 pub mod pages;
@@ -15,7 +16,7 @@ use axum::routing::get;
 use axum::Router;
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::{AuthError, Services, SignedIn};
-use doorman_core::recovery::{ResetError, ResetProof};
+use doorman_core::recovery::{ResetError, ResetProof, SecondFactorProof};
 use doorman_core::{LoginIdentifier, Password};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,8 @@ pub struct WebSettings {
     pub demo: bool,
     pub product_name: String,
     pub client_ip_header: Option<HeaderName>,
+    /// The trusted proxy's country header (banner targeting of anonymous visitors, S12.2).
+    pub country_header: Option<HeaderName>,
     pub session_cookie: &'static str,
     pub pre_session_cookie: &'static str,
     pub max_body_bytes: usize,
@@ -49,6 +52,7 @@ impl WebSettings {
             demo,
             product_name: config.product_name.clone(),
             client_ip_header: config.client_ip_header.as_deref().and_then(|h| HeaderName::try_from(h).ok()),
+            country_header: config.country_header.as_deref().and_then(|h| HeaderName::try_from(h).ok()),
             // `__Host-` pins the cookie to this exact origin; browsers allow it only with Secure.
             session_cookie: if secure { "__Host-doorman_session" } else { "doorman_session" },
             pre_session_cookie: if secure { "__Host-doorman_pre" } else { "doorman_pre" },
@@ -72,7 +76,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(services: Services, web: WebSettings) -> Self {
         // 20 at once, then one every 6 seconds, per address.
-        let quota = governor::Quota::per_minute(std::num::NonZeroU32::MIN.saturating_add(9)).allow_burst(std::num::NonZeroU32::MIN.saturating_add(19));
+        let quota = governor::Quota::per_minute(std::num::NonZeroU32::MIN.saturating_add(9))
+            .allow_burst(std::num::NonZeroU32::MIN.saturating_add(19));
         Self { services, web: Arc::new(web), anonymous_writes: Arc::new(governor::RateLimiter::keyed(quota)) }
     }
 }
@@ -91,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(api::health::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::banners::page_scope))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -136,9 +142,15 @@ pub async fn request_reset(state: &AppState, login: &str, ctx: &RequestContext) 
 }
 
 /// Setting a new password with a link or a code, shared by the page and the API.
-pub async fn reset_password(state: &AppState, proof: ResetProof, new_password: &str, ctx: &RequestContext) -> Result<(), error::ApiError> {
+pub async fn reset_password(
+    state: &AppState,
+    proof: ResetProof,
+    new_password: &str,
+    second: Option<SecondFactorProof<'_>>,
+    ctx: &RequestContext,
+) -> Result<(), error::ApiError> {
     let password = Password::new(new_password).map_err(ResetError::WeakPassword)?;
-    state.services.reset_password(proof, &password, ctx).await?;
+    state.services.reset_password(proof, &password, second, ctx).await?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use crate::on_both_backends;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-on_both_backends!(operators_add_accounts_from_the_command_line, serve_starts_and_answers);
+on_both_backends!(operators_add_accounts_from_the_command_line, serve_starts_and_answers, logs_never_contain_secrets);
 
 fn doorman(database_url: &str, dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_doorman"))
@@ -129,4 +129,90 @@ async fn serve_starts_and_answers(backend: Backend) {
     server.wait().ok();
     assert!(ready, "doorman serve became ready");
     assert_eq!(login.unwrap().status(), 200);
+}
+
+/// S10.2: a full run at debug level (failed and good logins, a reset by email with its link
+/// and code, the new password) leaves no password, token, code or session id in the logs.
+async fn logs_never_contain_secrets(backend: Backend) {
+    let dir = temp_dir();
+    let db = fresh_database(backend, &dir).await;
+    let add = doorman(
+        &db,
+        &dir,
+        &[
+            "user",
+            "add",
+            "--username",
+            "jordan",
+            "--email",
+            "jordan@example.com",
+            "--user-type",
+            "client",
+            "--country",
+            "US",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(add.status.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log_path = dir.join("doorman.log");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_doorman"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(&dir)
+        .env("DOORMAN_DATABASE_URL", &db)
+        .env("DOORMAN_SECRET_KEY_FILE", dir.join("secret.key"))
+        .env("DOORMAN_BASE_URL", format!("http://127.0.0.1:{port}"))
+        .env("DOORMAN_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    for _ in 0..100 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let post = |path: &str, body: serde_json::Value| client.post(format!("{base}{path}")).json(&body).send();
+    let wrong = "not my password at all";
+    assert_eq!(post("/api/v1/login", serde_json::json!({"login": "jordan", "password": wrong})).await.unwrap().status(), 401);
+    let ok = post("/api/v1/login", serde_json::json!({"login": "jordan", "password": PASSWORD})).await.unwrap();
+    let session = ok.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+    assert_eq!(post("/api/v1/password/forgot", serde_json::json!({"login": "jordan"})).await.unwrap().status(), 202);
+
+    // The worker delivers to the dev outbox: read the email as a person would.
+    let mail_dir = dir.join("doorman-data/mail");
+    let mut text = String::new();
+    for _ in 0..100 {
+        let found =
+            std::fs::read_dir(&mail_dir).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| std::fs::read(e.path()).unwrap());
+        if let Some(raw) = found {
+            text = mail_parser::MessageParser::default().parse(&raw).unwrap().body_text(0).unwrap().into_owned();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let token = text.split("token=").nth(1).expect("a reset link in the email").split_whitespace().next().unwrap().to_owned();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let code = words
+        .windows(2)
+        .find(|w| w[0].len() == 4 && w[1].len() == 4 && w[0].bytes().chain(w[1].bytes()).all(|b| b.is_ascii_digit()))
+        .map(|w| format!("{}{}", w[0], w[1]))
+        .expect("a code");
+    let new_password = "violet canyon drumbeat";
+    let reset = post("/api/v1/password/reset", serde_json::json!({"token": token, "new_password": new_password})).await.unwrap();
+    assert_eq!(reset.status(), 200);
+    assert_eq!(post("/api/v1/login", serde_json::json!({"login": "jordan", "password": new_password})).await.unwrap().status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.kill().ok();
+    server.wait().ok();
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("doorman is listening") && log.contains("/api/v1/password/reset"), "the log was captured: {log}");
+    for secret in [PASSWORD, wrong, new_password, token.as_str(), code.as_str(), session.as_str()] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
 }

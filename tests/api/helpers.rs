@@ -91,8 +91,17 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: Config) -> Self {
+        Self::spawn_with_options(config, false).await
+    }
+
+    /// In demo mode (`serve --demo`): `/dev/mailbox` lists the dev outbox.
+    pub async fn spawn_demo(config: Config) -> Self {
+        Self::spawn_with_options(config, true).await
+    }
+
+    async fn spawn_with_options(config: Config, demo: bool) -> Self {
         let clock = Arc::new(ManualClock::default());
-        let app = Application::build(&config, Options { demo: false, clock: clock.clone() }).await.expect("build app");
+        let app = Application::build(&config, Options { demo, clock: clock.clone() }).await.expect("build app");
         let address = format!("http://{}", app.address());
         let services = app.services().clone();
         tokio::spawn(app.run_until_stopped());
@@ -161,7 +170,11 @@ pub struct Mail {
 impl Mail {
     /// The first link in the text part that starts with `prefix`.
     pub fn link(&self, prefix: &str) -> String {
-        self.text.split_whitespace().find(|w| w.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} link in {}", self.text)).to_owned()
+        self.text
+            .split_whitespace()
+            .find(|w| w.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} link in {}", self.text))
+            .to_owned()
     }
     pub fn token(&self, path: &str) -> String {
         let link = self.link(&format!("{BASE_URL}/{path}?token="));
@@ -170,7 +183,11 @@ impl Mail {
     /// The 8-digit code, written "1234 5678".
     pub fn code(&self) -> String {
         let words: Vec<&str> = self.text.split_whitespace().collect();
-        words.windows(2).find(|w| w[0].len() == 4 && w[1].len() == 4 && (w[0].to_owned() + w[1]).bytes().all(|b| b.is_ascii_digit())).map(|w| format!("{}{}", w[0], w[1])).unwrap_or_else(|| panic!("no code in {}", self.text))
+        words
+            .windows(2)
+            .find(|w| w[0].len() == 4 && w[1].len() == 4 && (w[0].to_owned() + w[1]).bytes().all(|b| b.is_ascii_digit()))
+            .map(|w| format!("{}{}", w[0], w[1]))
+            .unwrap_or_else(|| panic!("no code in {}", self.text))
     }
 }
 

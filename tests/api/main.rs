@@ -5,9 +5,13 @@
 mod helpers;
 
 mod bad_input;
+mod banners;
 mod cli;
 mod csrf_and_headers;
+mod help;
 mod login;
+mod mail;
 mod recovery;
 mod sessions;
 mod throttling;
+mod two_step;

@@ -62,12 +62,26 @@ async fn reset_by_link_changes_the_password_and_ends_every_session(backend: Back
 async fn forgot_password_answers_the_same_for_everyone(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
-    let answers: Vec<Response> = futures::future::join_all(["maria", "maria@example.com", "nobody", "nobody@example.com", "", "<b>", &"x".repeat(400)].map(|l| app.forgot(l))).await;
+    let answers: Vec<Response> = futures::future::join_all(
+        ["maria", "maria@example.com", "nobody", "nobody@example.com", "", "<b>", &"x".repeat(400)].map(|l| app.forgot(l)),
+    )
+    .await;
     for answer in &answers {
         assert_eq!((answer.status, answer.text.as_str()), (202, r#"{"status":"accepted"}"#));
         let mut names: Vec<_> = answer.headers.keys().map(|k| k.as_str()).filter(|k| *k != "x-request-id" && *k != "date").collect();
         names.sort();
-        assert_eq!(names, vec!["cache-control", "content-length", "content-security-policy", "content-type", "referrer-policy", "x-content-type-options", "x-frame-options"]);
+        assert_eq!(
+            names,
+            vec![
+                "cache-control",
+                "content-length",
+                "content-security-policy",
+                "content-type",
+                "referrer-policy",
+                "x-content-type-options",
+                "x-frame-options"
+            ]
+        );
     }
     let mails = app.deliver().await;
     assert_eq!(mails.len(), 1, "one email, for the real account only; the second request is inside the resend wait");
@@ -77,7 +91,8 @@ async fn forgot_password_answers_the_same_for_everyone(backend: Backend) {
     for login in ["maria", "nobody"] {
         let client = TestApp::new_client();
         let csrf = csrf_of(&app.get(&client, "/forgot-password").await.text);
-        let page = Response::read(client.post(app.url("/forgot-password")).form(&[("login", login), ("csrf", &csrf)]).send().await.unwrap()).await;
+        let page =
+            Response::read(client.post(app.url("/forgot-password")).form(&[("login", login), ("csrf", &csrf)]).send().await.unwrap()).await;
         assert_eq!(page.status, 200);
         assert!(page.text.contains("If an account matches, we have sent an email with the next steps."));
         assert!(page.text.contains("spam"));
@@ -162,7 +177,11 @@ async fn weak_passwords_are_refused_with_the_reason_and_keep_the_link(backend: B
         assert!(response.json()["message"].as_str().unwrap().contains(reason), "{password}: {}", response.text);
     }
     let emoji = "🔑🌋🦜🎻 🍋🧭🪁🦔🌵🛶🧊";
-    assert_eq!(app.reset(json!({ "token": token, "new_password": emoji })).await.status, 200, "any characters, counted as code points (S4.2)");
+    assert_eq!(
+        app.reset(json!({ "token": token, "new_password": emoji })).await.status,
+        200,
+        "any characters, counted as code points (S4.2)"
+    );
     assert_eq!(app.login("maria", emoji).await.status, 200);
 }
 
@@ -188,7 +207,11 @@ async fn the_emailed_code_works_on_another_device_and_has_its_own_attempt_limit(
     }
     let dead = app.reset(json!({ "login": "maria", "code": right, "new_password": "summer lake whistle" })).await;
     assert_eq!(dead.status, 400, "the code died after five wrong tries");
-    assert_eq!(app.reset(json!({ "token": mail.token("reset-password"), "new_password": "summer lake whistle" })).await.status, 200, "the link still works");
+    assert_eq!(
+        app.reset(json!({ "token": mail.token("reset-password"), "new_password": "summer lake whistle" })).await.status,
+        200,
+        "the link still works"
+    );
     let unknown = app.reset(json!({ "login": "nobody", "code": right, "new_password": "summer lake whistle" })).await;
     assert_eq!((unknown.status, unknown.error_code().as_str()), (400, "invalid_code"));
 }
@@ -219,10 +242,16 @@ async fn opening_the_link_changes_nothing_and_moves_the_token_out_of_the_url(bac
     assert!(!page.text.contains("http://") && !page.text.contains("https://"), "nothing loaded from elsewhere");
 
     let csrf = csrf_of(&page.text);
-    let weak = Response::read(browser.post(app.url("/reset-password")).form(&[("csrf", csrf.as_str()), ("new_password", "short")]).send().await.unwrap()).await;
+    let weak = Response::read(
+        browser.post(app.url("/reset-password")).form(&[("csrf", csrf.as_str()), ("new_password", "short")]).send().await.unwrap(),
+    )
+    .await;
     assert_eq!(weak.status, 422);
     assert!(weak.text.contains("Use at least 12 characters"));
-    let done = Response::read(browser.post(app.url("/reset-password")).form(&[("csrf", csrf.as_str()), ("new_password", NEW_PASSWORD)]).send().await.unwrap()).await;
+    let done = Response::read(
+        browser.post(app.url("/reset-password")).form(&[("csrf", csrf.as_str()), ("new_password", NEW_PASSWORD)]).send().await.unwrap(),
+    )
+    .await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert!(done.text.contains("Password changed"));
     assert_eq!(app.login("maria", NEW_PASSWORD).await.status, 200);

@@ -50,11 +50,11 @@ where
     require_browser();
     let name = test_name();
     let work = WorkDir::new().expect("creating the test's temporary directory");
-    let base = spawn_app(work.path()).await.expect("starting doorman");
+    let (base, services) = spawn_app(work.path()).await.expect("starting doorman");
     let driver = ChromeDriver::start(work.path()).await.expect("starting chromedriver");
     let client = driver.new_session(&work.path().join("chrome-profile")).await.expect("opening a Chromium session");
 
-    let browser = Browser { client: client.clone(), base };
+    let browser = Browser { client: client.clone(), base, services };
     let outcome = AssertUnwindSafe(test(browser)).catch_unwind().await;
     let saved = match &outcome {
         Ok(Ok(())) => String::new(),
@@ -101,6 +101,8 @@ fn test_name() -> String {
 pub struct Browser {
     pub client: Client,
     pub base: url::Url,
+    /// The app's domain services, for setting up what a test needs (accounts, banners).
+    pub services: doorman_core::auth::Services,
 }
 
 impl Browser {
@@ -189,7 +191,7 @@ impl Browser {
 /// Builds the app on a free port with `base_url` set to that port, so the browser's
 /// Origin matches, creates the test account, and serves in the background. Returns the
 /// app's root URL.
-async fn spawn_app(dir: &Path) -> anyhow::Result<url::Url> {
+async fn spawn_app(dir: &Path) -> anyhow::Result<(url::Url, doorman_core::auth::Services)> {
     let mut attempt = 0;
     let (app, base) = loop {
         attempt += 1;
@@ -225,7 +227,7 @@ async fn spawn_app(dir: &Path) -> anyhow::Result<url::Url> {
             &RequestContext::cli(),
         )
         .await?;
-    Ok(base)
+    Ok((base, services))
 }
 
 fn is_addr_in_use(error: &anyhow::Error) -> bool {

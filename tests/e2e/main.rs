@@ -10,5 +10,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod harness;
+mod help;
 mod login;
 mod recovery;

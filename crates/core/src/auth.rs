@@ -6,7 +6,7 @@ use crate::audit::{AuditEvent, AuditRecord, RequestContext};
 use crate::clock::Clock;
 use crate::keys::ServerKey;
 use crate::password::{HashError, Password, PasswordHasher, PasswordPolicy, Verified, WeakPassword};
-use crate::session::{SessionPolicy, SessionRecord, SessionToken};
+use crate::session::{SessionPolicy, SessionRecord, SessionStage, SessionToken};
 use crate::store::{NewAccount, Store, StoreError};
 use crate::throttle::{keys_cleared_by_success, login_keys};
 use std::sync::Arc;
@@ -64,6 +64,9 @@ pub struct Services {
     /// The configured public URL, ending in '/': every emailed link starts with it (S1.7).
     pub base_url: String,
     pub reset_token_ttl_seconds: i64,
+    pub two_step: crate::two_step::TwoStepSettings,
+    /// Help articles and banners held in memory (help center, banners).
+    pub content: crate::content::ContentCache,
 }
 
 pub struct NewAccountRequest {
@@ -79,6 +82,9 @@ pub struct NewAccountRequest {
 pub struct SignedIn {
     pub token: SessionToken,
     pub account: Account,
+    /// The password was right and the account has 2-step on: the session reaches only the
+    /// second step (S5.9).
+    pub second_step: bool,
 }
 
 impl Services {
@@ -146,13 +152,23 @@ impl Services {
             }
         };
         self.store.clear_events(&keys_cleared_by_success(&keys)).await?;
-        let token = self.start_session(&account.id, ctx).await?;
+        if self.two_step_enabled(&account.id).await? {
+            let token = self.start_pending_login(&account.id, ctx).await?;
+            self.audit(AuditEvent::PasswordAccepted, Some(&account.id), ctx, "second step required").await?;
+            return Ok(SignedIn { token, account, second_step: true });
+        }
+        let token = self.start_session_at(&account.id, ctx, SessionStage::Full).await?;
         self.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, "password").await?;
-        Ok(SignedIn { token, account })
+        Ok(SignedIn { token, account, second_step: false })
     }
 
     /// Always a new id (S7.2): a session is never carried over from before login.
-    async fn start_session(&self, account: &AccountId, ctx: &RequestContext) -> Result<SessionToken, StoreError> {
+    pub(crate) async fn start_session_at(
+        &self,
+        account: &AccountId,
+        ctx: &RequestContext,
+        stage: SessionStage,
+    ) -> Result<SessionToken, StoreError> {
         let token = SessionToken::generate();
         let now = self.clock.unix();
         let record = SessionRecord {
@@ -162,6 +178,9 @@ impl Services {
             last_seen_at: now,
             ip: ctx.ip.to_string(),
             user_agent: ctx.user_agent.chars().take(512).collect(),
+            stage,
+            // Signing in is a verification: sensitive actions right after login need no step-up.
+            verified_at: if stage == SessionStage::Full { now } else { 0 },
         };
         self.store.insert_session(&record).await?;
         Ok(token)

@@ -66,6 +66,33 @@ impl ServerKey {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("the sealed value could not be opened (wrong key or damaged data)")]
+pub struct SealError;
+
+impl ServerKey {
+    /// Encrypts with XChaCha20-Poly1305 under a key derived from the server key for
+    /// `purpose`; the result is base64 (nonce, then ciphertext with tag).
+    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Result<String, SealError> {
+        use chacha20poly1305::aead::{Aead, KeyInit};
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new_from_slice(&self.mac("seal", purpose.as_bytes())).map_err(|_| SealError)?;
+        let nonce = random_bytes(24);
+        let ciphertext = cipher.encrypt(chacha20poly1305::XNonce::from_slice(&nonce), plaintext).map_err(|_| SealError)?;
+        Ok(URL_SAFE_NO_PAD.encode([nonce, ciphertext].concat()))
+    }
+
+    pub fn open(&self, purpose: &str, sealed: &str) -> Result<Vec<u8>, SealError> {
+        use chacha20poly1305::aead::{Aead, KeyInit};
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| SealError)?;
+        if bytes.len() < 24 {
+            return Err(SealError);
+        }
+        let (nonce, ciphertext) = bytes.split_at(24);
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new_from_slice(&self.mac("seal", purpose.as_bytes())).map_err(|_| SealError)?;
+        cipher.decrypt(chacha20poly1305::XNonce::from_slice(nonce), ciphertext).map_err(|_| SealError)
+    }
+}
+
 #[allow(clippy::panic)]
 fn unreachable_key() -> ! {
     panic!("HMAC-SHA-256 accepts keys of every length")

@@ -5,14 +5,23 @@
 pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod banners;
 pub mod clock;
+pub mod content;
+pub mod delivery_failures;
+pub mod factors;
+pub mod help;
 pub mod keys;
 pub mod outbox;
 pub mod password;
+pub mod payments;
+pub mod phone;
 pub mod recovery;
+pub mod roles;
 pub mod session;
 pub mod store;
 pub mod throttle;
+pub mod two_step;
 
 pub use account::{Account, AccountId, Country, EmailAddress, LoginIdentifier, UserType, Username};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -64,6 +64,13 @@ impl NewMessage {
     }
 }
 
+impl NewMessage {
+    /// A text message; `content.text` is what is sent.
+    pub fn sms(e164: &str, kind: &'static str, account_id: Option<AccountId>, content: MessageContent, now: i64) -> Self {
+        Self { channel: Channel::Sms, ..Self::email(e164, kind, account_id, content, now) }
+    }
+}
+
 /// A message claimed by a worker for delivery.
 #[derive(Debug, Clone)]
 pub struct ClaimedMessage {

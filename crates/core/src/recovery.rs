@@ -133,8 +133,33 @@ pub struct PasswordResetCompletion {
 /// What an email says; composed into subject, text and HTML by the web layer's templates.
 #[derive(Debug)]
 pub enum Notice<'a> {
-    PasswordReset { username: &'a str, link: &'a str, code: &'a str, valid_for: &'a str },
-    PasswordChanged { username: &'a str, when: &'a str, ip: &'a str, device: &'a str, report_link: &'a str },
+    PasswordReset {
+        username: &'a str,
+        link: &'a str,
+        code: &'a str,
+        valid_for: &'a str,
+    },
+    PasswordChanged {
+        username: &'a str,
+        when: &'a str,
+        ip: &'a str,
+        device: &'a str,
+        report_link: &'a str,
+    },
+    /// A 2-step method or recovery codes changed (S5.4, S5.8, S9.1).
+    SecurityChange {
+        username: &'a str,
+        change: &'a str,
+        when: &'a str,
+        ip: &'a str,
+    },
+    /// A one-time code sent by SMS or email; `sms` asks for the short form.
+    VerificationCode {
+        username: &'a str,
+        code: &'a str,
+        purpose: &'a str,
+        sms: bool,
+    },
 }
 
 pub trait Composer: Send + Sync + std::fmt::Debug {
@@ -161,6 +186,17 @@ pub enum ResetError {
     Hash(#[from] HashError),
     #[error("composing the email failed: {0}")]
     Compose(String),
+    /// 2-step is on: the link alone is not enough (S1.12).
+    #[error("Confirm it is you with one of your 2-step verification methods before choosing a new password.")]
+    SecondFactorRequired(Vec<crate::factors::MethodView>),
+    #[error(transparent)]
+    SecondFactor(#[from] crate::two_step::TwoStepError),
+}
+
+/// The second factor offered with a reset on an account with 2-step on.
+pub struct SecondFactorProof<'a> {
+    pub method_id: &'a str,
+    pub code: &'a str,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -274,6 +310,26 @@ impl Services {
         Ok(())
     }
 
+    /// The methods to offer on the reset page (empty when 2-step is off), without spending
+    /// anything.
+    pub async fn reset_methods(&self, proof: &ResetProof) -> Result<Vec<crate::factors::MethodView>, ResetError> {
+        let token = self.resolve_proof(proof, self.clock.unix()).await?;
+        let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
+        if !self.two_step_enabled(&account.id).await? {
+            return Ok(Vec::new());
+        }
+        Ok(self.methods(&account).await?)
+    }
+
+    /// Sends an SMS or email code for the second step of a reset, bound to its token.
+    pub async fn send_reset_code(&self, proof: &ResetProof, method_id: &str, ctx: &RequestContext) -> Result<(), ResetError> {
+        let token = self.resolve_proof(proof, self.clock.unix()).await?;
+        let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
+        let binding = crate::two_step::Binding { key: &token.id, purpose: "password_reset" };
+        self.send_code(&account, method_id, &binding, ctx).await?;
+        Ok(())
+    }
+
     /// Whether a reset link can still be used, without using it (opening the link changes
     /// nothing, S1.9).
     pub async fn reset_link_is_valid(&self, token: &RecoveryToken) -> Result<bool, StoreError> {
@@ -311,11 +367,25 @@ impl Services {
     /// Sets a new password with a reset link or code (S1.4, S1.6, S1.10, S1.11): the policy
     /// is checked before the token is spent, then one transaction redeems it, sets the
     /// password, ends every session and writes the "password changed" email. No login follows.
-    pub async fn reset_password(&self, proof: ResetProof, new_password: &Password, ctx: &RequestContext) -> Result<(), ResetError> {
+    pub async fn reset_password(
+        &self,
+        proof: ResetProof,
+        new_password: &Password,
+        second: Option<SecondFactorProof<'_>>,
+        ctx: &RequestContext,
+    ) -> Result<(), ResetError> {
         let now = self.clock.unix();
         let token = self.resolve_proof(&proof, now).await?;
         let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
         self.password_policy.check(new_password, &[account.username.as_str(), account.email.local_part()])?;
+        // S1.12: with 2-step on, a method must be verified too, bound to this reset.
+        if self.two_step_enabled(&account.id).await? {
+            let Some(second) = second else {
+                return Err(ResetError::SecondFactorRequired(self.methods(&account).await?));
+            };
+            let binding = crate::two_step::Binding { key: &token.id, purpose: "password_reset" };
+            self.verify_method(&account, second.method_id, second.code, &binding, ctx).await?;
+        }
         let password_hash = self.hasher.hash(new_password).await?;
 
         let report = RecoveryToken::generate();

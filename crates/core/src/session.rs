@@ -45,6 +45,33 @@ impl Default for SessionPolicy {
     }
 }
 
+/// How far a session has come: a password alone on an account with 2-step verification
+/// gives a session that reaches nothing but the second step (S5.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStage {
+    Full,
+    SecondFactor,
+}
+
+impl SessionStage {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::SecondFactor => "second_factor",
+        }
+    }
+    pub fn parse(s: &str) -> Self {
+        if s == "full" {
+            Self::Full
+        } else {
+            Self::SecondFactor
+        }
+    }
+}
+
+/// How long a half-signed-in session waits for its second step.
+pub const SECOND_STEP_SECONDS: i64 = 10 * 60;
+
 /// A stored session. `id_hash` is the keyed hash of the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -54,11 +81,18 @@ pub struct SessionRecord {
     pub last_seen_at: i64,
     pub ip: String,
     pub user_agent: String,
+    pub stage: SessionStage,
+    /// When the user last proved who they are (login or step-up), for the step-up window.
+    pub verified_at: i64,
 }
 
 impl SessionPolicy {
     pub fn is_live(&self, session: &SessionRecord, now: i64) -> bool {
-        now - session.last_seen_at < self.idle_timeout_seconds && now - session.created_at < self.absolute_timeout_seconds
+        let lifetime = match session.stage {
+            SessionStage::Full => self.absolute_timeout_seconds,
+            SessionStage::SecondFactor => SECOND_STEP_SECONDS,
+        };
+        now - session.last_seen_at < self.idle_timeout_seconds && now - session.created_at < lifetime
     }
     /// Whether to record activity now; at most once a minute, so that reading a page does
     /// not write to the database on every request.
@@ -79,6 +113,8 @@ mod tests {
             last_seen_at,
             ip: String::new(),
             user_agent: String::new(),
+            stage: SessionStage::Full,
+            verified_at: created_at,
         }
     }
 
@@ -90,6 +126,15 @@ mod tests {
         assert!(!policy.is_live(&record(0, 0), 30 * 60));
         assert!(policy.is_live(&record(0, 12 * 3600 - 100), 12 * 3600 - 1));
         assert!(!policy.is_live(&record(0, 12 * 3600 - 100), 12 * 3600));
+    }
+
+    #[test]
+    fn a_half_signed_in_session_lasts_ten_minutes() {
+        let policy = SessionPolicy::default();
+        let half = SessionRecord { stage: SessionStage::SecondFactor, ..record(0, 0) };
+        let half_later = SessionRecord { last_seen_at: 500, ..half.clone() };
+        assert!(policy.is_live(&half_later, 599));
+        assert!(!policy.is_live(&half_later, 600));
     }
 
     #[test]

@@ -109,7 +109,18 @@ pub trait RecoveryStore: Send + Sync {
 
 #[async_trait]
 pub trait Store:
-    AccountStore + SessionStore + ThrottleStore + AuditStore + OutboxStore + JobStore + RecoveryStore + std::fmt::Debug
+    AccountStore
+    + SessionStore
+    + ThrottleStore
+    + AuditStore
+    + OutboxStore
+    + JobStore
+    + RecoveryStore
+    + crate::roles::RoleStore
+    + crate::content::ContentStore
+    + crate::two_step::FactorStore
+    + crate::delivery_failures::DeliveryFailureStore
+    + std::fmt::Debug
 {
     /// Is the database reachable (readiness).
     async fn ping(&self) -> Result<(), StoreError>;

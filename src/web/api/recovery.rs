@@ -4,7 +4,7 @@ use crate::web::{request_reset, reset_password, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use doorman_core::recovery::{RecoveryToken, ResetCode, ResetError, ResetProof};
+use doorman_core::recovery::{RecoveryToken, ResetCode, ResetError, ResetProof, SecondFactorProof};
 use doorman_core::LoginIdentifier;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,7 +16,11 @@ pub struct ForgotBody {
 }
 
 /// `POST /api/v1/password/forgot`: the same 202 for every input (S2.1, S2.2).
-pub async fn forgot(State(state): State<AppState>, Client(ctx): Client, ApiJson(body): ApiJson<ForgotBody>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn forgot(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<ForgotBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     request_reset(&state, &body.login, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "accepted" }))))
 }
@@ -28,23 +32,56 @@ pub struct ResetBody {
     login: Option<String>,
     code: Option<String>,
     new_password: String,
+    /// Needed when the account has 2-step verification on (S1.12).
+    second_factor: Option<SecondFactorBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorBody {
+    method_id: String,
+    code: String,
+}
+
+/// The link's token, or the login and emailed code, as a proof.
+fn proof_of(token: Option<String>, login: Option<String>, code: Option<String>) -> Result<ResetProof, ApiError> {
+    match (token, login, code) {
+        (Some(token), None, None) => Ok(ResetProof::Link(RecoveryToken::parse(&token).ok_or(ResetError::InvalidToken)?)),
+        (None, Some(login), Some(code)) => {
+            Ok(ResetProof::Code { login: LoginIdentifier::new(&login), code: ResetCode::parse(&code).ok_or(ResetError::InvalidCode)? })
+        }
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "Send either the token from the reset link, or your login and the code from the email.",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetSendBody {
+    token: Option<String>,
+    login: Option<String>,
+    code: Option<String>,
+    method_id: String,
+}
+
+/// `POST /api/v1/password/reset/send`: an SMS or email code for the reset's second step.
+pub async fn send_code(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<ResetSendBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let proof = proof_of(body.token, body.login, body.code)?;
+    state.services.send_reset_code(&proof, &body.method_id, &ctx).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
 }
 
 /// `POST /api/v1/password/reset` with `{token, new_password}` or `{login, code, new_password}`.
 pub async fn reset(State(state): State<AppState>, Client(ctx): Client, ApiJson(body): ApiJson<ResetBody>) -> Result<Json<Value>, ApiError> {
-    let proof = match (body.token, body.login, body.code) {
-        (Some(token), None, None) => ResetProof::Link(RecoveryToken::parse(&token).ok_or(ResetError::InvalidToken)?),
-        (None, Some(login), Some(code)) => {
-            ResetProof::Code { login: LoginIdentifier::new(&login), code: ResetCode::parse(&code).ok_or(ResetError::InvalidCode)? }
-        }
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                "Send either the token from the reset link, or your login and the code from the email, with new_password.",
-            ))
-        }
-    };
-    reset_password(&state, proof, &body.new_password, &ctx).await?;
+    let proof = proof_of(body.token, body.login, body.code)?;
+    let second = body.second_factor.as_ref().map(|s| SecondFactorProof { method_id: &s.method_id, code: &s.code });
+    reset_password(&state, proof, &body.new_password, second, &ctx).await?;
     Ok(Json(json!({ "status": "password_changed" })))
 }

@@ -32,12 +32,7 @@ pub fn read_eml(path: &std::path::Path) -> Option<MailView> {
     let message = mail_parser::MessageParser::default().parse(&raw)?;
     let text = message.body_text(0).map(|t| t.into_owned()).unwrap_or_default();
     let links = text.split_whitespace().filter(|w| w.starts_with("http://") || w.starts_with("https://")).map(str::to_owned).collect();
-    let to = message
-        .to()
-        .and_then(|a| a.first())
-        .and_then(|a| a.address())
-        .map(str::to_owned)
-        .unwrap_or_default();
+    let to = message.to().and_then(|a| a.first()).and_then(|a| a.address()).map(str::to_owned).unwrap_or_default();
     Some(MailView {
         file: path.file_name()?.to_string_lossy().into_owned(),
         subject: message.subject().unwrap_or_default().to_owned(),
@@ -51,7 +46,8 @@ pub fn read_eml(path: &std::path::Path) -> Option<MailView> {
 /// The newest messages first (file names start with their time).
 pub fn read_mailbox(dir: &std::path::Path, limit: usize) -> Vec<MailView> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect();
+    let mut paths: Vec<_> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect();
     paths.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
     paths.reverse();
     paths.iter().take(limit).filter_map(|p| read_eml(p)).collect()

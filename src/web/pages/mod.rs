@@ -1,6 +1,9 @@
 //! HTML pages: askama templates (escaped by default), forms that work without JavaScript.
 
 mod account;
+mod admin;
+pub mod banners;
+mod help;
 mod login;
 mod mailbox;
 mod recovery;
@@ -18,11 +21,18 @@ pub struct Chrome {
     pub product_name: String,
     pub signed_in_as: Option<String>,
     pub demo: bool,
+    /// The status banners that apply to this viewer now (see `banners`).
+    pub banners: banners::PageBanners,
 }
 
 impl Chrome {
     pub fn new(state: &AppState, signed_in_as: Option<&str>) -> Self {
-        Self { product_name: state.web.product_name.clone(), signed_in_as: signed_in_as.map(str::to_owned), demo: state.web.demo }
+        Self {
+            product_name: state.web.product_name.clone(),
+            signed_in_as: signed_in_as.map(str::to_owned),
+            demo: state.web.demo,
+            banners: banners::for_page(),
+        }
     }
 }
 
@@ -36,6 +46,15 @@ pub fn router() -> Router<AppState> {
         .route("/reset-password", get(recovery::reset_form).post(recovery::reset_submit))
         .route("/report-not-me", get(recovery::report_not_me))
         .route("/dev/mailbox", get(mailbox::list))
+        .route("/help", get(help::index))
+        .route("/help/{slug}", get(help::article))
+        .route("/help/{slug}/vote", axum::routing::post(help::vote))
+        .route("/banners/dismiss", axum::routing::post(banners::dismiss))
+        .route("/admin", get(admin::index))
+        .route("/admin/help/new", get(admin::new_article).post(admin::create_article))
+        .route("/admin/help/{slug}", get(admin::edit_article).post(admin::update_article))
+        .route("/admin/banners", get(admin::banners).post(admin::save_banners))
+        .route("/admin/banners/end", axum::routing::post(admin::end_banner))
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../../static/app.css")) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../../static/app.js")) }))
 }
@@ -73,6 +92,6 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         _ => "That did not work",
     };
     // Error pages are rendered without state: the layout shows the default product name.
-    let chrome = Chrome { product_name: "doorman".into(), signed_in_as: None, demo: false };
+    let chrome = Chrome { product_name: "doorman".into(), signed_in_as: None, demo: false, banners: banners::for_page() };
     render(status, &ErrorPage { chrome, heading, message })
 }

@@ -184,7 +184,7 @@ pub async fn reset_submit(
         _ => jar.get(cookie_name).and_then(|c| RecoveryToken::parse(c.value())).map(ResetProof::Link).ok_or(ResetError::InvalidToken),
     };
     let result = match proof {
-        Ok(proof) => reset_password(&state, proof, &form.new_password, &ctx).await,
+        Ok(proof) => reset_password(&state, proof, &form.new_password, None, &ctx).await,
         Err(e) => Err(ApiError::from(e)),
     };
     match result {

@@ -1,0 +1,322 @@
+//! Second factors (checklist S5, S6): what each method is, how its secrets are made,
+//! checked and shown. The flows that use them are in `two_step.rs`.
+
+use crate::account::{AccountId, EmailAddress};
+use crate::keys::{random_bytes, ServerKey};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
+use serde::Serialize;
+use unicode_normalization::UnicodeNormalization;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FactorKind {
+    Totp,
+    Sms,
+    Email,
+    SecurityQuestion,
+    RecoveryCode,
+}
+
+impl FactorKind {
+    pub const ALL: [FactorKind; 5] = [Self::Totp, Self::Sms, Self::Email, Self::SecurityQuestion, Self::RecoveryCode];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+            Self::Sms => "sms",
+            Self::Email => "email",
+            Self::SecurityQuestion => "security_question",
+            Self::RecoveryCode => "recovery_code",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+    /// How a person would name it.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::Totp => "Authenticator app",
+            Self::Sms => "Text message (SMS)",
+            Self::Email => "Email code (weakest)",
+            Self::SecurityQuestion => "Security question",
+            Self::RecoveryCode => "Recovery code",
+        }
+    }
+    /// Methods whose code doorman sends (and can send again).
+    pub fn is_sent(&self) -> bool {
+        matches!(self, Self::Sms | Self::Email)
+    }
+}
+
+/// An enrolled (or enrolling) method as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FactorRecord {
+    pub id: String,
+    pub account_id: AccountId,
+    pub kind: FactorKind,
+    /// The masked phone number for SMS, the question id for a security question, else empty.
+    pub label: String,
+    /// TOTP: the encrypted secret. Security question: the argon2id hash of the answer.
+    /// SMS: the number in E.164 form.
+    pub secret: String,
+    pub is_default: bool,
+    pub confirmed_at: Option<i64>,
+    pub last_used_step: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A method as offered to the user: never its secret, only a masked hint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MethodView {
+    pub id: String,
+    pub kind: FactorKind,
+    pub hint: String,
+    #[serde(skip)]
+    pub title: &'static str,
+    #[serde(skip)]
+    pub is_default: bool,
+}
+
+/// `j***@example.com`
+pub fn mask_email(email: &EmailAddress) -> String {
+    let (local, domain) = email.as_str().rsplit_once('@').unwrap_or(("", email.as_str()));
+    let first: String = local.chars().take(1).collect();
+    format!("{first}***@{domain}")
+}
+
+/// `+63 *** *** 4521`: the country calling code and the last four digits.
+pub fn mask_phone(e164: &str, calling_code: u16) -> String {
+    let last4: String = e164.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("+{calling_code} *** *** {last4}")
+}
+
+// ---- TOTP (RFC 6238: HMAC-SHA-1, 6 digits, 30 s) ----
+
+pub const TOTP_STEP_SECONDS: i64 = 30;
+
+/// A TOTP secret: 160 bits from the OS CSPRNG (S5.1).
+pub struct TotpSecret(SecretSlice<u8>);
+
+impl std::fmt::Debug for TotpSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpSecret(<redacted>)")
+    }
+}
+
+impl TotpSecret {
+    pub fn generate() -> Self {
+        Self(random_bytes(20).into())
+    }
+    pub fn from_bytes(bytes: Vec<u8>) -> Self {
+        Self(bytes.into())
+    }
+    /// From the base32 text an authenticator app is given (what a person would type in).
+    pub fn from_base32(text: &str) -> Option<Self> {
+        totp_rs::Secret::Encoded(text.trim().to_ascii_uppercase()).to_bytes().ok().map(Self::from_bytes)
+    }
+    /// Base32 without padding, as authenticator apps take it.
+    pub fn base32(&self) -> SecretString {
+        SecretString::from(totp_rs::Secret::Raw(self.0.expose_secret().to_vec()).to_encoded().to_string().trim_end_matches('=').to_owned())
+    }
+    pub fn bytes(&self) -> &[u8] {
+        self.0.expose_secret()
+    }
+    fn generator(&self) -> totp_rs::TOTP {
+        totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, TOTP_STEP_SECONDS as u64, self.0.expose_secret().to_vec())
+    }
+    /// The code for a time step (used by tests and by enrolment checks).
+    pub fn code_at_step(&self, step: i64) -> String {
+        self.generator().generate((step.max(0) * TOTP_STEP_SECONDS) as u64)
+    }
+    /// The step the code matches: the current one or one on either side, never two away
+    /// (S5.2), and never one at or before `last_used_step` (replay, S5.3).
+    pub fn matching_step(&self, code: &str, now: i64, last_used_step: Option<i64>) -> Option<i64> {
+        let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let current = now / TOTP_STEP_SECONDS;
+        [current - 1, current, current + 1].into_iter().find(|step| {
+            let fresh = last_used_step.is_none_or(|last| *step > last);
+            fresh && bool::from(subtle::ConstantTimeEq::ct_eq(self.code_at_step(*step).as_bytes(), code.as_bytes()))
+        })
+    }
+    /// `otpauth://` URI for the QR code.
+    pub fn otpauth_uri(&self, issuer: &str, account: &str) -> String {
+        let enc = |s: &str| -> String {
+            s.bytes()
+                .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+                .collect()
+        };
+        format!(
+            "otpauth://totp/{}:{}?secret={}&issuer={}&algorithm=SHA1&digits=6&period=30",
+            enc(issuer),
+            enc(account),
+            self.base32().expose_secret(),
+            enc(issuer)
+        )
+    }
+    /// Encrypted under the server key for storage (S5.1).
+    pub fn seal(&self, key: &ServerKey) -> Result<String, crate::keys::SealError> {
+        key.seal("totp-secret", self.bytes())
+    }
+    pub fn open(sealed: &str, key: &ServerKey) -> Result<Self, crate::keys::SealError> {
+        key.open("totp-secret", sealed).map(Self::from_bytes)
+    }
+}
+
+// ---- Codes sent by SMS or email, and recovery codes ----
+
+/// Six digits from the OS CSPRNG (S5.5).
+pub fn generate_otp() -> SecretString {
+    let bytes = random_bytes(8);
+    let n = u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]);
+    SecretString::from(format!("{:06}", n % 1_000_000))
+}
+
+/// What a person typed as a code: digits only, spaces and dashes ignored.
+pub fn normalise_code(raw: &str) -> String {
+    raw.chars().filter(|c| !c.is_whitespace() && *c != '-').collect::<String>().to_ascii_uppercase()
+}
+
+const BASE32: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+pub const RECOVERY_CODE_COUNT: usize = 10;
+
+/// Ten recovery codes of 16 base32 characters (80 bits each, S5.8), grouped for reading.
+pub fn generate_recovery_codes() -> Vec<SecretString> {
+    (0..RECOVERY_CODE_COUNT)
+        .map(|_| {
+            let chars: String = random_bytes(16).iter().map(|b| BASE32[(b & 31) as usize] as char).collect();
+            SecretString::from(format!("{}-{}-{}-{}", &chars[0..4], &chars[4..8], &chars[8..12], &chars[12..16]))
+        })
+        .collect()
+}
+
+pub fn recovery_code_hash(key: &ServerKey, account: &AccountId, raw: &str) -> String {
+    key.keyed_hash(&format!("recovery-code:{account}"), normalise_code(raw).as_bytes())
+}
+
+// ---- Security questions (S6) ----
+
+/// The curated questions: none with an answer found in public records or social profiles
+/// (no mother's maiden name, birthplace, school or pet), none free-form (S6.2).
+pub const SECURITY_QUESTIONS: [(&str, &str); 8] = [
+    ("first_concert", "What was the first concert you went to?"),
+    ("childhood_friend_street", "On which street did your best childhood friend live?"),
+    ("first_paid_job", "What was the name of the place of your first paid job?"),
+    ("grandparent_hobby", "What was your grandparent's favourite hobby?"),
+    ("first_recipe", "What was the first dish you learned to cook?"),
+    ("childhood_nickname", "What nickname did your family use for you as a child?"),
+    ("favourite_teacher_subject", "What subject did your favourite teacher teach?"),
+    ("first_album", "What was the first album you bought?"),
+];
+
+pub fn question_text(id: &str) -> Option<&'static str> {
+    SECURITY_QUESTIONS.iter().find(|(qid, _)| *qid == id).map(|(_, text)| *text)
+}
+
+/// Case, whitespace and Unicode (NFKC) folded, so "  Pink  FLOYD" matches "pink floyd".
+pub fn normalise_answer(raw: &str) -> String {
+    let nfkc: String = raw.nfkc().collect();
+    nfkc.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    #[error("Choose one of the listed questions.")]
+    UnknownQuestion,
+    #[error("That answer is too easy to guess. Use at least 3 characters that are not a common word like 'yes' or 'none'.")]
+    Trivial,
+    #[error("The answer must not be your username, email address or password.")]
+    Personal,
+    #[error("Keep the answer under 100 characters.")]
+    TooLong,
+}
+
+/// S6.3: refuses trivial answers and ones equal to the username, email or password.
+pub fn check_answer(normalised: &str, personal: &[&str]) -> Result<(), AnswerError> {
+    const TRIVIAL: [&str; 16] =
+        ["yes", "no", "none", "n/a", "na", "idk", "unknown", "nothing", "password", "123", "1234", "test", "asdf", "qwerty", "abc", "same"];
+    if normalised.chars().count() > 100 {
+        return Err(AnswerError::TooLong);
+    }
+    let distinct: std::collections::HashSet<char> = normalised.chars().filter(|c| !c.is_whitespace()).collect();
+    if normalised.chars().count() < 3 || distinct.len() < 2 || TRIVIAL.contains(&normalised) {
+        return Err(AnswerError::Trivial);
+    }
+    if personal.iter().any(|p| normalise_answer(p) == normalised) {
+        return Err(AnswerError::Personal);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totp_accepts_one_step_either_side_and_never_twice() {
+        // S5.2, S5.3
+        let secret = TotpSecret::generate();
+        let now = 1_800_000_015;
+        let step = now / 30;
+        assert_eq!(secret.matching_step(&secret.code_at_step(step), now, None), Some(step));
+        assert_eq!(secret.matching_step(&secret.code_at_step(step - 1), now, None), Some(step - 1));
+        assert_eq!(secret.matching_step(&secret.code_at_step(step + 1), now, None), Some(step + 1));
+        assert_eq!(secret.matching_step(&secret.code_at_step(step - 2), now, None), None);
+        assert_eq!(secret.matching_step(&secret.code_at_step(step + 2), now, None), None);
+        assert_eq!(secret.matching_step(&secret.code_at_step(step), now, Some(step)), None, "replay");
+        assert_eq!(secret.matching_step(&secret.code_at_step(step - 1), now, Some(step)), None, "older than the last used");
+        assert_eq!(secret.matching_step("12345", now, None), None);
+    }
+
+    #[test]
+    fn totp_matches_the_rfc_6238_test_vector() {
+        // RFC 6238 appendix B, SHA-1, T = 59 s: 94287082 (8 digits) → 287082 with 6.
+        let secret = TotpSecret::from_bytes(b"12345678901234567890".to_vec());
+        assert_eq!(secret.code_at_step(59 / 30), "287082");
+        assert_eq!(secret.bytes().len(), 20);
+        assert_eq!(TotpSecret::generate().bytes().len(), 20, "160 bits (S5.1)");
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_with_the_key() {
+        let key = ServerKey::generate();
+        let secret = TotpSecret::generate();
+        let sealed = secret.seal(&key).expect("seal");
+        assert!(!sealed.contains(secret.base32().expose_secret()));
+        assert_eq!(TotpSecret::open(&sealed, &key).expect("open").bytes(), secret.bytes());
+        assert!(TotpSecret::open(&sealed, &ServerKey::generate()).is_err());
+    }
+
+    #[test]
+    fn recovery_codes_have_80_bits_and_normalise() {
+        // S5.8
+        let codes = generate_recovery_codes();
+        assert_eq!(codes.len(), 10);
+        let first = codes[0].expose_secret();
+        assert_eq!(first.len(), 19);
+        assert_eq!(normalise_code(first).len(), 16);
+        let key = ServerKey::generate();
+        let account = AccountId::generate();
+        assert_eq!(recovery_code_hash(&key, &account, first), recovery_code_hash(&key, &account, &first.to_lowercase().replace('-', " ")));
+    }
+
+    #[test]
+    fn answers_are_normalised_and_trivial_ones_refused() {
+        // S6.3
+        assert_eq!(normalise_answer("  Pink   FLOYD "), "pink floyd");
+        assert_eq!(normalise_answer("ＰＩＮＫ"), "pink");
+        assert_eq!(check_answer("none", &[]), Err(AnswerError::Trivial));
+        assert_eq!(check_answer("aaaa", &[]), Err(AnswerError::Trivial));
+        assert_eq!(check_answer("maria", &["Maria"]), Err(AnswerError::Personal));
+        assert!(check_answer("pink floyd", &["maria"]).is_ok());
+    }
+
+    #[test]
+    fn hints_are_masked() {
+        let email = EmailAddress::parse("jane@example.com").expect("email");
+        assert_eq!(mask_email(&email), "j***@example.com");
+        assert_eq!(mask_phone("+639171234521", 63), "+63 *** *** 4521");
+    }
+}

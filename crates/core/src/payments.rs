@@ -1,0 +1,139 @@
+//! The demo payments page: withdrawals that need a step-up bound to their amount and
+//! destination, so a verification for one withdrawal cannot approve another.
+
+use crate::account::{Account, AccountId};
+use crate::audit::{AuditEvent, RequestContext};
+use crate::auth::Services;
+use crate::session::SessionRecord;
+use crate::store::StoreError;
+use crate::two_step::{Approval, TwoStepError};
+
+/// Where the demo can send money.
+pub const PAYOUT_DESTINATIONS: [(&str, &str); 3] =
+    [("bank-ph", "Bank account ending 4821 (BDO, PHP)"), ("paypal", "PayPal m***@example.com"), ("gcash", "GCash +63 *** *** 4521")];
+
+/// An amount in cents, from text like "125" or "125.50"; 1.00 to 10,000.00.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Amount(i64);
+
+impl Amount {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim().trim_start_matches('$');
+        let (whole, frac) = raw.split_once('.').unwrap_or((raw, ""));
+        if whole.is_empty()
+            || whole.len() > 6
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || frac.len() > 2
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let cents = whole.parse::<i64>().ok()? * 100 + format!("{frac:0<2}").parse::<i64>().ok()?;
+        (100..=1_000_000).contains(&cents).then_some(Self(cents))
+    }
+    pub fn cents(&self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{:02}", self.0 / 100, self.0 % 100)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WithdrawalError {
+    #[error("Enter an amount between 1.00 and 10000.00, like 125.50.")]
+    Amount,
+    #[error("Choose one of your payout methods.")]
+    Destination,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub amount: Amount,
+    pub destination: &'static str,
+}
+
+impl Withdrawal {
+    pub fn parse(amount: &str, destination: &str) -> Result<Self, WithdrawalError> {
+        let amount = Amount::parse(amount).ok_or(WithdrawalError::Amount)?;
+        let destination =
+            PAYOUT_DESTINATIONS.iter().find(|(id, _)| *id == destination).map(|(id, _)| *id).ok_or(WithdrawalError::Destination)?;
+        Ok(Self { amount, destination })
+    }
+    pub fn destination_label(&self) -> &'static str {
+        PAYOUT_DESTINATIONS.iter().find(|(id, _)| *id == self.destination).map(|(_, label)| *label).unwrap_or(self.destination)
+    }
+    /// What an approval is bound to.
+    pub fn context(&self) -> String {
+        format!("withdraw {} cents to {}", self.amount.cents(), self.destination)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WithdrawalRecord {
+    pub amount: Amount,
+    pub destination: String,
+    pub created_at: i64,
+}
+
+impl Services {
+    pub async fn request_withdrawal(&self, session: &SessionRecord, withdrawal: &Withdrawal) -> Result<Approval, StoreError> {
+        self.request_approval(session, "withdrawal", &withdrawal.context()).await
+    }
+
+    /// Submits a withdrawal with an approval made for exactly it, once.
+    pub async fn submit_withdrawal(
+        &self,
+        account: &Account,
+        approval_id: &str,
+        withdrawal: &Withdrawal,
+        ctx: &RequestContext,
+    ) -> Result<(), TwoStepError> {
+        let now = self.clock.unix();
+        let approval = self.store.get_approval(&account.id, approval_id).await?.ok_or(TwoStepError::Invalid)?;
+        // The approval's own context is compared in the same statement that spends it.
+        let bound = Approval { context: withdrawal.context(), ..approval };
+        if !self.store.record_withdrawal(&bound, withdrawal.amount.cents(), withdrawal.destination, now).await? {
+            return Err(TwoStepError::Invalid);
+        }
+        self.audit(
+            AuditEvent::WithdrawalSubmitted,
+            Some(&account.id),
+            ctx,
+            &format!("{} to {}", withdrawal.amount, withdrawal.destination),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub async fn withdrawals_of(&self, account: &AccountId) -> Result<Vec<WithdrawalRecord>, StoreError> {
+        self.store.withdrawals_of(account).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_strictly() {
+        assert_eq!(Amount::parse("125.5").map(|a| a.cents()), Some(12550));
+        assert_eq!(Amount::parse("$20").map(|a| a.to_string()), Some("20.00".into()));
+        for bad in ["", "0.50", "-5", "1e3", "12.345", "abc", "10000.01", "1,000"] {
+            assert!(Amount::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn contexts_differ_by_amount_and_destination() {
+        let a = Withdrawal::parse("100", "paypal").expect("valid");
+        let b = Withdrawal::parse("100.01", "paypal").expect("valid");
+        let c = Withdrawal::parse("100", "gcash").expect("valid");
+        assert_ne!(a.context(), b.context());
+        assert_ne!(a.context(), c.context());
+        assert!(Withdrawal::parse("100", "elsewhere").is_err());
+    }
+}

@@ -1,0 +1,67 @@
+//! Roles granted to accounts. Only `admin` exists: it opens the `/admin` pages (help
+//! articles and banners). Granted and revoked on the command line, and audited.
+
+use crate::account::{AccountId, LoginIdentifier};
+use crate::audit::{AuditEvent, RequestContext};
+use crate::auth::Services;
+use crate::store::StoreError;
+use async_trait::async_trait;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Admin,
+}
+
+impl Role {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+        }
+    }
+}
+
+#[async_trait]
+pub trait RoleStore: Send + Sync {
+    /// Grants a role; `false` when the account already had it.
+    async fn grant_role(&self, account: &AccountId, role: Role, now: i64) -> Result<bool, StoreError>;
+    /// Takes a role away; `false` when the account did not have it.
+    async fn revoke_role(&self, account: &AccountId, role: Role) -> Result<bool, StoreError>;
+    async fn roles_of(&self, account: &AccountId) -> Result<Vec<Role>, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    #[error("There is no account with that username or email.")]
+    UnknownAccount,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Services {
+    pub async fn has_role(&self, account: &AccountId, role: Role) -> Result<bool, StoreError> {
+        Ok(self.store.roles_of(account).await?.contains(&role))
+    }
+
+    /// Grants (`grant = true`) or revokes a role of the account named by username or email;
+    /// returns whether anything changed.
+    pub async fn set_role(&self, login: &str, role: Role, grant: bool, ctx: &RequestContext) -> Result<bool, RoleError> {
+        let identifier = LoginIdentifier::new(login);
+        let (account, _) = self.store.find_for_login(identifier.key()).await?.ok_or(RoleError::UnknownAccount)?;
+        let changed = if grant {
+            self.store.grant_role(&account.id, role, self.clock.unix()).await?
+        } else {
+            self.store.revoke_role(&account.id, role).await?
+        };
+        if changed {
+            let event = if grant { AuditEvent::RoleGranted } else { AuditEvent::RoleRevoked };
+            self.audit(event, Some(&account.id), ctx, role.as_str()).await?;
+        }
+        Ok(changed)
+    }
+}

@@ -1,0 +1,393 @@
+use super::outbox::insert_message;
+use super::sessions::write_session;
+use super::{backend_error, SqlStore};
+use async_trait::async_trait;
+use doorman_core::account::AccountId;
+use doorman_core::factors::{FactorKind, FactorRecord};
+use doorman_core::outbox::NewMessage;
+use doorman_core::payments::{Amount, WithdrawalRecord};
+use doorman_core::session::SessionRecord;
+use doorman_core::store::StoreError;
+use doorman_core::two_step::{Approval, FactorStore, NewOtp, OtpRecord};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+const FACTOR_COLUMNS: &str = "id, account_id, kind, label, secret, is_default, confirmed_at, last_used_step, created_at";
+
+fn factor_from_row(row: &AnyRow) -> Result<FactorRecord, StoreError> {
+    let kind: String = row.try_get("kind").map_err(backend_error)?;
+    Ok(FactorRecord {
+        id: row.try_get("id").map_err(backend_error)?,
+        account_id: AccountId::from_stored(row.try_get("account_id").map_err(backend_error)?),
+        kind: FactorKind::parse(&kind).ok_or_else(|| StoreError::Backend(format!("unknown factor kind {kind}").into()))?,
+        label: row.try_get("label").map_err(backend_error)?,
+        secret: row.try_get("secret").map_err(backend_error)?,
+        is_default: row.try_get::<i64, _>("is_default").map_err(backend_error)? != 0,
+        confirmed_at: row.try_get("confirmed_at").map_err(backend_error)?,
+        last_used_step: row.try_get("last_used_step").map_err(backend_error)?,
+        created_at: row.try_get("created_at").map_err(backend_error)?,
+    })
+}
+
+fn approval_from_row(row: &AnyRow) -> Result<Approval, sqlx::Error> {
+    Ok(Approval {
+        id: row.try_get("id")?,
+        account_id: AccountId::from_stored(row.try_get("account_id")?),
+        binding: row.try_get("binding")?,
+        purpose: row.try_get("purpose")?,
+        context: row.try_get("context")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        approved_at: row.try_get("approved_at")?,
+        used_at: row.try_get("used_at")?,
+    })
+}
+
+#[async_trait]
+impl FactorStore for SqlStore {
+    async fn insert_factor(&self, f: &FactorRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO second_factors (id, account_id, kind, label, secret, is_default, confirmed_at, last_used_step, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&f.id)
+        .bind(f.account_id.as_str())
+        .bind(f.kind.as_str())
+        .bind(&f.label)
+        .bind(&f.secret)
+        .bind(i64::from(f.is_default))
+        .bind(f.confirmed_at)
+        .bind(f.last_used_step)
+        .bind(f.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn factors_of(&self, account: &AccountId) -> Result<Vec<FactorRecord>, StoreError> {
+        let sql =
+            format!("SELECT {FACTOR_COLUMNS} FROM second_factors WHERE account_id = $1 AND removed_at IS NULL ORDER BY created_at, id");
+        let rows = sqlx::query(&sql).bind(account.as_str()).fetch_all(&self.pool).await.map_err(backend_error)?;
+        rows.iter().map(factor_from_row).collect()
+    }
+
+    async fn confirm_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let done = sqlx::query("UPDATE second_factors SET confirmed_at = $1 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        // The first real method becomes the default.
+        sqlx::query(
+            "UPDATE second_factors SET is_default = 1 WHERE id = $1 AND kind <> 'recovery_code' AND NOT EXISTS \
+             (SELECT 1 FROM second_factors d WHERE d.account_id = $2 AND d.is_default = 1 AND d.removed_at IS NULL)",
+        )
+        .bind(id)
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        tx.commit().await.map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn remove_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let done = sqlx::query(
+            "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL AND EXISTS (SELECT 1 FROM second_factors f WHERE f.id = $3 AND f.kind = 'recovery_code')")
+            .bind(now)
+            .bind(account.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        // Another confirmed method takes over as the default.
+        sqlx::query(
+            "UPDATE second_factors SET is_default = 1 WHERE id = (SELECT id FROM second_factors WHERE account_id = $1 AND removed_at IS NULL \
+             AND confirmed_at IS NOT NULL AND kind <> 'recovery_code' ORDER BY created_at LIMIT 1) AND NOT EXISTS \
+             (SELECT 1 FROM second_factors d WHERE d.account_id = $1 AND d.is_default = 1 AND d.removed_at IS NULL)",
+        )
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        tx.commit().await.map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_default_factor(&self, account: &AccountId, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let exists = sqlx::query(
+            "SELECT id FROM second_factors WHERE id = $1 AND account_id = $2 AND removed_at IS NULL AND confirmed_at IS NOT NULL AND kind <> 'recovery_code'",
+        )
+        .bind(id)
+        .bind(account.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE second_factors SET is_default = CASE WHEN id = $1 THEN 1 ELSE 0 END WHERE account_id = $2 AND removed_at IS NULL",
+        )
+        .bind(id)
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        tx.commit().await.map_err(backend_error)?;
+        Ok(true)
+    }
+
+    async fn advance_totp_step(&self, id: &str, step: i64) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE second_factors SET last_used_step = $1 WHERE id = $2 AND (last_used_step IS NULL OR last_used_step < $1)")
+                .bind(step)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        account: &AccountId,
+        factor: &FactorRecord,
+        hashes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        for hash in hashes {
+            sqlx::query("INSERT INTO recovery_codes (id, account_id, code_hash, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(account.as_str())
+                .bind(hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_error)?;
+        }
+        sqlx::query(
+            "INSERT INTO second_factors (id, account_id, kind, label, secret, is_default, confirmed_at, created_at) \
+             VALUES ($1, $2, 'recovery_code', '', '', 0, $3, $3) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&factor.id)
+        .bind(account.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        tx.commit().await.map_err(backend_error)
+    }
+
+    async fn use_recovery_code(&self, account: &AccountId, hash: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND code_hash = $3 AND used_at IS NULL")
+            .bind(now)
+            .bind(account.as_str())
+            .bind(hash)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn recovery_codes_left(&self, account: &AccountId) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM recovery_codes WHERE account_id = $1 AND used_at IS NULL")
+            .bind(account.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        row.try_get("n").map_err(backend_error)
+    }
+
+    async fn insert_otp(&self, otp: &NewOtp, message: &NewMessage) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        sqlx::query("UPDATE otp_codes SET used_at = $1 WHERE binding = $2 AND factor_id = $3 AND used_at IS NULL")
+            .bind(otp.created_at)
+            .bind(&otp.binding)
+            .bind(&otp.factor_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        sqlx::query("INSERT INTO otp_codes (id, binding, factor_id, code_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&otp.id)
+            .bind(&otp.binding)
+            .bind(&otp.factor_id)
+            .bind(&otp.code_hash)
+            .bind(otp.created_at)
+            .bind(otp.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        insert_message(&mut tx, message).await?;
+        tx.commit().await.map_err(backend_error)
+    }
+
+    async fn latest_otp(&self, binding: &str, factor_id: &str, now: i64) -> Result<Option<OtpRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, code_hash, attempts FROM otp_codes WHERE binding = $1 AND factor_id = $2 AND used_at IS NULL AND expires_at > $3 \
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(binding)
+        .bind(factor_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        row.map(|r| {
+            Ok(OtpRecord {
+                id: r.try_get("id").map_err(backend_error)?,
+                code_hash: r.try_get("code_hash").map_err(backend_error)?,
+                attempts: r.try_get("attempts").map_err(backend_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn count_otp_attempt(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE otp_codes SET attempts = attempts + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn consume_otp(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE otp_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn last_otp_sent_at(&self, factor_id: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT MAX(created_at) AS latest FROM otp_codes WHERE factor_id = $1")
+            .bind(factor_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        row.try_get::<Option<i64>, _>("latest").map_err(backend_error)
+    }
+
+    async fn replace_session(&self, old_id_hash: &str, new: &SessionRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(old_id_hash).execute(&mut *tx).await.map_err(backend_error)?;
+        write_session(&mut tx, new).await?;
+        tx.commit().await.map_err(backend_error)
+    }
+
+    async fn insert_approval(&self, a: &Approval) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO approvals (id, account_id, binding, purpose, context, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&a.id)
+        .bind(a.account_id.as_str())
+        .bind(&a.binding)
+        .bind(&a.purpose)
+        .bind(&a.context)
+        .bind(a.created_at)
+        .bind(a.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn get_approval(&self, account: &AccountId, id: &str) -> Result<Option<Approval>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, account_id, binding, purpose, context, created_at, expires_at, approved_at, used_at FROM approvals WHERE id = $1 AND account_id = $2",
+        )
+        .bind(id)
+        .bind(account.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        row.as_ref().map(approval_from_row).transpose().map_err(backend_error)
+    }
+
+    async fn mark_approved(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE approvals SET approved_at = $1 WHERE id = $2 AND used_at IS NULL AND expires_at > $1")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_withdrawal(&self, approval: &Approval, amount_cents: i64, destination: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let spent = sqlx::query(
+            "UPDATE approvals SET used_at = $1 WHERE id = $2 AND account_id = $3 AND purpose = 'withdrawal' AND context = $4 \
+             AND approved_at IS NOT NULL AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(&approval.id)
+        .bind(approval.account_id.as_str())
+        .bind(&approval.context)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        if spent.rows_affected() != 1 {
+            tx.rollback().await.map_err(backend_error)?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO withdrawals (id, account_id, amount_cents, destination, approval_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(approval.account_id.as_str())
+        .bind(amount_cents)
+        .bind(destination)
+        .bind(&approval.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        tx.commit().await.map_err(backend_error)?;
+        Ok(true)
+    }
+
+    async fn withdrawals_of(&self, account: &AccountId) -> Result<Vec<WithdrawalRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT amount_cents, destination, created_at FROM withdrawals WHERE account_id = $1 ORDER BY created_at DESC LIMIT 50",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter()
+            .map(|r| {
+                let cents: i64 = r.try_get("amount_cents").map_err(backend_error)?;
+                Ok(WithdrawalRecord {
+                    amount: Amount::parse(&format!("{}.{:02}", cents / 100, cents % 100))
+                        .ok_or_else(|| StoreError::Backend("stored amount out of range".into()))?,
+                    destination: r.try_get("destination").map_err(backend_error)?,
+                    created_at: r.try_get("created_at").map_err(backend_error)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,313 @@
+//! 2-step verification over JSON: the second step of login, the security settings, step-up
+//! and the demo payments (checklist S5, S6, S7.2, S7.6).
+
+use crate::web::error::ApiError;
+use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, PendingSession};
+use crate::web::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use axum_extra::extract::CookieJar;
+use doorman_core::factors::SECURITY_QUESTIONS;
+use doorman_core::payments::{Withdrawal, PAYOUT_DESTINATIONS};
+use doorman_core::two_step::{Binding, StepUpProof};
+use doorman_core::Password;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+type Answer = Result<Json<Value>, ApiError>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodCode {
+    method_id: String,
+    code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodOnly {
+    method_id: String,
+}
+
+fn pending(session: Option<CurrentSession>) -> Result<CurrentSession, ApiError> {
+    session.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "not_authenticated",
+            "Log in with your password first; the second step has expired or was not started.",
+        )
+    })
+}
+
+/// `POST /api/v1/login/second-factor`
+pub async fn second_factor(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PendingSession(session): PendingSession,
+    jar: CookieJar,
+    ApiJson(body): ApiJson<MethodCode>,
+) -> Result<(CookieJar, Json<Value>), ApiError> {
+    let session = pending(session)?;
+    let token = state.services.complete_second_step(&session.record, &session.account, &body.method_id, &body.code, &ctx).await?;
+    let jar = jar.add(state.web.cookie(state.web.session_cookie, token.expose().to_owned()));
+    Ok((jar, Json(json!({ "status": "authenticated" }))))
+}
+
+/// `POST /api/v1/login/second-factor/send`
+pub async fn second_factor_send(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PendingSession(session): PendingSession,
+    ApiJson(body): ApiJson<MethodOnly>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let session = pending(session)?;
+    let binding = Binding { key: &session.record.id_hash, purpose: "login" };
+    state.services.send_code(&session.account, &body.method_id, &binding, &ctx).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
+}
+
+/// Refuses unless the session verified recently (S7.6), answering with the methods that
+/// can provide it.
+pub async fn require_step_up(state: &AppState, session: &CurrentSession) -> Result<(), ApiError> {
+    if state.services.recently_verified(&session.record) {
+        return Ok(());
+    }
+    let methods = if state.services.two_step_enabled(&session.account.id).await? {
+        state.services.methods(&session.account).await?
+    } else {
+        Vec::new()
+    };
+    Err(ApiError::step_up_required(&methods))
+}
+
+/// `GET /api/v1/account/two-step`
+pub async fn list(State(state): State<AppState>, ApiSession(session): ApiSession) -> Answer {
+    let methods = state.services.methods(&session.account).await?;
+    let listed: Vec<Value> =
+        methods.iter().map(|m| json!({ "id": m.id, "kind": m.kind, "hint": m.hint, "default": m.is_default })).collect();
+    Ok(Json(json!({
+        "enabled": state.services.two_step_enabled(&session.account.id).await?,
+        "methods": listed,
+        "email_codes_enabled": state.services.two_step.email_codes_enabled,
+        "security_questions": SECURITY_QUESTIONS.iter().map(|(id, text)| json!({ "id": id, "text": text })).collect::<Vec<_>>(),
+    })))
+}
+
+/// `POST /api/v1/account/two-step/totp`: a new secret, shown once, off until confirmed.
+pub async fn start_totp(State(state): State<AppState>, ApiSession(session): ApiSession, ApiJson(_): ApiJson<Value>) -> Answer {
+    require_step_up(&state, &session).await?;
+    let enrolment = state.services.start_totp(&session.account).await?;
+    Ok(Json(json!({ "method_id": enrolment.method_id, "secret": enrolment.secret.expose_secret(), "otpauth_uri": enrolment.otpauth_uri })))
+}
+
+/// `POST /api/v1/account/two-step/totp/confirm`
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<MethodCode>,
+) -> Answer {
+    require_step_up(&state, &session).await?;
+    state.services.confirm_totp(&session.account, &body.method_id, &body.code, &ctx).await?;
+    Ok(Json(json!({ "status": "enabled", "method_id": body.method_id })))
+}
+
+/// `POST /api/v1/account/two-step/recovery-codes`: ten new codes; the old ones stop working.
+pub async fn recovery_codes(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(_): ApiJson<Value>,
+) -> Answer {
+    require_step_up(&state, &session).await?;
+    let codes = state.services.regenerate_recovery_codes(&session.account, &ctx).await?;
+    Ok(Json(json!({ "codes": codes.iter().map(|c| c.expose_secret().to_owned()).collect::<Vec<_>>() })))
+}
+
+/// `POST /api/v1/account/two-step/email`
+pub async fn add_email(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(_): ApiJson<Value>,
+) -> Answer {
+    require_step_up(&state, &session).await?;
+    let id = state.services.add_email_codes(&session.account, &ctx).await?;
+    Ok(Json(json!({ "status": "enabled", "method_id": id })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuestionBody {
+    question_id: String,
+    answer: String,
+}
+
+/// `POST /api/v1/account/two-step/security-question`
+pub async fn set_question(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<QuestionBody>,
+) -> Answer {
+    require_step_up(&state, &session).await?;
+    let id = state.services.set_security_question(&session.account, &body.question_id, &body.answer, &ctx).await?;
+    Ok(Json(json!({ "status": "enabled", "method_id": id })))
+}
+
+/// `POST /api/v1/account/two-step/default`
+pub async fn set_default(State(state): State<AppState>, ApiSession(session): ApiSession, ApiJson(body): ApiJson<MethodOnly>) -> Answer {
+    require_step_up(&state, &session).await?;
+    state.services.set_default_method(&session.account, &body.method_id).await?;
+    Ok(Json(json!({ "status": "default_set" })))
+}
+
+/// `DELETE /api/v1/account/two-step/{method_id}`
+pub async fn remove(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    Path(method_id): Path<String>,
+) -> Answer {
+    require_step_up(&state, &session).await?;
+    state.services.remove_method(&session.account, &method_id, &ctx).await?;
+    Ok(Json(json!({ "status": "removed" })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpBody {
+    method_id: Option<String>,
+    code: Option<String>,
+    password: Option<String>,
+}
+
+/// `POST /api/v1/step-up` with `{method_id, code}`, or `{password}` without 2-step.
+pub async fn step_up(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    jar: CookieJar,
+    ApiJson(body): ApiJson<StepUpBody>,
+) -> Result<(CookieJar, Json<Value>), ApiError> {
+    let password;
+    let proof = match (&body.method_id, &body.code, &body.password) {
+        (Some(method_id), Some(code), None) => StepUpProof::Method { method_id, code },
+        (None, None, Some(raw)) => {
+            password = Password::new(raw).map_err(|_| doorman_core::two_step::TwoStepError::Invalid)?;
+            StepUpProof::Password(&password)
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                "Send {method_id, code}, or {password} when you have no 2-step method.",
+            ))
+        }
+    };
+    let token = state.services.step_up(&session.record, &session.account, proof, &ctx).await?;
+    let jar = jar.add(state.web.cookie(state.web.session_cookie, token.expose().to_owned()));
+    Ok((jar, Json(json!({ "status": "verified" }))))
+}
+
+/// `POST /api/v1/step-up/send`
+pub async fn step_up_send(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<MethodOnly>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let binding = Binding { key: &session.record.id_hash, purpose: "step_up" };
+    state.services.send_code(&session.account, &body.method_id, &binding, &ctx).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
+}
+
+/// `GET /api/v1/payments`: payment details need a recent verification.
+pub async fn payments(State(state): State<AppState>, ApiSession(session): ApiSession) -> Answer {
+    require_step_up(&state, &session).await?;
+    let history = state.services.withdrawals_of(&session.account.id).await?;
+    Ok(Json(json!({
+        "payout_methods": PAYOUT_DESTINATIONS.iter().map(|(id, label)| json!({ "id": id, "label": label })).collect::<Vec<_>>(),
+        "withdrawals": history.iter().map(|w| json!({ "amount": w.amount.to_string(), "destination": w.destination, "created_at": w.created_at })).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawBody {
+    amount: String,
+    destination: String,
+    approval_id: Option<String>,
+}
+
+/// `POST /api/v1/payments/withdrawals`: without an approval, answers 403 `step_up_required`
+/// with a new approval bound to this amount and destination; with an approved one for
+/// exactly this withdrawal, submits it (transaction-bound step-up).
+pub async fn withdraw(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<WithdrawBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let withdrawal = Withdrawal::parse(&body.amount, &body.destination)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_withdrawal", e.to_string()))?;
+    match body.approval_id {
+        None => {
+            let approval = state.services.request_withdrawal(&session.record, &withdrawal).await?;
+            let methods = state.services.methods(&session.account).await?;
+            let mut error = ApiError::step_up_required(&methods)
+                .with("approval_id", json!(approval.id))
+                .with("amount", json!(withdrawal.amount.to_string()))
+                .with("destination", json!(withdrawal.destination_label()));
+            if methods.is_empty() {
+                error.message = "Add a 2-step verification method before making withdrawals.".into();
+            }
+            Err(error)
+        }
+        Some(approval_id) => {
+            state.services.submit_withdrawal(&session.account, &approval_id, &withdrawal, &ctx).await?;
+            Ok((
+                StatusCode::CREATED,
+                Json(
+                    json!({ "status": "withdrawal_submitted", "amount": withdrawal.amount.to_string(), "destination": withdrawal.destination_label() }),
+                ),
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    approval_id: String,
+    method_id: String,
+    code: Option<String>,
+}
+
+/// `POST /api/v1/payments/withdrawals/approve` `{approval_id, method_id, code}`
+pub async fn approve(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<ApproveBody>,
+) -> Answer {
+    let Some(code) = body.code else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "Send the code or answer for the method."));
+    };
+    state.services.approve(&session.account, &body.approval_id, &body.method_id, &code, &ctx).await?;
+    Ok(Json(json!({ "status": "approved" })))
+}
+
+/// `POST /api/v1/payments/withdrawals/approve/send` `{approval_id, method_id}`
+pub async fn approve_send(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<ApproveBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = format!("approval:{}", body.approval_id);
+    state.services.send_code(&session.account, &body.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
+}

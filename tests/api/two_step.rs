@@ -1,0 +1,432 @@
+//! 2-step verification over the JSON API (checklist S1.12, S3.4, S5, S6, S7.2, S7.6, S9.1).
+
+use crate::helpers::{test_config, Backend, Response, TestApp, PASSWORD};
+use crate::on_both_backends;
+use doorman_core::audit::AuditEvent;
+use doorman_core::factors::TotpSecret;
+use serde_json::{json, Value};
+
+on_both_backends!(
+    an_authenticator_app_is_enrolled_then_asked_for_at_login,
+    a_half_signed_in_session_reaches_nothing_but_the_second_step,
+    a_totp_code_never_works_twice,
+    recovery_codes_work_once_and_regeneration_voids_them,
+    try_another_method_offers_every_method_with_masked_hints,
+    email_codes_are_off_unless_the_operator_enables_them,
+    security_questions_are_hedged,
+    every_method_has_its_own_attempt_limit,
+    sensitive_settings_need_a_recent_step_up,
+    a_reset_needs_the_second_factor_when_two_step_is_on,
+    a_withdrawal_approval_is_bound_to_its_amount_and_destination,
+    removing_methods_is_notified_and_the_question_cannot_be_left_alone,
+);
+
+/// A signed-in client with an authenticator app enrolled; returns its secret and method id.
+pub async fn enrol_totp(app: &TestApp, client: &reqwest::Client) -> (TotpSecret, String) {
+    let started = app.post_json(client, "/api/v1/account/two-step/totp", json!({})).await;
+    assert_eq!(started.status, 200, "{}", started.text);
+    let body = started.json();
+    let secret = TotpSecret::from_base32(body["secret"].as_str().unwrap()).unwrap();
+    assert_eq!(secret.bytes().len(), 20, "160-bit secret (S5.1)");
+    let uri = body["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/doorman:") && uri.contains("algorithm=SHA1&digits=6&period=30"), "{uri}");
+    let method_id = body["method_id"].as_str().unwrap().to_owned();
+    let code = current_code(app, &secret, 0);
+    let confirmed = app.post_json(client, "/api/v1/account/two-step/totp/confirm", json!({ "method_id": method_id, "code": code })).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    (secret, method_id)
+}
+
+/// The code of the current step, or `offset` steps away, on the app's clock.
+pub fn current_code(app: &TestApp, secret: &TotpSecret, offset: i64) -> String {
+    use doorman_core::Clock;
+    secret.code_at_step(app.clock.unix() / 30 + offset)
+}
+
+async fn signed_in(app: &TestApp) -> reqwest::Client {
+    let client = TestApp::new_client();
+    assert_eq!(app.login_as(&client, "192.0.2.10", "maria", PASSWORD).await.status, 200);
+    client
+}
+
+async fn second_factor(app: &TestApp, client: &reqwest::Client, method_id: &str, code: &str) -> Response {
+    app.post_json(client, "/api/v1/login/second-factor", json!({ "method_id": method_id, "code": code })).await
+}
+
+fn method_ids(body: &Value) -> Vec<(String, String, String)> {
+    body["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].as_str().unwrap().to_owned(), m["kind"].as_str().unwrap().to_owned(), m["hint"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// S5.4, S5.2, S7.2: enrolment needs a correct first code; login then asks for it.
+async fn an_authenticator_app_is_enrolled_then_asked_for_at_login(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+
+    let started = app.post_json(&client, "/api/v1/account/two-step/totp", json!({})).await.json();
+    let secret = TotpSecret::from_base32(started["secret"].as_str().unwrap()).unwrap();
+    let method_id = started["method_id"].as_str().unwrap();
+    let listed = app.get(&client, "/api/v1/account/two-step").await.json();
+    assert_eq!(listed["enabled"], false, "not on before the first code");
+    let wrong = app.post_json(&client, "/api/v1/account/two-step/totp/confirm", json!({ "method_id": method_id, "code": "000000" })).await;
+    assert_eq!((wrong.status, wrong.error_code().as_str()), (401, "invalid_code"));
+    let ok = app
+        .post_json(
+            &client,
+            "/api/v1/account/two-step/totp/confirm",
+            json!({ "method_id": method_id, "code": current_code(&app, &secret, 0) }),
+        )
+        .await;
+    assert_eq!(ok.status, 200);
+    assert_eq!(app.get(&client, "/api/v1/account/two-step").await.json()["enabled"], true);
+    let mails = app.deliver().await;
+    assert!(
+        mails.iter().any(|m| m.kind == "security_change" && m.text.contains("authenticator app was added")),
+        "added is notified (S5.4)"
+    );
+
+    let fresh = TestApp::new_client();
+    let login = app.login_as(&fresh, "192.0.2.10", "maria", PASSWORD).await;
+    assert_eq!(login.status, 200);
+    let body = login.json();
+    assert_eq!(body["status"], "second_factor_required");
+    let methods = method_ids(&body);
+    assert_eq!(methods, vec![(method_id.to_owned(), "totp".to_owned(), "Authenticator app".to_owned())]);
+    let half_cookie = login.set_cookies()[0].clone();
+
+    app.clock.advance(30);
+    let done = second_factor(&app, &fresh, method_id, &current_code(&app, &secret, 0)).await;
+    assert_eq!((done.status, done.json()), (200, json!({ "status": "authenticated" })));
+    assert_ne!(done.set_cookies()[0].split(';').next(), half_cookie.split(';').next(), "a new session id after the second step (S7.2)");
+    assert_eq!(app.get(&fresh, "/api/v1/session").await.status, 200);
+    // One step either side is accepted, two away is not (S5.2).
+    app.clock.advance(30);
+    let other = TestApp::new_client();
+    app.login_as(&other, "192.0.2.10", "maria", PASSWORD).await;
+    assert_eq!(second_factor(&app, &other, method_id, &current_code(&app, &secret, -2)).await.status, 401);
+    assert_eq!(second_factor(&app, &other, method_id, &current_code(&app, &secret, 1)).await.status, 200);
+}
+
+/// S5.9, S2.4: the password alone reaches nothing but the second step; a wrong password
+/// never reveals that 2-step is on.
+async fn a_half_signed_in_session_reaches_nothing_but_the_second_step(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    enrol_totp(&app, &client).await;
+
+    let wrong = app.login_as(&TestApp::new_client(), "192.0.2.10", "maria", "not the password").await;
+    let unknown = app.login_as(&TestApp::new_client(), "192.0.2.10", "nobody", "not the password").await;
+    assert_eq!((wrong.status, wrong.text.clone()), (unknown.status, unknown.text.clone()));
+
+    let half = TestApp::new_client();
+    assert_eq!(app.login_as(&half, "192.0.2.10", "maria", PASSWORD).await.json()["status"], "second_factor_required");
+    for path in ["/api/v1/session", "/api/v1/account/two-step", "/api/v1/payments"] {
+        assert_eq!(app.get(&half, path).await.status, 401, "{path}");
+    }
+    assert_eq!(app.post_json(&half, "/api/v1/account/two-step/recovery-codes", json!({})).await.status, 401);
+    let page = app.get(&half, "/account").await;
+    assert_eq!((page.status, page.header("location")), (303, Some("/login")));
+    // The half session expires with its challenge.
+    app.clock.advance(10 * 60 + 1);
+    let late = app.post_json(&half, "/api/v1/login/second-factor", json!({ "method_id": "x", "code": "123456" })).await;
+    assert_eq!(late.status, 401);
+    assert_eq!(late.error_code(), "not_authenticated");
+}
+
+/// S5.3: the last accepted step is stored; a reuse is refused, logged and notified.
+async fn a_totp_code_never_works_twice(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    let (secret, method_id) = enrol_totp(&app, &client).await;
+    app.clock.advance(30);
+    let code = current_code(&app, &secret, 0);
+    let first = TestApp::new_client();
+    app.login_as(&first, "192.0.2.10", "maria", PASSWORD).await;
+    assert_eq!(second_factor(&app, &first, &method_id, &code).await.status, 200);
+    let second = TestApp::new_client();
+    app.login_as(&second, "192.0.2.10", "maria", PASSWORD).await;
+    assert_eq!(second_factor(&app, &second, &method_id, &code).await.status, 401, "replay refused");
+    let events = app.services.store.audit_of(&account.id, 50).await.unwrap();
+    assert!(events.iter().any(|e| e.event == AuditEvent::TotpReplayed));
+    assert!(app.deliver().await.iter().any(|m| m.text.contains("had already been used")));
+}
+
+/// S5.8: ten codes of 80 bits, single use, regeneration voids the old set, use is notified.
+async fn recovery_codes_work_once_and_regeneration_voids_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let client = {
+        app.create_account("maria", "maria@example.com").await;
+        signed_in(&app).await
+    };
+    enrol_totp(&app, &client).await;
+    let codes = app.post_json(&client, "/api/v1/account/two-step/recovery-codes", json!({})).await.json()["codes"].clone();
+    let codes: Vec<String> = codes.as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    assert_eq!(codes.len(), 10);
+    assert!(codes.iter().all(|c| c.replace('-', "").len() == 16));
+    app.deliver().await;
+
+    let login = TestApp::new_client();
+    let methods = method_ids(&app.login_as(&login, "192.0.2.10", "maria", PASSWORD).await.json());
+    let (recovery_id, _, hint) = methods.iter().find(|(_, kind, _)| kind == "recovery_code").unwrap().clone();
+    assert_eq!(hint, "10 codes left");
+    assert_eq!(second_factor(&app, &login, &recovery_id, &codes[0].to_lowercase()).await.status, 200);
+    let notified = app.deliver().await;
+    assert!(notified.iter().any(|m| m.text.contains("A recovery code was used") && m.text.contains("9 codes are left")), "{notified:?}");
+
+    let again = TestApp::new_client();
+    app.login_as(&again, "192.0.2.10", "maria", PASSWORD).await;
+    assert_eq!(second_factor(&app, &again, &recovery_id, &codes[0]).await.status, 401, "single use");
+
+    let fresh: Vec<String> = app.post_json(&client, "/api/v1/account/two-step/recovery-codes", json!({})).await.json()["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert!(app.deliver().await.iter().any(|m| m.text.contains("New recovery codes were made")));
+    assert_eq!(second_factor(&app, &again, &recovery_id, &codes[1]).await.status, 401, "the old set is void");
+    assert_eq!(second_factor(&app, &again, &recovery_id, &fresh[0]).await.status, 200);
+}
+
+/// "Try another method": every method with a masked hint, the default first.
+async fn try_another_method_offers_every_method_with_masked_hints(backend: Backend) {
+    let mut config = test_config(backend).await;
+    config.email_codes_enabled = true;
+    let app = TestApp::spawn_with(config).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    let (_, totp_id) = enrol_totp(&app, &client).await;
+    let email = app.post_json(&client, "/api/v1/account/two-step/email", json!({})).await;
+    assert_eq!(email.status, 200, "{}", email.text);
+    let email_id = email.json()["method_id"].as_str().unwrap().to_owned();
+    app.post_json(&client, "/api/v1/account/two-step/security-question", json!({ "question_id": "first_concert", "answer": "Pink Floyd" }))
+        .await;
+    app.post_json(&client, "/api/v1/account/two-step/recovery-codes", json!({})).await;
+    app.deliver().await;
+
+    let login = TestApp::new_client();
+    let methods = method_ids(&app.login_as(&login, "192.0.2.10", "maria", PASSWORD).await.json());
+    let kinds: Vec<&str> = methods.iter().map(|(_, k, _)| k.as_str()).collect();
+    assert_eq!(kinds, vec!["totp", "email", "security_question", "recovery_code"], "the default first, recovery codes last");
+    assert_eq!(methods[0].0, totp_id);
+    assert_eq!(methods[1].2, "m***@example.com");
+    assert_eq!(methods[2].2, "What was the first concert you went to?");
+
+    // The email code: sent, resent only after a wait, then used.
+    let sent = app.post_json(&login, "/api/v1/login/second-factor/send", json!({ "method_id": email_id })).await;
+    assert_eq!(sent.status, 202);
+    let too_soon = app.post_json(&login, "/api/v1/login/second-factor/send", json!({ "method_id": email_id })).await;
+    assert_eq!((too_soon.status, too_soon.error_code().as_str()), (429, "resend_too_soon"));
+    let mail = app.deliver().await.into_iter().find(|m| m.kind == "verification_code").unwrap();
+    let code: String = mail.text.split_whitespace().find(|w| w.len() == 6 && w.bytes().all(|b| b.is_ascii_digit())).unwrap().to_owned();
+    assert_eq!(second_factor(&app, &login, &email_id, &code).await.status, 200);
+}
+
+/// S5.7: email codes are off by default and not offered.
+async fn email_codes_are_off_unless_the_operator_enables_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    let refused = app.post_json(&client, "/api/v1/account/two-step/email", json!({})).await;
+    assert_eq!((refused.status, refused.error_code().as_str()), (400, "email_codes_disabled"));
+    assert_eq!(app.get(&client, "/api/v1/account/two-step").await.json()["email_codes_enabled"], false);
+}
+
+/// S6.1-S6.4: only beside a real method, curated questions, normalised non-trivial answers,
+/// wrong answers throttled.
+async fn security_questions_are_hedged(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    let alone = app
+        .post_json(&client, "/api/v1/account/two-step/security-question", json!({ "question_id": "first_concert", "answer": "Pink Floyd" }))
+        .await;
+    assert_eq!((alone.status, alone.error_code().as_str()), (409, "method_required"), "never the only factor");
+    enrol_totp(&app, &client).await;
+    let free_form = app
+        .post_json(
+            &client,
+            "/api/v1/account/two-step/security-question",
+            json!({ "question_id": "my own question", "answer": "Pink Floyd" }),
+        )
+        .await;
+    assert_eq!(free_form.status, 422);
+    for trivial in ["none", "aaaa", "maria", "maria@example.com"] {
+        let r = app
+            .post_json(&client, "/api/v1/account/two-step/security-question", json!({ "question_id": "first_concert", "answer": trivial }))
+            .await;
+        assert_eq!((r.status, r.error_code().as_str()), (422, "weak_answer"), "{trivial}");
+    }
+    let ok = app
+        .post_json(&client, "/api/v1/account/two-step/security-question", json!({ "question_id": "first_concert", "answer": "Pink Floyd" }))
+        .await;
+    assert_eq!(ok.status, 200);
+    let question_id = ok.json()["method_id"].as_str().unwrap().to_owned();
+
+    let login = TestApp::new_client();
+    app.login_as(&login, "192.0.2.10", "maria", PASSWORD).await;
+    assert_eq!(second_factor(&app, &login, &question_id, "  PINK   floyd ").await.status, 200, "case and spaces do not matter");
+
+    let guesser = TestApp::new_client();
+    app.login_as(&guesser, "192.0.2.10", "maria", PASSWORD).await;
+    for _ in 0..5 {
+        assert_eq!(second_factor(&app, &guesser, &question_id, "the beatles").await.status, 401);
+    }
+    let blocked = second_factor(&app, &guesser, &question_id, "pink floyd").await;
+    assert_eq!((blocked.status, blocked.error_code().as_str()), (429, "too_many_attempts"));
+}
+
+/// S3.4: five wrong codes, then even the right one waits.
+async fn every_method_has_its_own_attempt_limit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    let (secret, method_id) = enrol_totp(&app, &client).await;
+    let login = TestApp::new_client();
+    app.login_as(&login, "192.0.2.10", "maria", PASSWORD).await;
+    app.clock.advance(30);
+    for _ in 0..5 {
+        assert_eq!(second_factor(&app, &login, &method_id, "000000").await.status, 401);
+    }
+    let right = current_code(&app, &secret, 0);
+    assert_eq!(second_factor(&app, &login, &method_id, &right).await.status, 429);
+    app.clock.advance(15 * 60);
+    let later = TestApp::new_client();
+    app.login_as(&later, "192.0.2.10", "maria", PASSWORD).await;
+    assert_eq!(second_factor(&app, &later, &method_id, &current_code(&app, &secret, 0)).await.status, 200);
+}
+
+/// S7.6, S7.2, S5.4: after the window, settings answer `step_up_required` with the methods;
+/// a step-up opens them again, with a new session id. Without 2-step, the password does.
+async fn sensitive_settings_need_a_recent_step_up(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    app.clock.advance(11 * 60);
+    let refused = app.post_json(&client, "/api/v1/account/two-step/totp", json!({})).await;
+    assert_eq!((refused.status, refused.error_code().as_str()), (403, "step_up_required"));
+    assert_eq!(refused.json()["methods"], json!([]));
+    let wrong = app.post_json(&client, "/api/v1/step-up", json!({ "password": "not it" })).await;
+    assert_eq!(wrong.status, 401);
+    let ok = app.post_json(&client, "/api/v1/step-up", json!({ "password": PASSWORD })).await;
+    assert_eq!(ok.status, 200);
+    assert!(!ok.set_cookies().is_empty(), "a new session id at step-up");
+    let (secret, method_id) = enrol_totp(&app, &client).await;
+
+    app.clock.advance(11 * 60);
+    for (method, path) in [("GET", "/api/v1/payments"), ("POST", "/api/v1/account/two-step/recovery-codes")] {
+        let r = if method == "GET" { app.get(&client, path).await } else { app.post_json(&client, path, json!({})).await };
+        assert_eq!((r.status, r.error_code().as_str()), (403, "step_up_required"), "{path}");
+        assert_eq!(method_ids(&r.json())[0].0, method_id);
+    }
+    let by_password = app.post_json(&client, "/api/v1/step-up", json!({ "password": PASSWORD })).await;
+    assert_eq!(by_password.status, 401, "with 2-step on, the password alone is not a step-up");
+    let up = app.post_json(&client, "/api/v1/step-up", json!({ "method_id": method_id, "code": current_code(&app, &secret, 0) })).await;
+    assert_eq!(up.status, 200, "{}", up.text);
+    assert_eq!(app.get(&client, "/api/v1/payments").await.status, 200);
+}
+
+/// S1.12: with 2-step on, the email link alone does not reset the password.
+async fn a_reset_needs_the_second_factor_when_two_step_is_on(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    let (secret, method_id) = enrol_totp(&app, &client).await;
+    let codes: Vec<String> = app.post_json(&client, "/api/v1/account/two-step/recovery-codes", json!({})).await.json()["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    app.deliver().await;
+    let token = app.reset_mail("maria").await.token("reset-password");
+
+    let link_only = app.reset(json!({ "token": token, "new_password": "violet canyon drumbeat" })).await;
+    assert_eq!((link_only.status, link_only.error_code().as_str()), (403, "second_factor_required"));
+    let offered = method_ids(&link_only.json());
+    assert!(offered.iter().any(|(id, _, _)| *id == method_id) && offered.iter().any(|(_, k, _)| k == "recovery_code"));
+    let wrong = app.reset(json!({ "token": token, "new_password": "violet canyon drumbeat", "second_factor": { "method_id": method_id, "code": "000000" } })).await;
+    assert_eq!(wrong.status, 401);
+    assert_eq!(app.login("maria", PASSWORD).await.status, 200, "nothing changed yet");
+
+    let recovery_id = offered.iter().find(|(_, k, _)| k == "recovery_code").unwrap().0.clone();
+    let ok = app.reset(json!({ "token": token, "new_password": "violet canyon drumbeat", "second_factor": { "method_id": recovery_id, "code": codes[3] } })).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let _ = secret;
+}
+
+/// Transaction-bound step-up: an approval for one withdrawal cannot approve another.
+async fn a_withdrawal_approval_is_bound_to_its_amount_and_destination(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    let (secret, method_id) = enrol_totp(&app, &client).await;
+
+    let asked = app.post_json(&client, "/api/v1/payments/withdrawals", json!({ "amount": "125.50", "destination": "gcash" })).await;
+    assert_eq!((asked.status, asked.error_code().as_str()), (403, "step_up_required"));
+    let body = asked.json();
+    assert_eq!((body["amount"].as_str(), body["destination"].as_str()), (Some("125.50"), Some("GCash +63 *** *** 4521")));
+    let approval = body["approval_id"].as_str().unwrap().to_owned();
+
+    app.clock.advance(30);
+    let approve = app
+        .post_json(
+            &client,
+            "/api/v1/payments/withdrawals/approve",
+            json!({ "approval_id": approval, "method_id": method_id, "code": current_code(&app, &secret, 0) }),
+        )
+        .await;
+    assert_eq!(approve.status, 200, "{}", approve.text);
+
+    let other_amount = app
+        .post_json(&client, "/api/v1/payments/withdrawals", json!({ "amount": "9000", "destination": "gcash", "approval_id": approval }))
+        .await;
+    assert_eq!(other_amount.status, 401, "approved for 125.50, not 9000");
+    let other_place = app
+        .post_json(&client, "/api/v1/payments/withdrawals", json!({ "amount": "125.50", "destination": "paypal", "approval_id": approval }))
+        .await;
+    assert_eq!(other_place.status, 401);
+    let ok = app
+        .post_json(&client, "/api/v1/payments/withdrawals", json!({ "amount": "125.5", "destination": "gcash", "approval_id": approval }))
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    let twice = app
+        .post_json(&client, "/api/v1/payments/withdrawals", json!({ "amount": "125.50", "destination": "gcash", "approval_id": approval }))
+        .await;
+    assert_eq!(twice.status, 401, "an approval is spent once");
+    let bad = app.post_json(&client, "/api/v1/payments/withdrawals", json!({ "amount": "-3", "destination": "gcash" })).await;
+    assert_eq!((bad.status, bad.error_code().as_str()), (422, "invalid_withdrawal"));
+    let history = app.get(&client, "/api/v1/payments").await.json();
+    assert_eq!(history["withdrawals"].as_array().unwrap().len(), 1);
+}
+
+/// S5.4, S6.1: removing is notified; the question cannot be the last method standing.
+async fn removing_methods_is_notified_and_the_question_cannot_be_left_alone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    let (_, totp_id) = enrol_totp(&app, &client).await;
+    let question = app
+        .post_json(&client, "/api/v1/account/two-step/security-question", json!({ "question_id": "first_album", "answer": "Rumours" }))
+        .await;
+    let question_id = question.json()["method_id"].as_str().unwrap().to_owned();
+    let delete = |id: String| {
+        let request = client.delete(app.url(&format!("/api/v1/account/two-step/{id}"))).json(&json!({}));
+        async move { Response::read(request.send().await.unwrap()).await }
+    };
+    let blocked = delete(totp_id.clone()).await;
+    assert_eq!((blocked.status, blocked.error_code().as_str()), (409, "method_required"));
+    assert_eq!(delete(question_id).await.status, 200);
+    assert_eq!(delete(totp_id).await.status, 200);
+    assert_eq!(app.get(&client, "/api/v1/account/two-step").await.json()["enabled"], false);
+    let mails = app.deliver().await;
+    assert!(mails.iter().filter(|m| m.text.contains("was removed")).count() == 2, "{mails:?}");
+    assert_eq!(app.login("maria", PASSWORD).await.json()["status"], "authenticated");
+}

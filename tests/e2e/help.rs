@@ -1,0 +1,141 @@
+//! The help center and banners in a real browser: a Philippines-only banner reaches a
+//! Philippine freelancer and not a US client (S12.2), and voting on an article updates
+//! "N out of M found this helpful" (S12.1).
+
+use crate::harness::{browser_test, Browser, PASSWORD, USERNAME};
+use anyhow::{ensure, Context};
+use doorman_core::audit::RequestContext;
+use doorman_core::auth::NewAccountRequest;
+use doorman_core::help::{parse_article_file, Slug};
+use doorman_core::{Country, EmailAddress, Password, UserType, Username};
+use fantoccini::Locator;
+use std::time::{Duration, Instant};
+
+const PH_BANNER: &str = "Withdrawals to Philippine banks are delayed today; we are on it.";
+
+const BANNERS: &str = r#"{"global":{"message":"","icon":"info","start":"","end":""},"responsive":[
+  {"message":"Withdrawals to Philippine banks are delayed today; we are on it.","country":"PH","usertype":"freelancer","icon":"warning","start":"","end":""},
+  {"message":"","country":"All","usertype":"all","icon":"info","start":"","end":""}]}"#;
+
+/// The texts of the banners at the top of the current page.
+async fn banner_texts(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    let mut texts = Vec::new();
+    for element in browser.client.find_all(Locator::Css(".banners .banner-text")).await? {
+        texts.push(element.text().await?);
+    }
+    Ok(texts)
+}
+
+async fn log_out(browser: &Browser) -> anyhow::Result<()> {
+    browser.goto("/account").await?;
+    browser.button("Log out").await?.click().await.context("clicking Log out")?;
+    browser.wait_for_path("/login").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn philippines_banner_shows_to_a_philippine_freelancer_and_not_to_a_us_client() {
+    browser_test(|browser| async move {
+        browser.services.import_banners(BANNERS, None, &RequestContext::cli()).await?;
+        browser
+            .services
+            .create_account(
+                NewAccountRequest {
+                    username: Username::parse("jordan")?,
+                    email: EmailAddress::parse("jordan@example.com")?,
+                    user_type: UserType::Client,
+                    country: Country::parse("US")?,
+                    password: Password::new(PASSWORD)?,
+                },
+                &RequestContext::cli(),
+            )
+            .await?;
+
+        // Anonymous: no country, no user type, so no banner.
+        browser.goto("/login").await?;
+        browser.find("#login").await?;
+        ensure!(banner_texts(&browser).await?.is_empty(), "an anonymous visitor sees a targeted banner");
+
+        // maria: freelancer in the Philippines.
+        browser.log_in(USERNAME, PASSWORD).await?;
+        browser.wait_for_path("/account").await?;
+        let shown = banner_texts(&browser).await?;
+        ensure!(shown == [PH_BANNER], "maria sees {shown:?}");
+        let banner = browser.find(".banners .banner").await?;
+        ensure!(banner.attr("role").await?.as_deref() == Some("alert"), "a warning is announced as an alert");
+        // It follows her to other pages.
+        browser.goto("/help").await?;
+        ensure!(banner_texts(&browser).await? == [PH_BANNER], "the banner is on every page");
+        log_out(&browser).await?;
+
+        // jordan: client in the United States.
+        browser.log_in("jordan", PASSWORD).await?;
+        browser.wait_for_path("/account").await?;
+        let shown = banner_texts(&browser).await?;
+        ensure!(shown.is_empty(), "jordan sees {shown:?}");
+        log_out(&browser).await?;
+
+        // Dismissing hides the banner for maria until its text changes.
+        browser.log_in(USERNAME, PASSWORD).await?;
+        browser.wait_for_path("/account").await?;
+        browser.find(".banner-dismiss button").await?.click().await.context("dismissing the banner")?;
+        browser.wait_for_path("/account").await?;
+        browser.find("#welcome").await?;
+        ensure!(banner_texts(&browser).await?.is_empty(), "the dismissed banner is still shown");
+        Ok(())
+    })
+    .await;
+}
+
+/// Waits until `#helpful-count` reads `expected`.
+async fn expect_count(browser: &Browser, expected: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + crate::harness::WAIT;
+    loop {
+        let text = match browser.client.find(Locator::Css("#helpful-count")).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text == expected {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "expected {expected:?}, the page says {text:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voting_on_an_article_updates_how_many_found_it_helpful() {
+    browser_test(|browser| async move {
+        let article = parse_article_file(include_str!("../../content/help/forgot-password.md"), browser.services.clock.unix())?;
+        browser.services.seed_articles(&[article], &RequestContext::cli()).await?;
+
+        // From the login page's link to the article, as a visitor would.
+        browser.goto("/login").await?;
+        browser.find("#forgot-help-link").await?.click().await?;
+        browser.wait_for_path("/help/forgot-password").await?;
+        ensure!(browser.text("h1").await? == "Forgot your password?");
+        ensure!(browser.client.find(Locator::Css("#helpful-count")).await.is_err(), "a tally before any vote");
+
+        browser.find("#vote-yes").await?.click().await.context("clicking Yes")?;
+        expect_count(&browser, "1 out of 1 found this helpful").await?;
+        ensure!(browser.text("#feedback-heading").await? == "Thanks for your feedback");
+
+        // Changing the answer to No, with a reason, replaces the vote.
+        browser.find(".vote-reason summary").await?.click().await?;
+        browser.find("input[name=choice][value=missing_information]").await?.click().await?;
+        browser.find("#reason").await?.send_keys("Which folder is the spam folder?").await?;
+        browser.find("#vote-no").await?.click().await.context("clicking No")?;
+        expect_count(&browser, "0 out of 1 found this helpful").await?;
+
+        // Another visitor (a fresh cookie jar) counts separately.
+        browser.client.delete_all_cookies().await?;
+        browser.goto("/help/forgot-password").await?;
+        browser.find("#vote-yes").await?.click().await?;
+        expect_count(&browser, "1 out of 2 found this helpful").await?;
+
+        let slug = Slug::parse("forgot-password")?;
+        let reasons = browser.services.store.no_reasons(&slug, 10).await?;
+        ensure!(reasons.len() == 1 && reasons[0].comment == "Which folder is the spam folder?", "reasons: {reasons:?}");
+        Ok(())
+    })
+    .await;
+}
