@@ -14,13 +14,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// The demo help center, in our own words, describing only what doorman does today.
-const DEMO_ARTICLES: [(&str, &str); 6] = [
+const DEMO_ARTICLES: [(&str, &str); 7] = [
     ("log-in.md", include_str!("../content/help/log-in.md")),
     ("forgot-password.md", include_str!("../content/help/forgot-password.md")),
     ("reset-email-not-arriving.md", include_str!("../content/help/reset-email-not-arriving.md")),
     ("after-a-password-reset.md", include_str!("../content/help/after-a-password-reset.md")),
     ("too-many-attempts.md", include_str!("../content/help/too-many-attempts.md")),
     ("no-access-to-email.md", include_str!("../content/help/no-access-to-email.md")),
+    ("two-step-verification.md", include_str!("../content/help/two-step-verification.md")),
 ];
 
 /// A demo banner document in the seed's format: one banner for freelancers in the Philippines.

@@ -131,16 +131,12 @@ impl SmsSettings {
             Self::Twilio { .. } => SmsProvider::Twilio,
         }
     }
+}
 
-    /// For logs: where SMS go, no secret.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::DevOutbox { mail_dir } => format!("dev outbox {}", mail_dir.join("sms").display()),
-            Self::Webhook { url, .. } => format!("webhook {}", redacted(url)),
-            Self::Twilio { base_url, account_sid, from, .. } => {
-                format!("twilio-compatible {} account {account_sid} from {from}", redacted(base_url))
-            }
-        }
+// By hand: only the provider, no URL (its query may hold a key) and no secret.
+impl std::fmt::Debug for SmsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SmsSettings").field(&self.provider()).finish()
     }
 }
 
@@ -597,6 +593,59 @@ mod tests {
         assert!(err.is_permanent() && err.to_string().contains("expired"), "{err}");
         let email = ClaimedMessage { channel: Channel::Email, ..m };
         assert!(too_old(&email, email.created_at + 86_400).is_none());
+    }
+
+    #[test]
+    fn the_provider_is_chosen_from_what_is_configured() {
+        let base = Config::default();
+        assert_eq!(SmsSettings::from_config(&base).unwrap().provider(), SmsProvider::DevOutbox);
+        let webhook = Config {
+            sms_webhook_url: Some(url::Url::parse("https://sms.example.com/hook").unwrap()),
+            sms_webhook_secret: Some(SecretString::from("0123456789abcdef-secret")),
+            ..Config::default()
+        };
+        assert_eq!(SmsSettings::from_config(&webhook).unwrap().provider(), SmsProvider::Webhook);
+        let twilio = Config {
+            sms_twilio_account_sid: Some("AC0123".into()),
+            sms_twilio_auth_token: Some(SecretString::from("token-value")),
+            sms_from: Some("+15005550006".into()),
+            ..Config::default()
+        };
+        assert_eq!(SmsSettings::from_config(&twilio).unwrap().provider(), SmsProvider::Twilio);
+        // Both: the operator must choose; then the other's settings are ignored.
+        let both = Config { sms_webhook_url: webhook.sms_webhook_url.clone(), ..twilio.clone() };
+        assert!(SmsSettings::from_config(&both).unwrap_err().contains("sms_provider"));
+        let chosen = Config { sms_provider: Some(SmsProvider::Twilio), ..both };
+        assert_eq!(SmsSettings::from_config(&chosen).unwrap().provider(), SmsProvider::Twilio);
+
+        for (broken, complaint) in [
+            (Config { sms_webhook_secret: None, ..webhook.clone() }, "sms_webhook_secret"),
+            (Config { sms_webhook_secret: Some(SecretString::from("short")), ..webhook.clone() }, "16 characters"),
+            (Config { sms_webhook_url: Some(url::Url::parse("ftp://x.example/").unwrap()), ..webhook.clone() }, "https://"),
+            (Config { sms_provider: Some(SmsProvider::Webhook), ..base.clone() }, "sms_webhook_url"),
+            (Config { sms_from: None, ..twilio.clone() }, "sms_from"),
+            (Config { sms_twilio_auth_token: None, ..twilio.clone() }, "sms_twilio_auth_token"),
+            (Config { sms_twilio_account_sid: Some("AC/../x".into()), ..twilio.clone() }, "letters and digits"),
+        ] {
+            let error = SmsSettings::from_config(&broken).err().unwrap_or_default();
+            assert!(error.contains(complaint), "{complaint}: {error}");
+            assert!(broken.validate().is_err(), "{complaint}: config check refuses it");
+        }
+    }
+
+    #[test]
+    fn config_check_hides_the_sms_secrets() {
+        let config = Config {
+            sms_webhook_url: Some(url::Url::parse("https://sms.example.com/hook?key=k3y").unwrap()),
+            sms_webhook_secret: Some(SecretString::from("0123456789abcdef-s3cret")),
+            sms_twilio_auth_token: Some(SecretString::from("t0ken")),
+            ..Config::default()
+        };
+        let text = config.describe();
+        assert!(text.contains("sms_provider = (unset: webhook)") && text.contains("sms_webhook_secret = (set)"), "{text}");
+        for secret in ["k3y", "s3cret", "t0ken"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
     }
 
     #[test]

@@ -470,7 +470,7 @@ async fn demo_articles_are_seeded_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     doorman::content_cli::seed_demo_content(&app.services).await.unwrap();
     let first = app.services.content.help();
-    assert_eq!(first.articles.len(), 6);
+    assert_eq!(first.articles.len(), 7);
     doorman::content_cli::seed_demo_content(&app.services).await.unwrap();
     assert_eq!(app.services.content.help().version, first.version, "seeding again changes nothing");
     // Each file of content/help parses the same way the server read it.

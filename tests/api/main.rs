@@ -13,5 +13,6 @@ mod login;
 mod mail;
 mod recovery;
 mod sessions;
+mod sms;
 mod throttling;
 mod two_step;

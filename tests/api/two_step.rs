@@ -430,3 +430,83 @@ async fn removing_methods_is_notified_and_the_question_cannot_be_left_alone(back
     assert!(mails.iter().filter(|m| m.text.contains("was removed")).count() == 2, "{mails:?}");
     assert_eq!(app.login("maria", PASSWORD).await.json()["status"], "authenticated");
 }
+
+mod pages {
+    use super::*;
+    use crate::helpers::csrf_of;
+
+    on_both_backends!(security_changes_on_pages_need_a_step_up, the_reset_page_asks_for_the_second_factor);
+
+    /// S7.6 on the pages: after the window, a change sends the user to step up and back.
+    async fn security_changes_on_pages_need_a_step_up(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        app.create_account("maria", "maria@example.com").await;
+        let client = signed_in(&app).await;
+        app.clock.advance(11 * 60);
+        let page = app.get(&client, "/account/security").await;
+        assert_eq!(page.status, 200);
+        let csrf = csrf_of(&page.text);
+        let change =
+            Response::read(client.post(app.url("/account/security/recovery-codes")).form(&[("csrf", csrf.as_str())]).send().await.unwrap())
+                .await;
+        assert_eq!((change.status, change.header("location")), (303, Some("/step-up?next=/account/security")));
+        let payments = app.get(&client, "/payments").await;
+        assert_eq!((payments.status, payments.header("location")), (303, Some("/step-up?next=/payments")));
+
+        let step_up = app.get(&client, "/step-up?next=/account/security").await;
+        assert!(step_up.text.contains("Enter your password to continue"), "no 2-step: the password");
+        let csrf = csrf_of(&step_up.text);
+        let form = [("csrf", csrf.as_str()), ("password", PASSWORD), ("next", "//evil.example/")];
+        let done = Response::read(client.post(app.url("/step-up")).form(&form).send().await.unwrap()).await;
+        assert_eq!((done.status, done.header("location")), (303, Some("/account")), "only local paths are followed");
+        let page = app.get(&client, "/account/security").await;
+        let csrf = csrf_of(&page.text);
+        let codes =
+            Response::read(client.post(app.url("/account/security/recovery-codes")).form(&[("csrf", csrf.as_str())]).send().await.unwrap())
+                .await;
+        assert_eq!(codes.status, 200);
+        assert_eq!(codes.text.matches("<li><code>").count(), 10);
+        let forged = client.post(app.url("/account/security/recovery-codes")).form(&[("csrf", "forged")]).send().await.unwrap();
+        assert_eq!(forged.status(), 403, "S8.1");
+    }
+
+    /// S1.12 on the pages: the reset form asks for a method; the email link alone fails.
+    async fn the_reset_page_asks_for_the_second_factor(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        app.create_account("maria", "maria@example.com").await;
+        let client = signed_in(&app).await;
+        enrol_totp(&app, &client).await;
+        let codes = app.post_json(&client, "/api/v1/account/two-step/recovery-codes", json!({})).await.json()["codes"].clone();
+        app.deliver().await;
+        let token = app.reset_mail("maria").await.token("reset-password");
+
+        let browser = TestApp::new_client();
+        app.get(&browser, &format!("/reset-password?token={token}")).await;
+        let page = app.get(&browser, "/reset-password").await;
+        assert!(page.text.contains("id=\"reset-second-step\""), "the form asks for a method");
+        let csrf = csrf_of(&page.text);
+        let recovery_id =
+            page.text.split("name=\"method_id\" value=\"").skip(1).map(|s| s.split('"').next().unwrap().to_owned()).last().unwrap();
+
+        let without = Response::read(
+            browser
+                .post(app.url("/reset-password"))
+                .form(&[("csrf", csrf.as_str()), ("new_password", "violet canyon drumbeat")])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(without.status, 403);
+        assert!(without.text.contains("id=\"reset-second-step\""));
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("new_password", "violet canyon drumbeat"),
+            ("method_id", recovery_id.as_str()),
+            ("factor_code", codes[0].as_str().unwrap()),
+        ];
+        let done = Response::read(browser.post(app.url("/reset-password")).form(&form).send().await.unwrap()).await;
+        assert_eq!(done.status, 200, "{}", done.text);
+        assert!(done.text.contains("Password changed"));
+    }
+}

@@ -13,3 +13,4 @@ mod harness;
 mod help;
 mod login;
 mod recovery;
+mod two_step;

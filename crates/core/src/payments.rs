@@ -66,6 +66,13 @@ impl Withdrawal {
     pub fn destination_label(&self) -> &'static str {
         PAYOUT_DESTINATIONS.iter().find(|(id, _)| *id == self.destination).map(|(_, label)| *label).unwrap_or(self.destination)
     }
+    /// The withdrawal an approval was made for.
+    pub fn from_context(context: &str) -> Option<Self> {
+        let rest = context.strip_prefix("withdraw ")?;
+        let (cents, destination) = rest.split_once(" cents to ")?;
+        let cents: i64 = cents.parse().ok()?;
+        Self::parse(&format!("{}.{:02}", cents / 100, cents % 100), destination).ok()
+    }
     /// What an approval is bound to.
     pub fn context(&self) -> String {
         format!("withdraw {} cents to {}", self.amount.cents(), self.destination)
@@ -135,5 +142,6 @@ mod tests {
         assert_ne!(a.context(), b.context());
         assert_ne!(a.context(), c.context());
         assert!(Withdrawal::parse("100", "elsewhere").is_err());
+        assert_eq!(Withdrawal::from_context(&b.context()), Some(b));
     }
 }

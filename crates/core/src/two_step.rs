@@ -240,6 +240,21 @@ impl Services {
         })
     }
 
+    /// An enrolment not yet confirmed, shown again after a wrong first code.
+    pub async fn pending_totp(&self, account: &Account, method_id: &str) -> Result<TotpEnrolment, TwoStepError> {
+        let factors = self.store.factors_of(&account.id).await?;
+        let factor = factors
+            .iter()
+            .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
+            .ok_or(TwoStepError::UnknownMethod)?;
+        let secret = TotpSecret::open(&factor.secret, &self.key).map_err(|_| TwoStepError::Seal)?;
+        Ok(TotpEnrolment {
+            method_id: factor.id.clone(),
+            otpauth_uri: secret.otpauth_uri(&self.two_step.issuer, account.username.as_str()),
+            secret: secret.base32(),
+        })
+    }
+
     /// Turns an authenticator on after one correct code (S5.4).
     pub async fn confirm_totp(&self, account: &Account, method_id: &str, code: &str, ctx: &RequestContext) -> Result<(), TwoStepError> {
         let factors = self.store.factors_of(&account.id).await?;

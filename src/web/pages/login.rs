@@ -55,7 +55,8 @@ pub async fn submit(
     match sign_in(&state, current, &form.login, &form.password, &ctx).await {
         Ok(signed_in) => {
             let jar = jar.add(state.web.cookie(state.web.session_cookie, signed_in.token.expose().to_owned()));
-            Ok((jar, Redirect::to("/account")).into_response())
+            let next = if signed_in.second_step { "/login/verify" } else { "/account" };
+            Ok((jar, Redirect::to(next)).into_response())
         }
         Err(ApiError { status, message, retry_after, .. }) if status.is_client_error() => {
             let mut response = login_page(&state, jar, status, form.login, Some(message));

@@ -6,7 +6,9 @@ pub mod banners;
 mod help;
 mod login;
 mod mailbox;
+mod payments;
 mod recovery;
+pub mod two_step;
 
 use crate::web::extract::MaybeSession;
 use crate::web::AppState;
@@ -44,7 +46,24 @@ pub fn router() -> Router<AppState> {
         .route("/logout", axum::routing::post(account::logout))
         .route("/forgot-password", get(recovery::forgot_form).post(recovery::forgot_submit))
         .route("/reset-password", get(recovery::reset_form).post(recovery::reset_submit))
+        .route("/reset-password/send", axum::routing::post(recovery::reset_send))
         .route("/report-not-me", get(recovery::report_not_me))
+        .route("/login/verify", get(two_step::second_step).post(two_step::second_step_submit))
+        .route("/login/verify/send", axum::routing::post(two_step::second_step_send))
+        .route("/step-up", get(two_step::step_up).post(two_step::step_up_submit))
+        .route("/step-up/send", axum::routing::post(two_step::step_up_send))
+        .route("/account/security", get(two_step::security))
+        .route("/account/security/totp", axum::routing::post(two_step::totp_start))
+        .route("/account/security/totp/confirm", axum::routing::post(two_step::totp_confirm))
+        .route("/account/security/recovery-codes", axum::routing::post(two_step::recovery_codes))
+        .route("/account/security/question", axum::routing::post(two_step::question))
+        .route("/account/security/email", axum::routing::post(two_step::email))
+        .route("/account/security/remove", axum::routing::post(two_step::remove))
+        .route("/account/security/default", axum::routing::post(two_step::make_default))
+        .route("/payments", get(payments::show))
+        .route("/payments/withdraw", axum::routing::post(payments::withdraw))
+        .route("/payments/confirm/{id}", get(payments::confirm).post(payments::confirm_submit))
+        .route("/payments/confirm/{id}/send", axum::routing::post(payments::confirm_send))
         .route("/dev/mailbox", get(mailbox::list))
         .route("/help", get(help::index))
         .route("/help/{slug}", get(help::article))

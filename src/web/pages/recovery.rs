@@ -11,8 +11,9 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
+use doorman_core::factors::MethodView;
 use doorman_core::password::MAX_PASSWORD_CHARS;
-use doorman_core::recovery::{RecoveryToken, ResetCode, ResetError, ResetProof};
+use doorman_core::recovery::{RecoveryToken, ResetCode, ResetError, ResetProof, SecondFactorProof};
 use doorman_core::LoginIdentifier;
 use serde::Deserialize;
 
@@ -74,7 +75,10 @@ struct ResetPage {
     /// The link in the cookie no longer works.
     link_expired: bool,
     login: String,
+    code: String,
     error: Option<String>,
+    notice: Option<String>,
+    methods: Vec<MethodView>,
     min_chars: usize,
     max_chars: usize,
 }
@@ -108,11 +112,17 @@ pub struct ResetQuery {
     with: Option<String>,
 }
 
+#[derive(Default)]
 struct ResetView {
     with_link: bool,
     link_expired: bool,
     login: String,
+    /// The emailed code, kept when the page is shown again to ask for the second factor.
+    code: String,
     error: Option<String>,
+    notice: Option<String>,
+    /// With 2-step on, the methods to confirm with (S1.12).
+    methods: Vec<MethodView>,
 }
 
 fn reset_page(state: &AppState, jar: CookieJar, status: StatusCode, view: ResetView) -> Response {
@@ -123,7 +133,10 @@ fn reset_page(state: &AppState, jar: CookieJar, status: StatusCode, view: ResetV
         with_link: view.with_link,
         link_expired: view.link_expired,
         login: view.login,
+        code: view.code,
         error: view.error,
+        notice: view.notice,
+        methods: view.methods,
         min_chars: state.services.password_policy.min_chars,
         max_chars: MAX_PASSWORD_CHARS,
     };
@@ -150,9 +163,11 @@ pub async fn reset_form(State(state): State<AppState>, jar: CookieJar, Query(que
     let view = match token {
         Some(token) if !wants_code => {
             let valid = state.services.reset_link_is_valid(&token).await.map_err(ApiError::from)?;
-            ResetView { with_link: valid, link_expired: !valid, login: String::new(), error: None }
+            let methods =
+                if valid { state.services.reset_methods(&ResetProof::Link(token)).await.map_err(ApiError::from)? } else { Vec::new() };
+            ResetView { with_link: valid, link_expired: !valid, methods, ..ResetView::default() }
         }
-        _ => ResetView { with_link: false, link_expired: false, login: String::new(), error: None },
+        _ => ResetView::default(),
     };
     Ok(reset_page(&state, jar, StatusCode::OK, view))
 }
@@ -163,6 +178,46 @@ pub struct ResetForm {
     new_password: String,
     login: Option<String>,
     code: Option<String>,
+    /// The 2-step method and its code or answer, when 2-step is on.
+    method_id: Option<String>,
+    factor_code: Option<String>,
+}
+
+/// The proof a reset form carries: the login and emailed code, else the link's cookie.
+fn form_proof(state: &AppState, jar: &CookieJar, login: Option<&str>, code: Option<&str>) -> Result<ResetProof, ResetError> {
+    match (login, code) {
+        (Some(login), Some(code)) => {
+            ResetCode::parse(code).map(|code| ResetProof::Code { login: LoginIdentifier::new(login), code }).ok_or(ResetError::InvalidCode)
+        }
+        _ => jar
+            .get(reset_cookie_name(state))
+            .and_then(|c| RecoveryToken::parse(c.value()))
+            .map(ResetProof::Link)
+            .ok_or(ResetError::InvalidToken),
+    }
+}
+
+/// The page again after a refusal, keeping what the person typed (but never a password).
+async fn reset_page_again(
+    state: &AppState,
+    jar: CookieJar,
+    error: ApiError,
+    by_code: bool,
+    login: String,
+    code: String,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
+    if !error.status.is_client_error() {
+        return Err(PageError(error));
+    }
+    let link_expired = error.code == "invalid_token";
+    let methods = match (link_expired, form_proof(state, &jar, by_code.then_some(login.as_str()), by_code.then_some(code.as_str()))) {
+        (false, Ok(proof)) => state.services.reset_methods(&proof).await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let message = if error.code == "second_factor_required" && !methods.is_empty() { None } else { Some(error.message) };
+    let view = ResetView { with_link: !by_code && !link_expired, link_expired, login, code, error: message, notice, methods };
+    Ok(reset_page(state, jar, error.status, view))
 }
 
 /// `POST /reset-password`: the only step that redeems (S1.9). No login follows (S1.11).
@@ -173,32 +228,56 @@ pub async fn reset_submit(
     PageForm(form): PageForm<ResetForm>,
 ) -> Result<Response, PageError> {
     check_anonymous_csrf(&state, &jar, &form.csrf)?;
-    let cookie_name = reset_cookie_name(&state);
     let by_code = form.code.is_some();
-    let login = form.login.clone().unwrap_or_default();
-    let proof = match (&form.login, &form.code) {
-        (Some(login), Some(code)) => match ResetCode::parse(code) {
-            Some(code) => Ok(ResetProof::Code { login: LoginIdentifier::new(login), code }),
-            None => Err(ResetError::InvalidCode),
-        },
-        _ => jar.get(cookie_name).and_then(|c| RecoveryToken::parse(c.value())).map(ResetProof::Link).ok_or(ResetError::InvalidToken),
+    let second = match (&form.method_id, &form.factor_code) {
+        (Some(method_id), Some(code)) => Some(SecondFactorProof { method_id, code }),
+        _ => None,
     };
-    let result = match proof {
-        Ok(proof) => reset_password(&state, proof, &form.new_password, None, &ctx).await,
+    let result = match form_proof(&state, &jar, form.login.as_deref(), form.code.as_deref()) {
+        Ok(proof) => reset_password(&state, proof, &form.new_password, second, &ctx).await,
         Err(e) => Err(ApiError::from(e)),
     };
     match result {
         Ok(()) => {
-            let jar = jar.add(state.web.removal(cookie_name));
+            let jar = jar.add(state.web.removal(reset_cookie_name(&state)));
             Ok(no_referrer((jar, render(StatusCode::OK, &ResetDonePage { chrome: Chrome::new(&state, None) })).into_response()))
         }
-        Err(error) if error.status.is_client_error() => {
-            let link_expired = error.code == "invalid_token";
-            let view = ResetView { with_link: !by_code && !link_expired, link_expired, login, error: Some(error.message) };
-            Ok(reset_page(&state, jar, error.status, view))
+        Err(error) => {
+            reset_page_again(&state, jar, error, by_code, form.login.unwrap_or_default(), form.code.unwrap_or_default(), None).await
         }
-        Err(other) => Err(PageError(other)),
     }
+}
+
+#[derive(Deserialize)]
+pub struct ResetSendForm {
+    csrf: String,
+    method_id: String,
+    login: Option<String>,
+    code: Option<String>,
+}
+
+/// `POST /reset-password/send`: an SMS or email code for the reset's second step.
+pub async fn reset_send(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    jar: CookieJar,
+    PageForm(form): PageForm<ResetSendForm>,
+) -> Result<Response, PageError> {
+    check_anonymous_csrf(&state, &jar, &form.csrf)?;
+    let by_code = form.code.is_some();
+    let login = form.login.unwrap_or_default();
+    let code = form.code.unwrap_or_default();
+    let proof = match form_proof(&state, &jar, by_code.then_some(login.as_str()), by_code.then_some(code.as_str())) {
+        Ok(proof) => proof,
+        Err(e) => return reset_page_again(&state, jar, ApiError::from(e), by_code, login, code, None).await,
+    };
+    if let Err(e) = state.services.send_reset_code(&proof, &form.method_id, &ctx).await {
+        return reset_page_again(&state, jar, ApiError::from(e), by_code, login, code, None).await;
+    }
+    let methods = state.services.reset_methods(&proof).await.map_err(ApiError::from)?;
+    let notice = Some("We sent you a code. It works for 10 minutes.".to_owned());
+    let view = ResetView { with_link: !by_code, login, code, notice, methods, ..ResetView::default() };
+    Ok(reset_page(&state, jar, StatusCode::OK, view))
 }
 
 #[derive(Template)]

@@ -1,0 +1,218 @@
+//! The demo payments page: payment details behind step-up, withdrawals behind an approval
+//! bound to their amount and destination.
+
+use super::two_step::{to_step_up, Choice, VerifyPage};
+use super::{render, Chrome};
+use crate::web::error::{ApiError, PageError};
+use crate::web::extract::{Client, CurrentSession, PageForm, PageSession};
+use crate::web::security::{forbidden_form, Csrf};
+use crate::web::AppState;
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use doorman_core::payments::{Withdrawal, WithdrawalRecord, PAYOUT_DESTINATIONS};
+use doorman_core::two_step::{Approval, Binding};
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "payments.html")]
+struct PaymentsPage {
+    chrome: Chrome,
+    csrf: String,
+    destinations: Vec<(&'static str, &'static str)>,
+    history: Vec<WithdrawalRecord>,
+    error: Option<String>,
+    amount: String,
+}
+
+async fn payments_page(
+    state: &AppState,
+    session: &CurrentSession,
+    error: Option<String>,
+    amount: String,
+) -> Result<PaymentsPage, ApiError> {
+    Ok(PaymentsPage {
+        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        csrf: Csrf::token(state, session.token.expose()),
+        destinations: PAYOUT_DESTINATIONS.to_vec(),
+        history: state.services.withdrawals_of(&session.account.id).await?,
+        error,
+        amount,
+    })
+}
+
+/// `GET /payments`: payment details need a recent verification (S7.6).
+pub async fn show(State(state): State<AppState>, PageSession(session): PageSession) -> Result<Response, PageError> {
+    if !state.services.recently_verified(&session.record) {
+        return Ok(to_step_up("/payments"));
+    }
+    Ok(render(StatusCode::OK, &payments_page(&state, &session, None, String::new()).await?))
+}
+
+#[derive(Deserialize)]
+pub struct WithdrawForm {
+    csrf: String,
+    amount: String,
+    destination: String,
+}
+
+/// `POST /payments/withdraw`: records what is asked, then asks to approve exactly that.
+pub async fn withdraw(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<WithdrawForm>,
+) -> Result<Response, PageError> {
+    if !Csrf::check(&state, session.token.expose(), &form.csrf) {
+        return Err(PageError(forbidden_form()));
+    }
+    match Withdrawal::parse(&form.amount, &form.destination) {
+        Ok(withdrawal) => {
+            let approval = state.services.request_withdrawal(&session.record, &withdrawal).await?;
+            Ok(Redirect::to(&format!("/payments/confirm/{}", approval.id)).into_response())
+        }
+        Err(e) => Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &payments_page(&state, &session, Some(e.to_string()), form.amount).await?)),
+    }
+}
+
+async fn approval_page(state: &AppState, session: &CurrentSession, approval: &Approval) -> Result<VerifyPage, PageError> {
+    let withdrawal = Withdrawal::from_context(&approval.context).ok_or_else(|| PageError(not_found()))?;
+    let enabled = state.services.two_step_enabled(&session.account.id).await?;
+    let methods = if enabled { state.services.methods(&session.account).await? } else { Vec::new() };
+    Ok(VerifyPage {
+        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        heading: "Confirm your withdrawal".into(),
+        intro: Some(format!(
+            "Withdraw {} to {}. This verification approves this withdrawal only.",
+            withdrawal.amount,
+            withdrawal.destination_label()
+        )),
+        error: None,
+        notice: None,
+        csrf: Csrf::token(state, session.token.expose()),
+        action: format!("/payments/confirm/{}", approval.id),
+        send_action: format!("/payments/confirm/{}/send", approval.id),
+        switch_base: format!("/payments/confirm/{}?", approval.id),
+        methods,
+        selected: None,
+        choosing: false,
+        hidden: Vec::new(),
+        password_allowed: false,
+    })
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "This withdrawal request does not exist or has expired. Start again from Payments.")
+}
+
+async fn live_approval(state: &AppState, session: &CurrentSession, id: &str) -> Result<Approval, PageError> {
+    let now = state.services.clock.unix();
+    state
+        .services
+        .store
+        .get_approval(&session.account.id, id)
+        .await
+        .map_err(ApiError::from)?
+        .filter(|a| a.expires_at > now && a.used_at.is_none())
+        .ok_or_else(|| PageError(not_found()))
+}
+
+/// `GET /payments/confirm/{id}`
+pub async fn confirm(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    Path(id): Path<String>,
+    Query(choice): Query<Choice>,
+) -> Result<Response, PageError> {
+    let approval = live_approval(&state, &session, &id).await?;
+    Ok(render(StatusCode::OK, &approval_page(&state, &session, &approval).await?.choose(&choice)))
+}
+
+#[derive(Deserialize)]
+pub struct ApproveForm {
+    csrf: String,
+    method_id: String,
+    code: String,
+}
+
+#[derive(Template)]
+#[template(path = "withdrawal_done.html")]
+struct DonePage {
+    chrome: Chrome,
+    amount: String,
+    destination: &'static str,
+}
+
+/// `POST /payments/confirm/{id}`: verifies for this approval, then spends it on exactly
+/// the withdrawal it names.
+pub async fn confirm_submit(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<ApproveForm>,
+) -> Result<Response, PageError> {
+    if !Csrf::check(&state, session.token.expose(), &form.csrf) {
+        return Err(PageError(forbidden_form()));
+    }
+    let approval = live_approval(&state, &session, &id).await?;
+    let withdrawal = Withdrawal::from_context(&approval.context).ok_or_else(|| PageError(not_found()))?;
+    let result = match state.services.approve(&session.account, &approval.id, &form.method_id, &form.code, &ctx).await {
+        Ok(_) => state.services.submit_withdrawal(&session.account, &approval.id, &withdrawal, &ctx).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => {
+            let page = DonePage {
+                chrome: Chrome::new(&state, Some(session.account.username.as_str())),
+                amount: withdrawal.amount.to_string(),
+                destination: withdrawal.destination_label(),
+            };
+            Ok(render(StatusCode::OK, &page))
+        }
+        Err(e) => {
+            let error = ApiError::from(e);
+            if !error.status.is_client_error() {
+                return Err(PageError(error));
+            }
+            let choice = Choice::method(form.method_id);
+            let page =
+                VerifyPage { error: Some(error.message.clone()), ..approval_page(&state, &session, &approval).await?.choose(&choice) };
+            Ok(render(error.status, &page))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SendForm {
+    csrf: String,
+    method_id: String,
+}
+
+/// `POST /payments/confirm/{id}/send`
+pub async fn confirm_send(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<SendForm>,
+) -> Result<Response, PageError> {
+    if !Csrf::check(&state, session.token.expose(), &form.csrf) {
+        return Err(PageError(forbidden_form()));
+    }
+    let approval = live_approval(&state, &session, &id).await?;
+    let key = format!("approval:{}", approval.id);
+    match state.services.send_code(&session.account, &form.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await {
+        Ok(()) => Ok(Redirect::to(&format!("/payments/confirm/{}?method={}&sent=1", approval.id, form.method_id)).into_response()),
+        Err(e) => {
+            let error = ApiError::from(e);
+            if !error.status.is_client_error() {
+                return Err(PageError(error));
+            }
+            let choice = Choice::method(form.method_id);
+            let page =
+                VerifyPage { error: Some(error.message.clone()), ..approval_page(&state, &session, &approval).await?.choose(&choice) };
+            Ok(render(error.status, &page))
+        }
+    }
+}

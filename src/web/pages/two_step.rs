@@ -1,0 +1,557 @@
+//! 2-step pages: the second step of login with "Try another method", step-up before
+//! sensitive pages, and Security settings (checklist S5, S6, S7.2, S7.6).
+
+use super::{render, Chrome};
+use crate::web::error::{ApiError, PageError};
+use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, PendingSession};
+use crate::web::security::{forbidden_form, Csrf};
+use crate::web::AppState;
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use doorman_core::factors::{FactorKind, MethodView, SECURITY_QUESTIONS};
+use doorman_core::two_step::{Binding, StepUpProof, TotpEnrolment, TwoStepError};
+use doorman_core::Password;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+/// The page that asks for a method: login's second step, step-up, withdrawal approval.
+#[derive(Template)]
+#[template(path = "verify.html")]
+pub struct VerifyPage {
+    pub chrome: Chrome,
+    pub heading: String,
+    pub intro: Option<String>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+    pub csrf: String,
+    pub action: String,
+    pub send_action: String,
+    /// Prefix of the links that pick a method: "...?method=ID" or "...?choose=1".
+    pub switch_base: String,
+    pub methods: Vec<MethodView>,
+    pub selected: Option<MethodView>,
+    pub choosing: bool,
+    pub hidden: Vec<(String, String)>,
+    pub password_allowed: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Choice {
+    method: Option<String>,
+    choose: Option<String>,
+    sent: Option<String>,
+    next: Option<String>,
+}
+
+impl Choice {
+    pub fn method(id: String) -> Self {
+        Self { method: Some(id), ..Self::default() }
+    }
+}
+
+impl VerifyPage {
+    /// Picks the method asked for, else the default (the first).
+    pub fn choose(mut self, choice: &Choice) -> Self {
+        self.choosing = choice.choose.is_some() && self.methods.len() > 1;
+        self.selected = choice.method.as_ref().and_then(|id| self.methods.iter().find(|m| &m.id == id)).or(self.methods.first()).cloned();
+        if choice.sent.is_some() {
+            self.notice = Some("We sent you a code. It works for 10 minutes.".into());
+        }
+        self
+    }
+}
+
+/// An error a person can act on is shown on the page; anything else is a server error.
+fn shown(error: ApiError) -> Result<(StatusCode, String), PageError> {
+    if error.status.is_client_error() {
+        Ok((error.status, error.message))
+    } else {
+        Err(PageError(error))
+    }
+}
+
+/// A local path to return to; anything else becomes the account page.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && path.len() < 200 => path.to_owned(),
+        _ => "/account".to_owned(),
+    }
+}
+
+fn check_csrf(state: &AppState, session: &CurrentSession, token: &str) -> Result<(), PageError> {
+    if Csrf::check(state, session.token.expose(), token) {
+        Ok(())
+    } else {
+        Err(PageError(forbidden_form()))
+    }
+}
+
+// ---- The second step of login ----
+
+fn second_step_page(state: &AppState, session: &CurrentSession, methods: Vec<MethodView>) -> VerifyPage {
+    VerifyPage {
+        chrome: Chrome::new(state, None),
+        heading: "2-step verification".into(),
+        intro: Some("Your password was right. Now confirm it is you.".into()),
+        error: None,
+        notice: None,
+        csrf: Csrf::token(state, session.token.expose()),
+        action: "/login/verify".into(),
+        send_action: "/login/verify/send".into(),
+        switch_base: "/login/verify?".into(),
+        methods,
+        selected: None,
+        choosing: false,
+        hidden: Vec::new(),
+        password_allowed: false,
+    }
+}
+
+/// `GET /login/verify`
+pub async fn second_step(
+    State(state): State<AppState>,
+    PendingSession(session): PendingSession,
+    Query(choice): Query<Choice>,
+) -> Result<Response, PageError> {
+    let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
+    let methods = state.services.methods(&session.account).await?;
+    Ok(render(StatusCode::OK, &second_step_page(&state, &session, methods).choose(&choice)))
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    method_id: Option<String>,
+    code: Option<String>,
+    password: Option<String>,
+    next: Option<String>,
+}
+
+/// `POST /login/verify`: success replaces the half session with a full one (S7.2).
+pub async fn second_step_submit(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PendingSession(session): PendingSession,
+    jar: CookieJar,
+    PageForm(form): PageForm<CodeForm>,
+) -> Result<Response, PageError> {
+    let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
+    check_csrf(&state, &session, &form.csrf)?;
+    let method_id = form.method_id.unwrap_or_default();
+    let result = state
+        .services
+        .complete_second_step(&session.record, &session.account, &method_id, form.code.as_deref().unwrap_or_default(), &ctx)
+        .await;
+    match result {
+        Ok(token) => {
+            Ok((jar.add(state.web.cookie(state.web.session_cookie, token.expose().to_owned())), Redirect::to("/account")).into_response())
+        }
+        Err(e) => {
+            let (status, message) = shown(ApiError::from(e))?;
+            let methods = state.services.methods(&session.account).await?;
+            let choice = Choice::method(method_id);
+            let page = VerifyPage { error: Some(message), ..second_step_page(&state, &session, methods).choose(&choice) };
+            Ok(render(status, &page))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SendForm {
+    csrf: String,
+    method_id: String,
+    next: Option<String>,
+}
+
+/// `POST /login/verify/send`
+pub async fn second_step_send(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PendingSession(session): PendingSession,
+    PageForm(form): PageForm<SendForm>,
+) -> Result<Response, PageError> {
+    let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
+    check_csrf(&state, &session, &form.csrf)?;
+    let binding = Binding { key: &session.record.id_hash, purpose: "login" };
+    match state.services.send_code(&session.account, &form.method_id, &binding, &ctx).await {
+        Ok(()) => Ok(Redirect::to(&format!("/login/verify?method={}&sent=1", form.method_id)).into_response()),
+        Err(e) => {
+            let (status, message) = shown(ApiError::from(e))?;
+            let methods = state.services.methods(&session.account).await?;
+            let choice = Choice::method(form.method_id);
+            Ok(render(status, &VerifyPage { error: Some(message), ..second_step_page(&state, &session, methods).choose(&choice) }))
+        }
+    }
+}
+
+// ---- Step-up ----
+
+async fn step_up_page(state: &AppState, session: &CurrentSession, next: &str) -> Result<VerifyPage, ApiError> {
+    let enabled = state.services.two_step_enabled(&session.account.id).await?;
+    let methods = if enabled { state.services.methods(&session.account).await? } else { Vec::new() };
+    Ok(VerifyPage {
+        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        heading: "Confirm it is you".into(),
+        intro: Some(if enabled {
+            "This page changes your security or your money. Verify with one of your methods to continue.".into()
+        } else {
+            "This page changes your security or your money. Enter your password to continue.".into()
+        }),
+        error: None,
+        notice: None,
+        csrf: Csrf::token(state, session.token.expose()),
+        action: "/step-up".into(),
+        send_action: "/step-up/send".into(),
+        switch_base: format!("/step-up?next={}&", urlencode(next)),
+        methods,
+        selected: None,
+        choosing: false,
+        hidden: vec![("next".into(), next.to_owned())],
+        password_allowed: !enabled,
+    })
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"/-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// Sends the visitor to step up, then back to `next`.
+pub fn to_step_up(next: &str) -> Response {
+    Redirect::to(&format!("/step-up?next={}", urlencode(next))).into_response()
+}
+
+/// `GET /step-up?next=/account/security`
+pub async fn step_up(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    Query(choice): Query<Choice>,
+) -> Result<Response, PageError> {
+    let next = safe_next(choice.next.as_deref());
+    let page = step_up_page(&state, &session, &next).await?.choose(&choice);
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `POST /step-up`: a new session id on success (S7.2), then back where the user was going.
+pub async fn step_up_submit(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    jar: CookieJar,
+    PageForm(form): PageForm<CodeForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &session, &form.csrf)?;
+    let next = safe_next(form.next.as_deref());
+    let password;
+    let proof = match (&form.method_id, &form.code, &form.password) {
+        (Some(method_id), Some(code), _) => StepUpProof::Method { method_id, code },
+        (_, _, Some(raw)) => {
+            password = Password::new(raw).map_err(|_| ApiError::from(TwoStepError::Invalid))?;
+            StepUpProof::Password(&password)
+        }
+        _ => return Err(PageError(ApiError::from(TwoStepError::Invalid))),
+    };
+    match state.services.step_up(&session.record, &session.account, proof, &ctx).await {
+        Ok(token) => {
+            Ok((jar.add(state.web.cookie(state.web.session_cookie, token.expose().to_owned())), Redirect::to(&next)).into_response())
+        }
+        Err(e) => {
+            let (status, message) = shown(ApiError::from(e))?;
+            let choice = Choice { method: form.method_id.clone(), ..Choice::default() };
+            let page = VerifyPage { error: Some(message), ..step_up_page(&state, &session, &next).await?.choose(&choice) };
+            Ok(render(status, &page))
+        }
+    }
+}
+
+/// `POST /step-up/send`
+pub async fn step_up_send(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<SendForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &session, &form.csrf)?;
+    let next = safe_next(form.next.as_deref());
+    let binding = Binding { key: &session.record.id_hash, purpose: "step_up" };
+    match state.services.send_code(&session.account, &form.method_id, &binding, &ctx).await {
+        Ok(()) => Ok(Redirect::to(&format!("/step-up?next={}&method={}&sent=1", urlencode(&next), form.method_id)).into_response()),
+        Err(e) => {
+            let (status, message) = shown(ApiError::from(e))?;
+            let choice = Choice::method(form.method_id);
+            Ok(render(status, &VerifyPage { error: Some(message), ..step_up_page(&state, &session, &next).await?.choose(&choice) }))
+        }
+    }
+}
+
+// ---- Security settings ----
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    chrome: Chrome,
+    csrf: String,
+    methods: Vec<MethodView>,
+    enabled: bool,
+    email_codes_enabled: bool,
+    questions: Vec<(&'static str, &'static str)>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct Done {
+    done: Option<String>,
+}
+
+async fn security_page(
+    state: &AppState,
+    session: &CurrentSession,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<SecurityPage, ApiError> {
+    Ok(SecurityPage {
+        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        csrf: Csrf::token(state, session.token.expose()),
+        methods: state.services.methods(&session.account).await?,
+        enabled: state.services.two_step_enabled(&session.account.id).await?,
+        email_codes_enabled: state.services.two_step.email_codes_enabled,
+        questions: SECURITY_QUESTIONS.to_vec(),
+        notice,
+        error,
+    })
+}
+
+/// `GET /account/security`
+pub async fn security(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    Query(done): Query<Done>,
+) -> Result<Response, PageError> {
+    let notice = done.done.map(|what| match what.as_str() {
+        "totp" => "Authenticator app added.".to_owned(),
+        "question" => "Security question saved.".to_owned(),
+        "email" => "Email codes added.".to_owned(),
+        "removed" => "Method removed.".to_owned(),
+        "default" => "Default method changed.".to_owned(),
+        _ => "Saved.".to_owned(),
+    });
+    Ok(render(StatusCode::OK, &security_page(&state, &session, notice, None).await?))
+}
+
+/// Every change here needs a fresh step-up (S5.4, S7.6) and the session's CSRF token.
+fn guard(state: &AppState, session: &CurrentSession, csrf: &str) -> Result<Option<Response>, PageError> {
+    check_csrf(state, session, csrf)?;
+    if state.services.recently_verified(&session.record) {
+        Ok(None)
+    } else {
+        Ok(Some(to_step_up("/account/security")))
+    }
+}
+
+/// A failed change: back to the settings page with the reason.
+async fn settings_error(state: &AppState, session: &CurrentSession, e: TwoStepError) -> Result<Response, PageError> {
+    let (status, message) = shown(ApiError::from(e))?;
+    Ok(render(status, &security_page(state, session, None, Some(message)).await?))
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "totp_enrol.html")]
+struct TotpPage {
+    chrome: Chrome,
+    csrf: String,
+    method_id: String,
+    secret: String,
+    qr_svg_base64: String,
+    error: Option<String>,
+}
+
+fn qr_data(uri: &str) -> String {
+    use base64::Engine;
+    match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => {
+            let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(220, 220).quiet_zone(true).build();
+            base64::engine::general_purpose::STANDARD.encode(svg)
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// `POST /account/security/totp`: a new secret as a QR code and as text (S5.1).
+pub async fn totp_start(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
+        return Ok(redirect);
+    }
+    let enrolment = state.services.start_totp(&session.account).await.map_err(ApiError::from)?;
+    Ok(totp_page(&state, &session, &enrolment, StatusCode::OK, None))
+}
+
+fn totp_page(state: &AppState, session: &CurrentSession, enrolment: &TotpEnrolment, status: StatusCode, error: Option<String>) -> Response {
+    let secret = enrolment.secret.expose_secret();
+    let page = TotpPage {
+        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        csrf: Csrf::token(state, session.token.expose()),
+        method_id: enrolment.method_id.clone(),
+        qr_svg_base64: qr_data(&enrolment.otpauth_uri),
+        secret: secret.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" "),
+        error,
+    };
+    render(status, &page)
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    csrf: String,
+    method_id: String,
+    code: String,
+}
+
+/// `POST /account/security/totp/confirm`
+pub async fn totp_confirm(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<ConfirmForm>,
+) -> Result<Response, PageError> {
+    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
+        return Ok(redirect);
+    }
+    match state.services.confirm_totp(&session.account, &form.method_id, &form.code, &ctx).await {
+        Ok(()) => Ok(Redirect::to("/account/security?done=totp").into_response()),
+        // A wrong first code: the same page again, so the app need not be set up twice.
+        Err(e @ (TwoStepError::Invalid | TwoStepError::Throttled(_))) => {
+            let (status, message) = shown(ApiError::from(e))?;
+            let enrolment = state.services.pending_totp(&session.account, &form.method_id).await.map_err(ApiError::from)?;
+            Ok(totp_page(&state, &session, &enrolment, status, Some(message)))
+        }
+        Err(e) => settings_error(&state, &session, e).await,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "recovery_codes.html")]
+struct CodesPage {
+    chrome: Chrome,
+    codes: Vec<String>,
+    download: String,
+}
+
+/// `POST /account/security/recovery-codes`: shown once, downloadable as text (S5.8).
+pub async fn recovery_codes(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
+        return Ok(redirect);
+    }
+    let codes: Vec<String> = state
+        .services
+        .regenerate_recovery_codes(&session.account, &ctx)
+        .await
+        .map_err(ApiError::from)?
+        .iter()
+        .map(|c| c.expose_secret().to_owned())
+        .collect();
+    let text = format!(
+        "{} recovery codes for {}\nEach code works once. Keep them somewhere safe, away from your phone.\n\n{}\n",
+        state.web.product_name,
+        session.account.username.as_str(),
+        codes.join("\n")
+    );
+    let download = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(text)
+    };
+    Ok(render(StatusCode::OK, &CodesPage { chrome: Chrome::new(&state, Some(session.account.username.as_str())), codes, download }))
+}
+
+#[derive(Deserialize)]
+pub struct QuestionForm {
+    csrf: String,
+    question_id: String,
+    answer: String,
+}
+
+/// `POST /account/security/question`
+pub async fn question(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<QuestionForm>,
+) -> Result<Response, PageError> {
+    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
+        return Ok(redirect);
+    }
+    match state.services.set_security_question(&session.account, &form.question_id, &form.answer, &ctx).await {
+        Ok(_) => Ok(Redirect::to("/account/security?done=question").into_response()),
+        Err(e) => settings_error(&state, &session, e).await,
+    }
+}
+
+/// `POST /account/security/email`
+pub async fn email(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<CsrfOnly>,
+) -> Result<Response, PageError> {
+    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
+        return Ok(redirect);
+    }
+    match state.services.add_email_codes(&session.account, &ctx).await {
+        Ok(_) => Ok(Redirect::to("/account/security?done=email").into_response()),
+        Err(e) => settings_error(&state, &session, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct MethodForm {
+    csrf: String,
+    method_id: String,
+}
+
+/// `POST /account/security/remove`
+pub async fn remove(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<MethodForm>,
+) -> Result<Response, PageError> {
+    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
+        return Ok(redirect);
+    }
+    match state.services.remove_method(&session.account, &form.method_id, &ctx).await {
+        Ok(()) => Ok(Redirect::to("/account/security?done=removed").into_response()),
+        Err(e) => settings_error(&state, &session, e).await,
+    }
+}
+
+/// `POST /account/security/default`
+pub async fn make_default(
+    State(state): State<AppState>,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<MethodForm>,
+) -> Result<Response, PageError> {
+    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
+        return Ok(redirect);
+    }
+    match state.services.set_default_method(&session.account, &form.method_id).await {
+        Ok(()) => Ok(Redirect::to("/account/security?done=default").into_response()),
+        Err(e) => settings_error(&state, &session, e).await,
+    }
+}

@@ -1,0 +1,399 @@
+//! SMS delivery through the outbox, against real HTTP servers started in the test process
+//! (axum on 127.0.0.1, port 0): the signed webhook, the Twilio-compatible API, retries,
+//! dead letters and the failures counted per country; and the dev outbox, listed on
+//! `/dev/mailbox` in demo mode.
+
+use crate::helpers::{temp_dir, test_config, Backend, TestApp};
+use crate::on_both_backends;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use doorman::store::SqlStore;
+use doorman::Config;
+use doorman_core::delivery_failures::{DeliveryFailures, DAY_SECONDS};
+use doorman_core::outbox::{retry_delay, MessageContent, NewMessage};
+use doorman_core::{AccountId, Clock};
+use hmac::{Hmac, Mac};
+use secrecy::SecretString;
+use sha2::Sha256;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+on_both_backends!(
+    the_webhook_receives_signed_json,
+    a_failing_webhook_is_retried_until_it_takes_the_message,
+    an_sms_the_webhook_refuses_ends_as_a_dead_letter,
+    the_twilio_compatible_provider_gets_a_form_with_basic_auth,
+    an_sms_whose_code_has_expired_is_not_sent,
+    the_dev_outbox_shows_sms_on_the_demo_mailbox,
+);
+
+const NUMBER: &str = "+639171234521";
+const CODE_TEXT: &str = "doorman code: 482915. It expires in 10 minutes. Never share it; we will never ask for it.";
+const WEBHOOK_SECRET: &str = "webhook-secret-for-the-tests-0123456789";
+const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TWILIO_TOKEN: &str = "twilio-token-for-the-tests";
+const TWILIO_FROM: &str = "+15005550006";
+
+/// One request as the provider received it.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+    fn form(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(&self.body).into_owned().collect()
+    }
+}
+
+#[derive(Clone, Default)]
+struct ProviderState {
+    received: Arc<Mutex<Vec<Received>>>,
+    /// The statuses to answer with, in turn; then 200.
+    answers: Arc<Mutex<VecDeque<u16>>>,
+}
+
+/// An HTTP server standing for an SMS provider; stops with the test's runtime.
+struct Provider {
+    address: SocketAddr,
+    state: ProviderState,
+}
+
+impl Provider {
+    async fn start(answers: &[u16]) -> Self {
+        let state = ProviderState::default();
+        state.answers.lock().unwrap().extend(answers);
+        let app = axum::Router::new().fallback(record).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { address, state }
+    }
+
+    fn url(&self, path: &str) -> url::Url {
+        url::Url::parse(&format!("http://{}{path}", self.address)).unwrap()
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+}
+
+async fn record(State(state): State<ProviderState>, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+    state.received.lock().unwrap().push(Received { path: uri.path().to_owned(), headers, body });
+    let status = state.answers.lock().unwrap().pop_front().unwrap_or(200);
+    // Twilio's way of explaining a refusal; it names the number, never the text.
+    let body = if status == 200 {
+        r#"{"sid": "SM0123", "status": "queued"}"#.to_owned()
+    } else {
+        format!(r#"{{"code": 21211, "message": "The 'To' number {NUMBER} is not valid.", "status": {status}}}"#)
+    };
+    (StatusCode::from_u16(status).unwrap(), body)
+}
+
+/// Polls `check` until it gives a value, for at most `seconds`.
+async fn eventually<T>(what: &str, seconds: u64, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn webhook_config(backend: Backend, provider: &Provider) -> Config {
+    Config {
+        sms_webhook_url: Some(provider.url("/sms")),
+        sms_webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
+        mail_worker: true,
+        ..test_config(backend).await
+    }
+}
+
+fn content() -> MessageContent {
+    MessageContent { subject: "doorman code".into(), text: CODE_TEXT.into(), html: String::new() }
+}
+
+async fn enqueue_sms(app: &TestApp, account: Option<AccountId>, created_at: i64) -> String {
+    let message = NewMessage::sms(NUMBER, "verification_code", account, content(), created_at);
+    app.services.store.enqueue_message(&message).await.unwrap();
+    message.id
+}
+
+/// One outbox row, read directly.
+#[derive(Debug)]
+struct OutboxRow {
+    status: String,
+    attempts: i64,
+    last_error: Option<String>,
+    leased: bool,
+    body_text: String,
+}
+
+impl OutboxRow {
+    async fn read(database_url: &str, id: &str) -> Self {
+        use sqlx::Row;
+        let store = SqlStore::connect(database_url).await.unwrap();
+        let row = sqlx::query("SELECT status, attempts, last_error, lease_owner, body_text FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let result = Self {
+            status: row.get("status"),
+            attempts: row.get("attempts"),
+            last_error: row.get("last_error"),
+            leased: row.get::<Option<String>, _>("lease_owner").is_some(),
+            body_text: row.get("body_text"),
+        };
+        store.pool().close().await;
+        result
+    }
+
+    /// Waits until no worker holds the row and `done` says it is what the test waits for.
+    async fn wait(database_url: &str, id: &str, what: &str, done: impl Fn(&Self) -> bool) -> Self {
+        eventually(what, 20, async || Some(Self::read(database_url, id).await).filter(|row| !row.leased && done(row))).await
+    }
+}
+
+/// The failures counted since yesterday, by day, channel and country.
+async fn failures(app: &TestApp) -> Vec<DeliveryFailures> {
+    app.services.store.delivery_failures_since(app.clock.unix() - DAY_SECONDS).await.unwrap()
+}
+
+/// Waits for the worker to count its last attempt (it does so after marking the row).
+async fn counted(app: &TestApp, done: impl Fn(&[DeliveryFailures]) -> bool) -> Vec<DeliveryFailures> {
+    eventually("the attempts counted", 10, async || Some(failures(app).await).filter(|rows| done(rows))).await
+}
+
+fn country_of(row: &DeliveryFailures) -> String {
+    row.country.map(|c| c.as_str().to_owned()).unwrap_or_default()
+}
+
+fn verify_signature(request: &Received) {
+    let timestamp = request.header("x-doorman-timestamp");
+    let signed = format!("{timestamp}.{}", String::from_utf8_lossy(&request.body));
+    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+    mac.update(signed.as_bytes());
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(request.header("x-doorman-signature"), expected, "the signature covers the timestamp and the raw body");
+    let age = time::OffsetDateTime::now_utc().unix_timestamp() - timestamp.parse::<i64>().unwrap();
+    assert!((0..60).contains(&age), "the timestamp is the time of sending: {timestamp}");
+}
+
+async fn the_webhook_receives_signed_json(backend: Backend) {
+    let provider = Provider::start(&[]).await;
+    let config = webhook_config(backend, &provider).await;
+    let app = TestApp::spawn_with(config.clone()).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+
+    let id = enqueue_sms(&app, Some(account.id.clone()), app.clock.unix()).await;
+
+    let row = OutboxRow::wait(&config.database_url, &id, "the SMS marked sent", |r| r.status == "sent").await;
+    assert_eq!((row.attempts, row.last_error), (1, None));
+    assert_eq!(row.body_text, "", "the code is erased once sent");
+    let received = provider.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    let request = &received[0];
+    assert_eq!(request.path, "/sms");
+    assert_eq!(request.header("content-type"), "application/json");
+    assert_eq!(request.json(), serde_json::json!({ "to": NUMBER, "text": CODE_TEXT, "message_id": id }));
+    verify_signature(request);
+
+    let audit = app.services.store.audit_of(&account.id, 20).await.unwrap();
+    let sent = audit.iter().find(|r| r.event.as_str() == "sms_sent").expect("an sms_sent audit record");
+    assert_eq!(sent.detail, "verification_code");
+    let counted = failures(&app).await;
+    assert!(counted.is_empty(), "no failure: {counted:?}");
+}
+
+async fn a_failing_webhook_is_retried_until_it_takes_the_message(backend: Backend) {
+    let provider = Provider::start(&[500]).await;
+    let config = webhook_config(backend, &provider).await;
+    let app = TestApp::spawn_with(config.clone()).await;
+
+    let id = enqueue_sms(&app, None, app.clock.unix()).await;
+    let row = OutboxRow::wait(&config.database_url, &id, "a failed first attempt", |r| r.last_error.is_some()).await;
+    assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
+    let error = row.last_error.unwrap();
+    assert!(error.contains("500"), "{error}");
+    assert!(!error.contains("482915"), "no code in the error: {error}");
+    assert_eq!(row.body_text, CODE_TEXT, "a message that will be retried keeps its text");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(provider.received().len(), 1, "no retry before the backoff has passed");
+
+    app.clock.advance(retry_delay(1).unwrap());
+    let row = OutboxRow::wait(&config.database_url, &id, "the SMS marked sent", |r| r.status == "sent").await;
+    assert_eq!((row.attempts, row.last_error), (2, None));
+    let received = provider.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].json(), received[1].json(), "the retry carries the same message_id, so a receiver can drop a copy");
+    verify_signature(&received[1]);
+
+    let counted = counted(&app, |rows| rows.first().is_some_and(|r| r.sent == 1)).await;
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    let ph = &counted[0];
+    assert_eq!((ph.channel.as_str(), country_of(ph).as_str()), ("sms", "PH"));
+    assert_eq!((ph.failures, ph.dead, ph.sent), (1, 0, 1));
+    assert!(ph.last_error.as_deref().unwrap_or_default().contains("500"), "{ph:?}");
+}
+
+async fn an_sms_the_webhook_refuses_ends_as_a_dead_letter(backend: Backend) {
+    let provider = Provider::start(&[400]).await;
+    let config = webhook_config(backend, &provider).await;
+    let app = TestApp::spawn_with(config.clone()).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+
+    let id = enqueue_sms(&app, Some(account.id.clone()), app.clock.unix()).await;
+    let row = OutboxRow::wait(&config.database_url, &id, "a dead letter", |r| r.status == "dead").await;
+    assert_eq!(row.attempts, 1, "refused for good: not retried");
+    assert_eq!(row.body_text, "", "dead letters keep no text");
+    assert!(row.last_error.as_deref().unwrap_or_default().contains("400"), "{row:?}");
+    app.clock.advance(3600);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(provider.received().len(), 1);
+
+    let counted = counted(&app, |rows| !rows.is_empty()).await;
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!((counted[0].channel.as_str(), country_of(&counted[0]).as_str()), ("sms", "PH"));
+    assert_eq!((counted[0].failures, counted[0].dead, counted[0].sent), (1, 1, 0));
+    let audit = app.services.store.audit_of(&account.id, 20).await.unwrap();
+    let failed = audit.iter().find(|r| r.event.as_str() == "sms_failed").expect("an sms_failed audit record");
+    assert!(failed.detail.contains("dead letter") && !failed.detail.contains("482915"), "{}", failed.detail);
+
+    // Operators see the failures per country with `doorman mail status`.
+    let output = Command::new(env!("CARGO_BIN_EXE_doorman"))
+        .args(["mail", "status"])
+        .current_dir(temp_dir())
+        .env("DOORMAN_DATABASE_URL", &config.database_url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("dead    1"), "{stdout}");
+    let line = stdout.lines().find(|l| l.contains("failed attempts")).unwrap_or_else(|| panic!("a failure line in {stdout}"));
+    assert!(line.contains("sms") && line.contains("PH") && line.contains("failed attempts 1") && line.contains("dead 1"), "{line}");
+    assert!(stdout.contains("answered 400"), "{stdout}");
+    assert!(!stdout.contains("482915"), "no code in the status output: {stdout}");
+}
+
+async fn the_twilio_compatible_provider_gets_a_form_with_basic_auth(backend: Backend) {
+    let provider = Provider::start(&[201, 400]).await;
+    let config = Config {
+        sms_twilio_base_url: provider.url("/"),
+        sms_twilio_account_sid: Some(TWILIO_SID.into()),
+        sms_twilio_auth_token: Some(SecretString::from(TWILIO_TOKEN)),
+        sms_from: Some(TWILIO_FROM.into()),
+        mail_worker: true,
+        ..test_config(backend).await
+    };
+    let app = TestApp::spawn_with(config.clone()).await;
+
+    let sent = enqueue_sms(&app, None, app.clock.unix()).await;
+    OutboxRow::wait(&config.database_url, &sent, "the SMS marked sent", |r| r.status == "sent").await;
+    let received = provider.received();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(request.path, format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json"));
+    use base64::Engine as _;
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"));
+    assert_eq!(request.header("authorization"), format!("Basic {credentials}"));
+    assert_eq!(request.header("content-type"), "application/x-www-form-urlencoded");
+    let mut form = request.form();
+    form.sort();
+    let mut expected = vec![("Body", CODE_TEXT), ("From", TWILIO_FROM), ("To", NUMBER)];
+    expected.sort();
+    assert_eq!(form, expected.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect::<Vec<_>>());
+
+    // A refusal is a dead letter that says why, in Twilio's words.
+    let refused = enqueue_sms(&app, None, app.clock.unix()).await;
+    let row = OutboxRow::wait(&config.database_url, &refused, "a dead letter", |r| r.status == "dead").await;
+    let error = row.last_error.unwrap_or_default();
+    assert!(error.contains("400") && error.contains("21211"), "{error}");
+    let counted = counted(&app, |rows| !rows.is_empty()).await;
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!((country_of(&counted[0]).as_str(), counted[0].failures, counted[0].dead, counted[0].sent), ("PH", 1, 1, 1));
+}
+
+async fn an_sms_whose_code_has_expired_is_not_sent(backend: Backend) {
+    let provider = Provider::start(&[]).await;
+    let config = webhook_config(backend, &provider).await;
+    let app = TestApp::spawn_with(config.clone()).await;
+
+    // Written eleven minutes ago (the worker was down, say): its code has expired.
+    let id = enqueue_sms(&app, None, app.clock.unix() - 11 * 60).await;
+    let row = OutboxRow::wait(&config.database_url, &id, "a dead letter", |r| r.status == "dead").await;
+    assert!(row.last_error.as_deref().unwrap_or_default().contains("expired"), "{row:?}");
+    assert!(provider.received().is_empty(), "nothing was sent");
+}
+
+async fn the_dev_outbox_shows_sms_on_the_demo_mailbox(backend: Backend) {
+    let config = Config { mail_worker: true, ..test_config(backend).await };
+    let app = TestApp::spawn_demo(config.clone()).await;
+
+    let id = enqueue_sms(&app, None, app.clock.unix()).await;
+    let file: PathBuf = eventually("the SMS file in mail_dir/sms", 15, async || {
+        let entries = std::fs::read_dir(config.mail_dir.join("sms")).ok()?;
+        entries.map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|x| x == "json"))
+    })
+    .await;
+    let name = file.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with(&format!("-{id}.json")) && name.starts_with(|c: char| c.is_ascii_digit()), "{name} sorts by time");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!((json["to"].as_str(), json["text"].as_str()), (Some(NUMBER), Some(CODE_TEXT)));
+    OutboxRow::wait(&config.database_url, &id, "the SMS marked sent", |r| r.status == "sent").await;
+
+    let page = app.get(&app.client, "/dev/mailbox").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("SMS to +63 *** *** 4521"), "{}", page.text);
+    assert!(page.text.contains("482915"), "the demo mailbox shows the code: {}", page.text);
+    assert!(page.text.contains(NUMBER), "{}", page.text);
+
+    // Email failures are counted too, with no country.
+    let email = NewMessage::email("not an address", "password_reset", None, content(), app.clock.unix());
+    app.services.store.enqueue_message(&email).await.unwrap();
+    let counted = counted(&app, |rows| !rows.is_empty()).await;
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!((counted[0].channel.as_str(), counted[0].country, counted[0].failures, counted[0].dead), ("email", None, 1, 1));
+}
+
+/// `DOORMAN_SMS_FROM=+15005550006` stays text (not the integer 15005550006), secrets stay
+/// hidden, and incomplete settings are refused with the missing one named.
+#[test]
+fn config_check_reads_the_sms_settings_from_the_environment() {
+    let check = |vars: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_doorman"));
+        command.args(["config", "check"]).current_dir(temp_dir());
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        let output = command.output().unwrap();
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr))
+    };
+    let (ok, text) = check(&[
+        ("DOORMAN_SMS_TWILIO_ACCOUNT_SID", TWILIO_SID),
+        ("DOORMAN_SMS_TWILIO_AUTH_TOKEN", "1234567890"),
+        ("DOORMAN_SMS_FROM", TWILIO_FROM),
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("sms_provider = (unset: twilio)") && text.contains("sms_from = +15005550006"), "{text}");
+    assert!(text.contains("sms_twilio_auth_token = (set)") && !text.contains("1234567890"), "{text}");
+
+    let (ok, text) = check(&[("DOORMAN_SMS_PROVIDER", "webhook"), ("DOORMAN_SMS_WEBHOOK_URL", "https://sms.example.com/hook")]);
+    assert!(!ok && text.contains("sms_webhook_secret"), "{text}");
+}
