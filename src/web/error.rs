@@ -117,6 +117,7 @@ impl From<TwoStepError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "method_required", message)
             }
             TwoStepError::Answer(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_answer", message),
+            TwoStepError::Phone(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_phone", message),
             TwoStepError::Store(ref inner) => Self::internal(inner),
             TwoStepError::Hash(ref inner) => Self::internal(inner),
             TwoStepError::Seal | TwoStepError::Compose(_) => Self::internal(&e),

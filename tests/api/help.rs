@@ -464,6 +464,11 @@ async fn product_pages_link_to_the_matching_articles(backend: Backend) {
         assert!(page.text.contains("href=\"/help/forgot-password\""), "{path} links to the article");
     }
     assert!(app.get(&TestApp::new_client(), "/login").await.text.contains("href=\"/help\""), "every page links to the help center");
+    let verify = include_str!("../../templates/verify.html");
+    assert!(
+        verify.contains("href=\"/help/two-step-verification\""),
+        "the second step (security question, other methods) links to its article"
+    );
 }
 
 async fn demo_articles_are_seeded_once(backend: Backend) {

@@ -510,3 +510,63 @@ mod pages {
         assert!(done.text.contains("Password changed"));
     }
 }
+
+mod sms {
+    use super::*;
+
+    on_both_backends!(a_phone_is_confirmed_by_a_texted_code_then_used_at_login);
+
+    fn code_in(text: &str) -> String {
+        text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).unwrap().to_owned()
+    }
+
+    /// S5.5, S5.6: a new number gets a code first; then SMS codes work at login, once,
+    /// bound to their login, and are never longer than 10 minutes.
+    async fn a_phone_is_confirmed_by_a_texted_code_then_used_at_login(backend: Backend) {
+        let app = TestApp::spawn(backend).await;
+        app.create_account("maria", "maria@example.com").await;
+        let client = signed_in(&app).await;
+        let bad = app.post_json(&client, "/api/v1/account/two-step/sms", json!({ "phone": "12" })).await;
+        assert_eq!((bad.status, bad.error_code().as_str()), (400, "invalid_phone"));
+        let started = app.post_json(&client, "/api/v1/account/two-step/sms", json!({ "phone": "0917 123 4521" })).await;
+        assert_eq!(started.status, 200, "{}", started.text);
+        assert_eq!(started.json()["hint"], "+63 *** *** 4521", "a national number in the account's country (PH)");
+        let method_id = started.json()["method_id"].as_str().unwrap().to_owned();
+        assert_eq!(app.get(&client, "/api/v1/account/two-step").await.json()["enabled"], false, "not on before the code comes back");
+        let texts = app.deliver().await;
+        assert_eq!((texts[0].to.as_str(), texts[0].kind.as_str()), ("+639171234521", "verification_code"));
+        let confirm = app
+            .post_json(&client, "/api/v1/account/two-step/sms/confirm", json!({ "method_id": method_id, "code": code_in(&texts[0].text) }))
+            .await;
+        assert_eq!(confirm.status, 200, "{}", confirm.text);
+        assert!(
+            app.deliver().await.iter().any(|m| m.to == "maria@example.com" && m.text.contains("+63 *** *** 4521 was added")),
+            "notified by email (S5.6)"
+        );
+
+        app.clock.advance(31);
+        let login = TestApp::new_client();
+        let methods = method_ids(&app.login_as(&login, "192.0.2.10", "maria", PASSWORD).await.json());
+        assert_eq!(methods[0], (method_id.clone(), "sms".to_owned(), "+63 *** *** 4521".to_owned()));
+        assert_eq!(app.post_json(&login, "/api/v1/login/second-factor/send", json!({ "method_id": method_id })).await.status, 202);
+        let text = app.deliver().await.remove(0);
+        assert!(text.text.len() < 160, "fits one SMS: {}", text.text);
+        let code = code_in(&text.text);
+        // The code is bound to this login: another half session cannot use it.
+        let other = TestApp::new_client();
+        app.login_as(&other, "192.0.2.10", "maria", PASSWORD).await;
+        assert_eq!(second_factor(&app, &other, &method_id, &code).await.status, 401);
+        assert_eq!(second_factor(&app, &login, &method_id, &code).await.status, 200);
+
+        // Expiry (S1.5): a step-up code older than 10 minutes is refused, a fresh one works.
+        app.clock.advance(31);
+        assert_eq!(app.post_json(&login, "/api/v1/step-up/send", json!({ "method_id": method_id })).await.status, 202);
+        let old_code = code_in(&app.deliver().await.remove(0).text);
+        app.clock.advance(10 * 60 + 1);
+        let late = app.post_json(&login, "/api/v1/step-up", json!({ "method_id": method_id, "code": old_code })).await;
+        assert_eq!(late.status, 401, "expired");
+        assert_eq!(app.post_json(&login, "/api/v1/step-up/send", json!({ "method_id": method_id })).await.status, 202);
+        let fresh = code_in(&app.deliver().await.remove(0).text);
+        assert_eq!(app.post_json(&login, "/api/v1/step-up", json!({ "method_id": method_id, "code": fresh })).await.status, 200);
+    }
+}

@@ -135,6 +135,8 @@ pub enum TwoStepError {
     #[error(transparent)]
     Answer(#[from] AnswerError),
     #[error(transparent)]
+    Phone(#[from] crate::phone::PhoneError),
+    #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Hash(#[from] HashError),
@@ -275,6 +277,61 @@ impl Services {
         self.notify(account, "An authenticator app was added as a 2-step verification method.", ctx).await
     }
 
+    /// S5.6: a new phone number is a new method: a code goes to it, and it is on only once
+    /// that code comes back. The step-up is checked by the web layer first.
+    pub async fn start_sms(&self, account: &Account, raw_phone: &str, ctx: &RequestContext) -> Result<(String, String), TwoStepError> {
+        let phone = crate::phone::PhoneNumber::parse(raw_phone, Some(account.country))?;
+        let factor = FactorRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            account_id: account.id.clone(),
+            kind: FactorKind::Sms,
+            label: phone.masked(),
+            secret: phone.e164().to_owned(),
+            is_default: false,
+            confirmed_at: None,
+            last_used_step: None,
+            created_at: self.clock.unix(),
+        };
+        self.store.insert_factor(&factor).await?;
+        let binding = format!("enrol:{}", factor.id);
+        self.deliver_code(account, &factor, &Binding { key: &binding, purpose: "enrol" }, ctx).await?;
+        Ok((factor.id, factor.label))
+    }
+
+    pub async fn confirm_sms(&self, account: &Account, method_id: &str, code: &str, ctx: &RequestContext) -> Result<(), TwoStepError> {
+        let factors = self.store.factors_of(&account.id).await?;
+        let factor = factors
+            .iter()
+            .find(|f| f.id == method_id && f.kind == FactorKind::Sms && f.confirmed_at.is_none())
+            .ok_or(TwoStepError::UnknownMethod)?;
+        self.check_limits(&account.id, &factor.id).await?;
+        let now = self.clock.unix();
+        let binding = format!("enrol:{}", factor.id);
+        if !self.check_otp(&binding, factor, code, now).await? {
+            self.count_failure(account, factor, ctx).await?;
+            return Err(TwoStepError::Invalid);
+        }
+        self.store.confirm_factor(&account.id, &factor.id, now).await?;
+        self.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "sms").await?;
+        self.notify(account, &format!("The phone number {} was added for text-message codes.", factor.label), ctx).await
+    }
+
+    /// Checks a sent code for a binding and method, spending it when right.
+    async fn check_otp(&self, binding: &str, factor: &FactorRecord, code: &str, now: i64) -> Result<bool, TwoStepError> {
+        match self.store.latest_otp(binding, &factor.id, now).await? {
+            Some(otp) if otp.attempts < OTP_MAX_ATTEMPTS => {
+                let typed = self.key.keyed_hash(&format!("otp:{}", otp.id), normalise_code(code).as_bytes());
+                if subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), otp.code_hash.as_bytes()).into() {
+                    Ok(self.store.consume_otp(&otp.id, now).await?)
+                } else {
+                    self.store.count_otp_attempt(&otp.id).await?;
+                    Ok(false)
+                }
+            }
+            _ => Ok(false),
+        }
+    }
+
     pub async fn add_email_codes(&self, account: &Account, ctx: &RequestContext) -> Result<String, TwoStepError> {
         if !self.two_step.email_codes_enabled {
             return Err(TwoStepError::EmailCodesDisabled);
@@ -400,22 +457,43 @@ impl Services {
         if factor.kind == FactorKind::Email && !self.two_step.email_codes_enabled {
             return Err(TwoStepError::EmailCodesDisabled);
         }
+        self.deliver_code(account, factor, binding, ctx).await
+    }
+
+    /// Makes, stores and queues one code for a method, within the resend wait and the caps
+    /// per method and per phone number (S3.5: inbox flooding and SMS toll fraud).
+    async fn deliver_code(
+        &self,
+        account: &Account,
+        factor: &FactorRecord,
+        binding: &Binding<'_>,
+        ctx: &RequestContext,
+    ) -> Result<(), TwoStepError> {
         let now = self.clock.unix();
         if let Some(last) = self.store.last_otp_sent_at(&factor.id).await? {
             if now - last < RESEND_COOLDOWN_SECONDS {
                 return Err(TwoStepError::ResendTooSoon(crate::auth::in_words(RESEND_COOLDOWN_SECONDS - (now - last))));
             }
         }
-        // S3.5: at most 10 codes an hour per method, whatever the binding.
-        let cap = [ThrottleKey {
+        let mut caps = vec![ThrottleKey {
             key: format!("codes-sent:{}", factor.id),
             rule: ThrottleRule::Budget { limit: 10, window: 3600, cooldown: 3600 },
         }];
-        let counts = self.store.event_counts(&[cap[0].key.clone()]).await?;
-        if let Some(until) = counts.first().and_then(|(_, c)| cap[0].rule.blocked_until(c, now)) {
+        if factor.kind == FactorKind::Sms {
+            // Across accounts: one number cannot be made to receive more than 20 texts a day.
+            caps.push(ThrottleKey {
+                key: format!("sms-to:{}", factor.secret),
+                rule: ThrottleRule::Budget { limit: 20, window: 86_400, cooldown: 86_400 },
+            });
+        }
+        let names: Vec<String> = caps.iter().map(|k| k.key.clone()).collect();
+        let counts = self.store.event_counts(&names).await?;
+        let until =
+            caps.iter().filter_map(|k| counts.iter().find(|(n, _)| *n == k.key).and_then(|(_, c)| k.rule.blocked_until(c, now))).max();
+        if let Some(until) = until {
             return Err(TwoStepError::ResendTooSoon(crate::auth::in_words(until - now)));
         }
-        self.store.record_event(&cap, now).await?;
+        self.store.record_event(&caps, now).await?;
         let code = generate_otp();
         let otp_id = uuid::Uuid::new_v4().to_string();
         let otp = NewOtp {
@@ -506,18 +584,7 @@ impl Services {
                     }
                 }
             }
-            FactorKind::Sms | FactorKind::Email => match self.store.latest_otp(binding.key, &factor.id, now).await? {
-                Some(otp) if otp.attempts < OTP_MAX_ATTEMPTS => {
-                    let typed = self.key.keyed_hash(&format!("otp:{}", otp.id), normalise_code(code).as_bytes());
-                    if subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), otp.code_hash.as_bytes()).into() {
-                        self.store.consume_otp(&otp.id, now).await?
-                    } else {
-                        self.store.count_otp_attempt(&otp.id).await?;
-                        false
-                    }
-                }
-                _ => false,
-            },
+            FactorKind::Sms | FactorKind::Email => self.check_otp(binding.key, factor, code, now).await?,
             FactorKind::SecurityQuestion => {
                 let answer = Password::new(&normalise_answer(code)).map_err(|_| TwoStepError::Invalid)?;
                 matches!(self.hasher.verify(&answer, Some(&factor.secret)).await?, Verified::Yes | Verified::YesRehashed(_))

@@ -26,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/account/two-step/totp/confirm", post(two_step::confirm_totp))
         .route("/account/two-step/recovery-codes", post(two_step::recovery_codes))
         .route("/account/two-step/email", post(two_step::add_email))
+        .route("/account/two-step/sms", post(two_step::start_sms))
+        .route("/account/two-step/sms/confirm", post(two_step::confirm_sms))
         .route("/account/two-step/security-question", post(two_step::set_question))
         .route("/account/two-step/default", post(two_step::set_default))
         .route("/account/two-step/{method_id}", axum::routing::delete(two_step::remove))

@@ -126,6 +126,36 @@ pub async fn recovery_codes(
     Ok(Json(json!({ "codes": codes.iter().map(|c| c.expose_secret().to_owned()).collect::<Vec<_>>() })))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneBody {
+    phone: String,
+}
+
+/// `POST /api/v1/account/two-step/sms` `{phone}`: texts a code to the new number (S5.6).
+pub async fn start_sms(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<PhoneBody>,
+) -> Answer {
+    require_step_up(&state, &session).await?;
+    let (method_id, hint) = state.services.start_sms(&session.account, &body.phone, &ctx).await?;
+    Ok(Json(json!({ "method_id": method_id, "hint": hint, "status": "code_sent" })))
+}
+
+/// `POST /api/v1/account/two-step/sms/confirm` `{method_id, code}`
+pub async fn confirm_sms(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<MethodCode>,
+) -> Answer {
+    require_step_up(&state, &session).await?;
+    state.services.confirm_sms(&session.account, &body.method_id, &body.code, &ctx).await?;
+    Ok(Json(json!({ "status": "enabled", "method_id": body.method_id })))
+}
+
 /// `POST /api/v1/account/two-step/email`
 pub async fn add_email(
     State(state): State<AppState>,

@@ -58,6 +58,8 @@ pub fn router() -> Router<AppState> {
         .route("/account/security/recovery-codes", axum::routing::post(two_step::recovery_codes))
         .route("/account/security/question", axum::routing::post(two_step::question))
         .route("/account/security/email", axum::routing::post(two_step::email))
+        .route("/account/security/sms", axum::routing::post(two_step::sms_start))
+        .route("/account/security/sms/confirm", axum::routing::post(two_step::sms_confirm))
         .route("/account/security/remove", axum::routing::post(two_step::remove))
         .route("/account/security/default", axum::routing::post(two_step::make_default))
         .route("/payments", get(payments::show))

@@ -336,6 +336,7 @@ pub async fn security(
         "totp" => "Authenticator app added.".to_owned(),
         "question" => "Security question saved.".to_owned(),
         "email" => "Email codes added.".to_owned(),
+        "sms" => "Phone number added for text-message codes.".to_owned(),
         "removed" => "Method removed.".to_owned(),
         "default" => "Default method changed.".to_owned(),
         _ => "Saved.".to_owned(),
@@ -478,6 +479,84 @@ pub async fn recovery_codes(
         base64::engine::general_purpose::STANDARD.encode(text)
     };
     Ok(render(StatusCode::OK, &CodesPage { chrome: Chrome::new(&state, Some(session.account.username.as_str())), codes, download }))
+}
+
+#[derive(Template)]
+#[template(path = "sms_confirm.html")]
+struct SmsConfirmPage {
+    chrome: Chrome,
+    csrf: String,
+    method_id: String,
+    hint: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct PhoneForm {
+    csrf: String,
+    phone: String,
+}
+
+/// `POST /account/security/sms`: texts a code to the new number (S5.6).
+pub async fn sms_start(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<PhoneForm>,
+) -> Result<Response, PageError> {
+    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
+        return Ok(redirect);
+    }
+    match state.services.start_sms(&session.account, &form.phone, &ctx).await {
+        Ok((method_id, hint)) => {
+            let page = SmsConfirmPage {
+                chrome: Chrome::new(&state, Some(session.account.username.as_str())),
+                csrf: Csrf::token(&state, session.token.expose()),
+                method_id,
+                hint,
+                error: None,
+            };
+            Ok(render(StatusCode::OK, &page))
+        }
+        Err(e) => settings_error(&state, &session, e).await,
+    }
+}
+
+/// `POST /account/security/sms/confirm`
+pub async fn sms_confirm(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<ConfirmForm>,
+) -> Result<Response, PageError> {
+    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
+        return Ok(redirect);
+    }
+    match state.services.confirm_sms(&session.account, &form.method_id, &form.code, &ctx).await {
+        Ok(()) => Ok(Redirect::to("/account/security?done=sms").into_response()),
+        Err(e @ (TwoStepError::Invalid | TwoStepError::Throttled(_))) => {
+            let (status, message) = shown(ApiError::from(e))?;
+            let hint = state
+                .services
+                .store
+                .factors_of(&session.account.id)
+                .await
+                .map_err(ApiError::from)?
+                .into_iter()
+                .find(|f| f.id == form.method_id)
+                .map(|f| f.label)
+                .unwrap_or_default();
+            let page = SmsConfirmPage {
+                chrome: Chrome::new(&state, Some(session.account.username.as_str())),
+                csrf: Csrf::token(&state, session.token.expose()),
+                method_id: form.method_id,
+                hint,
+                error: Some(message),
+            };
+            Ok(render(status, &page))
+        }
+        Err(e) => settings_error(&state, &session, e).await,
+    }
 }
 
 #[derive(Deserialize)]
