@@ -183,6 +183,10 @@ fn init_logging() {
 }
 
 async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
+    // The demo mailbox shows every reset link it sent: never on a reachable address.
+    if demo && !config.listen.ip().is_loopback() {
+        anyhow::bail!("--demo shows every email and text message at /dev/mailbox, so it only listens on a loopback address (127.0.0.1 or ::1), not {}", config.listen);
+    }
     let application = Application::build(config, Options { demo, ..Options::default() }).await?;
     if demo {
         seed_demo_accounts(application.services()).await?;

@@ -263,13 +263,14 @@ impl FactorStore for SqlStore {
         .transpose()
     }
 
-    async fn count_otp_attempt(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE otp_codes SET attempts = attempts + 1 WHERE id = $1")
+    async fn claim_otp_attempt(&self, id: &str, max: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE otp_codes SET attempts = attempts + 1 WHERE id = $1 AND attempts < $2")
             .bind(id)
+            .bind(max)
             .execute(&self.pool)
             .await
             .map_err(backend_error)?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn consume_otp(&self, id: &str, now: i64) -> Result<bool, StoreError> {

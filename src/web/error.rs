@@ -109,8 +109,12 @@ impl From<TwoStepError> for ApiError {
         let message = e.to_string();
         match e {
             TwoStepError::Invalid => Self::new(StatusCode::UNAUTHORIZED, "invalid_code", message),
-            TwoStepError::Throttled(_) => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message),
-            TwoStepError::ResendTooSoon(_) => Self::new(StatusCode::TOO_MANY_REQUESTS, "resend_too_soon", message),
+            TwoStepError::Throttled(seconds) => {
+                Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message) }
+            }
+            TwoStepError::ResendTooSoon(seconds) => {
+                Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "resend_too_soon", message) }
+            }
             TwoStepError::NotSendable | TwoStepError::UnknownMethod => Self::new(StatusCode::BAD_REQUEST, "invalid_method", message),
             TwoStepError::EmailCodesDisabled => Self::new(StatusCode::BAD_REQUEST, "email_codes_disabled", message),
             TwoStepError::QuestionNeedsAnotherMethod | TwoStepError::LastRealMethod => {

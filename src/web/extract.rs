@@ -26,7 +26,8 @@ impl FromRequestParts<AppState> for Client {
             .web
             .client_ip_header
             .as_ref()
-            .and_then(|name| parts.headers.get(name))
+            // The last header line is the one the proxy added; earlier ones came from the client.
+            .and_then(|name| parts.headers.get_all(name).iter().next_back())
             .and_then(|v| v.to_str().ok())
             // A proxy appends the address it saw: the last entry is the one it vouches for.
             .and_then(|v| v.rsplit(',').next())

@@ -99,6 +99,12 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), pages::banners::page_scope))
         .layer(
             ServiceBuilder::new()
+                // The request id is ours: one sent by the client is dropped, so the ids in logs
+                // and audit rows cannot be chosen from outside.
+                .layer(axum::middleware::map_request(|mut request: Request| async move {
+                    request.headers_mut().remove("x-request-id");
+                    request
+                }))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(trace)
                 .layer(PropagateRequestIdLayer::x_request_id())

@@ -147,6 +147,15 @@ async fn login_and_logout_are_audited(backend: Backend) {
     assert_eq!(failed.ip, "198.51.100.7");
     assert!(failed.user_agent.is_empty() || !failed.user_agent.contains("wrong"));
     assert!(!failed.request_id.is_empty(), "the request id ties the event to the logs");
+    // A client cannot choose the request id stored in the audit log.
+    let chosen = client
+        .post(app.url("/api/v1/login"))
+        .header("x-request-id", "chosen-by-client")
+        .json(&serde_json::json!({"login": "maria", "password": "nope nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(chosen.headers()["x-request-id"], "chosen-by-client");
     assert!(events.iter().all(|e| !e.detail.contains("wrong password") && !e.detail.contains(PASSWORD)));
     assert!(events.iter().all(|e| e.at > 1_700_000_000));
 }

@@ -258,7 +258,7 @@ async fn security_questions_are_hedged(backend: Backend) {
         )
         .await;
     assert_eq!(free_form.status, 422);
-    for trivial in ["none", "aaaa", "maria", "maria@example.com"] {
+    for trivial in ["none", "aaaa", "maria", "maria@example.com", PASSWORD, "SUNNY  Harbour lantern"] {
         let r = app
             .post_json(&client, "/api/v1/account/two-step/security-question", json!({ "question_id": "first_concert", "answer": trivial }))
             .await;
@@ -281,6 +281,7 @@ async fn security_questions_are_hedged(backend: Backend) {
     }
     let blocked = second_factor(&app, &guesser, &question_id, "pink floyd").await;
     assert_eq!((blocked.status, blocked.error_code().as_str()), (429, "too_many_attempts"));
+    assert!(blocked.header("retry-after").is_some_and(|s| s.parse::<i64>().is_ok_and(|s| s > 0)), "says when to retry");
 }
 
 /// S3.4: five wrong codes, then even the right one waits.
@@ -405,6 +406,31 @@ async fn a_withdrawal_approval_is_bound_to_its_amount_and_destination(backend: B
     assert_eq!((bad.status, bad.error_code().as_str()), (422, "invalid_withdrawal"));
     let history = app.get(&client, "/api/v1/payments").await.json();
     assert_eq!(history["withdrawals"].as_array().unwrap().len(), 1);
+
+    // S6.1: a security question never approves moving money.
+    let question = app
+        .post_json(&client, "/api/v1/account/two-step/security-question", json!({ "question_id": "first_album", "answer": "Rumours" }))
+        .await;
+    let question_id = question.json()["method_id"].as_str().unwrap().to_owned();
+    let asked = app.post_json(&client, "/api/v1/payments/withdrawals", json!({ "amount": "10", "destination": "paypal" })).await.json();
+    assert!(method_ids(&asked).iter().all(|(_, kind, _)| kind != "security_question"), "not offered: {asked}");
+    let approval = asked["approval_id"].as_str().unwrap();
+    let by_question = app
+        .post_json(
+            &client,
+            "/api/v1/payments/withdrawals/approve",
+            json!({ "approval_id": approval, "method_id": question_id, "code": "Rumours" }),
+        )
+        .await;
+    assert_eq!(by_question.status, 401, "not accepted");
+    let unknown = app
+        .post_json(
+            &client,
+            "/api/v1/payments/withdrawals/approve/send",
+            json!({ "approval_id": "no-such-approval", "method_id": method_id }),
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
 }
 
 /// S5.4, S6.1: removing is notified; the question cannot be the last method standing.
@@ -456,9 +482,14 @@ mod pages {
         let step_up = app.get(&client, "/step-up?next=/account/security").await;
         assert!(step_up.text.contains("Enter your password to continue"), "no 2-step: the password");
         let csrf = csrf_of(&step_up.text);
-        let form = [("csrf", csrf.as_str()), ("password", PASSWORD), ("next", "//evil.example/")];
+        for evil in ["//evil.example/", "/\t/evil.example", "/\\evil.example", "https://evil.example"] {
+            let form = [("csrf", csrf.as_str()), ("password", "wrong, to stay on the form"), ("next", evil)];
+            let page = Response::read(client.post(app.url("/step-up")).form(&form).send().await.unwrap()).await;
+            assert!(!page.text.contains("evil.example"), "{evil:?} is not kept in the form");
+        }
+        let form = [("csrf", csrf.as_str()), ("password", PASSWORD), ("next", "/\t/evil.example")];
         let done = Response::read(client.post(app.url("/step-up")).form(&form).send().await.unwrap()).await;
-        assert_eq!((done.status, done.header("location")), (303, Some("/account")), "only local paths are followed");
+        assert_eq!((done.status, done.header("location")), (303, Some("/account")), "only plain local paths are followed");
         let page = app.get(&client, "/account/security").await;
         let csrf = csrf_of(&page.text);
         let codes =

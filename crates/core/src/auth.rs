@@ -65,6 +65,8 @@ pub struct Services {
     pub base_url: String,
     pub reset_token_ttl_seconds: i64,
     pub two_step: crate::two_step::TwoStepSettings,
+    /// Guesses at one secret take turns (see `attempts.rs`).
+    pub attempt_locks: Arc<crate::attempts::AttemptLocks>,
     /// Help articles and banners held in memory (help center, banners).
     pub content: crate::content::ContentCache,
 }
@@ -122,6 +124,7 @@ impl Services {
     /// verification whether or not the account exists, a fresh session on success.
     #[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
     pub async fn login(&self, login: &LoginIdentifier, password: &Password, ctx: &RequestContext) -> Result<SignedIn, AuthError> {
+        let _turn = self.attempt_locks.turn(&format!("login:{}", login.key())).await;
         let now = self.clock.unix();
         let keys = login_keys(login.key(), ctx.ip);
         let names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();

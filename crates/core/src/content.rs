@@ -189,7 +189,7 @@ impl ContentCache {
 
 fn vote_address_key(ctx: &RequestContext) -> ThrottleKey {
     ThrottleKey {
-        key: format!("vote:ip:{}", ctx.ip),
+        key: format!("vote:ip:{}", crate::throttle::address_key(ctx.ip)),
         rule: ThrottleRule::Budget { limit: VOTES_PER_ADDRESS_PER_HOUR, window: 3600, cooldown: 3600 },
     }
 }

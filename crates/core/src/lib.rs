@@ -3,6 +3,7 @@
 //! through the traits in [`store`], implemented by the server crate.
 
 pub mod account;
+pub mod attempts;
 pub mod audit;
 pub mod auth;
 pub mod banners;

@@ -28,12 +28,19 @@ impl Channel {
     }
 }
 
-/// A message's content, as composed from a template.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message's content, as composed from a template. Bodies hold links and codes, so its
+/// `Debug` shows only the subject.
+#[derive(Clone, PartialEq, Eq)]
 pub struct MessageContent {
     pub subject: String,
     pub text: String,
     pub html: String,
+}
+
+impl std::fmt::Debug for MessageContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageContent").field("subject", &self.subject).field("text", &"<redacted>").field("html", &"<redacted>").finish()
+    }
 }
 
 /// A message to write to the outbox.

@@ -131,7 +131,7 @@ pub struct PasswordResetCompletion {
 }
 
 /// What an email says; composed into subject, text and HTML by the web layer's templates.
-#[derive(Debug)]
+/// No `Debug`: it carries links and codes.
 pub enum Notice<'a> {
     PasswordReset {
         username: &'a str,
@@ -164,6 +164,13 @@ pub enum Notice<'a> {
 
 pub trait Composer: Send + Sync + std::fmt::Debug {
     fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String>;
+}
+
+/// Whether resolving a proof counts a wrong code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    Spend,
+    Peek,
 }
 
 /// The evidence a person brings to the reset page.
@@ -270,7 +277,8 @@ impl Services {
             self.audit(AuditEvent::PasswordResetRequested, None, &ctx, "no_account").await?;
             return Ok(());
         };
-        let limits = reset_limits(&account.id, &request.ip);
+        let address = request.ip.parse().map(crate::throttle::address_key).unwrap_or_else(|_| request.ip.clone());
+        let limits = reset_limits(&account.id, &address);
         let names: Vec<String> = limits.iter().map(|k| k.key.clone()).collect();
         let counts = self.store.event_counts(&names).await?;
         let over_budget = limits.iter().any(|k| counts.iter().any(|(name, c)| *name == k.key && k.rule.blocked_until(c, now).is_some()));
@@ -313,7 +321,7 @@ impl Services {
     /// The methods to offer on the reset page (empty when 2-step is off), without spending
     /// anything.
     pub async fn reset_methods(&self, proof: &ResetProof) -> Result<Vec<crate::factors::MethodView>, ResetError> {
-        let token = self.resolve_proof(proof, self.clock.unix()).await?;
+        let token = self.resolve_proof(proof, self.clock.unix(), Look::Peek).await?;
         let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
         if !self.two_step_enabled(&account.id).await? {
             return Ok(Vec::new());
@@ -323,7 +331,7 @@ impl Services {
 
     /// Sends an SMS or email code for the second step of a reset, bound to its token.
     pub async fn send_reset_code(&self, proof: &ResetProof, method_id: &str, ctx: &RequestContext) -> Result<(), ResetError> {
-        let token = self.resolve_proof(proof, self.clock.unix()).await?;
+        let token = self.resolve_proof(proof, self.clock.unix(), Look::Spend).await?;
         let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
         let binding = crate::two_step::Binding { key: &token.id, purpose: "password_reset" };
         self.send_code(&account, method_id, &binding, ctx).await?;
@@ -337,7 +345,9 @@ impl Services {
         Ok(self.store.find_valid_token(Purpose::PasswordReset, &hash, self.clock.unix()).await?.is_some())
     }
 
-    async fn resolve_proof(&self, proof: &ResetProof, now: i64) -> Result<ValidToken, ResetError> {
+    /// The token a link or a login and code stand for. A wrong code counts against the
+    /// email's five tries, unless this is only a look (`Look::Peek`) for what to show.
+    async fn resolve_proof(&self, proof: &ResetProof, now: i64, look: Look) -> Result<ValidToken, ResetError> {
         match proof {
             ResetProof::Link(token) => {
                 let hash = token.storage_key(&self.key, Purpose::PasswordReset);
@@ -347,6 +357,7 @@ impl Services {
                 let Some((account, _)) = self.store.find_for_login(login.key()).await? else {
                     return Err(ResetError::InvalidCode);
                 };
+                let _turn = self.attempt_locks.turn(&format!("reset-code:{}", account.id)).await;
                 let token =
                     self.store.latest_valid_token(&account.id, Purpose::PasswordReset, now).await?.ok_or(ResetError::InvalidCode)?;
                 let Some(expected) = token.code_hash.as_deref() else { return Err(ResetError::InvalidCode) };
@@ -356,7 +367,9 @@ impl Services {
                 }
                 let typed = code.storage_key(&self.key, &token.id);
                 if !bool::from(subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), expected.as_bytes())) {
-                    self.store.count_code_attempt(&token.id).await?;
+                    if look == Look::Spend {
+                        self.store.count_code_attempt(&token.id).await?;
+                    }
                     return Err(ResetError::InvalidCode);
                 }
                 Ok(token)
@@ -375,7 +388,7 @@ impl Services {
         ctx: &RequestContext,
     ) -> Result<(), ResetError> {
         let now = self.clock.unix();
-        let token = self.resolve_proof(&proof, now).await?;
+        let token = self.resolve_proof(&proof, now, Look::Spend).await?;
         let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
         self.password_policy.check(new_password, &[account.username.as_str(), account.email.local_part()])?;
         // S1.12: with 2-step on, a method must be verified too, bound to this reset.
@@ -394,7 +407,8 @@ impl Services {
             .ok()
             .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
             .unwrap_or_default();
-        let device: String = ctx.user_agent.chars().take(120).collect();
+        // The user agent is the client's own text: only a short, plain form reaches the email.
+        let device: String = ctx.user_agent.chars().filter(|c| c.is_ascii_alphanumeric() || " ./();,_-".contains(*c)).take(80).collect();
         let content = self
             .composer
             .compose(&Notice::PasswordChanged {

@@ -66,6 +66,18 @@ impl ThrottleRule {
     }
 }
 
+/// The address as limits see it: IPv4 in full, IPv6 by its /64, since one subscriber gets a
+/// whole /64 and could otherwise rotate through it.
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
 /// The keys a login attempt is counted under.
 pub fn login_keys(login: &str, ip: IpAddr) -> Vec<ThrottleKey> {
     let subnet = match ip {
@@ -80,6 +92,7 @@ pub fn login_keys(login: &str, ip: IpAddr) -> Vec<ThrottleKey> {
     };
     const QUARTER_HOUR: i64 = 15 * 60;
     const DAY: i64 = 24 * 60 * 60;
+    let ip = address_key(ip);
     vec![
         ThrottleKey {
             key: format!("ip+login:{ip}:{login}"),
@@ -133,6 +146,7 @@ mod tests {
         assert!(keys.iter().any(|k| k.key == "subnet:203.0.113.0/24"));
         let keys = login_keys("maria", "2001:db8:1:2::9".parse().expect("ip"));
         assert!(keys.iter().any(|k| k.key == "subnet:2001:db8:1::/48"));
+        assert!(keys.iter().any(|k| k.key == "ip:2001:db8:1:2::/64"), "IPv6 by its /64");
         assert_eq!(keys_cleared_by_success(&keys).len(), 2);
     }
 }

@@ -24,6 +24,8 @@ pub const OTP_TTL_SECONDS: i64 = 10 * 60;
 pub const OTP_MAX_ATTEMPTS: i64 = 5;
 /// Least time between two codes sent to one method.
 pub const RESEND_COOLDOWN_SECONDS: i64 = 30;
+/// How long an enrolment started after a step-up may be confirmed.
+pub const ENROL_WINDOW_SECONDS: i64 = 15 * 60;
 /// Lifetime of a transaction approval.
 pub const APPROVAL_TTL_SECONDS: i64 = 10 * 60;
 
@@ -98,7 +100,9 @@ pub trait FactorStore: Send + Sync {
     /// code's hash and writes the message that carries it.
     async fn insert_otp(&self, otp: &NewOtp, message: &NewMessage) -> Result<(), StoreError>;
     async fn latest_otp(&self, binding: &str, factor_id: &str, now: i64) -> Result<Option<OtpRecord>, StoreError>;
-    async fn count_otp_attempt(&self, id: &str) -> Result<(), StoreError>;
+    /// Counts one try at a sent code before it is compared, only while it has tries left:
+    /// of parallel guesses, at most `max` are ever compared.
+    async fn claim_otp_attempt(&self, id: &str, max: i64) -> Result<bool, StoreError>;
     async fn consume_otp(&self, id: &str, now: i64) -> Result<bool, StoreError>;
     async fn last_otp_sent_at(&self, factor_id: &str) -> Result<Option<i64>, StoreError>;
     /// Replaces a session with a new one in one transaction (new id after the second step
@@ -118,10 +122,10 @@ pub enum TwoStepError {
     /// One answer for every wrong code, answer or unknown method (never says which part).
     #[error("That code or answer is not right. Check it and try again, or try another method.")]
     Invalid,
-    #[error("Too many wrong tries. Wait {0}, or try another method.")]
-    Throttled(String),
-    #[error("Wait {0} before asking for another code.")]
-    ResendTooSoon(String),
+    #[error("Too many wrong tries. Wait {}, or try another method.", crate::auth::in_words(*.0))]
+    Throttled(i64),
+    #[error("Wait {} before asking for another code.", crate::auth::in_words(*.0))]
+    ResendTooSoon(i64),
     #[error("This method does not send codes.")]
     NotSendable,
     #[error("Email codes are turned off on this server.")]
@@ -198,6 +202,11 @@ impl Services {
         Ok(views)
     }
 
+    /// The methods that may approve a payment: all but the security question (S6.1).
+    pub async fn approval_methods(&self, account: &Account) -> Result<Vec<MethodView>, TwoStepError> {
+        Ok(self.methods(account).await?.into_iter().filter(|m| m.kind != FactorKind::SecurityQuestion).collect())
+    }
+
     /// Whether the account has 2-step on: any confirmed method besides recovery codes.
     pub async fn two_step_enabled(&self, account: &AccountId) -> Result<bool, StoreError> {
         let factors = self.store.factors_of(account).await?;
@@ -264,6 +273,7 @@ impl Services {
             .iter()
             .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
             .ok_or(TwoStepError::UnknownMethod)?;
+        let _turn = self.attempt_locks.turn(&format!("factor:{}", factor.id)).await;
         self.check_limits(&account.id, &factor.id).await?;
         let secret = TotpSecret::open(&factor.secret, &self.key).map_err(|_| TwoStepError::Seal)?;
         let now = self.clock.unix();
@@ -281,6 +291,18 @@ impl Services {
     /// that code comes back. The step-up is checked by the web layer first.
     pub async fn start_sms(&self, account: &Account, raw_phone: &str, ctx: &RequestContext) -> Result<(String, String), TwoStepError> {
         let phone = crate::phone::PhoneNumber::parse(raw_phone, Some(account.country))?;
+        // S3.5 (toll fraud): each new number is a new method with its own caps, so the number
+        // of numbers an account may try is capped too: five a day.
+        let now = self.clock.unix();
+        let cap = [ThrottleKey {
+            key: format!("sms-enrol:{}", account.id),
+            rule: ThrottleRule::Budget { limit: 5, window: 86_400, cooldown: 86_400 },
+        }];
+        let counts = self.store.event_counts(&[cap[0].key.clone()]).await?;
+        if let Some(until) = counts.first().and_then(|(_, c)| cap[0].rule.blocked_until(c, now)) {
+            return Err(TwoStepError::ResendTooSoon(until - now));
+        }
+        self.store.record_event(&cap, now).await?;
         let factor = FactorRecord {
             id: uuid::Uuid::new_v4().to_string(),
             account_id: account.id.clone(),
@@ -304,6 +326,7 @@ impl Services {
             .iter()
             .find(|f| f.id == method_id && f.kind == FactorKind::Sms && f.confirmed_at.is_none())
             .ok_or(TwoStepError::UnknownMethod)?;
+        let _turn = self.attempt_locks.turn(&format!("factor:{}", factor.id)).await;
         self.check_limits(&account.id, &factor.id).await?;
         let now = self.clock.unix();
         let binding = format!("enrol:{}", factor.id);
@@ -320,11 +343,13 @@ impl Services {
     async fn check_otp(&self, binding: &str, factor: &FactorRecord, code: &str, now: i64) -> Result<bool, TwoStepError> {
         match self.store.latest_otp(binding, &factor.id, now).await? {
             Some(otp) if otp.attempts < OTP_MAX_ATTEMPTS => {
+                if !self.store.claim_otp_attempt(&otp.id, OTP_MAX_ATTEMPTS).await? {
+                    return Ok(false);
+                }
                 let typed = self.key.keyed_hash(&format!("otp:{}", otp.id), normalise_code(code).as_bytes());
                 if subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), otp.code_hash.as_bytes()).into() {
                     Ok(self.store.consume_otp(&otp.id, now).await?)
                 } else {
-                    self.store.count_otp_attempt(&otp.id).await?;
                     Ok(false)
                 }
             }
@@ -355,6 +380,15 @@ impl Services {
         }
         let normalised = normalise_answer(answer);
         check_answer(&normalised, &[account.username.as_str(), account.email.as_str(), account.email.local_part()])?;
+        // S6.3: not the password either, as typed or as normalised.
+        let stored = self.store.find_for_login(&account.username.key()).await?.map(|(_, hash)| hash);
+        for candidate in [answer.trim(), normalised.as_str()] {
+            if let Ok(candidate) = Password::new(candidate) {
+                if self.hasher.verify(&candidate, stored.as_deref()).await? != Verified::No {
+                    return Err(AnswerError::Personal.into());
+                }
+            }
+        }
         let hash = self.hasher.hash(&Password::new(&normalised).map_err(|_| AnswerError::TooLong)?).await?;
         // One question at a time: a new one replaces the old.
         for old in factors.iter().filter(|f| f.kind == FactorKind::SecurityQuestion) {
@@ -472,7 +506,7 @@ impl Services {
         let now = self.clock.unix();
         if let Some(last) = self.store.last_otp_sent_at(&factor.id).await? {
             if now - last < RESEND_COOLDOWN_SECONDS {
-                return Err(TwoStepError::ResendTooSoon(crate::auth::in_words(RESEND_COOLDOWN_SECONDS - (now - last))));
+                return Err(TwoStepError::ResendTooSoon(RESEND_COOLDOWN_SECONDS - (now - last)));
             }
         }
         let mut caps = vec![ThrottleKey {
@@ -491,7 +525,7 @@ impl Services {
         let until =
             caps.iter().filter_map(|k| counts.iter().find(|(n, _)| *n == k.key).and_then(|(_, c)| k.rule.blocked_until(c, now))).max();
         if let Some(until) = until {
-            return Err(TwoStepError::ResendTooSoon(crate::auth::in_words(until - now)));
+            return Err(TwoStepError::ResendTooSoon(until - now));
         }
         self.store.record_event(&caps, now).await?;
         let code = generate_otp();
@@ -532,7 +566,7 @@ impl Services {
         let until =
             limits.iter().filter_map(|k| counts.iter().find(|(n, _)| *n == k.key).and_then(|(_, c)| k.rule.blocked_until(c, now))).max();
         match until {
-            Some(until) => Err(TwoStepError::Throttled(crate::auth::in_words(until - now))),
+            Some(until) => Err(TwoStepError::Throttled(until - now)),
             None => Ok(()),
         }
     }
@@ -567,6 +601,7 @@ impl Services {
         if factor.kind == FactorKind::Email && !self.two_step.email_codes_enabled {
             return Err(TwoStepError::Invalid);
         }
+        let _turn = self.attempt_locks.turn(&format!("factor:{}", factor.id)).await;
         self.check_limits(&account.id, &factor.id).await?;
         let now = self.clock.unix();
         let ok = match factor.kind {
@@ -632,6 +667,14 @@ impl Services {
         Ok(token)
     }
 
+    /// Whether an enrolment this account started (after a step-up) can still be confirmed:
+    /// finishing setting up an app must not need a second step-up.
+    pub async fn enrolment_is_fresh(&self, account: &AccountId, method_id: &str) -> Result<bool, StoreError> {
+        let now = self.clock.unix();
+        let factors = self.store.factors_of(account).await?;
+        Ok(factors.iter().any(|f| f.id == method_id && f.confirmed_at.is_none() && now - f.created_at <= ENROL_WINDOW_SECONDS))
+    }
+
     /// Whether the session's last verification is inside the step-up window (S7.6).
     pub fn recently_verified(&self, session: &SessionRecord) -> bool {
         self.clock.unix() - session.verified_at <= self.two_step.step_up_window_seconds
@@ -653,6 +696,15 @@ impl Services {
             StepUpProof::Password(password) => {
                 if self.two_step_enabled(&account.id).await? {
                     return Err(TwoStepError::Invalid);
+                }
+                // The same cap as login: a stolen session cannot guess the password freely.
+                let key = format!("login:{}", account.username.key());
+                let _turn = self.attempt_locks.turn(&key).await;
+                let rule = ThrottleRule::Budget { limit: 100, window: 86_400, cooldown: 3600 };
+                let now = self.clock.unix();
+                let counts = self.store.event_counts(std::slice::from_ref(&key)).await?;
+                if let Some(until) = counts.first().and_then(|(_, c)| rule.blocked_until(c, now)) {
+                    return Err(TwoStepError::Throttled(until - now));
                 }
                 let found = self.store.find_for_login(account.username.key().as_str()).await?;
                 let verified = self.hasher.verify(password, found.as_ref().map(|(_, h)| h.as_str())).await?;
@@ -729,6 +781,11 @@ impl Services {
             .await?
             .filter(|a| a.expires_at > now && a.used_at.is_none())
             .ok_or(TwoStepError::Invalid)?;
+        // Money moves only on a method stronger than a security question (S6.1).
+        let factors = self.store.factors_of(&account.id).await?;
+        if factors.iter().any(|f| f.id == method_id && f.kind == FactorKind::SecurityQuestion) {
+            return Err(TwoStepError::Invalid);
+        }
         let binding_key = format!("approval:{}", approval.id);
         self.verify_method(account, method_id, code, &Binding { key: &binding_key, purpose: "withdrawal" }, ctx).await?;
         self.store.mark_approved(&approval.id, now).await?;

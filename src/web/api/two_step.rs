@@ -82,6 +82,14 @@ pub async fn require_step_up(state: &AppState, session: &CurrentSession) -> Resu
     Err(ApiError::step_up_required(&methods))
 }
 
+/// Confirming an enrolment started after a step-up needs no second step-up.
+async fn require_fresh_enrolment(state: &AppState, session: &CurrentSession, method_id: &str) -> Result<(), ApiError> {
+    if state.services.enrolment_is_fresh(&session.account.id, method_id).await? {
+        return Ok(());
+    }
+    require_step_up(state, session).await
+}
+
 /// `GET /api/v1/account/two-step`
 pub async fn list(State(state): State<AppState>, ApiSession(session): ApiSession) -> Answer {
     let methods = state.services.methods(&session.account).await?;
@@ -109,7 +117,7 @@ pub async fn confirm_totp(
     ApiSession(session): ApiSession,
     ApiJson(body): ApiJson<MethodCode>,
 ) -> Answer {
-    require_step_up(&state, &session).await?;
+    require_fresh_enrolment(&state, &session, &body.method_id).await?;
     state.services.confirm_totp(&session.account, &body.method_id, &body.code, &ctx).await?;
     Ok(Json(json!({ "status": "enabled", "method_id": body.method_id })))
 }
@@ -151,7 +159,7 @@ pub async fn confirm_sms(
     ApiSession(session): ApiSession,
     ApiJson(body): ApiJson<MethodCode>,
 ) -> Answer {
-    require_step_up(&state, &session).await?;
+    require_fresh_enrolment(&state, &session, &body.method_id).await?;
     state.services.confirm_sms(&session.account, &body.method_id, &body.code, &ctx).await?;
     Ok(Json(json!({ "status": "enabled", "method_id": body.method_id })))
 }
@@ -286,7 +294,7 @@ pub async fn withdraw(
     match body.approval_id {
         None => {
             let approval = state.services.request_withdrawal(&session.record, &withdrawal).await?;
-            let methods = state.services.methods(&session.account).await?;
+            let methods = state.services.approval_methods(&session.account).await?;
             let mut error = ApiError::step_up_required(&methods)
                 .with("approval_id", json!(approval.id))
                 .with("amount", json!(withdrawal.amount.to_string()))
@@ -337,6 +345,16 @@ pub async fn approve_send(
     ApiSession(session): ApiSession,
     ApiJson(body): ApiJson<ApproveBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let now = state.services.clock.unix();
+    let live = state
+        .services
+        .store
+        .get_approval(&session.account.id, &body.approval_id)
+        .await?
+        .is_some_and(|a| a.expires_at > now && a.used_at.is_none());
+    if !live {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "This withdrawal request does not exist or has expired."));
+    }
     let key = format!("approval:{}", body.approval_id);
     state.services.send_code(&session.account, &body.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))

@@ -76,7 +76,16 @@ fn shown(error: ApiError) -> Result<(StatusCode, String), PageError> {
 /// A local path to return to; anything else becomes the account page.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') && path.len() < 200 => path.to_owned(),
+        // Printable ASCII only, no backslash: browsers drop tabs and newlines, which would
+        // turn "/\t/evil.example" into "//evil.example".
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && path.len() < 200
+                && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            path.to_owned()
+        }
         _ => "/account".to_owned(),
     }
 }
@@ -354,6 +363,15 @@ fn guard(state: &AppState, session: &CurrentSession, csrf: &str) -> Result<Optio
     }
 }
 
+/// Finishing an enrolment started after a step-up needs no second one.
+async fn enrolment_guard(state: &AppState, session: &CurrentSession, csrf: &str, method_id: &str) -> Result<Option<Response>, PageError> {
+    check_csrf(state, session, csrf)?;
+    if state.services.enrolment_is_fresh(&session.account.id, method_id).await.map_err(ApiError::from)? {
+        return Ok(None);
+    }
+    guard(state, session, csrf)
+}
+
 /// A failed change: back to the settings page with the reason.
 async fn settings_error(state: &AppState, session: &CurrentSession, e: TwoStepError) -> Result<Response, PageError> {
     let (status, message) = shown(ApiError::from(e))?;
@@ -427,7 +445,7 @@ pub async fn totp_confirm(
     PageSession(session): PageSession,
     PageForm(form): PageForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
+    if let Some(redirect) = enrolment_guard(&state, &session, &form.csrf, &form.method_id).await? {
         return Ok(redirect);
     }
     match state.services.confirm_totp(&session.account, &form.method_id, &form.code, &ctx).await {
@@ -529,7 +547,7 @@ pub async fn sms_confirm(
     PageSession(session): PageSession,
     PageForm(form): PageForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
+    if let Some(redirect) = enrolment_guard(&state, &session, &form.csrf, &form.method_id).await? {
         return Ok(redirect);
     }
     match state.services.confirm_sms(&session.account, &form.method_id, &form.code, &ctx).await {
