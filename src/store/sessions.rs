@@ -82,6 +82,18 @@ impl SessionStore for SqlStore {
         rows.iter().map(session_from_row).collect::<Result<_, _>>().map_err(backend_error)
     }
 
+    async fn end_sessions_of(&self, account: &AccountId, only: Option<&str>, keep: Option<&str>) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND ($2 IS NULL OR id_hash = $2) AND ($3 IS NULL OR id_hash <> $3)")
+                .bind(account.as_str())
+                .bind(only.map(str::to_owned))
+                .bind(keep.map(str::to_owned))
+                .execute(&self.pool)
+                .await
+                .map_err(backend_error)?;
+        Ok(done.rows_affected())
+    }
+
     async fn purge_sessions(&self, idle_before: i64, created_before: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2")
             .bind(idle_before)

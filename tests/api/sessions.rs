@@ -9,6 +9,7 @@ on_both_backends!(
     session_cookie_flags,
     https_deployments_use_host_prefixed_secure_cookies,
     only_a_keyed_hash_of_the_session_id_is_stored,
+    users_list_their_sessions_and_revoke_any_of_them,
 );
 
 fn cookie_value(set_cookie: &str) -> String {
@@ -112,4 +113,46 @@ async fn only_a_keyed_hash_of_the_session_id_is_stored(backend: Backend) {
     assert!(!sessions[0].id_hash.contains(&token));
     assert_eq!(sessions[0].id_hash.len(), 64, "HMAC-SHA-256, hex");
     assert_eq!(sessions[0].ip, "192.0.2.10");
+}
+
+/// S7.8, S7.7: users see where they are signed in and end any session, or all others;
+/// another account's sessions are out of reach.
+async fn users_list_their_sessions_and_revoke_any_of_them(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    app.create_account("jordan", "jordan@example.com").await;
+    let laptop = TestApp::new_client();
+    let phone = TestApp::new_client();
+    let tablet = TestApp::new_client();
+    for (client, ip) in [(&laptop, "198.51.100.1"), (&phone, "198.51.100.2"), (&tablet, "198.51.100.3")] {
+        assert_eq!(app.login_as(client, ip, "maria", PASSWORD).await.status, 200);
+    }
+    let jordan = TestApp::new_client();
+    app.login_as(&jordan, "203.0.113.9", "jordan", PASSWORD).await;
+    let jordans = app.get(&jordan, "/api/v1/account/sessions").await.json()["sessions"][0]["id"].as_str().unwrap().to_owned();
+
+    let listed = app.get(&laptop, "/api/v1/account/sessions").await.json();
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let phone_id = sessions.iter().find(|s| s["ip"] == "198.51.100.2").unwrap()["id"].as_str().unwrap().to_owned();
+
+    let delete = |client: &reqwest::Client, id: &str| {
+        let request = client.delete(app.url(&format!("/api/v1/account/sessions/{id}"))).json(&json!({}));
+        async move { crate::helpers::Response::read(request.send().await.unwrap()).await }
+    };
+    assert_eq!(delete(&laptop, &jordans).await.status, 404, "not maria's");
+    assert_eq!(app.get(&jordan, "/api/v1/session").await.status, 200);
+    assert_eq!(delete(&laptop, &phone_id).await.status, 200);
+    assert_eq!(app.get(&phone, "/api/v1/session").await.status, 401);
+    assert_eq!(app.get(&tablet, "/api/v1/session").await.status, 200);
+
+    // The page: sign out everywhere else.
+    let page = app.get(&laptop, "/account/sessions").await;
+    assert!(page.text.contains("198.51.100.3"));
+    let csrf = crate::helpers::csrf_of(&page.text);
+    let done = laptop.post(app.url("/account/sessions/revoke")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(app.get(&tablet, "/api/v1/session").await.status, 401);
+    assert_eq!(app.get(&laptop, "/api/v1/session").await.status, 200, "this browser stays signed in");
 }

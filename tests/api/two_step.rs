@@ -100,6 +100,11 @@ async fn an_authenticator_app_is_enrolled_then_asked_for_at_login(backend: Backe
     let half_cookie = login.set_cookies()[0].clone();
 
     app.clock.advance(30);
+    // A wrong code after the right password: the owner is told once (S9.1).
+    assert_eq!(second_factor(&app, &fresh, method_id, "000000").await.status, 401);
+    assert_eq!(second_factor(&app, &fresh, method_id, "111111").await.status, 401);
+    let warned = app.deliver().await;
+    assert_eq!(warned.iter().filter(|m| m.text.contains("did not pass 2-step verification")).count(), 1, "{warned:?}");
     let done = second_factor(&app, &fresh, method_id, &current_code(&app, &secret, 0)).await;
     assert_eq!((done.status, done.json()), (200, json!({ "status": "authenticated" })));
     assert_ne!(done.set_cookies()[0].split(';').next(), half_cookie.split(';').next(), "a new session id after the second step (S7.2)");

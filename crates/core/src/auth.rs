@@ -208,6 +208,25 @@ impl Services {
         Ok(account.map(|a| (session, a)))
     }
 
+    /// The account's live sessions, newest first (S7.8).
+    pub async fn live_sessions(&self, account: &AccountId) -> Result<Vec<SessionRecord>, AuthError> {
+        let now = self.clock.unix();
+        let sessions = self.store.sessions_of(account).await?;
+        Ok(sessions.into_iter().filter(|s| s.stage == SessionStage::Full && self.session_policy.is_live(s, now)).collect())
+    }
+
+    /// Ends one of the account's sessions by its id (the stored hash), or every other one
+    /// when `id` is `None` (S7.7, S7.8). Another account's session is never touched.
+    pub async fn revoke_sessions(&self, current: &SessionRecord, id: Option<&str>, ctx: &RequestContext) -> Result<u64, AuthError> {
+        let ended = match id {
+            Some(id) => self.store.end_sessions_of(&current.account_id, Some(id), None).await?,
+            None => self.store.end_sessions_of(&current.account_id, None, Some(&current.id_hash)).await?,
+        };
+        let detail = format!("{ended} ended by the owner{}", if id.is_none() { " (all others)" } else { "" });
+        self.audit(AuditEvent::SessionsRevoked, Some(&current.account_id), ctx, &detail).await?;
+        Ok(ended)
+    }
+
     /// Ends the session on the server (S7.5).
     pub async fn logout(&self, session: &SessionRecord, ctx: &RequestContext) -> Result<(), AuthError> {
         self.store.delete_session(&session.id_hash).await?;

@@ -47,6 +47,8 @@ pub trait SessionStore: Send + Sync {
     /// Ends every session of an account (password reset, lock); returns how many.
     async fn delete_sessions_of(&self, account: &AccountId) -> Result<u64, StoreError>;
     async fn sessions_of(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Ends one of the account's sessions, or all but `keep`; returns how many ended.
+    async fn end_sessions_of(&self, account: &AccountId, only: Option<&str>, keep: Option<&str>) -> Result<u64, StoreError>;
     /// Removes sessions idle since `idle_before` or created before `created_before`.
     async fn purge_sessions(&self, idle_before: i64, created_before: i64) -> Result<u64, StoreError>;
 }

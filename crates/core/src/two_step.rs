@@ -571,6 +571,22 @@ impl Services {
         }
     }
 
+    /// S9.1: the right password followed by a failed second step means someone may know the
+    /// password. The owner hears of it once per login attempt, not once per wrong code.
+    async fn warn_password_known(&self, account: &Account, pending_session: &str, ctx: &RequestContext) -> Result<(), TwoStepError> {
+        let now = self.clock.unix();
+        let key = ThrottleKey {
+            key: format!("second-step-failed:{pending_session}"),
+            rule: ThrottleRule::Budget { limit: 1, window: 3600, cooldown: 0 },
+        };
+        self.store.record_event(std::slice::from_ref(&key), now).await?;
+        let counts = self.store.event_counts(std::slice::from_ref(&key.key)).await?;
+        if counts.first().is_some_and(|(_, c)| c.failures == 1) {
+            self.notify(account, "Someone entered your password correctly but did not pass 2-step verification. If that was not you, change your password now.", ctx).await?;
+        }
+        Ok(())
+    }
+
     async fn count_failure(&self, account: &Account, factor: &FactorRecord, ctx: &RequestContext) -> Result<(), TwoStepError> {
         let now = self.clock.unix();
         let mut keys = factor_limits(&account.id, &factor.id);
@@ -636,6 +652,9 @@ impl Services {
         };
         if !ok {
             self.count_failure(account, factor, ctx).await?;
+            if binding.purpose == "login" {
+                self.warn_password_known(account, binding.key, ctx).await?;
+            }
             return Err(TwoStepError::Invalid);
         }
         self.store.clear_events(&[format!("factor:{}", factor.id)]).await?;

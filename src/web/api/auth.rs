@@ -64,3 +64,41 @@ pub async fn session(State(state): State<AppState>, ApiSession(session): ApiSess
         }
     }))
 }
+
+fn unix_to_rfc3339(t: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp(t).ok().and_then(|t| t.format(&Rfc3339).ok())
+}
+
+/// `GET /api/v1/account/sessions`: where the account is signed in (S7.8).
+pub async fn sessions(State(state): State<AppState>, ApiSession(session): ApiSession) -> Result<Json<Value>, ApiError> {
+    let live = state.services.live_sessions(&session.account.id).await?;
+    let listed: Vec<Value> = live
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id_hash,
+                "created_at": unix_to_rfc3339(s.created_at),
+                "last_seen_at": unix_to_rfc3339(s.last_seen_at),
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+                "current": s.id_hash == session.record.id_hash,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": listed })))
+}
+
+/// `DELETE /api/v1/account/sessions/{id}`, or `{id}` = `others` for every other session.
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let only = (id != "others").then_some(id.as_str());
+    let ended = state.services.revoke_sessions(&session.record, only, &ctx).await?;
+    if only.is_some() && ended == 0 {
+        return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "No such session on your account."));
+    }
+    Ok(Json(json!({ "status": "revoked", "ended": ended })))
+}

@@ -16,6 +16,8 @@ pub fn router() -> Router<AppState> {
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/session", get(auth::session))
+        .route("/account/sessions", get(auth::sessions))
+        .route("/account/sessions/{id}", axum::routing::delete(auth::revoke_session))
         .route("/password/forgot", post(recovery::forgot))
         .route("/password/reset", post(recovery::reset))
         .route("/password/reset/send", post(recovery::send_code))

@@ -56,3 +56,70 @@ pub async fn logout(
     state.services.logout(&session.record, &ctx).await?;
     Ok((jar.add(state.web.removal(state.web.session_cookie)), Redirect::to("/login")).into_response())
 }
+
+pub struct SessionRow {
+    pub id: String,
+    pub started: String,
+    pub last_seen: String,
+    pub ip: String,
+    pub device: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sessions.html")]
+struct SessionsPage {
+    chrome: Chrome,
+    csrf: String,
+    sessions: Vec<SessionRow>,
+}
+
+fn when(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).ok())
+        .unwrap_or_default()
+}
+
+/// `GET /account/sessions`: where you are signed in, each revocable (S7.8).
+pub async fn sessions(State(state): State<AppState>, PageSession(session): PageSession) -> Result<Response, PageError> {
+    let live = state.services.live_sessions(&session.account.id).await?;
+    let rows = live
+        .into_iter()
+        .map(|s| SessionRow {
+            current: s.id_hash == session.record.id_hash,
+            id: s.id_hash,
+            started: when(s.created_at),
+            last_seen: when(s.last_seen_at),
+            ip: s.ip,
+            device: s.user_agent.chars().take(100).collect(),
+        })
+        .collect();
+    let page = SessionsPage {
+        chrome: Chrome::new(&state, Some(session.account.username.as_str())),
+        csrf: Csrf::token(&state, session.token.expose()),
+        sessions: rows,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    csrf: String,
+    /// A session's id, or absent for every other session.
+    id: Option<String>,
+}
+
+/// `POST /account/sessions/revoke`
+pub async fn revoke(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<RevokeForm>,
+) -> Result<Response, PageError> {
+    if !Csrf::check(&state, session.token.expose(), &form.csrf) {
+        return Err(PageError(forbidden_form()));
+    }
+    state.services.revoke_sessions(&session.record, form.id.as_deref(), &ctx).await?;
+    Ok(Redirect::to("/account/sessions").into_response())
+}

@@ -43,6 +43,8 @@ pub fn router() -> Router<AppState> {
         .route("/", get(home))
         .route("/login", get(login::show).post(login::submit))
         .route("/account", get(account::show))
+        .route("/account/sessions", get(account::sessions))
+        .route("/account/sessions/revoke", axum::routing::post(account::revoke))
         .route("/logout", axum::routing::post(account::logout))
         .route("/forgot-password", get(recovery::forgot_form).post(recovery::forgot_submit))
         .route("/reset-password", get(recovery::reset_form).post(recovery::reset_submit))

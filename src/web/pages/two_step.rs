@@ -509,6 +509,24 @@ struct SmsConfirmPage {
     error: Option<String>,
 }
 
+fn sms_page(
+    state: &AppState,
+    session: &CurrentSession,
+    method_id: String,
+    hint: String,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
+    let page = SmsConfirmPage {
+        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        csrf: Csrf::token(state, session.token.expose()),
+        method_id,
+        hint,
+        error,
+    };
+    render(status, &page)
+}
+
 #[derive(Deserialize)]
 pub struct PhoneForm {
     csrf: String,
@@ -526,16 +544,7 @@ pub async fn sms_start(
         return Ok(redirect);
     }
     match state.services.start_sms(&session.account, &form.phone, &ctx).await {
-        Ok((method_id, hint)) => {
-            let page = SmsConfirmPage {
-                chrome: Chrome::new(&state, Some(session.account.username.as_str())),
-                csrf: Csrf::token(&state, session.token.expose()),
-                method_id,
-                hint,
-                error: None,
-            };
-            Ok(render(StatusCode::OK, &page))
-        }
+        Ok((method_id, hint)) => Ok(sms_page(&state, &session, method_id, hint, StatusCode::OK, None)),
         Err(e) => settings_error(&state, &session, e).await,
     }
 }
@@ -564,14 +573,7 @@ pub async fn sms_confirm(
                 .find(|f| f.id == form.method_id)
                 .map(|f| f.label)
                 .unwrap_or_default();
-            let page = SmsConfirmPage {
-                chrome: Chrome::new(&state, Some(session.account.username.as_str())),
-                csrf: Csrf::token(&state, session.token.expose()),
-                method_id: form.method_id,
-                hint,
-                error: Some(message),
-            };
-            Ok(render(status, &page))
+            Ok(sms_page(&state, &session, form.method_id, hint, status, Some(message)))
         }
         Err(e) => settings_error(&state, &session, e).await,
     }
