@@ -70,6 +70,7 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
             issuer: config.product_name.clone(),
         },
         content: Default::default(),
+        breached: crate::breached::from_config(config)?,
     };
     Ok((services, store))
 }

@@ -68,6 +68,11 @@ pub struct Config {
     pub sms_twilio_auth_token: Option<SecretString>,
     /// The sending number or sender id (`twilio` provider).
     pub sms_from: Option<String>,
+    /// The HIBP "ordered by hash" SHA-1 file: new passwords found in it are refused (S4.4).
+    pub pwned_passwords_file: Option<PathBuf>,
+    /// The Pwned Passwords range API (e.g. `https://api.pwnedpasswords.com`): only the first 5
+    /// hex characters of a new password's SHA-1 are sent (k-anonymity). Not with the file.
+    pub pwned_passwords_api: Option<url::Url>,
 }
 
 impl Default for Config {
@@ -99,6 +104,8 @@ impl Default for Config {
             sms_twilio_account_sid: None,
             sms_twilio_auth_token: None,
             sms_from: None,
+            pwned_passwords_file: None,
+            pwned_passwords_api: None,
         }
     }
 }
@@ -156,6 +163,7 @@ impl Config {
             return Err(ConfigError::Invalid("step_up_window_minutes must be between 1 and 60".into()));
         }
         crate::delivery::SmsSettings::from_config(self).map_err(ConfigError::Invalid)?;
+        crate::breached::validate_config(self).map_err(ConfigError::Invalid)?;
         if self.session_idle_timeout_minutes < 1 || self.session_absolute_timeout_hours < 1 {
             return Err(ConfigError::Invalid("session timeouts must be positive".into()));
         }
@@ -180,7 +188,7 @@ impl Config {
     /// The settings as `doorman config check` prints them, secrets hidden.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\n{}",
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\n{}{}",
             self.listen,
             redact_url(&self.database_url),
             self.base_url,
@@ -201,6 +209,7 @@ impl Config {
             self.country_header.as_deref().unwrap_or("(none: anonymous visitors have no country)"),
             self.max_body_bytes,
             crate::delivery::sms::describe_config(self),
+            crate::breached::describe_config(self),
         )
     }
 }

@@ -89,6 +89,22 @@ struct CodeText<'a> {
     purpose: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/email_change.txt")]
+struct EmailChangeText<'a> {
+    product: &'a str,
+    username: &'a str,
+    link: &'a str,
+    new_email: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/email_in_use.txt")]
+struct EmailInUseText<'a> {
+    product: &'a str,
+    base_url: &'a str,
+}
+
 impl Composer for TemplateComposer {
     fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String> {
         let product = self.product_name.as_str();
@@ -108,6 +124,16 @@ impl Composer for TemplateComposer {
                 let text = SecurityChangeText { product, base_url, username, change, when, ip }.render().map_err(|e| e.to_string())?;
                 let html = simple_html(&text);
                 (format!("Security change on your {product} account"), Ok(text), html)
+            }
+            Notice::EmailChangeConfirm { username, link, new_email } => {
+                let text = EmailChangeText { product, username, link, new_email }.render().map_err(|e| e.to_string())?;
+                let html = simple_html(&text);
+                (format!("Confirm your new {product} email address"), Ok(text), html)
+            }
+            Notice::EmailInUse { .. } => {
+                let text = EmailInUseText { product, base_url }.render().map_err(|e| e.to_string())?;
+                let html = simple_html(&text);
+                (format!("Someone tried to use this address on {product}"), Ok(text), html)
             }
             // An SMS carries only the short text; email gets both parts.
             Notice::VerificationCode { code, sms: true, .. } => {

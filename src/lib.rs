@@ -5,6 +5,7 @@
 //! line and start-up ([`app`]).
 
 pub mod app;
+pub mod breached;
 pub mod cli;
 pub mod config;
 pub mod content_cli;

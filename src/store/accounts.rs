@@ -6,14 +6,14 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-const ACCOUNT_COLUMNS: &str = "id, username, email, user_type, country, created_at, updated_at";
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, username, email, user_type, country, created_at, updated_at";
 
 /// Rows are ours, but a value that no longer parses is still reported, never trusted.
 fn corrupt(what: &str) -> StoreError {
     StoreError::Backend(format!("stored account has an invalid {what}").into())
 }
 
-fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
+pub(crate) fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
     let get_str = |name: &str| row.try_get::<String, _>(name).map_err(backend_error);
     let get_time = |name: &str| {
         row.try_get::<i64, _>(name).map_err(backend_error).and_then(|t| OffsetDateTime::from_unix_timestamp(t).map_err(|_| corrupt(name)))

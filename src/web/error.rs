@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use doorman_core::auth::AuthError;
+use doorman_core::email_change::EmailChangeError;
 use doorman_core::factors::MethodView;
 use doorman_core::recovery::ResetError;
 use doorman_core::store::StoreError;
@@ -125,6 +126,22 @@ impl From<TwoStepError> for ApiError {
             TwoStepError::Store(ref inner) => Self::internal(inner),
             TwoStepError::Hash(ref inner) => Self::internal(inner),
             TwoStepError::Seal | TwoStepError::Compose(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl From<EmailChangeError> for ApiError {
+    fn from(e: EmailChangeError) -> Self {
+        let message = e.to_string();
+        match e {
+            EmailChangeError::Same => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "same_email", message),
+            EmailChangeError::TooMany(seconds) => {
+                Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message) }
+            }
+            EmailChangeError::InvalidToken => Self::new(StatusCode::BAD_REQUEST, "invalid_token", message),
+            EmailChangeError::AddressTaken => Self::new(StatusCode::CONFLICT, "email_taken", message),
+            EmailChangeError::Store(ref inner) => Self::internal(inner),
+            EmailChangeError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
         }
     }
 }

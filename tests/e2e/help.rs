@@ -78,9 +78,20 @@ async fn philippines_banner_shows_to_a_philippine_freelancer_and_not_to_a_us_cli
         browser.log_in(USERNAME, PASSWORD).await?;
         browser.wait_for_path("/account").await?;
         browser.find(".banner-dismiss button").await?.click().await.context("dismissing the banner")?;
-        browser.wait_for_path("/account").await?;
-        browser.find("#welcome").await?;
-        ensure!(banner_texts(&browser).await?.is_empty(), "the dismissed banner is still shown");
+        // The click submits a form and reloads the page; wait for the new page rather than
+        // reading the old one.
+        let deadline = Instant::now() + crate::harness::WAIT;
+        loop {
+            browser.find("#welcome").await?;
+            if banner_texts(&browser).await.map(|t| t.is_empty()).unwrap_or(false) {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "the dismissed banner is still shown");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // And it stays dismissed on the next page.
+        browser.goto("/help").await?;
+        ensure!(banner_texts(&browser).await?.is_empty(), "the dismissed banner came back");
         Ok(())
     })
     .await;

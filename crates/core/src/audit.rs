@@ -33,10 +33,12 @@ pub enum AuditEvent {
     SteppedUp,
     PasswordAccepted,
     WithdrawalSubmitted,
+    EmailChangeRequested,
+    EmailChanged,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 28] = [
+    pub const ALL: [AuditEvent; 30] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -65,6 +67,8 @@ impl AuditEvent {
         Self::SteppedUp,
         Self::PasswordAccepted,
         Self::WithdrawalSubmitted,
+        Self::EmailChangeRequested,
+        Self::EmailChanged,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -101,6 +105,8 @@ impl AuditEvent {
             Self::SteppedUp => "stepped_up",
             Self::PasswordAccepted => "password_accepted",
             Self::WithdrawalSubmitted => "withdrawal_submitted",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
         }
     }
 }

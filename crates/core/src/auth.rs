@@ -69,6 +69,8 @@ pub struct Services {
     pub attempt_locks: Arc<crate::attempts::AttemptLocks>,
     /// Help articles and banners held in memory (help center, banners).
     pub content: crate::content::ContentCache,
+    /// The optional Pwned Passwords check of new passwords (S4.4); `None` when off.
+    pub breached: Option<Arc<dyn crate::breached::BreachedPasswords>>,
 }
 
 pub struct NewAccountRequest {
@@ -103,6 +105,7 @@ impl Services {
 
     pub async fn create_account(&self, request: NewAccountRequest, ctx: &RequestContext) -> Result<Account, AuthError> {
         self.password_policy.check(&request.password, &[request.username.as_str(), request.email.local_part()])?;
+        self.check_not_breached(&request.password).await?;
         let password_hash = self.hasher.hash(&request.password).await?;
         let account = self
             .store

@@ -51,6 +51,9 @@ pub enum WeakPassword {
     ContainsPersonalInfo,
     #[error("This password is too common: it appears in lists attackers try first.")]
     Common,
+    /// Seen in a data breach by the optional Pwned Passwords check (`breached.rs`).
+    #[error("This password has appeared in a data breach, so attackers will try it. Choose another.")]
+    Breached,
 }
 
 /// What a new password must satisfy. No composition rules, no expiry (S4.3).

@@ -153,6 +153,16 @@ pub enum Notice<'a> {
         when: &'a str,
         ip: &'a str,
     },
+    /// The link that confirms a new email address, sent to that address.
+    EmailChangeConfirm {
+        username: &'a str,
+        link: &'a str,
+        new_email: &'a str,
+    },
+    /// Sent to an address someone tried to move an account to, when it already has one.
+    EmailInUse {
+        username: &'a str,
+    },
     /// A one-time code sent by SMS or email; `sms` asks for the short form.
     VerificationCode {
         username: &'a str,
@@ -391,6 +401,7 @@ impl Services {
         let token = self.resolve_proof(&proof, now, Look::Spend).await?;
         let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
         self.password_policy.check(new_password, &[account.username.as_str(), account.email.local_part()])?;
+        self.check_not_breached(new_password).await?;
         // S1.12: with 2-step on, a method must be verified too, bound to this reset.
         if self.two_step_enabled(&account.id).await? {
             let Some(second) = second else {

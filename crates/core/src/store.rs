@@ -121,6 +121,7 @@ pub trait Store:
     + crate::roles::RoleStore
     + crate::content::ContentStore
     + crate::two_step::FactorStore
+    + crate::email_change::EmailChangeStore
     + crate::delivery_failures::DeliveryFailureStore
     + std::fmt::Debug
 {

@@ -33,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route("/account/two-step/security-question", post(two_step::set_question))
         .route("/account/two-step/default", post(two_step::set_default))
         .route("/account/two-step/{method_id}", axum::routing::delete(two_step::remove))
+        .route("/account/email", post(two_step::change_email))
+        .route("/account/email/confirm", post(two_step::confirm_email))
         .route("/step-up", post(two_step::step_up))
         .route("/step-up/send", post(two_step::step_up_send))
         .route("/payments", get(two_step::payments))

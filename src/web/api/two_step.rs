@@ -359,3 +359,38 @@ pub async fn approve_send(
     state.services.send_code(&session.account, &body.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailBody {
+    new_email: String,
+}
+
+/// `POST /api/v1/account/email` `{new_email}`: after a step-up, a confirmation link goes to the
+/// new address. The answer is the same whether or not that address has an account.
+pub async fn change_email(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<EmailBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    require_step_up(&state, &session).await?;
+    let email = doorman_core::EmailAddress::parse(&body.new_email)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", e.to_string()))?;
+    state.services.request_email_change(&session.account, &email, &ctx).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "confirmation_sent" }))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    token: String,
+}
+
+/// `POST /api/v1/account/email/confirm` `{token}`: the link's token; the old address is told.
+pub async fn confirm_email(State(state): State<AppState>, Client(ctx): Client, ApiJson(body): ApiJson<TokenBody>) -> Answer {
+    let token =
+        doorman_core::recovery::RecoveryToken::parse(&body.token).ok_or(doorman_core::email_change::EmailChangeError::InvalidToken)?;
+    let account = state.services.confirm_email_change(&token, &ctx).await?;
+    Ok(Json(json!({ "status": "email_changed", "email": account.email })))
+}

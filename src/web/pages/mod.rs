@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 pub mod banners;
+mod email_change;
 mod help;
 mod login;
 mod mailbox;
@@ -44,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::show).post(login::submit))
         .route("/account", get(account::show))
         .route("/account/sessions", get(account::sessions))
+        .route("/account/email", get(email_change::form).post(email_change::submit))
+        .route("/account/email/confirm", get(email_change::confirm_form).post(email_change::confirm_submit))
         .route("/account/sessions/revoke", axum::routing::post(account::revoke))
         .route("/logout", axum::routing::post(account::logout))
         .route("/forgot-password", get(recovery::forgot_form).post(recovery::forgot_submit))

@@ -1,0 +1,146 @@
+//! Changing the account's email address (checklist S7.6, S9.1, S9.3): after a step-up, a
+//! link goes to the new address; following it and confirming moves the account, and the old
+//! address is told. The requester never learns whether the new address has an account.
+
+use crate::account::{Account, AccountId, EmailAddress};
+use crate::audit::{AuditEvent, RequestContext};
+use crate::auth::Services;
+use crate::keys::ServerKey;
+use crate::outbox::NewMessage;
+use crate::recovery::{Notice, RecoveryToken};
+use crate::store::StoreError;
+use crate::throttle::{ThrottleKey, ThrottleRule};
+use async_trait::async_trait;
+
+/// How long the link to the new address works.
+pub const EMAIL_CHANGE_TTL_SECONDS: i64 = 24 * 3600;
+
+pub struct NewEmailChange {
+    pub id: String,
+    pub account_id: AccountId,
+    pub new_email: EmailAddress,
+    pub token_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug)]
+pub enum EmailChangeOutcome {
+    Changed {
+        account: Account,
+        old_email: EmailAddress,
+    },
+    /// The link is unknown, used, replaced or expired.
+    InvalidToken,
+    /// Someone took the address in the meantime.
+    AddressTaken,
+}
+
+#[async_trait]
+pub trait EmailChangeStore: Send + Sync {
+    /// In one transaction: voids the account's pending changes, stores this one and writes
+    /// the message to the new address.
+    async fn insert_email_change(&self, change: &NewEmailChange, message: &NewMessage) -> Result<(), StoreError>;
+    /// In one transaction: redeems the link, moves the account to the new address, voids its
+    /// reset links, and writes the notice to the old address (composed by `notice`).
+    async fn complete_email_change(
+        &self,
+        token_hash: &str,
+        now: i64,
+        notice: &(dyn for<'n> Fn(&'n Account, &'n EmailAddress) -> Option<NewMessage> + Send + Sync),
+    ) -> Result<EmailChangeOutcome, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailChangeError {
+    #[error("That is already your email address.")]
+    Same,
+    #[error("Too many changes asked for. Try again in {}.", crate::auth::in_words(*.0))]
+    TooMany(i64),
+    #[error("This confirmation link is not valid any more: it was used, replaced by a newer one, or has expired.")]
+    InvalidToken,
+    #[error("That email address is already in use.")]
+    AddressTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("composing the email failed: {0}")]
+    Compose(String),
+}
+
+fn token_hash(key: &ServerKey, token: &RecoveryToken) -> String {
+    key.keyed_hash("email-change", token.expose().as_bytes())
+}
+
+impl Services {
+    /// Sends a confirmation link to the new address (or, when it already has an account, a
+    /// note saying so), and answers the same either way.
+    pub async fn request_email_change(
+        &self,
+        account: &Account,
+        new_email: &EmailAddress,
+        ctx: &RequestContext,
+    ) -> Result<(), EmailChangeError> {
+        if new_email == &account.email {
+            return Err(EmailChangeError::Same);
+        }
+        let now = self.clock.unix();
+        let cap = [ThrottleKey {
+            key: format!("email-change:{}", account.id),
+            rule: ThrottleRule::Budget { limit: 5, window: 86_400, cooldown: 86_400 },
+        }];
+        let counts = self.store.event_counts(&[cap[0].key.clone()]).await?;
+        if let Some(until) = counts.first().and_then(|(_, c)| cap[0].rule.blocked_until(c, now)) {
+            return Err(EmailChangeError::TooMany(until - now));
+        }
+        self.store.record_event(&cap, now).await?;
+
+        let taken = self.store.find_for_login(new_email.as_str()).await?.is_some();
+        let token = RecoveryToken::generate();
+        let link = format!("{}account/email/confirm?token={}", self.base_url, token.expose());
+        let notice = if taken {
+            Notice::EmailInUse { username: account.username.as_str() }
+        } else {
+            Notice::EmailChangeConfirm { username: account.username.as_str(), link: &link, new_email: new_email.as_str() }
+        };
+        let content = self.composer.compose(&notice).map_err(EmailChangeError::Compose)?;
+        let message = NewMessage::email(new_email.as_str(), "email_change", Some(account.id.clone()), content, now);
+        let change = NewEmailChange {
+            id: uuid::Uuid::new_v4().to_string(),
+            account_id: account.id.clone(),
+            new_email: new_email.clone(),
+            // A taken address gets no working link: its token is never sent.
+            token_hash: if taken { token_hash(&self.key, &RecoveryToken::generate()) } else { token_hash(&self.key, &token) },
+            created_at: now,
+            expires_at: now + EMAIL_CHANGE_TTL_SECONDS,
+        };
+        self.store.insert_email_change(&change, &message).await?;
+        self.audit(AuditEvent::EmailChangeRequested, Some(&account.id), ctx, if taken { "address in use" } else { "link sent" }).await?;
+        Ok(())
+    }
+
+    /// Confirms with the link's token; the old address is told (S9.1, S9.3).
+    pub async fn confirm_email_change(&self, token: &RecoveryToken, ctx: &RequestContext) -> Result<Account, EmailChangeError> {
+        let now = self.clock.unix();
+        let when = time::OffsetDateTime::from_unix_timestamp(now)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+            .unwrap_or_default();
+        let ip = ctx.ip.to_string();
+        let composer = self.composer.clone();
+        let notice = move |account: &Account, old: &EmailAddress| {
+            let change = format!("The email address of your account was changed from {} to {}.", old.as_str(), account.email.as_str());
+            let content = composer
+                .compose(&Notice::SecurityChange { username: account.username.as_str(), change: &change, when: &when, ip: &ip })
+                .ok()?;
+            Some(NewMessage::email(old.as_str(), "email_changed", Some(account.id.clone()), content, now))
+        };
+        match self.store.complete_email_change(&token_hash(&self.key, token), now, &notice).await? {
+            EmailChangeOutcome::Changed { account, .. } => {
+                self.audit(AuditEvent::EmailChanged, Some(&account.id), ctx, "").await?;
+                Ok(account)
+            }
+            EmailChangeOutcome::InvalidToken => Err(EmailChangeError::InvalidToken),
+            EmailChangeOutcome::AddressTaken => Err(EmailChangeError::AddressTaken),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Changing the email address (checklist S7.6, S9.1, S9.3, S2.1).
+
+use crate::helpers::{csrf_of, Backend, Response, TestApp, BASE_URL, PASSWORD};
+use crate::on_both_backends;
+use serde_json::json;
+
+on_both_backends!(
+    a_new_email_needs_step_up_and_a_confirmed_link_and_the_old_address_is_told,
+    an_address_in_use_is_not_revealed_to_the_requester
+);
+
+/// S7.6: step-up first; the link goes to the new address; opening it changes nothing; the
+/// confirmation moves the account, voids reset links and tells the old address (S9.1).
+async fn a_new_email_needs_step_up_and_a_confirmed_link_and_the_old_address_is_told(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = TestApp::new_client();
+    app.login_as(&client, "192.0.2.10", "maria", PASSWORD).await;
+    let reset_link = app.reset_mail("maria").await.token("reset-password");
+
+    app.clock.advance(11 * 60);
+    let refused = app.post_json(&client, "/api/v1/account/email", json!({ "new_email": "maria.new@example.org" })).await;
+    assert_eq!((refused.status, refused.error_code().as_str()), (403, "step_up_required"));
+    assert_eq!(app.post_json(&client, "/api/v1/step-up", json!({ "password": PASSWORD })).await.status, 200);
+    let bad = app.post_json(&client, "/api/v1/account/email", json!({ "new_email": "not an address" })).await;
+    assert_eq!((bad.status, bad.error_code().as_str()), (400, "invalid_email"));
+    let asked = app.post_json(&client, "/api/v1/account/email", json!({ "new_email": "Maria.New@Example.org" })).await;
+    assert_eq!((asked.status, asked.json()), (202, json!({ "status": "confirmation_sent" })));
+    assert_eq!(
+        app.get(&client, "/api/v1/session").await.json()["account"]["email"],
+        "maria@example.com",
+        "nothing changes before the link"
+    );
+
+    let mail = app.deliver().await.into_iter().find(|m| m.kind == "email_change").unwrap();
+    assert_eq!(mail.to, "maria.new@example.org");
+    let link = mail.link(&format!("{BASE_URL}/account/email/confirm?token="));
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+
+    // Opening the link (a mail scanner) changes nothing; the page's button does.
+    let browser = TestApp::new_client();
+    let page = app.get(&browser, &format!("/account/email/confirm?token={token}")).await;
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(app.get(&client, "/api/v1/session").await.json()["account"]["email"], "maria@example.com");
+    let form = [("csrf", csrf_of(&page.text)), ("token", token.clone())];
+    let done = Response::read(browser.post(app.url("/account/email/confirm")).form(&form).send().await.unwrap()).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains("Your email address is now maria.new@example.org"));
+    assert_eq!(app.get(&client, "/api/v1/session").await.json()["account"]["email"], "maria.new@example.org");
+
+    let again = app.post_json(&browser, "/api/v1/account/email/confirm", json!({ "token": token })).await;
+    assert_eq!((again.status, again.error_code().as_str()), (400, "invalid_token"), "single use");
+    let told = app.deliver().await;
+    assert!(
+        told.iter().any(|m| m.to == "maria@example.com" && m.text.contains("changed from maria@example.com to maria.new@example.org")),
+        "{told:?}"
+    );
+    let old_link = app.reset(json!({ "token": reset_link, "new_password": "violet canyon drumbeat" })).await;
+    assert_eq!(old_link.status, 400, "reset links sent to the old inbox stop working");
+    assert_eq!(app.login("maria.new@example.org", PASSWORD).await.status, 200);
+}
+
+/// S2.1: asking to move to an address that has an account answers the same; that address
+/// gets a note, and no link that works.
+async fn an_address_in_use_is_not_revealed_to_the_requester(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    app.create_account("jordan", "jordan@example.com").await;
+    let client = TestApp::new_client();
+    app.login_as(&client, "192.0.2.10", "maria", PASSWORD).await;
+    let taken = app.post_json(&client, "/api/v1/account/email", json!({ "new_email": "jordan@example.com" })).await;
+    let free = app.post_json(&client, "/api/v1/account/email", json!({ "new_email": "free@example.com" })).await;
+    assert_eq!((taken.status, taken.text.clone()), (free.status, free.text.clone()));
+    let mails = app.deliver().await;
+    let note = mails.iter().find(|m| m.to == "jordan@example.com").unwrap();
+    assert!(note.text.contains("already belongs to a doorman account") && !note.text.contains("token="), "{}", note.text);
+    assert!(!note.text.contains("maria"), "the requester is not named to the other address");
+    let same = app.post_json(&client, "/api/v1/account/email", json!({ "new_email": "maria@example.com" })).await;
+    assert_eq!((same.status, same.error_code().as_str()), (422, "same_email"));
+}
