@@ -148,7 +148,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let services = self.state.services.clone();
         let refresh = tokio::spawn(doorman_core::content::refresh_forever(services.clone()));
-        let purge = tokio::spawn(purge_sessions_forever(services));
+        let purge = tokio::spawn(purge_sessions_forever(services.clone()));
+        // Sealing runs where the worker runs; it is deterministic, so several sealers agree.
+        let seal = self.worker.is_some().then(|| tokio::spawn(seal_audit_forever(services)));
         let (stop, stopped) = watch::channel(false);
         let stop = Arc::new(stop);
         let worker = self.worker.map(|worker| {
@@ -168,6 +170,9 @@ impl Application {
         let result = axum::serve(self.listener, app).with_graceful_shutdown(signal).await;
         purge.abort();
         refresh.abort();
+        if let Some(seal) = seal {
+            seal.abort();
+        }
         stop.send_replace(true);
         if let Some(mut worker) = worker {
             if tokio::time::timeout(WORKER_STOP_GRACE, &mut worker).await.is_err() {
@@ -188,6 +193,17 @@ async fn purge_sessions_forever(services: Services) {
         let policy = services.session_policy;
         if let Err(e) = services.store.purge_sessions(now - policy.idle_timeout_seconds, now - policy.absolute_timeout_seconds).await {
             tracing::warn!(error = %e, "purging expired sessions failed");
+        }
+    }
+}
+
+/// Chains audit events once they are old enough (S10.3).
+async fn seal_audit_forever(services: Services) {
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    loop {
+        tick.tick().await;
+        if let Err(e) = services.seal_audit_chain().await {
+            tracing::warn!(error = %e, "sealing the audit chain failed");
         }
     }
 }

@@ -27,6 +27,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Check the audit log's hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Serve the pages and the JSON API.
     Serve {
         /// Seed demo accounts and print their credentials (for trying doorman locally).
@@ -125,6 +130,12 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Seal what is old enough, then recompute every seal; exit 1 when the chain is broken.
+    Verify,
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Load the configuration, report errors, and print the result with secrets hidden.
     Check,
@@ -161,6 +172,7 @@ pub async fn run() -> ExitCode {
         Command::Banners { command: BannersCommand::Import { file } } => crate::content_cli::import_banners(&config, &file).await,
         Command::Banners { command: BannersCommand::Export } => crate::content_cli::export_banners(&config).await,
         Command::Articles { command: ArticlesCommand::Import { dir } } => crate::content_cli::import_articles(&config, &dir).await,
+        Command::Audit { command: AuditCommand::Verify } => audit_verify(&config).await,
         Command::Config { command: ConfigCommand::Check } => {
             print!("{}", config.describe());
             println!("configuration OK");
@@ -196,6 +208,20 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     println!("doorman is listening on http://{} (public URL {})", application.address(), config.base_url);
     application.run_until_stopped().await?;
     Ok(())
+}
+
+async fn audit_verify(config: &Config) -> anyhow::Result<()> {
+    let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
+    let newly = services.seal_audit_chain().await?;
+    match services.verify_audit_chain().await? {
+        doorman_core::audit_chain::ChainReport::Intact { sealed, unsealed } => {
+            println!("audit chain intact: {sealed} events sealed ({newly} just now), {unsealed} younger than a minute not yet sealed");
+            Ok(())
+        }
+        doorman_core::audit_chain::ChainReport::Broken { at_id, sealed_before } => {
+            anyhow::bail!("audit chain BROKEN at event {at_id}: the {sealed_before} events before it verify; this one, or one before it, was edited, removed or inserted")
+        }
+    }
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {

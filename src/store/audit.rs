@@ -2,7 +2,9 @@ use super::{backend_error, SqlStore};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::audit::{AuditEvent, AuditRecord};
+use doorman_core::audit_chain::ChainedEvent;
 use doorman_core::store::{AuditStore, StoreError};
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 #[async_trait]
@@ -31,19 +33,69 @@ impl AuditStore for SqlStore {
             .fetch_all(&self.pool)
             .await
             .map_err(backend_error)?;
-        rows.iter()
-            .map(|row| {
-                let event: String = row.try_get("event").map_err(backend_error)?;
-                Ok(AuditRecord {
-                    at: row.try_get("at").map_err(backend_error)?,
-                    event: AuditEvent::parse(&event).ok_or_else(|| StoreError::Backend(format!("unknown audit event {event}").into()))?,
-                    account_id: row.try_get::<Option<String>, _>("account_id").map_err(backend_error)?.map(AccountId::from_stored),
-                    ip: row.try_get("ip").map_err(backend_error)?,
-                    user_agent: row.try_get("user_agent").map_err(backend_error)?,
-                    request_id: row.try_get("request_id").map_err(backend_error)?,
-                    detail: row.try_get("detail").map_err(backend_error)?,
-                })
-            })
-            .collect()
+        rows.iter().map(record_from_row).collect()
     }
+
+    async fn last_sealed_audit(&self) -> Result<Option<(i64, String)>, StoreError> {
+        let row = sqlx::query("SELECT id, chain_hash FROM audit_events WHERE chain_hash IS NOT NULL ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        row.map(|r| Ok((r.try_get("id").map_err(backend_error)?, r.try_get("chain_hash").map_err(backend_error)?))).transpose()
+    }
+
+    async fn unsealed_audit(&self, after_id: i64, before: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError> {
+        let sql =
+            format!("SELECT {CHAINED_COLUMNS} FROM audit_events WHERE chain_hash IS NULL AND id > $1 AND at < $2 ORDER BY id LIMIT $3");
+        let rows = sqlx::query(&sql).bind(after_id).bind(before).bind(limit).fetch_all(&self.pool).await.map_err(backend_error)?;
+        rows.iter().map(chained_from_row).collect()
+    }
+
+    async fn seal_audit(&self, id: i64, chain_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE audit_events SET chain_hash = $1 WHERE id = $2 AND chain_hash IS NULL")
+            .bind(chain_hash)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError> {
+        let sql = format!("SELECT {CHAINED_COLUMNS} FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2");
+        let rows = sqlx::query(&sql).bind(after_id).bind(limit).fetch_all(&self.pool).await.map_err(backend_error)?;
+        rows.iter().map(chained_from_row).collect()
+    }
+
+    async fn count_unsealed_audit(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE chain_hash IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        let n: i64 = row.try_get("n").map_err(backend_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+const CHAINED_COLUMNS: &str = "id, at, event, account_id, ip, user_agent, request_id, detail, chain_hash";
+
+fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+    let event: String = row.try_get("event").map_err(backend_error)?;
+    Ok(AuditRecord {
+        at: row.try_get("at").map_err(backend_error)?,
+        event: AuditEvent::parse(&event).ok_or_else(|| StoreError::Backend(format!("unknown audit event {event}").into()))?,
+        account_id: row.try_get::<Option<String>, _>("account_id").map_err(backend_error)?.map(AccountId::from_stored),
+        ip: row.try_get("ip").map_err(backend_error)?,
+        user_agent: row.try_get("user_agent").map_err(backend_error)?,
+        request_id: row.try_get("request_id").map_err(backend_error)?,
+        detail: row.try_get("detail").map_err(backend_error)?,
+    })
+}
+
+fn chained_from_row(row: &AnyRow) -> Result<ChainedEvent, StoreError> {
+    Ok(ChainedEvent {
+        id: row.try_get("id").map_err(backend_error)?,
+        record: record_from_row(row)?,
+        chain_hash: row.try_get("chain_hash").map_err(backend_error)?,
+    })
 }

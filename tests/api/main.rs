@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod audit_chain;
 mod bad_input;
 mod banners;
 mod cli;

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod attempts;
 pub mod audit;
+pub mod audit_chain;
 pub mod auth;
 pub mod banners;
 pub mod breached;

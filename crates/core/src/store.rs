@@ -65,6 +65,14 @@ pub trait ThrottleStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError>;
     async fn audit_of(&self, account: &AccountId, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The newest sealed event's id and seal.
+    async fn last_sealed_audit(&self) -> Result<Option<(i64, String)>, StoreError>;
+    /// Unsealed events after `after_id` and older than `before`, in id order.
+    async fn unsealed_audit(&self, after_id: i64, before: i64, limit: i64) -> Result<Vec<crate::audit_chain::ChainedEvent>, StoreError>;
+    async fn seal_audit(&self, id: i64, chain_hash: &str) -> Result<(), StoreError>;
+    /// Every event after `after_id`, sealed or not, in id order.
+    async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<crate::audit_chain::ChainedEvent>, StoreError>;
+    async fn count_unsealed_audit(&self) -> Result<u64, StoreError>;
 }
 
 #[async_trait]

@@ -1,0 +1,53 @@
+//! S10.3: the audit log is append-only and tamper-evident, with a verifier.
+
+use crate::helpers::{test_config, Backend, TestApp, PASSWORD};
+use crate::on_both_backends;
+use doorman_core::audit_chain::ChainReport;
+use std::process::Command;
+
+on_both_backends!(s10_3_an_edited_or_removed_audit_event_breaks_the_chain);
+
+async fn s10_3_an_edited_or_removed_audit_event_breaks_the_chain(backend: Backend) {
+    let config = test_config(backend).await;
+    let (url, key_file) = (config.database_url.clone(), config.secret_key_file.clone());
+    let app = TestApp::spawn_with(config).await;
+    app.create_account("maria", "maria@example.com").await;
+    for _ in 0..3 {
+        app.login("maria", "not the password").await;
+    }
+    app.login("maria", PASSWORD).await;
+
+    assert_eq!(app.services.seal_audit_chain().await.unwrap(), 0, "events younger than a minute wait");
+    app.clock.advance(61);
+    assert_eq!(app.services.seal_audit_chain().await.unwrap(), 5);
+    assert_eq!(app.services.verify_audit_chain().await.unwrap(), ChainReport::Intact { sealed: 5, unsealed: 0 });
+    // Sealing again, as a second replica would, changes nothing.
+    assert_eq!(app.services.seal_audit_chain().await.unwrap(), 0);
+
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(["audit", "verify"])
+            .env("DOORMAN_DATABASE_URL", &url)
+            .env("DOORMAN_SECRET_KEY_FILE", &key_file)
+            .current_dir(std::env::temp_dir())
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    assert!(ok.status.success() && String::from_utf8_lossy(&ok.stdout).contains("audit chain intact: 5 events sealed"), "{ok:?}");
+
+    // Someone with database access rewrites history: the failure becomes a success.
+    let store = doorman::store::SqlStore::connect(&url).await.unwrap();
+    let edited = sqlx::query("UPDATE audit_events SET event = 'login_succeeded', detail = 'password' WHERE id = 3")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(edited.rows_affected(), 1);
+    assert_eq!(app.services.verify_audit_chain().await.unwrap(), ChainReport::Broken { at_id: 3, sealed_before: 2 });
+    let broken = verify();
+    assert!(!broken.status.success() && String::from_utf8_lossy(&broken.stderr).contains("BROKEN at event 3"), "{broken:?}");
+
+    // Removing an event breaks the chain at the next one.
+    sqlx::query("DELETE FROM audit_events WHERE id = 3").execute(store.pool()).await.unwrap();
+    assert_eq!(app.services.verify_audit_chain().await.unwrap(), ChainReport::Broken { at_id: 4, sealed_before: 2 });
+}
