@@ -48,13 +48,14 @@ impl Default for Options {
 
 /// The domain services for a configuration, with storage connected and migrated.
 pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Services, SqlStore)> {
-    let store = SqlStore::connect(&config.database_url).await.context("connecting to the database")?;
+    let key = load_server_key(config)?;
+    let store = SqlStore::connect(&config.database_url).await.context("connecting to the database")?.with_sealing_key(key.clone());
     store.migrate().await.context("applying database migrations")?;
     let services = Services {
         store: Arc::new(store.clone()),
         hasher: PasswordHasher::owasp()?,
         clock,
-        key: load_server_key(config)?,
+        key,
         password_policy: PasswordPolicy { min_chars: config.password_min_length, product_name: config.product_name.clone() },
         session_policy: SessionPolicy {
             idle_timeout_seconds: config.session_idle_timeout_minutes * 60,

@@ -30,7 +30,7 @@ impl EmailChangeStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(backend_error)?;
-        insert_message(&mut tx, message).await?;
+        insert_message(&mut tx, self.sealer.as_ref(), message).await?;
         tx.commit().await.map_err(backend_error)
     }
 
@@ -82,7 +82,7 @@ impl EmailChangeStore for SqlStore {
             .await
             .map_err(backend_error)?;
         if let Some(message) = notice(&account, &old.email) {
-            insert_message(&mut tx, &message).await?;
+            insert_message(&mut tx, self.sealer.as_ref(), &message).await?;
         }
         tx.commit().await.map_err(backend_error)?;
         Ok(EmailChangeOutcome::Changed { account, old_email: old.email })

@@ -238,7 +238,7 @@ impl FactorStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend_error)?;
-        insert_message(&mut tx, message).await?;
+        insert_message(&mut tx, self.sealer.as_ref(), message).await?;
         tx.commit().await.map_err(backend_error)
     }
 

@@ -33,6 +33,8 @@ pub enum Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// Seals message bodies in the outbox (they hold links and codes until sent, S1.2).
+    sealer: Option<doorman_core::keys::ServerKey>,
 }
 
 pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
@@ -67,7 +69,13 @@ impl SqlStore {
             .connect(url)
             .await
             .map_err(backend_error)?;
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, sealer: None })
+    }
+
+    /// Message bodies written from now on are encrypted under `key` until they are sent.
+    pub fn with_sealing_key(mut self, key: doorman_core::keys::ServerKey) -> Self {
+        self.sealer = Some(key);
+        self
     }
 
     pub fn backend(&self) -> Backend {

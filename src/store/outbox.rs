@@ -5,6 +5,7 @@
 use super::{backend_error, Backend, SqlStore};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
+use doorman_core::keys::ServerKey;
 use doorman_core::outbox::{Channel, ClaimedMessage, DeadLetter, Job, MessageContent, NewMessage, OutboxSummary};
 use doorman_core::store::{JobStore, OutboxStore, StoreError};
 use sqlx::any::AnyRow;
@@ -24,7 +25,28 @@ impl SqlStore {
 }
 
 /// Writes a message; used on its own and inside the transactions of other store methods.
-pub(crate) async fn insert_message(conn: &mut AnyConnection, m: &NewMessage) -> Result<(), StoreError> {
+const SEALED: &str = "sealed:v1:";
+
+/// A body as stored: sealed when a key is set. Bodies written without one (by tools or
+/// older versions) are read as they are.
+fn seal_body(sealer: Option<&ServerKey>, body: &str) -> Result<String, StoreError> {
+    match sealer {
+        Some(key) if !body.is_empty() => {
+            let sealed = key.seal("outbox-body", body.as_bytes()).map_err(|e| StoreError::Backend(Box::new(e)))?;
+            Ok(format!("{SEALED}{sealed}"))
+        }
+        _ => Ok(body.to_owned()),
+    }
+}
+
+fn open_body(sealer: Option<&ServerKey>, stored: String) -> Result<String, StoreError> {
+    let Some(sealed) = stored.strip_prefix(SEALED) else { return Ok(stored) };
+    let key = sealer.ok_or_else(|| StoreError::Backend("a sealed message body needs the server key".into()))?;
+    let bytes = key.open("outbox-body", sealed).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    String::from_utf8(bytes).map_err(|e| StoreError::Backend(Box::new(e)))
+}
+
+pub(crate) async fn insert_message(conn: &mut AnyConnection, sealer: Option<&ServerKey>, m: &NewMessage) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO outbox (id, channel, recipient, kind, account_id, subject, body_text, body_html, next_attempt_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
@@ -35,8 +57,8 @@ pub(crate) async fn insert_message(conn: &mut AnyConnection, m: &NewMessage) -> 
     .bind(m.kind)
     .bind(m.account_id.as_ref().map(|a| a.as_str().to_owned()))
     .bind(&m.content.subject)
-    .bind(&m.content.text)
-    .bind(&m.content.html)
+    .bind(seal_body(sealer, &m.content.text)?)
+    .bind(seal_body(sealer, &m.content.html)?)
     .bind(m.created_at)
     .execute(conn)
     .await
@@ -67,7 +89,7 @@ fn claimed_from_row(row: &AnyRow) -> Result<ClaimedMessage, StoreError> {
 impl OutboxStore for SqlStore {
     async fn enqueue_message(&self, message: &NewMessage) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend_error)?;
-        insert_message(&mut conn, message).await
+        insert_message(&mut conn, self.sealer.as_ref(), message).await
     }
 
     async fn claim_messages(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<ClaimedMessage>, StoreError> {
@@ -81,6 +103,10 @@ impl OutboxStore for SqlStore {
             .await
             .map_err(backend_error)?;
         let mut messages = rows.iter().map(claimed_from_row).collect::<Result<Vec<_>, _>>()?;
+        for m in &mut messages {
+            m.content.text = open_body(self.sealer.as_ref(), std::mem::take(&mut m.content.text))?;
+            m.content.html = open_body(self.sealer.as_ref(), std::mem::take(&mut m.content.html))?;
+        }
         messages.sort_by_key(|m| m.created_at);
         Ok(messages)
     }

@@ -49,7 +49,7 @@ impl RecoveryStore for SqlStore {
     async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend_error)?;
         replace_tokens(&mut tx, token).await?;
-        insert_message(&mut tx, message).await?;
+        insert_message(&mut tx, self.sealer.as_ref(), message).await?;
         tx.commit().await.map_err(backend_error)
     }
 
@@ -136,7 +136,7 @@ impl RecoveryStore for SqlStore {
             sqlx::query("DELETE FROM rate_counters WHERE key = $1").bind(key).execute(&mut *tx).await.map_err(backend_error)?;
         }
         replace_tokens(&mut tx, &c.report_token).await?;
-        insert_message(&mut tx, &c.confirmation).await?;
+        insert_message(&mut tx, self.sealer.as_ref(), &c.confirmation).await?;
         tx.commit().await.map_err(backend_error)?;
         Ok(Some(sessions.rows_affected()))
     }

@@ -20,6 +20,7 @@ on_both_backends!(
     links_are_built_from_the_base_url_not_the_host_header,
     reset_emails_are_capped_silently,
     only_keyed_hashes_of_tokens_are_stored,
+    a_pending_email_is_sealed_in_the_outbox,
     a_reset_ends_a_lock_out,
     resets_are_audited,
 );
@@ -352,4 +353,31 @@ async fn resets_are_audited(backend: Backend) {
     assert_eq!(find(AuditEvent::PasswordResetCompleted).detail, "link");
     assert!(find(AuditEvent::SessionsRevoked).detail.starts_with("1 "));
     assert!(events.iter().all(|e| !e.detail.contains(&token)));
+}
+
+/// S1.2: while an email waits in the outbox, its body (with the link and code) is sealed
+/// under the server key, so a copy of the database alone cannot redeem it.
+async fn a_pending_email_is_sealed_in_the_outbox(backend: Backend) {
+    use sqlx::Row;
+    let config = crate::helpers::test_config(backend).await;
+    let url = config.database_url.clone();
+    let app = TestApp::spawn_with(config).await;
+    app.create_account("maria", "maria@example.com").await;
+    assert_eq!(app.forgot("maria").await.status, 202);
+    let store = &app.services.store;
+    use doorman_core::Clock;
+    for job in store.claim_jobs("test", app.clock.unix(), 60, 10).await.unwrap() {
+        app.services.run_job(&job).await.unwrap();
+        store.complete_job(&job.id).await.unwrap();
+    }
+    let raw = doorman::store::SqlStore::connect(&url).await.unwrap();
+    let rows = sqlx::query("SELECT body_text, body_html FROM outbox WHERE status = 'pending'").fetch_all(raw.pool()).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    for column in ["body_text", "body_html"] {
+        let body: String = rows[0].get(column);
+        assert!(body.starts_with("sealed:v1:") && !body.contains("token=") && !body.contains("maria"), "{column}: {body}");
+    }
+    // The worker opens it: the email as sent has its link.
+    let mail = app.deliver().await.remove(0);
+    mail.link(&format!("{BASE_URL}/reset-password?token="));
 }
