@@ -96,6 +96,39 @@ impl RecoveryStore for SqlStore {
         row.try_get::<Option<i64>, _>("latest").map_err(backend_error)
     }
 
+    async fn change_password(
+        &self,
+        account: &AccountId,
+        password_hash: &str,
+        keep_session: &str,
+        notice: &NewMessage,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            .bind(password_hash)
+            .bind(now)
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        sqlx::query("UPDATE recovery_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = 'password_reset' AND used_at IS NULL")
+            .bind(now)
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id_hash <> $2")
+            .bind(account.as_str())
+            .bind(keep_session)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        insert_message(&mut tx, self.sealer.as_ref(), notice).await?;
+        tx.commit().await.map_err(backend_error)?;
+        Ok(ended.rows_affected())
+    }
+
     async fn complete_password_reset(&self, c: &PasswordResetCompletion) -> Result<Option<u64>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend_error)?;
         // The redemption itself: one statement, so of concurrent attempts exactly one wins.

@@ -13,6 +13,7 @@ mod email_change;
 mod help;
 mod login;
 mod mail;
+mod password_change;
 mod pwned;
 mod recovery;
 mod sessions;

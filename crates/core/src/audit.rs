@@ -35,10 +35,12 @@ pub enum AuditEvent {
     WithdrawalSubmitted,
     EmailChangeRequested,
     EmailChanged,
+    PasswordChanged,
+    PasswordChangeFailed,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 30] = [
+    pub const ALL: [AuditEvent; 32] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -69,6 +71,8 @@ impl AuditEvent {
         Self::WithdrawalSubmitted,
         Self::EmailChangeRequested,
         Self::EmailChanged,
+        Self::PasswordChanged,
+        Self::PasswordChangeFailed,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -107,6 +111,8 @@ impl AuditEvent {
             Self::WithdrawalSubmitted => "withdrawal_submitted",
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
+            Self::PasswordChanged => "password_changed",
+            Self::PasswordChangeFailed => "password_change_failed",
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod help;
 pub mod keys;
 pub mod outbox;
 pub mod password;
+pub mod password_change;
 pub mod payments;
 pub mod phone;
 pub mod recovery;

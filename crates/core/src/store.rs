@@ -108,6 +108,16 @@ pub trait RecoveryStore: Send + Sync {
     async fn latest_valid_token(&self, account: &AccountId, purpose: Purpose, now: i64) -> Result<Option<ValidToken>, StoreError>;
     /// Counts a wrong code against a token; returns the new count.
     async fn count_code_attempt(&self, token_id: &str) -> Result<i64, StoreError>;
+    /// In one transaction: sets the password, voids every reset link, ends every session but
+    /// `keep_session`, and writes the notice. Returns how many sessions ended.
+    async fn change_password(
+        &self,
+        account: &AccountId,
+        password_hash: &str,
+        keep_session: &str,
+        notice: &NewMessage,
+        now: i64,
+    ) -> Result<u64, StoreError>;
     /// When the account's newest token of a purpose was issued, if any.
     async fn last_token_issued_at(&self, account: &AccountId, purpose: Purpose) -> Result<Option<i64>, StoreError>;
     /// In one transaction: redeems the token (exactly one of concurrent redemptions wins,

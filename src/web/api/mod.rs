@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/two-step/default", post(two_step::set_default))
         .route("/account/two-step/{method_id}", axum::routing::delete(two_step::remove))
         .route("/account/email", post(two_step::change_email))
+        .route("/account/password", post(two_step::change_password))
         .route("/account/email/confirm", post(two_step::confirm_email))
         .route("/step-up", post(two_step::step_up))
         .route("/step-up/send", post(two_step::step_up_send))

@@ -394,3 +394,30 @@ pub async fn confirm_email(State(state): State<AppState>, Client(ctx): Client, A
     let account = state.services.confirm_email_change(&token, &ctx).await?;
     Ok(Json(json!({ "status": "email_changed", "email": account.email })))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    current_password: Option<String>,
+    new_password: String,
+}
+
+/// `POST /api/v1/account/password` `{current_password, new_password}`, or `{new_password}`
+/// within a fresh step-up (S4.6). Every other session ends.
+pub async fn change_password(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> Answer {
+    let current = match &body.current_password {
+        Some(raw) => Some(Password::new(raw).map_err(|_| doorman_core::auth::AuthError::InvalidCredentials)?),
+        None => {
+            require_step_up(&state, &session).await?;
+            None
+        }
+    };
+    let new_password = Password::new(&body.new_password).map_err(doorman_core::auth::AuthError::WeakPassword)?;
+    let ended = state.services.change_password(&session.record, &session.account, current.as_ref(), &new_password, &ctx).await?;
+    Ok(Json(json!({ "status": "password_changed", "other_sessions_ended": ended })))
+}

@@ -7,6 +7,7 @@ mod email_change;
 mod help;
 mod login;
 mod mailbox;
+mod password_change;
 mod payments;
 mod recovery;
 pub mod two_step;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(login::show).post(login::submit))
         .route("/account", get(account::show))
         .route("/account/sessions", get(account::sessions))
+        .route("/account/password", get(password_change::form).post(password_change::submit))
         .route("/account/email", get(email_change::form).post(email_change::submit))
         .route("/account/email/confirm", get(email_change::confirm_form).post(email_change::confirm_submit))
         .route("/account/sessions/revoke", axum::routing::post(account::revoke))

@@ -1,0 +1,70 @@
+//! Changing the password while signed in (checklist S4.6, S1.6, S7.7, S9.1): with the current
+//! password, or within a fresh step-up. Every other session ends, every reset link dies, and
+//! the owner is told.
+
+use crate::account::Account;
+use crate::audit::{AuditEvent, RequestContext};
+use crate::auth::{AuthError, Services};
+use crate::outbox::NewMessage;
+use crate::password::{Password, Verified};
+use crate::recovery::Notice;
+use crate::session::SessionRecord;
+use crate::throttle::{ThrottleKey, ThrottleRule};
+
+impl Services {
+    /// `current` is the current password, or `None` when the session stepped up recently (the
+    /// web layer checks that). Returns how many other sessions ended.
+    pub async fn change_password(
+        &self,
+        session: &SessionRecord,
+        account: &Account,
+        current: Option<&Password>,
+        new_password: &Password,
+        ctx: &RequestContext,
+    ) -> Result<u64, AuthError> {
+        let login_key = format!("login:{}", account.username.key());
+        let _turn = self.attempt_locks.turn(&login_key).await;
+        let now = self.clock.unix();
+        if let Some(current) = current {
+            // The same cap as login: a stolen session cannot guess the password freely.
+            let cap = ThrottleKey { key: login_key.clone(), rule: ThrottleRule::Budget { limit: 100, window: 86_400, cooldown: 3600 } };
+            let counts = self.store.event_counts(std::slice::from_ref(&cap.key)).await?;
+            if let Some(until) = counts.first().and_then(|(_, c)| cap.rule.blocked_until(c, now)) {
+                return Err(AuthError::Throttled { retry_after_seconds: until - now });
+            }
+            let stored = self.store.find_for_login(&account.username.key()).await?.map(|(_, hash)| hash);
+            if self.hasher.verify(current, stored.as_deref()).await? == Verified::No {
+                self.store.record_event(&[cap], now).await?;
+                self.audit(AuditEvent::PasswordChangeFailed, Some(&account.id), ctx, "wrong current password").await?;
+                return Err(AuthError::InvalidCredentials);
+            }
+        }
+        self.password_policy.check(new_password, &[account.username.as_str(), account.email.local_part()])?;
+        self.check_not_breached(new_password).await?;
+        let hash = self.hasher.hash(new_password).await?;
+        let when = time::OffsetDateTime::from_unix_timestamp(now)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+            .unwrap_or_default();
+        let content = self
+            .composer
+            .compose(&Notice::SecurityChange {
+                username: account.username.as_str(),
+                change: "Your password was changed, and every other session was signed out.",
+                when: &when,
+                ip: &ctx.ip.to_string(),
+            })
+            .map_err(|e| AuthError::Store(crate::store::StoreError::Backend(e.into())))?;
+        let message = NewMessage::email(account.email.as_str(), "password_changed", Some(account.id.clone()), content, now);
+        let ended = self.store.change_password(&account.id, &hash, &session.id_hash, &message, now).await?;
+        self.audit(
+            AuditEvent::PasswordChanged,
+            Some(&account.id),
+            ctx,
+            if current.is_some() { "with the current password" } else { "after step-up" },
+        )
+        .await?;
+        self.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{ended} ended by a password change")).await?;
+        Ok(ended)
+    }
+}

@@ -1,0 +1,86 @@
+//! `/account/password`: a new password with the current one (S4.6).
+
+use super::{render, Chrome};
+use crate::web::error::{ApiError, PageError};
+use crate::web::extract::{Client, PageForm, PageSession};
+use crate::web::security::{forbidden_form, Csrf};
+use crate::web::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use doorman_core::auth::AuthError;
+use doorman_core::password::MAX_PASSWORD_CHARS;
+use doorman_core::Password;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "password_change.html")]
+struct PasswordPage {
+    chrome: Chrome,
+    csrf: String,
+    done: bool,
+    error: Option<String>,
+    min_chars: usize,
+    max_chars: usize,
+}
+
+fn page(
+    state: &AppState,
+    session: &crate::web::extract::CurrentSession,
+    status: StatusCode,
+    done: bool,
+    error: Option<String>,
+) -> Response {
+    let page = PasswordPage {
+        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        csrf: Csrf::token(state, session.token.expose()),
+        done,
+        error,
+        min_chars: state.services.password_policy.min_chars,
+        max_chars: MAX_PASSWORD_CHARS,
+    };
+    render(status, &page)
+}
+
+/// `GET /account/password`
+pub async fn form(State(state): State<AppState>, PageSession(session): PageSession) -> Response {
+    page(&state, &session, StatusCode::OK, false, None)
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /account/password`
+pub async fn submit(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    PageSession(session): PageSession,
+    PageForm(form): PageForm<PasswordForm>,
+) -> Result<Response, PageError> {
+    if !Csrf::check(&state, session.token.expose(), &form.csrf) {
+        return Err(PageError(forbidden_form()));
+    }
+    let result = match (Password::new(&form.current_password), Password::new(&form.new_password)) {
+        (Ok(current), Ok(new)) => state.services.change_password(&session.record, &session.account, Some(&current), &new, &ctx).await,
+        (Err(_), _) => Err(AuthError::InvalidCredentials),
+        (_, Err(weak)) => Err(AuthError::WeakPassword(weak)),
+    };
+    match result {
+        Ok(_) => Ok(page(&state, &session, StatusCode::OK, true, None)),
+        Err(AuthError::InvalidCredentials) => {
+            Ok(page(&state, &session, StatusCode::UNAUTHORIZED, false, Some("Your current password is not correct.".into())))
+        }
+        Err(e) => {
+            let error = ApiError::from(e);
+            if !error.status.is_client_error() {
+                return Err(PageError(error));
+            }
+            Ok(page(&state, &session, error.status, false, Some(error.message)))
+        }
+    }
+}
