@@ -21,7 +21,7 @@ pub struct Config {
     pub base_url: url::Url,
     /// Where the dev mail outbox writes `.eml` files when no SMTP server is configured.
     pub mail_dir: PathBuf,
-    /// `smtp://`, `smtps://` or `smtp://...?tls=starttls` (used from the forgot-password issue on).
+    /// `smtp://`, `smtps://` or `smtp://...?tls=starttls`; unset: the dev outbox in `mail_dir`.
     pub smtp_url: Option<String>,
     /// The server secret (at least 32 bytes) that keys stored hashes of sessions and tokens.
     /// Every replica must share it.
@@ -135,7 +135,8 @@ impl Config {
         if file.is_some() && !path.exists() {
             return Err(ConfigError::Invalid(format!("the configuration file {} does not exist", path.display())));
         }
-        let mut figment = Figment::new().merge(Toml::file(path)).merge(Env::prefixed("DOORMAN_").ignore(&["config", "log"]));
+        let mut figment =
+            Figment::new().merge(Toml::file(path)).merge(Env::prefixed("DOORMAN_").ignore(&["config", "log", "test_postgres_url"]));
         // Text even when it looks like a number: `DOORMAN_SMS_FROM=+15005550006` would
         // otherwise be read as the integer 15005550006.
         for (key, value) in Env::prefixed("DOORMAN_").only(&TEXT_KEYS).iter() {
@@ -155,6 +156,9 @@ impl Config {
         }
         if !(1..=60).contains(&self.reset_token_ttl_minutes) {
             return Err(ConfigError::Invalid("reset_token_ttl_minutes must be between 1 and 60".into()));
+        }
+        if self.client_ip_header.as_deref().is_some_and(|h| http::HeaderName::try_from(h).is_err()) {
+            return Err(ConfigError::Invalid("client_ip_header must be a valid HTTP header name".into()));
         }
         if self.country_header.as_deref().is_some_and(|h| http::HeaderName::try_from(h).is_err()) {
             return Err(ConfigError::Invalid("country_header must be a valid HTTP header name".into()));

@@ -113,6 +113,9 @@ impl From<TwoStepError> for ApiError {
             TwoStepError::Throttled(seconds) => {
                 Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message) }
             }
+            TwoStepError::TooManyNumbers(seconds) => {
+                Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_numbers", message) }
+            }
             TwoStepError::ResendTooSoon(seconds) => {
                 Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "resend_too_soon", message) }
             }

@@ -188,7 +188,11 @@ async fn logs_never_contain_secrets(backend: Backend) {
     let mut text = String::new();
     for _ in 0..100 {
         let found =
-            std::fs::read_dir(&mail_dir).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()).map(|e| std::fs::read(e.path()).unwrap());
+            // Only finished files: the outbox writes a temporary name first, then renames it.
+            std::fs::read_dir(&mail_dir)
+                .ok()
+                .and_then(|d| d.filter_map(Result::ok).find(|e| e.path().extension().is_some_and(|x| x == "eml")))
+                .and_then(|e| std::fs::read(e.path()).ok());
         if let Some(raw) = found {
             text = mail_parser::MessageParser::default().parse(&raw).unwrap().body_text(0).unwrap().into_owned();
             break;

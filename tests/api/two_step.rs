@@ -37,6 +37,13 @@ pub async fn enrol_totp(app: &TestApp, client: &reqwest::Client) -> (TotpSecret,
     (secret, method_id)
 }
 
+/// A code that is wrong now: none of the codes one step either side (a fixed "000000" would
+/// be right once in a few hundred thousand runs).
+pub fn wrong_code(app: &TestApp, secret: &TotpSecret, nth: u8) -> String {
+    let valid: Vec<String> = (-1..=1).map(|o| current_code(app, secret, o)).collect();
+    (0..10u8).map(|d| d.to_string().repeat(6)).filter(|c| !valid.contains(c)).nth(usize::from(nth)).unwrap()
+}
+
 /// The code of the current step, or `offset` steps away, on the app's clock.
 pub fn current_code(app: &TestApp, secret: &TotpSecret, offset: i64) -> String {
     use doorman_core::Clock;
@@ -73,7 +80,13 @@ async fn an_authenticator_app_is_enrolled_then_asked_for_at_login(backend: Backe
     let method_id = started["method_id"].as_str().unwrap();
     let listed = app.get(&client, "/api/v1/account/two-step").await.json();
     assert_eq!(listed["enabled"], false, "not on before the first code");
-    let wrong = app.post_json(&client, "/api/v1/account/two-step/totp/confirm", json!({ "method_id": method_id, "code": "000000" })).await;
+    let wrong = app
+        .post_json(
+            &client,
+            "/api/v1/account/two-step/totp/confirm",
+            json!({ "method_id": method_id, "code": wrong_code(&app, &secret, 0) }),
+        )
+        .await;
     assert_eq!((wrong.status, wrong.error_code().as_str()), (401, "invalid_code"));
     let ok = app
         .post_json(
@@ -101,8 +114,8 @@ async fn an_authenticator_app_is_enrolled_then_asked_for_at_login(backend: Backe
 
     app.clock.advance(30);
     // A wrong code after the right password: the owner is told once (S9.1).
-    assert_eq!(second_factor(&app, &fresh, method_id, "000000").await.status, 401);
-    assert_eq!(second_factor(&app, &fresh, method_id, "111111").await.status, 401);
+    assert_eq!(second_factor(&app, &fresh, method_id, &wrong_code(&app, &secret, 0)).await.status, 401);
+    assert_eq!(second_factor(&app, &fresh, method_id, &wrong_code(&app, &secret, 1)).await.status, 401);
     let warned = app.deliver().await;
     assert_eq!(warned.iter().filter(|m| m.text.contains("did not pass 2-step verification")).count(), 1, "{warned:?}");
     let done = second_factor(&app, &fresh, method_id, &current_code(&app, &secret, 0)).await;
@@ -299,7 +312,7 @@ async fn every_method_has_its_own_attempt_limit(backend: Backend) {
     app.login_as(&login, "192.0.2.10", "maria", PASSWORD).await;
     app.clock.advance(30);
     for _ in 0..5 {
-        assert_eq!(second_factor(&app, &login, &method_id, "000000").await.status, 401);
+        assert_eq!(second_factor(&app, &login, &method_id, &wrong_code(&app, &secret, 0)).await.status, 401);
     }
     let right = current_code(&app, &secret, 0);
     assert_eq!(second_factor(&app, &login, &method_id, &right).await.status, 429);
@@ -358,14 +371,13 @@ async fn a_reset_needs_the_second_factor_when_two_step_is_on(backend: Backend) {
     assert_eq!((link_only.status, link_only.error_code().as_str()), (403, "second_factor_required"));
     let offered = method_ids(&link_only.json());
     assert!(offered.iter().any(|(id, _, _)| *id == method_id) && offered.iter().any(|(_, k, _)| k == "recovery_code"));
-    let wrong = app.reset(json!({ "token": token, "new_password": "violet canyon drumbeat", "second_factor": { "method_id": method_id, "code": "000000" } })).await;
+    let wrong = app.reset(json!({ "token": token, "new_password": "violet canyon drumbeat", "second_factor": { "method_id": method_id, "code": wrong_code(&app, &secret, 0) } })).await;
     assert_eq!(wrong.status, 401);
     assert_eq!(app.login("maria", PASSWORD).await.status, 200, "nothing changed yet");
 
     let recovery_id = offered.iter().find(|(_, k, _)| k == "recovery_code").unwrap().0.clone();
     let ok = app.reset(json!({ "token": token, "new_password": "violet canyon drumbeat", "second_factor": { "method_id": recovery_id, "code": codes[3] } })).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
-    let _ = secret;
 }
 
 /// Transaction-bound step-up: an approval for one withdrawal cannot approve another.

@@ -61,7 +61,9 @@ async fn enrol_an_authenticator_then_log_in_with_it_or_with_a_recovery_code() {
         browser.goto("/account").await?;
         browser.wait_for_path("/login").await?;
         browser.goto("/login/verify").await?;
-        browser.find("#code").await?.send_keys("000000").await?;
+        let valid: Vec<String> = (-1..=1).map(|o| code_now(&secret, o)).collect::<anyhow::Result<_>>()?;
+        let wrong = (0..10u8).map(|d| d.to_string().repeat(6)).find(|c| !valid.contains(c)).context("a wrong code")?;
+        browser.find("#code").await?.send_keys(&wrong).await?;
         browser.button("Verify").await?.click().await?;
         ensure!(browser.text("#verify-error").await?.contains("not right"), "a wrong code is refused");
         browser.find("#code").await?.send_keys(&code_now(&secret, 1)?).await?;

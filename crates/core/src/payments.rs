@@ -86,6 +86,13 @@ pub struct WithdrawalRecord {
     pub created_at: i64,
 }
 
+impl WithdrawalRecord {
+    /// How the destination is shown (its label, or the stored id if it is no longer offered).
+    pub fn destination_label(&self) -> &str {
+        PAYOUT_DESTINATIONS.iter().find(|(id, _)| *id == self.destination).map(|(_, label)| *label).unwrap_or(&self.destination)
+    }
+}
+
 impl Services {
     pub async fn request_withdrawal(&self, session: &SessionRecord, withdrawal: &Withdrawal) -> Result<Approval, StoreError> {
         self.request_approval(session, "withdrawal", &withdrawal.context()).await

@@ -126,6 +126,8 @@ pub enum TwoStepError {
     Throttled(i64),
     #[error("Wait {} before asking for another code.", crate::auth::in_words(*.0))]
     ResendTooSoon(i64),
+    #[error("You have tried five new numbers today. Try again in {}.", crate::auth::in_words(*.0))]
+    TooManyNumbers(i64),
     #[error("This method does not send codes.")]
     NotSendable,
     #[error("Email codes are turned off on this server.")]
@@ -210,7 +212,9 @@ impl Services {
     /// Whether the account has 2-step on: any confirmed method besides recovery codes.
     pub async fn two_step_enabled(&self, account: &AccountId) -> Result<bool, StoreError> {
         let factors = self.store.factors_of(account).await?;
-        Ok(factors.iter().any(|f| f.confirmed_at.is_some() && f.kind != FactorKind::RecoveryCode))
+        // Email codes the operator turned off no longer count: they could not be used.
+        let usable = |f: &&FactorRecord| f.kind != FactorKind::Email || self.two_step.email_codes_enabled;
+        Ok(factors.iter().filter(usable).any(|f| f.confirmed_at.is_some() && f.kind != FactorKind::RecoveryCode))
     }
 
     async fn notify(&self, account: &Account, change: &str, ctx: &RequestContext) -> Result<(), TwoStepError> {
@@ -300,7 +304,7 @@ impl Services {
         }];
         let counts = self.store.event_counts(&[cap[0].key.clone()]).await?;
         if let Some(until) = counts.first().and_then(|(_, c)| cap[0].rule.blocked_until(c, now)) {
-            return Err(TwoStepError::ResendTooSoon(until - now));
+            return Err(TwoStepError::TooManyNumbers(until - now));
         }
         self.store.record_event(&cap, now).await?;
         let factor = FactorRecord {

@@ -268,7 +268,7 @@ pub async fn payments(State(state): State<AppState>, ApiSession(session): ApiSes
     let history = state.services.withdrawals_of(&session.account.id).await?;
     Ok(Json(json!({
         "payout_methods": PAYOUT_DESTINATIONS.iter().map(|(id, label)| json!({ "id": id, "label": label })).collect::<Vec<_>>(),
-        "withdrawals": history.iter().map(|w| json!({ "amount": w.amount.to_string(), "destination": w.destination, "created_at": w.created_at })).collect::<Vec<_>>(),
+        "withdrawals": history.iter().map(|w| json!({ "amount": w.amount.to_string(), "destination": w.destination_label(), "created_at": w.created_at })).collect::<Vec<_>>(),
     })))
 }
 

@@ -123,7 +123,13 @@ pub async fn page_scope(State(state): State<AppState>, mut request: Request, nex
     if path.starts_with("/api/") || path.starts_with("/static/") || path == "/healthz" || path == "/readyz" {
         return next.run(request).await;
     }
-    let back = path.to_owned();
+    // Back to this page after a dismissal: with its query, and only when it can be fetched
+    // again (a page that answers a form post has no GET; home sends the visitor on).
+    let back = if request.method() == axum::http::Method::GET {
+        request.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or_else(|| path.to_owned())
+    } else {
+        "/".to_owned()
+    };
     let banners = state.services.content.banners();
     let jar = CookieJar::from_headers(request.headers());
     let mut issued = None;
