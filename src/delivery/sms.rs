@@ -473,10 +473,7 @@ async fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Resu
 /// text goes in base64, so nothing in it can start a header.
 fn eml(from: &Mailbox, message: &ClaimedMessage, id: &str, to: &PhoneNumber, text: &str) -> Vec<u8> {
     use base64::Engine as _;
-    let date = time::OffsetDateTime::from_unix_timestamp(message.created_at)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
-        .unwrap_or_default();
+    let date = doorman_core::clock::rfc2822(message.created_at);
     let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
     let mut body = String::new();
     for line in encoded.as_bytes().chunks(76) {

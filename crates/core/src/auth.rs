@@ -8,7 +8,7 @@ use crate::keys::ServerKey;
 use crate::password::{HashError, Password, PasswordHasher, PasswordPolicy, Verified, WeakPassword};
 use crate::session::{SessionPolicy, SessionRecord, SessionStage, SessionToken};
 use crate::store::{NewAccount, Store, StoreError};
-use crate::throttle::{keys_cleared_by_success, login_keys};
+use crate::throttle::{keys_cleared_by_success, login_keys, ThrottleKey};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -130,12 +130,7 @@ impl Services {
         let _turn = self.attempt_locks.turn(&format!("login:{}", login.key())).await;
         let now = self.clock.unix();
         let keys = login_keys(login.key(), ctx.ip);
-        let names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
-        let counts = self.store.event_counts(&names).await?;
-        let blocked_until = keys
-            .iter()
-            .filter_map(|k| counts.iter().find(|(name, _)| *name == k.key).and_then(|(_, c)| k.rule.blocked_until(c, now)))
-            .max();
+        let blocked_until = self.blocked_until(&keys).await?;
         let found = self.store.find_for_login(login.key()).await?;
         if let Some(until) = blocked_until {
             self.audit(AuditEvent::LoginThrottled, found.as_ref().map(|(a, _)| &a.id), ctx, "").await?;
@@ -166,6 +161,15 @@ impl Services {
         let token = self.start_session_at(&account.id, ctx, SessionStage::Full).await?;
         self.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, "password").await?;
         Ok(SignedIn { token, account, second_step: false })
+    }
+
+    /// The time before which one of `keys` refuses another attempt, if any: the one check
+    /// every limit (logins, codes, resets, sends) goes through.
+    pub async fn blocked_until(&self, keys: &[ThrottleKey]) -> Result<Option<i64>, StoreError> {
+        let now = self.clock.unix();
+        let names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
+        let counts = self.store.event_counts(&names).await?;
+        Ok(keys.iter().filter_map(|k| counts.iter().find(|(name, _)| *name == k.key).and_then(|(_, c)| k.rule.blocked_until(c, now))).max())
     }
 
     /// Always a new id (S7.2): a session is never carried over from before login.

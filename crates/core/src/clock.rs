@@ -44,3 +44,11 @@ impl Clock for ManualClock {
         OffsetDateTime::from_unix_timestamp(self.unix_seconds.load(Ordering::SeqCst)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 }
+
+/// A Unix time as emails show it ("Thu, 26 Nov 2026 07:10:53 +0000").
+pub fn rfc2822(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+        .unwrap_or_default()
+}

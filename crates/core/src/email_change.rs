@@ -88,8 +88,7 @@ impl Services {
             key: format!("email-change:{}", account.id),
             rule: ThrottleRule::Budget { limit: 5, window: 86_400, cooldown: 86_400 },
         }];
-        let counts = self.store.event_counts(&[cap[0].key.clone()]).await?;
-        if let Some(until) = counts.first().and_then(|(_, c)| cap[0].rule.blocked_until(c, now)) {
+        if let Some(until) = self.blocked_until(&cap).await? {
             return Err(EmailChangeError::TooMany(until - now));
         }
         self.store.record_event(&cap, now).await?;
@@ -121,10 +120,7 @@ impl Services {
     /// Confirms with the link's token; the old address is told (S9.1, S9.3).
     pub async fn confirm_email_change(&self, token: &RecoveryToken, ctx: &RequestContext) -> Result<Account, EmailChangeError> {
         let now = self.clock.unix();
-        let when = time::OffsetDateTime::from_unix_timestamp(now)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
-            .unwrap_or_default();
+        let when = crate::clock::rfc2822(now);
         let ip = ctx.ip.to_string();
         let composer = self.composer.clone();
         let notice = move |account: &Account, old: &EmailAddress| {

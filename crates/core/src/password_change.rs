@@ -9,7 +9,6 @@ use crate::outbox::NewMessage;
 use crate::password::{Password, Verified};
 use crate::recovery::Notice;
 use crate::session::SessionRecord;
-use crate::throttle::{ThrottleKey, ThrottleRule};
 
 impl Services {
     /// `current` is the current password, or `None` when the session stepped up recently (the
@@ -27,9 +26,8 @@ impl Services {
         let now = self.clock.unix();
         if let Some(current) = current {
             // The same cap as login: a stolen session cannot guess the password freely.
-            let cap = ThrottleKey { key: login_key.clone(), rule: ThrottleRule::Budget { limit: 100, window: 86_400, cooldown: 3600 } };
-            let counts = self.store.event_counts(std::slice::from_ref(&cap.key)).await?;
-            if let Some(until) = counts.first().and_then(|(_, c)| cap.rule.blocked_until(c, now)) {
+            let cap = crate::throttle::login_cap(&login_key);
+            if let Some(until) = self.blocked_until(std::slice::from_ref(&cap)).await? {
                 return Err(AuthError::Throttled { retry_after_seconds: until - now });
             }
             let stored = self.store.find_for_login(&account.username.key()).await?.map(|(_, hash)| hash);
@@ -42,10 +40,7 @@ impl Services {
         self.password_policy.check(new_password, &[account.username.as_str(), account.email.local_part()])?;
         self.check_not_breached(new_password).await?;
         let hash = self.hasher.hash(new_password).await?;
-        let when = time::OffsetDateTime::from_unix_timestamp(now)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
-            .unwrap_or_default();
+        let when = crate::clock::rfc2822(now);
         let content = self
             .composer
             .compose(&Notice::SecurityChange {

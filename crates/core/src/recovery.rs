@@ -289,9 +289,7 @@ impl Services {
         };
         let address = request.ip.parse().map(crate::throttle::address_key).unwrap_or_else(|_| request.ip.clone());
         let limits = reset_limits(&account.id, &address);
-        let names: Vec<String> = limits.iter().map(|k| k.key.clone()).collect();
-        let counts = self.store.event_counts(&names).await?;
-        let over_budget = limits.iter().any(|k| counts.iter().any(|(name, c)| *name == k.key && k.rule.blocked_until(c, now).is_some()));
+        let over_budget = self.blocked_until(&limits).await?.is_some();
         let too_soon =
             self.store.last_token_issued_at(&account.id, Purpose::PasswordReset).await?.is_some_and(|t| now - t < RESEND_COOLDOWN_SECONDS);
         if over_budget || too_soon {
@@ -414,10 +412,7 @@ impl Services {
 
         let report = RecoveryToken::generate();
         let report_link = format!("{}report-not-me?token={}", self.base_url, report.expose());
-        let when = time::OffsetDateTime::from_unix_timestamp(now)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
-            .unwrap_or_default();
+        let when = crate::clock::rfc2822(now);
         // The user agent is the client's own text: only a short, plain form reaches the email.
         let device: String = ctx.user_agent.chars().filter(|c| c.is_ascii_alphanumeric() || " ./();,_-".contains(*c)).take(80).collect();
         let content = self

@@ -78,6 +78,12 @@ pub fn address_key(ip: IpAddr) -> String {
     }
 }
 
+/// The cap on one login's failures from anywhere: 100 a day, then an hour's cool-down (S3.1).
+/// Every way of checking a password (login, step-up, password change) counts against it.
+pub fn login_cap(key: &str) -> ThrottleKey {
+    ThrottleKey { key: key.to_owned(), rule: ThrottleRule::Budget { limit: 100, window: 24 * 60 * 60, cooldown: 60 * 60 } }
+}
+
 /// The keys a login attempt is counted under.
 pub fn login_keys(login: &str, ip: IpAddr) -> Vec<ThrottleKey> {
     let subnet = match ip {
@@ -98,7 +104,7 @@ pub fn login_keys(login: &str, ip: IpAddr) -> Vec<ThrottleKey> {
             key: format!("ip+login:{ip}:{login}"),
             rule: ThrottleRule::GrowingDelay { free: 5, max_delay: 15 * 60, window: DAY },
         },
-        ThrottleKey { key: format!("login:{login}"), rule: ThrottleRule::Budget { limit: 100, window: DAY, cooldown: 60 * 60 } },
+        login_cap(&format!("login:{login}")),
         ThrottleKey { key: format!("ip:{ip}"), rule: ThrottleRule::Budget { limit: 50, window: QUARTER_HOUR, cooldown: QUARTER_HOUR } },
         ThrottleKey {
             key: format!("subnet:{subnet}"),
@@ -134,7 +140,7 @@ mod tests {
     #[test]
     fn the_account_cap_is_a_cool_down_not_a_permanent_lock() {
         // S3.1, S3.3: at most 100 failures, then an hour's wait that ends by itself.
-        let rule = ThrottleRule::Budget { limit: 100, window: 86_400, cooldown: 3600 };
+        let rule = login_cap("login:maria").rule;
         assert_eq!(rule.blocked_until(&count(99, 0, 500), 500), None);
         assert_eq!(rule.blocked_until(&count(100, 0, 500), 500), Some(4100));
         assert_eq!(rule.blocked_until(&count(100, 0, 500), 4100), None);

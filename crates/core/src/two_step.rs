@@ -219,10 +219,7 @@ impl Services {
 
     async fn notify(&self, account: &Account, change: &str, ctx: &RequestContext) -> Result<(), TwoStepError> {
         let now = self.clock.unix();
-        let when = time::OffsetDateTime::from_unix_timestamp(now)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
-            .unwrap_or_default();
+        let when = crate::clock::rfc2822(now);
         let content = self
             .composer
             .compose(&Notice::SecurityChange { username: account.username.as_str(), change, when: &when, ip: &ctx.ip.to_string() })
@@ -302,8 +299,7 @@ impl Services {
             key: format!("sms-enrol:{}", account.id),
             rule: ThrottleRule::Budget { limit: 5, window: 86_400, cooldown: 86_400 },
         }];
-        let counts = self.store.event_counts(&[cap[0].key.clone()]).await?;
-        if let Some(until) = counts.first().and_then(|(_, c)| cap[0].rule.blocked_until(c, now)) {
+        if let Some(until) = self.blocked_until(&cap).await? {
             return Err(TwoStepError::TooManyNumbers(until - now));
         }
         self.store.record_event(&cap, now).await?;
@@ -524,11 +520,7 @@ impl Services {
                 rule: ThrottleRule::Budget { limit: 20, window: 86_400, cooldown: 86_400 },
             });
         }
-        let names: Vec<String> = caps.iter().map(|k| k.key.clone()).collect();
-        let counts = self.store.event_counts(&names).await?;
-        let until =
-            caps.iter().filter_map(|k| counts.iter().find(|(n, _)| *n == k.key).and_then(|(_, c)| k.rule.blocked_until(c, now))).max();
-        if let Some(until) = until {
+        if let Some(until) = self.blocked_until(&caps).await? {
             return Err(TwoStepError::ResendTooSoon(until - now));
         }
         self.store.record_event(&caps, now).await?;
@@ -564,12 +556,7 @@ impl Services {
 
     async fn check_limits(&self, account: &AccountId, factor_id: &str) -> Result<(), TwoStepError> {
         let now = self.clock.unix();
-        let limits = factor_limits(account, factor_id);
-        let names: Vec<String> = limits.iter().map(|k| k.key.clone()).collect();
-        let counts = self.store.event_counts(&names).await?;
-        let until =
-            limits.iter().filter_map(|k| counts.iter().find(|(n, _)| *n == k.key).and_then(|(_, c)| k.rule.blocked_until(c, now))).max();
-        match until {
+        match self.blocked_until(&factor_limits(account, factor_id)).await? {
             Some(until) => Err(TwoStepError::Throttled(until - now)),
             None => Ok(()),
         }
@@ -595,10 +582,7 @@ impl Services {
         let now = self.clock.unix();
         let mut keys = factor_limits(&account.id, &factor.id);
         // Wrong answers also count toward the account's login cap (S6.4).
-        keys.push(ThrottleKey {
-            key: format!("login:{}", account.username.key()),
-            rule: ThrottleRule::Budget { limit: 100, window: 86_400, cooldown: 3600 },
-        });
+        keys.push(crate::throttle::login_cap(&format!("login:{}", account.username.key())));
         self.store.record_event(&keys, now).await?;
         self.audit(AuditEvent::SecondFactorFailed, Some(&account.id), ctx, factor.kind.as_str()).await?;
         Ok(())
@@ -723,10 +707,8 @@ impl Services {
                 // The same cap as login: a stolen session cannot guess the password freely.
                 let key = format!("login:{}", account.username.key());
                 let _turn = self.attempt_locks.turn(&key).await;
-                let rule = ThrottleRule::Budget { limit: 100, window: 86_400, cooldown: 3600 };
                 let now = self.clock.unix();
-                let counts = self.store.event_counts(std::slice::from_ref(&key)).await?;
-                if let Some(until) = counts.first().and_then(|(_, c)| rule.blocked_until(c, now)) {
+                if let Some(until) = self.blocked_until(&[crate::throttle::login_cap(&key)]).await? {
                     return Err(TwoStepError::Throttled(until - now));
                 }
                 let found = self.store.find_for_login(account.username.key().as_str()).await?;
@@ -743,10 +725,7 @@ impl Services {
     }
 
     async fn count_failure_password(&self, account: &Account, ctx: &RequestContext) -> Result<(), TwoStepError> {
-        let keys = [ThrottleKey {
-            key: format!("login:{}", account.username.key()),
-            rule: ThrottleRule::Budget { limit: 100, window: 86_400, cooldown: 3600 },
-        }];
+        let keys = [crate::throttle::login_cap(&format!("login:{}", account.username.key()))];
         self.store.record_event(&keys, self.clock.unix()).await?;
         self.audit(AuditEvent::SecondFactorFailed, Some(&account.id), ctx, "password").await?;
         Ok(())
