@@ -62,7 +62,8 @@ impl WebSettings {
     }
 }
 
-/// In-process limit on anonymous writes per client address, a first line in front of the
+/// In-process limit on writes anyone can make (forgot-password requests, help votes), per
+/// client address, shared by those endpoints: a first line in front of the
 /// limits kept in the database (which every replica shares).
 pub type AddressLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 

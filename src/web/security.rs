@@ -85,6 +85,21 @@ impl Csrf {
         let cookie = state.web.cookie(state.web.pre_session_cookie, value.clone());
         (jar.add(cookie), value)
     }
+
+    /// Checks a form posted by a visitor who is not signed in, against their pre-session.
+    pub fn check_anonymous(state: &AppState, jar: &CookieJar, token: &str) -> Result<(), crate::web::error::PageError> {
+        let binding = jar.get(state.web.pre_session_cookie).map(|c| c.value().to_owned()).unwrap_or_default();
+        if binding.is_empty() || !Self::check(state, &binding, token) {
+            return Err(crate::web::error::PageError(forbidden_form()));
+        }
+        Ok(())
+    }
+}
+
+/// Pages whose address holds or held a token: no referrer, so the address never leaks (S1.8).
+pub fn no_referrer(mut response: Response) -> Response {
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
 }
 
 pub fn forbidden_form() -> ApiError {

@@ -5,11 +5,11 @@ use super::two_step::to_step_up;
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, PageSession};
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::{forbidden_form, no_referrer, Csrf};
 use crate::web::AppState;
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::CookieJar;
 use doorman_core::email_change::EmailChangeError;
@@ -95,11 +95,6 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
-fn no_referrer(mut response: Response) -> Response {
-    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
-}
-
 fn confirm_page(
     state: &AppState,
     jar: CookieJar,
@@ -131,10 +126,7 @@ pub async fn confirm_submit(
     jar: CookieJar,
     PageForm(form): PageForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    let binding = jar.get(state.web.pre_session_cookie).map(|c| c.value().to_owned()).unwrap_or_default();
-    if binding.is_empty() || !Csrf::check(&state, &binding, &form.csrf) {
-        return Err(PageError(forbidden_form()));
-    }
+    Csrf::check_anonymous(&state, &jar, &form.csrf)?;
     let result = match RecoveryToken::parse(&form.token) {
         Some(token) => state.services.confirm_email_change(&token, &ctx).await,
         None => Err(EmailChangeError::InvalidToken),

@@ -1,7 +1,7 @@
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, MaybeSession, PageForm};
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::Csrf;
 use crate::web::{sign_in, AppState};
 use askama::Template;
 use axum::extract::State;
@@ -48,10 +48,7 @@ pub async fn submit(
     jar: CookieJar,
     PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
-    let binding = jar.get(state.web.pre_session_cookie).map(|c| c.value().to_owned()).unwrap_or_default();
-    if binding.is_empty() || !Csrf::check(&state, &binding, &form.csrf) {
-        return Err(PageError(forbidden_form()));
-    }
+    Csrf::check_anonymous(&state, &jar, &form.csrf)?;
     match sign_in(&state, current, &form.login, &form.password, &ctx).await {
         Ok(signed_in) => {
             let jar = jar.add(state.web.cookie(state.web.session_cookie, signed_in.token.expose().to_owned()));

@@ -43,7 +43,7 @@ pub fn read_eml(path: &std::path::Path) -> Option<MailView> {
     })
 }
 
-/// The newest messages first (file names start with their time).
+/// The newest messages first, by when the outbox wrote each file.
 pub fn read_mailbox(dir: &std::path::Path, limit: usize) -> Vec<MailView> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut paths: Vec<_> =

@@ -4,11 +4,11 @@
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm};
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::{no_referrer, Csrf};
 use crate::web::{request_reset, reset_password, AppState};
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use doorman_core::factors::MethodView;
@@ -24,15 +24,6 @@ struct ForgotPage {
     csrf: String,
     login: String,
     sent: bool,
-}
-
-/// The CSRF binding of an anonymous visitor (their pre-session cookie), checked on POST.
-fn check_anonymous_csrf(state: &AppState, jar: &CookieJar, token: &str) -> Result<(), PageError> {
-    let binding = jar.get(state.web.pre_session_cookie).map(|c| c.value().to_owned()).unwrap_or_default();
-    if binding.is_empty() || !Csrf::check(state, &binding, token) {
-        return Err(PageError(forbidden_form()));
-    }
-    Ok(())
 }
 
 fn forgot_page(state: &AppState, jar: CookieJar, login: String, sent: bool) -> Response {
@@ -60,7 +51,7 @@ pub async fn forgot_submit(
     jar: CookieJar,
     PageForm(form): PageForm<ForgotForm>,
 ) -> Result<Response, PageError> {
-    check_anonymous_csrf(&state, &jar, &form.csrf)?;
+    Csrf::check_anonymous(&state, &jar, &form.csrf)?;
     request_reset(&state, &form.login, &ctx).await?;
     Ok(forgot_page(&state, jar, form.login.chars().take(320).collect(), true))
 }
@@ -87,12 +78,6 @@ struct ResetPage {
 #[template(path = "reset_done.html")]
 struct ResetDonePage {
     chrome: Chrome,
-}
-
-/// Every reset page: no referrer, so the page's address never leaks (S1.8).
-fn no_referrer(mut response: Response) -> Response {
-    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    response
 }
 
 const RESET_COOKIE: &str = "doorman_reset";
@@ -227,7 +212,7 @@ pub async fn reset_submit(
     jar: CookieJar,
     PageForm(form): PageForm<ResetForm>,
 ) -> Result<Response, PageError> {
-    check_anonymous_csrf(&state, &jar, &form.csrf)?;
+    Csrf::check_anonymous(&state, &jar, &form.csrf)?;
     let by_code = form.code.is_some();
     let second = match (&form.method_id, &form.factor_code) {
         (Some(method_id), Some(code)) => Some(SecondFactorProof { method_id, code }),
@@ -263,7 +248,7 @@ pub async fn reset_send(
     jar: CookieJar,
     PageForm(form): PageForm<ResetSendForm>,
 ) -> Result<Response, PageError> {
-    check_anonymous_csrf(&state, &jar, &form.csrf)?;
+    Csrf::check_anonymous(&state, &jar, &form.csrf)?;
     let by_code = form.code.is_some();
     let login = form.login.unwrap_or_default();
     let code = form.code.unwrap_or_default();
