@@ -78,29 +78,30 @@ async fn operators_add_accounts_from_the_command_line(backend: Backend) {
     assert!(!missing_stdin_flag.status.success(), "passwords are never taken from arguments");
 }
 
+/// The account both server tests log in to, made with `doorman user add`.
+fn add_jordan(db: &str, dir: &std::path::Path) {
+    let args = [
+        "user",
+        "add",
+        "--username",
+        "jordan",
+        "--email",
+        "jordan@example.com",
+        "--user-type",
+        "client",
+        "--country",
+        "US",
+        "--password-stdin",
+    ];
+    let add = doorman(db, dir, &args, &format!("{PASSWORD}\n"));
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+}
+
 async fn serve_starts_and_answers(backend: Backend) {
     let dir = temp_dir();
     let db = fresh_database(backend, &dir).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let add = doorman(
-        &db,
-        &dir,
-        &[
-            "user",
-            "add",
-            "--username",
-            "jordan",
-            "--email",
-            "jordan@example.com",
-            "--user-type",
-            "client",
-            "--country",
-            "US",
-            "--password-stdin",
-        ],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    add_jordan(&db, &dir);
     let mut server = Command::new(env!("CARGO_BIN_EXE_doorman"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(&dir)
@@ -136,25 +137,7 @@ async fn serve_starts_and_answers(backend: Backend) {
 async fn logs_never_contain_secrets(backend: Backend) {
     let dir = temp_dir();
     let db = fresh_database(backend, &dir).await;
-    let add = doorman(
-        &db,
-        &dir,
-        &[
-            "user",
-            "add",
-            "--username",
-            "jordan",
-            "--email",
-            "jordan@example.com",
-            "--user-type",
-            "client",
-            "--country",
-            "US",
-            "--password-stdin",
-        ],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(add.status.success());
+    add_jordan(&db, &dir);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log_path = dir.join("doorman.log");
     let mut server = Command::new(env!("CARGO_BIN_EXE_doorman"))
