@@ -12,15 +12,25 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 impl SqlStore {
-    /// The statement that leases up to `$4` due rows of `table` to worker `$1` until `$2`.
-    fn claim_sql(&self, table: &str, columns: &str) -> String {
+    /// Leases up to `limit` due rows of `table` (the outbox or the jobs) to `worker` for
+    /// `lease_seconds`, taking over expired leases, and returns their `columns`.
+    async fn claim_rows(
+        &self,
+        table: &str,
+        columns: &str,
+        worker: &str,
+        now: i64,
+        lease_seconds: i64,
+        limit: i64,
+    ) -> Result<Vec<AnyRow>, StoreError> {
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-        format!(
+        let sql = format!(
             "UPDATE {table} SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM {table} WHERE status = 'pending' AND next_attempt_at <= $3 \
                           AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4 {lock}) \
              RETURNING {columns}"
-        )
+        );
+        sqlx::query(&sql).bind(worker).bind(now + lease_seconds).bind(now).bind(limit).fetch_all(&self.pool).await.map_err(backend_error)
     }
 }
 
@@ -93,15 +103,8 @@ impl OutboxStore for SqlStore {
     }
 
     async fn claim_messages(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<ClaimedMessage>, StoreError> {
-        let sql = self.claim_sql("outbox", "id, channel, recipient, kind, account_id, subject, body_text, body_html, attempts, created_at");
-        let rows = sqlx::query(&sql)
-            .bind(worker)
-            .bind(now + lease_seconds)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_error)?;
+        let columns = "id, channel, recipient, kind, account_id, subject, body_text, body_html, attempts, created_at";
+        let rows = self.claim_rows("outbox", columns, worker, now, lease_seconds, limit).await?;
         let mut messages = rows.iter().map(claimed_from_row).collect::<Result<Vec<_>, _>>()?;
         for m in &mut messages {
             m.content.text = open_body(self.sealer.as_ref(), std::mem::take(&mut m.content.text))?;
@@ -186,15 +189,7 @@ impl JobStore for SqlStore {
     }
 
     async fn claim_jobs(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<Job>, StoreError> {
-        let sql = self.claim_sql("jobs", "id, kind, payload, attempts");
-        let rows = sqlx::query(&sql)
-            .bind(worker)
-            .bind(now + lease_seconds)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_error)?;
+        let rows = self.claim_rows("jobs", "id, kind, payload, attempts", worker, now, lease_seconds, limit).await?;
         rows.iter()
             .map(|row| {
                 Ok(Job {

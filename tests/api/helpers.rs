@@ -10,6 +10,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -275,4 +276,54 @@ pub fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).map(|i| i + marker.len()).expect("a csrf field");
     html[start..].split('"').next().unwrap_or_default().to_owned()
+}
+
+/// Polls `check` until it gives a value, for at most `seconds`.
+pub async fn eventually<T>(what: &str, seconds: u64, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One outbox row, read directly.
+#[derive(Debug)]
+pub struct OutboxRow {
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub leased: bool,
+    pub body_text: String,
+    pub body_html: String,
+}
+
+impl OutboxRow {
+    pub async fn read(database_url: &str, id: &str) -> Self {
+        use sqlx::Row;
+        let store = doorman::store::SqlStore::connect(database_url).await.unwrap();
+        let row = sqlx::query("SELECT status, attempts, last_error, lease_owner, body_text, body_html FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        let result = Self {
+            status: row.get("status"),
+            attempts: row.get("attempts"),
+            last_error: row.get("last_error"),
+            leased: row.get::<Option<String>, _>("lease_owner").is_some(),
+            body_text: row.get("body_text"),
+            body_html: row.get("body_html"),
+        };
+        store.pool().close().await;
+        result
+    }
+
+    /// Waits until no worker holds the row and `done` says it is what the test waits for.
+    pub async fn wait(database_url: &str, id: &str, what: &str, done: impl Fn(&Self) -> bool) -> Self {
+        eventually(what, 20, async || Some(Self::read(database_url, id).await).filter(|row| !row.leased && done(row))).await
+    }
 }

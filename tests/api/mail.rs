@@ -2,7 +2,7 @@
 //! per test on a port of its own): delivery, retries with backoff, dead letters, the dev
 //! outbox, a crash between commit and delivery, and several workers on one database.
 
-use crate::helpers::{temp_dir, test_config, Backend, TestApp, PASSWORD};
+use crate::helpers::{eventually, temp_dir, test_config, Backend, OutboxRow, TestApp, PASSWORD};
 use crate::on_both_backends;
 use doorman::store::SqlStore;
 use doorman::Config;
@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 on_both_backends!(
     messages_are_delivered_over_smtp,
@@ -124,18 +124,6 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Polls `check` until it gives a value, for at most `seconds`.
-async fn eventually<T>(what: &str, seconds: u64, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn mail_config(backend: Backend, smtp_port: Option<u16>) -> Config {
     Config {
         smtp_url: smtp_port.map(|port| format!("smtp://127.0.0.1:{port}")),
@@ -163,44 +151,6 @@ async fn enqueue(app: &TestApp, recipient: &str, account: Option<AccountId>, n: 
 
 async fn summary(app: &TestApp) -> OutboxSummary {
     app.services.store.outbox_summary(50).await.unwrap()
-}
-
-/// One outbox row, read directly.
-#[derive(Debug)]
-struct OutboxRow {
-    status: String,
-    attempts: i64,
-    last_error: Option<String>,
-    leased: bool,
-    body_text: String,
-    body_html: String,
-}
-
-impl OutboxRow {
-    async fn read(database_url: &str, id: &str) -> Self {
-        use sqlx::Row;
-        let store = SqlStore::connect(database_url).await.unwrap();
-        let row = sqlx::query("SELECT status, attempts, last_error, lease_owner, body_text, body_html FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        let result = Self {
-            status: row.get("status"),
-            attempts: row.get("attempts"),
-            last_error: row.get("last_error"),
-            leased: row.get::<Option<String>, _>("lease_owner").is_some(),
-            body_text: row.get("body_text"),
-            body_html: row.get("body_html"),
-        };
-        store.pool().close().await;
-        result
-    }
-
-    /// Waits until no worker holds the row and `done` says it is what the test waits for.
-    async fn wait(database_url: &str, id: &str, what: &str, done: impl Fn(&Self) -> bool) -> Self {
-        eventually(what, 20, async || Some(Self::read(database_url, id).await).filter(|row| !row.leased && done(row))).await
-    }
 }
 
 async fn messages_are_delivered_over_smtp(backend: Backend) {

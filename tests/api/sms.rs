@@ -3,12 +3,11 @@
 //! dead letters and the failures counted per country; and the dev outbox, listed on
 //! `/dev/mailbox` in demo mode.
 
-use crate::helpers::{temp_dir, test_config, Backend, TestApp};
+use crate::helpers::{eventually, temp_dir, test_config, Backend, OutboxRow, TestApp};
 use crate::on_both_backends;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use doorman::store::SqlStore;
 use doorman::Config;
 use doorman_core::delivery_failures::{DeliveryFailures, DAY_SECONDS};
 use doorman_core::outbox::{retry_delay, MessageContent, NewMessage};
@@ -21,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 on_both_backends!(
     the_webhook_receives_signed_json,
@@ -104,18 +103,6 @@ async fn record(State(state): State<ProviderState>, uri: Uri, headers: HeaderMap
     (StatusCode::from_u16(status).unwrap(), body)
 }
 
-/// Polls `check` until it gives a value, for at most `seconds`.
-async fn eventually<T>(what: &str, seconds: u64, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn webhook_config(backend: Backend, provider: &Provider) -> Config {
     Config {
         sms_webhook_url: Some(provider.url("/sms")),
@@ -133,42 +120,6 @@ async fn enqueue_sms(app: &TestApp, account: Option<AccountId>, created_at: i64)
     let message = NewMessage::sms(NUMBER, "verification_code", account, content(), created_at);
     app.services.store.enqueue_message(&message).await.unwrap();
     message.id
-}
-
-/// One outbox row, read directly.
-#[derive(Debug)]
-struct OutboxRow {
-    status: String,
-    attempts: i64,
-    last_error: Option<String>,
-    leased: bool,
-    body_text: String,
-}
-
-impl OutboxRow {
-    async fn read(database_url: &str, id: &str) -> Self {
-        use sqlx::Row;
-        let store = SqlStore::connect(database_url).await.unwrap();
-        let row = sqlx::query("SELECT status, attempts, last_error, lease_owner, body_text FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        let result = Self {
-            status: row.get("status"),
-            attempts: row.get("attempts"),
-            last_error: row.get("last_error"),
-            leased: row.get::<Option<String>, _>("lease_owner").is_some(),
-            body_text: row.get("body_text"),
-        };
-        store.pool().close().await;
-        result
-    }
-
-    /// Waits until no worker holds the row and `done` says it is what the test waits for.
-    async fn wait(database_url: &str, id: &str, what: &str, done: impl Fn(&Self) -> bool) -> Self {
-        eventually(what, 20, async || Some(Self::read(database_url, id).await).filter(|row| !row.leased && done(row))).await
-    }
 }
 
 /// The failures counted since yesterday, by day, channel and country.
