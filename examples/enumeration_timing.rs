@@ -1,8 +1,10 @@
-//! Measures checklist S2.3: does response time reveal whether an account exists?
+//! Measures checklist S2.3 and S2.5: does response time reveal whether an account exists?
 //!
 //! Starts doorman in-process (SQLite, OWASP argon2id parameters) and sends, interleaved,
-//! N login attempts with a wrong password for a real account and for unknown ones, and N
-//! forgot-password requests for each; prints medians and interquartile ranges.
+//! N login attempts with a wrong password for a real account and for unknown ones, N
+//! forgot-password requests for each, and N resets by code with a wrong code for real
+//! accounts that hold a live reset email and for unknown ones (five tries per email, as an
+//! attacker would). Prints quartiles, p99 and a Mann-Whitney U test for each pair.
 //!
 //!     cargo run --release --example enumeration_timing -- 300
 //!
@@ -16,10 +18,31 @@ use doorman_core::auth::NewAccountRequest;
 use doorman_core::{Country, EmailAddress, Password, UserType, Username};
 use std::time::Instant;
 
-fn quartiles(mut samples: Vec<f64>) -> (f64, f64, f64) {
+fn quantiles(mut samples: Vec<f64>) -> [f64; 4] {
     samples.sort_by(|a, b| a.total_cmp(b));
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.25), at(0.5), at(0.75))
+    [at(0.25), at(0.5), at(0.75), at(0.99)]
+}
+
+/// Mann-Whitney U of two samples, as a z score (normal approximation, ties averaged):
+/// |z| < 1.96 means no evidence at the 5 % level that one side is slower.
+fn mann_whitney_z(a: &[f64], b: &[f64]) -> f64 {
+    let mut all: Vec<(f64, bool)> = a.iter().map(|x| (*x, true)).chain(b.iter().map(|x| (*x, false))).collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let mut rank_sum_a = 0.0;
+    let mut i = 0;
+    while i < all.len() {
+        let mut j = i;
+        while j + 1 < all.len() && all[j + 1].0 == all[i].0 {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum_a += all[i..=j].iter().filter(|x| x.1).count() as f64 * rank;
+        i = j + 1;
+    }
+    let (n1, n2) = (a.len() as f64, b.len() as f64);
+    let u = rank_sum_a - n1 * (n1 + 1.0) / 2.0;
+    (u - n1 * n2 / 2.0) / (n1 * n2 * (n1 + n2 + 1.0) / 12.0).sqrt()
 }
 
 #[tokio::main]
@@ -53,11 +76,43 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
     }
+    // Accounts that will hold a live reset email, five tries at each.
+    let holders = n.div_ceil(5);
+    for k in 0..holders {
+        app.services()
+            .create_account(
+                NewAccountRequest {
+                    username: Username::parse(&format!("holder{k}"))?,
+                    email: EmailAddress::parse(&format!("holder{k}@example.com"))?,
+                    user_type: UserType::Client,
+                    country: Country::parse("US")?,
+                    password: Password::new("sunny harbour lantern")?,
+                },
+                &RequestContext::cli(),
+            )
+            .await?;
+    }
+    let services = app.services().clone();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
+    for k in 0..holders {
+        let body = serde_json::json!({ "login": format!("holder{k}") });
+        let ip = format!("10.200.{}.{}", k / 200, k % 200);
+        client.post(format!("{base}/api/v1/password/forgot")).header("X-Real-IP", ip).json(&body).send().await?;
+    }
+    // The worker writes the tokens; wait until every holder has one.
+    for k in 0..holders {
+        let login = format!("holder{k}");
+        for _ in 0..600 {
+            if services.store.reset_code_target(&login, services.clock.unix()).await?.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 
     // Each attempt from its own /24, so that no address or subnet budget enters the measurement.
-    let mut samples: [Vec<f64>; 4] = Default::default();
+    let mut samples: [Vec<f64>; 6] = Default::default();
     let mut statuses = std::collections::BTreeMap::new();
     for i in 0..n {
         let ip = format!("10.{}.{}.1", (i / 256) % 256, i % 256);
@@ -67,10 +122,18 @@ async fn main() -> anyhow::Result<()> {
             ("/api/v1/login", serde_json::json!({"login": format!("nobody{k}"), "password": format!("wrong guess {i}")})),
             ("/api/v1/password/forgot", serde_json::json!({"login": format!("maria{k}")})),
             ("/api/v1/password/forgot", serde_json::json!({"login": format!("nobody{k}@example.com")})),
+            (
+                "/api/v1/password/reset",
+                serde_json::json!({"login": format!("holder{}", i / 5), "code": format!("{:08}", rand::random::<u32>() % 100_000_000), "new_password": "a brand new long passphrase"}),
+            ),
+            (
+                "/api/v1/password/reset",
+                serde_json::json!({"login": format!("ghost{}", i / 5), "code": format!("{:08}", rand::random::<u32>() % 100_000_000), "new_password": "a brand new long passphrase"}),
+            ),
         ];
         // Alternate which of each pair goes first: a request right after an argon2id run finds
         // the CPU caches cold (19 MiB), and that must not count for one side only.
-        let order: [usize; 4] = if i % 2 == 0 { [0, 1, 2, 3] } else { [1, 0, 3, 2] };
+        let order: [usize; 6] = if i % 2 == 0 { [0, 1, 2, 3, 4, 5] } else { [1, 0, 3, 2, 5, 4] };
         let mut cases: Vec<Option<(&str, serde_json::Value)>> = cases.into_iter().map(Some).collect();
         for case in order {
             let Some((path, body)) = cases[case].take() else { continue };
@@ -86,12 +149,18 @@ async fn main() -> anyhow::Result<()> {
         "login, unknown account",
         "forgot password, real account",
         "forgot password, unknown account",
+        "reset by code, live email, wrong code",
+        "reset by code, unknown account",
     ];
     println!("{n} requests per case; milliseconds");
-    println!("{:<40} {:>8} {:>8} {:>8}", "case", "p25", "median", "p75");
-    for (name, s) in names.iter().zip(samples) {
-        let (q1, median, q3) = quartiles(s);
-        println!("{name:<40} {q1:>8.2} {median:>8.2} {q3:>8.2}");
+    println!("{:<40} {:>8} {:>8} {:>8} {:>8}", "case", "p25", "median", "p75", "p99");
+    for (name, s) in names.iter().zip(samples.iter()) {
+        let [q1, median, q3, p99] = quantiles(s.clone());
+        println!("{name:<40} {q1:>8.2} {median:>8.2} {q3:>8.2} {p99:>8.2}");
+    }
+    for (pair, (a, b)) in [(0, 1), (2, 3), (4, 5)].into_iter().enumerate() {
+        let diff = quantiles(samples[a].clone())[1] - quantiles(samples[b].clone())[1];
+        println!("pair {}: median difference {diff:+.3} ms, Mann-Whitney z = {:+.2}", pair + 1, mann_whitney_z(&samples[a], &samples[b]));
     }
     println!("statuses (case, status, count): {statuses:?}");
     std::fs::remove_dir_all(&dir).ok();

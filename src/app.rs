@@ -64,7 +64,6 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         composer: Arc::new(TemplateComposer { product_name: config.product_name.clone(), base_url: base_url(config) }),
         base_url: base_url(config),
         reset_token_ttl_seconds: config.reset_token_ttl_minutes * 60,
-        attempt_locks: Default::default(),
         two_step: TwoStepSettings {
             email_codes_enabled: config.email_codes_enabled,
             step_up_window_seconds: config.step_up_window_minutes * 60,

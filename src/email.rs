@@ -105,6 +105,15 @@ struct EmailInUseText<'a> {
     base_url: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/logins_paused.txt")]
+struct LoginsPausedText<'a> {
+    product: &'a str,
+    username: &'a str,
+    when: &'a str,
+    reset_link: &'a str,
+}
+
 impl Composer for TemplateComposer {
     fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String> {
         let product = self.product_name.as_str();
@@ -134,6 +143,11 @@ impl Composer for TemplateComposer {
                 let text = EmailInUseText { product, base_url }.render().map_err(|e| e.to_string())?;
                 let html = simple_html(&text);
                 (format!("Someone tried to use this address on {product}"), Ok(text), html)
+            }
+            Notice::LoginsPaused { username, when, reset_link } => {
+                let text = LoginsPausedText { product, username, when, reset_link }.render().map_err(|e| e.to_string())?;
+                let html = simple_html(&text);
+                (format!("Sign-in to your {product} account was paused"), Ok(text), html)
             }
             // An SMS carries only the short text; email gets both parts.
             Notice::VerificationCode { code, sms: true, .. } => {

@@ -9,6 +9,7 @@ mod accounts;
 mod audit;
 mod content;
 mod delivery_failures;
+mod devices;
 mod email_change;
 mod factors;
 mod outbox;

@@ -13,7 +13,6 @@ fn valid_from_row(row: &AnyRow) -> Result<ValidToken, StoreError> {
         id: row.try_get("id").map_err(backend_error)?,
         account_id: AccountId::from_stored(row.try_get("account_id").map_err(backend_error)?),
         code_hash: row.try_get("code_hash").map_err(backend_error)?,
-        code_attempts: row.try_get("code_attempts").map_err(backend_error)?,
     })
 }
 
@@ -42,7 +41,7 @@ async fn replace_tokens(conn: &mut AnyConnection, t: &NewRecoveryToken) -> Resul
     Ok(())
 }
 
-const VALID_COLUMNS: &str = "id, account_id, code_hash, code_attempts";
+const VALID_COLUMNS: &str = "id, account_id, code_hash";
 
 #[async_trait]
 impl RecoveryStore for SqlStore {
@@ -62,28 +61,19 @@ impl RecoveryStore for SqlStore {
         row.as_ref().map(valid_from_row).transpose()
     }
 
-    async fn latest_valid_token(&self, account: &AccountId, purpose: Purpose, now: i64) -> Result<Option<ValidToken>, StoreError> {
-        let sql = format!(
-            "SELECT {VALID_COLUMNS} FROM recovery_tokens WHERE account_id = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3 \
-             ORDER BY created_at DESC LIMIT 1"
-        );
-        let row = sqlx::query(&sql)
-            .bind(account.as_str())
-            .bind(purpose.as_str())
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_error)?;
+    async fn reset_code_target(&self, login_key: &str, now: i64) -> Result<Option<ValidToken>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.id, t.account_id, t.code_hash FROM accounts a JOIN recovery_tokens t ON t.account_id = a.id \
+             WHERE (a.username_key = $1 OR a.email = $1) AND t.purpose = $2 AND t.used_at IS NULL AND t.expires_at > $3 \
+             ORDER BY t.created_at DESC LIMIT 1",
+        )
+        .bind(login_key)
+        .bind(Purpose::PasswordReset.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
         row.as_ref().map(valid_from_row).transpose()
-    }
-
-    async fn count_code_attempt(&self, token_id: &str) -> Result<i64, StoreError> {
-        let row = sqlx::query("UPDATE recovery_tokens SET code_attempts = code_attempts + 1 WHERE id = $1 RETURNING code_attempts")
-            .bind(token_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        row.map(|r| r.try_get("code_attempts").map_err(backend_error)).transpose().map(|n| n.unwrap_or(0))
     }
 
     async fn last_token_issued_at(&self, account: &AccountId, purpose: Purpose) -> Result<Option<i64>, StoreError> {
@@ -114,6 +104,12 @@ impl RecoveryStore for SqlStore {
             .map_err(backend_error)?;
         sqlx::query("UPDATE recovery_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = 'password_reset' AND used_at IS NULL")
             .bind(now)
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        // Other browsers stop being trusted too (S3.9).
+        sqlx::query("DELETE FROM trusted_devices WHERE account_id = $1")
             .bind(account.as_str())
             .execute(&mut *tx)
             .await
@@ -161,6 +157,11 @@ impl RecoveryStore for SqlStore {
             .await
             .map_err(backend_error)?;
         let sessions = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(c.account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        sqlx::query("DELETE FROM trusted_devices WHERE account_id = $1")
             .bind(c.account_id.as_str())
             .execute(&mut *tx)
             .await

@@ -1,8 +1,25 @@
-use super::{backend_error, SqlStore};
+use super::{backend_error, Backend, SqlStore};
 use async_trait::async_trait;
 use doorman_core::store::{StoreError, ThrottleStore};
-use doorman_core::throttle::{EventCount, ThrottleKey};
+use doorman_core::throttle::{EventCount, Refusal, ThrottleKey};
+use sqlx::any::AnyRow;
 use sqlx::Row;
+
+fn count_from_row(row: &AnyRow) -> Result<EventCount, StoreError> {
+    Ok(EventCount {
+        failures: row.try_get("failures").map_err(backend_error)?,
+        window_start: row.try_get("window_start").map_err(backend_error)?,
+        last_failure: row.try_get("last_failure").map_err(backend_error)?,
+    })
+}
+
+/// One more attempt under a key, starting a new window where the old one is over. `$3` is
+/// the oldest window start still inside the key's window.
+const COUNT_ONE: &str = "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ($1, 1, $2, $2) \
+     ON CONFLICT (key) DO UPDATE SET \
+       failures = CASE WHEN rate_counters.window_start <= $3 THEN 1 ELSE rate_counters.failures + 1 END, \
+       window_start = CASE WHEN rate_counters.window_start <= $3 THEN $2 ELSE rate_counters.window_start END, \
+       last_failure = $2";
 
 #[async_trait]
 impl ThrottleStore for SqlStore {
@@ -15,33 +32,66 @@ impl ThrottleStore for SqlStore {
                 .await
                 .map_err(backend_error)?;
             if let Some(row) = row {
-                let count = EventCount {
-                    failures: row.try_get("failures").map_err(backend_error)?,
-                    window_start: row.try_get("window_start").map_err(backend_error)?,
-                    last_failure: row.try_get("last_failure").map_err(backend_error)?,
-                };
-                counts.push((key.clone(), count));
+                counts.push((key.clone(), count_from_row(&row)?));
             }
         }
         Ok(counts)
     }
 
-    async fn record_event(&self, keys: &[ThrottleKey], now: i64) -> Result<(), StoreError> {
-        // One atomic upsert per key: concurrent failures on several replicas all count.
-        for key in keys {
+    async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
+        // S3.7, S3.8: the check and the count happen in one transaction that holds the keys'
+        // rows, so guesses on any number of replicas are admitted one after another and none
+        // is compared past its limit. Keys are locked in one order (no deadlocks).
+        let mut sorted: Vec<&ThrottleKey> = keys.iter().collect();
+        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+        sorted.dedup_by(|a, b| a.key == b.key);
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        // The first statement writes: SQLite takes its write lock here, before anything is read.
+        for key in &sorted {
             sqlx::query(
-                "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ($1, 1, $2, $2) \
-                 ON CONFLICT (key) DO UPDATE SET \
-                   failures = CASE WHEN rate_counters.window_start <= $3 THEN 1 ELSE rate_counters.failures + 1 END, \
-                   window_start = CASE WHEN rate_counters.window_start <= $3 THEN $2 ELSE rate_counters.window_start END, \
-                   last_failure = $2",
+                "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ($1, 0, $2, 0) ON CONFLICT (key) DO NOTHING",
             )
             .bind(&key.key)
             .bind(now)
-            .bind(now - key.window())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(backend_error)?;
+        }
+        let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+        let mut refusal: Option<Refusal> = None;
+        for key in &sorted {
+            let sql = format!("SELECT failures, window_start, last_failure FROM rate_counters WHERE key = $1{lock}");
+            let row = sqlx::query(&sql).bind(&key.key).fetch_one(&mut *tx).await.map_err(backend_error)?;
+            if let Some(until) = key.rule.blocked_until(&count_from_row(&row)?, now) {
+                let refusal = refusal.get_or_insert(Refusal { keys: Vec::new(), until });
+                refusal.keys.push(key.key.clone());
+                refusal.until = refusal.until.max(until);
+            }
+        }
+        if refusal.is_some() {
+            tx.rollback().await.map_err(backend_error)?;
+            return Ok(refusal);
+        }
+        for key in &sorted {
+            sqlx::query(COUNT_ONE).bind(&key.key).bind(now).bind(now - key.window()).execute(&mut *tx).await.map_err(backend_error)?;
+        }
+        tx.commit().await.map_err(backend_error)?;
+        Ok(None)
+    }
+
+    async fn count_attempt(&self, key: &ThrottleKey, now: i64) -> Result<i64, StoreError> {
+        let sql = format!("{COUNT_ONE} RETURNING failures");
+        let row = sqlx::query(&sql).bind(&key.key).bind(now).bind(now - key.window()).fetch_one(&self.pool).await.map_err(backend_error)?;
+        row.try_get("failures").map_err(backend_error)
+    }
+
+    async fn release_attempt(&self, keys: &[String]) -> Result<(), StoreError> {
+        for key in keys {
+            sqlx::query("UPDATE rate_counters SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+                .bind(key)
+                .execute(&self.pool)
+                .await
+                .map_err(backend_error)?;
         }
         Ok(())
     }

@@ -121,6 +121,7 @@ impl From<TwoStepError> for ApiError {
             }
             TwoStepError::NotSendable | TwoStepError::UnknownMethod => Self::new(StatusCode::BAD_REQUEST, "invalid_method", message),
             TwoStepError::EmailCodesDisabled => Self::new(StatusCode::BAD_REQUEST, "email_codes_disabled", message),
+            TwoStepError::QuestionNotEnough => Self::new(StatusCode::BAD_REQUEST, "method_not_enough", message),
             TwoStepError::QuestionNeedsAnotherMethod | TwoStepError::LastRealMethod => {
                 Self::new(StatusCode::CONFLICT, "method_required", message)
             }

@@ -14,9 +14,13 @@ use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::CookieJar;
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::{AuthError, Services, SignedIn};
-use doorman_core::recovery::{ResetError, ResetProof, SecondFactorProof};
+use doorman_core::recovery::{ResetError, ResetGrant, SecondFactorProof};
+use doorman_core::session::SessionToken;
+use doorman_core::trusted_device::{DeviceToken, NewDevice, DEVICE_TTL_SECONDS};
 use doorman_core::{LoginIdentifier, Password};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +42,8 @@ pub struct WebSettings {
     pub country_header: Option<HeaderName>,
     pub session_cookie: &'static str,
     pub pre_session_cookie: &'static str,
+    /// Trusted-device cookies are named this, then a tag of their account (S3.9).
+    pub device_cookie_prefix: &'static str,
     pub max_body_bytes: usize,
     /// The dev outbox, listed at /dev/mailbox in demo mode.
     pub mail_dir: std::path::PathBuf,
@@ -56,6 +62,7 @@ impl WebSettings {
             // `__Host-` pins the cookie to this exact origin; browsers allow it only with Secure.
             session_cookie: if secure { "__Host-doorman_session" } else { "doorman_session" },
             pre_session_cookie: if secure { "__Host-doorman_pre" } else { "doorman_pre" },
+            device_cookie_prefix: if secure { "__Host-doorman_device_" } else { "doorman_device_" },
             max_body_bytes: config.max_body_bytes,
             mail_dir: config.mail_dir.clone(),
         }
@@ -122,18 +129,43 @@ pub fn router(state: AppState) -> Router {
 pub async fn sign_in(
     state: &AppState,
     current: Option<extract::CurrentSession>,
+    jar: CookieJar,
     login: &str,
     password: &str,
     ctx: &RequestContext,
-) -> Result<SignedIn, error::ApiError> {
+) -> Result<(CookieJar, SignedIn), error::ApiError> {
     let identifier = LoginIdentifier::new(login);
     // A password longer than any we accept cannot be right: it gets the same answer.
     let password = Password::new(password).map_err(|_| AuthError::InvalidCredentials)?;
-    let signed_in = state.services.login(&identifier, &password, ctx).await?;
+    let devices = presented_devices(state, &jar);
+    let mut signed_in = state.services.login(&identifier, &password, &devices, ctx).await?;
     if let Some(previous) = current {
         state.services.store.delete_session(&previous.record.id_hash).await?;
     }
-    Ok(signed_in)
+    let jar = signed_in_cookies(state, jar, &signed_in.token, signed_in.device.take());
+    Ok((jar, signed_in))
+}
+
+/// The trusted-device cookies this browser holds, one per account it signed in to (S3.9).
+pub fn presented_devices(state: &AppState, jar: &CookieJar) -> Vec<DeviceToken> {
+    let prefix = state.web.device_cookie_prefix;
+    jar.iter().filter(|c| c.name().starts_with(prefix)).filter_map(|c| DeviceToken::parse(c.value())).take(16).collect()
+}
+
+/// The cookies of a new session, and of the browser's new trusted-device token after a full
+/// sign-in (rotated each time, kept for as long as the device stays trusted).
+pub fn signed_in_cookies(state: &AppState, jar: CookieJar, session: &SessionToken, device: Option<NewDevice>) -> CookieJar {
+    let jar = jar.add(state.web.cookie(state.web.session_cookie, session.expose().to_owned()));
+    let Some(device) = device else { return jar };
+    let name = format!("{}{}", state.web.device_cookie_prefix, device.cookie_tag);
+    let cookie = Cookie::build((name, device.token.expose().to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(state.web.secure_cookies)
+        .max_age(time::Duration::seconds(DEVICE_TTL_SECONDS))
+        .build();
+    jar.add(cookie)
 }
 
 /// "Forgot password", shared by the page and the API: records the intent, unless this
@@ -149,15 +181,17 @@ pub async fn request_reset(state: &AppState, login: &str, ctx: &RequestContext) 
 }
 
 /// Setting a new password with a link or a code, shared by the page and the API.
+/// The emailed proof is checked (and a code counted) first, whatever else the request
+/// holds: nothing after it may depend on an unverified code (S3.7).
 pub async fn reset_password(
     state: &AppState,
-    proof: ResetProof,
+    grant: &ResetGrant,
     new_password: &str,
     second: Option<SecondFactorProof<'_>>,
     ctx: &RequestContext,
 ) -> Result<(), error::ApiError> {
     let password = Password::new(new_password).map_err(ResetError::WeakPassword)?;
-    state.services.reset_password(proof, &password, second, ctx).await?;
+    state.services.reset_password(grant, &password, second, ctx).await?;
     Ok(())
 }
 

@@ -258,6 +258,15 @@ impl Response {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The Set-Cookie line of the session cookie (others, such as the trusted-device
+    /// cookie, may come in any order).
+    pub fn session_cookie(&self) -> String {
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with("doorman_session=") || c.starts_with("__Host-doorman_session="))
+            .unwrap_or_else(|| panic!("no session cookie in {:?}", self.set_cookies()))
+    }
+
     pub fn set_cookies(&self) -> Vec<String> {
         self.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).map(str::to_owned).collect()
     }

@@ -334,6 +334,8 @@ async fn a_reset_ends_a_lock_out(backend: Backend) {
         app.login_as(&app.client, &format!("10.{}.{}.9", i / 200, i % 200), "maria", "guess guess guess").await;
     }
     assert_eq!(app.login("maria", PASSWORD).await.status, 429);
+    // The owner heard of it (S3.9).
+    assert!(app.deliver().await.iter().any(|m| m.kind == "logins_paused"));
     let token = app.reset_mail("maria").await.token("reset-password");
     assert_eq!(app.reset(json!({ "token": token, "new_password": NEW_PASSWORD })).await.status, 200);
     assert_eq!(app.login("maria", NEW_PASSWORD).await.status, 200);

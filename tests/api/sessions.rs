@@ -21,7 +21,7 @@ async fn logout_ends_the_session_on_the_server(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
     let login = app.login("maria", PASSWORD).await;
-    let cookie = cookie_value(&login.set_cookies()[0]);
+    let cookie = cookie_value(&login.session_cookie());
     assert_eq!(app.post_json(&app.client, "/api/v1/logout", json!({})).await.status, 200);
 
     let replay =
@@ -37,8 +37,8 @@ async fn logout_ends_the_session_on_the_server(backend: Backend) {
 async fn every_login_gets_a_new_session_id(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
-    let first = cookie_value(&app.login("maria", PASSWORD).await.set_cookies()[0]);
-    let second = cookie_value(&app.login("maria", PASSWORD).await.set_cookies()[0]);
+    let first = cookie_value(&app.login("maria", PASSWORD).await.session_cookie());
+    let second = cookie_value(&app.login("maria", PASSWORD).await.session_cookie());
     assert_ne!(first, second);
     assert_eq!(first.len(), 43, "256 bits, base64url (S7.1)");
     let old =
@@ -74,7 +74,7 @@ async fn idle_and_absolute_timeouts_are_enforced_on_the_server(backend: Backend)
 async fn session_cookie_flags(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
-    let cookie = app.login("maria", PASSWORD).await.set_cookies().remove(0);
+    let cookie = app.login("maria", PASSWORD).await.session_cookie();
     assert!(cookie.starts_with("doorman_session="));
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(flag), "{cookie} lacks {flag}");
@@ -94,8 +94,9 @@ async fn https_deployments_use_host_prefixed_secure_cookies(backend: Backend) {
     let app = TestApp::spawn_with(config).await;
     app.create_account("maria", "maria@example.com").await;
     let response = app.login("maria", PASSWORD).await;
-    let cookie = response.set_cookies().remove(0);
+    let cookie = response.session_cookie();
     assert!(cookie.starts_with("__Host-doorman_session="), "{cookie}");
+    assert!(response.set_cookies().iter().all(|c| c.starts_with("__Host-") && c.contains("Secure")), "the device cookie too");
     assert!(cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.to_lowercase().contains("domain="));
     assert!(response.header("strict-transport-security").is_some_and(|v| v.contains("max-age=")));
     let page = app.get(&TestApp::new_client(), "/login").await;
@@ -106,7 +107,7 @@ async fn https_deployments_use_host_prefixed_secure_cookies(backend: Backend) {
 async fn only_a_keyed_hash_of_the_session_id_is_stored(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let account = app.create_account("maria", "maria@example.com").await;
-    let token = cookie_value(&app.login("maria", PASSWORD).await.set_cookies()[0]);
+    let token = cookie_value(&app.login("maria", PASSWORD).await.session_cookie());
     let sessions = app.services.store.sessions_of(&account.id).await.unwrap();
     assert_eq!(sessions.len(), 1);
     assert_ne!(sessions[0].id_hash, token);

@@ -110,7 +110,7 @@ async fn an_authenticator_app_is_enrolled_then_asked_for_at_login(backend: Backe
     assert_eq!(body["status"], "second_factor_required");
     let methods = method_ids(&body);
     assert_eq!(methods, vec![(method_id.to_owned(), "totp".to_owned(), "Authenticator app".to_owned())]);
-    let half_cookie = login.set_cookies()[0].clone();
+    let half_cookie = login.session_cookie().clone();
 
     app.clock.advance(30);
     // A wrong code after the right password: the owner is told once (S9.1).
@@ -120,7 +120,7 @@ async fn an_authenticator_app_is_enrolled_then_asked_for_at_login(backend: Backe
     assert_eq!(warned.iter().filter(|m| m.text.contains("did not pass 2-step verification")).count(), 1, "{warned:?}");
     let done = second_factor(&app, &fresh, method_id, &current_code(&app, &secret, 0)).await;
     assert_eq!((done.status, done.json()), (200, json!({ "status": "authenticated" })));
-    assert_ne!(done.set_cookies()[0].split(';').next(), half_cookie.split(';').next(), "a new session id after the second step (S7.2)");
+    assert_ne!(done.session_cookie().split(';').next(), half_cookie.split(';').next(), "a new session id after the second step (S7.2)");
     assert_eq!(app.get(&fresh, "/api/v1/session").await.status, 200);
     // One step either side is accepted, two away is not (S5.2).
     app.clock.advance(30);
@@ -439,7 +439,7 @@ async fn a_withdrawal_approval_is_bound_to_its_amount_and_destination(backend: B
             json!({ "approval_id": approval, "method_id": question_id, "code": "Rumours" }),
         )
         .await;
-    assert_eq!(by_question.status, 401, "not accepted");
+    assert_eq!((by_question.status, by_question.error_code().as_str()), (400, "method_not_enough"), "not accepted, and says why");
     let unknown = app
         .post_json(
             &client,

@@ -8,7 +8,8 @@ use crate::keys::ServerKey;
 use crate::password::{HashError, Password, PasswordHasher, PasswordPolicy, Verified, WeakPassword};
 use crate::session::{SessionPolicy, SessionRecord, SessionStage, SessionToken};
 use crate::store::{NewAccount, Store, StoreError};
-use crate::throttle::{keys_cleared_by_success, login_keys, ThrottleKey};
+use crate::throttle::{account_cap, device_cap, login_keys, settle_success, Refusal, ThrottleKey, ThrottleRule};
+use crate::trusted_device::{cookie_tag, DeviceToken, NewDevice, DEVICE_TTL_SECONDS};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +66,6 @@ pub struct Services {
     pub base_url: String,
     pub reset_token_ttl_seconds: i64,
     pub two_step: crate::two_step::TwoStepSettings,
-    /// Guesses at one secret take turns (see `attempts.rs`).
-    pub attempt_locks: Arc<crate::attempts::AttemptLocks>,
     /// Help articles and banners held in memory (help center, banners).
     pub content: crate::content::ContentCache,
     /// The optional Pwned Passwords check of new passwords (S4.4); `None` when off.
@@ -89,6 +88,8 @@ pub struct SignedIn {
     /// The password was right and the account has 2-step on: the session reaches only the
     /// second step (S5.9).
     pub second_step: bool,
+    /// After a full sign-in: the browser's new trusted-device cookie for this account (S3.9).
+    pub device: Option<NewDevice>,
 }
 
 impl Services {
@@ -123,18 +124,40 @@ impl Services {
         Ok(account)
     }
 
-    /// Password login (S2.3, S3.1-S3.3, S4.7, S7.2): throttles checked first, one argon2id
-    /// verification whether or not the account exists, a fresh session on success.
+    /// Password login (S2.3, S3.1-S3.3, S3.7-S3.9, S4.7, S7.2): the attempt is counted
+    /// before the password is compared, one argon2id verification runs whether or not the
+    /// account exists, and a success starts a fresh session. `devices` are the trusted-device
+    /// cookies the browser presented.
     #[tracing::instrument(skip_all, fields(request_id = %ctx.request_id))]
-    pub async fn login(&self, login: &LoginIdentifier, password: &Password, ctx: &RequestContext) -> Result<SignedIn, AuthError> {
-        let _turn = self.attempt_locks.turn(&format!("login:{}", login.key())).await;
+    pub async fn login(
+        &self,
+        login: &LoginIdentifier,
+        password: &Password,
+        devices: &[DeviceToken],
+        ctx: &RequestContext,
+    ) -> Result<SignedIn, AuthError> {
         let now = self.clock.unix();
-        let keys = login_keys(login.key(), ctx.ip);
-        let blocked_until = self.blocked_until(&keys).await?;
         let found = self.store.find_for_login(login.key()).await?;
-        if let Some(until) = blocked_until {
-            self.audit(AuditEvent::LoginThrottled, found.as_ref().map(|(a, _)| &a.id), ctx, "").await?;
-            return Err(AuthError::Throttled { retry_after_seconds: until - now });
+        let account_id = found.as_ref().map(|(a, _)| a.id.clone());
+        let device = match &account_id {
+            Some(id) => self.trusted_device(id, devices).await?,
+            None => None,
+        };
+        // A trusted device spends only its own budget (S3.9); once that is spent, it is
+        // counted like any other browser.
+        let mut keys = match &device {
+            Some(hash) => vec![device_cap(hash)],
+            None => self.untrusted_login_keys(login, account_id.as_ref(), ctx),
+        };
+        let mut refused = self.store.claim_attempt(&keys, now).await?;
+        let mut trusted = device.is_some();
+        if refused.is_some() && trusted {
+            trusted = false;
+            keys = self.untrusted_login_keys(login, account_id.as_ref(), ctx);
+            refused = self.store.claim_attempt(&keys, now).await?;
+        }
+        if let Some(refusal) = refused {
+            return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?);
         }
 
         let verified = self.hasher.verify(password, found.as_ref().map(|(_, hash)| hash.as_str())).await?;
@@ -146,30 +169,118 @@ impl Services {
                 account
             }
             (found, _) => {
-                self.store.record_event(&keys, now).await?;
-                let detail = if found.is_some() { "wrong_password" } else { "unknown_account" };
+                let detail = match (&found, trusted) {
+                    (None, _) => "unknown_account",
+                    (Some(_), false) => "wrong_password",
+                    (Some(_), true) => "wrong_password; trusted device",
+                };
                 self.audit(AuditEvent::LoginFailed, found.as_ref().map(|(a, _)| &a.id), ctx, detail).await?;
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        self.store.clear_events(&keys_cleared_by_success(&keys)).await?;
+        self.settle(&keys).await?;
         if self.two_step_enabled(&account.id).await? {
             let token = self.start_pending_login(&account.id, ctx).await?;
             self.audit(AuditEvent::PasswordAccepted, Some(&account.id), ctx, "second step required").await?;
-            return Ok(SignedIn { token, account, second_step: true });
+            return Ok(SignedIn { token, account, second_step: true, device: None });
         }
         let token = self.start_session_at(&account.id, ctx, SessionStage::Full).await?;
+        let device = self.renew_device(&account.id, devices).await?;
         self.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, "password").await?;
-        Ok(SignedIn { token, account, second_step: false })
+        Ok(SignedIn { token, account, second_step: false, device: Some(device) })
     }
 
-    /// The time before which one of `keys` refuses another attempt, if any: the one check
-    /// every limit (logins, codes, resets, sends) goes through.
-    pub async fn blocked_until(&self, keys: &[ThrottleKey]) -> Result<Option<i64>, StoreError> {
+    /// The keys a login from a browser that is not trusted for the account counts under.
+    fn untrusted_login_keys(&self, login: &LoginIdentifier, account: Option<&AccountId>, ctx: &RequestContext) -> Vec<ThrottleKey> {
+        let mut keys = login_keys(login.key(), ctx.ip);
+        keys.extend(account.map(account_cap));
+        keys
+    }
+
+    /// The answer to a refused login. Only the typed login's own keys (and the address
+    /// budgets) answer "too many attempts"; a spent account budget alone answers like a
+    /// wrong password, after the same dummy hashing, so that a 429 never links two aliases
+    /// (S2.1, S3.9). The owner hears of a spent budget once a day.
+    async fn refuse_login(
+        &self,
+        password: &Password,
+        account: Option<&AccountId>,
+        refusal: &Refusal,
+        ctx: &RequestContext,
+    ) -> Result<AuthError, AuthError> {
+        let account_key = account.map(|a| account_cap(a).key);
+        let only_account = refusal.keys.iter().all(|k| Some(k) == account_key.as_ref());
+        self.audit(AuditEvent::LoginThrottled, account, ctx, &refusal.keys.join(" ")).await?;
+        if let (Some(account), Some(key)) = (account, &account_key) {
+            if refusal.keys.contains(key) {
+                self.tell_owner_of_lockout(account, ctx).await?;
+            }
+        }
+        if only_account {
+            self.hasher.verify(password, None).await?;
+            return Ok(AuthError::InvalidCredentials);
+        }
+        Ok(AuthError::Throttled { retry_after_seconds: refusal.until - self.clock.unix() })
+    }
+
+    /// S3.9: one email a day when an account's budget is spent: what happened, that the
+    /// owner's own browsers still work, and where to reset the password.
+    async fn tell_owner_of_lockout(&self, account: &AccountId, ctx: &RequestContext) -> Result<(), AuthError> {
+        let once_a_day =
+            ThrottleKey { key: format!("lockout-notice:{account}"), rule: ThrottleRule::Budget { limit: 1, window: 86_400, cooldown: 0 } };
+        if self.store.count_attempt(&once_a_day, self.clock.unix()).await? != 1 {
+            return Ok(());
+        }
+        let Some(account) = self.store.get_account(account).await? else { return Ok(()) };
         let now = self.clock.unix();
-        let names: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
-        let counts = self.store.event_counts(&names).await?;
-        Ok(keys.iter().filter_map(|k| counts.iter().find(|(name, _)| *name == k.key).and_then(|(_, c)| k.rule.blocked_until(c, now))).max())
+        let content = self
+            .composer
+            .compose(&crate::recovery::Notice::LoginsPaused {
+                username: account.username.as_str(),
+                when: &crate::clock::rfc2822(now),
+                reset_link: &format!("{}forgot-password", self.base_url),
+            })
+            .map_err(|e| AuthError::Store(StoreError::Backend(e.into())))?;
+        let message = crate::outbox::NewMessage::email(account.email.as_str(), "logins_paused", Some(account.id.clone()), content, now);
+        self.store.enqueue_message(&message).await?;
+        self.audit(AuditEvent::LoginThrottled, Some(&account.id), ctx, "owner told").await?;
+        Ok(())
+    }
+
+    /// Which of the presented device cookies is a live trusted device of the account.
+    async fn trusted_device(&self, account: &AccountId, devices: &[DeviceToken]) -> Result<Option<String>, StoreError> {
+        if devices.is_empty() {
+            return Ok(None);
+        }
+        let hashes: Vec<String> = devices.iter().take(16).map(|d| d.storage_key(&self.key)).collect();
+        self.store.find_device(account, &hashes, self.clock.unix()).await
+    }
+
+    /// A new trusted-device cookie after a full sign-in; the one the browser presented for
+    /// this account, if any, is retired (rotation).
+    pub(crate) async fn renew_device(&self, account: &AccountId, presented: &[DeviceToken]) -> Result<NewDevice, StoreError> {
+        if let Some(old) = self.trusted_device(account, presented).await? {
+            self.store.delete_device(&old).await?;
+        }
+        let token = DeviceToken::generate();
+        let now = self.clock.unix();
+        self.store.insert_device(account, &token.storage_key(&self.key), now, now + DEVICE_TTL_SECONDS).await?;
+        Ok(NewDevice { token, cookie_tag: cookie_tag(&self.key, account) })
+    }
+
+    /// A success: the owner's own counters are cleared and address budgets take the
+    /// attempt back (they count failures).
+    pub async fn settle(&self, keys: &[ThrottleKey]) -> Result<(), StoreError> {
+        let (cleared, released) = settle_success(keys);
+        self.store.clear_events(&cleared).await?;
+        self.store.release_attempt(&released).await
+    }
+
+    /// Counts one attempt under `keys` before a secret is compared (S3.7, S3.8); the wait
+    /// in seconds when one of them refuses.
+    pub async fn claim(&self, keys: &[ThrottleKey]) -> Result<Option<i64>, StoreError> {
+        let now = self.clock.unix();
+        Ok(self.store.claim_attempt(keys, now).await?.map(|r| (r.until - now).max(1)))
     }
 
     /// Always a new id (S7.2): a session is never carried over from before login.
@@ -229,6 +340,10 @@ impl Services {
             Some(id) => self.store.end_sessions_of(&current.account_id, Some(id), None).await?,
             None => self.store.end_sessions_of(&current.account_id, None, Some(&current.id_hash)).await?,
         };
+        if id.is_none() {
+            // "Sign out everywhere" also ends every trusted device (S3.9).
+            self.store.delete_devices_of(&current.account_id).await?;
+        }
         let detail = format!("{ended} ended by the owner{}", if id.is_none() { " (all others)" } else { "" });
         self.audit(AuditEvent::SessionsRevoked, Some(&current.account_id), ctx, &detail).await?;
         Ok(ended)

@@ -318,13 +318,10 @@ impl Services {
         let article = library.get(slug).ok_or(ContentError::NotFound)?;
         let now = self.clock.unix();
         let key = vote_address_key(ctx);
-        let counts = self.store.event_counts(std::slice::from_ref(&key.key)).await?;
-        if let Some(until) = counts.first().and_then(|(_, count)| key.rule.blocked_until(count, now)) {
-            return Err(ContentError::RateLimited { retry_after_seconds: until - now });
+        if let Some(wait) = self.claim(std::slice::from_ref(&key)).await? {
+            return Err(ContentError::RateLimited { retry_after_seconds: wait });
         }
-        let tally = self.store.record_vote(&article.article.slug, &voter.key(), ballot, now).await?;
-        self.store.record_event(std::slice::from_ref(&key), now).await?;
-        Ok(tally)
+        Ok(self.store.record_vote(&article.article.slug, &voter.key(), ballot, now).await?)
     }
 
     pub async fn vote_tally(&self, slug: &Slug) -> Result<Tally, StoreError> {

@@ -88,10 +88,9 @@ impl Services {
             key: format!("email-change:{}", account.id),
             rule: ThrottleRule::Budget { limit: 5, window: 86_400, cooldown: 86_400 },
         }];
-        if let Some(until) = self.blocked_until(&cap).await? {
-            return Err(EmailChangeError::TooMany(until - now));
+        if let Some(wait) = self.claim(&cap).await? {
+            return Err(EmailChangeError::TooMany(wait));
         }
-        self.store.record_event(&cap, now).await?;
 
         let taken = self.store.find_for_login(new_email.as_str()).await?.is_some();
         let token = RecoveryToken::generate();

@@ -3,7 +3,6 @@
 //! through the traits in [`store`], implemented by the server crate.
 
 pub mod account;
-pub mod attempts;
 pub mod audit;
 pub mod audit_chain;
 pub mod auth;
@@ -26,6 +25,7 @@ pub mod roles;
 pub mod session;
 pub mod store;
 pub mod throttle;
+pub mod trusted_device;
 pub mod two_step;
 
 pub use account::{Account, AccountId, Country, EmailAddress, LoginIdentifier, UserType, Username};

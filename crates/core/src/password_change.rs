@@ -6,7 +6,7 @@ use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::auth::{AuthError, Services};
 use crate::outbox::NewMessage;
-use crate::password::{Password, Verified};
+use crate::password::Password;
 use crate::recovery::Notice;
 use crate::session::SessionRecord;
 
@@ -21,18 +21,16 @@ impl Services {
         new_password: &Password,
         ctx: &RequestContext,
     ) -> Result<u64, AuthError> {
-        let login_key = format!("login:{}", account.username.key());
-        let _turn = self.attempt_locks.turn(&login_key).await;
         let now = self.clock.unix();
         if let Some(current) = current {
-            // The same cap as login: a stolen session cannot guess the password freely.
-            let cap = crate::throttle::login_cap(&login_key);
-            if let Some(until) = self.blocked_until(std::slice::from_ref(&cap)).await? {
-                return Err(AuthError::Throttled { retry_after_seconds: until - now });
-            }
-            let stored = self.store.find_for_login(&account.username.key()).await?.map(|(_, hash)| hash);
-            if self.hasher.verify(current, stored.as_deref()).await? == Verified::No {
-                self.store.record_event(&[cap], now).await?;
+            // Counted before it is compared, against the session's own budget (S3.7).
+            let right = self.check_session_password(session, account, current, ctx).await.map_err(|e| match e {
+                crate::two_step::TwoStepError::Throttled(wait) => AuthError::Throttled { retry_after_seconds: wait },
+                crate::two_step::TwoStepError::Store(e) => AuthError::Store(e),
+                crate::two_step::TwoStepError::Hash(e) => AuthError::Hash(e),
+                _ => AuthError::InvalidCredentials,
+            })?;
+            if !right {
                 self.audit(AuditEvent::PasswordChangeFailed, Some(&account.id), ctx, "wrong current password").await?;
                 return Err(AuthError::InvalidCredentials);
             }

@@ -116,7 +116,22 @@ pub struct ValidToken {
     pub id: String,
     pub account_id: AccountId,
     pub code_hash: Option<String>,
-    pub code_attempts: i64,
+}
+
+/// Proof that a reset may go ahead: a live token reached by its link, or by a login and an
+/// emailed code that was counted and matched. Private fields and no public constructor:
+/// only [`Services::open_reset`] makes one, so nothing can show a reset's methods, send its
+/// codes or set its password from an unverified code (S3.7).
+pub struct ResetGrant {
+    token: ValidToken,
+    account: crate::account::Account,
+    by_code: bool,
+}
+
+impl ResetGrant {
+    pub fn account(&self) -> &crate::account::Account {
+        &self.account
+    }
 }
 
 pub struct PasswordResetCompletion {
@@ -163,6 +178,12 @@ pub enum Notice<'a> {
     EmailInUse {
         username: &'a str,
     },
+    /// The account's password budget is spent (S3.9): sent at most once a day.
+    LoginsPaused {
+        username: &'a str,
+        when: &'a str,
+        reset_link: &'a str,
+    },
     /// A one-time code sent by SMS or email; `sms` asks for the short form.
     VerificationCode {
         username: &'a str,
@@ -176,13 +197,6 @@ pub trait Composer: Send + Sync + std::fmt::Debug {
     fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String>;
 }
 
-/// Whether resolving a proof counts a wrong code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Look {
-    Spend,
-    Peek,
-}
-
 /// The evidence a person brings to the reset page.
 pub enum ResetProof {
     Link(RecoveryToken),
@@ -193,7 +207,8 @@ pub enum ResetProof {
 pub enum ResetError {
     #[error("This reset link is not valid any more: it was used, replaced by a newer one, or has expired. Ask for a new email.")]
     InvalidToken,
-    #[error("That code is not right, or it has expired. Check the newest email, or ask for a new one.")]
+    /// One answer for a wrong, expired or used-up code, and for an unknown login (S2.1).
+    #[error("That code is not right, has expired, or has had too many wrong tries. Check the newest email, or ask for a new one.")]
     InvalidCode,
     #[error(transparent)]
     WeakPassword(#[from] WeakPassword),
@@ -289,14 +304,12 @@ impl Services {
         };
         let address = request.ip.parse().map(crate::throttle::address_key).unwrap_or_else(|_| request.ip.clone());
         let limits = reset_limits(&account.id, &address);
-        let over_budget = self.blocked_until(&limits).await?.is_some();
         let too_soon =
             self.store.last_token_issued_at(&account.id, Purpose::PasswordReset).await?.is_some_and(|t| now - t < RESEND_COOLDOWN_SECONDS);
-        if over_budget || too_soon {
+        if too_soon || self.claim(&limits).await?.is_some() {
             self.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, "account_matched; rate_limited").await?;
             return Ok(());
         }
-        self.store.record_event(&limits, now).await?;
 
         let token = RecoveryToken::generate();
         let code = ResetCode::generate();
@@ -326,23 +339,64 @@ impl Services {
         Ok(())
     }
 
-    /// The methods to offer on the reset page (empty when 2-step is off), without spending
-    /// anything.
-    pub async fn reset_methods(&self, proof: &ResetProof) -> Result<Vec<crate::factors::MethodView>, ResetError> {
-        let token = self.resolve_proof(proof, self.clock.unix(), Look::Peek).await?;
+    /// Checks what a person brings to the reset page, and makes the grant every later step
+    /// takes. A link's token is 256 bits and needs no count. A typed code is counted before
+    /// it is compared, every time (S3.4, S3.7), and the work is the same whatever the input
+    /// (S2.5): one lookup, one counter write keyed by the token (or, when there is none, by a
+    /// keyed hash of the login), one keyed hash and one constant-time comparison. The five
+    /// tries belong to the token, so a new email brings new tries and nobody can use up
+    /// someone else's future codes. A right code gives its try back, so a person's own
+    /// steps (choose a method, send a code, finish) never use up the tries.
+    pub async fn open_reset(&self, proof: &ResetProof) -> Result<ResetGrant, ResetError> {
+        let now = self.clock.unix();
+        let (token, by_code) = match proof {
+            ResetProof::Link(token) => {
+                let hash = token.storage_key(&self.key, Purpose::PasswordReset);
+                (self.store.find_valid_token(Purpose::PasswordReset, &hash, now).await?.ok_or(ResetError::InvalidToken)?, false)
+            }
+            ResetProof::Code { login, code } => (self.check_reset_code(login, code, now).await?, true),
+        };
         let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
-        if !self.two_step_enabled(&account.id).await? {
+        Ok(ResetGrant { token, account, by_code })
+    }
+
+    async fn check_reset_code(&self, login: &LoginIdentifier, code: &ResetCode, now: i64) -> Result<ValidToken, ResetError> {
+        let found = self.store.reset_code_target(login.key(), now).await?;
+        let counted = match &found {
+            Some(token) => format!("token:{}", token.id),
+            None => format!("login:{}", login.key()),
+        };
+        let counter = ThrottleKey {
+            key: format!("reset-code:{}", self.key.keyed_hash("reset-code-counter", counted.as_bytes())),
+            rule: ThrottleRule::Budget { limit: MAX_CODE_ATTEMPTS, window: 3600, cooldown: 3600 },
+        };
+        let tries = self.store.count_attempt(&counter, now).await?;
+        let typed = code.storage_key(&self.key, found.as_ref().map_or("", |t| t.id.as_str()));
+        // A stored hash is 64 hex characters; with no token, compare against a value no
+        // code can hash to, so that the same comparison runs.
+        let expected = found.as_ref().and_then(|t| t.code_hash.clone()).unwrap_or_else(|| "-".repeat(64));
+        let matches: bool = subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), expected.as_bytes()).into();
+        match found {
+            Some(token) if matches && tries <= MAX_CODE_ATTEMPTS => {
+                self.store.release_attempt(&[counter.key]).await?;
+                Ok(token)
+            }
+            _ => Err(ResetError::InvalidCode),
+        }
+    }
+
+    /// The methods to offer on the reset page (empty when 2-step is off).
+    pub async fn reset_methods(&self, grant: &ResetGrant) -> Result<Vec<crate::factors::MethodView>, ResetError> {
+        if !self.two_step_enabled(&grant.account.id).await? {
             return Ok(Vec::new());
         }
-        Ok(self.methods(&account).await?)
+        Ok(self.methods(&grant.account).await?)
     }
 
     /// Sends an SMS or email code for the second step of a reset, bound to its token.
-    pub async fn send_reset_code(&self, proof: &ResetProof, method_id: &str, ctx: &RequestContext) -> Result<(), ResetError> {
-        let token = self.resolve_proof(proof, self.clock.unix(), Look::Spend).await?;
-        let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
-        let binding = crate::two_step::Binding { key: &token.id, purpose: "password_reset" };
-        self.send_code(&account, method_id, &binding, ctx).await?;
+    pub async fn send_reset_code(&self, grant: &ResetGrant, method_id: &str, ctx: &RequestContext) -> Result<(), ResetError> {
+        let binding = crate::two_step::Binding { key: &grant.token.id, purpose: "password_reset" };
+        self.send_code(&grant.account, method_id, &binding, ctx).await?;
         Ok(())
     }
 
@@ -353,60 +407,28 @@ impl Services {
         Ok(self.store.find_valid_token(Purpose::PasswordReset, &hash, self.clock.unix()).await?.is_some())
     }
 
-    /// The token a link or a login and code stand for. A wrong code counts against the
-    /// email's five tries, unless this is only a look (`Look::Peek`) for what to show.
-    async fn resolve_proof(&self, proof: &ResetProof, now: i64, look: Look) -> Result<ValidToken, ResetError> {
-        match proof {
-            ResetProof::Link(token) => {
-                let hash = token.storage_key(&self.key, Purpose::PasswordReset);
-                self.store.find_valid_token(Purpose::PasswordReset, &hash, now).await?.ok_or(ResetError::InvalidToken)
-            }
-            ResetProof::Code { login, code } => {
-                let Some((account, _)) = self.store.find_for_login(login.key()).await? else {
-                    return Err(ResetError::InvalidCode);
-                };
-                let _turn = self.attempt_locks.turn(&format!("reset-code:{}", account.id)).await;
-                let token =
-                    self.store.latest_valid_token(&account.id, Purpose::PasswordReset, now).await?.ok_or(ResetError::InvalidCode)?;
-                let Some(expected) = token.code_hash.as_deref() else { return Err(ResetError::InvalidCode) };
-                // The code dies after its attempts, whatever is typed next (S3.4).
-                if token.code_attempts >= MAX_CODE_ATTEMPTS {
-                    return Err(ResetError::InvalidCode);
-                }
-                let typed = code.storage_key(&self.key, &token.id);
-                if !bool::from(subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), expected.as_bytes())) {
-                    if look == Look::Spend {
-                        self.store.count_code_attempt(&token.id).await?;
-                    }
-                    return Err(ResetError::InvalidCode);
-                }
-                Ok(token)
-            }
-        }
-    }
-
     /// Sets a new password with a reset link or code (S1.4, S1.6, S1.10, S1.11): the policy
     /// is checked before the token is spent, then one transaction redeems it, sets the
     /// password, ends every session and writes the "password changed" email. No login follows.
     pub async fn reset_password(
         &self,
-        proof: ResetProof,
+        grant: &ResetGrant,
         new_password: &Password,
         second: Option<SecondFactorProof<'_>>,
         ctx: &RequestContext,
     ) -> Result<(), ResetError> {
         let now = self.clock.unix();
-        let token = self.resolve_proof(&proof, now, Look::Spend).await?;
-        let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
+        let ResetGrant { token, account, by_code } = grant;
+        let by_code = *by_code;
         self.password_policy.check(new_password, &[account.username.as_str(), account.email.local_part()])?;
         self.check_not_breached(new_password).await?;
         // S1.12: with 2-step on, a method must be verified too, bound to this reset.
         if self.two_step_enabled(&account.id).await? {
             let Some(second) = second else {
-                return Err(ResetError::SecondFactorRequired(self.methods(&account).await?));
+                return Err(ResetError::SecondFactorRequired(self.methods(account).await?));
             };
             let binding = crate::two_step::Binding { key: &token.id, purpose: "password_reset" };
-            self.verify_method(&account, second.method_id, second.code, &binding, ctx).await?;
+            self.verify_method(account, second.method_id, second.code, &binding, ctx).await?;
         }
         let password_hash = self.hasher.hash(new_password).await?;
 
@@ -429,7 +451,12 @@ impl Services {
             token_id: token.id.clone(),
             account_id: account.id.clone(),
             password_hash,
-            throttle_keys: vec![format!("login:{}", account.username.key()), format!("login:{}", account.email.as_str())],
+            // Both aliases and the account's own budget: a reset ends a lock-out (S3.1, S3.9).
+            throttle_keys: vec![
+                crate::throttle::login_key(&account.username.key()),
+                crate::throttle::login_key(account.email.as_str()),
+                crate::throttle::account_cap(&account.id).key,
+            ],
             report_token: NewRecoveryToken {
                 id: uuid::Uuid::new_v4().to_string(),
                 account_id: account.id.clone(),
@@ -443,15 +470,9 @@ impl Services {
             now,
         };
         let Some(sessions_ended) = self.store.complete_password_reset(&completion).await? else {
-            return Err(match proof {
-                ResetProof::Link(_) => ResetError::InvalidToken,
-                ResetProof::Code { .. } => ResetError::InvalidCode,
-            });
+            return Err(if by_code { ResetError::InvalidCode } else { ResetError::InvalidToken });
         };
-        let via = match proof {
-            ResetProof::Link(_) => "link",
-            ResetProof::Code { .. } => "code",
-        };
+        let via = if by_code { "code" } else { "link" };
         self.audit(AuditEvent::PasswordResetCompleted, Some(&account.id), ctx, via).await?;
         self.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{sessions_ended} ended by password reset")).await?;
         Ok(())

@@ -6,7 +6,7 @@ use crate::audit::AuditRecord;
 use crate::outbox::{ClaimedMessage, Job, NewMessage, OutboxSummary};
 use crate::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ValidToken};
 use crate::session::SessionRecord;
-use crate::throttle::{EventCount, ThrottleKey};
+use crate::throttle::{EventCount, Refusal, ThrottleKey};
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +56,16 @@ pub trait SessionStore: Send + Sync {
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
     async fn event_counts(&self, keys: &[String]) -> Result<Vec<(String, EventCount)>, StoreError>;
-    /// Counts one failure under each key, starting a new window where the old one is over.
-    async fn record_event(&self, keys: &[ThrottleKey], now: i64) -> Result<(), StoreError>;
+    /// Count, then compare (S3.7, S3.8): atomically, either refuses because one of `keys` is
+    /// over its limit (counting nothing), or counts one attempt under every key. Called
+    /// before a secret is compared; of parallel attempts on any number of replicas, none is
+    /// admitted past a limit.
+    async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError>;
+    /// Counts one attempt under `key` whatever its count, in one statement, and returns the
+    /// new count (a new window starts where the old one is over).
+    async fn count_attempt(&self, key: &ThrottleKey, now: i64) -> Result<i64, StoreError>;
+    /// Takes back one counted attempt under each key (a success that budgets do not count).
+    async fn release_attempt(&self, keys: &[String]) -> Result<(), StoreError>;
     async fn clear_events(&self, keys: &[String]) -> Result<(), StoreError>;
 }
 
@@ -104,10 +112,9 @@ pub trait RecoveryStore: Send + Sync {
     /// stores the new token's hash and writes the message that carries it.
     async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError>;
     async fn find_valid_token(&self, purpose: Purpose, token_hash: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
-    /// The account's newest unused, unexpired token of a purpose (for codes typed by hand).
-    async fn latest_valid_token(&self, account: &AccountId, purpose: Purpose, now: i64) -> Result<Option<ValidToken>, StoreError>;
-    /// Counts a wrong code against a token; returns the new count.
-    async fn count_code_attempt(&self, token_id: &str) -> Result<i64, StoreError>;
+    /// The newest live password-reset token of the account a login names, in one query
+    /// whether or not the account exists (S2.5: reset by code does the same work for all).
+    async fn reset_code_target(&self, login_key: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
     /// In one transaction: sets the password, voids every reset link, ends every session but
     /// `keep_session`, and writes the notice. Returns how many sessions ended.
     async fn change_password(
@@ -141,6 +148,7 @@ pub trait Store:
     + crate::two_step::FactorStore
     + crate::email_change::EmailChangeStore
     + crate::delivery_failures::DeliveryFailureStore
+    + crate::trusted_device::DeviceStore
     + std::fmt::Debug
 {
     /// Is the database reachable (readiness).

@@ -9,8 +9,16 @@
 //! - per client IP and per subnet: a budget per 15 minutes against password spraying and
 //!   credential stuffing across many accounts.
 //!
-//! Keys use the login as typed, never whether an account exists, so a throttle answers the
-//! same for real and unknown accounts (S2.1).
+//! - per account, whichever alias (username or email) is typed: the same 100-failure budget,
+//!   so that typing the other alias buys no extra guesses (S3.9);
+//! - per trusted device (a browser that signed in to the account before): its own budget of
+//!   10, exempt from all of the above, so that a flood from elsewhere cannot lock the owner out.
+//!
+//! Only the typed login's own key ever answers "too many attempts": a spent account budget
+//! answers like a wrong password, so a 429 never links two aliases (S2.1, S3.9).
+//!
+//! Every guess is counted before its secret is compared, in one database transaction that
+//! also checks the limits (S3.7, S3.8): see [`crate::store::ThrottleStore::claim_attempt`].
 
 use std::net::IpAddr;
 
@@ -34,6 +42,13 @@ impl ThrottleKey {
             ThrottleRule::GrowingDelay { window, .. } | ThrottleRule::Budget { window, .. } => window,
         }
     }
+}
+
+/// Why an attempt was refused: every key that refused it, and until when (the latest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub keys: Vec<String>,
+    pub until: i64,
 }
 
 /// What storage holds for one key.
@@ -78,10 +93,30 @@ pub fn address_key(ip: IpAddr) -> String {
     }
 }
 
-/// The cap on one login's failures from anywhere: 100 a day, then an hour's cool-down (S3.1).
-/// Every way of checking a password (login, step-up, password change) counts against it.
-pub fn login_cap(key: &str) -> ThrottleKey {
-    ThrottleKey { key: key.to_owned(), rule: ThrottleRule::Budget { limit: 100, window: 24 * 60 * 60, cooldown: 60 * 60 } }
+const DAY: i64 = 24 * 60 * 60;
+const HOUR: i64 = 60 * 60;
+
+/// The counter name of a login as typed (already case-folded by `LoginIdentifier`).
+pub fn login_key(login: &str) -> String {
+    format!("login:{login}")
+}
+
+/// The cap on one typed login's failures from anywhere: 100 a day, then an hour's
+/// cool-down (S3.1). Answers 429 when spent.
+pub fn login_cap(login: &str) -> ThrottleKey {
+    ThrottleKey { key: login_key(login), rule: ThrottleRule::Budget { limit: 100, window: DAY, cooldown: HOUR } }
+}
+
+/// The account's own budget, shared by every alias and every way of checking one of its
+/// secrets (login, step-up, password change, second step): 100 a day, then an hour (S3.9).
+pub fn account_cap(account: &crate::account::AccountId) -> ThrottleKey {
+    ThrottleKey { key: format!("account:{account}"), rule: ThrottleRule::Budget { limit: 100, window: DAY, cooldown: HOUR } }
+}
+
+/// A trusted device's own budget (S3.9): 10 failures a day, then an hour. Once spent, the
+/// device is treated like any other browser.
+pub fn device_cap(device_hash: &str) -> ThrottleKey {
+    ThrottleKey { key: format!("device:{device_hash}"), rule: ThrottleRule::Budget { limit: 10, window: DAY, cooldown: HOUR } }
 }
 
 /// The keys a login attempt is counted under.
@@ -97,14 +132,13 @@ pub fn login_keys(login: &str, ip: IpAddr) -> Vec<ThrottleKey> {
         }
     };
     const QUARTER_HOUR: i64 = 15 * 60;
-    const DAY: i64 = 24 * 60 * 60;
     let ip = address_key(ip);
     vec![
         ThrottleKey {
             key: format!("ip+login:{ip}:{login}"),
             rule: ThrottleRule::GrowingDelay { free: 5, max_delay: 15 * 60, window: DAY },
         },
-        login_cap(&format!("login:{login}")),
+        login_cap(login),
         ThrottleKey { key: format!("ip:{ip}"), rule: ThrottleRule::Budget { limit: 50, window: QUARTER_HOUR, cooldown: QUARTER_HOUR } },
         ThrottleKey {
             key: format!("subnet:{subnet}"),
@@ -113,9 +147,14 @@ pub fn login_keys(login: &str, ip: IpAddr) -> Vec<ThrottleKey> {
     ]
 }
 
-/// The keys a success clears: the owner's own delays, not the IP budgets.
-pub fn keys_cleared_by_success(keys: &[ThrottleKey]) -> Vec<String> {
-    keys.iter().filter(|k| k.key.starts_with("ip+login:") || k.key.starts_with("login:")).map(|k| k.key.clone()).collect()
+/// What a success does to the keys its attempt was counted under: the owner's own delays
+/// and budgets are cleared; the address budgets only take back the one attempt, since they
+/// count failures (keys cleared, keys released).
+pub fn settle_success(keys: &[ThrottleKey]) -> (Vec<String>, Vec<String>) {
+    let clears = |k: &&ThrottleKey| ["ip+login:", "login:", "account:", "device:", "factor:"].iter().any(|p| k.key.starts_with(p));
+    let cleared = keys.iter().filter(clears).map(|k| k.key.clone()).collect();
+    let released = keys.iter().filter(|k| !clears(k)).map(|k| k.key.clone()).collect();
+    (cleared, released)
 }
 
 #[cfg(test)]
@@ -140,7 +179,7 @@ mod tests {
     #[test]
     fn the_account_cap_is_a_cool_down_not_a_permanent_lock() {
         // S3.1, S3.3: at most 100 failures, then an hour's wait that ends by itself.
-        let rule = login_cap("login:maria").rule;
+        let rule = login_cap("maria").rule;
         assert_eq!(rule.blocked_until(&count(99, 0, 500), 500), None);
         assert_eq!(rule.blocked_until(&count(100, 0, 500), 500), Some(4100));
         assert_eq!(rule.blocked_until(&count(100, 0, 500), 4100), None);
@@ -153,6 +192,8 @@ mod tests {
         let keys = login_keys("maria", "2001:db8:1:2::9".parse().expect("ip"));
         assert!(keys.iter().any(|k| k.key == "subnet:2001:db8:1::/48"));
         assert!(keys.iter().any(|k| k.key == "ip:2001:db8:1:2::/64"), "IPv6 by its /64");
-        assert_eq!(keys_cleared_by_success(&keys).len(), 2);
+        let (cleared, released) = settle_success(&keys);
+        assert_eq!(cleared, vec!["ip+login:2001:db8:1:2::/64:maria".to_owned(), "login:maria".to_owned()]);
+        assert_eq!(released.len(), 2, "address budgets count failures only");
     }
 }

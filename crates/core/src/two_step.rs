@@ -134,6 +134,10 @@ pub enum TwoStepError {
     EmailCodesDisabled,
     #[error("Add an authenticator app, a phone or recovery codes first: a security question is never enough on its own.")]
     QuestionNeedsAnotherMethod,
+    #[error(
+        "A security question cannot confirm it is you on its own here. Use your authenticator app, a text message or a recovery code."
+    )]
+    QuestionNotEnough,
     #[error("Remove your security question first: it cannot be your only method.")]
     LastRealMethod,
     #[error("No such method.")]
@@ -204,8 +208,9 @@ impl Services {
         Ok(views)
     }
 
-    /// The methods that may approve a payment: all but the security question (S6.1).
-    pub async fn approval_methods(&self, account: &Account) -> Result<Vec<MethodView>, TwoStepError> {
+    /// The methods that may be a proof on their own (step-up, payment approvals): all but
+    /// the security question (S6.1).
+    pub async fn strong_methods(&self, account: &Account) -> Result<Vec<MethodView>, TwoStepError> {
         Ok(self.methods(account).await?.into_iter().filter(|m| m.kind != FactorKind::SecurityQuestion).collect())
     }
 
@@ -274,14 +279,14 @@ impl Services {
             .iter()
             .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
             .ok_or(TwoStepError::UnknownMethod)?;
-        let _turn = self.attempt_locks.turn(&format!("factor:{}", factor.id)).await;
-        self.check_limits(&account.id, &factor.id).await?;
+        let limits = self.claim_guess(account, factor).await?;
         let secret = TotpSecret::open(&factor.secret, &self.key).map_err(|_| TwoStepError::Seal)?;
         let now = self.clock.unix();
         let Some(step) = secret.matching_step(code, now, factor.last_used_step) else {
-            self.count_failure(account, factor, ctx).await?;
+            self.record_failure(account, factor, ctx).await?;
             return Err(TwoStepError::Invalid);
         };
+        self.settle(&limits).await?;
         self.store.advance_totp_step(&factor.id, step).await?;
         self.store.confirm_factor(&account.id, &factor.id, now).await?;
         self.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "totp").await?;
@@ -294,15 +299,13 @@ impl Services {
         let phone = crate::phone::PhoneNumber::parse(raw_phone, Some(account.country))?;
         // S3.5 (toll fraud): each new number is a new method with its own caps, so the number
         // of numbers an account may try is capped too: five a day.
-        let now = self.clock.unix();
         let cap = [ThrottleKey {
             key: format!("sms-enrol:{}", account.id),
             rule: ThrottleRule::Budget { limit: 5, window: 86_400, cooldown: 86_400 },
         }];
-        if let Some(until) = self.blocked_until(&cap).await? {
-            return Err(TwoStepError::TooManyNumbers(until - now));
+        if let Some(wait) = self.claim(&cap).await? {
+            return Err(TwoStepError::TooManyNumbers(wait));
         }
-        self.store.record_event(&cap, now).await?;
         let factor = FactorRecord {
             id: uuid::Uuid::new_v4().to_string(),
             account_id: account.id.clone(),
@@ -326,14 +329,14 @@ impl Services {
             .iter()
             .find(|f| f.id == method_id && f.kind == FactorKind::Sms && f.confirmed_at.is_none())
             .ok_or(TwoStepError::UnknownMethod)?;
-        let _turn = self.attempt_locks.turn(&format!("factor:{}", factor.id)).await;
-        self.check_limits(&account.id, &factor.id).await?;
+        let limits = self.claim_guess(account, factor).await?;
         let now = self.clock.unix();
         let binding = format!("enrol:{}", factor.id);
         if !self.check_otp(&binding, factor, code, now).await? {
-            self.count_failure(account, factor, ctx).await?;
+            self.record_failure(account, factor, ctx).await?;
             return Err(TwoStepError::Invalid);
         }
+        self.settle(&limits).await?;
         self.store.confirm_factor(&account.id, &factor.id, now).await?;
         self.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "sms").await?;
         self.notify(account, &format!("The phone number {} was added for text-message codes.", factor.label), ctx).await
@@ -380,7 +383,16 @@ impl Services {
         }
         let normalised = normalise_answer(answer);
         check_answer(&normalised, &[account.username.as_str(), account.email.as_str(), account.email.local_part()])?;
-        // S6.3: not the password either, as typed or as normalised.
+        // S6.3: not the password either, as typed or as normalised. This compares a typed
+        // value with the password, so it is counted first (S3.7): a session cannot use it to
+        // guess the password.
+        let oracle = [ThrottleKey {
+            key: format!("answer-vs-password:{}", account.id),
+            rule: ThrottleRule::Budget { limit: 10, window: 86_400, cooldown: 86_400 },
+        }];
+        if let Some(wait) = self.claim(&oracle).await? {
+            return Err(TwoStepError::Throttled(wait));
+        }
         let stored = self.store.find_for_login(&account.username.key()).await?.map(|(_, hash)| hash);
         for candidate in [answer.trim(), normalised.as_str()] {
             if let Ok(candidate) = Password::new(candidate) {
@@ -520,10 +532,9 @@ impl Services {
                 rule: ThrottleRule::Budget { limit: 20, window: 86_400, cooldown: 86_400 },
             });
         }
-        if let Some(until) = self.blocked_until(&caps).await? {
-            return Err(TwoStepError::ResendTooSoon(until - now));
+        if let Some(wait) = self.claim(&caps).await? {
+            return Err(TwoStepError::ResendTooSoon(wait));
         }
-        self.store.record_event(&caps, now).await?;
         let code = generate_otp();
         let otp_id = uuid::Uuid::new_v4().to_string();
         let otp = NewOtp {
@@ -554,11 +565,18 @@ impl Services {
 
     // ---- Verifying ----
 
-    async fn check_limits(&self, account: &AccountId, factor_id: &str) -> Result<(), TwoStepError> {
-        let now = self.clock.unix();
-        match self.blocked_until(&factor_limits(account, factor_id)).await? {
-            Some(until) => Err(TwoStepError::Throttled(until - now)),
-            None => Ok(()),
+    /// Count, then compare (S3.4, S3.7, S3.8): one try at a method is counted before its
+    /// code or answer is compared, and refused once a limit is reached. A security answer
+    /// also counts toward the account's own budget (S6.4). Returns the keys to settle on
+    /// success.
+    async fn claim_guess(&self, account: &Account, factor: &FactorRecord) -> Result<Vec<ThrottleKey>, TwoStepError> {
+        let mut keys = factor_limits(&account.id, &factor.id);
+        if factor.kind == FactorKind::SecurityQuestion {
+            keys.push(crate::throttle::account_cap(&account.id));
+        }
+        match self.claim(&keys).await? {
+            Some(wait) => Err(TwoStepError::Throttled(wait)),
+            None => Ok(keys),
         }
     }
 
@@ -570,20 +588,14 @@ impl Services {
             key: format!("second-step-failed:{pending_session}"),
             rule: ThrottleRule::Budget { limit: 1, window: 3600, cooldown: 0 },
         };
-        self.store.record_event(std::slice::from_ref(&key), now).await?;
-        let counts = self.store.event_counts(std::slice::from_ref(&key.key)).await?;
-        if counts.first().is_some_and(|(_, c)| c.failures == 1) {
+        if self.store.count_attempt(&key, now).await? == 1 {
             self.notify(account, "Someone entered your password correctly but did not pass 2-step verification. If that was not you, change your password now.", ctx).await?;
         }
         Ok(())
     }
 
-    async fn count_failure(&self, account: &Account, factor: &FactorRecord, ctx: &RequestContext) -> Result<(), TwoStepError> {
-        let now = self.clock.unix();
-        let mut keys = factor_limits(&account.id, &factor.id);
-        // Wrong answers also count toward the account's login cap (S6.4).
-        keys.push(crate::throttle::login_cap(&format!("login:{}", account.username.key())));
-        self.store.record_event(&keys, now).await?;
+    /// A wrong code or answer: already counted by `claim_guess`, recorded here.
+    async fn record_failure(&self, account: &Account, factor: &FactorRecord, ctx: &RequestContext) -> Result<(), TwoStepError> {
         self.audit(AuditEvent::SecondFactorFailed, Some(&account.id), ctx, factor.kind.as_str()).await?;
         Ok(())
     }
@@ -605,8 +617,7 @@ impl Services {
         if factor.kind == FactorKind::Email && !self.two_step.email_codes_enabled {
             return Err(TwoStepError::Invalid);
         }
-        let _turn = self.attempt_locks.turn(&format!("factor:{}", factor.id)).await;
-        self.check_limits(&account.id, &factor.id).await?;
+        let limits = self.claim_guess(account, factor).await?;
         let now = self.clock.unix();
         let ok = match factor.kind {
             FactorKind::Totp => {
@@ -639,13 +650,13 @@ impl Services {
             }
         };
         if !ok {
-            self.count_failure(account, factor, ctx).await?;
+            self.record_failure(account, factor, ctx).await?;
             if binding.purpose == "login" {
                 self.warn_password_known(account, binding.key, ctx).await?;
             }
             return Err(TwoStepError::Invalid);
         }
-        self.store.clear_events(&[format!("factor:{}", factor.id)]).await?;
+        self.settle(&limits).await?;
         self.audit(AuditEvent::SecondFactorSucceeded, Some(&account.id), ctx, &format!("{}; {}", factor.kind.as_str(), binding.purpose))
             .await?;
         Ok(factor.kind)
@@ -665,13 +676,15 @@ impl Services {
         account: &Account,
         method_id: &str,
         code: &str,
+        devices: &[crate::trusted_device::DeviceToken],
         ctx: &RequestContext,
-    ) -> Result<SessionToken, TwoStepError> {
+    ) -> Result<(SessionToken, crate::trusted_device::NewDevice), TwoStepError> {
         let binding = Binding { key: &pending.id_hash, purpose: "login" };
         let kind = self.verify_method(account, method_id, code, &binding, ctx).await?;
         let token = self.rotate_session(pending, ctx).await?;
+        let device = self.renew_device(&account.id, devices).await?;
         self.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, &format!("password+{}", kind.as_str())).await?;
-        Ok(token)
+        Ok((token, device))
     }
 
     /// Whether an enrolment this account started (after a step-up) can still be confirmed:
@@ -698,23 +711,17 @@ impl Services {
     ) -> Result<SessionToken, TwoStepError> {
         match proof {
             StepUpProof::Method { method_id, code } => {
+                // S6.1: step-up is a single proof, so a security question can never be it.
+                if self.is_security_question(&account.id, method_id).await? {
+                    return Err(TwoStepError::QuestionNotEnough);
+                }
                 self.verify_method(account, method_id, code, &Binding { key: &session.id_hash, purpose: "step_up" }, ctx).await?;
             }
             StepUpProof::Password(password) => {
                 if self.two_step_enabled(&account.id).await? {
                     return Err(TwoStepError::Invalid);
                 }
-                // The same cap as login: a stolen session cannot guess the password freely.
-                let key = format!("login:{}", account.username.key());
-                let _turn = self.attempt_locks.turn(&key).await;
-                let now = self.clock.unix();
-                if let Some(until) = self.blocked_until(&[crate::throttle::login_cap(&key)]).await? {
-                    return Err(TwoStepError::Throttled(until - now));
-                }
-                let found = self.store.find_for_login(account.username.key().as_str()).await?;
-                let verified = self.hasher.verify(password, found.as_ref().map(|(_, h)| h.as_str())).await?;
-                if verified == Verified::No {
-                    self.count_failure_password(account, ctx).await?;
+                if !self.check_session_password(session, account, password, ctx).await? {
                     return Err(TwoStepError::Invalid);
                 }
             }
@@ -724,11 +731,35 @@ impl Services {
         Ok(token)
     }
 
-    async fn count_failure_password(&self, account: &Account, ctx: &RequestContext) -> Result<(), TwoStepError> {
-        let keys = [crate::throttle::login_cap(&format!("login:{}", account.username.key()))];
-        self.store.record_event(&keys, self.clock.unix()).await?;
-        self.audit(AuditEvent::SecondFactorFailed, Some(&account.id), ctx, "password").await?;
-        Ok(())
+    /// The password typed inside a signed-in session (step-up, password change), counted
+    /// before it is compared against the session's own budget of 10 a day: a stolen session
+    /// cannot guess freely, and a flood of logins elsewhere cannot stop the owner (S3.7, S3.9).
+    pub async fn check_session_password(
+        &self,
+        session: &SessionRecord,
+        account: &Account,
+        password: &Password,
+        ctx: &RequestContext,
+    ) -> Result<bool, TwoStepError> {
+        let keys = [ThrottleKey {
+            key: format!("session-password:{}", session.id_hash),
+            rule: ThrottleRule::Budget { limit: 10, window: 86_400, cooldown: 86_400 },
+        }];
+        if let Some(wait) = self.claim(&keys).await? {
+            return Err(TwoStepError::Throttled(wait));
+        }
+        let found = self.store.find_for_login(account.username.key().as_str()).await?;
+        let verified = self.hasher.verify(password, found.as_ref().map(|(_, h)| h.as_str())).await?;
+        if verified == Verified::No {
+            self.audit(AuditEvent::SecondFactorFailed, Some(&account.id), ctx, "password").await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn is_security_question(&self, account: &AccountId, method_id: &str) -> Result<bool, StoreError> {
+        let factors = self.store.factors_of(account).await?;
+        Ok(factors.iter().any(|f| f.id == method_id && f.kind == FactorKind::SecurityQuestion))
     }
 
     async fn rotate_session(&self, old: &SessionRecord, ctx: &RequestContext) -> Result<SessionToken, StoreError> {
@@ -784,9 +815,8 @@ impl Services {
             .filter(|a| a.expires_at > now && a.used_at.is_none())
             .ok_or(TwoStepError::Invalid)?;
         // Money moves only on a method stronger than a security question (S6.1).
-        let factors = self.store.factors_of(&account.id).await?;
-        if factors.iter().any(|f| f.id == method_id && f.kind == FactorKind::SecurityQuestion) {
-            return Err(TwoStepError::Invalid);
+        if self.is_security_question(&account.id, method_id).await? {
+            return Err(TwoStepError::QuestionNotEnough);
         }
         let binding_key = format!("approval:{}", approval.id);
         self.verify_method(account, method_id, code, &Binding { key: &binding_key, purpose: "withdrawal" }, ctx).await?;

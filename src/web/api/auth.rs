@@ -23,8 +23,7 @@ pub async fn login(
     jar: CookieJar,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
-    let signed_in = crate::web::sign_in(&state, current, &body.login, &body.password, &ctx).await?;
-    let jar = jar.add(state.web.cookie(state.web.session_cookie, signed_in.token.expose().to_owned()));
+    let (jar, signed_in) = crate::web::sign_in(&state, current, jar, &body.login, &body.password, &ctx).await?;
     if signed_in.second_step {
         let methods = state.services.methods(&signed_in.account).await?;
         return Ok((jar, Json(json!({ "status": "second_factor_required", "methods": methods }))));

@@ -50,8 +50,10 @@ pub async fn second_factor(
     ApiJson(body): ApiJson<MethodCode>,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
     let session = pending(session)?;
-    let token = state.services.complete_second_step(&session.record, &session.account, &body.method_id, &body.code, &ctx).await?;
-    let jar = jar.add(state.web.cookie(state.web.session_cookie, token.expose().to_owned()));
+    let devices = crate::web::presented_devices(&state, &jar);
+    let (token, device) =
+        state.services.complete_second_step(&session.record, &session.account, &body.method_id, &body.code, &devices, &ctx).await?;
+    let jar = crate::web::signed_in_cookies(&state, jar, &token, Some(device));
     Ok((jar, Json(json!({ "status": "authenticated" }))))
 }
 
@@ -74,8 +76,9 @@ pub async fn require_step_up(state: &AppState, session: &CurrentSession) -> Resu
     if state.services.recently_verified(&session.record) {
         return Ok(());
     }
+    // A security question is never a step-up on its own (S6.1): it is not offered.
     let methods = if state.services.two_step_enabled(&session.account.id).await? {
-        state.services.methods(&session.account).await?
+        state.services.strong_methods(&session.account).await?
     } else {
         Vec::new()
     };
@@ -294,7 +297,7 @@ pub async fn withdraw(
     match body.approval_id {
         None => {
             let approval = state.services.request_withdrawal(&session.record, &withdrawal).await?;
-            let methods = state.services.approval_methods(&session.account).await?;
+            let methods = state.services.strong_methods(&session.account).await?;
             let mut error = ApiError::step_up_required(&methods)
                 .with("approval_id", json!(approval.id))
                 .with("amount", json!(withdrawal.amount.to_string()))

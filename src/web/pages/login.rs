@@ -49,9 +49,8 @@ pub async fn submit(
     PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
-    match sign_in(&state, current, &form.login, &form.password, &ctx).await {
-        Ok(signed_in) => {
-            let jar = jar.add(state.web.cookie(state.web.session_cookie, signed_in.token.expose().to_owned()));
+    match sign_in(&state, current, jar.clone(), &form.login, &form.password, &ctx).await {
+        Ok((jar, signed_in)) => {
             let next = if signed_in.second_step { "/login/verify" } else { "/account" };
             Ok((jar, Redirect::to(next)).into_response())
         }

@@ -78,7 +78,7 @@ pub async fn withdraw(
 async fn approval_page(state: &AppState, session: &CurrentSession, approval: &Approval) -> Result<VerifyPage, PageError> {
     let withdrawal = Withdrawal::from_context(&approval.context).ok_or_else(|| PageError(not_found()))?;
     let enabled = state.services.two_step_enabled(&session.account.id).await?;
-    let methods = if enabled { state.services.approval_methods(&session.account).await? } else { Vec::new() };
+    let methods = if enabled { state.services.strong_methods(&session.account).await? } else { Vec::new() };
     Ok(VerifyPage {
         chrome: Chrome::new(state, Some(session.account.username.as_str())),
         heading: "Confirm your withdrawal".into(),

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use doorman_core::factors::MethodView;
 use doorman_core::password::MAX_PASSWORD_CHARS;
-use doorman_core::recovery::{RecoveryToken, ResetCode, ResetError, ResetProof, SecondFactorProof};
+use doorman_core::recovery::{RecoveryToken, ResetCode, ResetError, ResetGrant, ResetProof, SecondFactorProof};
 use doorman_core::LoginIdentifier;
 use serde::Deserialize;
 
@@ -148,8 +148,12 @@ pub async fn reset_form(State(state): State<AppState>, jar: CookieJar, Query(que
     let view = match token {
         Some(token) if !wants_code => {
             let valid = state.services.reset_link_is_valid(&token).await.map_err(ApiError::from)?;
-            let methods =
-                if valid { state.services.reset_methods(&ResetProof::Link(token)).await.map_err(ApiError::from)? } else { Vec::new() };
+            let methods = if valid {
+                let grant = state.services.open_reset(&ResetProof::Link(token)).await.map_err(ApiError::from)?;
+                state.services.reset_methods(&grant).await.map_err(ApiError::from)?
+            } else {
+                Vec::new()
+            };
             ResetView { with_link: valid, link_expired: !valid, methods, ..ResetView::default() }
         }
         _ => ResetView::default(),
@@ -182,26 +186,34 @@ fn form_proof(state: &AppState, jar: &CookieJar, login: Option<&str>, code: Opti
     }
 }
 
+/// The link's cookie, or the login and code, checked (a code counted) before anything else.
+async fn open_grant(state: &AppState, jar: &CookieJar, by_code: bool, login: &str, code: &str) -> Result<ResetGrant, ApiError> {
+    let proof = form_proof(state, jar, by_code.then_some(login), by_code.then_some(code))?;
+    Ok(state.services.open_reset(&proof).await?)
+}
+
 /// The page again after a refusal, keeping what the person typed (but never a password).
+/// The 2-step methods are shown only with a verified grant: nothing on the page depends on
+/// an unverified code (S3.7).
 async fn reset_page_again(
     state: &AppState,
     jar: CookieJar,
     error: ApiError,
+    grant: Option<&ResetGrant>,
     by_code: bool,
     login: String,
     code: String,
-    notice: Option<String>,
 ) -> Result<Response, PageError> {
     if !error.status.is_client_error() {
         return Err(PageError(error));
     }
     let link_expired = error.code == "invalid_token";
-    let methods = match (link_expired, form_proof(state, &jar, by_code.then_some(login.as_str()), by_code.then_some(code.as_str()))) {
-        (false, Ok(proof)) => state.services.reset_methods(&proof).await.unwrap_or_default(),
-        _ => Vec::new(),
+    let methods = match grant {
+        Some(grant) => state.services.reset_methods(grant).await.unwrap_or_default(),
+        None => Vec::new(),
     };
     let message = if error.code == "second_factor_required" && !methods.is_empty() { None } else { Some(error.message) };
-    let view = ResetView { with_link: !by_code && !link_expired, link_expired, login, code, error: message, notice, methods };
+    let view = ResetView { with_link: !by_code && !link_expired, link_expired, login, code, error: message, notice: None, methods };
     Ok(reset_page(state, jar, error.status, view))
 }
 
@@ -218,18 +230,18 @@ pub async fn reset_submit(
         (Some(method_id), Some(code)) => Some(SecondFactorProof { method_id, code }),
         _ => None,
     };
-    let result = match form_proof(&state, &jar, form.login.as_deref(), form.code.as_deref()) {
-        Ok(proof) => reset_password(&state, proof, &form.new_password, second, &ctx).await,
-        Err(e) => Err(ApiError::from(e)),
+    let login = form.login.unwrap_or_default();
+    let code = form.code.unwrap_or_default();
+    let grant = match open_grant(&state, &jar, by_code, &login, &code).await {
+        Ok(grant) => grant,
+        Err(error) => return reset_page_again(&state, jar, error, None, by_code, login, code).await,
     };
-    match result {
+    match reset_password(&state, &grant, &form.new_password, second, &ctx).await {
         Ok(()) => {
             let jar = jar.add(state.web.removal(reset_cookie_name(&state)));
             Ok(no_referrer((jar, render(StatusCode::OK, &ResetDonePage { chrome: Chrome::new(&state, None) })).into_response()))
         }
-        Err(error) => {
-            reset_page_again(&state, jar, error, by_code, form.login.unwrap_or_default(), form.code.unwrap_or_default(), None).await
-        }
+        Err(error) => reset_page_again(&state, jar, error, Some(&grant), by_code, login, code).await,
     }
 }
 
@@ -252,14 +264,14 @@ pub async fn reset_send(
     let by_code = form.code.is_some();
     let login = form.login.unwrap_or_default();
     let code = form.code.unwrap_or_default();
-    let proof = match form_proof(&state, &jar, by_code.then_some(login.as_str()), by_code.then_some(code.as_str())) {
-        Ok(proof) => proof,
-        Err(e) => return reset_page_again(&state, jar, ApiError::from(e), by_code, login, code, None).await,
+    let grant = match open_grant(&state, &jar, by_code, &login, &code).await {
+        Ok(grant) => grant,
+        Err(error) => return reset_page_again(&state, jar, error, None, by_code, login, code).await,
     };
-    if let Err(e) = state.services.send_reset_code(&proof, &form.method_id, &ctx).await {
-        return reset_page_again(&state, jar, ApiError::from(e), by_code, login, code, None).await;
+    if let Err(e) = state.services.send_reset_code(&grant, &form.method_id, &ctx).await {
+        return reset_page_again(&state, jar, ApiError::from(e), Some(&grant), by_code, login, code).await;
     }
-    let methods = state.services.reset_methods(&proof).await.map_err(ApiError::from)?;
+    let methods = state.services.reset_methods(&grant).await.map_err(ApiError::from)?;
     let notice = Some("We sent you a code. It works for 10 minutes.".to_owned());
     let view = ResetView { with_link: !by_code, login, code, notice, methods, ..ResetView::default() };
     Ok(reset_page(&state, jar, StatusCode::OK, view))

@@ -150,13 +150,12 @@ pub async fn second_step_submit(
     let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
     check_csrf(&state, &session, &form.csrf)?;
     let method_id = form.method_id.unwrap_or_default();
-    let result = state
-        .services
-        .complete_second_step(&session.record, &session.account, &method_id, form.code.as_deref().unwrap_or_default(), &ctx)
-        .await;
+    let devices = crate::web::presented_devices(&state, &jar);
+    let code = form.code.as_deref().unwrap_or_default();
+    let result = state.services.complete_second_step(&session.record, &session.account, &method_id, code, &devices, &ctx).await;
     match result {
-        Ok(token) => {
-            Ok((jar.add(state.web.cookie(state.web.session_cookie, token.expose().to_owned())), Redirect::to("/account")).into_response())
+        Ok((token, device)) => {
+            Ok((crate::web::signed_in_cookies(&state, jar, &token, Some(device)), Redirect::to("/account")).into_response())
         }
         Err(e) => {
             let (status, message) = shown(ApiError::from(e))?;
@@ -200,7 +199,7 @@ pub async fn second_step_send(
 
 async fn step_up_page(state: &AppState, session: &CurrentSession, next: &str) -> Result<VerifyPage, ApiError> {
     let enabled = state.services.two_step_enabled(&session.account.id).await?;
-    let methods = if enabled { state.services.methods(&session.account).await? } else { Vec::new() };
+    let methods = if enabled { state.services.strong_methods(&session.account).await? } else { Vec::new() };
     Ok(VerifyPage {
         chrome: Chrome::new(state, Some(session.account.username.as_str())),
         heading: "Confirm it is you".into(),

@@ -1,0 +1,163 @@
+//! Count, then compare (checklist S3.4, S3.7, S3.8, S6.1): every guess at a secret is counted
+//! before it is compared, on every path (error pages and "send a code" helpers included),
+//! and the limits hold when several replicas share one database.
+
+use crate::helpers::{csrf_of, test_config, Backend, Response, TestApp, PASSWORD};
+use crate::on_both_backends;
+use crate::two_step::{current_code, enrol_totp};
+use serde_json::json;
+
+on_both_backends!(
+    s3_7_reset_code_guesses_count_on_every_path_including_errors,
+    s3_7_the_reset_page_shows_nothing_that_depends_on_an_unverified_code,
+    s6_1_a_security_question_alone_never_passes_step_up,
+    s3_8_limits_hold_across_two_replicas_on_one_database,
+);
+
+/// Another 8-digit code than `right`.
+fn wrong(right: &str, nth: u64) -> String {
+    let n: u64 = right.parse().unwrap();
+    format!("{:08}", (n + 1 + nth) % 100_000_000)
+}
+
+/// The reset page's CSRF token for a fresh browser, which keeps the pre-session cookie.
+async fn reset_page_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
+    let page = app.get(browser, "/reset-password?with=code").await;
+    assert_eq!(page.status, 200);
+    csrf_of(&page.text)
+}
+
+/// S3.7, S3.4: five wrong codes on any path use up the email's code, so that even the right
+/// code is refused afterwards. The paths: the reset form with a password too long to
+/// accept (the error page once compared without counting), the API with the same, and the
+/// "send me a code" helpers of both.
+async fn s3_7_reset_code_guesses_count_on_every_path_including_errors(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let too_long = "x".repeat(1100);
+    for (i, path) in ["page reset", "api reset", "page send", "api send"].into_iter().enumerate() {
+        let login = format!("maria{i}");
+        app.create_account(&login, &format!("{login}@example.com")).await;
+        let right = app.reset_mail(&login).await.code();
+        let browser = TestApp::new_client();
+        for nth in 0..5 {
+            let code = wrong(&right, nth);
+            let refused = match path {
+                "page reset" => {
+                    let csrf = reset_page_csrf(&app, &browser).await;
+                    let form = [("csrf", csrf.as_str()), ("login", &login), ("code", &code), ("new_password", &too_long)];
+                    Response::read(browser.post(app.url("/reset-password")).form(&form).send().await.unwrap()).await
+                }
+                "api reset" => app.reset(json!({ "login": login, "code": code, "new_password": too_long })).await,
+                "page send" => {
+                    let csrf = reset_page_csrf(&app, &browser).await;
+                    let form = [("csrf", csrf.as_str()), ("login", &login), ("code", &code), ("method_id", "any")];
+                    Response::read(browser.post(app.url("/reset-password/send")).form(&form).send().await.unwrap()).await
+                }
+                _ => {
+                    app.post_json(&browser, "/api/v1/password/reset/send", json!({ "login": login, "code": code, "method_id": "x" })).await
+                }
+            };
+            assert_eq!(refused.status, 400, "{path}, guess {nth}: {}", refused.text);
+        }
+        let late = app.reset(json!({ "login": login, "code": right, "new_password": "a brand new long passphrase" })).await;
+        assert_eq!((late.status, late.error_code().as_str()), (400, "invalid_code"), "{path}: the right code after five guesses");
+        assert!(late.json()["message"].as_str().unwrap().contains("too many wrong tries"), "{}", late.text);
+        assert_eq!(app.login(&login, PASSWORD).await.status, 200, "{path}: the password did not change");
+    }
+}
+
+/// S3.7: a right code and a wrong one give pages that differ only in what the verified code
+/// allows; the page for a wrong code never lists the account's methods. And a person's own
+/// right code is not used up by their own steps (the page asking for a method, then the
+/// submission with it).
+async fn s3_7_the_reset_page_shows_nothing_that_depends_on_an_unverified_code(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = TestApp::new_client();
+    assert_eq!(app.login_as(&client, "192.0.2.10", "maria", PASSWORD).await.status, 200);
+    let (secret, totp_id) = enrol_totp(&app, &client).await;
+    app.deliver().await;
+    let right = app.reset_mail("maria").await.code();
+
+    let browser = TestApp::new_client();
+    let too_long = "x".repeat(1100);
+    let post = async |code: &str, password: &str, extra: &[(&str, &str)]| {
+        let csrf = reset_page_csrf(&app, &browser).await;
+        let mut form = vec![("csrf", csrf.as_str()), ("login", "maria"), ("code", code), ("new_password", password)];
+        form.extend_from_slice(extra);
+        Response::read(browser.post(app.url("/reset-password")).form(&form).send().await.unwrap()).await
+    };
+    let guessed = post(&wrong(&right, 0), &too_long, &[]).await;
+    assert!(!guessed.text.contains("method_id") && !guessed.text.contains(&totp_id), "a wrong code reveals nothing: {}", guessed.text);
+    // The right code, three times (asked for a method, a wrong app code, then the right one):
+    // only the wrong guess above counted.
+    let asked = post(&right, "a brand new long passphrase", &[]).await;
+    assert!(asked.text.contains(&totp_id), "a verified code shows the methods to confirm with");
+    let wrong_app = crate::two_step::wrong_code(&app, &secret, 0);
+    let refused = post(&right, "a brand new long passphrase", &[("method_id", &totp_id), ("factor_code", &wrong_app)]).await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    app.clock.advance(30); // the enrolment used this step's code (S5.3)
+    let code = current_code(&app, &secret, 0);
+    let done = post(&right, "a brand new long passphrase", &[("method_id", &totp_id), ("factor_code", &code)]).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(app.login("maria", "a brand new long passphrase").await.status, 200);
+}
+
+/// S6.1: step-up is a single proof, so a security question cannot be it: refused on the API,
+/// not offered on the page or in a `step_up_required` answer, and so no password change
+/// without the current password follows from it.
+async fn s6_1_a_security_question_alone_never_passes_step_up(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = TestApp::new_client();
+    assert_eq!(app.login_as(&client, "192.0.2.10", "maria", PASSWORD).await.status, 200);
+    enrol_totp(&app, &client).await;
+    let question = app
+        .post_json(&client, "/api/v1/account/two-step/security-question", json!({ "question_id": "first_concert", "answer": "Pink Floyd" }))
+        .await;
+    assert_eq!(question.status, 200, "{}", question.text);
+    let question_id = question.json()["method_id"].as_str().unwrap().to_owned();
+    app.clock.advance(11 * 60);
+
+    let change = app.post_json(&client, "/api/v1/account/password", json!({ "new_password": "a brand new long passphrase" })).await;
+    assert_eq!(change.status, 403, "{}", change.text);
+    assert!(!change.text.contains(&question_id), "the question is not offered for step-up: {}", change.text);
+    let step_up = app.post_json(&client, "/api/v1/step-up", json!({ "method_id": question_id, "code": "Pink Floyd" })).await;
+    assert_eq!((step_up.status, step_up.error_code().as_str()), (400, "method_not_enough"), "{}", step_up.text);
+    let change = app.post_json(&client, "/api/v1/account/password", json!({ "new_password": "a brand new long passphrase" })).await;
+    assert_eq!(change.status, 403, "still no step-up: {}", change.text);
+    let page = app.get(&client, "/step-up?next=/account/security&choose=1").await;
+    assert!(!page.text.contains(&question_id) && !page.text.contains("first concert"), "not on the page: {}", page.text);
+    assert_eq!(app.login("maria", PASSWORD).await.status, 200, "the password did not change");
+}
+
+/// S3.8: two replicas on one database. A burst of parallel guesses spread over both is
+/// admitted exactly up to the limit: for the address-and-login delay (5 free failures), 5
+/// wrong passwords are compared and every other guess is refused before hashing; and a
+/// burst of wrong reset codes uses up the email's code on both.
+async fn s3_8_limits_hold_across_two_replicas_on_one_database(backend: Backend) {
+    let config = test_config(backend).await;
+    let first = TestApp::spawn_with(config.clone()).await;
+    let second = TestApp::spawn_with(config).await;
+    first.create_account("maria", "maria@example.com").await;
+
+    let guesses = (0..24).map(|i| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        async move { app.login_as(&TestApp::new_client(), "203.0.113.5", "maria", "guess guess guess").await.status }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 5, "exactly five compared: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 19, "{statuses:?}");
+
+    let right = first.reset_mail("maria").await.code();
+    let codes = (0..16).map(|i| {
+        let app = if i % 2 == 0 { &first } else { &second };
+        let code = wrong(&right, i);
+        async move { app.reset(json!({ "login": "maria", "code": code, "new_password": "a brand new long passphrase" })).await.status }
+    });
+    assert!(futures::future::join_all(codes).await.iter().all(|s| *s == 400));
+    for app in [&first, &second] {
+        let late = app.reset(json!({ "login": "maria", "code": right, "new_password": "a brand new long passphrase" })).await;
+        assert_eq!(late.status, 400, "the code is used up on every replica: {}", late.text);
+    }
+}
