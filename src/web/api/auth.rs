@@ -80,7 +80,8 @@ pub async fn sessions(State(state): State<AppState>, ApiSession(session): ApiSes
                 "created_at": unix_to_rfc3339(s.created_at),
                 "last_seen_at": unix_to_rfc3339(s.last_seen_at),
                 "ip": s.ip,
-                "user_agent": s.user_agent,
+                // A browser and system from a fixed list, never the raw header (S9.2).
+                "device": doorman_core::device::Device::from_user_agent(&s.user_agent).describe(),
                 "current": s.id_hash == session.record.id_hash,
             })
         })
