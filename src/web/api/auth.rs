@@ -27,7 +27,12 @@ pub async fn login(
     let jar = jar.add(state.web.cookie(state.web.session_cookie, signed_in.token.expose().to_owned()));
     if signed_in.second_step {
         let methods = state.services.methods(&signed_in.account).await?;
-        return Ok((jar, Json(json!({ "status": "second_factor_required", "methods": methods }))));
+        let mut body = json!({ "status": "second_factor_required", "methods": methods });
+        if methods.is_empty() {
+            // 2-step is on, but its only method cannot be used here: say so (issue 8).
+            body["message"] = json!(doorman_core::two_step::NO_USABLE_METHOD);
+        }
+        return Ok((jar, Json(body)));
     }
     Ok((jar, Json(json!({ "status": "authenticated" }))))
 }
