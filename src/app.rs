@@ -66,6 +66,8 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         reset_token_ttl_seconds: config.reset_token_ttl_minutes * 60,
         two_step: TwoStepSettings {
             email_codes_enabled: config.email_codes_enabled,
+            // A configured provider; `Application::build` also counts the demo's dev outbox.
+            sms_available: matches!(crate::delivery::SmsSettings::from_config(config), Ok(Some(_))),
             step_up_window_seconds: config.step_up_window_minutes * 60,
             issuer: config.product_name.clone(),
         },
@@ -111,10 +113,12 @@ fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()>
 
 impl Application {
     pub async fn build(config: &Config, options: Options) -> anyhow::Result<Self> {
-        let (services, store) = services(config, options.clock).await?;
+        let (mut services, store) = services(config, options.clock).await?;
         // Built even when this process runs no worker, so that a bad `mail_from` or
         // `smtp_url` fails at start-up on every replica.
-        let transport = Transport::from_config(config)?;
+        let transport = Transport::from_config(config, options.demo)?;
+        // No way to send a text, no SMS method offered (issue 8).
+        services.two_step.sms_available = transport.sends_sms();
         let worker = Worker::new(services.clone(), transport);
         let mail_wakeup = worker.wakeup();
         let worker = config.mail_worker.then_some(worker);

@@ -1,6 +1,11 @@
-//! How one text message leaves: through a generic HTTPS webhook, a Twilio-compatible REST
-//! API, or, when neither is configured, the dev outbox (files in `mail_dir`, listed on
-//! `/dev/mailbox` in demo mode).
+//! How one text message leaves: through a generic HTTPS webhook or a Twilio-compatible REST
+//! API; or the dev outbox (files in `mail_dir`, listed on `/dev/mailbox` in demo mode), only
+//! under `serve --demo` or when `sms_provider = "dev_outbox"` is set explicitly.
+//!
+//! **No provider, no SMS.** A plain `serve` with no provider configured offers no SMS
+//! method at all: enrolment is refused (`sms_unavailable`), phones already enrolled are
+//! listed as unavailable and never offered, so codes are never written to a disk in
+//! production where nobody would receive them (issue 8, S5.5).
 //!
 //! An SMS carries a verification code, so its text is never logged, never put in an error
 //! and never kept once sent (the outbox erases it). Errors name the provider and its answer.
@@ -73,9 +78,10 @@ pub enum SmsSettings {
 
 impl SmsSettings {
     /// `sms_provider` when set; else the webhook when `sms_webhook_url` is set, Twilio when
-    /// `sms_twilio_account_sid` is, the dev outbox when neither is (both set is an error:
-    /// say which with `sms_provider`). Every setting the provider needs must be there.
-    pub fn from_config(config: &Config) -> Result<Self, String> {
+    /// `sms_twilio_account_sid` is, and `None` when neither is: no provider, so no SMS
+    /// (both set is an error: say which with `sms_provider`). Every setting the provider
+    /// needs must be there. The dev outbox only when asked for by name.
+    pub fn from_config(config: &Config) -> Result<Option<Self>, String> {
         let provider = match config.sms_provider {
             Some(provider) => provider,
             None => match (&config.sms_webhook_url, &config.sms_twilio_account_sid) {
@@ -84,9 +90,22 @@ impl SmsSettings {
                 }
                 (Some(_), None) => SmsProvider::Webhook,
                 (None, Some(_)) => SmsProvider::Twilio,
-                (None, None) => SmsProvider::DevOutbox,
+                (None, None) => return Ok(None),
             },
         };
+        Self::for_provider(config, provider).map(Some)
+    }
+
+    /// What a server sends SMS with: the configured provider; without one, the dev outbox
+    /// under `serve --demo`, and nothing otherwise.
+    pub fn for_server(config: &Config, demo: bool) -> Result<Option<Self>, String> {
+        match Self::from_config(config)? {
+            None if demo => Ok(Some(Self::DevOutbox { mail_dir: config.mail_dir.clone() })),
+            settings => Ok(settings),
+        }
+    }
+
+    fn for_provider(config: &Config, provider: SmsProvider) -> Result<Self, String> {
         match provider {
             SmsProvider::DevOutbox => Ok(Self::DevOutbox { mail_dir: config.mail_dir.clone() }),
             SmsProvider::Webhook => {
@@ -163,8 +182,12 @@ fn redacted(url: &url::Url) -> String {
 pub fn describe_config(config: &Config) -> String {
     let set = |s: &Option<SecretString>| if s.is_some() { "(set)" } else { "(not set)" };
     let provider = match SmsSettings::from_config(config) {
-        Ok(settings) if config.sms_provider.is_none() => format!("(unset: {})", settings.provider().as_str()),
-        Ok(settings) => settings.provider().as_str().to_owned(),
+        Ok(None) => "(unset: none, so no SMS method is offered; `serve --demo` uses the dev outbox)".to_owned(),
+        Ok(Some(settings)) if config.sms_provider.is_none() => format!("(unset: {})", settings.provider().as_str()),
+        Ok(Some(SmsSettings::DevOutbox { .. })) => {
+            "dev_outbox (codes are written to files in mail_dir, never sent: development only)".to_owned()
+        }
+        Ok(Some(settings)) => settings.provider().as_str().to_owned(),
         Err(e) => format!("(invalid: {e})"),
     };
     format!(
@@ -212,11 +235,22 @@ impl std::fmt::Debug for SmsTransport {
 }
 
 impl SmsTransport {
-    /// From the configuration (checked by [`SmsSettings::from_config`]); connects to nothing.
-    /// `from` is the sender of the dev outbox's `.eml` copies.
-    pub fn from_config(config: &Config, from: &Mailbox) -> anyhow::Result<Self> {
-        let settings = SmsSettings::from_config(config).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-        Self::new(settings, from)
+    /// From the configuration (checked by [`SmsSettings::for_server`]); `None` when SMS
+    /// cannot be sent. Connects to nothing. `from` is the sender of the dev outbox's `.eml`
+    /// copies. The dev outbox is logged loudly outside demo mode: nobody receives its codes.
+    pub fn from_config(config: &Config, demo: bool, from: &Mailbox) -> anyhow::Result<Option<Self>> {
+        let Some(settings) = SmsSettings::for_server(config, demo).map_err(|e| anyhow::anyhow!("configuration: {e}"))? else {
+            tracing::warn!("no SMS provider is configured: text-message codes are not offered, and phones already enrolled are unavailable until one is (see sms_provider); accounts whose only 2-step method is a phone can sign in only with a recovery code");
+            return Ok(None);
+        };
+        if let SmsSettings::DevOutbox { mail_dir } = &settings {
+            if demo {
+                tracing::info!(dir = %mail_dir.join("sms").display(), "demo mode: text messages go to the dev outbox");
+            } else {
+                tracing::warn!(dir = %mail_dir.join("sms").display(), "sms_provider = dev_outbox: text-message codes are WRITTEN TO FILES and never sent; for development only, never in production");
+            }
+        }
+        Self::new(settings, from).map(Some)
     }
 
     pub fn new(settings: SmsSettings, from: &Mailbox) -> anyhow::Result<Self> {
@@ -594,26 +628,36 @@ mod tests {
 
     #[test]
     fn the_provider_is_chosen_from_what_is_configured() {
+        // Nothing configured: no SMS at all, except under `serve --demo` (issue 8).
         let base = Config::default();
-        assert_eq!(SmsSettings::from_config(&base).unwrap().provider(), SmsProvider::DevOutbox);
+        assert!(SmsSettings::from_config(&base).unwrap().is_none());
+        assert!(SmsSettings::for_server(&base, false).unwrap().is_none());
+        assert_eq!(SmsSettings::for_server(&base, true).unwrap().unwrap().provider(), SmsProvider::DevOutbox);
+        let explicit = Config { sms_provider: Some(SmsProvider::DevOutbox), ..Config::default() };
+        assert_eq!(SmsSettings::for_server(&explicit, false).unwrap().unwrap().provider(), SmsProvider::DevOutbox);
         let webhook = Config {
             sms_webhook_url: Some(url::Url::parse("https://sms.example.com/hook").unwrap()),
             sms_webhook_secret: Some(SecretString::from("0123456789abcdef-secret")),
             ..Config::default()
         };
-        assert_eq!(SmsSettings::from_config(&webhook).unwrap().provider(), SmsProvider::Webhook);
+        assert_eq!(SmsSettings::from_config(&webhook).unwrap().unwrap().provider(), SmsProvider::Webhook);
+        assert_eq!(
+            SmsSettings::for_server(&webhook, true).unwrap().unwrap().provider(),
+            SmsProvider::Webhook,
+            "demo keeps a real provider"
+        );
         let twilio = Config {
             sms_twilio_account_sid: Some("AC0123".into()),
             sms_twilio_auth_token: Some(SecretString::from("token-value")),
             sms_from: Some("+15005550006".into()),
             ..Config::default()
         };
-        assert_eq!(SmsSettings::from_config(&twilio).unwrap().provider(), SmsProvider::Twilio);
+        assert_eq!(SmsSettings::from_config(&twilio).unwrap().unwrap().provider(), SmsProvider::Twilio);
         // Both: the operator must choose; then the other's settings are ignored.
         let both = Config { sms_webhook_url: webhook.sms_webhook_url.clone(), ..twilio.clone() };
         assert!(SmsSettings::from_config(&both).unwrap_err().contains("sms_provider"));
         let chosen = Config { sms_provider: Some(SmsProvider::Twilio), ..both };
-        assert_eq!(SmsSettings::from_config(&chosen).unwrap().provider(), SmsProvider::Twilio);
+        assert_eq!(SmsSettings::from_config(&chosen).unwrap().unwrap().provider(), SmsProvider::Twilio);
 
         for (broken, complaint) in [
             (Config { sms_webhook_secret: None, ..webhook.clone() }, "sms_webhook_secret"),

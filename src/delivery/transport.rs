@@ -60,23 +60,33 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// SMTP when `smtp_url` is set, else the dev outbox in `mail_dir`; SMS by the provider
-    /// the `sms_*` settings choose. Fails on a `mail_from` that is not a mailbox, an SMTP URL
-    /// lettre cannot use or incomplete SMS settings; connects to nothing yet.
-    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+    /// the `sms_*` settings choose, or by nothing (see [`SmsTransport::from_config`]). Fails
+    /// on a `mail_from` that is not a mailbox, an SMTP URL lettre cannot use or incomplete
+    /// SMS settings; connects to nothing yet.
+    ///
+    /// Email without SMTP still goes to the dev outbox outside demo mode, with a warning at
+    /// every start: email is every account's way back in, so refusing to start would turn a
+    /// missing setting into an outage, and there is no other method to fall back to.
+    pub fn from_config(config: &Config, demo: bool) -> anyhow::Result<Self> {
         let from: Mailbox = config.mail_from.parse().map_err(|e| {
             anyhow::anyhow!("mail_from {:?} is not an address such as `doorman <no-reply@example.com>`: {e}", config.mail_from)
         })?;
-        let sms = SmsTransport::from_config(config, &from)?;
+        let sms = SmsTransport::from_config(config, demo, &from)?;
         let transport = match &config.smtp_url {
             Some(url) => Self::smtp(url, from)?,
-            None => Self::dev_outbox(config.mail_dir.clone(), from),
+            None => {
+                if !demo {
+                    tracing::warn!(dir = %config.mail_dir.display(), "no smtp_url is configured: emails, reset links included, are WRITTEN TO FILES in mail_dir and never sent; for development only, set smtp_url in production");
+                }
+                Self::dev_outbox(config.mail_dir.clone(), from)
+            }
         };
-        Ok(transport.with_sms(sms))
+        Ok(Self { sms, ..transport })
     }
 
-    /// Sends SMS with `sms` (instead of failing them, or of the dev outbox).
-    pub fn with_sms(self, sms: SmsTransport) -> Self {
-        Self { sms: Some(sms), ..self }
+    /// Whether SMS can leave: without a provider they are not offered at all.
+    pub fn sends_sms(&self) -> bool {
+        self.sms.is_some()
     }
 
     /// `smtp://host[:port]` (plain), `smtp://host[:port]?tls=required` (STARTTLS; `tls=starttls`

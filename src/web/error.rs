@@ -81,6 +81,8 @@ impl From<ResetError> for ApiError {
             ResetError::Hash(ref inner) => Self::internal(inner),
             ResetError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
             ResetError::SecondFactorRequired(methods) => {
+                // 2-step is on but nothing can be used here (a phone without an SMS provider).
+                let message = if methods.is_empty() { doorman_core::two_step::NO_USABLE_METHOD.to_owned() } else { message };
                 Self::new(StatusCode::FORBIDDEN, "second_factor_required", message).with("methods", serde_json::json!(methods))
             }
             ResetError::SecondFactor(inner) => Self::from(inner),
@@ -122,6 +124,7 @@ impl From<TwoStepError> for ApiError {
             TwoStepError::NotSendable | TwoStepError::UnknownMethod => Self::new(StatusCode::BAD_REQUEST, "invalid_method", message),
             TwoStepError::EmailCodesDisabled => Self::new(StatusCode::BAD_REQUEST, "email_codes_disabled", message),
             TwoStepError::QuestionNotEnough => Self::new(StatusCode::BAD_REQUEST, "method_not_enough", message),
+            TwoStepError::SmsUnavailable => Self::new(StatusCode::BAD_REQUEST, "sms_unavailable", message),
             TwoStepError::QuestionNeedsAnotherMethod | TwoStepError::LastRealMethod => {
                 Self::new(StatusCode::CONFLICT, "method_required", message)
             }

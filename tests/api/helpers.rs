@@ -75,6 +75,9 @@ pub async fn test_config(backend: Backend) -> Config {
         // Tests drive the job queue and read the outbox themselves (see `deliver`); the
         // delivery tests turn the worker on.
         mail_worker: false,
+        // Texts stay in the outbox, where tests read them; a plain `serve` without this
+        // offers no SMS at all (tests/api/sms.rs `no_provider::...`).
+        sms_provider: Some(doorman::delivery::SmsProvider::DevOutbox),
         ..Config::default()
     }
 }

@@ -9,6 +9,7 @@ mod bad_input;
 mod banners;
 mod cli;
 mod csrf_and_headers;
+mod devices;
 mod email_change;
 mod guessing;
 mod help;

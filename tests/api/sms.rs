@@ -29,6 +29,7 @@ on_both_backends!(
     the_twilio_compatible_provider_gets_a_form_with_basic_auth,
     an_sms_whose_code_has_expired_is_not_sent,
     the_dev_outbox_shows_sms_on_the_demo_mailbox,
+    the_dev_outbox_is_used_outside_demo_only_when_named,
 );
 
 const NUMBER: &str = "+639171234521";
@@ -108,6 +109,8 @@ async fn webhook_config(backend: Backend, provider: &Provider) -> Config {
         sms_webhook_url: Some(provider.url("/sms")),
         sms_webhook_secret: Some(SecretString::from(WEBHOOK_SECRET)),
         mail_worker: true,
+        // Chosen from the URL, as an operator would configure it.
+        sms_provider: None,
         ..test_config(backend).await
     }
 }
@@ -252,6 +255,7 @@ async fn the_twilio_compatible_provider_gets_a_form_with_basic_auth(backend: Bac
         sms_twilio_auth_token: Some(SecretString::from(TWILIO_TOKEN)),
         sms_from: Some(TWILIO_FROM.into()),
         mail_worker: true,
+        sms_provider: None,
         ..test_config(backend).await
     };
     let app = TestApp::spawn_with(config.clone()).await;
@@ -294,8 +298,9 @@ async fn an_sms_whose_code_has_expired_is_not_sent(backend: Backend) {
     assert!(provider.received().is_empty(), "nothing was sent");
 }
 
+/// Issue 8: `serve --demo` with no provider configured uses the dev outbox by itself.
 async fn the_dev_outbox_shows_sms_on_the_demo_mailbox(backend: Backend) {
-    let config = Config { mail_worker: true, ..test_config(backend).await };
+    let config = Config { mail_worker: true, sms_provider: None, ..test_config(backend).await };
     let app = TestApp::spawn_demo(config.clone()).await;
 
     let id = enqueue_sms(&app, None, app.clock.unix()).await;
@@ -324,6 +329,192 @@ async fn the_dev_outbox_shows_sms_on_the_demo_mailbox(backend: Backend) {
     assert_eq!((counted[0].channel.as_str(), counted[0].country, counted[0].failures, counted[0].dead), ("email", None, 1, 1));
 }
 
+/// Issue 8: outside demo mode the dev outbox writes codes to files only when the operator
+/// names it (`sms_provider = "dev_outbox"`); `/dev/mailbox` stays closed.
+async fn the_dev_outbox_is_used_outside_demo_only_when_named(backend: Backend) {
+    let config = Config { mail_worker: true, sms_provider: Some(doorman::delivery::SmsProvider::DevOutbox), ..test_config(backend).await };
+    let app = TestApp::spawn_with(config.clone()).await;
+    let id = enqueue_sms(&app, None, app.clock.unix()).await;
+    OutboxRow::wait(&config.database_url, &id, "the SMS marked sent", |r| r.status == "sent").await;
+    let files: Vec<PathBuf> = std::fs::read_dir(config.mail_dir.join("sms")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].to_string_lossy().ends_with(&format!("-{id}.json")), "{files:?}");
+    assert_eq!(app.get(&app.client, "/dev/mailbox").await.status, 404, "the mailbox page is for demo mode only");
+}
+
+/// Issue 8 (S5.5): a server that cannot send a text offers no SMS method. Phones enrolled
+/// before the provider was removed stay listed as unavailable, and other methods take over.
+mod no_provider {
+    use super::*;
+    use crate::helpers::{csrf_of, Response, PASSWORD};
+    use crate::two_step::{current_code, enrol_totp};
+    use doorman_core::two_step::NO_USABLE_METHOD;
+    use serde_json::{json, Value};
+
+    on_both_backends!(
+        s5_5_plain_serve_without_a_provider_refuses_sms_enrolment_and_writes_nothing,
+        s5_5_a_phone_whose_provider_was_removed_is_listed_unavailable_and_other_methods_take_over,
+        s5_5_an_account_left_with_only_an_unavailable_phone_is_told_and_never_let_in_by_password_alone,
+    );
+
+    /// The configuration of a plain `doorman serve` with no SMS setting at all.
+    fn without_provider(config: Config) -> Config {
+        Config { sms_provider: None, sms_webhook_url: None, sms_twilio_account_sid: None, ..config }
+    }
+
+    async fn signed_in(app: &TestApp, username: &str) -> reqwest::Client {
+        let client = TestApp::new_client();
+        assert_eq!(app.login_as(&client, "192.0.2.10", username, PASSWORD).await.status, 200);
+        client
+    }
+
+    fn code_in(text: &str) -> String {
+        text.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).unwrap().to_owned()
+    }
+
+    /// Enrols a phone on a server that can text; returns its method id.
+    async fn enrol_phone(app: &TestApp, client: &reqwest::Client, phone: &str) -> String {
+        let started = app.post_json(client, "/api/v1/account/two-step/sms", json!({ "phone": phone })).await;
+        assert_eq!(started.status, 200, "{}", started.text);
+        let method_id = started.json()["method_id"].as_str().unwrap().to_owned();
+        let text = app.deliver().await.into_iter().find(|m| m.to.starts_with('+')).unwrap().text;
+        let body = json!({ "method_id": method_id, "code": code_in(&text) });
+        let confirmed = app.post_json(client, "/api/v1/account/two-step/sms/confirm", body).await;
+        assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+        app.deliver().await;
+        method_id
+    }
+
+    fn kinds(methods: &Value) -> Vec<String> {
+        methods.as_array().unwrap().iter().map(|m| m["kind"].as_str().unwrap().to_owned()).collect()
+    }
+
+    async fn s5_5_plain_serve_without_a_provider_refuses_sms_enrolment_and_writes_nothing(backend: Backend) {
+        let config = without_provider(test_config(backend).await);
+        let app = TestApp::spawn_with(config.clone()).await;
+        let account = app.create_account("maria", "maria@example.com").await;
+        let client = signed_in(&app, "maria").await;
+
+        let refused = app.post_json(&client, "/api/v1/account/two-step/sms", json!({ "phone": "0917 123 4521" })).await;
+        assert_eq!((refused.status, refused.error_code().as_str()), (400, "sms_unavailable"), "{}", refused.text);
+        assert_eq!(app.get(&client, "/api/v1/account/two-step").await.json()["sms_available"], false);
+
+        // The settings page says so and offers no phone form; a form posted anyway is refused.
+        let page = app.get(&client, "/account/security").await;
+        assert!(page.text.contains("id=\"sms-unavailable\""), "{}", page.text);
+        assert!(!page.text.contains("action=\"/account/security/sms\""), "{}", page.text);
+        let form = [("csrf", csrf_of(&page.text)), ("phone", "0917 123 4521".to_owned())];
+        let posted = Response::read(client.post(app.url("/account/security/sms")).form(&form).send().await.unwrap()).await;
+        assert_eq!(posted.status, 400, "{}", posted.text);
+        assert!(posted.text.contains("Text-message codes are not available on this server"), "{}", posted.text);
+
+        // Nothing was stored, queued or written.
+        assert!(app.services.store.factors_of(&account.id).await.unwrap().is_empty());
+        let queued = app.deliver().await;
+        assert!(queued.iter().all(|m| !m.to.starts_with('+')), "no text queued: {queued:?}");
+        assert!(!config.mail_dir.join("sms").exists(), "no code on disk");
+    }
+
+    async fn s5_5_a_phone_whose_provider_was_removed_is_listed_unavailable_and_other_methods_take_over(backend: Backend) {
+        // Enrolled while the server could text: an app, then a phone made the default.
+        let config = test_config(backend).await;
+        let texting = TestApp::spawn_with(config.clone()).await;
+        texting.create_account("maria", "maria@example.com").await;
+        let client = signed_in(&texting, "maria").await;
+        let (secret, app_id) = enrol_totp(&texting, &client).await;
+        let phone_id = enrol_phone(&texting, &client, "0917 123 4521").await;
+        let made_default = texting.post_json(&client, "/api/v1/account/two-step/default", json!({ "method_id": phone_id })).await;
+        assert_eq!(made_default.status, 200, "{}", made_default.text);
+        let before = texting.login_as(&TestApp::new_client(), "192.0.2.10", "maria", PASSWORD).await.json();
+        assert_eq!(kinds(&before["methods"]), ["sms", "totp"], "the phone first while it works");
+
+        // The same database, served without a provider.
+        let app = TestApp::spawn_with(without_provider(config)).await;
+        app.clock.advance(31); // past the step whose TOTP code enrolment used
+        let login = TestApp::new_client();
+        let answer = app.login_as(&login, "192.0.2.10", "maria", PASSWORD).await.json();
+        assert_eq!(answer["status"], "second_factor_required");
+        assert_eq!(kinds(&answer["methods"]), ["totp"], "the phone is not offered; the app comes first: {answer}");
+        assert!(answer["message"].is_null(), "{answer}");
+
+        // "Send a code" to the phone is refused, and no code for it is accepted.
+        let send = app.post_json(&login, "/api/v1/login/second-factor/send", json!({ "method_id": phone_id })).await;
+        assert_eq!((send.status, send.error_code().as_str()), (400, "sms_unavailable"), "{}", send.text);
+        let guess = app.post_json(&login, "/api/v1/login/second-factor", json!({ "method_id": phone_id, "code": "123456" })).await;
+        assert_eq!(guess.status, 401);
+        let page = app.get(&login, "/login/verify").await;
+        assert!(page.text.contains("authenticator app") && !page.text.contains("4521"), "{}", page.text);
+        let page = app.get(&login, &format!("/login/verify?method={phone_id}")).await;
+        assert!(!page.text.contains("4521") && !page.text.contains("send-code"), "asking for the phone gives the app: {}", page.text);
+
+        // The app takes over.
+        let code = current_code(&app, &secret, 0);
+        let ok = app.post_json(&login, "/api/v1/login/second-factor", json!({ "method_id": app_id, "code": code })).await;
+        assert_eq!(ok.status, 200, "{}", ok.text);
+
+        // Settings still list the phone, marked unavailable.
+        let listed = app.get(&login, "/api/v1/account/two-step").await.json();
+        assert_eq!(listed["enabled"], true);
+        let phone = listed["methods"].as_array().unwrap().iter().find(|m| m["id"] == phone_id.as_str()).unwrap().clone();
+        assert_eq!((phone["available"].as_bool(), phone["hint"].as_str()), (Some(false), Some("+63 *** *** 4521")), "{listed}");
+        let totp = listed["methods"].as_array().unwrap().iter().find(|m| m["id"] == app_id.as_str()).unwrap().clone();
+        assert_eq!(totp["available"], true);
+        let page = app.get(&login, "/account/security").await.text;
+        assert!(
+            page.contains("+63 *** *** 4521") && page.contains("badge unavailable") && page.contains("id=\"sms-unavailable\""),
+            "{page}"
+        );
+
+        // Step-up offers the app only, and refuses to text the phone.
+        app.clock.advance(11 * 60);
+        let needs = app.post_json(&login, "/api/v1/account/two-step/recovery-codes", json!({})).await;
+        assert_eq!((needs.status, needs.error_code().as_str()), (403, "step_up_required"));
+        assert_eq!(kinds(&needs.json()["methods"]), ["totp"], "{}", needs.text);
+        let send = app.post_json(&login, "/api/v1/step-up/send", json!({ "method_id": phone_id })).await;
+        assert_eq!((send.status, send.error_code().as_str()), (400, "sms_unavailable"));
+        let page = app.get(&login, "/step-up?next=/account/security").await.text;
+        assert!(!page.contains("4521") && page.contains("authenticator app"), "{page}");
+        let code = current_code(&app, &secret, 0);
+        let stepped = app.post_json(&login, "/api/v1/step-up", json!({ "method_id": app_id, "code": code })).await;
+        assert_eq!(stepped.status, 200, "{}", stepped.text);
+    }
+
+    /// The decision (docs/SECURITY.md, S5.5): the password alone never replaces the second
+    /// step. The owner is told why at login, step-up and reset; recovery codes still work.
+    async fn s5_5_an_account_left_with_only_an_unavailable_phone_is_told_and_never_let_in_by_password_alone(backend: Backend) {
+        let config = test_config(backend).await;
+        let texting = TestApp::spawn_with(config.clone()).await;
+        texting.create_account("jordan", "jordan@example.com").await;
+        let client = signed_in(&texting, "jordan").await;
+        enrol_phone(&texting, &client, "0917 765 4321").await;
+
+        let app = TestApp::spawn_with(without_provider(config)).await;
+        let login = TestApp::new_client();
+        let answer = app.login_as(&login, "192.0.2.10", "jordan", PASSWORD).await.json();
+        assert_eq!((answer["status"].as_str(), answer["message"].as_str()), (Some("second_factor_required"), Some(NO_USABLE_METHOD)));
+        assert_eq!(kinds(&answer["methods"]), Vec::<String>::new());
+        assert_eq!(app.get(&login, "/api/v1/session").await.status, 401, "the half session reaches nothing");
+        let page = app.get(&login, "/login/verify").await.text;
+        assert!(page.contains("id=\"no-usable-method\"") && !page.contains("id=\"no-methods\""), "{page}");
+
+        // A reset link is not a way around it.
+        let token = app.reset_mail("jordan").await.token("reset-password");
+        let reset = app.reset(json!({ "token": token, "new_password": "violet canyon drumbeat" })).await;
+        assert_eq!((reset.status, reset.error_code().as_str()), (403, "second_factor_required"));
+        assert_eq!(reset.json()["message"], NO_USABLE_METHOD);
+
+        // Recovery codes made while the phone worked still let the owner in.
+        let codes = texting.post_json(&client, "/api/v1/account/two-step/recovery-codes", json!({})).await.json();
+        let code = codes["codes"][0].as_str().unwrap().to_owned();
+        let login = TestApp::new_client();
+        let answer = app.login_as(&login, "192.0.2.10", "jordan", PASSWORD).await.json();
+        assert_eq!(kinds(&answer["methods"]), ["recovery_code"], "{answer}");
+        let recovery_id = answer["methods"][0]["id"].as_str().unwrap();
+        let ok = app.post_json(&login, "/api/v1/login/second-factor", json!({ "method_id": recovery_id, "code": code })).await;
+        assert_eq!(ok.status, 200, "{}", ok.text);
+    }
+}
+
 /// `DOORMAN_SMS_FROM=+15005550006` stays text (not the integer 15005550006), secrets stay
 /// hidden, and incomplete settings are refused with the missing one named.
 #[test]
@@ -348,4 +539,65 @@ fn config_check_reads_the_sms_settings_from_the_environment() {
 
     let (ok, text) = check(&[("DOORMAN_SMS_PROVIDER", "webhook"), ("DOORMAN_SMS_WEBHOOK_URL", "https://sms.example.com/hook")]);
     assert!(!ok && text.contains("sms_webhook_secret"), "{text}");
+}
+
+/// Issue 8: `config check` says when no SMS method will be offered, and when codes would
+/// only be written to files.
+#[test]
+fn config_check_says_when_texts_are_not_sent() {
+    let check = |vars: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_doorman"));
+        command.args(["config", "check"]).current_dir(temp_dir());
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let text = check(&[]);
+    assert!(text.contains("sms_provider = (unset: none, so no SMS method is offered"), "{text}");
+    let text = check(&[("DOORMAN_SMS_PROVIDER", "dev_outbox")]);
+    assert!(text.contains("sms_provider = dev_outbox (codes are written to files"), "{text}");
+}
+
+/// Issue 8: a plain `doorman serve` says at start that it offers no SMS, or, with the dev
+/// outbox named, that codes are written to files; and without SMTP, that email is too.
+#[test]
+fn serve_warns_at_start_about_dev_transports() {
+    use std::io::{BufRead, BufReader};
+    let start = |vars: &[(&str, &str)]| {
+        let dir = temp_dir();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_doorman"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(&dir)
+            .env("DOORMAN_DATABASE_URL", format!("sqlite://{}/doorman.db?mode=rwc", dir.display()))
+            .env("DOORMAN_SECRET_KEY_FILE", dir.join("secret.key"))
+            .env("DOORMAN_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        let mut server = command.spawn().unwrap();
+        let stderr = BufReader::new(server.stderr.take().unwrap());
+        // The warnings come before the server listens: read up to that line (or the end).
+        let mut log = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            log.push_str(&line);
+            log.push('\n');
+            if line.contains("doorman is listening") {
+                break;
+            }
+        }
+        server.kill().ok();
+        server.wait().ok();
+        log
+    };
+    let log = start(&[]);
+    assert!(log.contains("no SMS provider is configured"), "{log}");
+    assert!(log.contains("no smtp_url is configured") && log.contains("WARN"), "{log}");
+    let log = start(&[("DOORMAN_SMS_PROVIDER", "dev_outbox")]);
+    assert!(log.contains("WRITTEN TO FILES and never sent") && log.contains("sms_provider = dev_outbox"), "{log}");
 }

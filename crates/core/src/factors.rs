@@ -75,6 +75,10 @@ pub struct MethodView {
     pub title: &'static str,
     #[serde(skip)]
     pub is_default: bool,
+    /// False for a method this server cannot use now (a phone without an SMS provider):
+    /// listed in Security settings, offered nowhere else.
+    #[serde(skip)]
+    pub available: bool,
 }
 
 /// `j***@example.com`

@@ -11,6 +11,7 @@ pub mod breached;
 pub mod clock;
 pub mod content;
 pub mod delivery_failures;
+pub mod device;
 pub mod email_change;
 pub mod factors;
 pub mod help;

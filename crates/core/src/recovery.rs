@@ -435,15 +435,15 @@ impl Services {
         let report = RecoveryToken::generate();
         let report_link = format!("{}report-not-me?token={}", self.base_url, report.expose());
         let when = crate::clock::rfc2822(now);
-        // The user agent is the client's own text: only a short, plain form reaches the email.
-        let device: String = ctx.user_agent.chars().filter(|c| c.is_ascii_alphanumeric() || " ./();,_-".contains(*c)).take(80).collect();
+        // The user agent is the client's own text: only names from a fixed list reach the email (S9.2).
+        let device = crate::device::Device::from_user_agent(&ctx.user_agent).describe();
         let content = self
             .composer
             .compose(&Notice::PasswordChanged {
                 username: account.username.as_str(),
                 when: &when,
                 ip: &ctx.ip.to_string(),
-                device: if device.is_empty() { "unknown device" } else { &device },
+                device: &device,
                 report_link: &report_link,
             })
             .map_err(ResetError::Compose)?;

@@ -29,10 +29,18 @@ pub const ENROL_WINDOW_SECONDS: i64 = 15 * 60;
 /// Lifetime of a transaction approval.
 pub const APPROVAL_TTL_SECONDS: i64 = 10 * 60;
 
+/// What an account is told when 2-step is on but none of its methods can be used here: its
+/// only method is a phone and this server has no SMS provider. The password alone never
+/// replaces the second step (issue 8), so the owner and the operator must act.
+pub const NO_USABLE_METHOD: &str = "Your 2-step verification method is text messages, which this server cannot send at the moment, and you have no other method that works here. Ask the administrator of this server to turn text messages back on; your password alone cannot replace the second step.";
+
 #[derive(Debug, Clone)]
 pub struct TwoStepSettings {
     /// Email codes are the weakest method and off unless the operator turns them on (S5.7).
     pub email_codes_enabled: bool,
+    /// Whether this server can send a text (an SMS provider, or the dev outbox in demo
+    /// mode). Without it no SMS method is offered, enrolled, sent to or accepted (issue 8).
+    pub sms_available: bool,
     /// How recent a verification must be for sensitive actions (S7.6).
     pub step_up_window_seconds: i64,
     /// The issuer name shown in authenticator apps.
@@ -41,7 +49,7 @@ pub struct TwoStepSettings {
 
 impl Default for TwoStepSettings {
     fn default() -> Self {
-        Self { email_codes_enabled: false, step_up_window_seconds: 10 * 60, issuer: "doorman".into() }
+        Self { email_codes_enabled: false, sms_available: false, step_up_window_seconds: 10 * 60, issuer: "doorman".into() }
     }
 }
 
@@ -132,6 +140,8 @@ pub enum TwoStepError {
     NotSendable,
     #[error("Email codes are turned off on this server.")]
     EmailCodesDisabled,
+    #[error("Text-message codes are not available on this server. Use an authenticator app or recovery codes instead.")]
+    SmsUnavailable,
     #[error("Add an authenticator app, a phone or recovery codes first: a security question is never enough on its own.")]
     QuestionNeedsAnotherMethod,
     #[error(
@@ -180,8 +190,16 @@ fn factor_limits(account: &AccountId, factor_id: &str) -> Vec<ThrottleKey> {
 }
 
 impl Services {
-    /// The account's usable methods, as offered at login, reset and step-up.
+    /// The account's usable methods, as offered at login, reset and step-up: the enrolled
+    /// ones less those this server cannot use now. A default that cannot be used gives way
+    /// to the strongest one left.
     pub async fn methods(&self, account: &Account) -> Result<Vec<MethodView>, TwoStepError> {
+        Ok(self.enrolled_methods(account).await?.into_iter().filter(|m| m.available).collect())
+    }
+
+    /// Every enrolled method, as Security settings list them, with `available` false for a
+    /// phone when this server cannot send texts.
+    pub async fn enrolled_methods(&self, account: &Account) -> Result<Vec<MethodView>, TwoStepError> {
         let factors = self.store.factors_of(&account.id).await?;
         let mut views = Vec::new();
         for f in factors.iter().filter(|f| f.confirmed_at.is_some()) {
@@ -201,7 +219,8 @@ impl Services {
                     format!("{left} codes left")
                 }
             };
-            views.push(MethodView { id: f.id.clone(), kind: f.kind, hint, title: f.kind.title(), is_default: f.is_default });
+            let available = f.kind != FactorKind::Sms || self.two_step.sms_available;
+            views.push(MethodView { id: f.id.clone(), kind: f.kind, hint, title: f.kind.title(), is_default: f.is_default, available });
         }
         // The default first, then the strongest: app, SMS, email, question, recovery codes.
         views.sort_by_key(|v| (!v.is_default, FactorKind::ALL.iter().position(|k| *k == v.kind)));
@@ -296,6 +315,9 @@ impl Services {
     /// S5.6: a new phone number is a new method: a code goes to it, and it is on only once
     /// that code comes back. The step-up is checked by the web layer first.
     pub async fn start_sms(&self, account: &Account, raw_phone: &str, ctx: &RequestContext) -> Result<(String, String), TwoStepError> {
+        if !self.two_step.sms_available {
+            return Err(TwoStepError::SmsUnavailable);
+        }
         let phone = crate::phone::PhoneNumber::parse(raw_phone, Some(account.country))?;
         // S3.5 (toll fraud): each new number is a new method with its own caps, so the number
         // of numbers an account may try is capped too: five a day.
@@ -324,6 +346,9 @@ impl Services {
     }
 
     pub async fn confirm_sms(&self, account: &Account, method_id: &str, code: &str, ctx: &RequestContext) -> Result<(), TwoStepError> {
+        if !self.two_step.sms_available {
+            return Err(TwoStepError::SmsUnavailable);
+        }
         let factors = self.store.factors_of(&account.id).await?;
         let factor = factors
             .iter()
@@ -503,6 +528,9 @@ impl Services {
         if factor.kind == FactorKind::Email && !self.two_step.email_codes_enabled {
             return Err(TwoStepError::EmailCodesDisabled);
         }
+        if factor.kind == FactorKind::Sms && !self.two_step.sms_available {
+            return Err(TwoStepError::SmsUnavailable);
+        }
         self.deliver_code(account, factor, binding, ctx).await
     }
 
@@ -614,7 +642,10 @@ impl Services {
         let Some(factor) = factors.iter().find(|f| f.id == method_id && f.confirmed_at.is_some()) else {
             return Err(TwoStepError::Invalid);
         };
-        if factor.kind == FactorKind::Email && !self.two_step.email_codes_enabled {
+        // Methods this server cannot offer are not accepted either, whatever code is typed.
+        if (factor.kind == FactorKind::Email && !self.two_step.email_codes_enabled)
+            || (factor.kind == FactorKind::Sms && !self.two_step.sms_available)
+        {
             return Err(TwoStepError::Invalid);
         }
         let limits = self.claim_guess(account, factor).await?;

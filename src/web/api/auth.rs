@@ -26,7 +26,12 @@ pub async fn login(
     let (jar, signed_in) = crate::web::sign_in(&state, current, jar, &body.login, &body.password, &ctx).await?;
     if signed_in.second_step {
         let methods = state.services.methods(&signed_in.account).await?;
-        return Ok((jar, Json(json!({ "status": "second_factor_required", "methods": methods }))));
+        let mut body = json!({ "status": "second_factor_required", "methods": methods });
+        if methods.is_empty() {
+            // 2-step is on, but its only method cannot be used here: say so (issue 8).
+            body["message"] = json!(doorman_core::two_step::NO_USABLE_METHOD);
+        }
+        return Ok((jar, Json(body)));
     }
     Ok((jar, Json(json!({ "status": "authenticated" }))))
 }
@@ -79,7 +84,8 @@ pub async fn sessions(State(state): State<AppState>, ApiSession(session): ApiSes
                 "created_at": unix_to_rfc3339(s.created_at),
                 "last_seen_at": unix_to_rfc3339(s.last_seen_at),
                 "ip": s.ip,
-                "user_agent": s.user_agent,
+                // A browser and system from a fixed list, never the raw header (S9.2).
+                "device": doorman_core::device::Device::from_user_agent(&s.user_agent).describe(),
                 "current": s.id_hash == session.record.id_hash,
             })
         })

@@ -76,13 +76,17 @@ pub async fn require_step_up(state: &AppState, session: &CurrentSession) -> Resu
     if state.services.recently_verified(&session.record) {
         return Ok(());
     }
+    if !state.services.two_step_enabled(&session.account.id).await? {
+        return Err(ApiError::step_up_required(&[]));
+    }
     // A security question is never a step-up on its own (S6.1): it is not offered.
-    let methods = if state.services.two_step_enabled(&session.account.id).await? {
-        state.services.strong_methods(&session.account).await?
-    } else {
-        Vec::new()
-    };
-    Err(ApiError::step_up_required(&methods))
+    let methods = state.services.strong_methods(&session.account).await?;
+    let mut error = ApiError::step_up_required(&methods);
+    if methods.is_empty() {
+        // 2-step is on and nothing can be used here: the password is no substitute.
+        error.message = doorman_core::two_step::NO_USABLE_METHOD.into();
+    }
+    Err(error)
 }
 
 /// Confirming an enrolment started after a step-up needs no second step-up.
@@ -95,13 +99,17 @@ async fn require_fresh_enrolment(state: &AppState, session: &CurrentSession, met
 
 /// `GET /api/v1/account/two-step`
 pub async fn list(State(state): State<AppState>, ApiSession(session): ApiSession) -> Answer {
-    let methods = state.services.methods(&session.account).await?;
-    let listed: Vec<Value> =
-        methods.iter().map(|m| json!({ "id": m.id, "kind": m.kind, "hint": m.hint, "default": m.is_default })).collect();
+    // Every enrolled method; a phone this server cannot text is listed with `available: false`.
+    let methods = state.services.enrolled_methods(&session.account).await?;
+    let listed: Vec<Value> = methods
+        .iter()
+        .map(|m| json!({ "id": m.id, "kind": m.kind, "hint": m.hint, "default": m.is_default, "available": m.available }))
+        .collect();
     Ok(Json(json!({
         "enabled": state.services.two_step_enabled(&session.account.id).await?,
         "methods": listed,
         "email_codes_enabled": state.services.two_step.email_codes_enabled,
+        "sms_available": state.services.two_step.sms_available,
         "security_questions": SECURITY_QUESTIONS.iter().map(|(id, text)| json!({ "id": id, "text": text })).collect::<Vec<_>>(),
     })))
 }

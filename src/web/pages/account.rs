@@ -92,7 +92,8 @@ pub async fn sessions(State(state): State<AppState>, PageSession(session): PageS
             started: when(s.created_at),
             last_seen: when(s.last_seen_at),
             ip: s.ip,
-            device: s.user_agent.chars().take(100).collect(),
+            // Never the raw header: the client wrote it (S9.2).
+            device: doorman_core::device::Device::from_user_agent(&s.user_agent).title(),
         })
         .collect();
     let page = SessionsPage {

@@ -98,6 +98,7 @@ async fn approval_page(state: &AppState, session: &CurrentSession, approval: &Ap
         choosing: false,
         hidden: Vec::new(),
         password_allowed: false,
+        no_usable_method: None,
     })
 }
 

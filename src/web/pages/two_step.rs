@@ -36,6 +36,9 @@ pub struct VerifyPage {
     pub choosing: bool,
     pub hidden: Vec<(String, String)>,
     pub password_allowed: bool,
+    /// 2-step is on but no method can be used here (a phone without an SMS provider): why,
+    /// instead of a form (issue 8).
+    pub no_usable_method: Option<&'static str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -53,6 +56,15 @@ impl Choice {
 }
 
 impl VerifyPage {
+    /// With 2-step on and nothing to offer, the page says why instead of sending the
+    /// person to Security settings, which they cannot reach or change without a method.
+    fn explain_if_stranded(mut self, two_step_enabled: bool) -> Self {
+        if two_step_enabled && self.methods.is_empty() {
+            self.no_usable_method = Some(doorman_core::two_step::NO_USABLE_METHOD);
+        }
+        self
+    }
+
     /// Picks the method asked for, else the default (the first).
     pub fn choose(mut self, choice: &Choice) -> Self {
         self.choosing = choice.choose.is_some() && self.methods.len() > 1;
@@ -116,7 +128,10 @@ fn second_step_page(state: &AppState, session: &CurrentSession, methods: Vec<Met
         choosing: false,
         hidden: Vec::new(),
         password_allowed: false,
+        // A half-signed-in session always has 2-step on: no method means none usable here.
+        no_usable_method: None,
     }
+    .explain_if_stranded(true)
 }
 
 /// `GET /login/verify`
@@ -219,7 +234,9 @@ async fn step_up_page(state: &AppState, session: &CurrentSession, next: &str) ->
         choosing: false,
         hidden: vec![("next".into(), next.to_owned())],
         password_allowed: !enabled,
-    })
+        no_usable_method: None,
+    }
+    .explain_if_stranded(enabled))
 }
 
 fn urlencode(s: &str) -> String {
@@ -303,9 +320,12 @@ pub async fn step_up_send(
 struct SecurityPage {
     chrome: Chrome,
     csrf: String,
+    /// Every enrolled method; those this server cannot use are marked unavailable.
     methods: Vec<MethodView>,
     enabled: bool,
     email_codes_enabled: bool,
+    /// Without an SMS provider no phone can be added (issue 8).
+    sms_available: bool,
     questions: Vec<(&'static str, &'static str)>,
     notice: Option<String>,
     error: Option<String>,
@@ -325,9 +345,10 @@ async fn security_page(
     Ok(SecurityPage {
         chrome: Chrome::new(state, Some(session.account.username.as_str())),
         csrf: Csrf::token(state, session.token.expose()),
-        methods: state.services.methods(&session.account).await?,
+        methods: state.services.enrolled_methods(&session.account).await?,
         enabled: state.services.two_step_enabled(&session.account.id).await?,
         email_codes_enabled: state.services.two_step.email_codes_enabled,
+        sms_available: state.services.two_step.sms_available,
         questions: SECURITY_QUESTIONS.to_vec(),
         notice,
         error,
