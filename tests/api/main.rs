@@ -11,6 +11,7 @@ mod cli;
 mod csrf_and_headers;
 mod email_change;
 mod help;
+mod jobs;
 mod login;
 mod mail;
 mod password_change;
