@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::delivery::{Transport, Worker};
 use crate::email::TemplateComposer;
+use crate::server::ServeSettings;
 use crate::store::SqlStore;
 use crate::web::{router, AppState, WebSettings};
 use anyhow::Context;
@@ -29,6 +30,7 @@ pub struct Application {
     /// The mail and job worker, when `mail_worker` is on.
     worker: Option<Worker>,
     mail_wakeup: Arc<Notify>,
+    serve: ServeSettings,
 }
 
 /// How long shutting down waits for the worker to finish the round under way.
@@ -126,7 +128,7 @@ impl Application {
         let state = AppState::new(services, WebSettings::from_config(config, options.demo));
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
         let address = listener.local_addr()?;
-        Ok(Self { listener, address, state, store, worker, mail_wakeup })
+        Ok(Self { listener, address, state, store, worker, mail_wakeup, serve: ServeSettings::from_config(config) })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -163,7 +165,6 @@ impl Application {
                 let _ = stopped.wait_for(|stopped| *stopped).await;
             }))
         });
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let signal = {
             let stop = stop.clone();
             async move {
@@ -171,7 +172,7 @@ impl Application {
                 stop.send_replace(true);
             }
         };
-        let result = axum::serve(self.listener, app).with_graceful_shutdown(signal).await;
+        let result = crate::server::serve(self.listener, router(self.state), self.serve, signal).await;
         purge.abort();
         refresh.abort();
         if let Some(seal) = seal {

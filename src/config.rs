@@ -43,6 +43,12 @@ pub struct Config {
     pub country_header: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long a connection has to send a whole request head (request line and headers),
+    /// from its start or its previous answer, in seconds (1 to 300); then it is closed.
+    pub header_read_timeout_seconds: u64,
+    /// Connections open at once from one TCP peer address (an IPv6 one by its /64); more are
+    /// closed at once. 0: no cap. Behind a reverse proxy every connection comes from the proxy.
+    pub max_connections_per_address: usize,
     /// How long a password-reset link and code stay valid, in minutes (1 to 60).
     pub reset_token_ttl_minutes: i64,
     /// The From of every email, e.g. `doorman <no-reply@example.com>`.
@@ -92,6 +98,8 @@ impl Default for Config {
             client_ip_header: None,
             country_header: None,
             max_body_bytes: 64 * 1024,
+            header_read_timeout_seconds: 10,
+            max_connections_per_address: 64,
             reset_token_ttl_minutes: 30,
             mail_from: "doorman <no-reply@localhost>".into(),
             mail_worker: true,
@@ -168,6 +176,9 @@ impl Config {
         }
         crate::delivery::SmsSettings::from_config(self).map_err(ConfigError::Invalid)?;
         crate::breached::validate_config(self).map_err(ConfigError::Invalid)?;
+        if !(1..=300).contains(&self.header_read_timeout_seconds) {
+            return Err(ConfigError::Invalid("header_read_timeout_seconds must be between 1 and 300".into()));
+        }
         if self.session_idle_timeout_minutes < 1 || self.session_absolute_timeout_hours < 1 {
             return Err(ConfigError::Invalid("session timeouts must be positive".into()));
         }
@@ -192,7 +203,7 @@ impl Config {
     /// The settings as `doorman config check` prints them, secrets hidden.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\n{}{}",
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\n{}{}",
             self.listen,
             redact_url(&self.database_url),
             self.base_url,
@@ -212,6 +223,8 @@ impl Config {
             self.client_ip_header.as_deref().unwrap_or("(none: TCP peer address)"),
             self.country_header.as_deref().unwrap_or("(none: anonymous visitors have no country)"),
             self.max_body_bytes,
+            self.header_read_timeout_seconds,
+            if self.max_connections_per_address == 0 { "0 (no cap)".to_owned() } else { self.max_connections_per_address.to_string() },
             crate::delivery::sms::describe_config(self),
             crate::breached::describe_config(self),
         )

@@ -11,6 +11,7 @@ pub mod config;
 pub mod content_cli;
 pub mod delivery;
 pub mod email;
+pub mod server;
 pub mod store;
 pub mod web;
 

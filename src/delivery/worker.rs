@@ -140,9 +140,10 @@ impl Worker {
     }
 
     async fn run_job(&self, job: &Job) {
+        // The error, and whether it is permanent (a payload that can never run).
         let outcome = match tokio::time::timeout(JOB_TIMEOUT, self.services.run_job(job)).await {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err(format!("did not finish within {} seconds", JOB_TIMEOUT.as_secs())),
+            Ok(result) => result.map_err(|e| (e.to_string(), e.is_permanent())),
+            Err(_) => Err((format!("did not finish within {} seconds", JOB_TIMEOUT.as_secs()), false)),
         };
         let store = &self.services.store;
         let recorded = match outcome {
@@ -150,9 +151,9 @@ impl Worker {
                 tracing::info!(worker = %self.id, job = %job.id, kind = %job.kind, attempts = job.attempts, "job done");
                 store.complete_job(&job.id).await
             }
-            Err(error) => {
-                let retry_at = retry_delay(job.attempts).map(|delay| self.services.clock.unix() + delay);
-                tracing::warn!(worker = %self.id, job = %job.id, kind = %job.kind, attempts = job.attempts, retry_at, %error, "job failed");
+            Err((error, permanent)) => {
+                let retry_at = if permanent { None } else { retry_delay(job.attempts).map(|delay| self.services.clock.unix() + delay) };
+                tracing::warn!(worker = %self.id, job = %job.id, kind = %job.kind, attempts = job.attempts, retry_at, permanent, %error, "job failed");
                 store.fail_job(&job.id, &error, retry_at).await
             }
         };

@@ -1,9 +1,10 @@
 //! Extractors: what a handler needs from a request, already parsed and checked.
 
 use crate::web::error::{ApiError, PageError};
+use crate::web::security::forbidden_form;
 use crate::web::AppState;
-use axum::extract::rejection::{FormRejection, JsonRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -110,6 +111,87 @@ impl FromRequestParts<AppState> for PageSession {
     }
 }
 
+/// The request fields that hold free text over several lines, in every JSON body and form:
+/// the only ones where TAB, LF and CR are accepted. Every other field, path segment and
+/// query value refuses every control character (checklist item 4 of issue 8: PostgreSQL
+/// refuses NUL in text, and nothing we store needs a control character).
+///
+/// - `reason`: why a help article did not help (`POST /api/v1/help/articles/{slug}/vote`,
+///   `POST /help/{slug}/vote`);
+/// - `body`: a help article's Markdown (`POST /admin/help/...`);
+/// - `document`: the banner document (`POST /admin/banners`).
+pub const MULTI_LINE_FIELDS: [&str; 3] = ["reason", "body", "document"];
+
+/// Whether `text` holds a control character not allowed here: NUL, the other C0 controls,
+/// DEL and the C1 controls everywhere; TAB, LF and CR everywhere but in multi-line fields.
+fn has_refused_control(text: &str, multi_line: bool) -> bool {
+    text.chars().any(|c| c.is_control() && !(multi_line && matches!(c, '\t' | '\n' | '\r')))
+}
+
+/// A field name as it may be shown back: short, and only when it is plain text.
+fn shown_name(name: &str) -> String {
+    if has_refused_control(name, false) {
+        return "(a field name)".to_owned();
+    }
+    let mut shown: String = name.chars().take(40).collect();
+    if shown.len() < name.len() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// The 400 for a refused control character in a named field.
+fn control_error(code: &'static str, what: &str, field: &str) -> ApiError {
+    let message = if MULTI_LINE_FIELDS.contains(&field) {
+        format!("The {what} '{}' contains a control character (only tabs and line breaks are allowed there).", shown_name(field))
+    } else {
+        format!("The {what} '{}' contains a control character.", shown_name(field))
+    };
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
+}
+
+/// Walks a JSON body: every key and every string, at any depth. A string's field is the
+/// nearest key above it (the elements of an array belong to the array's key).
+fn check_json(value: &serde_json::Value, field: &str) -> Result<(), ApiError> {
+    match value {
+        serde_json::Value::String(text) if has_refused_control(text, MULTI_LINE_FIELDS.contains(&field)) => {
+            Err(control_error("invalid_body", "field", field))
+        }
+        serde_json::Value::Array(items) => items.iter().try_for_each(|item| check_json(item, field)),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+            if has_refused_control(key, false) {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "A field name contains a control character."));
+            }
+            check_json(item, key)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the pairs of a form or query string.
+/// `multi_line`: whether [`MULTI_LINE_FIELDS`] may hold line breaks here (in a form, not in
+/// a query string).
+fn check_pairs(code: &'static str, what: &str, multi_line: bool, pairs: &[(String, String)]) -> Result<(), ApiError> {
+    for (key, value) in pairs {
+        if has_refused_control(key, false) {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, code, format!("A {what} name contains a control character.")));
+        }
+        if has_refused_control(value, multi_line && MULTI_LINE_FIELDS.contains(&key.as_str())) {
+            return Err(control_error(code, what, key));
+        }
+    }
+    Ok(())
+}
+
+fn pairs_of(encoded: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(encoded).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+fn content_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(axum::http::header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+}
+
 fn body_error(status: StatusCode, what: &str, detail: String) -> ApiError {
     let (code, message) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "The request body is too large.".to_owned()),
@@ -120,49 +202,118 @@ fn body_error(status: StatusCode, what: &str, detail: String) -> ApiError {
     ApiError::new(status, code, message)
 }
 
-/// `Json<T>` whose failures answer in our error shape.
+const JSON: &str = "JSON (Content-Type: application/json)";
+
+/// A JSON request body, parsed at the edge: it must be a JSON object, no string or key in it
+/// holds a refused control character (see [`MULTI_LINE_FIELDS`]), and it deserializes into
+/// `T`. Every failure answers 4xx in our error shape.
 pub struct ApiJson<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let is_json = content_type(req.headers()).is_some_and(|t| t == "application/json" || t.ends_with("+json"));
+        if !is_json {
+            return Err(body_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, JSON, String::new()));
         }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| body_error(e.status(), JSON, e.body_text()))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|_| body_error(StatusCode::BAD_REQUEST, JSON, "it is not valid JSON.".into()))?;
+        if !value.is_object() {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "The request body must be a JSON object."));
+        }
+        check_json(&value, "")?;
+        // From the bytes rather than the value, so that duplicate keys are refused as before
+        // and messages keep their line and column.
+        serde_json::from_slice(&bytes).map(Self).map_err(|e| body_error(StatusCode::BAD_REQUEST, JSON, e.to_string()))
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let detail = match &rejection {
-        JsonRejection::JsonDataError(e) => e.body_text().replace("Failed to deserialize the JSON body into the target type: ", ""),
-        JsonRejection::JsonSyntaxError(_) => "it is not valid JSON.".to_owned(),
-        other => other.body_text(),
-    };
-    body_error(rejection.status(), "JSON (Content-Type: application/json)", detail)
-}
-
-/// `Form<T>` whose failures answer with an error page.
+/// A posted form, parsed at the edge. Every form we take changes state and carries a
+/// `csrf` field: a post whose body is not a form, or that has no `csrf`, is refused with the
+/// CSRF error (403, S8.1) before anything else; the handler then checks the token itself.
+/// Refused control characters (see [`MULTI_LINE_FIELDS`]) and fields that do not fit `T`
+/// answer 400. Every failure answers with the error page.
 pub struct PageForm<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
     type Rejection = PageError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Form::<T>::from_request(req, state).await {
-            Ok(axum::Form(value)) => Ok(Self(value)),
-            Err(rejection) => Err(PageError(form_rejection(rejection))),
+        const FORM: &str = "a form (application/x-www-form-urlencoded)";
+        if content_type(req.headers()).as_deref() != Some("application/x-www-form-urlencoded") {
+            return Err(PageError(forbidden_form()));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| PageError(body_error(e.status(), FORM, e.body_text())))?;
+        let pairs = pairs_of(&bytes);
+        if !pairs.iter().any(|(key, value)| key == "csrf" && !value.is_empty()) {
+            return Err(PageError(forbidden_form()));
+        }
+        check_pairs("invalid_body", "field", true, &pairs).map_err(PageError)?;
+        serde_urlencoded::from_bytes(&bytes)
+            .map(Self)
+            .map_err(|_| PageError(body_error(StatusCode::BAD_REQUEST, FORM, "a field is missing or invalid.".into())))
+    }
+}
+
+/// Whether the request is for the JSON API (its errors are JSON) or a page (an error page).
+/// Nested routers see their own part of the path; the original one tells.
+fn for_api(parts: &Parts) -> bool {
+    let path = parts.extensions.get::<OriginalUri>().map(|u| u.0.path()).unwrap_or_else(|| parts.uri.path());
+    path.starts_with("/api/")
+}
+
+fn answer(parts: &Parts, error: ApiError) -> Response {
+    if for_api(parts) {
+        error.into_response()
+    } else {
+        PageError(error).into_response()
+    }
+}
+
+/// Path parameters, parsed at the edge: not valid UTF-8 once decoded, a control character
+/// in any parameter, or a value that does not fit `T` answers 400 in our error shape (JSON
+/// under /api/, an error page elsewhere), never the framework's plain text.
+pub struct Path<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let invalid = |message: &str| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", message);
+        let raw = match RawPathParams::from_request_parts(parts, state).await {
+            Ok(raw) => raw,
+            Err(_) => return Err(answer(parts, invalid("The address contains characters that are not valid text."))),
+        };
+        if raw.iter().any(|(_, value)| has_refused_control(value, false)) {
+            return Err(answer(parts, invalid("The address contains a control character.")));
+        }
+        #[allow(clippy::disallowed_types)]
+        let parsed = axum::extract::Path::<T>::from_request_parts(parts, state).await;
+        match parsed {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(_) => Err(answer(parts, invalid("The address could not be read."))),
         }
     }
 }
 
-fn form_rejection(rejection: FormRejection) -> ApiError {
-    let detail = match &rejection {
-        FormRejection::FailedToDeserializeForm(_) | FormRejection::FailedToDeserializeFormBody(_) => {
-            "a field is missing or invalid.".to_owned()
+/// The query string, parsed at the edge: a control character in any key or value, a repeated
+/// field or a value that does not fit `T` answers 400 in our error shape (JSON under /api/,
+/// an error page elsewhere), never the framework's plain text.
+pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        if let Err(error) = check_pairs("invalid_query", "query parameter", false, &pairs_of(raw.as_bytes())) {
+            return Err(answer(parts, error));
         }
-        other => other.body_text(),
-    };
-    body_error(rejection.status(), "a form (application/x-www-form-urlencoded)", detail)
+        serde_urlencoded::from_str(raw).map(Self).map_err(|e| {
+            let message = format!("The query string could not be read: {e}.");
+            answer(parts, ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message))
+        })
+    }
 }

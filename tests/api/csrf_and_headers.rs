@@ -18,7 +18,7 @@ async fn login_form_needs_a_csrf_token_bound_to_the_visitor(backend: Backend) {
     let csrf = csrf_of(&page.text);
 
     let missing = visitor.post(app.url("/login")).form(&[("login", "maria"), ("password", PASSWORD)]).send().await.unwrap();
-    assert_eq!(missing.status(), 400, "a form without its csrf field is malformed");
+    assert_eq!(missing.status(), 403, "a form without its csrf field is refused like a wrong token");
     let forged =
         visitor.post(app.url("/login")).form(&[("login", "maria"), ("password", PASSWORD), ("csrf", "forged")]).send().await.unwrap();
     assert_eq!(forged.status(), 403);

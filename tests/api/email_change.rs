@@ -37,15 +37,40 @@ async fn a_new_email_needs_step_up_and_a_confirmed_link_and_the_old_address_is_t
     let link = mail.link(&format!("{BASE_URL}/account/email/confirm?token="));
     let token = link.split("token=").nth(1).unwrap().to_owned();
 
-    // Opening the link (a mail scanner) changes nothing; the page's button does.
+    // Opening the link (a mail scanner) changes nothing: the token moves into a short-lived
+    // cookie and leaves the address bar at once (S1.8, like the reset link); the page's
+    // button redeems it.
     let browser = TestApp::new_client();
-    let page = app.get(&browser, &format!("/account/email/confirm?token={token}")).await;
+    let opened = app.get(&browser, &format!("/account/email/confirm?token={token}")).await;
+    assert_eq!(opened.status, 303);
+    assert_eq!(opened.header("location"), Some("/account/email/confirm"), "the clean address");
+    assert_eq!(opened.header("referrer-policy"), Some("no-referrer"));
+    let cookie = opened.set_cookies().into_iter().find(|c| c.starts_with("doorman_email_change=")).unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("Max-Age=1800"), "{cookie}");
+    let page = app.get(&browser, "/account/email/confirm").await;
+    assert_eq!(page.status, 200);
     assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert!(!page.text.contains(&token), "the token is not in the page either");
     assert_eq!(app.get(&client, "/api/v1/session").await.json()["account"]["email"], "maria@example.com");
-    let form = [("csrf", csrf_of(&page.text)), ("token", token.clone())];
+    // Another browser, without the cookie, has no button to press.
+    let elsewhere = TestApp::new_client();
+    let bare = app.get(&elsewhere, "/account/email/confirm").await;
+    assert!(bare.text.contains("needs the link from the confirmation email"), "{}", bare.text);
+    let blind = Response::read(
+        elsewhere
+            .post(app.url("/account/email/confirm"))
+            .form(&[("csrf", csrf_of(&app.get(&elsewhere, "/login").await.text))])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(blind.status, 400, "no cookie, no token: {}", blind.text);
+    let form = [("csrf", csrf_of(&page.text))];
     let done = Response::read(browser.post(app.url("/account/email/confirm")).form(&form).send().await.unwrap()).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert!(done.text.contains("Your email address is now maria.new@example.org"));
+    assert!(done.set_cookies().iter().any(|c| c.starts_with("doorman_email_change=;")), "the cookie goes");
     assert_eq!(app.get(&client, "/api/v1/session").await.json()["account"]["email"], "maria.new@example.org");
 
     let again = app.post_json(&browser, "/api/v1/account/email/confirm", json!({ "token": token })).await;

@@ -251,6 +251,13 @@ pub enum JobError {
     Auth(#[from] AuthError),
 }
 
+impl JobError {
+    /// Whether running the job again can never succeed: it is dead-lettered, not retried.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::UnknownKind(_) | Self::Payload(_))
+    }
+}
+
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
         Self::Reset(ResetError::Store(e))
@@ -284,6 +291,9 @@ impl Services {
         match job.kind.as_str() {
             JOB_PASSWORD_RESET_REQUESTED => {
                 let payload: ResetRequestPayload = serde_json::from_str(&job.payload).map_err(|e| JobError::Payload(e.to_string()))?;
+                if payload.login.chars().any(char::is_control) {
+                    return Err(JobError::Payload("the login holds a control character".into()));
+                }
                 self.send_password_reset(payload).await
             }
             other => Err(JobError::UnknownKind(other.to_owned())),

@@ -1,5 +1,5 @@
 use crate::web::error::ApiError;
-use crate::web::extract::{ApiJson, ApiSession, Client, MaybeSession};
+use crate::web::extract::{ApiJson, ApiSession, Client, MaybeSession, Path};
 use crate::web::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -98,7 +98,7 @@ pub async fn revoke_session(
     State(state): State<AppState>,
     Client(ctx): Client,
     ApiSession(session): ApiSession,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let only = (id != "others").then_some(id.as_str());
     let ended = state.services.revoke_sessions(&session.record, only, &ctx).await?;

@@ -3,9 +3,9 @@
 
 use crate::web::content::{check_address_limit, rfc3339, voter};
 use crate::web::error::ApiError;
-use crate::web::extract::{ApiJson, Client, MaybeSession};
+use crate::web::extract::{ApiJson, Client, MaybeSession, Path, Query};
 use crate::web::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use axum_extra::extract::CookieJar;
 use doorman_core::content::{ContentError, LibraryArticle};

@@ -2,9 +2,9 @@
 //! and the demo payments (checklist S5, S6, S7.2, S7.6).
 
 use crate::web::error::ApiError;
-use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, PendingSession};
+use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, Path, PendingSession};
 use crate::web::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use axum_extra::extract::CookieJar;

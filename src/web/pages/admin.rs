@@ -7,11 +7,11 @@
 use super::{error_page, render, Chrome};
 use crate::web::content::rfc3339;
 use crate::web::error::PageError;
-use crate::web::extract::{Client, CurrentSession, MaybeSession, PageForm};
+use crate::web::extract::{Client, CurrentSession, MaybeSession, PageForm, Path, Query};
 use crate::web::security::{forbidden_form, Csrf};
 use crate::web::AppState;
 use askama::Template;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};

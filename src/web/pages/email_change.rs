@@ -4,13 +4,13 @@
 use super::two_step::to_step_up;
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
-use crate::web::extract::{Client, PageForm, PageSession};
+use crate::web::extract::{Client, PageForm, PageSession, Query};
 use crate::web::security::{forbidden_form, no_referrer, Csrf};
 use crate::web::AppState;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use doorman_core::email_change::EmailChangeError;
 use doorman_core::recovery::RecoveryToken;
@@ -85,7 +85,8 @@ pub async fn submit(
 struct ConfirmPage {
     chrome: Chrome,
     csrf: String,
-    token: String,
+    /// The link's token is in its cookie: the page offers the button.
+    has_link: bool,
     done: Option<String>,
     error: Option<String>,
 }
@@ -95,31 +96,60 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
-fn confirm_page(
-    state: &AppState,
-    jar: CookieJar,
-    status: StatusCode,
-    token: String,
-    done: Option<String>,
-    error: Option<String>,
-) -> Response {
+/// The confirmation link's token between its first visit and the button: in a cookie, so
+/// that it leaves the address bar, the history and any referrer at once (S1.8).
+const CONFIRM_COOKIE: &str = "doorman_email_change";
+const CONFIRM_COOKIE_SECURE: &str = "__Host-doorman_email_change";
+/// How long the cookie lives: time enough to press the button.
+const CONFIRM_COOKIE_SECONDS: i64 = 30 * 60;
+
+fn confirm_cookie_name(state: &AppState) -> &'static str {
+    if state.web.secure_cookies {
+        CONFIRM_COOKIE_SECURE
+    } else {
+        CONFIRM_COOKIE
+    }
+}
+
+fn confirm_page(state: &AppState, jar: CookieJar, status: StatusCode, done: Option<String>, error: Option<String>) -> Response {
+    let has_link = jar.get(confirm_cookie_name(state)).and_then(|c| RecoveryToken::parse(c.value())).is_some();
     let (jar, binding) = Csrf::pre_session(state, jar);
-    let page = ConfirmPage { chrome: Chrome::new(state, None), csrf: Csrf::token(state, &binding), token, done, error };
+    let page = ConfirmPage { chrome: Chrome::new(state, None), csrf: Csrf::token(state, &binding), has_link, done, error };
     no_referrer((jar, render(status, &page)).into_response())
 }
 
-/// `GET /account/email/confirm?token=...`: shows a button; nothing changes until it is pressed.
+/// `GET /account/email/confirm[?token=...]`. Opening the link changes nothing: the token is
+/// only moved into a short-lived cookie and the browser sent to the clean address, where a
+/// button confirms (mail scanners follow links; only the submitted form redeems).
 pub async fn confirm_form(State(state): State<AppState>, jar: CookieJar, Query(query): Query<TokenQuery>) -> Response {
-    confirm_page(&state, jar, StatusCode::OK, query.token.unwrap_or_default(), None, None)
+    let name = confirm_cookie_name(&state);
+    if let Some(raw) = query.token {
+        let jar = match RecoveryToken::parse(&raw) {
+            Some(token) => {
+                let mut cookie = state.web.cookie(name, token.expose().to_owned());
+                cookie.set_max_age(time::Duration::seconds(CONFIRM_COOKIE_SECONDS));
+                jar.add(cookie)
+            }
+            None => jar.add(state.web.removal(name)),
+        };
+        return no_referrer((jar, Redirect::to("/account/email/confirm")).into_response());
+    }
+    let error = jar
+        .get(name)
+        .and_then(|c| RecoveryToken::parse(c.value()))
+        .is_none()
+        .then(|| "This page needs the link from the confirmation email. Open the link again; it works once.".to_owned());
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    confirm_page(&state, jar, status, None, error)
 }
 
 #[derive(Deserialize)]
 pub struct ConfirmForm {
     csrf: String,
-    token: String,
 }
 
-/// `POST /account/email/confirm`
+/// `POST /account/email/confirm`: redeems the token from the link's cookie; the cookie goes
+/// whatever the outcome.
 pub async fn confirm_submit(
     State(state): State<AppState>,
     Client(ctx): Client,
@@ -127,18 +157,20 @@ pub async fn confirm_submit(
     PageForm(form): PageForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
-    let result = match RecoveryToken::parse(&form.token) {
+    let name = confirm_cookie_name(&state);
+    let result = match jar.get(name).and_then(|c| RecoveryToken::parse(c.value())) {
         Some(token) => state.services.confirm_email_change(&token, &ctx).await,
         None => Err(EmailChangeError::InvalidToken),
     };
+    let jar = jar.add(state.web.removal(name));
     match result {
-        Ok(account) => Ok(confirm_page(&state, jar, StatusCode::OK, String::new(), Some(account.email.as_str().to_owned()), None)),
+        Ok(account) => Ok(confirm_page(&state, jar, StatusCode::OK, Some(account.email.as_str().to_owned()), None)),
         Err(e) => {
             let error = ApiError::from(e);
             if !error.status.is_client_error() {
                 return Err(PageError(error));
             }
-            Ok(confirm_page(&state, jar, error.status, String::new(), None, Some(error.message)))
+            Ok(confirm_page(&state, jar, error.status, None, Some(error.message)))
         }
     }
 }

@@ -6,11 +6,11 @@
 use super::{render, Chrome};
 use crate::web::content::{check_address_limit, existing_visitor, rfc3339, voter};
 use crate::web::error::{ApiError, PageError};
-use crate::web::extract::{Client, MaybeSession, PageForm};
+use crate::web::extract::{Client, MaybeSession, PageForm, Path, Query};
 use crate::web::security::{forbidden_form, Csrf};
 use crate::web::AppState;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;

@@ -4,11 +4,11 @@
 use super::two_step::{to_step_up, Choice, VerifyPage};
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
-use crate::web::extract::{Client, CurrentSession, PageForm, PageSession};
+use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, Path, Query};
 use crate::web::security::{forbidden_form, Csrf};
 use crate::web::AppState;
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use doorman_core::payments::{Withdrawal, WithdrawalRecord, PAYOUT_DESTINATIONS};

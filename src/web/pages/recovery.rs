@@ -3,11 +3,11 @@
 
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
-use crate::web::extract::{Client, PageForm};
+use crate::web::extract::{Client, PageForm, Query};
 use crate::web::security::{no_referrer, Csrf};
 use crate::web::{request_reset, reset_password, AppState};
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;

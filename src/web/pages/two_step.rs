@@ -3,11 +3,11 @@
 
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
-use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, PendingSession};
+use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, PendingSession, Query};
 use crate::web::security::{forbidden_form, Csrf};
 use crate::web::AppState;
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
