@@ -27,10 +27,10 @@ on_both_backends!(
 );
 
 /// The seed page's banner document, kept as a fixture (tests/fixtures/README.md).
-const SEED_DOCUMENT: &str = include_str!("../fixtures/seed-banners.json");
+const SEED_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-banners.json");
 
 fn seed_line() -> String {
-    SEED_DOCUMENT.trim().to_owned()
+    std::fs::read_to_string(SEED_FILE).expect("tests/fixtures/seed-banners.json").trim().to_owned()
 }
 
 /// A document in the seed's format: `(message, country, usertype, icon, start, end)` each.
