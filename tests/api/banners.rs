@@ -28,6 +28,8 @@ on_both_backends!(
 
 /// The seed page's banner document, kept as a fixture (tests/fixtures/README.md).
 const SEED_DOCUMENT: &str = include_str!("../fixtures/seed-banners.json");
+/// The same fixture as a file, for the command line.
+const SEED_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-banners.json");
 
 fn seed_line() -> String {
     SEED_DOCUMENT.trim().to_owned()
