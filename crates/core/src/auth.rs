@@ -3,7 +3,7 @@
 
 use crate::account::{Account, AccountId, Country, EmailAddress, LoginIdentifier, UserType, Username};
 use crate::audit::{AuditEvent, AuditRecord, RequestContext};
-use crate::clock::Clock;
+use crate::clock::{in_words, Clock};
 use crate::keys::ServerKey;
 use crate::password::{HashError, Password, PasswordHasher, PasswordPolicy, Verified, WeakPassword};
 use crate::session::{SessionPolicy, SessionRecord, SessionStage, SessionToken};
@@ -41,16 +41,6 @@ impl From<StoreError> for AuthError {
     }
 }
 
-/// "1 second", "40 seconds", "15 minutes", "1 hour": a wait as a person says it.
-pub fn in_words(seconds: i64) -> String {
-    let (n, unit) = match seconds {
-        s if s < 60 => (s.max(1), "second"),
-        s if s < 3600 => ((s + 59) / 60, "minute"),
-        s => ((s + 3599) / 3600, "hour"),
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
-}
-
 /// Everything the operations need, shared by every request.
 #[derive(Debug, Clone)]
 pub struct Services {
@@ -61,7 +51,7 @@ pub struct Services {
     pub password_policy: PasswordPolicy,
     pub session_policy: SessionPolicy,
     /// Writes the content of every email from its templates.
-    pub composer: Arc<dyn crate::recovery::Composer>,
+    pub composer: Arc<dyn crate::notice::Composer>,
     /// The configured public URL, ending in '/': every emailed link starts with it (S1.7).
     pub base_url: String,
     pub reset_token_ttl_seconds: i64,
@@ -235,7 +225,7 @@ impl Services {
         let now = self.clock.unix();
         let content = self
             .composer
-            .compose(&crate::recovery::Notice::LoginsPaused {
+            .compose(&crate::notice::Notice::LoginsPaused {
                 username: account.username.as_str(),
                 when: &crate::clock::rfc2822(now),
                 reset_link: &format!("{}forgot-password", self.base_url),
@@ -354,16 +344,5 @@ impl Services {
         self.store.delete_session(&session.id_hash).await?;
         self.audit(AuditEvent::Logout, Some(&session.account_id), ctx, "").await?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn waits_are_said_in_words() {
-        assert_eq!(super::in_words(1), "1 second");
-        assert_eq!(super::in_words(2), "2 seconds");
-        assert_eq!(super::in_words(61), "2 minutes");
-        assert_eq!(super::in_words(3600), "1 hour");
     }
 }

@@ -6,8 +6,9 @@
 
 use crate::account::AccountId;
 use crate::audit::{AuditEvent, RequestContext};
-use crate::auth::{in_words, Services};
+use crate::auth::Services;
 use crate::banners::{BannerBoard, BannerError, Slot};
+use crate::clock::in_words;
 use crate::help::{
     render_markdown, search, Article, ArticleError, Ballot, BallotError, NoReason, SearchIndex, Slug, Tally, Voter, WeeklyVotes,
 };

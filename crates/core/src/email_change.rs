@@ -6,8 +6,9 @@ use crate::account::{Account, AccountId, EmailAddress};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::auth::Services;
 use crate::keys::ServerKey;
+use crate::notice::Notice;
 use crate::outbox::NewMessage;
-use crate::recovery::{Notice, RecoveryToken};
+use crate::recovery::RecoveryToken;
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
 use async_trait::async_trait;
@@ -55,7 +56,7 @@ pub trait EmailChangeStore: Send + Sync {
 pub enum EmailChangeError {
     #[error("That is already your email address.")]
     Same,
-    #[error("Too many changes asked for. Try again in {}.", crate::auth::in_words(*.0))]
+    #[error("Too many changes asked for. Try again in {}.", crate::clock::in_words(*.0))]
     TooMany(i64),
     #[error("This confirmation link is not valid any more: it was used, replaced by a newer one, or has expired.")]
     InvalidToken,

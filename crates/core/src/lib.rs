@@ -3,6 +3,7 @@
 //! through the traits in [`store`], implemented by the server crate.
 
 pub mod account;
+pub mod approval;
 pub mod audit;
 pub mod audit_chain;
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod email_change;
 pub mod factors;
 pub mod help;
 pub mod keys;
+pub mod notice;
 pub mod outbox;
 pub mod password;
 pub mod password_change;

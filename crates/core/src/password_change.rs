@@ -5,9 +5,9 @@
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::auth::{AuthError, Services};
+use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::password::Password;
-use crate::recovery::Notice;
 use crate::session::SessionRecord;
 
 impl Services {

@@ -2,11 +2,13 @@
 //! destination, so a verification for one withdrawal cannot approve another.
 
 use crate::account::{Account, AccountId};
+use crate::approval::Approval;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::auth::Services;
 use crate::session::SessionRecord;
 use crate::store::StoreError;
-use crate::two_step::{Approval, TwoStepError};
+use crate::two_step::TwoStepError;
+use async_trait::async_trait;
 
 /// Where the demo can send money.
 pub const PAYOUT_DESTINATIONS: [(&str, &str); 3] =
@@ -91,6 +93,14 @@ impl WithdrawalRecord {
     pub fn destination_label(&self) -> &str {
         PAYOUT_DESTINATIONS.iter().find(|(id, _)| *id == self.destination).map(|(_, label)| *label).unwrap_or(&self.destination)
     }
+}
+
+#[async_trait]
+pub trait WithdrawalStore: Send + Sync {
+    /// Spends an approval on the withdrawal it approved, in one transaction; `false` when
+    /// it was not approved, already used, expired, or for another context.
+    async fn record_withdrawal(&self, approval: &Approval, amount_cents: i64, destination: &str, now: i64) -> Result<bool, StoreError>;
+    async fn withdrawals_of(&self, account: &AccountId) -> Result<Vec<WithdrawalRecord>, StoreError>;
 }
 
 impl Services {

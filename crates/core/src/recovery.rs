@@ -4,9 +4,11 @@
 
 use crate::account::{AccountId, LoginIdentifier};
 use crate::audit::{AuditEvent, RequestContext};
-use crate::auth::{in_words, AuthError, Services};
+use crate::auth::Services;
+use crate::clock::in_words;
 use crate::keys::{random_bytes, random_token, ServerKey};
-use crate::outbox::{Job, MessageContent, NewMessage};
+use crate::notice::Notice;
+use crate::outbox::{Job, NewMessage};
 use crate::password::{HashError, Password, WeakPassword};
 use crate::store::StoreError;
 use crate::throttle::ThrottleKey;
@@ -145,58 +147,6 @@ pub struct PasswordResetCompletion {
     pub now: i64,
 }
 
-/// What an email says; composed into subject, text and HTML by the web layer's templates.
-/// No `Debug`: it carries links and codes.
-pub enum Notice<'a> {
-    PasswordReset {
-        username: &'a str,
-        link: &'a str,
-        code: &'a str,
-        valid_for: &'a str,
-    },
-    PasswordChanged {
-        username: &'a str,
-        when: &'a str,
-        ip: &'a str,
-        device: &'a str,
-        report_link: &'a str,
-    },
-    /// A 2-step method or recovery codes changed (S5.4, S5.8, S9.1).
-    SecurityChange {
-        username: &'a str,
-        change: &'a str,
-        when: &'a str,
-        ip: &'a str,
-    },
-    /// The link that confirms a new email address, sent to that address.
-    EmailChangeConfirm {
-        username: &'a str,
-        link: &'a str,
-        new_email: &'a str,
-    },
-    /// Sent to an address someone tried to move an account to, when it already has one.
-    EmailInUse {
-        username: &'a str,
-    },
-    /// The account's password budget is spent (S3.9): sent at most once a day.
-    LoginsPaused {
-        username: &'a str,
-        when: &'a str,
-        reset_link: &'a str,
-    },
-    /// A one-time code sent by SMS or email; `sms` asks for the short form.
-    VerificationCode {
-        username: &'a str,
-        code: &'a str,
-        purpose: &'a str,
-        sms: bool,
-    },
-}
-
-pub trait Composer: Send + Sync + std::fmt::Debug {
-    fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String>;
-}
-
 /// The evidence a person brings to the reset page.
 pub enum ResetProof {
     Link(RecoveryToken),
@@ -247,8 +197,6 @@ pub enum JobError {
     Payload(String),
     #[error(transparent)]
     Reset(#[from] ResetError),
-    #[error(transparent)]
-    Auth(#[from] AuthError),
 }
 
 impl JobError {

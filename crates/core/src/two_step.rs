@@ -3,19 +3,19 @@
 //! one transaction, and the check shared by all of them.
 
 use crate::account::{Account, AccountId};
+use crate::approval::{Approval, APPROVAL_TTL_SECONDS};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::auth::Services;
 use crate::factors::{
     check_answer, generate_otp, generate_recovery_codes, mask_email, normalise_answer, normalise_code, question_text, recovery_code_hash,
-    AnswerError, FactorKind, FactorRecord, MethodView, TotpSecret,
+    AnswerError, FactorKind, FactorRecord, MethodView, NewOtp, TotpSecret,
 };
+use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::password::{HashError, Password, Verified};
-use crate::recovery::Notice;
 use crate::session::{SessionRecord, SessionStage, SessionToken};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
-use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
 /// Lifetime of a code sent by SMS or email (S1.5, S5.5).
@@ -26,8 +26,6 @@ pub const OTP_MAX_ATTEMPTS: i64 = 5;
 pub const RESEND_COOLDOWN_SECONDS: i64 = 30;
 /// How long an enrolment started after a step-up may be confirmed.
 pub const ENROL_WINDOW_SECONDS: i64 = 15 * 60;
-/// Lifetime of a transaction approval.
-pub const APPROVAL_TTL_SECONDS: i64 = 10 * 60;
 
 /// What an account is told when 2-step is on but none of its methods can be used here: its
 /// only method is a phone and this server has no SMS provider. The password alone never
@@ -53,88 +51,16 @@ impl Default for TwoStepSettings {
     }
 }
 
-pub struct NewOtp {
-    pub id: String,
-    pub binding: String,
-    pub factor_id: String,
-    pub code_hash: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct OtpRecord {
-    pub id: String,
-    pub code_hash: String,
-    pub attempts: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Approval {
-    pub id: String,
-    pub account_id: AccountId,
-    pub binding: String,
-    pub purpose: String,
-    pub context: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub approved_at: Option<i64>,
-    pub used_at: Option<i64>,
-}
-
-#[async_trait]
-pub trait FactorStore: Send + Sync {
-    async fn insert_factor(&self, factor: &FactorRecord) -> Result<(), StoreError>;
-    /// Enrolled and enrolling methods (not removed), oldest first.
-    async fn factors_of(&self, account: &AccountId) -> Result<Vec<FactorRecord>, StoreError>;
-    /// Turns an enrolling method on; the first one becomes the default.
-    async fn confirm_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError>;
-    async fn remove_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError>;
-    async fn set_default_factor(&self, account: &AccountId, id: &str) -> Result<bool, StoreError>;
-    /// Records a used TOTP step, only if it is later than the last one: of two concurrent
-    /// uses of one code, one wins (S5.3).
-    async fn advance_totp_step(&self, id: &str, step: i64) -> Result<bool, StoreError>;
-    /// Replaces the account's recovery codes (S5.8: the old set stops working).
-    async fn replace_recovery_codes(
-        &self,
-        account: &AccountId,
-        factor: &FactorRecord,
-        hashes: &[String],
-        now: i64,
-    ) -> Result<(), StoreError>;
-    async fn use_recovery_code(&self, account: &AccountId, hash: &str, now: i64) -> Result<bool, StoreError>;
-    async fn recovery_codes_left(&self, account: &AccountId) -> Result<i64, StoreError>;
-    /// In one transaction: voids the binding's unused codes for the method, stores the new
-    /// code's hash and writes the message that carries it.
-    async fn insert_otp(&self, otp: &NewOtp, message: &NewMessage) -> Result<(), StoreError>;
-    async fn latest_otp(&self, binding: &str, factor_id: &str, now: i64) -> Result<Option<OtpRecord>, StoreError>;
-    /// Counts one try at a sent code before it is compared, only while it has tries left:
-    /// of parallel guesses, at most `max` are ever compared.
-    async fn claim_otp_attempt(&self, id: &str, max: i64) -> Result<bool, StoreError>;
-    async fn consume_otp(&self, id: &str, now: i64) -> Result<bool, StoreError>;
-    async fn last_otp_sent_at(&self, factor_id: &str) -> Result<Option<i64>, StoreError>;
-    /// Replaces a session with a new one in one transaction (new id after the second step
-    /// and at step-up, S7.2).
-    async fn replace_session(&self, old_id_hash: &str, new: &SessionRecord) -> Result<(), StoreError>;
-    async fn insert_approval(&self, approval: &Approval) -> Result<(), StoreError>;
-    async fn get_approval(&self, account: &AccountId, id: &str) -> Result<Option<Approval>, StoreError>;
-    async fn mark_approved(&self, id: &str, now: i64) -> Result<bool, StoreError>;
-    /// Spends an approval on the withdrawal it approved, in one transaction; `false` when
-    /// it was not approved, already used, expired, or for another context.
-    async fn record_withdrawal(&self, approval: &Approval, amount_cents: i64, destination: &str, now: i64) -> Result<bool, StoreError>;
-    async fn withdrawals_of(&self, account: &AccountId) -> Result<Vec<crate::payments::WithdrawalRecord>, StoreError>;
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum TwoStepError {
     /// One answer for every wrong code, answer or unknown method (never says which part).
     #[error("That code or answer is not right. Check it and try again, or try another method.")]
     Invalid,
-    #[error("Too many wrong tries. Wait {}, or try another method.", crate::auth::in_words(*.0))]
+    #[error("Too many wrong tries. Wait {}, or try another method.", crate::clock::in_words(*.0))]
     Throttled(i64),
-    #[error("Wait {} before asking for another code.", crate::auth::in_words(*.0))]
+    #[error("Wait {} before asking for another code.", crate::clock::in_words(*.0))]
     ResendTooSoon(i64),
-    #[error("You have tried five new numbers today. Try again in {}.", crate::auth::in_words(*.0))]
+    #[error("You have tried five new numbers today. Try again in {}.", crate::clock::in_words(*.0))]
     TooManyNumbers(i64),
     #[error("This method does not send codes.")]
     NotSendable,

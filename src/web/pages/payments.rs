@@ -11,8 +11,9 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use doorman_core::approval::Approval;
 use doorman_core::payments::{Withdrawal, WithdrawalRecord, PAYOUT_DESTINATIONS};
-use doorman_core::two_step::{Approval, Binding};
+use doorman_core::two_step::Binding;
 use serde::Deserialize;
 
 #[derive(Template)]
