@@ -64,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
     // the per-login cap (100), so both sides are measured doing the same work.
     for k in 0..10 {
         app.services()
+            .auth
             .create_account(
                 NewAccountRequest {
                     username: Username::parse(&format!("maria{k}"))?,
@@ -80,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
     let holders = n.div_ceil(5);
     for k in 0..holders {
         app.services()
+            .auth
             .create_account(
                 NewAccountRequest {
                     username: Username::parse(&format!("holder{k}"))?,
@@ -104,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     for k in 0..holders {
         let login = format!("holder{k}");
         for _ in 0..600 {
-            if services.store.reset_code_target(&login, services.clock.unix()).await?.is_some() {
+            if services.deps.store.reset_code_target(&login, services.deps.clock.unix()).await?.is_some() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -9,10 +9,13 @@ use crate::server::ServeSettings;
 use crate::store::SqlStore;
 use crate::web::{router, AppState, WebSettings};
 use anyhow::Context;
-use doorman_core::auth::Services;
+use doorman_core::audit_chain::Audit;
+use doorman_core::auth::Auth;
 use doorman_core::clock::{Clock, SystemClock};
+use doorman_core::deps::Deps;
 use doorman_core::keys::ServerKey;
 use doorman_core::password::{PasswordHasher, PasswordPolicy};
+use doorman_core::services::{Services, Settings};
 use doorman_core::session::SessionPolicy;
 use doorman_core::two_step::TwoStepSettings;
 use secrecy::ExposeSecret;
@@ -26,6 +29,8 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     state: AppState,
+    /// The same services the state holds, for the command line and tests.
+    services: Services,
     store: SqlStore,
     /// The mail and job worker, when `mail_worker` is on.
     worker: Option<Worker>,
@@ -50,33 +55,39 @@ impl Default for Options {
 
 /// The domain services for a configuration, with storage connected and migrated.
 pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Services, SqlStore)> {
+    // A configured provider; `Application::build` also counts the demo's dev outbox.
+    let sms_available = matches!(crate::delivery::SmsSettings::from_config(config), Ok(Some(_)));
+    services_with(config, clock, sms_available).await
+}
+
+async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bool) -> anyhow::Result<(Services, SqlStore)> {
     let key = load_server_key(config)?;
     let store = SqlStore::connect(&config.database_url).await.context("connecting to the database")?.with_sealing_key(key.clone());
     store.migrate().await.context("applying database migrations")?;
-    let services = Services {
+    let deps = Deps {
         store: Arc::new(store.clone()),
         hasher: PasswordHasher::owasp()?,
         clock,
         key,
+        composer: Arc::new(TemplateComposer { product_name: config.product_name.clone(), base_url: base_url(config) }),
+        base_url: base_url(config),
+    };
+    let settings = Settings {
         password_policy: PasswordPolicy { min_chars: config.password_min_length, product_name: config.product_name.clone() },
+        breached: crate::breached::from_config(config)?,
         session_policy: SessionPolicy {
             idle_timeout_seconds: config.session_idle_timeout_minutes * 60,
             absolute_timeout_seconds: config.session_absolute_timeout_hours * 3600,
         },
-        composer: Arc::new(TemplateComposer { product_name: config.product_name.clone(), base_url: base_url(config) }),
-        base_url: base_url(config),
         reset_token_ttl_seconds: config.reset_token_ttl_minutes * 60,
         two_step: TwoStepSettings {
             email_codes_enabled: config.email_codes_enabled,
-            // A configured provider; `Application::build` also counts the demo's dev outbox.
-            sms_available: matches!(crate::delivery::SmsSettings::from_config(config), Ok(Some(_))),
+            sms_available,
             step_up_window_seconds: config.step_up_window_minutes * 60,
             issuer: config.product_name.clone(),
         },
-        content: Default::default(),
-        breached: crate::breached::from_config(config)?,
     };
-    Ok((services, store))
+    Ok((Services::new(deps, settings), store))
 }
 
 /// The configured public URL with exactly one trailing '/', the prefix of every link.
@@ -115,20 +126,19 @@ fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()>
 
 impl Application {
     pub async fn build(config: &Config, options: Options) -> anyhow::Result<Self> {
-        let (mut services, store) = services(config, options.clock).await?;
         // Built even when this process runs no worker, so that a bad `mail_from` or
         // `smtp_url` fails at start-up on every replica.
         let transport = Transport::from_config(config, options.demo)?;
         // No way to send a text, no SMS method offered (issue 8).
-        services.two_step.sms_available = transport.sends_sms();
+        let (services, store) = services_with(config, options.clock, transport.sends_sms()).await?;
         let worker = Worker::new(services.clone(), transport);
         let mail_wakeup = worker.wakeup();
         let worker = config.mail_worker.then_some(worker);
-        services.refresh_content().await.context("loading help articles and banners")?;
-        let state = AppState::new(services, WebSettings::from_config(config, options.demo));
+        services.content.refresh_content().await.context("loading help articles and banners")?;
+        let state = AppState::new(&services, WebSettings::from_config(config, options.demo));
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
         let address = listener.local_addr()?;
-        Ok(Self { listener, address, state, store, worker, mail_wakeup, serve: ServeSettings::from_config(config) })
+        Ok(Self { listener, address, state, services, store, worker, mail_wakeup, serve: ServeSettings::from_config(config) })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -136,7 +146,7 @@ impl Application {
     }
 
     pub fn services(&self) -> &Services {
-        &self.state.services
+        &self.services
     }
 
     pub fn store(&self) -> &SqlStore {
@@ -152,11 +162,11 @@ impl Application {
     /// Serves (and runs the worker, when on) until the process is asked to stop (Ctrl-C or
     /// SIGTERM), then drains requests and lets the worker finish its round.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let services = self.state.services.clone();
-        let refresh = tokio::spawn(doorman_core::content::refresh_forever(services.clone()));
-        let purge = tokio::spawn(purge_sessions_forever(services.clone()));
+        let services = self.services;
+        let refresh = tokio::spawn(doorman_core::content::refresh_forever(services.content));
+        let purge = tokio::spawn(purge_sessions_forever(services.auth));
         // Sealing runs where the worker runs; it is deterministic, so several sealers agree.
-        let seal = self.worker.is_some().then(|| tokio::spawn(seal_audit_forever(services)));
+        let seal = self.worker.is_some().then(|| tokio::spawn(seal_audit_forever(services.audit)));
         let (stop, stopped) = watch::channel(false);
         let stop = Arc::new(stop);
         let worker = self.worker.map(|worker| {
@@ -190,24 +200,22 @@ impl Application {
 }
 
 /// Expired sessions are refused on sight; this only keeps the table small.
-async fn purge_sessions_forever(services: Services) {
+async fn purge_sessions_forever(auth: Auth) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
-        let now = services.clock.unix();
-        let policy = services.session_policy;
-        if let Err(e) = services.store.purge_sessions(now - policy.idle_timeout_seconds, now - policy.absolute_timeout_seconds).await {
+        if let Err(e) = auth.purge_expired_sessions().await {
             tracing::warn!(error = %e, "purging expired sessions failed");
         }
     }
 }
 
 /// Chains audit events once they are old enough (S10.3).
-async fn seal_audit_forever(services: Services) {
+async fn seal_audit_forever(audit: Audit) {
     let mut tick = tokio::time::interval(Duration::from_secs(15));
     loop {
         tick.tick().await;
-        if let Err(e) = services.seal_audit_chain().await {
+        if let Err(e) = audit.seal_audit_chain().await {
             tracing::warn!(error = %e, "sealing the audit chain failed");
         }
     }

@@ -6,8 +6,9 @@ use crate::store::SqlStore;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use doorman_core::audit::RequestContext;
-use doorman_core::auth::{AuthError, NewAccountRequest, Services};
+use doorman_core::auth::{AuthError, NewAccountRequest};
 use doorman_core::clock::SystemClock;
+use doorman_core::services::Services;
 use doorman_core::store::OutboxStore;
 use doorman_core::{Country, EmailAddress, Password, UserType, Username};
 use std::net::SocketAddr;
@@ -212,8 +213,8 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
 
 async fn audit_verify(config: &Config) -> anyhow::Result<()> {
     let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
-    let newly = services.seal_audit_chain().await?;
-    match services.verify_audit_chain().await? {
+    let newly = services.audit.seal_audit_chain().await?;
+    match services.audit.verify_audit_chain().await? {
         doorman_core::audit_chain::ChainReport::Intact { sealed, unsealed } => {
             println!("audit chain intact: {sealed} events sealed ({newly} just now), {unsealed} younger than a minute not yet sealed");
             Ok(())
@@ -245,6 +246,7 @@ async fn add_user(config: &Config, username: &str, email: &str, user_type: &str,
     let password = Password::new(line.trim_end_matches(['\r', '\n'])).map_err(|e| anyhow::anyhow!("{e}"))?;
     let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
     let account = services
+        .auth
         .create_account(NewAccountRequest { username, email, user_type, country, password }, &RequestContext::cli())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -331,7 +333,7 @@ async fn seed_demo_accounts(services: &Services) -> anyhow::Result<()> {
             country: Country::parse(country)?,
             password: Password::new(password)?,
         };
-        match services.create_account(request, &RequestContext::cli()).await {
+        match services.auth.create_account(request, &RequestContext::cli()).await {
             Ok(_) | Err(AuthError::UsernameTaken | AuthError::EmailTaken) => {
                 println!("  {username:<10} {password:<24} ({user_type}, {country})")
             }

@@ -5,10 +5,10 @@ use crate::app;
 use crate::config::Config;
 use anyhow::Context;
 use doorman_core::audit::RequestContext;
-use doorman_core::auth::Services;
 use doorman_core::clock::SystemClock;
 use doorman_core::help::{parse_article_file, Article};
 use doorman_core::roles::Role;
+use doorman_core::services::Services;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ const DEMO_BANNERS: &str = include_str!("../content/banners-demo.json");
 pub async fn set_role(config: &Config, login: &str, role: &str, grant: bool) -> anyhow::Result<()> {
     let role = Role::parse(role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: the only role is admin"))?;
     let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
-    let changed = services.set_role(login, role, grant, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let changed = services.roles.set_role(login, role, grant, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let what = match (grant, changed) {
         (true, true) => "granted",
         (true, false) => "already had",
@@ -58,7 +58,7 @@ pub async fn import_banners(config: &Config, file: &Path) -> anyhow::Result<()> 
         }
     };
     let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
-    let board = services.import_banners(&json, None, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let board = services.content.import_banners(&json, None, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let shown = board.document().responsive.iter().filter(|b| !b.message.trim().is_empty()).count()
         + usize::from(!board.document().global.message.trim().is_empty());
     println!("imported the banner document: {} responsive banners, {shown} with a message", board.document().responsive.len());
@@ -76,14 +76,14 @@ fn last_json_line(text: &str) -> Option<String> {
 /// `doorman banners export`: prints the stored document.
 pub async fn export_banners(config: &Config) -> anyhow::Result<()> {
     let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
-    println!("{}", services.export_banners().await?);
+    println!("{}", services.content.export_banners().await?);
     Ok(())
 }
 
 /// `doorman articles import DIR`: adds or updates the articles of every `*.md` file in DIR.
 pub async fn import_articles(config: &Config, dir: &Path) -> anyhow::Result<()> {
     let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
-    let now = services.clock.unix();
+    let now = services.deps.clock.unix();
     let mut articles = Vec::new();
     let mut paths: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -95,7 +95,7 @@ pub async fn import_articles(config: &Config, dir: &Path) -> anyhow::Result<()> 
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         articles.push(parse_article_file(&text, now).with_context(|| format!("in {}", path.display()))?);
     }
-    let written = services.seed_articles(&articles, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let written = services.content.seed_articles(&articles, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("{} articles read, {written} added or changed", articles.len());
     Ok(())
 }
@@ -107,10 +107,10 @@ fn demo_articles(now: i64) -> anyhow::Result<Vec<Article>> {
 /// `serve --demo`: the help center's articles (added or refreshed by slug, so running the
 /// demo again changes nothing) and, when no banner document is stored yet, a demo banner.
 pub async fn seed_demo_content(services: &Services) -> anyhow::Result<()> {
-    let articles = demo_articles(services.clock.unix())?;
-    services.seed_articles(&articles, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    if services.store.banner_document().await?.is_none() {
-        services.import_banners(DEMO_BANNERS, None, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let articles = demo_articles(services.deps.clock.unix())?;
+    services.content.seed_articles(&articles, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    if services.deps.store.banner_document().await?.is_none() {
+        services.content.import_banners(DEMO_BANNERS, None, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     println!(
         "Help center: {} articles at /help; admin pages at /admin (grant with `doorman user role add USERNAME admin`)",

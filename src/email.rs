@@ -3,8 +3,8 @@
 //! lettre from typed addresses, so nothing here can inject a header.
 
 use askama::Template;
+use doorman_core::notice::{Composer, Notice};
 use doorman_core::outbox::MessageContent;
-use doorman_core::recovery::{Composer, Notice};
 
 #[derive(Debug, Clone)]
 pub struct TemplateComposer {

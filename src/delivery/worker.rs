@@ -7,9 +7,9 @@
 
 use super::transport::{SendError, Transport, SEND_DEADLINE};
 use doorman_core::audit::{AuditEvent, RequestContext};
-use doorman_core::auth::Services;
 use doorman_core::delivery_failures::{destination_country, AttemptFailure, DeliveryAttempt};
 use doorman_core::outbox::{retry_delay, Channel, ClaimedMessage, Job};
+use doorman_core::services::Services;
 use doorman_core::store::StoreError;
 use std::future::Future;
 use std::sync::Arc;
@@ -127,7 +127,7 @@ impl Worker {
 
     async fn run_jobs(&self) -> Result<usize, StoreError> {
         let started = Instant::now();
-        let jobs = self.services.store.claim_jobs(&self.id, self.services.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
+        let jobs = self.services.deps.store.claim_jobs(&self.id, self.services.deps.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
         let claimed = jobs.len();
         for job in jobs {
             if started.elapsed() > LEASE_BUDGET {
@@ -141,18 +141,19 @@ impl Worker {
 
     async fn run_job(&self, job: &Job) {
         // The error, and whether it is permanent (a payload that can never run).
-        let outcome = match tokio::time::timeout(JOB_TIMEOUT, self.services.run_job(job)).await {
+        let outcome = match tokio::time::timeout(JOB_TIMEOUT, self.services.recovery.run_job(job)).await {
             Ok(result) => result.map_err(|e| (e.to_string(), e.is_permanent())),
             Err(_) => Err((format!("did not finish within {} seconds", JOB_TIMEOUT.as_secs()), false)),
         };
-        let store = &self.services.store;
+        let store = &self.services.deps.store;
         let recorded = match outcome {
             Ok(()) => {
                 tracing::info!(worker = %self.id, job = %job.id, kind = %job.kind, attempts = job.attempts, "job done");
                 store.complete_job(&job.id).await
             }
             Err((error, permanent)) => {
-                let retry_at = if permanent { None } else { retry_delay(job.attempts).map(|delay| self.services.clock.unix() + delay) };
+                let retry_at =
+                    if permanent { None } else { retry_delay(job.attempts).map(|delay| self.services.deps.clock.unix() + delay) };
                 tracing::warn!(worker = %self.id, job = %job.id, kind = %job.kind, attempts = job.attempts, retry_at, permanent, %error, "job failed");
                 store.fail_job(&job.id, &error, retry_at).await
             }
@@ -165,14 +166,15 @@ impl Worker {
 
     async fn send_messages(&self) -> Result<usize, StoreError> {
         let started = Instant::now();
-        let messages = self.services.store.claim_messages(&self.id, self.services.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
+        let messages =
+            self.services.deps.store.claim_messages(&self.id, self.services.deps.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
         let claimed = messages.len();
         for message in messages {
             if started.elapsed() > LEASE_BUDGET {
                 tracing::info!(worker = %self.id, message = %message.id, "lease running out: leaving the message to the next round");
                 continue;
             }
-            let outcome = match super::sms::too_old(&message, self.services.clock.unix()) {
+            let outcome = match super::sms::too_old(&message, self.services.deps.clock.unix()) {
                 Some(stale) => Err(stale),
                 None => self.transport.send(&message).await,
             };
@@ -182,8 +184,8 @@ impl Worker {
     }
 
     async fn record(&self, message: &ClaimedMessage, outcome: Result<(), SendError>) {
-        let store = &self.services.store;
-        let now = self.services.clock.unix();
+        let store = &self.services.deps.store;
+        let now = self.services.deps.clock.unix();
         match outcome {
             Ok(()) => {
                 if let Err(e) = store.mark_sent(&message.id, now).await {
@@ -229,7 +231,7 @@ impl Worker {
             at: now,
             failure,
         };
-        if let Err(e) = self.services.store.record_delivery_attempt(&attempt).await {
+        if let Err(e) = self.services.deps.store.record_delivery_attempt(&attempt).await {
             tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not count the delivery attempt");
         }
     }
@@ -237,7 +239,7 @@ impl Worker {
     async fn audit(&self, event: AuditEvent, message: &ClaimedMessage, detail: &str) {
         let ctx =
             RequestContext { ip: std::net::IpAddr::from([0, 0, 0, 0]), user_agent: "doorman-worker".into(), request_id: String::new() };
-        if let Err(e) = self.services.audit(event, message.account_id.as_ref(), &ctx, detail).await {
+        if let Err(e) = self.services.deps.audit(event, message.account_id.as_ref(), &ctx, detail).await {
             tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not write the audit record");
         }
     }

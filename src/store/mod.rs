@@ -6,6 +6,7 @@
 //! both. Each backend keeps its own migrations because their DDL differs.
 
 mod accounts;
+mod approvals;
 mod audit;
 mod content;
 mod delivery_failures;

@@ -7,6 +7,7 @@ use axum::Json;
 use doorman_core::auth::AuthError;
 use doorman_core::email_change::EmailChangeError;
 use doorman_core::factors::MethodView;
+use doorman_core::payments::PaymentError;
 use doorman_core::recovery::ResetError;
 use doorman_core::store::StoreError;
 use doorman_core::two_step::TwoStepError;
@@ -66,6 +67,7 @@ impl From<AuthError> for ApiError {
             AuthError::EmailTaken => Self::new(StatusCode::CONFLICT, "email_taken", message),
             AuthError::Store(ref inner) => Self::internal(inner),
             AuthError::Hash(ref inner) => Self::internal(inner),
+            AuthError::NotYourProof(_) => Self::forbidden(&message),
         }
     }
 }
@@ -133,6 +135,15 @@ impl From<TwoStepError> for ApiError {
             TwoStepError::Store(ref inner) => Self::internal(inner),
             TwoStepError::Hash(ref inner) => Self::internal(inner),
             TwoStepError::Seal | TwoStepError::Compose(_) => Self::internal(&e),
+            TwoStepError::StepUpRequired(required) => {
+                let mut error = Self::step_up_required(&required.methods);
+                if required.stranded() {
+                    // 2-step is on and nothing can be used here: the password is no substitute.
+                    error.message = doorman_core::two_step::NO_USABLE_METHOD.into();
+                }
+                error
+            }
+            TwoStepError::NotYourProof(_) => Self::forbidden(&message),
         }
     }
 }
@@ -149,6 +160,18 @@ impl From<EmailChangeError> for ApiError {
             EmailChangeError::AddressTaken => Self::new(StatusCode::CONFLICT, "email_taken", message),
             EmailChangeError::Store(ref inner) => Self::internal(inner),
             EmailChangeError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
+            EmailChangeError::NotYourProof(_) => Self::forbidden(&message),
+        }
+    }
+}
+
+impl From<PaymentError> for ApiError {
+    fn from(e: PaymentError) -> Self {
+        match e {
+            // The same answer as a wrong code: the approval does not count for this withdrawal.
+            PaymentError::ApprovalInvalid => Self::from(TwoStepError::Invalid),
+            PaymentError::NotYourProof(_) => Self::forbidden(&e.to_string()),
+            PaymentError::Store(ref inner) => Self::internal(inner),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::web::error::{ApiError, PageError};
 use crate::web::security::forbidden_form;
+use crate::web::step_up::{return_to, to_step_up};
 use crate::web::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, RawPathParams, Request};
@@ -11,6 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use doorman_core::audit::RequestContext;
 use doorman_core::session::{SessionRecord, SessionStage, SessionToken};
+use doorman_core::step_up::SteppedUp;
+use doorman_core::two_step::TwoStepError;
 use doorman_core::Account;
 use std::net::{IpAddr, SocketAddr};
 
@@ -56,7 +59,7 @@ async fn read_session(parts: &Parts, state: &AppState) -> Result<Option<CurrentS
     let Some(token) = jar.get(state.web.session_cookie).and_then(|c| SessionToken::from_cookie(c.value())) else {
         return Ok(None);
     };
-    let found = state.services.authenticate(&token).await?;
+    let found = state.auth.authenticate(&token).await?;
     Ok(found.map(|(record, account)| CurrentSession { token, record, account }))
 }
 
@@ -93,6 +96,31 @@ impl FromRequestParts<AppState> for ApiSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         MaybeSession::from_request_parts(parts, state).await?.0.map(Self).ok_or_else(ApiError::not_authenticated)
+    }
+}
+
+/// A signed-in session that verified recently (S7.6), with the proof every sensitive core
+/// operation takes: the one way a handler gets a [`SteppedUp`]. Without a recent verification
+/// the API answers 403 `step_up_required` with the methods to step up with, and a page sends
+/// the visitor to step up and back; without a session, 401 or the login page.
+pub struct StepUp(pub SteppedUp, pub CurrentSession);
+
+impl FromRequestParts<AppState> for StepUp {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let api = for_api(parts);
+        let session = match MaybeSession::from_request_parts(parts, state).await {
+            Ok(MaybeSession(Some(session))) => session,
+            Ok(MaybeSession(None)) if api => return Err(ApiError::not_authenticated().into_response()),
+            Ok(MaybeSession(None)) => return Err(Redirect::to("/login").into_response()),
+            Err(e) => return Err(answer(parts, e)),
+        };
+        match state.two_step.check_step_up(&session.record, &session.account).await {
+            Ok(proof) => Ok(Self(proof, session)),
+            Err(TwoStepError::StepUpRequired(_)) if !api => Err(to_step_up(return_to(original_path(parts)))),
+            Err(e) => Err(answer(parts, ApiError::from(e))),
+        }
     }
 }
 
@@ -260,8 +288,11 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm
 /// Whether the request is for the JSON API (its errors are JSON) or a page (an error page).
 /// Nested routers see their own part of the path; the original one tells.
 fn for_api(parts: &Parts) -> bool {
-    let path = parts.extensions.get::<OriginalUri>().map(|u| u.0.path()).unwrap_or_else(|| parts.uri.path());
-    path.starts_with("/api/")
+    original_path(parts).starts_with("/api/")
+}
+
+fn original_path(parts: &Parts) -> &str {
+    parts.extensions.get::<OriginalUri>().map(|u| u.0.path()).unwrap_or_else(|| parts.uri.path())
 }
 
 fn answer(parts: &Parts, error: ApiError) -> Response {

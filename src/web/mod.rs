@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod pages;
 pub mod security;
+pub mod step_up;
 
 use crate::config::Config;
 use axum::extract::Request;
@@ -17,10 +18,21 @@ use axum::Router;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
 use doorman_core::audit::RequestContext;
-use doorman_core::auth::{AuthError, Services, SignedIn};
+use doorman_core::auth::{Auth, AuthError, SignedIn};
+use doorman_core::clock::Clock;
+use doorman_core::content::Content;
+use doorman_core::deps::Deps;
+use doorman_core::email_change::EmailChange;
+use doorman_core::keys::ServerKey;
+use doorman_core::password_change::PasswordChange;
+use doorman_core::payments::Payments;
+use doorman_core::recovery::Recovery;
 use doorman_core::recovery::{ResetError, ResetGrant, SecondFactorProof};
+use doorman_core::roles::Roles;
+use doorman_core::services::Services;
 use doorman_core::session::SessionToken;
 use doorman_core::trusted_device::{DeviceToken, NewDevice, DEVICE_TTL_SECONDS};
+use doorman_core::two_step::TwoStep;
 use doorman_core::{LoginIdentifier, Password};
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,19 +86,57 @@ impl WebSettings {
 /// limits kept in the database (which every replica shares).
 pub type AddressLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 
+/// What handlers reach: one service per feature (no store: every storage step goes through
+/// a domain operation), the shared key and clock, and the web settings.
 #[derive(Clone)]
 pub struct AppState {
-    pub services: Services,
+    pub auth: Auth,
+    pub recovery: Recovery,
+    pub two_step: TwoStep,
+    pub password_change: PasswordChange,
+    pub email_change: EmailChange,
+    pub payments: Payments,
+    pub content: Content,
+    pub roles: Roles,
+    /// Signs CSRF tokens and keys visitor ids.
+    pub key: ServerKey,
+    pub clock: Arc<dyn Clock>,
+    /// Readiness: whether storage answers.
+    pub health: Health,
     pub web: Arc<WebSettings>,
     pub anonymous_writes: Arc<AddressLimiter>,
 }
 
 impl AppState {
-    pub fn new(services: Services, web: WebSettings) -> Self {
+    pub fn new(services: &Services, web: WebSettings) -> Self {
         // 20 at once, then one every 6 seconds, per address.
         let quota = governor::Quota::per_minute(std::num::NonZeroU32::MIN.saturating_add(9))
             .allow_burst(std::num::NonZeroU32::MIN.saturating_add(19));
-        Self { services, web: Arc::new(web), anonymous_writes: Arc::new(governor::RateLimiter::keyed(quota)) }
+        Self {
+            auth: services.auth.clone(),
+            recovery: services.recovery.clone(),
+            two_step: services.two_step.clone(),
+            password_change: services.password_change.clone(),
+            email_change: services.email_change.clone(),
+            payments: services.payments.clone(),
+            content: services.content.clone(),
+            roles: services.roles.clone(),
+            key: services.deps.key.clone(),
+            clock: services.deps.clock.clone(),
+            health: Health(services.deps.clone()),
+            web: Arc::new(web),
+            anonymous_writes: Arc::new(governor::RateLimiter::keyed(quota)),
+        }
+    }
+}
+
+/// The readiness check's one question to storage.
+#[derive(Clone)]
+pub struct Health(Deps);
+
+impl Health {
+    pub async fn ping(&self) -> Result<(), doorman_core::store::StoreError> {
+        self.0.ping().await
     }
 }
 
@@ -138,10 +188,8 @@ pub async fn sign_in(
     // A password longer than any we accept cannot be right: it gets the same answer.
     let password = Password::new(password).map_err(|_| AuthError::InvalidCredentials)?;
     let devices = presented_devices(state, &jar);
-    let mut signed_in = state.services.login(&identifier, &password, &devices, ctx).await?;
-    if let Some(previous) = current {
-        state.services.store.delete_session(&previous.record.id_hash).await?;
-    }
+    let previous = current.as_ref().map(|session| &session.record);
+    let mut signed_in = state.auth.login(&identifier, &password, &devices, previous, ctx).await?;
     let jar = signed_in_cookies(state, jar, &signed_in.token, signed_in.device.take());
     Ok((jar, signed_in))
 }
@@ -176,7 +224,7 @@ pub async fn request_reset(state: &AppState, login: &str, ctx: &RequestContext) 
         tracing::info!("forgot-password request dropped by the per-address limit");
         return Ok(());
     }
-    state.services.request_password_reset(&LoginIdentifier::new(login), ctx).await?;
+    state.recovery.request_password_reset(&LoginIdentifier::new(login), ctx).await?;
     Ok(())
 }
 
@@ -191,7 +239,7 @@ pub async fn reset_password(
     ctx: &RequestContext,
 ) -> Result<(), error::ApiError> {
     let password = Password::new(new_password).map_err(ResetError::WeakPassword)?;
-    state.services.reset_password(grant, &password, second, ctx).await?;
+    state.recovery.reset_password(grant, &password, second, ctx).await?;
     Ok(())
 }
 

@@ -17,12 +17,12 @@ async fn s10_3_an_edited_or_removed_audit_event_breaks_the_chain(backend: Backen
     }
     app.login("maria", PASSWORD).await;
 
-    assert_eq!(app.services.seal_audit_chain().await.unwrap(), 0, "events younger than a minute wait");
+    assert_eq!(app.services.audit.seal_audit_chain().await.unwrap(), 0, "events younger than a minute wait");
     app.clock.advance(61);
-    assert_eq!(app.services.seal_audit_chain().await.unwrap(), 5);
-    assert_eq!(app.services.verify_audit_chain().await.unwrap(), ChainReport::Intact { sealed: 5, unsealed: 0 });
+    assert_eq!(app.services.audit.seal_audit_chain().await.unwrap(), 5);
+    assert_eq!(app.services.audit.verify_audit_chain().await.unwrap(), ChainReport::Intact { sealed: 5, unsealed: 0 });
     // Sealing again, as a second replica would, changes nothing.
-    assert_eq!(app.services.seal_audit_chain().await.unwrap(), 0);
+    assert_eq!(app.services.audit.seal_audit_chain().await.unwrap(), 0);
 
     let verify = || {
         Command::new(env!("CARGO_BIN_EXE_doorman"))
@@ -43,11 +43,11 @@ async fn s10_3_an_edited_or_removed_audit_event_breaks_the_chain(backend: Backen
         .await
         .unwrap();
     assert_eq!(edited.rows_affected(), 1);
-    assert_eq!(app.services.verify_audit_chain().await.unwrap(), ChainReport::Broken { at_id: 3, sealed_before: 2 });
+    assert_eq!(app.services.audit.verify_audit_chain().await.unwrap(), ChainReport::Broken { at_id: 3, sealed_before: 2 });
     let broken = verify();
     assert!(!broken.status.success() && String::from_utf8_lossy(&broken.stderr).contains("BROKEN at event 3"), "{broken:?}");
 
     // Removing an event breaks the chain at the next one.
     sqlx::query("DELETE FROM audit_events WHERE id = 3").execute(store.pool()).await.unwrap();
-    assert_eq!(app.services.verify_audit_chain().await.unwrap(), ChainReport::Broken { at_id: 4, sealed_before: 2 });
+    assert_eq!(app.services.audit.verify_audit_chain().await.unwrap(), ChainReport::Broken { at_id: 4, sealed_before: 2 });
 }

@@ -45,7 +45,7 @@ fn document(global: (&str, &str, &str, &str), responsive: &[(&str, &str, &str, &
 }
 
 async fn import(app: &TestApp, json: &str) {
-    app.services.import_banners(json, None, &RequestContext::cli()).await.unwrap();
+    app.services.content.import_banners(json, None, &RequestContext::cli()).await.unwrap();
 }
 
 /// The messages `/api/v1/banners/active` gives this client (with extra request headers).
@@ -159,7 +159,7 @@ async fn s12_2_banners_target_country_and_user_type_from_the_account(backend: Ba
 
 async fn banners_follow_their_time_window_on_the_clock(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let now = app.services.clock.unix();
+    let now = app.services.deps.clock.unix();
     let (start, end) = (format_time(now + 3600), format_time(now + 7200));
     import(&app, &document(("Maintenance tonight", "warning", &start, &end), &[("PH only, no end", "PH", "all", "info", &start, "")]))
         .await;
@@ -183,7 +183,7 @@ async fn banners_follow_their_time_window_on_the_clock(backend: Backend) {
     assert_eq!(active(&app, &maria, &[]).await, ["PH only, no end"], "\"\" is no bound");
 
     // Times with an offset and dates without a time are ISO 8601 too.
-    let offset = time::OffsetDateTime::from_unix_timestamp(app.services.clock.unix() - 60)
+    let offset = time::OffsetDateTime::from_unix_timestamp(app.services.deps.clock.unix() - 60)
         .unwrap()
         .to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap())
         .format(&time::format_description::well_known::Rfc3339)
@@ -346,7 +346,7 @@ async fn admins_preview_schedule_and_end_banners(backend: Backend) {
     let admin = admin(&app).await;
     let page = app.get(&admin, "/admin/banners").await;
     let csrf = form_csrf(&page.text, "/admin/banners");
-    let later = format_time(app.services.clock.unix() + 600);
+    let later = format_time(app.services.deps.clock.unix() + 600);
     let doc = document(
         ("Global now", "info", "", ""),
         &[("PH freelancers", "PH", "freelancer", "warning", "", ""), ("Later", "All", "all", "info", &later, "")],
@@ -369,7 +369,7 @@ async fn admins_preview_schedule_and_end_banners(backend: Backend) {
     assert_eq!(post_form(&app, &admin, "/admin/banners/end", &[("csrf", &csrf), ("slot", "0")]).await.status, 303);
     assert_eq!(active(&app, &maria, &[]).await, ["Global now"]);
     let stored: Value = app.get(&app.client, "/api/v1/banners").await.json();
-    assert_eq!(stored["responsive"][0]["end"], format_time(app.services.clock.unix()));
+    assert_eq!(stored["responsive"][0]["end"], format_time(app.services.deps.clock.unix()));
     // Ending a scheduled banner cancels it; ending the global one ends it.
     assert_eq!(post_form(&app, &admin, "/admin/banners/end", &[("csrf", &csrf), ("slot", "1")]).await.status, 303);
     assert_eq!(post_form(&app, &admin, "/admin/banners/end", &[("csrf", &csrf), ("slot", "global")]).await.status, 303);
@@ -378,8 +378,8 @@ async fn admins_preview_schedule_and_end_banners(backend: Backend) {
     assert!(active(&app, &maria, &[]).await.is_empty(), "the cancelled banner does not start later");
     assert_eq!(post_form(&app, &admin, "/admin/banners/end", &[("csrf", &csrf), ("slot", "9")]).await.status, 400);
 
-    let admin_account = app.services.store.find_for_login("admin").await.unwrap().unwrap().0;
-    let audit = app.services.store.audit_of(&admin_account.id, 50).await.unwrap();
+    let admin_account = app.services.deps.store.find_for_login("admin").await.unwrap().unwrap().0;
+    let audit = app.services.deps.store.audit_of(&admin_account.id, 50).await.unwrap();
     assert_eq!(audit.iter().filter(|r| r.event == doorman_core::audit::AuditEvent::BannersChanged).count(), 4);
 }
 

@@ -27,6 +27,7 @@ on_both_backends!(
 
 pub async fn account(app: &TestApp, username: &str, user_type: UserType, country: &str) -> Account {
     app.services
+        .auth
         .create_account(
             NewAccountRequest {
                 username: Username::parse(username).unwrap(),
@@ -52,7 +53,7 @@ pub async fn signed_in(app: &TestApp, username: &str, user_type: UserType, count
 /// A signed-in client of a new account with the admin role.
 pub async fn admin(app: &TestApp) -> reqwest::Client {
     account(app, "admin", UserType::Client, "US").await;
-    assert!(app.services.set_role("admin", Role::Admin, true, &RequestContext::cli()).await.unwrap());
+    assert!(app.services.roles.set_role("admin", Role::Admin, true, &RequestContext::cli()).await.unwrap());
     let client = TestApp::new_client();
     assert_eq!(app.login_as(&client, "192.0.2.51", "admin", PASSWORD).await.status, 200);
     client
@@ -71,8 +72,8 @@ pub async fn post_form(app: &TestApp, client: &reqwest::Client, path: &str, form
 pub async fn add_article(app: &TestApp, slug: &str, title: &str, category: &str, body: &str, related: &str) -> Article {
     let fields =
         ArticleFields { slug: slug.into(), title: title.into(), category: category.into(), body: body.into(), related: related.into() };
-    let article = Article::parse(&fields, app.services.clock.unix()).unwrap();
-    app.services.save_article(&article, true, None, &RequestContext::cli()).await.unwrap();
+    let article = Article::parse(&fields, app.services.deps.clock.unix()).unwrap();
+    app.services.content.save_article(&article, true, None, &RequestContext::cli()).await.unwrap();
     article
 }
 
@@ -193,7 +194,7 @@ async fn s12_1_vote_form_needs_a_csrf_token_and_works_without_javascript(backend
     let other = TestApp::new_client();
     let foreign = post_form(&app, &other, "/help/log-in/vote", &[("helpful", "yes"), ("csrf", &csrf)]).await;
     assert_eq!(foreign.status, 403, "a token is bound to its visitor");
-    assert_eq!(app.services.vote_tally(&doorman_core::help::Slug::parse("log-in").unwrap()).await.unwrap().total, 0);
+    assert_eq!(app.services.content.vote_tally(&doorman_core::help::Slug::parse("log-in").unwrap()).await.unwrap().total, 0);
 
     // A plain form post, then back to the article.
     let voted = post_form(
@@ -273,12 +274,12 @@ async fn s12_1_the_vote_budget_is_shared_through_the_database(backend: Backend) 
     let ctx = RequestContext { ip: "203.0.113.9".parse().unwrap(), user_agent: "test".into(), request_id: String::new() };
     let ballot = Ballot::new(true, None, "").unwrap();
     for i in 0..doorman_core::content::VOTES_PER_ADDRESS_PER_HOUR {
-        app.services.vote("log-in", &Voter::Visitor(format!("v{i}")), &ballot, &ctx).await.unwrap();
+        app.services.content.vote("log-in", &Voter::Visitor(format!("v{i}")), &ballot, &ctx).await.unwrap();
     }
-    let refused = app.services.vote("log-in", &Voter::Visitor("one-more".into()), &ballot, &ctx).await;
+    let refused = app.services.content.vote("log-in", &Voter::Visitor("one-more".into()), &ballot, &ctx).await;
     assert!(matches!(refused, Err(doorman_core::content::ContentError::RateLimited { .. })), "{refused:?}");
     app.clock.advance(3601);
-    app.services.vote("log-in", &Voter::Visitor("an-hour-later".into()), &ballot, &ctx).await.unwrap();
+    app.services.content.vote("log-in", &Voter::Visitor("an-hour-later".into()), &ballot, &ctx).await.unwrap();
 }
 
 async fn no_reasons_are_length_limited_and_reach_the_admin_page(backend: Backend) {
@@ -369,7 +370,7 @@ async fn admin_routes_send_anonymous_visitors_to_login_and_refuse_non_admins(bac
         assert_eq!(app.get(&admin, path).await.status, 200, "{path}");
     }
     // A revoked role closes the pages at once.
-    app.services.set_role("admin", Role::Admin, false, &RequestContext::cli()).await.unwrap();
+    app.services.roles.set_role("admin", Role::Admin, false, &RequestContext::cli()).await.unwrap();
     assert_eq!(app.get(&admin, "/admin").await.status, 403);
 }
 
@@ -452,8 +453,8 @@ async fn admins_create_and_edit_articles(backend: Backend) {
     let index = app.get(&admin, "/admin").await;
     assert!(index.text.contains("Your sessions, explained"));
     // Every change is audited with the admin's account.
-    let admin_account = app.services.store.find_for_login("admin").await.unwrap().unwrap().0;
-    let audit = app.services.store.audit_of(&admin_account.id, 50).await.unwrap();
+    let admin_account = app.services.deps.store.find_for_login("admin").await.unwrap().unwrap().0;
+    let audit = app.services.deps.store.audit_of(&admin_account.id, 50).await.unwrap();
     assert_eq!(audit.iter().filter(|r| r.event == doorman_core::audit::AuditEvent::HelpArticleSaved).count(), 2);
 }
 

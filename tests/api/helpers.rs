@@ -4,7 +4,8 @@
 use doorman::app::{Application, Options};
 use doorman::Config;
 use doorman_core::audit::RequestContext;
-use doorman_core::auth::{NewAccountRequest, Services};
+use doorman_core::auth::NewAccountRequest;
+use doorman_core::services::Services;
 use doorman_core::{Account, Country, EmailAddress, ManualClock, Password, UserType, Username};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
@@ -123,6 +124,7 @@ impl TestApp {
 
     pub async fn create_account(&self, username: &str, email: &str) -> Account {
         self.services
+            .auth
             .create_account(
                 NewAccountRequest {
                     username: Username::parse(username).expect("username"),
@@ -199,15 +201,15 @@ impl TestApp {
     /// Does what the worker would: runs the queued jobs, then takes every message due in
     /// the outbox (marking it sent), so tests see exactly what would be emailed.
     pub async fn deliver(&self) -> Vec<Mail> {
-        let store = &self.services.store;
-        let now = self.services.clock.unix();
+        let store = &self.services.deps.store;
+        let now = self.services.deps.clock.unix();
         loop {
             let jobs = store.claim_jobs("test", now, 60, 100).await.unwrap();
             if jobs.is_empty() {
                 break;
             }
             for job in jobs {
-                self.services.run_job(&job).await.unwrap();
+                self.services.recovery.run_job(&job).await.unwrap();
                 store.complete_job(&job.id).await.unwrap();
             }
         }

@@ -14,8 +14,8 @@ async fn jobs_that_can_never_run_are_dead_lettered(backend: Backend) {
     let config = test_config(backend).await;
     let app = TestApp::spawn_with(config.clone()).await;
     app.create_account("maria", "maria@example.com").await;
-    let store = &app.services.store;
-    let now = app.services.clock.unix();
+    let store = &app.services.deps.store;
+    let now = app.services.deps.clock.unix();
     let nul = json!({ "login": "ma\u{0}ria", "ip": "192.0.2.1", "user_agent": "test", "request_id": "r" }).to_string();
     store.enqueue_job("no_such_job", "{}", now).await.unwrap();
     store.enqueue_job(JOB_PASSWORD_RESET_REQUESTED, "{not json", now).await.unwrap();

@@ -45,6 +45,7 @@ async fn assert_refused_as_breached(app: &TestApp, token: &str) {
 async fn assert_account_creation_refuses_breached(app: &TestApp) {
     let result = app
         .services
+        .auth
         .create_account(
             NewAccountRequest {
                 username: Username::parse("joseph").unwrap(),

@@ -349,7 +349,7 @@ async fn resets_are_audited(backend: Backend) {
     app.login("maria", PASSWORD).await;
     let token = app.reset_mail("maria").await.token("reset-password");
     app.reset(json!({ "token": token, "new_password": NEW_PASSWORD })).await;
-    let events = app.services.store.audit_of(&account.id, 20).await.unwrap();
+    let events = app.services.deps.store.audit_of(&account.id, 20).await.unwrap();
     let find = |e: AuditEvent| events.iter().find(|r| r.event == e).unwrap_or_else(|| panic!("no {e:?} in {events:?}"));
     assert!(find(AuditEvent::PasswordResetRequested).detail.contains("account_matched"));
     assert_eq!(find(AuditEvent::PasswordResetCompleted).detail, "link");
@@ -366,10 +366,10 @@ async fn a_pending_email_is_sealed_in_the_outbox(backend: Backend) {
     let app = TestApp::spawn_with(config).await;
     app.create_account("maria", "maria@example.com").await;
     assert_eq!(app.forgot("maria").await.status, 202);
-    let store = &app.services.store;
+    let store = &app.services.deps.store;
     use doorman_core::Clock;
     for job in store.claim_jobs("test", app.clock.unix(), 60, 10).await.unwrap() {
-        app.services.run_job(&job).await.unwrap();
+        app.services.recovery.run_job(&job).await.unwrap();
         store.complete_job(&job.id).await.unwrap();
     }
     let raw = doorman::store::SqlStore::connect(&url).await.unwrap();

@@ -102,7 +102,7 @@ pub struct Browser {
     pub client: Client,
     pub base: url::Url,
     /// The app's domain services, for setting up what a test needs (accounts, banners).
-    pub services: doorman_core::auth::Services,
+    pub services: doorman_core::services::Services,
 }
 
 impl Browser {
@@ -191,7 +191,7 @@ impl Browser {
 /// Builds the app on a free port with `base_url` set to that port, so the browser's
 /// Origin matches, creates the test account, and serves in the background. Returns the
 /// app's root URL.
-async fn spawn_app(dir: &Path) -> anyhow::Result<(url::Url, doorman_core::auth::Services)> {
+async fn spawn_app(dir: &Path) -> anyhow::Result<(url::Url, doorman_core::services::Services)> {
     let mut attempt = 0;
     let (app, base) = loop {
         attempt += 1;
@@ -216,6 +216,7 @@ async fn spawn_app(dir: &Path) -> anyhow::Result<(url::Url, doorman_core::auth::
     let services = app.services().clone();
     tokio::spawn(app.run_until_stopped());
     services
+        .auth
         .create_account(
             NewAccountRequest {
                 username: Username::parse(USERNAME)?,

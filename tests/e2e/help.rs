@@ -35,9 +35,10 @@ async fn log_out(browser: &Browser) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn philippines_banner_shows_to_a_philippine_freelancer_and_not_to_a_us_client() {
     browser_test(|browser| async move {
-        browser.services.import_banners(BANNERS, None, &RequestContext::cli()).await?;
+        browser.services.content.import_banners(BANNERS, None, &RequestContext::cli()).await?;
         browser
             .services
+            .auth
             .create_account(
                 NewAccountRequest {
                     username: Username::parse("jordan")?,
@@ -116,8 +117,8 @@ async fn expect_count(browser: &Browser, expected: &str) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn voting_on_an_article_updates_how_many_found_it_helpful() {
     browser_test(|browser| async move {
-        let article = parse_article_file(include_str!("../../content/help/forgot-password.md"), browser.services.clock.unix())?;
-        browser.services.seed_articles(&[article], &RequestContext::cli()).await?;
+        let article = parse_article_file(include_str!("../../content/help/forgot-password.md"), browser.services.deps.clock.unix())?;
+        browser.services.content.seed_articles(&[article], &RequestContext::cli()).await?;
 
         // From the login page's link to the article, as a visitor would.
         browser.goto("/login").await?;
@@ -144,7 +145,7 @@ async fn voting_on_an_article_updates_how_many_found_it_helpful() {
         expect_count(&browser, "1 out of 2 found this helpful").await?;
 
         let slug = Slug::parse("forgot-password")?;
-        let reasons = browser.services.store.no_reasons(&slug, 10).await?;
+        let reasons = browser.services.deps.store.no_reasons(&slug, 10).await?;
         ensure!(reasons.len() == 1 && reasons[0].comment == "Which folder is the spam folder?", "reasons: {reasons:?}");
         Ok(())
     })

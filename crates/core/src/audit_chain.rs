@@ -5,7 +5,7 @@
 //! replicas sealing at once write the same values. `doorman audit verify` walks the chain.
 
 use crate::audit::AuditRecord;
-use crate::auth::Services;
+use crate::deps::Deps;
 use crate::keys::ServerKey;
 use crate::store::StoreError;
 
@@ -52,23 +52,33 @@ pub enum ChainReport {
     },
 }
 
-impl Services {
+/// The audit log's chain: sealing (the worker) and verifying (`doorman audit verify`).
+#[derive(Debug, Clone)]
+pub struct Audit {
+    deps: Deps,
+}
+
+impl Audit {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+
     /// Seals what is old enough; returns how many events were sealed.
     pub async fn seal_audit_chain(&self) -> Result<u64, StoreError> {
-        let before = self.clock.unix() - SEAL_AFTER_SECONDS;
+        let before = self.deps.clock.unix() - SEAL_AFTER_SECONDS;
         let mut sealed = 0;
         loop {
-            let (mut previous_id, mut previous) = match self.store.last_sealed_audit().await? {
+            let (mut previous_id, mut previous) = match self.deps.store.last_sealed_audit().await? {
                 Some((id, hash)) => (id, hash),
                 None => (0, GENESIS.to_owned()),
             };
-            let batch = self.store.unsealed_audit(previous_id, before, 500).await?;
+            let batch = self.deps.store.unsealed_audit(previous_id, before, 500).await?;
             if batch.is_empty() {
                 return Ok(sealed);
             }
             for event in &batch {
-                let hash = seal(&self.key, &previous, event);
-                self.store.seal_audit(event.id, &hash).await?;
+                let hash = seal(&self.deps.key, &previous, event);
+                self.deps.store.seal_audit(event.id, &hash).await?;
                 previous_id = event.id;
                 previous = hash;
                 sealed += 1;
@@ -84,7 +94,7 @@ impl Services {
         let mut sealed = 0u64;
         let mut unsealed_seen: Option<i64> = None;
         loop {
-            let batch = self.store.audit_events_after(after, 1000).await?;
+            let batch = self.deps.store.audit_events_after(after, 1000).await?;
             if batch.is_empty() {
                 break;
             }
@@ -93,7 +103,7 @@ impl Services {
                 match &event.chain_hash {
                     Some(hash) => {
                         // A sealed event after an unsealed one: something was put back in.
-                        if unsealed_seen.is_some() || *hash != seal(&self.key, &previous, event) {
+                        if unsealed_seen.is_some() || *hash != seal(&self.deps.key, &previous, event) {
                             return Ok(ChainReport::Broken { at_id: event.id, sealed_before: sealed });
                         }
                         previous = hash.clone();
@@ -105,7 +115,7 @@ impl Services {
                 }
             }
         }
-        let unsealed = self.store.count_unsealed_audit().await?;
+        let unsealed = self.deps.store.count_unsealed_audit().await?;
         Ok(ChainReport::Intact { sealed, unsealed })
     }
 }

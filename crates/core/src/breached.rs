@@ -10,7 +10,6 @@
 //! new password (and so every reset) while a third-party service is down would lock people
 //! out of their accounts, which is worse than letting one breached password through.
 
-use crate::auth::Services;
 use crate::password::{Password, WeakPassword};
 use async_trait::async_trait;
 use std::fmt::Debug;
@@ -60,13 +59,6 @@ async fn check_within(checker: Option<&Arc<dyn BreachedPasswords>>, password: &P
             tracing::warn!(%error, "accepting the new password without the Pwned Passwords check (fail open)");
             Ok(())
         }
-    }
-}
-
-impl Services {
-    /// The Pwned Passwords check, when configured; called after the policy passes.
-    pub async fn check_not_breached(&self, password: &Password) -> Result<(), WeakPassword> {
-        check_not_breached(self.breached.as_ref(), password).await
     }
 }
 

@@ -52,3 +52,24 @@ pub fn rfc2822(unix: i64) -> String {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
         .unwrap_or_default()
 }
+
+/// "1 second", "40 seconds", "15 minutes", "1 hour": a wait as a person says it.
+pub fn in_words(seconds: i64) -> String {
+    let (n, unit) = match seconds {
+        s if s < 60 => (s.max(1), "second"),
+        s if s < 3600 => ((s + 59) / 60, "minute"),
+        s => ((s + 3599) / 3600, "hour"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn waits_are_said_in_words() {
+        assert_eq!(super::in_words(1), "1 second");
+        assert_eq!(super::in_words(2), "2 seconds");
+        assert_eq!(super::in_words(61), "2 minutes");
+        assert_eq!(super::in_words(3600), "1 hour");
+    }
+}

@@ -6,8 +6,9 @@
 
 use crate::account::AccountId;
 use crate::audit::{AuditEvent, RequestContext};
-use crate::auth::{in_words, Services};
 use crate::banners::{BannerBoard, BannerError, Slot};
+use crate::clock::in_words;
+use crate::deps::Deps;
 use crate::help::{
     render_markdown, search, Article, ArticleError, Ballot, BallotError, NoReason, SearchIndex, Slug, Tally, Voter, WeeklyVotes,
 };
@@ -194,19 +195,55 @@ fn vote_address_key(ctx: &RequestContext) -> ThrottleKey {
     }
 }
 
-impl Services {
+/// Help articles and banners: served from memory, changed by admins, voted on by readers.
+#[derive(Debug, Clone)]
+pub struct Content {
+    deps: Deps,
+    cache: ContentCache,
+}
+
+impl Content {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps, cache: ContentCache::default() }
+    }
+
+    /// The help articles in memory.
+    pub fn help(&self) -> Arc<HelpLibrary> {
+        self.cache.help()
+    }
+
+    /// The banner document in memory.
+    pub fn banners(&self) -> Arc<BannerState> {
+        self.cache.banners()
+    }
+
+    /// A voter's current answer on an article, if any.
+    pub async fn vote_of(&self, slug: &Slug, voter: &Voter) -> Result<Option<bool>, StoreError> {
+        self.deps.store.vote_of(slug, &voter.key()).await
+    }
+
+    /// Votes by week, for the admin pages.
+    pub async fn weekly_votes(&self, slug: &Slug) -> Result<Vec<WeeklyVotes>, StoreError> {
+        self.deps.store.weekly_votes(slug).await
+    }
+
+    /// "No" answers that say something, newest first, for the admin pages.
+    pub async fn no_reasons(&self, slug: &Slug, limit: i64) -> Result<Vec<NoReason>, StoreError> {
+        self.deps.store.no_reasons(slug, limit).await
+    }
+
     /// Loads articles and banners whose stored version differs from the copy in memory
     /// (everything, the first time). Returns whether anything was reloaded.
     pub async fn refresh_content(&self) -> Result<bool, StoreError> {
         // The version is read before the content: a change landing in between is at worst
         // loaded twice, never missed.
-        let versions = self.store.content_versions().await?;
+        let versions = self.deps.store.content_versions().await?;
         let mut changed = false;
-        if versions.banners != self.content.banners().version {
+        if versions.banners != self.cache.banners().version {
             self.load_banners(versions.banners).await?;
             changed = true;
         }
-        if versions.help != self.content.help().version {
+        if versions.help != self.cache.help().version {
             self.load_help(versions.help).await?;
             changed = true;
         }
@@ -214,7 +251,7 @@ impl Services {
     }
 
     async fn load_banners(&self, version: i64) -> Result<(), StoreError> {
-        let board = match self.store.banner_document().await? {
+        let board = match self.deps.store.banner_document().await? {
             Some(json) => BannerBoard::parse_json(&json).unwrap_or_else(|e| {
                 // Only checked documents are stored; should one not parse (a newer version's
                 // format?), show no banners rather than fail every page.
@@ -223,19 +260,19 @@ impl Services {
             }),
             None => BannerBoard::default(),
         };
-        self.content.set_banners(BannerState::new(board, version));
+        self.cache.set_banners(BannerState::new(board, version));
         Ok(())
     }
 
     async fn load_help(&self, version: i64) -> Result<(), StoreError> {
-        let articles = self.store.help_articles().await?;
-        self.content.set_help(HelpLibrary::new(version, articles));
+        let articles = self.deps.store.help_articles().await?;
+        self.cache.set_help(HelpLibrary::new(version, articles));
         Ok(())
     }
 
     /// After a change made here: reload at once rather than at the next poll.
     async fn reload_now(&self) -> Result<(), StoreError> {
-        let versions = self.store.content_versions().await?;
+        let versions = self.deps.store.content_versions().await?;
         self.load_banners(versions.banners).await?;
         self.load_help(versions.help).await
     }
@@ -254,22 +291,22 @@ impl Services {
         ctx: &RequestContext,
         detail: &str,
     ) -> Result<(), ContentError> {
-        self.store.save_banner_document(&board.to_json(), self.clock.unix()).await?;
-        self.audit(AuditEvent::BannersChanged, actor, ctx, detail).await?;
+        self.deps.store.save_banner_document(&board.to_json(), self.deps.clock.unix()).await?;
+        self.deps.audit(AuditEvent::BannersChanged, actor, ctx, detail).await?;
         self.reload_now().await?;
         Ok(())
     }
 
     /// Ends one banner now (a scheduled one is cancelled).
     pub async fn end_banner(&self, slot: Slot, actor: Option<&AccountId>, ctx: &RequestContext) -> Result<(), ContentError> {
-        let document = self.content.banners().board.ended_now(slot, self.clock.unix())?;
+        let document = self.cache.banners().board.ended_now(slot, self.deps.clock.unix())?;
         let board = BannerBoard::new(document)?;
         self.save_banners(&board, actor, ctx, &format!("end {}", slot.name())).await
     }
 
     /// The stored banner document as JSON, read from storage (for `doorman banners export`).
     pub async fn export_banners(&self) -> Result<String, StoreError> {
-        Ok(match self.store.banner_document().await? {
+        Ok(match self.deps.store.banner_document().await? {
             Some(json) => json,
             None => BannerBoard::default().to_json(),
         })
@@ -283,13 +320,13 @@ impl Services {
         actor: Option<&AccountId>,
         ctx: &RequestContext,
     ) -> Result<(), ContentError> {
-        if !create && self.store.help_articles().await?.iter().all(|a| a.slug != article.slug) {
+        if !create && self.deps.store.help_articles().await?.iter().all(|a| a.slug != article.slug) {
             return Err(ContentError::NotFound);
         }
-        if !self.store.save_help_article(article, create).await? {
+        if !self.deps.store.save_help_article(article, create).await? {
             return Err(ContentError::SlugTaken);
         }
-        self.audit(AuditEvent::HelpArticleSaved, actor, ctx, article.slug.as_str()).await?;
+        self.deps.audit(AuditEvent::HelpArticleSaved, actor, ctx, article.slug.as_str()).await?;
         self.reload_now().await?;
         Ok(())
     }
@@ -297,14 +334,14 @@ impl Services {
     /// Adds or refreshes articles by slug (the demo's articles), leaving unchanged ones
     /// alone so their "updated" time stays true. Returns how many were written.
     pub async fn seed_articles(&self, articles: &[Article], ctx: &RequestContext) -> Result<usize, ContentError> {
-        let stored = self.store.help_articles().await?;
+        let stored = self.deps.store.help_articles().await?;
         let mut written = 0;
         for article in articles {
             if stored.iter().any(|s| s.same_content(article)) {
                 continue;
             }
-            self.store.save_help_article(article, false).await?;
-            self.audit(AuditEvent::HelpArticleSaved, None, ctx, article.slug.as_str()).await?;
+            self.deps.store.save_help_article(article, false).await?;
+            self.deps.audit(AuditEvent::HelpArticleSaved, None, ctx, article.slug.as_str()).await?;
             written += 1;
         }
         self.reload_now().await?;
@@ -314,18 +351,18 @@ impl Services {
     /// Records a vote (one per voter and article, replacing an earlier one) within the
     /// per-address budget shared by every replica (S3.6, S12.1).
     pub async fn vote(&self, slug: &str, voter: &Voter, ballot: &Ballot, ctx: &RequestContext) -> Result<Tally, ContentError> {
-        let library = self.content.help();
+        let library = self.cache.help();
         let article = library.get(slug).ok_or(ContentError::NotFound)?;
-        let now = self.clock.unix();
+        let now = self.deps.clock.unix();
         let key = vote_address_key(ctx);
-        if let Some(wait) = self.claim(std::slice::from_ref(&key)).await? {
+        if let Some(wait) = self.deps.claim(std::slice::from_ref(&key)).await? {
             return Err(ContentError::RateLimited { retry_after_seconds: wait });
         }
-        Ok(self.store.record_vote(&article.article.slug, &voter.key(), ballot, now).await?)
+        Ok(self.deps.store.record_vote(&article.article.slug, &voter.key(), ballot, now).await?)
     }
 
     pub async fn vote_tally(&self, slug: &Slug) -> Result<Tally, StoreError> {
-        self.store.vote_tally(slug).await
+        self.deps.store.vote_tally(slug).await
     }
 }
 
@@ -333,12 +370,12 @@ impl Services {
 pub const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Polls the content versions forever, reloading what changed (run by `doorman serve`).
-pub async fn refresh_forever(services: Services) {
+pub async fn refresh_forever(content: Content) {
     let mut tick = tokio::time::interval(REFRESH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = services.refresh_content().await {
+        if let Err(e) = content.refresh_content().await {
             tracing::warn!(error = %e, "reloading help articles and banners failed; serving the copy in memory");
         }
     }

@@ -4,10 +4,12 @@
 
 use crate::account::{Account, AccountId, EmailAddress};
 use crate::audit::{AuditEvent, RequestContext};
-use crate::auth::Services;
+use crate::deps::Deps;
 use crate::keys::ServerKey;
+use crate::notice::Notice;
 use crate::outbox::NewMessage;
-use crate::recovery::{Notice, RecoveryToken};
+use crate::recovery::RecoveryToken;
+use crate::step_up::{NotYourProof, SteppedUp};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
 use async_trait::async_trait;
@@ -55,7 +57,7 @@ pub trait EmailChangeStore: Send + Sync {
 pub enum EmailChangeError {
     #[error("That is already your email address.")]
     Same,
-    #[error("Too many changes asked for. Try again in {}.", crate::auth::in_words(*.0))]
+    #[error("Too many changes asked for. Try again in {}.", crate::clock::in_words(*.0))]
     TooMany(i64),
     #[error("This confirmation link is not valid any more: it was used, replaced by a newer one, or has expired.")]
     InvalidToken,
@@ -65,63 +67,79 @@ pub enum EmailChangeError {
     Store(#[from] StoreError),
     #[error("composing the email failed: {0}")]
     Compose(String),
+    #[error(transparent)]
+    NotYourProof(#[from] NotYourProof),
 }
 
 fn token_hash(key: &ServerKey, token: &RecoveryToken) -> String {
     key.keyed_hash("email-change", token.expose().as_bytes())
 }
 
-impl Services {
+/// Moving an account to a new email address.
+#[derive(Debug, Clone)]
+pub struct EmailChange {
+    deps: Deps,
+}
+
+impl EmailChange {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+
     /// Sends a confirmation link to the new address (or, when it already has an account, a
-    /// note saying so), and answers the same either way.
+    /// note saying so), and answers the same either way. Needs this account's step-up (S7.6).
     pub async fn request_email_change(
         &self,
+        by: &SteppedUp,
         account: &Account,
         new_email: &EmailAddress,
         ctx: &RequestContext,
     ) -> Result<(), EmailChangeError> {
+        by.check_owner(&account.id)?;
         if new_email == &account.email {
             return Err(EmailChangeError::Same);
         }
-        let now = self.clock.unix();
+        let now = self.deps.clock.unix();
         let cap = [ThrottleKey {
             key: format!("email-change:{}", account.id),
             rule: ThrottleRule::Budget { limit: 5, window: 86_400, cooldown: 86_400 },
         }];
-        if let Some(wait) = self.claim(&cap).await? {
+        if let Some(wait) = self.deps.claim(&cap).await? {
             return Err(EmailChangeError::TooMany(wait));
         }
 
-        let taken = self.store.find_for_login(new_email.as_str()).await?.is_some();
+        let taken = self.deps.store.find_for_login(new_email.as_str()).await?.is_some();
         let token = RecoveryToken::generate();
-        let link = format!("{}account/email/confirm?token={}", self.base_url, token.expose());
+        let link = format!("{}account/email/confirm?token={}", self.deps.base_url, token.expose());
         let notice = if taken {
             Notice::EmailInUse { username: account.username.as_str() }
         } else {
             Notice::EmailChangeConfirm { username: account.username.as_str(), link: &link, new_email: new_email.as_str() }
         };
-        let content = self.composer.compose(&notice).map_err(EmailChangeError::Compose)?;
+        let content = self.deps.composer.compose(&notice).map_err(EmailChangeError::Compose)?;
         let message = NewMessage::email(new_email.as_str(), "email_change", Some(account.id.clone()), content, now);
         let change = NewEmailChange {
             id: uuid::Uuid::new_v4().to_string(),
             account_id: account.id.clone(),
             new_email: new_email.clone(),
             // A taken address gets no working link: its token is never sent.
-            token_hash: if taken { token_hash(&self.key, &RecoveryToken::generate()) } else { token_hash(&self.key, &token) },
+            token_hash: if taken { token_hash(&self.deps.key, &RecoveryToken::generate()) } else { token_hash(&self.deps.key, &token) },
             created_at: now,
             expires_at: now + EMAIL_CHANGE_TTL_SECONDS,
         };
-        self.store.insert_email_change(&change, &message).await?;
-        self.audit(AuditEvent::EmailChangeRequested, Some(&account.id), ctx, if taken { "address in use" } else { "link sent" }).await?;
+        self.deps.store.insert_email_change(&change, &message).await?;
+        self.deps
+            .audit(AuditEvent::EmailChangeRequested, Some(&account.id), ctx, if taken { "address in use" } else { "link sent" })
+            .await?;
         Ok(())
     }
 
     /// Confirms with the link's token; the old address is told (S9.1, S9.3).
     pub async fn confirm_email_change(&self, token: &RecoveryToken, ctx: &RequestContext) -> Result<Account, EmailChangeError> {
-        let now = self.clock.unix();
+        let now = self.deps.clock.unix();
         let when = crate::clock::rfc2822(now);
         let ip = ctx.ip.to_string();
-        let composer = self.composer.clone();
+        let composer = self.deps.composer.clone();
         let notice = move |account: &Account, old: &EmailAddress| {
             let change = format!("The email address of your account was changed from {} to {}.", old.as_str(), account.email.as_str());
             let content = composer
@@ -129,9 +147,9 @@ impl Services {
                 .ok()?;
             Some(NewMessage::email(old.as_str(), "email_changed", Some(account.id.clone()), content, now))
         };
-        match self.store.complete_email_change(&token_hash(&self.key, token), now, &notice).await? {
+        match self.deps.store.complete_email_change(&token_hash(&self.deps.key, token), now, &notice).await? {
             EmailChangeOutcome::Changed { account, .. } => {
-                self.audit(AuditEvent::EmailChanged, Some(&account.id), ctx, "").await?;
+                self.deps.audit(AuditEvent::EmailChanged, Some(&account.id), ctx, "").await?;
                 Ok(account)
             }
             EmailChangeOutcome::InvalidToken => Err(EmailChangeError::InvalidToken),

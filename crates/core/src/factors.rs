@@ -3,6 +3,9 @@
 
 use crate::account::{AccountId, EmailAddress};
 use crate::keys::{random_bytes, ServerKey};
+use crate::outbox::NewMessage;
+use crate::store::StoreError;
+use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
@@ -252,6 +255,55 @@ pub fn check_answer(normalised: &str, personal: &[&str]) -> Result<(), AnswerErr
         return Err(AnswerError::Personal);
     }
     Ok(())
+}
+
+pub struct NewOtp {
+    pub id: String,
+    pub binding: String,
+    pub factor_id: String,
+    pub code_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct OtpRecord {
+    pub id: String,
+    pub code_hash: String,
+    pub attempts: i64,
+}
+
+#[async_trait]
+pub trait FactorStore: Send + Sync {
+    async fn insert_factor(&self, factor: &FactorRecord) -> Result<(), StoreError>;
+    /// Enrolled and enrolling methods (not removed), oldest first.
+    async fn factors_of(&self, account: &AccountId) -> Result<Vec<FactorRecord>, StoreError>;
+    /// Turns an enrolling method on; the first one becomes the default.
+    async fn confirm_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError>;
+    async fn remove_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError>;
+    async fn set_default_factor(&self, account: &AccountId, id: &str) -> Result<bool, StoreError>;
+    /// Records a used TOTP step, only if it is later than the last one: of two concurrent
+    /// uses of one code, one wins (S5.3).
+    async fn advance_totp_step(&self, id: &str, step: i64) -> Result<bool, StoreError>;
+    /// Replaces the account's recovery codes (S5.8: the old set stops working).
+    async fn replace_recovery_codes(
+        &self,
+        account: &AccountId,
+        factor: &FactorRecord,
+        hashes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    async fn use_recovery_code(&self, account: &AccountId, hash: &str, now: i64) -> Result<bool, StoreError>;
+    async fn recovery_codes_left(&self, account: &AccountId) -> Result<i64, StoreError>;
+    /// In one transaction: voids the binding's unused codes for the method, stores the new
+    /// code's hash and writes the message that carries it.
+    async fn insert_otp(&self, otp: &NewOtp, message: &NewMessage) -> Result<(), StoreError>;
+    async fn latest_otp(&self, binding: &str, factor_id: &str, now: i64) -> Result<Option<OtpRecord>, StoreError>;
+    /// Counts one try at a sent code before it is compared, only while it has tries left:
+    /// of parallel guesses, at most `max` are ever compared.
+    async fn claim_otp_attempt(&self, id: &str, max: i64) -> Result<bool, StoreError>;
+    async fn consume_otp(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    async fn last_otp_sent_at(&self, factor_id: &str) -> Result<Option<i64>, StoreError>;
 }
 
 #[cfg(test)]

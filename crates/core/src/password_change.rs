@@ -4,42 +4,71 @@
 
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
-use crate::auth::{AuthError, Services};
+use crate::auth::AuthError;
+use crate::deps::Deps;
+use crate::new_password::NewPasswords;
+use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::password::Password;
-use crate::recovery::Notice;
 use crate::session::SessionRecord;
+use crate::step_up::SteppedUp;
+use crate::verifier::{TwoStepError, Verifier};
 
-impl Services {
-    /// `current` is the current password, or `None` when the session stepped up recently (the
-    /// web layer checks that). Returns how many other sessions ended.
+/// What allows a password change: the current password, or this account's recent step-up.
+#[derive(Clone, Copy)]
+pub enum ChangeAllowedBy<'a> {
+    CurrentPassword(&'a Password),
+    SteppedUp(&'a SteppedUp),
+}
+
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    deps: Deps,
+    verifier: Verifier,
+    passwords: NewPasswords,
+}
+
+impl PasswordChange {
+    pub fn new(deps: Deps, verifier: Verifier, passwords: NewPasswords) -> Self {
+        Self { deps, verifier, passwords }
+    }
+
+    /// The rules a new password must pass (shown on the form).
+    pub fn passwords(&self) -> &NewPasswords {
+        &self.passwords
+    }
+
+    /// Returns how many other sessions ended.
     pub async fn change_password(
         &self,
         session: &SessionRecord,
         account: &Account,
-        current: Option<&Password>,
+        allowed_by: ChangeAllowedBy<'_>,
         new_password: &Password,
         ctx: &RequestContext,
     ) -> Result<u64, AuthError> {
-        let now = self.clock.unix();
-        if let Some(current) = current {
-            // Counted before it is compared, against the session's own budget (S3.7).
-            let right = self.check_session_password(session, account, current, ctx).await.map_err(|e| match e {
-                crate::two_step::TwoStepError::Throttled(wait) => AuthError::Throttled { retry_after_seconds: wait },
-                crate::two_step::TwoStepError::Store(e) => AuthError::Store(e),
-                crate::two_step::TwoStepError::Hash(e) => AuthError::Hash(e),
-                _ => AuthError::InvalidCredentials,
-            })?;
-            if !right {
-                self.audit(AuditEvent::PasswordChangeFailed, Some(&account.id), ctx, "wrong current password").await?;
-                return Err(AuthError::InvalidCredentials);
+        let now = self.deps.now();
+        match allowed_by {
+            ChangeAllowedBy::CurrentPassword(current) => {
+                // Counted before it is compared, against the session's own budget (S3.7).
+                let right = self.verifier.check_session_password(session, account, current, ctx).await.map_err(|e| match e {
+                    TwoStepError::Throttled(wait) => AuthError::Throttled { retry_after_seconds: wait },
+                    TwoStepError::Store(e) => AuthError::Store(e),
+                    TwoStepError::Hash(e) => AuthError::Hash(e),
+                    _ => AuthError::InvalidCredentials,
+                })?;
+                if !right {
+                    self.deps.audit(AuditEvent::PasswordChangeFailed, Some(&account.id), ctx, "wrong current password").await?;
+                    return Err(AuthError::InvalidCredentials);
+                }
             }
+            ChangeAllowedBy::SteppedUp(proof) => proof.check_owner(&account.id)?,
         }
-        self.password_policy.check(new_password, &[account.username.as_str(), account.email.local_part()])?;
-        self.check_not_breached(new_password).await?;
-        let hash = self.hasher.hash(new_password).await?;
+        self.passwords.check(new_password, &[account.username.as_str(), account.email.local_part()]).await?;
+        let hash = self.deps.hasher.hash(new_password).await?;
         let when = crate::clock::rfc2822(now);
         let content = self
+            .deps
             .composer
             .compose(&Notice::SecurityChange {
                 username: account.username.as_str(),
@@ -49,15 +78,13 @@ impl Services {
             })
             .map_err(|e| AuthError::Store(crate::store::StoreError::Backend(e.into())))?;
         let message = NewMessage::email(account.email.as_str(), "password_changed", Some(account.id.clone()), content, now);
-        let ended = self.store.change_password(&account.id, &hash, &session.id_hash, &message, now).await?;
-        self.audit(
-            AuditEvent::PasswordChanged,
-            Some(&account.id),
-            ctx,
-            if current.is_some() { "with the current password" } else { "after step-up" },
-        )
-        .await?;
-        self.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{ended} ended by a password change")).await?;
+        let ended = self.deps.store.change_password(&account.id, &hash, &session.id_hash, &message, now).await?;
+        let how = match allowed_by {
+            ChangeAllowedBy::CurrentPassword(_) => "with the current password",
+            ChangeAllowedBy::SteppedUp(_) => "after step-up",
+        };
+        self.deps.audit(AuditEvent::PasswordChanged, Some(&account.id), ctx, how).await?;
+        self.deps.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{ended} ended by a password change")).await?;
         Ok(ended)
     }
 }

@@ -2,11 +2,13 @@
 //! destination, so a verification for one withdrawal cannot approve another.
 
 use crate::account::{Account, AccountId};
+use crate::approval::Approval;
 use crate::audit::{AuditEvent, RequestContext};
-use crate::auth::Services;
+use crate::deps::Deps;
 use crate::session::SessionRecord;
+use crate::step_up::{NotYourProof, SteppedUp};
 use crate::store::StoreError;
-use crate::two_step::{Approval, TwoStepError};
+use async_trait::async_trait;
 
 /// Where the demo can send money.
 pub const PAYOUT_DESTINATIONS: [(&str, &str); 3] =
@@ -93,38 +95,67 @@ impl WithdrawalRecord {
     }
 }
 
-impl Services {
-    pub async fn request_withdrawal(&self, session: &SessionRecord, withdrawal: &Withdrawal) -> Result<Approval, StoreError> {
-        self.request_approval(session, "withdrawal", &withdrawal.context()).await
+#[async_trait]
+pub trait WithdrawalStore: Send + Sync {
+    /// Spends an approval on the withdrawal it approved, in one transaction; `false` when
+    /// it was not approved, already used, expired, or for another context.
+    async fn record_withdrawal(&self, approval: &Approval, amount_cents: i64, destination: &str, now: i64) -> Result<bool, StoreError>;
+    async fn withdrawals_of(&self, account: &AccountId) -> Result<Vec<WithdrawalRecord>, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// The approval is unknown, not approved, used, expired, or for another withdrawal.
+    #[error("The approval is not valid for this withdrawal.")]
+    ApprovalInvalid,
+    #[error(transparent)]
+    NotYourProof(#[from] NotYourProof),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The demo payments: payout details behind a step-up, withdrawals behind an approval.
+#[derive(Debug, Clone)]
+pub struct Payments {
+    deps: Deps,
+}
+
+impl Payments {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
     }
 
-    /// Submits a withdrawal with an approval made for exactly it, once.
+    /// Records a withdrawal a session asks for; it waits for an approval of exactly it.
+    pub async fn request_withdrawal(&self, session: &SessionRecord, withdrawal: &Withdrawal) -> Result<Approval, StoreError> {
+        crate::approval::request(&self.deps, session, "withdrawal", &withdrawal.context()).await
+    }
+
+    /// Submits a withdrawal with an approval made for exactly it, once. The approval is the
+    /// proof here: a verification bound to this amount and destination, checked in the same
+    /// statement that spends it.
     pub async fn submit_withdrawal(
         &self,
         account: &Account,
         approval_id: &str,
         withdrawal: &Withdrawal,
         ctx: &RequestContext,
-    ) -> Result<(), TwoStepError> {
-        let now = self.clock.unix();
-        let approval = self.store.get_approval(&account.id, approval_id).await?.ok_or(TwoStepError::Invalid)?;
+    ) -> Result<(), PaymentError> {
+        let now = self.deps.now();
+        let approval = self.deps.store.get_approval(&account.id, approval_id).await?.ok_or(PaymentError::ApprovalInvalid)?;
         // The approval's own context is compared in the same statement that spends it.
         let bound = Approval { context: withdrawal.context(), ..approval };
-        if !self.store.record_withdrawal(&bound, withdrawal.amount.cents(), withdrawal.destination, now).await? {
-            return Err(TwoStepError::Invalid);
+        if !self.deps.store.record_withdrawal(&bound, withdrawal.amount.cents(), withdrawal.destination, now).await? {
+            return Err(PaymentError::ApprovalInvalid);
         }
-        self.audit(
-            AuditEvent::WithdrawalSubmitted,
-            Some(&account.id),
-            ctx,
-            &format!("{} to {}", withdrawal.amount, withdrawal.destination),
-        )
-        .await?;
+        self.deps
+            .audit(AuditEvent::WithdrawalSubmitted, Some(&account.id), ctx, &format!("{} to {}", withdrawal.amount, withdrawal.destination))
+            .await?;
         Ok(())
     }
 
-    pub async fn withdrawals_of(&self, account: &AccountId) -> Result<Vec<WithdrawalRecord>, StoreError> {
-        self.store.withdrawals_of(account).await
+    /// The payout details: past withdrawals. Needs the account's step-up (S7.6).
+    pub async fn history(&self, by: &SteppedUp) -> Result<Vec<WithdrawalRecord>, PaymentError> {
+        Ok(self.deps.store.withdrawals_of(by.account()).await?)
     }
 }
 

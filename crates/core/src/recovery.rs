@@ -4,13 +4,17 @@
 
 use crate::account::{AccountId, LoginIdentifier};
 use crate::audit::{AuditEvent, RequestContext};
-use crate::auth::{in_words, AuthError, Services};
+use crate::clock::in_words;
+use crate::deps::Deps;
 use crate::keys::{random_bytes, random_token, ServerKey};
-use crate::outbox::{Job, MessageContent, NewMessage};
+use crate::new_password::NewPasswords;
+use crate::notice::Notice;
+use crate::outbox::{Job, NewMessage};
 use crate::password::{HashError, Password, WeakPassword};
 use crate::store::StoreError;
 use crate::throttle::ThrottleKey;
 use crate::throttle::ThrottleRule;
+use crate::verifier::Verifier;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -120,7 +124,7 @@ pub struct ValidToken {
 
 /// Proof that a reset may go ahead: a live token reached by its link, or by a login and an
 /// emailed code that was counted and matched. Private fields and no public constructor:
-/// only [`Services::open_reset`] makes one, so nothing can show a reset's methods, send its
+/// only [`Recovery::open_reset`] makes one, so nothing can show a reset's methods, send its
 /// codes or set its password from an unverified code (S3.7).
 pub struct ResetGrant {
     token: ValidToken,
@@ -143,58 +147,6 @@ pub struct PasswordResetCompletion {
     pub report_token: NewRecoveryToken,
     pub confirmation: NewMessage,
     pub now: i64,
-}
-
-/// What an email says; composed into subject, text and HTML by the web layer's templates.
-/// No `Debug`: it carries links and codes.
-pub enum Notice<'a> {
-    PasswordReset {
-        username: &'a str,
-        link: &'a str,
-        code: &'a str,
-        valid_for: &'a str,
-    },
-    PasswordChanged {
-        username: &'a str,
-        when: &'a str,
-        ip: &'a str,
-        device: &'a str,
-        report_link: &'a str,
-    },
-    /// A 2-step method or recovery codes changed (S5.4, S5.8, S9.1).
-    SecurityChange {
-        username: &'a str,
-        change: &'a str,
-        when: &'a str,
-        ip: &'a str,
-    },
-    /// The link that confirms a new email address, sent to that address.
-    EmailChangeConfirm {
-        username: &'a str,
-        link: &'a str,
-        new_email: &'a str,
-    },
-    /// Sent to an address someone tried to move an account to, when it already has one.
-    EmailInUse {
-        username: &'a str,
-    },
-    /// The account's password budget is spent (S3.9): sent at most once a day.
-    LoginsPaused {
-        username: &'a str,
-        when: &'a str,
-        reset_link: &'a str,
-    },
-    /// A one-time code sent by SMS or email; `sms` asks for the short form.
-    VerificationCode {
-        username: &'a str,
-        code: &'a str,
-        purpose: &'a str,
-        sms: bool,
-    },
-}
-
-pub trait Composer: Send + Sync + std::fmt::Debug {
-    fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String>;
 }
 
 /// The evidence a person brings to the reset page.
@@ -222,7 +174,7 @@ pub enum ResetError {
     #[error("Confirm it is you with one of your 2-step verification methods before choosing a new password.")]
     SecondFactorRequired(Vec<crate::factors::MethodView>),
     #[error(transparent)]
-    SecondFactor(#[from] crate::two_step::TwoStepError),
+    SecondFactor(#[from] crate::verifier::TwoStepError),
 }
 
 /// The second factor offered with a reset on an account with 2-step on.
@@ -247,8 +199,6 @@ pub enum JobError {
     Payload(String),
     #[error(transparent)]
     Reset(#[from] ResetError),
-    #[error(transparent)]
-    Auth(#[from] AuthError),
 }
 
 impl JobError {
@@ -272,7 +222,29 @@ fn reset_limits(account: &AccountId, ip: &str) -> Vec<ThrottleKey> {
     ]
 }
 
-impl Services {
+/// Forgot and reset password.
+#[derive(Debug, Clone)]
+pub struct Recovery {
+    deps: Deps,
+    verifier: Verifier,
+    passwords: NewPasswords,
+    reset_token_ttl_seconds: i64,
+}
+
+impl Recovery {
+    pub fn new(deps: Deps, verifier: Verifier, passwords: NewPasswords, reset_token_ttl_seconds: i64) -> Self {
+        Self { deps, verifier, passwords, reset_token_ttl_seconds }
+    }
+
+    /// The rules a new password must pass (shown on the form).
+    pub fn passwords(&self) -> &NewPasswords {
+        &self.passwords
+    }
+
+    pub fn reset_token_ttl_seconds(&self) -> i64 {
+        self.reset_token_ttl_seconds
+    }
+
     /// "Forgot password": records the intent and returns. Nothing here depends on whether
     /// an account matches (S2.1, S2.3), and nothing changes on any account (S1.9).
     pub async fn request_password_reset(&self, login: &LoginIdentifier, ctx: &RequestContext) -> Result<(), StoreError> {
@@ -283,7 +255,7 @@ impl Services {
             request_id: ctx.request_id.clone(),
         };
         let payload = serde_json::to_string(&payload).map_err(|e| StoreError::Backend(Box::new(e)))?;
-        self.store.enqueue_job(JOB_PASSWORD_RESET_REQUESTED, &payload, self.clock.unix()).await
+        self.deps.store.enqueue_job(JOB_PASSWORD_RESET_REQUESTED, &payload, self.deps.clock.unix()).await
     }
 
     /// Runs one queued job.
@@ -306,26 +278,31 @@ impl Services {
             user_agent: request.user_agent,
             request_id: request.request_id,
         };
-        let now = self.clock.unix();
-        let Some((account, _)) = self.store.find_for_login(&request.login).await? else {
+        let now = self.deps.clock.unix();
+        let Some((account, _)) = self.deps.store.find_for_login(&request.login).await? else {
             // Operators see whether an account matched; the requester never does.
-            self.audit(AuditEvent::PasswordResetRequested, None, &ctx, "no_account").await?;
+            self.deps.audit(AuditEvent::PasswordResetRequested, None, &ctx, "no_account").await?;
             return Ok(());
         };
         let address = request.ip.parse().map(crate::throttle::address_key).unwrap_or_else(|_| request.ip.clone());
         let limits = reset_limits(&account.id, &address);
-        let too_soon =
-            self.store.last_token_issued_at(&account.id, Purpose::PasswordReset).await?.is_some_and(|t| now - t < RESEND_COOLDOWN_SECONDS);
-        if too_soon || self.claim(&limits).await?.is_some() {
-            self.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, "account_matched; rate_limited").await?;
+        let too_soon = self
+            .deps
+            .store
+            .last_token_issued_at(&account.id, Purpose::PasswordReset)
+            .await?
+            .is_some_and(|t| now - t < RESEND_COOLDOWN_SECONDS);
+        if too_soon || self.deps.claim(&limits).await?.is_some() {
+            self.deps.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, "account_matched; rate_limited").await?;
             return Ok(());
         }
 
         let token = RecoveryToken::generate();
         let code = ResetCode::generate();
         let token_id = uuid::Uuid::new_v4().to_string();
-        let link = format!("{}reset-password?token={}", self.base_url, token.expose());
+        let link = format!("{}reset-password?token={}", self.deps.base_url, token.expose());
         let content = self
+            .deps
             .composer
             .compose(&Notice::PasswordReset {
                 username: account.username.as_str(),
@@ -338,14 +315,14 @@ impl Services {
             id: token_id.clone(),
             account_id: account.id.clone(),
             purpose: Purpose::PasswordReset,
-            token_hash: token.storage_key(&self.key, Purpose::PasswordReset),
-            code_hash: Some(code.storage_key(&self.key, &token_id)),
+            token_hash: token.storage_key(&self.deps.key, Purpose::PasswordReset),
+            code_hash: Some(code.storage_key(&self.deps.key, &token_id)),
             created_at: now,
             expires_at: now + self.reset_token_ttl_seconds,
         };
         let message = NewMessage::email(account.email.as_str(), "password_reset", Some(account.id.clone()), content, now);
-        self.store.issue_recovery_token(&record, &message).await?;
-        self.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, "account_matched; email_queued").await?;
+        self.deps.store.issue_recovery_token(&record, &message).await?;
+        self.deps.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, "account_matched; email_queued").await?;
         Ok(())
     }
 
@@ -358,37 +335,37 @@ impl Services {
     /// someone else's future codes. A right code gives its try back, so a person's own
     /// steps (choose a method, send a code, finish) never use up the tries.
     pub async fn open_reset(&self, proof: &ResetProof) -> Result<ResetGrant, ResetError> {
-        let now = self.clock.unix();
+        let now = self.deps.clock.unix();
         let (token, by_code) = match proof {
             ResetProof::Link(token) => {
-                let hash = token.storage_key(&self.key, Purpose::PasswordReset);
-                (self.store.find_valid_token(Purpose::PasswordReset, &hash, now).await?.ok_or(ResetError::InvalidToken)?, false)
+                let hash = token.storage_key(&self.deps.key, Purpose::PasswordReset);
+                (self.deps.store.find_valid_token(Purpose::PasswordReset, &hash, now).await?.ok_or(ResetError::InvalidToken)?, false)
             }
             ResetProof::Code { login, code } => (self.check_reset_code(login, code, now).await?, true),
         };
-        let account = self.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
+        let account = self.deps.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
         Ok(ResetGrant { token, account, by_code })
     }
 
     async fn check_reset_code(&self, login: &LoginIdentifier, code: &ResetCode, now: i64) -> Result<ValidToken, ResetError> {
-        let found = self.store.reset_code_target(login.key(), now).await?;
+        let found = self.deps.store.reset_code_target(login.key(), now).await?;
         let counted = match &found {
             Some(token) => format!("token:{}", token.id),
             None => format!("login:{}", login.key()),
         };
         let counter = ThrottleKey {
-            key: format!("reset-code:{}", self.key.keyed_hash("reset-code-counter", counted.as_bytes())),
+            key: format!("reset-code:{}", self.deps.key.keyed_hash("reset-code-counter", counted.as_bytes())),
             rule: ThrottleRule::Budget { limit: MAX_CODE_ATTEMPTS, window: 3600, cooldown: 3600 },
         };
-        let tries = self.store.count_attempt(&counter, now).await?;
-        let typed = code.storage_key(&self.key, found.as_ref().map_or("", |t| t.id.as_str()));
+        let tries = self.deps.store.count_attempt(&counter, now).await?;
+        let typed = code.storage_key(&self.deps.key, found.as_ref().map_or("", |t| t.id.as_str()));
         // A stored hash is 64 hex characters; with no token, compare against a value no
         // code can hash to, so that the same comparison runs.
         let expected = found.as_ref().and_then(|t| t.code_hash.clone()).unwrap_or_else(|| "-".repeat(64));
         let matches: bool = subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), expected.as_bytes()).into();
         match found {
             Some(token) if matches && tries <= MAX_CODE_ATTEMPTS => {
-                self.store.release_attempt(&[counter.key]).await?;
+                self.deps.store.release_attempt(&[counter.key]).await?;
                 Ok(token)
             }
             _ => Err(ResetError::InvalidCode),
@@ -397,24 +374,24 @@ impl Services {
 
     /// The methods to offer on the reset page (empty when 2-step is off).
     pub async fn reset_methods(&self, grant: &ResetGrant) -> Result<Vec<crate::factors::MethodView>, ResetError> {
-        if !self.two_step_enabled(&grant.account.id).await? {
+        if !self.verifier.two_step_enabled(&grant.account.id).await? {
             return Ok(Vec::new());
         }
-        Ok(self.methods(&grant.account).await?)
+        Ok(self.verifier.methods(&grant.account).await?)
     }
 
     /// Sends an SMS or email code for the second step of a reset, bound to its token.
     pub async fn send_reset_code(&self, grant: &ResetGrant, method_id: &str, ctx: &RequestContext) -> Result<(), ResetError> {
-        let binding = crate::two_step::Binding { key: &grant.token.id, purpose: "password_reset" };
-        self.send_code(&grant.account, method_id, &binding, ctx).await?;
+        let binding = crate::verifier::Binding { key: &grant.token.id, purpose: "password_reset" };
+        self.verifier.send_code(&grant.account, method_id, &binding, ctx).await?;
         Ok(())
     }
 
     /// Whether a reset link can still be used, without using it (opening the link changes
     /// nothing, S1.9).
     pub async fn reset_link_is_valid(&self, token: &RecoveryToken) -> Result<bool, StoreError> {
-        let hash = token.storage_key(&self.key, Purpose::PasswordReset);
-        Ok(self.store.find_valid_token(Purpose::PasswordReset, &hash, self.clock.unix()).await?.is_some())
+        let hash = token.storage_key(&self.deps.key, Purpose::PasswordReset);
+        Ok(self.deps.store.find_valid_token(Purpose::PasswordReset, &hash, self.deps.clock.unix()).await?.is_some())
     }
 
     /// Sets a new password with a reset link or code (S1.4, S1.6, S1.10, S1.11): the policy
@@ -427,27 +404,27 @@ impl Services {
         second: Option<SecondFactorProof<'_>>,
         ctx: &RequestContext,
     ) -> Result<(), ResetError> {
-        let now = self.clock.unix();
+        let now = self.deps.clock.unix();
         let ResetGrant { token, account, by_code } = grant;
         let by_code = *by_code;
-        self.password_policy.check(new_password, &[account.username.as_str(), account.email.local_part()])?;
-        self.check_not_breached(new_password).await?;
+        self.passwords.check(new_password, &[account.username.as_str(), account.email.local_part()]).await?;
         // S1.12: with 2-step on, a method must be verified too, bound to this reset.
-        if self.two_step_enabled(&account.id).await? {
+        if self.verifier.two_step_enabled(&account.id).await? {
             let Some(second) = second else {
-                return Err(ResetError::SecondFactorRequired(self.methods(account).await?));
+                return Err(ResetError::SecondFactorRequired(self.verifier.methods(account).await?));
             };
-            let binding = crate::two_step::Binding { key: &token.id, purpose: "password_reset" };
-            self.verify_method(account, second.method_id, second.code, &binding, ctx).await?;
+            let binding = crate::verifier::Binding { key: &token.id, purpose: "password_reset" };
+            self.verifier.verify_method(account, second.method_id, second.code, &binding, ctx).await?;
         }
-        let password_hash = self.hasher.hash(new_password).await?;
+        let password_hash = self.deps.hasher.hash(new_password).await?;
 
         let report = RecoveryToken::generate();
-        let report_link = format!("{}report-not-me?token={}", self.base_url, report.expose());
+        let report_link = format!("{}report-not-me?token={}", self.deps.base_url, report.expose());
         let when = crate::clock::rfc2822(now);
         // The user agent is the client's own text: only names from a fixed list reach the email (S9.2).
         let device = crate::device::Device::from_user_agent(&ctx.user_agent).describe();
         let content = self
+            .deps
             .composer
             .compose(&Notice::PasswordChanged {
                 username: account.username.as_str(),
@@ -471,7 +448,7 @@ impl Services {
                 id: uuid::Uuid::new_v4().to_string(),
                 account_id: account.id.clone(),
                 purpose: Purpose::ReportNotMe,
-                token_hash: report.storage_key(&self.key, Purpose::ReportNotMe),
+                token_hash: report.storage_key(&self.deps.key, Purpose::ReportNotMe),
                 code_hash: None,
                 created_at: now,
                 expires_at: now + REPORT_TOKEN_TTL_SECONDS,
@@ -479,12 +456,12 @@ impl Services {
             confirmation: NewMessage::email(account.email.as_str(), "password_changed", Some(account.id.clone()), content, now),
             now,
         };
-        let Some(sessions_ended) = self.store.complete_password_reset(&completion).await? else {
+        let Some(sessions_ended) = self.deps.store.complete_password_reset(&completion).await? else {
             return Err(if by_code { ResetError::InvalidCode } else { ResetError::InvalidToken });
         };
         let via = if by_code { "code" } else { "link" };
-        self.audit(AuditEvent::PasswordResetCompleted, Some(&account.id), ctx, via).await?;
-        self.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{sessions_ended} ended by password reset")).await?;
+        self.deps.audit(AuditEvent::PasswordResetCompleted, Some(&account.id), ctx, via).await?;
+        self.deps.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{sessions_ended} ended by password reset")).await?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::account::{AccountId, LoginIdentifier};
 use crate::audit::{AuditEvent, RequestContext};
-use crate::auth::Services;
+use crate::deps::Deps;
 use crate::store::StoreError;
 use async_trait::async_trait;
 
@@ -43,24 +43,34 @@ pub enum RoleError {
     Store(#[from] StoreError),
 }
 
-impl Services {
+/// Granting and revoking roles (command line), and checking them (admin pages).
+#[derive(Debug, Clone)]
+pub struct Roles {
+    deps: Deps,
+}
+
+impl Roles {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+
     pub async fn has_role(&self, account: &AccountId, role: Role) -> Result<bool, StoreError> {
-        Ok(self.store.roles_of(account).await?.contains(&role))
+        Ok(self.deps.store.roles_of(account).await?.contains(&role))
     }
 
     /// Grants (`grant = true`) or revokes a role of the account named by username or email;
     /// returns whether anything changed.
     pub async fn set_role(&self, login: &str, role: Role, grant: bool, ctx: &RequestContext) -> Result<bool, RoleError> {
         let identifier = LoginIdentifier::new(login);
-        let (account, _) = self.store.find_for_login(identifier.key()).await?.ok_or(RoleError::UnknownAccount)?;
+        let (account, _) = self.deps.store.find_for_login(identifier.key()).await?.ok_or(RoleError::UnknownAccount)?;
         let changed = if grant {
-            self.store.grant_role(&account.id, role, self.clock.unix()).await?
+            self.deps.store.grant_role(&account.id, role, self.deps.clock.unix()).await?
         } else {
-            self.store.revoke_role(&account.id, role).await?
+            self.deps.store.revoke_role(&account.id, role).await?
         };
         if changed {
             let event = if grant { AuditEvent::RoleGranted } else { AuditEvent::RoleRevoked };
-            self.audit(event, Some(&account.id), ctx, role.as_str()).await?;
+            self.deps.audit(event, Some(&account.id), ctx, role.as_str()).await?;
         }
         Ok(changed)
     }

@@ -51,6 +51,9 @@ pub trait SessionStore: Send + Sync {
     async fn end_sessions_of(&self, account: &AccountId, only: Option<&str>, keep: Option<&str>) -> Result<u64, StoreError>;
     /// Removes sessions idle since `idle_before` or created before `created_before`.
     async fn purge_sessions(&self, idle_before: i64, created_before: i64) -> Result<u64, StoreError>;
+    /// Replaces a session with a new one in one transaction (new id after the second step
+    /// and at step-up, S7.2).
+    async fn replace_session(&self, old_id_hash: &str, new: &SessionRecord) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -145,7 +148,9 @@ pub trait Store:
     + RecoveryStore
     + crate::roles::RoleStore
     + crate::content::ContentStore
-    + crate::two_step::FactorStore
+    + crate::factors::FactorStore
+    + crate::approval::ApprovalStore
+    + crate::payments::WithdrawalStore
     + crate::email_change::EmailChangeStore
     + crate::delivery_failures::DeliveryFailureStore
     + crate::trusted_device::DeviceStore

@@ -25,7 +25,7 @@ pub async fn login(
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
     let (jar, signed_in) = crate::web::sign_in(&state, current, jar, &body.login, &body.password, &ctx).await?;
     if signed_in.second_step {
-        let methods = state.services.methods(&signed_in.account).await?;
+        let methods = state.two_step.methods(&signed_in.account).await?;
         let mut body = json!({ "status": "second_factor_required", "methods": methods });
         if methods.is_empty() {
             // 2-step is on, but its only method cannot be used here: say so (issue 8).
@@ -43,7 +43,7 @@ pub async fn logout(
     ApiSession(session): ApiSession,
     jar: CookieJar,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
-    state.services.logout(&session.record, &ctx).await?;
+    state.auth.logout(&session.record, &ctx).await?;
     Ok((jar.add(state.web.removal(state.web.session_cookie)), Json(json!({ "status": "logged_out" }))))
 }
 
@@ -51,7 +51,7 @@ pub async fn logout(
 pub async fn session(State(state): State<AppState>, ApiSession(session): ApiSession) -> Json<Value> {
     let account = &session.account;
     let time = |t: i64| time::OffsetDateTime::from_unix_timestamp(t).ok().and_then(|t| t.format(&Rfc3339).ok());
-    let policy = state.services.session_policy;
+    let policy = state.auth.session_policy();
     Json(json!({
         "account": {
             "id": account.id,
@@ -75,7 +75,7 @@ fn unix_to_rfc3339(t: i64) -> Option<String> {
 
 /// `GET /api/v1/account/sessions`: where the account is signed in (S7.8).
 pub async fn sessions(State(state): State<AppState>, ApiSession(session): ApiSession) -> Result<Json<Value>, ApiError> {
-    let live = state.services.live_sessions(&session.account.id).await?;
+    let live = state.auth.live_sessions(&session.account.id).await?;
     let listed: Vec<Value> = live
         .iter()
         .map(|s| {
@@ -101,7 +101,7 @@ pub async fn revoke_session(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let only = (id != "others").then_some(id.as_str());
-    let ended = state.services.revoke_sessions(&session.record, only, &ctx).await?;
+    let ended = state.auth.revoke_sessions(&session.record, only, &ctx).await?;
     if only.is_some() && ended == 0 {
         return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "No such session on your account."));
     }

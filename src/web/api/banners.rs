@@ -44,15 +44,15 @@ fn cached_json(request: &HeaderMap, body: String, etag: &str, cache_control: Str
 
 /// `GET /api/v1/banners`
 pub async fn document(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let banners = state.services.content.banners();
+    let banners = state.content.banners();
     cached_json(&headers, banners.json.clone(), &banners.etag, format!("public, max-age={MAX_AGE_SECONDS}"), None)
 }
 
 /// `GET /api/v1/banners/active`
 pub async fn active(State(state): State<AppState>, MaybeSession(session): MaybeSession, headers: HeaderMap) -> Response {
     let viewer = viewer_of(&state, &headers, session.as_ref().map(|s| &s.account));
-    let banners = state.services.content.banners();
-    let active = banners.board.active(&viewer, state.services.clock.unix());
+    let banners = state.content.banners();
+    let active = banners.board.active(&viewer, state.clock.unix());
     let body = json!({
         "banners": active,
         "viewer": {

@@ -12,7 +12,7 @@ pub async fn healthz() -> Json<Value> {
 
 /// The process can serve: its database answers.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    match state.services.store.ping().await {
+    match state.health.ping().await {
         Ok(()) => Ok(Json(json!({ "status": "ready" }))),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

@@ -31,7 +31,7 @@ pub struct ListQuery {
 
 /// `GET /api/v1/help/articles` (every article by category) and `?q=...` (search, best first).
 pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Json<Value> {
-    let library = state.services.content.help();
+    let library = state.content.help();
     let articles: Vec<Value> = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         Some(q) => library.search(&q.chars().take(200).collect::<String>()).into_iter().map(summary).collect(),
         None => library.articles.iter().map(summary).collect(),
@@ -41,9 +41,9 @@ pub async fn list(State(state): State<AppState>, Query(query): Query<ListQuery>)
 
 /// `GET /api/v1/help/articles/{slug}`
 pub async fn show(State(state): State<AppState>, Path(slug): Path<String>) -> Result<Json<Value>, ApiError> {
-    let library = state.services.content.help();
+    let library = state.content.help();
     let found = library.get(&slug).ok_or(ContentError::NotFound)?;
-    let tally = state.services.vote_tally(&found.article.slug).await?;
+    let tally = state.content.vote_tally(&found.article.slug).await?;
     let mut body = summary(found);
     body["body_markdown"] = json!(found.article.body);
     body["body_html"] = json!(found.html);
@@ -76,11 +76,11 @@ pub async fn vote(
     ApiJson(body): ApiJson<VoteBody>,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
     let ballot = Ballot::new(body.helpful, body.choice.as_deref(), &body.reason).map_err(ContentError::from)?;
-    if state.services.content.help().get(&slug).is_none() {
+    if state.content.help().get(&slug).is_none() {
         return Err(ContentError::NotFound.into());
     }
     check_address_limit(&state, &ctx.ip)?;
     let (jar, voter) = voter(&state, jar, session.as_ref().map(|s| &s.account));
-    let tally = state.services.vote(&slug, &voter, &ballot, &ctx).await?;
+    let tally = state.content.vote(&slug, &voter, &ballot, &ctx).await?;
     Ok((jar, Json(json!({ "helpful": tally.helpful, "total": tally.total }))))
 }

@@ -73,15 +73,15 @@ pub async fn send_code(
     Client(ctx): Client,
     ApiJson(body): ApiJson<ResetSendBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let grant = state.services.open_reset(&proof_of(body.token, body.login, body.code)?).await?;
-    state.services.send_reset_code(&grant, &body.method_id, &ctx).await?;
+    let grant = state.recovery.open_reset(&proof_of(body.token, body.login, body.code)?).await?;
+    state.recovery.send_reset_code(&grant, &body.method_id, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
 }
 
 /// `POST /api/v1/password/reset` with `{token, new_password}` or `{login, code, new_password}`.
 pub async fn reset(State(state): State<AppState>, Client(ctx): Client, ApiJson(body): ApiJson<ResetBody>) -> Result<Json<Value>, ApiError> {
     // The emailed proof first (a code is counted before it is compared), then the rest.
-    let grant = state.services.open_reset(&proof_of(body.token, body.login, body.code)?).await?;
+    let grant = state.recovery.open_reset(&proof_of(body.token, body.login, body.code)?).await?;
     let second = body.second_factor.as_ref().map(|s| SecondFactorProof { method_id: &s.method_id, code: &s.code });
     reset_password(&state, &grant, &body.new_password, second, &ctx).await?;
     Ok(Json(json!({ "status": "password_changed" })))

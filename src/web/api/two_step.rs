@@ -2,13 +2,14 @@
 //! and the demo payments (checklist S5, S6, S7.2, S7.6).
 
 use crate::web::error::ApiError;
-use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, Path, PendingSession};
+use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, Path, PendingSession, StepUp};
 use crate::web::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use axum_extra::extract::CookieJar;
 use doorman_core::factors::SECURITY_QUESTIONS;
+use doorman_core::password_change::ChangeAllowedBy;
 use doorman_core::payments::{Withdrawal, PAYOUT_DESTINATIONS};
 use doorman_core::two_step::{Binding, StepUpProof};
 use doorman_core::Password;
@@ -52,7 +53,7 @@ pub async fn second_factor(
     let session = pending(session)?;
     let devices = crate::web::presented_devices(&state, &jar);
     let (token, device) =
-        state.services.complete_second_step(&session.record, &session.account, &body.method_id, &body.code, &devices, &ctx).await?;
+        state.two_step.complete_second_step(&session.record, &session.account, &body.method_id, &body.code, &devices, &ctx).await?;
     let jar = crate::web::signed_in_cookies(&state, jar, &token, Some(device));
     Ok((jar, Json(json!({ "status": "authenticated" }))))
 }
@@ -66,58 +67,30 @@ pub async fn second_factor_send(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let session = pending(session)?;
     let binding = Binding { key: &session.record.id_hash, purpose: "login" };
-    state.services.send_code(&session.account, &body.method_id, &binding, &ctx).await?;
+    state.two_step.send_code(&session.account, &body.method_id, &binding, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
-}
-
-/// Refuses unless the session verified recently (S7.6), answering with the methods that
-/// can provide it.
-pub async fn require_step_up(state: &AppState, session: &CurrentSession) -> Result<(), ApiError> {
-    if state.services.recently_verified(&session.record) {
-        return Ok(());
-    }
-    if !state.services.two_step_enabled(&session.account.id).await? {
-        return Err(ApiError::step_up_required(&[]));
-    }
-    // A security question is never a step-up on its own (S6.1): it is not offered.
-    let methods = state.services.strong_methods(&session.account).await?;
-    let mut error = ApiError::step_up_required(&methods);
-    if methods.is_empty() {
-        // 2-step is on and nothing can be used here: the password is no substitute.
-        error.message = doorman_core::two_step::NO_USABLE_METHOD.into();
-    }
-    Err(error)
-}
-
-/// Confirming an enrolment started after a step-up needs no second step-up.
-async fn require_fresh_enrolment(state: &AppState, session: &CurrentSession, method_id: &str) -> Result<(), ApiError> {
-    if state.services.enrolment_is_fresh(&session.account.id, method_id).await? {
-        return Ok(());
-    }
-    require_step_up(state, session).await
 }
 
 /// `GET /api/v1/account/two-step`
 pub async fn list(State(state): State<AppState>, ApiSession(session): ApiSession) -> Answer {
     // Every enrolled method; a phone this server cannot text is listed with `available: false`.
-    let methods = state.services.enrolled_methods(&session.account).await?;
+    let methods = state.two_step.enrolled_methods(&session.account).await?;
     let listed: Vec<Value> = methods
         .iter()
         .map(|m| json!({ "id": m.id, "kind": m.kind, "hint": m.hint, "default": m.is_default, "available": m.available }))
         .collect();
     Ok(Json(json!({
-        "enabled": state.services.two_step_enabled(&session.account.id).await?,
+        "enabled": state.two_step.two_step_enabled(&session.account).await?,
         "methods": listed,
-        "email_codes_enabled": state.services.two_step.email_codes_enabled,
-        "sms_available": state.services.two_step.sms_available,
+        "email_codes_enabled": state.two_step.settings().email_codes_enabled,
+        "sms_available": state.two_step.settings().sms_available,
         "security_questions": SECURITY_QUESTIONS.iter().map(|(id, text)| json!({ "id": id, "text": text })).collect::<Vec<_>>(),
     })))
 }
 
 /// `POST /api/v1/account/two-step/totp`: a new secret, shown once, off until confirmed.
-pub async fn start_totp(State(state): State<AppState>, ApiSession(session): ApiSession, ApiJson(_): ApiJson<Value>) -> Answer {
-    require_step_up(&state, &session).await?;
-    let enrolment = state.services.start_totp(&session.account).await?;
+pub async fn start_totp(State(state): State<AppState>, StepUp(proof, session): StepUp, ApiJson(_): ApiJson<Value>) -> Answer {
+    let enrolment = state.two_step.start_totp(&proof, &session.account).await?;
     Ok(Json(json!({ "method_id": enrolment.method_id, "secret": enrolment.secret.expose_secret(), "otpauth_uri": enrolment.otpauth_uri })))
 }
 
@@ -128,8 +101,9 @@ pub async fn confirm_totp(
     ApiSession(session): ApiSession,
     ApiJson(body): ApiJson<MethodCode>,
 ) -> Answer {
-    require_fresh_enrolment(&state, &session, &body.method_id).await?;
-    state.services.confirm_totp(&session.account, &body.method_id, &body.code, &ctx).await?;
+    // Finishing an enrolment started after a step-up needs no second one (core checks).
+    let proof = state.two_step.recent_step_up(&session.record);
+    state.two_step.confirm_totp(proof.as_ref(), &session.account, &body.method_id, &body.code, &ctx).await?;
     Ok(Json(json!({ "status": "enabled", "method_id": body.method_id })))
 }
 
@@ -137,11 +111,10 @@ pub async fn confirm_totp(
 pub async fn recovery_codes(
     State(state): State<AppState>,
     Client(ctx): Client,
-    ApiSession(session): ApiSession,
+    StepUp(proof, session): StepUp,
     ApiJson(_): ApiJson<Value>,
 ) -> Answer {
-    require_step_up(&state, &session).await?;
-    let codes = state.services.regenerate_recovery_codes(&session.account, &ctx).await?;
+    let codes = state.two_step.regenerate_recovery_codes(&proof, &session.account, &ctx).await?;
     Ok(Json(json!({ "codes": codes.iter().map(|c| c.expose_secret().to_owned()).collect::<Vec<_>>() })))
 }
 
@@ -155,11 +128,10 @@ pub struct PhoneBody {
 pub async fn start_sms(
     State(state): State<AppState>,
     Client(ctx): Client,
-    ApiSession(session): ApiSession,
+    StepUp(proof, session): StepUp,
     ApiJson(body): ApiJson<PhoneBody>,
 ) -> Answer {
-    require_step_up(&state, &session).await?;
-    let (method_id, hint) = state.services.start_sms(&session.account, &body.phone, &ctx).await?;
+    let (method_id, hint) = state.two_step.start_sms(&proof, &session.account, &body.phone, &ctx).await?;
     Ok(Json(json!({ "method_id": method_id, "hint": hint, "status": "code_sent" })))
 }
 
@@ -170,8 +142,8 @@ pub async fn confirm_sms(
     ApiSession(session): ApiSession,
     ApiJson(body): ApiJson<MethodCode>,
 ) -> Answer {
-    require_fresh_enrolment(&state, &session, &body.method_id).await?;
-    state.services.confirm_sms(&session.account, &body.method_id, &body.code, &ctx).await?;
+    let proof = state.two_step.recent_step_up(&session.record);
+    state.two_step.confirm_sms(proof.as_ref(), &session.account, &body.method_id, &body.code, &ctx).await?;
     Ok(Json(json!({ "status": "enabled", "method_id": body.method_id })))
 }
 
@@ -179,11 +151,10 @@ pub async fn confirm_sms(
 pub async fn add_email(
     State(state): State<AppState>,
     Client(ctx): Client,
-    ApiSession(session): ApiSession,
+    StepUp(proof, session): StepUp,
     ApiJson(_): ApiJson<Value>,
 ) -> Answer {
-    require_step_up(&state, &session).await?;
-    let id = state.services.add_email_codes(&session.account, &ctx).await?;
+    let id = state.two_step.add_email_codes(&proof, &session.account, &ctx).await?;
     Ok(Json(json!({ "status": "enabled", "method_id": id })))
 }
 
@@ -198,18 +169,16 @@ pub struct QuestionBody {
 pub async fn set_question(
     State(state): State<AppState>,
     Client(ctx): Client,
-    ApiSession(session): ApiSession,
+    StepUp(proof, session): StepUp,
     ApiJson(body): ApiJson<QuestionBody>,
 ) -> Answer {
-    require_step_up(&state, &session).await?;
-    let id = state.services.set_security_question(&session.account, &body.question_id, &body.answer, &ctx).await?;
+    let id = state.two_step.set_security_question(&proof, &session.account, &body.question_id, &body.answer, &ctx).await?;
     Ok(Json(json!({ "status": "enabled", "method_id": id })))
 }
 
 /// `POST /api/v1/account/two-step/default`
-pub async fn set_default(State(state): State<AppState>, ApiSession(session): ApiSession, ApiJson(body): ApiJson<MethodOnly>) -> Answer {
-    require_step_up(&state, &session).await?;
-    state.services.set_default_method(&session.account, &body.method_id).await?;
+pub async fn set_default(State(state): State<AppState>, StepUp(proof, session): StepUp, ApiJson(body): ApiJson<MethodOnly>) -> Answer {
+    state.two_step.set_default_method(&proof, &session.account, &body.method_id).await?;
     Ok(Json(json!({ "status": "default_set" })))
 }
 
@@ -217,11 +186,10 @@ pub async fn set_default(State(state): State<AppState>, ApiSession(session): Api
 pub async fn remove(
     State(state): State<AppState>,
     Client(ctx): Client,
-    ApiSession(session): ApiSession,
+    StepUp(proof, session): StepUp,
     Path(method_id): Path<String>,
 ) -> Answer {
-    require_step_up(&state, &session).await?;
-    state.services.remove_method(&session.account, &method_id, &ctx).await?;
+    state.two_step.remove_method(&proof, &session.account, &method_id, &ctx).await?;
     Ok(Json(json!({ "status": "removed" })))
 }
 
@@ -256,7 +224,7 @@ pub async fn step_up(
             ))
         }
     };
-    let token = state.services.step_up(&session.record, &session.account, proof, &ctx).await?;
+    let token = state.two_step.step_up(&session.record, &session.account, proof, &ctx).await?;
     let jar = jar.add(state.web.cookie(state.web.session_cookie, token.expose().to_owned()));
     Ok((jar, Json(json!({ "status": "verified" }))))
 }
@@ -269,14 +237,13 @@ pub async fn step_up_send(
     ApiJson(body): ApiJson<MethodOnly>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let binding = Binding { key: &session.record.id_hash, purpose: "step_up" };
-    state.services.send_code(&session.account, &body.method_id, &binding, &ctx).await?;
+    state.two_step.send_code(&session.account, &body.method_id, &binding, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
 }
 
 /// `GET /api/v1/payments`: payment details need a recent verification.
-pub async fn payments(State(state): State<AppState>, ApiSession(session): ApiSession) -> Answer {
-    require_step_up(&state, &session).await?;
-    let history = state.services.withdrawals_of(&session.account.id).await?;
+pub async fn payments(State(state): State<AppState>, StepUp(proof, _): StepUp) -> Answer {
+    let history = state.payments.history(&proof).await?;
     Ok(Json(json!({
         "payout_methods": PAYOUT_DESTINATIONS.iter().map(|(id, label)| json!({ "id": id, "label": label })).collect::<Vec<_>>(),
         "withdrawals": history.iter().map(|w| json!({ "amount": w.amount.to_string(), "destination": w.destination_label(), "created_at": w.created_at })).collect::<Vec<_>>(),
@@ -304,8 +271,8 @@ pub async fn withdraw(
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_withdrawal", e.to_string()))?;
     match body.approval_id {
         None => {
-            let approval = state.services.request_withdrawal(&session.record, &withdrawal).await?;
-            let methods = state.services.strong_methods(&session.account).await?;
+            let approval = state.payments.request_withdrawal(&session.record, &withdrawal).await?;
+            let methods = state.two_step.strong_methods(&session.account).await?;
             let mut error = ApiError::step_up_required(&methods)
                 .with("approval_id", json!(approval.id))
                 .with("amount", json!(withdrawal.amount.to_string()))
@@ -316,7 +283,7 @@ pub async fn withdraw(
             Err(error)
         }
         Some(approval_id) => {
-            state.services.submit_withdrawal(&session.account, &approval_id, &withdrawal, &ctx).await?;
+            state.payments.submit_withdrawal(&session.account, &approval_id, &withdrawal, &ctx).await?;
             Ok((
                 StatusCode::CREATED,
                 Json(
@@ -345,7 +312,7 @@ pub async fn approve(
     let Some(code) = body.code else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "Send the code or answer for the method."));
     };
-    state.services.approve(&session.account, &body.approval_id, &body.method_id, &code, &ctx).await?;
+    state.two_step.approve(&session.account, &body.approval_id, &body.method_id, &code, &ctx).await?;
     Ok(Json(json!({ "status": "approved" })))
 }
 
@@ -356,18 +323,11 @@ pub async fn approve_send(
     ApiSession(session): ApiSession,
     ApiJson(body): ApiJson<ApproveBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let now = state.services.clock.unix();
-    let live = state
-        .services
-        .store
-        .get_approval(&session.account.id, &body.approval_id)
-        .await?
-        .is_some_and(|a| a.expires_at > now && a.used_at.is_none());
-    if !live {
+    if state.two_step.live_approval(&session.account, &body.approval_id).await?.is_none() {
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "This withdrawal request does not exist or has expired."));
     }
     let key = format!("approval:{}", body.approval_id);
-    state.services.send_code(&session.account, &body.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await?;
+    state.two_step.send_code(&session.account, &body.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
 }
 
@@ -382,13 +342,12 @@ pub struct EmailBody {
 pub async fn change_email(
     State(state): State<AppState>,
     Client(ctx): Client,
-    ApiSession(session): ApiSession,
+    StepUp(proof, session): StepUp,
     ApiJson(body): ApiJson<EmailBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    require_step_up(&state, &session).await?;
     let email = doorman_core::EmailAddress::parse(&body.new_email)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", e.to_string()))?;
-    state.services.request_email_change(&session.account, &email, &ctx).await?;
+    state.email_change.request_email_change(&proof, &session.account, &email, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "confirmation_sent" }))))
 }
 
@@ -402,7 +361,7 @@ pub struct TokenBody {
 pub async fn confirm_email(State(state): State<AppState>, Client(ctx): Client, ApiJson(body): ApiJson<TokenBody>) -> Answer {
     let token =
         doorman_core::recovery::RecoveryToken::parse(&body.token).ok_or(doorman_core::email_change::EmailChangeError::InvalidToken)?;
-    let account = state.services.confirm_email_change(&token, &ctx).await?;
+    let account = state.email_change.confirm_email_change(&token, &ctx).await?;
     Ok(Json(json!({ "status": "email_changed", "email": account.email })))
 }
 
@@ -421,14 +380,18 @@ pub async fn change_password(
     ApiSession(session): ApiSession,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Answer {
-    let current = match &body.current_password {
-        Some(raw) => Some(Password::new(raw).map_err(|_| doorman_core::auth::AuthError::InvalidCredentials)?),
+    // Without the current password, a recent step-up (S4.6), checked by core as for any change.
+    let current = body.current_password.as_deref().map(Password::new).transpose();
+    let current = current.map_err(|_| doorman_core::auth::AuthError::InvalidCredentials)?;
+    let proof;
+    let allowed_by = match &current {
+        Some(current) => ChangeAllowedBy::CurrentPassword(current),
         None => {
-            require_step_up(&state, &session).await?;
-            None
+            proof = state.two_step.check_step_up(&session.record, &session.account).await?;
+            ChangeAllowedBy::SteppedUp(&proof)
         }
     };
     let new_password = Password::new(&body.new_password).map_err(doorman_core::auth::AuthError::WeakPassword)?;
-    let ended = state.services.change_password(&session.record, &session.account, current.as_ref(), &new_password, &ctx).await?;
+    let ended = state.password_change.change_password(&session.record, &session.account, allowed_by, &new_password, &ctx).await?;
     Ok(Json(json!({ "status": "password_changed", "other_sessions_ended": ended })))
 }

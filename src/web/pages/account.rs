@@ -53,7 +53,7 @@ pub async fn logout(
     if !Csrf::check(&state, session.token.expose(), &form.csrf) {
         return Err(PageError(forbidden_form()));
     }
-    state.services.logout(&session.record, &ctx).await?;
+    state.auth.logout(&session.record, &ctx).await?;
     Ok((jar.add(state.web.removal(state.web.session_cookie)), Redirect::to("/login")).into_response())
 }
 
@@ -83,7 +83,7 @@ fn when(t: i64) -> String {
 
 /// `GET /account/sessions`: where you are signed in, each revocable (S7.8).
 pub async fn sessions(State(state): State<AppState>, PageSession(session): PageSession) -> Result<Response, PageError> {
-    let live = state.services.live_sessions(&session.account.id).await?;
+    let live = state.auth.live_sessions(&session.account.id).await?;
     let rows = live
         .into_iter()
         .map(|s| SessionRow {
@@ -121,6 +121,6 @@ pub async fn revoke(
     if !Csrf::check(&state, session.token.expose(), &form.csrf) {
         return Err(PageError(forbidden_form()));
     }
-    state.services.revoke_sessions(&session.record, form.id.as_deref(), &ctx).await?;
+    state.auth.revoke_sessions(&session.record, form.id.as_deref(), &ctx).await?;
     Ok(Redirect::to("/account/sessions").into_response())
 }

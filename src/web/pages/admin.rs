@@ -34,7 +34,7 @@ impl FromRequestParts<AppState> for AdminSession {
             Ok(MaybeSession(None)) => return Err(Redirect::to("/login").into_response()),
             Err(e) => return Err(PageError(e).into_response()),
         };
-        match state.services.has_role(&session.account.id, Role::Admin).await {
+        match state.roles.has_role(&session.account.id, Role::Admin).await {
             Ok(true) => Ok(Self(session)),
             Ok(false) => Err(error_page(StatusCode::FORBIDDEN, "This page is for administrators only.")),
             Err(e) => Err(PageError::from(e).into_response()),
@@ -77,10 +77,10 @@ struct IndexPage {
 
 /// `GET /admin`
 pub async fn index(State(state): State<AppState>, admin: AdminSession) -> Result<Response, PageError> {
-    let library = state.services.content.help();
+    let library = state.content.help();
     let mut articles = Vec::new();
     for a in &library.articles {
-        let tally = state.services.vote_tally(&a.article.slug).await?;
+        let tally = state.content.vote_tally(&a.article.slug).await?;
         articles.push(ArticleRow {
             slug: a.article.slug.to_string(),
             title: a.article.title.clone(),
@@ -90,16 +90,9 @@ pub async fn index(State(state): State<AppState>, admin: AdminSession) -> Result
             total: tally.total,
         });
     }
-    let now = state.services.clock.unix();
-    let live_banners = state
-        .services
-        .content
-        .banners()
-        .board
-        .statuses(now)
-        .iter()
-        .filter(|(_, s)| *s == doorman_core::banners::BannerStatus::Live)
-        .count();
+    let now = state.clock.unix();
+    let live_banners =
+        state.content.banners().board.statuses(now).iter().filter(|(_, s)| *s == doorman_core::banners::BannerStatus::Live).count();
     Ok(render(StatusCode::OK, &IndexPage { chrome: admin.chrome(&state), articles, live_banners }))
 }
 
@@ -141,7 +134,7 @@ async fn edit_page(
 ) -> Result<Response, PageError> {
     let (mut weeks, mut reasons) = (Vec::new(), Vec::new());
     if let Some(slug) = existing {
-        for w in state.services.store.weekly_votes(slug).await? {
+        for w in state.content.weekly_votes(slug).await? {
             let percent = if w.total > 0 { w.helpful * 100 / w.total } else { 0 };
             weeks.push(WeekRow {
                 week: rfc3339(w.week_start).get(..10).unwrap_or_default().to_owned(),
@@ -150,7 +143,7 @@ async fn edit_page(
                 percent,
             });
         }
-        for r in state.services.store.no_reasons(slug, 200).await? {
+        for r in state.content.no_reasons(slug, 200).await? {
             reasons.push(ReasonRow {
                 when: rfc3339(r.at),
                 choice: r.choice.map(|c| c.label()).unwrap_or("(no choice)"),
@@ -183,7 +176,7 @@ pub async fn edit_article(
     Path(slug): Path<String>,
     Query(query): Query<SavedQuery>,
 ) -> Result<Response, PageError> {
-    let library = state.services.content.help();
+    let library = state.content.help();
     let found = library.get(&slug).ok_or(ContentError::NotFound)?;
     edit_page(&state, &admin, StatusCode::OK, Some(&found.article.slug), found.article.fields(), None, query.saved.is_some()).await
 }
@@ -224,8 +217,8 @@ async fn save(
         body: form.body,
         related: form.related,
     };
-    let outcome = match Article::parse(&fields, state.services.clock.unix()) {
-        Ok(article) => state.services.save_article(&article, existing.is_none(), Some(&admin.0.account.id), &ctx).await.map(|()| article),
+    let outcome = match Article::parse(&fields, state.clock.unix()) {
+        Ok(article) => state.content.save_article(&article, existing.is_none(), Some(&admin.0.account.id), &ctx).await.map(|()| article),
         Err(e) => Err(e.into()),
     };
     match outcome {
@@ -256,7 +249,7 @@ pub async fn update_article(
     Path(slug): Path<String>,
     PageForm(form): PageForm<ArticleForm>,
 ) -> Result<Response, PageError> {
-    let library = state.services.content.help();
+    let library = state.content.help();
     let existing = library.get(&slug).ok_or(ContentError::NotFound)?.article.slug.clone();
     save(state, ctx, admin, Some(existing), form).await
 }
@@ -313,8 +306,8 @@ fn banners_page(
     error: Option<String>,
     query: BannersQuery,
 ) -> Response {
-    let banners = state.services.content.banners();
-    let now = state.services.clock.unix();
+    let banners = state.content.banners();
+    let now = state.clock.unix();
     let doc = banners.board.document();
     let statuses = banners.board.statuses(now);
     let status_of = |slot: Slot| statuses.iter().find(|(s, _)| *s == slot).map(|(_, st)| *st);
@@ -411,7 +404,7 @@ pub async fn save_banners(
     PageForm(form): PageForm<BannersForm>,
 ) -> Result<Response, PageError> {
     admin.check(&state, &form.csrf)?;
-    match state.services.import_banners(&form.document, Some(&admin.0.account.id), &ctx).await {
+    match state.content.import_banners(&form.document, Some(&admin.0.account.id), &ctx).await {
         Ok(_) => Ok(Redirect::to("/admin/banners?saved=1").into_response()),
         Err(ContentError::Banners(e)) => {
             Ok(banners_page(&state, &admin, StatusCode::BAD_REQUEST, Some(form.document), Some(e.to_string()), BannersQuery::default()))
@@ -437,6 +430,6 @@ pub async fn end_banner(
     admin.check(&state, &form.csrf)?;
     let slot = Slot::parse(&form.slot)
         .ok_or_else(|| ContentError::Banners(doorman_core::banners::BannerError::NoSuchBanner(form.slot.clone())))?;
-    state.services.end_banner(slot, Some(&admin.0.account.id), &ctx).await?;
+    state.content.end_banner(slot, Some(&admin.0.account.id), &ctx).await?;
     Ok(Redirect::to("/admin/banners?saved=1").into_response())
 }

@@ -130,7 +130,7 @@ pub async fn page_scope(State(state): State<AppState>, mut request: Request, nex
     } else {
         "/".to_owned()
     };
-    let banners = state.services.content.banners();
+    let banners = state.content.banners();
     let jar = CookieJar::from_headers(request.headers());
     let mut issued = None;
     let pre_session = match cookie_value(&jar, state.web.pre_session_cookie) {
@@ -154,7 +154,7 @@ pub async fn page_scope(State(state): State<AppState>, mut request: Request, nex
         csrf_session: token(cookie_value(&jar, state.web.session_cookie)),
         csrf_anonymous: token(Some(pre_session)),
         signed_in: false,
-        now: state.services.clock.unix(),
+        now: state.clock.unix(),
         viewer: crate::web::content::viewer_of(&state, request.headers(), None),
         dismissed: dismissed_of(&jar),
         banners,

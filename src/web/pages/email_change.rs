@@ -1,10 +1,9 @@
 //! Changing the account's email address: after a step-up, a link to the new address;
 //! confirming it on a page (opening the link changes nothing).
 
-use super::two_step::to_step_up;
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
-use crate::web::extract::{Client, PageForm, PageSession, Query};
+use crate::web::extract::{Client, PageForm, PageSession, Query, StepUp};
 use crate::web::security::{forbidden_form, no_referrer, Csrf};
 use crate::web::AppState;
 use askama::Template;
@@ -51,17 +50,14 @@ pub struct ChangeForm {
 pub async fn submit(
     State(state): State<AppState>,
     Client(ctx): Client,
-    PageSession(session): PageSession,
+    StepUp(proof, session): StepUp,
     PageForm(form): PageForm<ChangeForm>,
 ) -> Result<Response, PageError> {
     if !Csrf::check(&state, session.token.expose(), &form.csrf) {
         return Err(PageError(forbidden_form()));
     }
-    if !state.services.recently_verified(&session.record) {
-        return Ok(to_step_up("/account/email"));
-    }
     let result = match EmailAddress::parse(&form.new_email) {
-        Ok(email) => state.services.request_email_change(&session.account, &email, &ctx).await.map_err(ApiError::from),
+        Ok(email) => state.email_change.request_email_change(&proof, &session.account, &email, &ctx).await.map_err(ApiError::from),
         Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", e.to_string())),
     };
     let (status, sent, error) = match result {
@@ -159,7 +155,7 @@ pub async fn confirm_submit(
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
     let name = confirm_cookie_name(&state);
     let result = match jar.get(name).and_then(|c| RecoveryToken::parse(c.value())) {
-        Some(token) => state.services.confirm_email_change(&token, &ctx).await,
+        Some(token) => state.email_change.confirm_email_change(&token, &ctx).await,
         None => Err(EmailChangeError::InvalidToken),
     };
     let jar = jar.add(state.web.removal(name));

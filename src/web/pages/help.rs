@@ -52,7 +52,7 @@ pub struct SearchQuery {
 
 /// `GET /help` and `GET /help?q=...`
 pub async fn index(State(state): State<AppState>, MaybeSession(session): MaybeSession, Query(query): Query<SearchQuery>) -> Response {
-    let library = state.services.content.help();
+    let library = state.content.help();
     let query_text: String = query.q.trim().chars().take(200).collect();
     let results = if query_text.is_empty() { Vec::new() } else { library.search(&query_text).into_iter().map(ArticleLink::of).collect() };
     let categories = library
@@ -94,7 +94,7 @@ pub async fn article(
     jar: CookieJar,
     Path(slug): Path<String>,
 ) -> Result<Response, PageError> {
-    let library = state.services.content.help();
+    let library = state.content.help();
     let found = library.get(&slug).ok_or(ContentError::NotFound)?;
     let article = &found.article;
     let voter = match &session {
@@ -102,10 +102,10 @@ pub async fn article(
         None => existing_visitor(&state, &jar),
     };
     let my_vote = match &voter {
-        Some(v) => state.services.store.vote_of(&article.slug, &v.key()).await?,
+        Some(v) => state.content.vote_of(&article.slug, v).await?,
         None => None,
     };
-    let tally = state.services.vote_tally(&article.slug).await?;
+    let tally = state.content.vote_tally(&article.slug).await?;
     let (jar, csrf) = match &session {
         Some(s) => (jar, Csrf::token(&state, s.token.expose())),
         None => {
@@ -165,11 +165,11 @@ pub async fn vote(
         _ => return Err(PageError(ApiError::new(StatusCode::BAD_REQUEST, "invalid_vote", "Answer Yes or No."))),
     };
     let ballot = Ballot::new(helpful, form.choice.as_deref(), &form.reason).map_err(ContentError::from)?;
-    if state.services.content.help().get(&slug).is_none() {
+    if state.content.help().get(&slug).is_none() {
         return Err(ContentError::NotFound.into());
     }
     check_address_limit(&state, &ctx.ip)?;
     let (jar, voter) = voter(&state, jar, session.as_ref().map(|s| &s.account));
-    state.services.vote(&slug, &voter, &ballot, &ctx).await?;
+    state.content.vote(&slug, &voter, &ballot, &ctx).await?;
     Ok((jar, Redirect::to(&format!("/help/{slug}#feedback"))).into_response())
 }

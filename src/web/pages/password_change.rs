@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use doorman_core::auth::AuthError;
 use doorman_core::password::MAX_PASSWORD_CHARS;
+use doorman_core::password_change::ChangeAllowedBy;
 use doorman_core::Password;
 use serde::Deserialize;
 
@@ -37,7 +38,7 @@ fn page(
         csrf: Csrf::token(state, session.token.expose()),
         done,
         error,
-        min_chars: state.services.password_policy.min_chars,
+        min_chars: state.password_change.passwords().policy.min_chars,
         max_chars: MAX_PASSWORD_CHARS,
     };
     render(status, &page)
@@ -66,7 +67,12 @@ pub async fn submit(
         return Err(PageError(forbidden_form()));
     }
     let result = match (Password::new(&form.current_password), Password::new(&form.new_password)) {
-        (Ok(current), Ok(new)) => state.services.change_password(&session.record, &session.account, Some(&current), &new, &ctx).await,
+        (Ok(current), Ok(new)) => {
+            state
+                .password_change
+                .change_password(&session.record, &session.account, ChangeAllowedBy::CurrentPassword(&current), &new, &ctx)
+                .await
+        }
         (Err(_), _) => Err(AuthError::InvalidCredentials),
         (_, Err(weak)) => Err(AuthError::WeakPassword(weak)),
     };

@@ -1,18 +1,21 @@
 //! The demo payments page: payment details behind step-up, withdrawals behind an approval
 //! bound to their amount and destination.
 
-use super::two_step::{to_step_up, Choice, VerifyPage};
+use super::two_step::{Choice, VerifyPage};
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
-use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, Path, Query};
+use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, Path, Query, StepUp};
 use crate::web::security::{forbidden_form, Csrf};
+use crate::web::step_up::to_step_up;
 use crate::web::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use doorman_core::approval::Approval;
 use doorman_core::payments::{Withdrawal, WithdrawalRecord, PAYOUT_DESTINATIONS};
-use doorman_core::two_step::{Approval, Binding};
+use doorman_core::step_up::SteppedUp;
+use doorman_core::two_step::Binding;
 use serde::Deserialize;
 
 #[derive(Template)]
@@ -28,6 +31,7 @@ struct PaymentsPage {
 
 async fn payments_page(
     state: &AppState,
+    proof: &SteppedUp,
     session: &CurrentSession,
     error: Option<String>,
     amount: String,
@@ -36,18 +40,15 @@ async fn payments_page(
         chrome: Chrome::new(state, Some(session.account.username.as_str())),
         csrf: Csrf::token(state, session.token.expose()),
         destinations: PAYOUT_DESTINATIONS.to_vec(),
-        history: state.services.withdrawals_of(&session.account.id).await?,
+        history: state.payments.history(proof).await?,
         error,
         amount,
     })
 }
 
 /// `GET /payments`: payment details need a recent verification (S7.6).
-pub async fn show(State(state): State<AppState>, PageSession(session): PageSession) -> Result<Response, PageError> {
-    if !state.services.recently_verified(&session.record) {
-        return Ok(to_step_up("/payments"));
-    }
-    Ok(render(StatusCode::OK, &payments_page(&state, &session, None, String::new()).await?))
+pub async fn show(State(state): State<AppState>, StepUp(proof, session): StepUp) -> Result<Response, PageError> {
+    Ok(render(StatusCode::OK, &payments_page(&state, &proof, &session, None, String::new()).await?))
 }
 
 #[derive(Deserialize)]
@@ -68,17 +69,23 @@ pub async fn withdraw(
     }
     match Withdrawal::parse(&form.amount, &form.destination) {
         Ok(withdrawal) => {
-            let approval = state.services.request_withdrawal(&session.record, &withdrawal).await?;
+            let approval = state.payments.request_withdrawal(&session.record, &withdrawal).await?;
             Ok(Redirect::to(&format!("/payments/confirm/{}", approval.id)).into_response())
         }
-        Err(e) => Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &payments_page(&state, &session, Some(e.to_string()), form.amount).await?)),
+        // The form again with the reason; it shows payout details, so only within a step-up.
+        Err(e) => match state.two_step.recent_step_up(&session.record) {
+            Some(proof) => {
+                let page = payments_page(&state, &proof, &session, Some(e.to_string()), form.amount).await?;
+                Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
+            }
+            None => Ok(to_step_up("/payments")),
+        },
     }
 }
 
 async fn approval_page(state: &AppState, session: &CurrentSession, approval: &Approval) -> Result<VerifyPage, PageError> {
     let withdrawal = Withdrawal::from_context(&approval.context).ok_or_else(|| PageError(not_found()))?;
-    let enabled = state.services.two_step_enabled(&session.account.id).await?;
-    let methods = if enabled { state.services.strong_methods(&session.account).await? } else { Vec::new() };
+    let methods = state.two_step.step_up_offer(&session.account).await?.methods;
     Ok(VerifyPage {
         chrome: Chrome::new(state, Some(session.account.username.as_str())),
         heading: "Confirm your withdrawal".into(),
@@ -107,15 +114,7 @@ fn not_found() -> ApiError {
 }
 
 async fn live_approval(state: &AppState, session: &CurrentSession, id: &str) -> Result<Approval, PageError> {
-    let now = state.services.clock.unix();
-    state
-        .services
-        .store
-        .get_approval(&session.account.id, id)
-        .await
-        .map_err(ApiError::from)?
-        .filter(|a| a.expires_at > now && a.used_at.is_none())
-        .ok_or_else(|| PageError(not_found()))
+    state.two_step.live_approval(&session.account, id).await.map_err(ApiError::from)?.ok_or_else(|| PageError(not_found()))
 }
 
 /// `GET /payments/confirm/{id}`
@@ -158,9 +157,9 @@ pub async fn confirm_submit(
     }
     let approval = live_approval(&state, &session, &id).await?;
     let withdrawal = Withdrawal::from_context(&approval.context).ok_or_else(|| PageError(not_found()))?;
-    let result = match state.services.approve(&session.account, &approval.id, &form.method_id, &form.code, &ctx).await {
-        Ok(_) => state.services.submit_withdrawal(&session.account, &approval.id, &withdrawal, &ctx).await,
-        Err(e) => Err(e),
+    let result = match state.two_step.approve(&session.account, &approval.id, &form.method_id, &form.code, &ctx).await {
+        Ok(_) => state.payments.submit_withdrawal(&session.account, &approval.id, &withdrawal, &ctx).await.map_err(ApiError::from),
+        Err(e) => Err(ApiError::from(e)),
     };
     match result {
         Ok(()) => {
@@ -171,8 +170,7 @@ pub async fn confirm_submit(
             };
             Ok(render(StatusCode::OK, &page))
         }
-        Err(e) => {
-            let error = ApiError::from(e);
+        Err(error) => {
             if !error.status.is_client_error() {
                 return Err(PageError(error));
             }
@@ -203,7 +201,7 @@ pub async fn confirm_send(
     }
     let approval = live_approval(&state, &session, &id).await?;
     let key = format!("approval:{}", approval.id);
-    match state.services.send_code(&session.account, &form.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await {
+    match state.two_step.send_code(&session.account, &form.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await {
         Ok(()) => Ok(Redirect::to(&format!("/payments/confirm/{}?method={}&sent=1", approval.id, form.method_id)).into_response()),
         Err(e) => {
             let error = ApiError::from(e);

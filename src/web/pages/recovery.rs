@@ -122,7 +122,7 @@ fn reset_page(state: &AppState, jar: CookieJar, status: StatusCode, view: ResetV
         error: view.error,
         notice: view.notice,
         methods: view.methods,
-        min_chars: state.services.password_policy.min_chars,
+        min_chars: state.recovery.passwords().policy.min_chars,
         max_chars: MAX_PASSWORD_CHARS,
     };
     no_referrer((jar, render(status, &page)).into_response())
@@ -136,7 +136,7 @@ pub async fn reset_form(State(state): State<AppState>, jar: CookieJar, Query(que
         let (jar, to) = match RecoveryToken::parse(&raw) {
             Some(token) => {
                 let mut cookie = state.web.cookie(cookie_name, token.expose().to_owned());
-                cookie.set_max_age(time::Duration::seconds(state.services.reset_token_ttl_seconds));
+                cookie.set_max_age(time::Duration::seconds(state.recovery.reset_token_ttl_seconds()));
                 (jar.add(cookie), "/reset-password")
             }
             None => (jar.add(state.web.removal(cookie_name)), "/reset-password?with=code"),
@@ -147,10 +147,10 @@ pub async fn reset_form(State(state): State<AppState>, jar: CookieJar, Query(que
     let token = jar.get(cookie_name).and_then(|c| RecoveryToken::parse(c.value()));
     let view = match token {
         Some(token) if !wants_code => {
-            let valid = state.services.reset_link_is_valid(&token).await.map_err(ApiError::from)?;
+            let valid = state.recovery.reset_link_is_valid(&token).await.map_err(ApiError::from)?;
             let methods = if valid {
-                let grant = state.services.open_reset(&ResetProof::Link(token)).await.map_err(ApiError::from)?;
-                state.services.reset_methods(&grant).await.map_err(ApiError::from)?
+                let grant = state.recovery.open_reset(&ResetProof::Link(token)).await.map_err(ApiError::from)?;
+                state.recovery.reset_methods(&grant).await.map_err(ApiError::from)?
             } else {
                 Vec::new()
             };
@@ -189,7 +189,7 @@ fn form_proof(state: &AppState, jar: &CookieJar, login: Option<&str>, code: Opti
 /// The link's cookie, or the login and code, checked (a code counted) before anything else.
 async fn open_grant(state: &AppState, jar: &CookieJar, by_code: bool, login: &str, code: &str) -> Result<ResetGrant, ApiError> {
     let proof = form_proof(state, jar, by_code.then_some(login), by_code.then_some(code))?;
-    Ok(state.services.open_reset(&proof).await?)
+    Ok(state.recovery.open_reset(&proof).await?)
 }
 
 /// The page again after a refusal, keeping what the person typed (but never a password).
@@ -209,7 +209,7 @@ async fn reset_page_again(
     }
     let link_expired = error.code == "invalid_token";
     let methods = match grant {
-        Some(grant) => state.services.reset_methods(grant).await.unwrap_or_default(),
+        Some(grant) => state.recovery.reset_methods(grant).await.unwrap_or_default(),
         None => Vec::new(),
     };
     let message = if error.code == "second_factor_required" && !methods.is_empty() { None } else { Some(error.message) };
@@ -268,10 +268,10 @@ pub async fn reset_send(
         Ok(grant) => grant,
         Err(error) => return reset_page_again(&state, jar, error, None, by_code, login, code).await,
     };
-    if let Err(e) = state.services.send_reset_code(&grant, &form.method_id, &ctx).await {
+    if let Err(e) = state.recovery.send_reset_code(&grant, &form.method_id, &ctx).await {
         return reset_page_again(&state, jar, ApiError::from(e), Some(&grant), by_code, login, code).await;
     }
-    let methods = state.services.reset_methods(&grant).await.map_err(ApiError::from)?;
+    let methods = state.recovery.reset_methods(&grant).await.map_err(ApiError::from)?;
     let notice = Some("We sent you a code. It works for 10 minutes.".to_owned());
     let view = ResetView { with_link: !by_code, login, code, notice, methods, ..ResetView::default() };
     Ok(reset_page(&state, jar, StatusCode::OK, view))

@@ -3,8 +3,9 @@
 
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
-use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, PendingSession, Query};
+use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, PendingSession, Query, StepUp};
 use crate::web::security::{forbidden_form, Csrf};
+use crate::web::step_up::{to_step_up, urlencode};
 use crate::web::AppState;
 use askama::Template;
 use axum::extract::State;
@@ -141,7 +142,7 @@ pub async fn second_step(
     Query(choice): Query<Choice>,
 ) -> Result<Response, PageError> {
     let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
-    let methods = state.services.methods(&session.account).await?;
+    let methods = state.two_step.methods(&session.account).await?;
     Ok(render(StatusCode::OK, &second_step_page(&state, &session, methods).choose(&choice)))
 }
 
@@ -167,14 +168,14 @@ pub async fn second_step_submit(
     let method_id = form.method_id.unwrap_or_default();
     let devices = crate::web::presented_devices(&state, &jar);
     let code = form.code.as_deref().unwrap_or_default();
-    let result = state.services.complete_second_step(&session.record, &session.account, &method_id, code, &devices, &ctx).await;
+    let result = state.two_step.complete_second_step(&session.record, &session.account, &method_id, code, &devices, &ctx).await;
     match result {
         Ok((token, device)) => {
             Ok((crate::web::signed_in_cookies(&state, jar, &token, Some(device)), Redirect::to("/account")).into_response())
         }
         Err(e) => {
             let (status, message) = shown(ApiError::from(e))?;
-            let methods = state.services.methods(&session.account).await?;
+            let methods = state.two_step.methods(&session.account).await?;
             let choice = Choice::method(method_id);
             let page = VerifyPage { error: Some(message), ..second_step_page(&state, &session, methods).choose(&choice) };
             Ok(render(status, &page))
@@ -199,11 +200,11 @@ pub async fn second_step_send(
     let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
     check_csrf(&state, &session, &form.csrf)?;
     let binding = Binding { key: &session.record.id_hash, purpose: "login" };
-    match state.services.send_code(&session.account, &form.method_id, &binding, &ctx).await {
+    match state.two_step.send_code(&session.account, &form.method_id, &binding, &ctx).await {
         Ok(()) => Ok(Redirect::to(&format!("/login/verify?method={}&sent=1", form.method_id)).into_response()),
         Err(e) => {
             let (status, message) = shown(ApiError::from(e))?;
-            let methods = state.services.methods(&session.account).await?;
+            let methods = state.two_step.methods(&session.account).await?;
             let choice = Choice::method(form.method_id);
             Ok(render(status, &VerifyPage { error: Some(message), ..second_step_page(&state, &session, methods).choose(&choice) }))
         }
@@ -213,8 +214,8 @@ pub async fn second_step_send(
 // ---- Step-up ----
 
 async fn step_up_page(state: &AppState, session: &CurrentSession, next: &str) -> Result<VerifyPage, ApiError> {
-    let enabled = state.services.two_step_enabled(&session.account.id).await?;
-    let methods = if enabled { state.services.strong_methods(&session.account).await? } else { Vec::new() };
+    let offer = state.two_step.step_up_offer(&session.account).await?;
+    let (enabled, methods) = (offer.two_step_enabled, offer.methods);
     Ok(VerifyPage {
         chrome: Chrome::new(state, Some(session.account.username.as_str())),
         heading: "Confirm it is you".into(),
@@ -237,17 +238,6 @@ async fn step_up_page(state: &AppState, session: &CurrentSession, next: &str) ->
         no_usable_method: None,
     }
     .explain_if_stranded(enabled))
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"/-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
-}
-
-/// Sends the visitor to step up, then back to `next`.
-pub fn to_step_up(next: &str) -> Response {
-    Redirect::to(&format!("/step-up?next={}", urlencode(next))).into_response()
 }
 
 /// `GET /step-up?next=/account/security`
@@ -280,7 +270,7 @@ pub async fn step_up_submit(
         }
         _ => return Err(PageError(ApiError::from(TwoStepError::Invalid))),
     };
-    match state.services.step_up(&session.record, &session.account, proof, &ctx).await {
+    match state.two_step.step_up(&session.record, &session.account, proof, &ctx).await {
         Ok(token) => {
             Ok((jar.add(state.web.cookie(state.web.session_cookie, token.expose().to_owned())), Redirect::to(&next)).into_response())
         }
@@ -303,7 +293,7 @@ pub async fn step_up_send(
     check_csrf(&state, &session, &form.csrf)?;
     let next = safe_next(form.next.as_deref());
     let binding = Binding { key: &session.record.id_hash, purpose: "step_up" };
-    match state.services.send_code(&session.account, &form.method_id, &binding, &ctx).await {
+    match state.two_step.send_code(&session.account, &form.method_id, &binding, &ctx).await {
         Ok(()) => Ok(Redirect::to(&format!("/step-up?next={}&method={}&sent=1", urlencode(&next), form.method_id)).into_response()),
         Err(e) => {
             let (status, message) = shown(ApiError::from(e))?;
@@ -345,10 +335,10 @@ async fn security_page(
     Ok(SecurityPage {
         chrome: Chrome::new(state, Some(session.account.username.as_str())),
         csrf: Csrf::token(state, session.token.expose()),
-        methods: state.services.enrolled_methods(&session.account).await?,
-        enabled: state.services.two_step_enabled(&session.account.id).await?,
-        email_codes_enabled: state.services.two_step.email_codes_enabled,
-        sms_available: state.services.two_step.sms_available,
+        methods: state.two_step.enrolled_methods(&session.account).await?,
+        enabled: state.two_step.two_step_enabled(&session.account).await?,
+        email_codes_enabled: state.two_step.settings().email_codes_enabled,
+        sms_available: state.two_step.settings().sms_available,
         questions: SECURITY_QUESTIONS.to_vec(),
         notice,
         error,
@@ -371,25 +361,6 @@ pub async fn security(
         _ => "Saved.".to_owned(),
     });
     Ok(render(StatusCode::OK, &security_page(&state, &session, notice, None).await?))
-}
-
-/// Every change here needs a fresh step-up (S5.4, S7.6) and the session's CSRF token.
-fn guard(state: &AppState, session: &CurrentSession, csrf: &str) -> Result<Option<Response>, PageError> {
-    check_csrf(state, session, csrf)?;
-    if state.services.recently_verified(&session.record) {
-        Ok(None)
-    } else {
-        Ok(Some(to_step_up("/account/security")))
-    }
-}
-
-/// Finishing an enrolment started after a step-up needs no second one.
-async fn enrolment_guard(state: &AppState, session: &CurrentSession, csrf: &str, method_id: &str) -> Result<Option<Response>, PageError> {
-    check_csrf(state, session, csrf)?;
-    if state.services.enrolment_is_fresh(&session.account.id, method_id).await.map_err(ApiError::from)? {
-        return Ok(None);
-    }
-    guard(state, session, csrf)
 }
 
 /// A failed change: back to the settings page with the reason.
@@ -428,13 +399,11 @@ fn qr_data(uri: &str) -> String {
 /// `POST /account/security/totp`: a new secret as a QR code and as text (S5.1).
 pub async fn totp_start(
     State(state): State<AppState>,
-    PageSession(session): PageSession,
+    StepUp(proof, session): StepUp,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
-        return Ok(redirect);
-    }
-    let enrolment = state.services.start_totp(&session.account).await.map_err(ApiError::from)?;
+    check_csrf(&state, &session, &form.csrf)?;
+    let enrolment = state.two_step.start_totp(&proof, &session.account).await.map_err(ApiError::from)?;
     Ok(totp_page(&state, &session, &enrolment, StatusCode::OK, None))
 }
 
@@ -465,17 +434,18 @@ pub async fn totp_confirm(
     PageSession(session): PageSession,
     PageForm(form): PageForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    if let Some(redirect) = enrolment_guard(&state, &session, &form.csrf, &form.method_id).await? {
-        return Ok(redirect);
-    }
-    match state.services.confirm_totp(&session.account, &form.method_id, &form.code, &ctx).await {
+    check_csrf(&state, &session, &form.csrf)?;
+    // Finishing an enrolment started after a step-up needs no second one (core checks).
+    let proof = state.two_step.recent_step_up(&session.record);
+    match state.two_step.confirm_totp(proof.as_ref(), &session.account, &form.method_id, &form.code, &ctx).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=totp").into_response()),
         // A wrong first code: the same page again, so the app need not be set up twice.
         Err(e @ (TwoStepError::Invalid | TwoStepError::Throttled(_))) => {
             let (status, message) = shown(ApiError::from(e))?;
-            let enrolment = state.services.pending_totp(&session.account, &form.method_id).await.map_err(ApiError::from)?;
+            let enrolment = state.two_step.pending_totp(proof.as_ref(), &session.account, &form.method_id).await.map_err(ApiError::from)?;
             Ok(totp_page(&state, &session, &enrolment, status, Some(message)))
         }
+        Err(TwoStepError::StepUpRequired(_)) => Ok(to_step_up("/account/security")),
         Err(e) => settings_error(&state, &session, e).await,
     }
 }
@@ -492,15 +462,13 @@ struct CodesPage {
 pub async fn recovery_codes(
     State(state): State<AppState>,
     Client(ctx): Client,
-    PageSession(session): PageSession,
+    StepUp(proof, session): StepUp,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
-        return Ok(redirect);
-    }
+    check_csrf(&state, &session, &form.csrf)?;
     let codes: Vec<String> = state
-        .services
-        .regenerate_recovery_codes(&session.account, &ctx)
+        .two_step
+        .regenerate_recovery_codes(&proof, &session.account, &ctx)
         .await
         .map_err(ApiError::from)?
         .iter()
@@ -557,13 +525,11 @@ pub struct PhoneForm {
 pub async fn sms_start(
     State(state): State<AppState>,
     Client(ctx): Client,
-    PageSession(session): PageSession,
+    StepUp(proof, session): StepUp,
     PageForm(form): PageForm<PhoneForm>,
 ) -> Result<Response, PageError> {
-    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
-        return Ok(redirect);
-    }
-    match state.services.start_sms(&session.account, &form.phone, &ctx).await {
+    check_csrf(&state, &session, &form.csrf)?;
+    match state.two_step.start_sms(&proof, &session.account, &form.phone, &ctx).await {
         Ok((method_id, hint)) => Ok(sms_page(&state, &session, method_id, hint, StatusCode::OK, None)),
         Err(e) => settings_error(&state, &session, e).await,
     }
@@ -576,25 +542,17 @@ pub async fn sms_confirm(
     PageSession(session): PageSession,
     PageForm(form): PageForm<ConfirmForm>,
 ) -> Result<Response, PageError> {
-    if let Some(redirect) = enrolment_guard(&state, &session, &form.csrf, &form.method_id).await? {
-        return Ok(redirect);
-    }
-    match state.services.confirm_sms(&session.account, &form.method_id, &form.code, &ctx).await {
+    check_csrf(&state, &session, &form.csrf)?;
+    // Finishing an enrolment started after a step-up needs no second one (core checks).
+    let proof = state.two_step.recent_step_up(&session.record);
+    match state.two_step.confirm_sms(proof.as_ref(), &session.account, &form.method_id, &form.code, &ctx).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=sms").into_response()),
         Err(e @ (TwoStepError::Invalid | TwoStepError::Throttled(_))) => {
             let (status, message) = shown(ApiError::from(e))?;
-            let hint = state
-                .services
-                .store
-                .factors_of(&session.account.id)
-                .await
-                .map_err(ApiError::from)?
-                .into_iter()
-                .find(|f| f.id == form.method_id)
-                .map(|f| f.label)
-                .unwrap_or_default();
+            let hint = state.two_step.pending_phone_label(&session.account, &form.method_id).await.map_err(ApiError::from)?;
             Ok(sms_page(&state, &session, form.method_id, hint, status, Some(message)))
         }
+        Err(TwoStepError::StepUpRequired(_)) => Ok(to_step_up("/account/security")),
         Err(e) => settings_error(&state, &session, e).await,
     }
 }
@@ -610,13 +568,11 @@ pub struct QuestionForm {
 pub async fn question(
     State(state): State<AppState>,
     Client(ctx): Client,
-    PageSession(session): PageSession,
+    StepUp(proof, session): StepUp,
     PageForm(form): PageForm<QuestionForm>,
 ) -> Result<Response, PageError> {
-    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
-        return Ok(redirect);
-    }
-    match state.services.set_security_question(&session.account, &form.question_id, &form.answer, &ctx).await {
+    check_csrf(&state, &session, &form.csrf)?;
+    match state.two_step.set_security_question(&proof, &session.account, &form.question_id, &form.answer, &ctx).await {
         Ok(_) => Ok(Redirect::to("/account/security?done=question").into_response()),
         Err(e) => settings_error(&state, &session, e).await,
     }
@@ -626,13 +582,11 @@ pub async fn question(
 pub async fn email(
     State(state): State<AppState>,
     Client(ctx): Client,
-    PageSession(session): PageSession,
+    StepUp(proof, session): StepUp,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
-        return Ok(redirect);
-    }
-    match state.services.add_email_codes(&session.account, &ctx).await {
+    check_csrf(&state, &session, &form.csrf)?;
+    match state.two_step.add_email_codes(&proof, &session.account, &ctx).await {
         Ok(_) => Ok(Redirect::to("/account/security?done=email").into_response()),
         Err(e) => settings_error(&state, &session, e).await,
     }
@@ -648,13 +602,11 @@ pub struct MethodForm {
 pub async fn remove(
     State(state): State<AppState>,
     Client(ctx): Client,
-    PageSession(session): PageSession,
+    StepUp(proof, session): StepUp,
     PageForm(form): PageForm<MethodForm>,
 ) -> Result<Response, PageError> {
-    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
-        return Ok(redirect);
-    }
-    match state.services.remove_method(&session.account, &form.method_id, &ctx).await {
+    check_csrf(&state, &session, &form.csrf)?;
+    match state.two_step.remove_method(&proof, &session.account, &form.method_id, &ctx).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=removed").into_response()),
         Err(e) => settings_error(&state, &session, e).await,
     }
@@ -663,13 +615,11 @@ pub async fn remove(
 /// `POST /account/security/default`
 pub async fn make_default(
     State(state): State<AppState>,
-    PageSession(session): PageSession,
+    StepUp(proof, session): StepUp,
     PageForm(form): PageForm<MethodForm>,
 ) -> Result<Response, PageError> {
-    if let Some(redirect) = guard(&state, &session, &form.csrf)? {
-        return Ok(redirect);
-    }
-    match state.services.set_default_method(&session.account, &form.method_id).await {
+    check_csrf(&state, &session, &form.csrf)?;
+    match state.two_step.set_default_method(&proof, &session.account, &form.method_id).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=default").into_response()),
         Err(e) => settings_error(&state, &session, e).await,
     }

@@ -1,0 +1,56 @@
+//! What the domain tells people: each notice is composed into an email or a text by the
+//! server's templates (the [`Composer`]), then written to the outbox.
+
+use crate::outbox::MessageContent;
+
+/// What an email says; composed into subject, text and HTML by the web layer's templates.
+/// No `Debug`: it carries links and codes.
+pub enum Notice<'a> {
+    PasswordReset {
+        username: &'a str,
+        link: &'a str,
+        code: &'a str,
+        valid_for: &'a str,
+    },
+    PasswordChanged {
+        username: &'a str,
+        when: &'a str,
+        ip: &'a str,
+        device: &'a str,
+        report_link: &'a str,
+    },
+    /// A 2-step method or recovery codes changed (S5.4, S5.8, S9.1).
+    SecurityChange {
+        username: &'a str,
+        change: &'a str,
+        when: &'a str,
+        ip: &'a str,
+    },
+    /// The link that confirms a new email address, sent to that address.
+    EmailChangeConfirm {
+        username: &'a str,
+        link: &'a str,
+        new_email: &'a str,
+    },
+    /// Sent to an address someone tried to move an account to, when it already has one.
+    EmailInUse {
+        username: &'a str,
+    },
+    /// The account's password budget is spent (S3.9): sent at most once a day.
+    LoginsPaused {
+        username: &'a str,
+        when: &'a str,
+        reset_link: &'a str,
+    },
+    /// A one-time code sent by SMS or email; `sms` asks for the short form.
+    VerificationCode {
+        username: &'a str,
+        code: &'a str,
+        purpose: &'a str,
+        sms: bool,
+    },
+}
+
+pub trait Composer: Send + Sync + std::fmt::Debug {
+    fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String>;
+}

@@ -1,0 +1,63 @@
+//! Wiring only: every feature service, built once from the shared dependencies and the
+//! settings. No operation lives here, and no feature imports this file.
+
+use crate::audit_chain::Audit;
+use crate::auth::Auth;
+use crate::breached::BreachedPasswords;
+use crate::content::Content;
+use crate::deps::Deps;
+use crate::email_change::EmailChange;
+use crate::new_password::NewPasswords;
+use crate::password::PasswordPolicy;
+use crate::password_change::PasswordChange;
+use crate::payments::Payments;
+use crate::recovery::Recovery;
+use crate::roles::Roles;
+use crate::session::SessionPolicy;
+use crate::two_step::{TwoStep, TwoStepSettings};
+use crate::verifier::Verifier;
+use std::sync::Arc;
+
+/// The settings of the features, from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub password_policy: PasswordPolicy,
+    /// The optional Pwned Passwords check of new passwords (S4.4); `None` when off.
+    pub breached: Option<Arc<dyn BreachedPasswords>>,
+    pub session_policy: SessionPolicy,
+    pub reset_token_ttl_seconds: i64,
+    pub two_step: TwoStepSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub deps: Deps,
+    pub auth: Auth,
+    pub recovery: Recovery,
+    pub two_step: TwoStep,
+    pub password_change: PasswordChange,
+    pub email_change: EmailChange,
+    pub payments: Payments,
+    pub content: Content,
+    pub audit: Audit,
+    pub roles: Roles,
+}
+
+impl Services {
+    pub fn new(deps: Deps, settings: Settings) -> Self {
+        let verifier = Verifier::new(deps.clone(), settings.two_step);
+        let passwords = NewPasswords { policy: settings.password_policy, breached: settings.breached };
+        Self {
+            auth: Auth::new(deps.clone(), verifier.clone(), passwords.clone(), settings.session_policy),
+            recovery: Recovery::new(deps.clone(), verifier.clone(), passwords.clone(), settings.reset_token_ttl_seconds),
+            two_step: TwoStep::new(deps.clone(), verifier.clone()),
+            password_change: PasswordChange::new(deps.clone(), verifier, passwords),
+            email_change: EmailChange::new(deps.clone()),
+            payments: Payments::new(deps.clone()),
+            content: Content::new(deps.clone()),
+            audit: Audit::new(deps.clone()),
+            roles: Roles::new(deps.clone()),
+            deps,
+        }
+    }
+}

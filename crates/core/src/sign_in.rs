@@ -1,0 +1,74 @@
+//! The steps every way of signing in shares: a session with a new id (S7.2), and the
+//! browser's trusted-device cookie renewed (S3.9). Password login (`Auth`) and the second
+//! step and step-up (`TwoStep`) both use them.
+
+use crate::account::AccountId;
+use crate::audit::RequestContext;
+use crate::deps::Deps;
+use crate::session::{SessionRecord, SessionStage, SessionToken};
+use crate::store::StoreError;
+use crate::trusted_device::{cookie_tag, DeviceToken, NewDevice, DEVICE_TTL_SECONDS};
+
+/// Always a new id (S7.2): a session is never carried over from before login.
+pub(crate) async fn start_session(
+    deps: &Deps,
+    account: &AccountId,
+    ctx: &RequestContext,
+    stage: SessionStage,
+) -> Result<SessionToken, StoreError> {
+    let token = SessionToken::generate();
+    let now = deps.now();
+    let record = SessionRecord {
+        id_hash: token.storage_key(&deps.key),
+        account_id: account.clone(),
+        created_at: now,
+        last_seen_at: now,
+        ip: ctx.ip.to_string(),
+        user_agent: ctx.user_agent.chars().take(512).collect(),
+        stage,
+        // Signing in is a verification: sensitive actions right after login need no step-up.
+        verified_at: if stage == SessionStage::Full { now } else { 0 },
+    };
+    deps.store.insert_session(&record).await?;
+    Ok(token)
+}
+
+/// Replaces a session with a full one, verified now, under a new id (after the second step
+/// and at step-up, S7.2).
+pub(crate) async fn rotate_session(deps: &Deps, old: &SessionRecord, ctx: &RequestContext) -> Result<SessionToken, StoreError> {
+    let token = SessionToken::generate();
+    let now = deps.now();
+    let record = SessionRecord {
+        id_hash: token.storage_key(&deps.key),
+        account_id: old.account_id.clone(),
+        created_at: if old.stage == SessionStage::Full { old.created_at } else { now },
+        last_seen_at: now,
+        ip: ctx.ip.to_string(),
+        user_agent: ctx.user_agent.chars().take(512).collect(),
+        stage: SessionStage::Full,
+        verified_at: now,
+    };
+    deps.store.replace_session(&old.id_hash, &record).await?;
+    Ok(token)
+}
+
+/// Which of the presented device cookies is a live trusted device of the account.
+pub(crate) async fn trusted_device(deps: &Deps, account: &AccountId, devices: &[DeviceToken]) -> Result<Option<String>, StoreError> {
+    if devices.is_empty() {
+        return Ok(None);
+    }
+    let hashes: Vec<String> = devices.iter().take(16).map(|d| d.storage_key(&deps.key)).collect();
+    deps.store.find_device(account, &hashes, deps.now()).await
+}
+
+/// A new trusted-device cookie after a full sign-in; the one the browser presented for
+/// this account, if any, is retired (rotation).
+pub(crate) async fn renew_device(deps: &Deps, account: &AccountId, presented: &[DeviceToken]) -> Result<NewDevice, StoreError> {
+    if let Some(old) = trusted_device(deps, account, presented).await? {
+        deps.store.delete_device(&old).await?;
+    }
+    let token = DeviceToken::generate();
+    let now = deps.now();
+    deps.store.insert_device(account, &token.storage_key(&deps.key), now, now + DEVICE_TTL_SECONDS).await?;
+    Ok(NewDevice { token, cookie_tag: cookie_tag(&deps.key, account) })
+}

@@ -1,0 +1,320 @@
+//! Enrolling, changing and removing 2-step methods (checklist S5.1, S5.4, S5.6-S5.8,
+//! S6.1-S6.3). Every change takes a [`SteppedUp`] proof of this account (S5.4, S7.6);
+//! confirming an enrolment takes the proof, or was started within
+//! [`ENROL_WINDOW_SECONDS`](super::ENROL_WINDOW_SECONDS) (it was started after a step-up, so
+//! finishing setting up an app needs no second one).
+
+use super::{TotpEnrolment, TwoStep, ENROL_WINDOW_SECONDS};
+use crate::account::Account;
+use crate::audit::{AuditEvent, RequestContext};
+use crate::factors::{
+    check_answer, generate_recovery_codes, normalise_answer, question_text, recovery_code_hash, AnswerError, FactorKind, FactorRecord,
+    TotpSecret,
+};
+use crate::password::{Password, Verified};
+use crate::step_up::SteppedUp;
+use crate::throttle::{ThrottleKey, ThrottleRule};
+use crate::verifier::{Binding, TwoStepError};
+use secrecy::{ExposeSecret, SecretString};
+
+impl TwoStep {
+    /// Confirming an enrolment needs this account's step-up, or an enrolment started within
+    /// the enrolment window (never a `SteppedUp` made where no step-up happened).
+    async fn may_finish_enrolment(&self, by: Option<&SteppedUp>, account: &Account, method_id: &str) -> Result<(), TwoStepError> {
+        if let Some(proof) = by {
+            proof.check_owner(&account.id)?;
+            return Ok(());
+        }
+        let now = self.deps.now();
+        let factors = self.deps.store.factors_of(&account.id).await?;
+        if factors.iter().any(|f| f.id == method_id && f.confirmed_at.is_none() && now - f.created_at <= ENROL_WINDOW_SECONDS) {
+            return Ok(());
+        }
+        Err(TwoStepError::StepUpRequired(self.step_up_offer(account).await?))
+    }
+
+    pub async fn start_totp(&self, by: &SteppedUp, account: &Account) -> Result<TotpEnrolment, TwoStepError> {
+        by.check_owner(&account.id)?;
+        let secret = TotpSecret::generate();
+        let factor = FactorRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            account_id: account.id.clone(),
+            kind: FactorKind::Totp,
+            label: String::new(),
+            secret: secret.seal(&self.deps.key).map_err(|_| TwoStepError::Seal)?,
+            is_default: false,
+            confirmed_at: None,
+            last_used_step: None,
+            created_at: self.deps.clock.unix(),
+        };
+        self.deps.store.insert_factor(&factor).await?;
+        Ok(TotpEnrolment {
+            method_id: factor.id,
+            otpauth_uri: secret.otpauth_uri(&self.verifier.settings.issuer, account.username.as_str()),
+            secret: secret.base32(),
+        })
+    }
+
+    /// An enrolment not yet confirmed, shown again after a wrong first code; behind the same
+    /// check as confirming it.
+    pub async fn pending_totp(&self, by: Option<&SteppedUp>, account: &Account, method_id: &str) -> Result<TotpEnrolment, TwoStepError> {
+        self.may_finish_enrolment(by, account, method_id).await?;
+        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factor = factors
+            .iter()
+            .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
+            .ok_or(TwoStepError::UnknownMethod)?;
+        let secret = TotpSecret::open(&factor.secret, &self.deps.key).map_err(|_| TwoStepError::Seal)?;
+        Ok(TotpEnrolment {
+            method_id: factor.id.clone(),
+            otpauth_uri: secret.otpauth_uri(&self.verifier.settings.issuer, account.username.as_str()),
+            secret: secret.base32(),
+        })
+    }
+
+    /// Turns an authenticator on after one correct code (S5.4).
+    pub async fn confirm_totp(
+        &self,
+        by: Option<&SteppedUp>,
+        account: &Account,
+        method_id: &str,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), TwoStepError> {
+        self.may_finish_enrolment(by, account, method_id).await?;
+        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factor = factors
+            .iter()
+            .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
+            .ok_or(TwoStepError::UnknownMethod)?;
+        let limits = self.verifier.claim_guess(account, factor).await?;
+        let secret = TotpSecret::open(&factor.secret, &self.deps.key).map_err(|_| TwoStepError::Seal)?;
+        let now = self.deps.clock.unix();
+        let Some(step) = secret.matching_step(code, now, factor.last_used_step) else {
+            self.verifier.record_failure(account, factor, ctx).await?;
+            return Err(TwoStepError::Invalid);
+        };
+        self.deps.settle(&limits).await?;
+        self.deps.store.advance_totp_step(&factor.id, step).await?;
+        self.deps.store.confirm_factor(&account.id, &factor.id, now).await?;
+        self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "totp").await?;
+        self.verifier.notify(account, "An authenticator app was added as a 2-step verification method.", ctx).await
+    }
+
+    /// S5.6: a new phone number is a new method: a code goes to it, and it is on only once
+    /// that code comes back.
+    pub async fn start_sms(
+        &self,
+        by: &SteppedUp,
+        account: &Account,
+        raw_phone: &str,
+        ctx: &RequestContext,
+    ) -> Result<(String, String), TwoStepError> {
+        by.check_owner(&account.id)?;
+        if !self.verifier.settings.sms_available {
+            return Err(TwoStepError::SmsUnavailable);
+        }
+        let phone = crate::phone::PhoneNumber::parse(raw_phone, Some(account.country))?;
+        // S3.5 (toll fraud): each new number is a new method with its own caps, so the number
+        // of numbers an account may try is capped too: five a day.
+        let cap = [ThrottleKey {
+            key: format!("sms-enrol:{}", account.id),
+            rule: ThrottleRule::Budget { limit: 5, window: 86_400, cooldown: 86_400 },
+        }];
+        if let Some(wait) = self.deps.claim(&cap).await? {
+            return Err(TwoStepError::TooManyNumbers(wait));
+        }
+        let factor = FactorRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            account_id: account.id.clone(),
+            kind: FactorKind::Sms,
+            label: phone.masked(),
+            secret: phone.e164().to_owned(),
+            is_default: false,
+            confirmed_at: None,
+            last_used_step: None,
+            created_at: self.deps.clock.unix(),
+        };
+        self.deps.store.insert_factor(&factor).await?;
+        let binding = format!("enrol:{}", factor.id);
+        self.verifier.deliver_code(account, &factor, &Binding { key: &binding, purpose: "enrol" }, ctx).await?;
+        Ok((factor.id, factor.label))
+    }
+
+    pub async fn confirm_sms(
+        &self,
+        by: Option<&SteppedUp>,
+        account: &Account,
+        method_id: &str,
+        code: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), TwoStepError> {
+        self.may_finish_enrolment(by, account, method_id).await?;
+        if !self.verifier.settings.sms_available {
+            return Err(TwoStepError::SmsUnavailable);
+        }
+        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factor = factors
+            .iter()
+            .find(|f| f.id == method_id && f.kind == FactorKind::Sms && f.confirmed_at.is_none())
+            .ok_or(TwoStepError::UnknownMethod)?;
+        let limits = self.verifier.claim_guess(account, factor).await?;
+        let now = self.deps.clock.unix();
+        let binding = format!("enrol:{}", factor.id);
+        if !self.verifier.check_otp(&binding, factor, code, now).await? {
+            self.verifier.record_failure(account, factor, ctx).await?;
+            return Err(TwoStepError::Invalid);
+        }
+        self.deps.settle(&limits).await?;
+        self.deps.store.confirm_factor(&account.id, &factor.id, now).await?;
+        self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "sms").await?;
+        self.verifier.notify(account, &format!("The phone number {} was added for text-message codes.", factor.label), ctx).await
+    }
+
+    pub async fn add_email_codes(&self, by: &SteppedUp, account: &Account, ctx: &RequestContext) -> Result<String, TwoStepError> {
+        by.check_owner(&account.id)?;
+        if !self.verifier.settings.email_codes_enabled {
+            return Err(TwoStepError::EmailCodesDisabled);
+        }
+        self.add_confirmed(account, FactorKind::Email, String::new(), String::new(), ctx).await
+    }
+
+    /// S6.1-S6.3: a question from the list, a non-trivial answer, only beside a real method.
+    pub async fn set_security_question(
+        &self,
+        by: &SteppedUp,
+        account: &Account,
+        question_id: &str,
+        answer: &str,
+        ctx: &RequestContext,
+    ) -> Result<String, TwoStepError> {
+        by.check_owner(&account.id)?;
+        question_text(question_id).ok_or(AnswerError::UnknownQuestion)?;
+        let factors = self.deps.store.factors_of(&account.id).await?;
+        let has_real = factors.iter().any(|f| f.confirmed_at.is_some() && !matches!(f.kind, FactorKind::SecurityQuestion));
+        if !has_real {
+            return Err(TwoStepError::QuestionNeedsAnotherMethod);
+        }
+        let normalised = normalise_answer(answer);
+        check_answer(&normalised, &[account.username.as_str(), account.email.as_str(), account.email.local_part()])?;
+        // S6.3: not the password either, as typed or as normalised. This compares a typed
+        // value with the password, so it is counted first (S3.7): a session cannot use it to
+        // guess the password.
+        let oracle = [ThrottleKey {
+            key: format!("answer-vs-password:{}", account.id),
+            rule: ThrottleRule::Budget { limit: 10, window: 86_400, cooldown: 86_400 },
+        }];
+        if let Some(wait) = self.deps.claim(&oracle).await? {
+            return Err(TwoStepError::Throttled(wait));
+        }
+        let stored = self.deps.store.find_for_login(&account.username.key()).await?.map(|(_, hash)| hash);
+        for candidate in [answer.trim(), normalised.as_str()] {
+            if let Ok(candidate) = Password::new(candidate) {
+                if self.deps.hasher.verify(&candidate, stored.as_deref()).await? != Verified::No {
+                    return Err(AnswerError::Personal.into());
+                }
+            }
+        }
+        let hash = self.deps.hasher.hash(&Password::new(&normalised).map_err(|_| AnswerError::TooLong)?).await?;
+        // One question at a time: a new one replaces the old.
+        for old in factors.iter().filter(|f| f.kind == FactorKind::SecurityQuestion) {
+            self.deps.store.remove_factor(&account.id, &old.id, self.deps.clock.unix()).await?;
+        }
+        self.add_confirmed(account, FactorKind::SecurityQuestion, question_id.to_owned(), hash, ctx).await
+    }
+
+    async fn add_confirmed(
+        &self,
+        account: &Account,
+        kind: FactorKind,
+        label: String,
+        secret: String,
+        ctx: &RequestContext,
+    ) -> Result<String, TwoStepError> {
+        let now = self.deps.clock.unix();
+        let factor = FactorRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            account_id: account.id.clone(),
+            kind,
+            label,
+            secret,
+            is_default: false,
+            confirmed_at: None,
+            last_used_step: None,
+            created_at: now,
+        };
+        self.deps.store.insert_factor(&factor).await?;
+        self.deps.store.confirm_factor(&account.id, &factor.id, now).await?;
+        self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, kind.as_str()).await?;
+        self.verifier.notify(account, &format!("{} was added as a 2-step verification method.", kind.title()), ctx).await?;
+        Ok(factor.id)
+    }
+
+    /// Ten new recovery codes, shown once; the old set stops working (S5.8).
+    pub async fn regenerate_recovery_codes(
+        &self,
+        by: &SteppedUp,
+        account: &Account,
+        ctx: &RequestContext,
+    ) -> Result<Vec<SecretString>, TwoStepError> {
+        by.check_owner(&account.id)?;
+        let codes = generate_recovery_codes();
+        let hashes: Vec<String> = codes.iter().map(|c| recovery_code_hash(&self.deps.key, &account.id, c.expose_secret())).collect();
+        let now = self.deps.clock.unix();
+        let existing = self.deps.store.factors_of(&account.id).await?.into_iter().find(|f| f.kind == FactorKind::RecoveryCode);
+        let factor = existing.unwrap_or(FactorRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            account_id: account.id.clone(),
+            kind: FactorKind::RecoveryCode,
+            label: String::new(),
+            secret: String::new(),
+            is_default: false,
+            confirmed_at: Some(now),
+            last_used_step: None,
+            created_at: now,
+        });
+        self.deps.store.replace_recovery_codes(&account.id, &factor, &hashes, now).await?;
+        self.deps.audit(AuditEvent::RecoveryCodesRegenerated, Some(&account.id), ctx, "").await?;
+        self.verifier.notify(account, "New recovery codes were made; the old ones no longer work.", ctx).await?;
+        Ok(codes)
+    }
+
+    /// Removes a method. The security question cannot outlive the last real method (S6.1).
+    pub async fn remove_method(
+        &self,
+        by: &SteppedUp,
+        account: &Account,
+        method_id: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), TwoStepError> {
+        by.check_owner(&account.id)?;
+        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factor = factors.iter().find(|f| f.id == method_id).ok_or(TwoStepError::UnknownMethod)?;
+        let real_left = factors
+            .iter()
+            .filter(|f| f.id != method_id && f.confirmed_at.is_some() && !matches!(f.kind, FactorKind::SecurityQuestion))
+            .count();
+        let has_question = factors.iter().any(|f| f.kind == FactorKind::SecurityQuestion && f.id != method_id);
+        if has_question && real_left == 0 {
+            return Err(TwoStepError::LastRealMethod);
+        }
+        self.deps.store.remove_factor(&account.id, &factor.id, self.deps.clock.unix()).await?;
+        self.deps.audit(AuditEvent::FactorRemoved, Some(&account.id), ctx, factor.kind.as_str()).await?;
+        self.verifier.notify(account, &format!("{} was removed from your 2-step verification methods.", factor.kind.title()), ctx).await
+    }
+
+    pub async fn set_default_method(&self, by: &SteppedUp, account: &Account, method_id: &str) -> Result<(), TwoStepError> {
+        by.check_owner(&account.id)?;
+        if self.deps.store.set_default_factor(&account.id, method_id).await? {
+            Ok(())
+        } else {
+            Err(TwoStepError::UnknownMethod)
+        }
+    }
+
+    /// The masked number of a phone being enrolled, to show again after a wrong code.
+    pub async fn pending_phone_label(&self, account: &Account, method_id: &str) -> Result<String, TwoStepError> {
+        let factors = self.deps.store.factors_of(&account.id).await?;
+        Ok(factors.into_iter().find(|f| f.id == method_id).map(|f| f.label).unwrap_or_default())
+    }
+}

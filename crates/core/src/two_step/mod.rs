@@ -1,0 +1,167 @@
+//! 2-step verification as a feature (checklist S5, S6, S7.2, S7.6): the second step of login
+//! and step-up (here), enrolling and removing methods (`enrol.rs`), and approvals bound to
+//! one transaction (`approvals.rs`). Checking a method is the shared [`Verifier`]'s job.
+
+mod approvals;
+mod enrol;
+
+use crate::account::Account;
+use crate::audit::{AuditEvent, RequestContext};
+use crate::deps::Deps;
+use crate::factors::MethodView;
+use crate::password::Password;
+use crate::session::{SessionRecord, SessionToken};
+use crate::sign_in::{renew_device, rotate_session};
+use crate::step_up::{NotYourProof, StepUpRequired, StepUpWindow, SteppedUp};
+use crate::store::StoreError;
+use crate::trusted_device::{DeviceToken, NewDevice};
+use crate::verifier::Verifier;
+use secrecy::SecretString;
+
+pub use crate::verifier::{
+    Binding, TwoStepError, TwoStepSettings, NO_USABLE_METHOD, OTP_MAX_ATTEMPTS, OTP_TTL_SECONDS, RESEND_COOLDOWN_SECONDS,
+};
+
+/// How long an enrolment started after a step-up may be confirmed.
+pub const ENROL_WINDOW_SECONDS: i64 = 15 * 60;
+
+/// What a TOTP enrolment shows once (S5.1: never again after).
+pub struct TotpEnrolment {
+    pub method_id: String,
+    pub secret: SecretString,
+    pub otpauth_uri: String,
+}
+
+/// What a person proves at step-up.
+pub enum StepUpProof<'a> {
+    Method { method_id: &'a str, code: &'a str },
+    Password(&'a Password),
+}
+
+#[derive(Debug, Clone)]
+pub struct TwoStep {
+    deps: Deps,
+    verifier: Verifier,
+    window: StepUpWindow,
+}
+
+impl TwoStep {
+    pub fn new(deps: Deps, verifier: Verifier) -> Self {
+        let window = StepUpWindow { seconds: verifier.settings.step_up_window_seconds };
+        Self { deps, verifier, window }
+    }
+
+    pub fn settings(&self) -> &TwoStepSettings {
+        self.verifier.settings()
+    }
+
+    /// The account's usable methods, as offered at login, reset and step-up.
+    pub async fn methods(&self, account: &Account) -> Result<Vec<MethodView>, TwoStepError> {
+        self.verifier.methods(account).await
+    }
+
+    /// Every enrolled method, as Security settings list them.
+    pub async fn enrolled_methods(&self, account: &Account) -> Result<Vec<MethodView>, TwoStepError> {
+        self.verifier.enrolled_methods(account).await
+    }
+
+    /// The methods that may be a proof on their own (payment approvals): all but the
+    /// security question (S6.1).
+    pub async fn strong_methods(&self, account: &Account) -> Result<Vec<MethodView>, TwoStepError> {
+        self.verifier.strong_methods(account).await
+    }
+
+    /// Whether the account has 2-step on.
+    pub async fn two_step_enabled(&self, account: &Account) -> Result<bool, StoreError> {
+        self.verifier.two_step_enabled(&account.id).await
+    }
+
+    /// Sends a code by SMS or email for a method, bound to `binding` (S3.4, S3.5).
+    pub async fn send_code(
+        &self,
+        account: &Account,
+        method_id: &str,
+        binding: &Binding<'_>,
+        ctx: &RequestContext,
+    ) -> Result<(), TwoStepError> {
+        self.verifier.send_code(account, method_id, binding, ctx).await
+    }
+
+    // ---- The second step of login ----
+
+    /// Completes the second step: the half session is replaced by a full one with a new id.
+    pub async fn complete_second_step(
+        &self,
+        pending: &SessionRecord,
+        account: &Account,
+        method_id: &str,
+        code: &str,
+        devices: &[DeviceToken],
+        ctx: &RequestContext,
+    ) -> Result<(SessionToken, NewDevice), TwoStepError> {
+        let binding = Binding { key: &pending.id_hash, purpose: "login" };
+        let kind = self.verifier.verify_method(account, method_id, code, &binding, ctx).await?;
+        let token = rotate_session(&self.deps, pending, ctx).await?;
+        let device = renew_device(&self.deps, &account.id, devices).await?;
+        self.deps.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, &format!("password+{}", kind.as_str())).await?;
+        Ok((token, device))
+    }
+
+    // ---- Step-up (S7.6) ----
+
+    /// The proof that `session` verified recently, which every sensitive change takes; else
+    /// [`TwoStepError::StepUpRequired`] with the methods to step up with.
+    pub async fn check_step_up(&self, session: &SessionRecord, account: &Account) -> Result<SteppedUp, TwoStepError> {
+        if session.account_id != account.id {
+            return Err(NotYourProof.into());
+        }
+        match self.window.check(session, self.deps.now()) {
+            Some(proof) => Ok(proof),
+            None => Err(TwoStepError::StepUpRequired(self.step_up_offer(account).await?)),
+        }
+    }
+
+    /// The proof, if the session verified recently; `None` otherwise (no methods looked up).
+    pub fn recent_step_up(&self, session: &SessionRecord) -> Option<SteppedUp> {
+        self.window.check(session, self.deps.now())
+    }
+
+    /// What the account may step up with: its strong methods when 2-step is on (a security
+    /// question is never a step-up on its own, S6.1), else its password.
+    pub async fn step_up_offer(&self, account: &Account) -> Result<StepUpRequired, TwoStepError> {
+        let two_step_enabled = self.verifier.two_step_enabled(&account.id).await?;
+        let methods = if two_step_enabled { self.verifier.strong_methods(account).await? } else { Vec::new() };
+        Ok(StepUpRequired { two_step_enabled, methods })
+    }
+
+    /// Step-up with a method, or with the password when the account has no method.
+    /// Returns the new session token (S7.2).
+    pub async fn step_up(
+        &self,
+        session: &SessionRecord,
+        account: &Account,
+        proof: StepUpProof<'_>,
+        ctx: &RequestContext,
+    ) -> Result<SessionToken, TwoStepError> {
+        match proof {
+            StepUpProof::Method { method_id, code } => {
+                // S6.1: step-up is a single proof, so a security question can never be it.
+                if self.verifier.is_security_question(&account.id, method_id).await? {
+                    return Err(TwoStepError::QuestionNotEnough);
+                }
+                self.verifier.verify_method(account, method_id, code, &Binding { key: &session.id_hash, purpose: "step_up" }, ctx).await?;
+            }
+            StepUpProof::Password(password) => {
+                if self.verifier.two_step_enabled(&account.id).await? {
+                    return Err(TwoStepError::Invalid);
+                }
+                if !self.verifier.check_session_password(session, account, password, ctx).await? {
+                    return Err(TwoStepError::Invalid);
+                }
+            }
+        }
+        let token = rotate_session(&self.deps, session, ctx).await?;
+        self.deps.audit(AuditEvent::SteppedUp, Some(&account.id), ctx, "").await?;
+        Ok(token)
+    }
+}
