@@ -69,14 +69,23 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         two_step: TwoStepSettings {
             email_codes_enabled: config.email_codes_enabled,
             // A configured provider; `Application::build` also counts the demo's dev outbox.
-            sms_available: matches!(crate::delivery::SmsSettings::from_config(config), Ok(Some(_))),
+            sms_available: matches!(config.sms(), Ok(Some(_))),
             step_up_window_seconds: config.step_up_window_minutes * 60,
             issuer: config.product_name.clone(),
         },
         content: Default::default(),
-        breached: crate::breached::from_config(config)?,
+        breached: crate::breached::from_settings(&config.breached().map_err(anyhow::Error::msg)?)?,
     };
     Ok((services, store))
+}
+
+/// How messages leave, from the mail and SMS settings (the demo's dev outbox included).
+/// Fails on a `mail_from` that is not a mailbox, an SMTP URL lettre cannot use or
+/// incomplete SMS settings; connects to nothing yet.
+pub fn transport(config: &Config, demo: bool) -> anyhow::Result<Transport> {
+    let mail = config.mail()?;
+    let sms = config.sms_for_server(demo).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    Transport::new(&mail, sms, demo)
 }
 
 /// The configured public URL with exactly one trailing '/', the prefix of every link.
@@ -118,7 +127,7 @@ impl Application {
         let (mut services, store) = services(config, options.clock).await?;
         // Built even when this process runs no worker, so that a bad `mail_from` or
         // `smtp_url` fails at start-up on every replica.
-        let transport = Transport::from_config(config, options.demo)?;
+        let transport = transport(config, options.demo)?;
         // No way to send a text, no SMS method offered (issue 8).
         services.two_step.sms_available = transport.sends_sms();
         let worker = Worker::new(services.clone(), transport);

@@ -12,6 +12,6 @@ pub mod sms;
 mod transport;
 mod worker;
 
-pub use sms::{SmsProvider, SmsSettings, SmsTransport, TWILIO_BASE_URL};
+pub use sms::SmsTransport;
 pub use transport::{compose, SendError, Transport, SEND_DEADLINE, SEND_TIMEOUT};
 pub use worker::{run_workers, worker_id, Progress, Worker, BATCH_SIZE, LEASE_SECONDS, POLL_INTERVAL};

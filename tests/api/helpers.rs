@@ -77,7 +77,7 @@ pub async fn test_config(backend: Backend) -> Config {
         mail_worker: false,
         // Texts stay in the outbox, where tests read them; a plain `serve` without this
         // offers no SMS at all (tests/api/sms.rs `no_provider::...`).
-        sms_provider: Some(doorman::delivery::SmsProvider::DevOutbox),
+        sms_provider: Some(doorman::settings::SmsProvider::DevOutbox),
         ..Config::default()
     }
 }

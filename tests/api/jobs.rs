@@ -2,7 +2,7 @@
 
 use crate::helpers::{test_config, Backend, TestApp};
 use crate::on_both_backends;
-use doorman::delivery::{Transport, Worker};
+use doorman::delivery::Worker;
 use doorman_core::recovery::JOB_PASSWORD_RESET_REQUESTED;
 use serde_json::json;
 
@@ -22,7 +22,7 @@ async fn jobs_that_can_never_run_are_dead_lettered(backend: Backend) {
     store.enqueue_job(JOB_PASSWORD_RESET_REQUESTED, &nul, now).await.unwrap();
     assert_eq!(app.forgot("maria").await.status, 202, "and one job that works");
 
-    let worker = Worker::new(app.services.clone(), Transport::from_config(&config, false).unwrap());
+    let worker = Worker::new(app.services.clone(), doorman::app::transport(&config, false).unwrap());
     assert_eq!(worker.run_once().await.unwrap().jobs, 4);
 
     let store = doorman::store::SqlStore::connect(&config.database_url).await.unwrap();
