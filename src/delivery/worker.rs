@@ -9,7 +9,9 @@ use super::transport::{SendError, Transport, SEND_DEADLINE};
 use doorman_core::audit::{AuditEvent, RequestContext};
 use doorman_core::auth::Services;
 use doorman_core::delivery_failures::{destination_country, AttemptFailure, DeliveryAttempt};
-use doorman_core::outbox::{retry_delay, Channel, ClaimedMessage, Job};
+use doorman_core::jobs::Job;
+use doorman_core::outbox::{self, retry_delay, Channel, ClaimedMessage};
+use doorman_core::recovery::JobError;
 use doorman_core::store::StoreError;
 use std::future::Future;
 use std::sync::Arc;
@@ -125,7 +127,9 @@ impl Worker {
         Ok(Progress { jobs: jobs?, messages: messages? })
     }
 
-    async fn run_jobs(&self) -> Result<usize, StoreError> {
+    /// The jobs part of a round: claims the due jobs and runs them, recording each outcome;
+    /// returns how many were claimed.
+    pub async fn run_jobs(&self) -> Result<usize, StoreError> {
         let started = Instant::now();
         let jobs = self.services.store.claim_jobs(&self.id, self.services.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
         let claimed = jobs.len();
@@ -139,9 +143,9 @@ impl Worker {
         Ok(claimed)
     }
 
-    async fn run_job(&self, job: &Job) {
-        // The error, and whether it is permanent (a payload that can never run).
-        let outcome = match tokio::time::timeout(JOB_TIMEOUT, self.services.run_job(job)).await {
+    async fn run_job(&self, job: &outbox::Job) {
+        // The error, and whether it is permanent (a row that is no job this release runs).
+        let outcome = match tokio::time::timeout(JOB_TIMEOUT, self.perform(job)).await {
             Ok(result) => result.map_err(|e| (e.to_string(), e.is_permanent())),
             Err(_) => Err((format!("did not finish within {} seconds", JOB_TIMEOUT.as_secs()), false)),
         };
@@ -160,6 +164,13 @@ impl Worker {
         if let Err(e) = recorded {
             // The lease runs out and the job runs again: jobs are written to allow that.
             tracing::error!(worker = %self.id, job = %job.id, error = %e, "could not record a job's outcome");
+        }
+    }
+
+    /// Decodes a queued row and does what it says.
+    async fn perform(&self, row: &outbox::Job) -> Result<(), JobError> {
+        match Job::decode(&row.kind, &row.payload)? {
+            Job::PasswordResetRequested(request) => self.services.send_password_reset(request).await,
         }
     }
 

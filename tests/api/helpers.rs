@@ -201,16 +201,9 @@ impl TestApp {
     pub async fn deliver(&self) -> Vec<Mail> {
         let store = &self.services.store;
         let now = self.services.clock.unix();
-        loop {
-            let jobs = store.claim_jobs("test", now, 60, 100).await.unwrap();
-            if jobs.is_empty() {
-                break;
-            }
-            for job in jobs {
-                self.services.run_job(&job).await.unwrap();
-                store.complete_job(&job.id).await.unwrap();
-            }
-        }
+        let outbox = doorman::delivery::Transport::dev_outbox(temp_dir(), "doorman <no-reply@doorman.test>".parse().unwrap());
+        let worker = doorman::delivery::Worker::new(self.services.clone(), outbox);
+        while worker.run_jobs().await.unwrap() > 0 {}
         let messages = store.claim_messages("test", now, 60, 100).await.unwrap();
         let mut mails = Vec::new();
         for m in messages {
