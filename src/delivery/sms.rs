@@ -23,8 +23,9 @@
 //! to fix, as SMTP authentication failures are. Any other 4xx: the message is refused for
 //! good (dead letter).
 
+use super::capture::Captured;
 use super::transport::{SendError, SEND_DEADLINE, SEND_TIMEOUT};
-use crate::settings::{redacted, Query, SmsProvider, SmsSettings};
+use crate::settings::{redacted, Query, SmsSettings};
 use doorman_core::outbox::{Channel, ClaimedMessage};
 use doorman_core::phone::PhoneNumber;
 use hmac::{Hmac, Mac};
@@ -70,6 +71,8 @@ enum SmsRoute {
         from: String,
         base_url: url::Url,
     },
+    /// In memory (see [`super::capture`]).
+    Capture(Captured),
 }
 
 impl std::fmt::Debug for SmsTransport {
@@ -119,12 +122,9 @@ impl SmsTransport {
         Self { route: SmsRoute::DevOutbox { mail_dir, from: from.clone() } }
     }
 
-    pub fn provider(&self) -> SmsProvider {
-        match self.route {
-            SmsRoute::DevOutbox { .. } => SmsProvider::DevOutbox,
-            SmsRoute::Webhook { .. } => SmsProvider::Webhook,
-            SmsRoute::Twilio { .. } => SmsProvider::Twilio,
-        }
+    /// Checked as by the other routes, then kept in memory.
+    pub(super) fn capture(captured: Captured) -> Self {
+        Self { route: SmsRoute::Capture(captured) }
     }
 
     /// For the start-up log line: where SMS go, no secret.
@@ -135,6 +135,7 @@ impl SmsTransport {
             SmsRoute::Twilio { base_url, account_sid, from, .. } => {
                 format!("twilio-compatible {} account {account_sid} from {from}", redacted(base_url, Query::Hide))
             }
+            SmsRoute::Capture(_) => "in-process capture".to_owned(),
         }
     }
 
@@ -160,6 +161,10 @@ impl SmsTransport {
             SmsRoute::Webhook { client, url, secret } => send_webhook(client, url, secret, message, &to, text).await,
             SmsRoute::Twilio { client, messages_url, account_sid, auth_token, from, .. } => {
                 send_twilio(client, messages_url, account_sid, auth_token, from, &to, text).await
+            }
+            SmsRoute::Capture(captured) => {
+                captured.push(message);
+                Ok(())
             }
         }
     }

@@ -3,6 +3,7 @@
 //! addresses, so no header can be injected through a recipient or a subject. SMS are handed
 //! to the SMS provider ([`super::sms`]).
 
+use super::capture::Captured;
 use super::sms::SmsTransport;
 use crate::settings::{redacted, MailSettings, Query, SmsSettings};
 use anyhow::Context;
@@ -47,8 +48,15 @@ pub struct Transport {
 
 #[derive(Clone)]
 enum Route {
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, endpoint: String },
-    DevOutbox { dir: PathBuf },
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        endpoint: String,
+    },
+    DevOutbox {
+        dir: PathBuf,
+    },
+    /// In memory (see [`super::capture`]).
+    Capture(Captured),
 }
 
 // By hand: the SMTP transport's own Debug would print its credentials.
@@ -104,12 +112,21 @@ impl Transport {
         Self { from, route: Route::DevOutbox { dir }, sms: Some(sms) }
     }
 
+    /// Email and SMS built and checked as by the other routes, then kept in memory: the
+    /// handle returned reads them (see [`super::capture`]).
+    pub fn capture(from: Mailbox) -> (Self, Captured) {
+        let captured = Captured::default();
+        let sms = SmsTransport::capture(captured.clone());
+        (Self { from, route: Route::Capture(captured.clone()), sms: Some(sms) }, captured)
+    }
+
     /// For the start-up log line: the SMTP URL without its password, or the outbox folder,
     /// and where SMS go.
     pub fn describe(&self) -> String {
         let email = match &self.route {
             Route::Smtp { endpoint, .. } => endpoint.clone(),
             Route::DevOutbox { dir } => format!("dev outbox {}", dir.display()),
+            Route::Capture(_) => "in-process capture".to_owned(),
         };
         let sms = self.sms.as_ref().map(SmsTransport::describe).unwrap_or_else(|| "none".into());
         format!("{email}; SMS: {sms}")
@@ -133,6 +150,10 @@ impl Transport {
             Route::DevOutbox { dir } => write_eml(dir, message, &email.formatted())
                 .await
                 .map_err(|e| SendError::Transient(format!("writing to the dev outbox {}: {e}", dir.display()))),
+            Route::Capture(captured) => {
+                captured.push(message);
+                Ok(())
+            }
         }
     }
 }

@@ -36,8 +36,12 @@ const LEASE_BUDGET: Duration = Duration::from_secs(LEASE_SECONDS as u64 - SEND_D
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
+    /// Jobs claimed.
     pub jobs: usize,
+    /// Messages claimed.
     pub messages: usize,
+    /// Of those, the ones that failed (to be retried, or dead-lettered).
+    pub failures: usize,
 }
 
 impl Progress {
@@ -124,32 +128,36 @@ impl Worker {
     pub async fn run_once(&self) -> Result<Progress, StoreError> {
         let jobs = self.run_jobs().await;
         let messages = self.send_messages().await;
-        Ok(Progress { jobs: jobs?, messages: messages? })
+        let (jobs, messages) = (jobs?, messages?);
+        Ok(Progress { jobs: jobs.jobs, messages: messages.messages, failures: jobs.failures + messages.failures })
     }
 
-    /// The jobs part of a round: claims the due jobs and runs them, recording each outcome;
-    /// returns how many were claimed.
-    pub async fn run_jobs(&self) -> Result<usize, StoreError> {
+    /// The jobs part of a round: claims the due jobs and runs them, recording each outcome.
+    pub async fn run_jobs(&self) -> Result<Progress, StoreError> {
         let started = Instant::now();
         let jobs = self.services.store.claim_jobs(&self.id, self.services.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
-        let claimed = jobs.len();
+        let mut progress = Progress { jobs: jobs.len(), ..Progress::default() };
         for job in jobs {
             if started.elapsed() > LEASE_BUDGET {
                 tracing::info!(worker = %self.id, job = %job.id, "lease running out: leaving the job to the next round");
                 continue;
             }
-            self.run_job(&job).await;
+            if !self.run_job(&job).await {
+                progress.failures += 1;
+            }
         }
-        Ok(claimed)
+        Ok(progress)
     }
 
-    async fn run_job(&self, job: &outbox::Job) {
+    /// Runs one job and records its outcome; whether it succeeded.
+    async fn run_job(&self, job: &outbox::Job) -> bool {
         // The error, and whether it is permanent (a row that is no job this release runs).
         let outcome = match tokio::time::timeout(JOB_TIMEOUT, self.perform(job)).await {
             Ok(result) => result.map_err(|e| (e.to_string(), e.is_permanent())),
             Err(_) => Err((format!("did not finish within {} seconds", JOB_TIMEOUT.as_secs()), false)),
         };
         let store = &self.services.store;
+        let succeeded = outcome.is_ok();
         let recorded = match outcome {
             Ok(()) => {
                 tracing::info!(worker = %self.id, job = %job.id, kind = %job.kind, attempts = job.attempts, "job done");
@@ -165,6 +173,7 @@ impl Worker {
             // The lease runs out and the job runs again: jobs are written to allow that.
             tracing::error!(worker = %self.id, job = %job.id, error = %e, "could not record a job's outcome");
         }
+        succeeded
     }
 
     /// Decodes a queued row and does what it says.
@@ -174,10 +183,10 @@ impl Worker {
         }
     }
 
-    async fn send_messages(&self) -> Result<usize, StoreError> {
+    async fn send_messages(&self) -> Result<Progress, StoreError> {
         let started = Instant::now();
         let messages = self.services.store.claim_messages(&self.id, self.services.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
-        let claimed = messages.len();
+        let mut progress = Progress { messages: messages.len(), ..Progress::default() };
         for message in messages {
             if started.elapsed() > LEASE_BUDGET {
                 tracing::info!(worker = %self.id, message = %message.id, "lease running out: leaving the message to the next round");
@@ -187,9 +196,12 @@ impl Worker {
                 Some(stale) => Err(stale),
                 None => self.transport.send(&message).await,
             };
+            if outcome.is_err() {
+                progress.failures += 1;
+            }
             self.record(&message, outcome).await;
         }
-        Ok(claimed)
+        Ok(progress)
     }
 
     async fn record(&self, message: &ClaimedMessage, outcome: Result<(), SendError>) {

@@ -2,6 +2,7 @@
 //! on SQLite or PostgreSQL, and drives it over HTTP as a client would.
 
 use doorman::app::{Application, Options};
+use doorman::delivery::{Captured, Progress, Transport, Worker};
 use doorman::Config;
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::{NewAccountRequest, Services};
@@ -87,6 +88,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub services: Services,
+    /// The real worker, sending through an in-process transport (see `deliver`); the app's
+    /// own worker is off unless a test turns `mail_worker` on.
+    pub worker: Worker,
+    captured: Captured,
 }
 
 impl TestApp {
@@ -109,7 +114,9 @@ impl TestApp {
         let address = format!("http://{}", app.address());
         let services = app.services().clone();
         tokio::spawn(app.run_until_stopped());
-        Self { address, client: Self::new_client(), clock, services }
+        let (transport, captured) = Transport::capture(config.mail().expect("mail settings").from);
+        let worker = Worker::new(services.clone(), transport);
+        Self { address, client: Self::new_client(), clock, services, worker, captured }
     }
 
     /// A browser-like client with its own cookie jar that does not follow redirects.
@@ -196,21 +203,22 @@ impl Mail {
 }
 
 impl TestApp {
-    /// Does what the worker would: runs the queued jobs, then takes every message due in
-    /// the outbox (marking it sent), so tests see exactly what would be emailed.
+    /// Runs the real worker until nothing is due: the queued jobs, then every message due in
+    /// the outbox, sent through the in-process transport, so tests see exactly what would
+    /// be sent. Every job and message must succeed.
     pub async fn deliver(&self) -> Vec<Mail> {
-        let store = &self.services.store;
-        let now = self.services.clock.unix();
-        let outbox = doorman::delivery::Transport::dev_outbox(temp_dir(), "doorman <no-reply@doorman.test>".parse().unwrap());
-        let worker = doorman::delivery::Worker::new(self.services.clone(), outbox);
-        while worker.run_jobs().await.unwrap() > 0 {}
-        let messages = store.claim_messages("test", now, 60, 100).await.unwrap();
-        let mut mails = Vec::new();
-        for m in messages {
-            store.mark_sent(&m.id, now).await.unwrap();
-            mails.push(Mail { to: m.recipient, kind: m.kind, subject: m.content.subject, text: m.content.text, html: m.content.html });
+        loop {
+            let progress = self.worker.run_once().await.expect("a worker round");
+            assert_eq!(progress.failures, 0, "a job or a message failed (see the log): {progress:?}");
+            if progress == Progress::default() {
+                break;
+            }
         }
-        mails
+        self.captured
+            .take()
+            .into_iter()
+            .map(|m| Mail { to: m.recipient, kind: m.kind, subject: m.content.subject, text: m.content.text, html: m.content.html })
+            .collect()
     }
 
     pub async fn forgot(&self, login: &str) -> Response {

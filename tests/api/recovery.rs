@@ -366,8 +366,8 @@ async fn a_pending_email_is_sealed_in_the_outbox(backend: Backend) {
     let app = TestApp::spawn_with(config.clone()).await;
     app.create_account("maria", "maria@example.com").await;
     assert_eq!(app.forgot("maria").await.status, 202);
-    let transport = doorman::app::transport(&config, false).unwrap();
-    assert_eq!(doorman::delivery::Worker::new(app.services.clone(), transport).run_jobs().await.unwrap(), 1);
+    let done = app.worker.run_jobs().await.unwrap();
+    assert_eq!((done.jobs, done.failures), (1, 0));
     let raw = doorman::store::SqlStore::connect(&url).await.unwrap();
     let rows = sqlx::query("SELECT body_text, body_html FROM outbox WHERE status = 'pending'").fetch_all(raw.pool()).await.unwrap();
     assert_eq!(rows.len(), 1);
