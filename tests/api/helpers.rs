@@ -291,9 +291,15 @@ pub fn csrf_of(html: &str) -> String {
     html[start..].split('"').next().unwrap_or_default().to_owned()
 }
 
-/// Polls `check` until it gives a value, for at most `seconds`.
-pub async fn eventually<T>(what: &str, seconds: u64, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+/// Polls `check` until it gives a value, for at most `seconds`. Every test that waits for
+/// something to happen waits through this (or [`eventually_within`]).
+pub async fn eventually<T>(what: &str, seconds: u64, check: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_within(what, Duration::from_secs(seconds), check).await
+}
+
+/// [`eventually`] with a deadline `within` from now.
+pub async fn eventually_within<T>(what: &str, within: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
     loop {
         if let Some(value) = check().await {
             return value;
