@@ -24,7 +24,7 @@
 //! good (dead letter).
 
 use super::capture::Captured;
-use super::transport::{SendError, SEND_DEADLINE, SEND_TIMEOUT};
+use super::transport::{dev_outbox_stem, safe_id, write_atomically, SendError, SEND_DEADLINE, SEND_TIMEOUT};
 use crate::settings::{redacted, Query, SmsSettings};
 use doorman_core::outbox::{Channel, ClaimedMessage};
 use doorman_core::phone::PhoneNumber;
@@ -331,8 +331,7 @@ pub fn too_old(message: &ClaimedMessage, now: i64) -> Option<SendError> {
 /// "SMS to +63 *** *** 4521", which `/dev/mailbox` lists with the emails. Both through a
 /// temporary file, so a reader never sees half of one; a retry overwrites them.
 async fn write_dev_outbox(mail_dir: &Path, from: &Mailbox, message: &ClaimedMessage, to: &PhoneNumber, text: &str) -> std::io::Result<()> {
-    let id: String = message.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-    let stem = format!("{}-{id}", message.created_at);
+    let stem = dev_outbox_stem(message);
     let json = serde_json::to_vec_pretty(&serde_json::json!({
         "to": to.e164(),
         "text": text,
@@ -342,14 +341,7 @@ async fn write_dev_outbox(mail_dir: &Path, from: &Mailbox, message: &ClaimedMess
     }))
     .map_err(std::io::Error::other)?;
     write_atomically(&mail_dir.join("sms"), &format!("{stem}.json"), &json).await?;
-    write_atomically(mail_dir, &format!("{stem}.eml"), &eml(from, message, &id, to, text)).await
-}
-
-async fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    tokio::fs::create_dir_all(dir).await?;
-    let partial = dir.join(format!(".{name}.partial"));
-    tokio::fs::write(&partial, bytes).await?;
-    tokio::fs::rename(&partial, dir.join(name)).await
+    write_atomically(mail_dir, &format!("{stem}.eml"), &eml(from, message, &safe_id(message), to, text)).await
 }
 
 /// A plain-text RFC 5322 message standing for the SMS. Every header is built from values

@@ -214,12 +214,26 @@ fn normalise_smtp_url(raw: &str) -> Result<url::Url, url::ParseError> {
     Ok(url)
 }
 
-/// Writes `{created_at}-{id}.eml` (names sort by time) through a temporary file, so that a
-/// reader of the folder never sees half a message. A retry overwrites the same file.
+/// Writes `{created_at}-{id}.eml` (names sort by time). A retry overwrites the same file.
 async fn write_eml(dir: &Path, message: &ClaimedMessage, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically(dir, &format!("{}.eml", dev_outbox_stem(message)), bytes).await
+}
+
+/// The name of a message's files in the dev outbox, without extension: `{created_at}-{id}`,
+/// so that names sort by time.
+pub(super) fn dev_outbox_stem(message: &ClaimedMessage) -> String {
+    format!("{}-{}", message.created_at, safe_id(message))
+}
+
+/// The message's id with only its letters, digits and '-', fit for a file name or a header.
+pub(super) fn safe_id(message: &ClaimedMessage) -> String {
+    message.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+}
+
+/// Writes `dir/name` through a temporary file in the same folder (created when missing), so
+/// that a reader of the folder never sees half a file; an existing file is replaced.
+pub(super) async fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     tokio::fs::create_dir_all(dir).await?;
-    let id: String = message.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-    let name = format!("{}-{id}.eml", message.created_at);
     let partial = dir.join(format!(".{name}.partial"));
     tokio::fs::write(&partial, bytes).await?;
     tokio::fs::rename(&partial, dir.join(name)).await
