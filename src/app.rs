@@ -56,7 +56,7 @@ impl Default for Options {
 /// The domain services for a configuration, with storage connected and migrated.
 pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<(Services, SqlStore)> {
     // A configured provider; `Application::build` also counts the demo's dev outbox.
-    let sms_available = matches!(crate::delivery::SmsSettings::from_config(config), Ok(Some(_)));
+    let sms_available = matches!(config.sms(), Ok(Some(_)));
     services_with(config, clock, sms_available).await
 }
 
@@ -74,7 +74,7 @@ async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bo
     };
     let settings = Settings {
         password_policy: PasswordPolicy { min_chars: config.password_min_length, product_name: config.product_name.clone() },
-        breached: crate::breached::from_config(config)?,
+        breached: crate::breached::from_settings(&config.breached().map_err(anyhow::Error::msg)?)?,
         session_policy: SessionPolicy {
             idle_timeout_seconds: config.session_idle_timeout_minutes * 60,
             absolute_timeout_seconds: config.session_absolute_timeout_hours * 3600,
@@ -88,6 +88,15 @@ async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bo
         },
     };
     Ok((Services::new(deps, settings), store))
+}
+
+/// How messages leave, from the mail and SMS settings (the demo's dev outbox included).
+/// Fails on a `mail_from` that is not a mailbox, an SMTP URL lettre cannot use or
+/// incomplete SMS settings; connects to nothing yet.
+pub fn transport(config: &Config, demo: bool) -> anyhow::Result<Transport> {
+    let mail = config.mail()?;
+    let sms = config.sms_for_server(demo).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    Transport::new(&mail, sms, demo)
 }
 
 /// The configured public URL with exactly one trailing '/', the prefix of every link.
@@ -128,7 +137,7 @@ impl Application {
     pub async fn build(config: &Config, options: Options) -> anyhow::Result<Self> {
         // Built even when this process runs no worker, so that a bad `mail_from` or
         // `smtp_url` fails at start-up on every replica.
-        let transport = Transport::from_config(config, options.demo)?;
+        let transport = transport(config, options.demo)?;
         // No way to send a text, no SMS method offered (issue 8).
         let (services, store) = services_with(config, options.clock, transport.sends_sms()).await?;
         let worker = Worker::new(services.clone(), transport);

@@ -12,7 +12,7 @@
 //! fails, the domain accepts the password and logs a warning (fail open, see
 //! `doorman_core::breached`); a file that cannot be read at start-up stops the start.
 
-use crate::config::Config;
+use crate::settings::BreachedSettings;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use doorman_core::breached::{BreachCheckError, BreachedPasswords};
@@ -30,43 +30,14 @@ const MAX_RANGE_BODY: usize = 1024 * 1024;
 /// The longest line either format has (`40 hex : count CRLF` is about 55 bytes).
 const MAX_LINE: u64 = 128;
 
-/// The configured check, or `None` when neither setting is present.
-pub fn from_config(config: &Config) -> anyhow::Result<Option<Arc<dyn BreachedPasswords>>> {
-    validate_config(config).map_err(anyhow::Error::msg)?;
-    if let Some(path) = &config.pwned_passwords_file {
-        return Ok(Some(Arc::new(PwnedFile::open(path)?)));
-    }
-    if let Some(base) = &config.pwned_passwords_api {
-        return Ok(Some(Arc::new(RangeApi::new(base, API_TIMEOUT)?)));
-    }
-    Ok(None)
-}
-
-/// One way or the other, never both.
-pub fn validate_config(config: &Config) -> Result<(), String> {
-    if config.pwned_passwords_file.is_some() && config.pwned_passwords_api.is_some() {
-        return Err("set pwned_passwords_file or pwned_passwords_api, not both".into());
-    }
-    if let Some(api) = &config.pwned_passwords_api {
-        if !matches!(api.scheme(), "http" | "https") || api.cannot_be_a_base() || api.query().is_some() {
-            return Err("pwned_passwords_api must be an http(s) base URL such as https://api.pwnedpasswords.com".into());
-        }
-    }
-    Ok(())
-}
-
-/// The lines of `doorman config check`.
-pub fn describe_config(config: &Config) -> String {
-    let file = config.pwned_passwords_file.as_ref().map(|p| p.display().to_string());
-    let api = config.pwned_passwords_api.as_ref().map(|u| {
-        let mut u = u.clone();
-        if u.password().is_some() {
-            let _ = u.set_password(Some("***"));
-        }
-        u.to_string()
-    });
-    let off = "(none: only the shipped common list)";
-    format!("pwned_passwords_file = {}\npwned_passwords_api = {}\n", file.as_deref().unwrap_or(off), api.as_deref().unwrap_or(off))
+/// The configured check, or `None` when it is off. Opens the file, to fail at start-up
+/// when it cannot be read or is not the SHA-1 one.
+pub fn from_settings(settings: &BreachedSettings) -> anyhow::Result<Option<Arc<dyn BreachedPasswords>>> {
+    Ok(match settings {
+        BreachedSettings::Off => None,
+        BreachedSettings::File(path) => Some(Arc::new(PwnedFile::open(path)?)),
+        BreachedSettings::Api(base) => Some(Arc::new(RangeApi::new(base, API_TIMEOUT)?)),
+    })
 }
 
 /// The SHA-1 of the normalised password in upper-case hex, as HIBP lists it.
@@ -440,19 +411,5 @@ mod tests {
         let hash = sha1_hex(&password);
         assert!(!error.contains(std::str::from_utf8(&hash[..5]).unwrap()), "{error}");
         assert!(error.contains("127.0.0.1"), "says which server failed: {error}");
-    }
-
-    #[test]
-    fn config_takes_one_way_or_none() {
-        let mut config = Config::default();
-        assert!(validate_config(&config).is_ok());
-        assert!(describe_config(&config).contains("pwned_passwords_api = (none"));
-        config.pwned_passwords_api = Some(url::Url::parse("https://api.pwnedpasswords.com").unwrap());
-        assert!(validate_config(&config).is_ok());
-        config.pwned_passwords_file = Some(PathBuf::from("/data/pwned.txt"));
-        assert!(validate_config(&config).unwrap_err().contains("not both"));
-        config.pwned_passwords_file = None;
-        config.pwned_passwords_api = Some(url::Url::parse("ftp://example.com").unwrap());
-        assert!(validate_config(&config).is_err());
     }
 }

@@ -1,10 +1,16 @@
 //! Configuration, layered: defaults, then `doorman.toml` (or the file named by `--config`),
 //! then `DOORMAN_*` environment variables. Unknown keys are refused, so a misspelt
 //! setting fails loudly instead of being ignored.
+//!
+//! A `Config` is the flat list of settings as an operator writes them; the parts of doorman
+//! that need a group of them take it parsed and checked, as a type of [`crate::settings`]
+//! ([`Config::mail`], [`Config::sms`], [`Config::breached`]).
 
+use crate::settings::{redacted, redacted_text, BreachedSettings, MailSettings, Query, SmsProvider, SmsSettings};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
-use secrecy::SecretString;
+use lettre::message::Mailbox;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -63,7 +69,7 @@ pub struct Config {
     /// How SMS leave: `dev_outbox` (files in `mail_dir`), `webhook` or `twilio`. Unset: the
     /// webhook when `sms_webhook_url` is set, Twilio when `sms_twilio_account_sid` is, else
     /// the dev outbox. See `delivery::sms`.
-    pub sms_provider: Option<crate::delivery::SmsProvider>,
+    pub sms_provider: Option<SmsProvider>,
     /// The URL SMS are POSTed to as signed JSON (`webhook` provider).
     pub sms_webhook_url: Option<url::Url>,
     /// The key of the webhook's HMAC-SHA256 signature (16+ characters).
@@ -108,7 +114,7 @@ impl Default for Config {
             sms_provider: None,
             sms_webhook_url: None,
             sms_webhook_secret: None,
-            sms_twilio_base_url: url::Url::parse(crate::delivery::TWILIO_BASE_URL).unwrap_or_else(|_| unreachable_url()),
+            sms_twilio_base_url: url::Url::parse(crate::settings::TWILIO_BASE_URL).unwrap_or_else(|_| unreachable_url()),
             sms_twilio_account_sid: None,
             sms_twilio_auth_token: None,
             sms_from: None,
@@ -174,8 +180,8 @@ impl Config {
         if !(1..=60).contains(&self.step_up_window_minutes) {
             return Err(ConfigError::Invalid("step_up_window_minutes must be between 1 and 60".into()));
         }
-        crate::delivery::SmsSettings::from_config(self).map_err(ConfigError::Invalid)?;
-        crate::breached::validate_config(self).map_err(ConfigError::Invalid)?;
+        self.sms().map_err(ConfigError::Invalid)?;
+        self.breached().map_err(ConfigError::Invalid)?;
         if !(1..=300).contains(&self.header_read_timeout_seconds) {
             return Err(ConfigError::Invalid("header_read_timeout_seconds must be between 1 and 300".into()));
         }
@@ -205,10 +211,10 @@ impl Config {
         format!(
             "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\n{}{}",
             self.listen,
-            redact_url(&self.database_url),
+            redacted_text(&self.database_url),
             self.base_url,
             self.mail_dir.display(),
-            self.smtp_url.as_deref().map(redact_url).unwrap_or_else(|| "(none: dev outbox)".into()),
+            self.smtp_url.as_deref().map(redacted_text).unwrap_or_else(|| "(none: dev outbox)".into()),
             if self.secret_key.is_some() { "(set)" } else { "(not set: read from secret_key_file)" },
             self.secret_key_file.display(),
             self.session_idle_timeout_minutes,
@@ -225,19 +231,221 @@ impl Config {
             self.max_body_bytes,
             self.header_read_timeout_seconds,
             if self.max_connections_per_address == 0 { "0 (no cap)".to_owned() } else { self.max_connections_per_address.to_string() },
-            crate::delivery::sms::describe_config(self),
-            crate::breached::describe_config(self),
+            self.describe_sms(),
+            self.describe_breached(),
         )
+    }
+
+    /// How email leaves. Fails on a `mail_from` that is not a mailbox (checked when the
+    /// server starts, not by `config check`).
+    pub fn mail(&self) -> anyhow::Result<MailSettings> {
+        let from: Mailbox = self.mail_from.parse().map_err(|e| {
+            anyhow::anyhow!("mail_from {:?} is not an address such as `doorman <no-reply@example.com>`: {e}", self.mail_from)
+        })?;
+        Ok(MailSettings { from, smtp_url: self.smtp_url.clone(), mail_dir: self.mail_dir.clone() })
+    }
+
+    /// The configured SMS provider: `sms_provider` when set; else the webhook when
+    /// `sms_webhook_url` is set, Twilio when `sms_twilio_account_sid` is, and `None` when
+    /// neither is: no provider, so no SMS (both set is an error: say which with
+    /// `sms_provider`). Every setting the provider needs must be there. The dev outbox only
+    /// when asked for by name.
+    pub fn sms(&self) -> Result<Option<SmsSettings>, String> {
+        let provider = match self.sms_provider {
+            Some(provider) => provider,
+            None => match (&self.sms_webhook_url, &self.sms_twilio_account_sid) {
+                (Some(_), Some(_)) => {
+                    return Err("both sms_webhook_url and sms_twilio_account_sid are set: choose one with sms_provider".into())
+                }
+                (Some(_), None) => SmsProvider::Webhook,
+                (None, Some(_)) => SmsProvider::Twilio,
+                (None, None) => return Ok(None),
+            },
+        };
+        self.sms_for(provider).map(Some)
+    }
+
+    /// What a server sends SMS with: the configured provider; without one, the dev outbox
+    /// under `serve --demo`, and nothing otherwise.
+    pub fn sms_for_server(&self, demo: bool) -> Result<Option<SmsSettings>, String> {
+        match self.sms()? {
+            None if demo => Ok(Some(SmsSettings::DevOutbox { mail_dir: self.mail_dir.clone() })),
+            settings => Ok(settings),
+        }
+    }
+
+    fn sms_for(&self, provider: SmsProvider) -> Result<SmsSettings, String> {
+        match provider {
+            SmsProvider::DevOutbox => Ok(SmsSettings::DevOutbox { mail_dir: self.mail_dir.clone() }),
+            SmsProvider::Webhook => {
+                let url = self.sms_webhook_url.clone().ok_or("sms_provider webhook needs sms_webhook_url")?;
+                check_http_url("sms_webhook_url", &url)?;
+                let secret = self.sms_webhook_secret.clone().ok_or("sms_provider webhook needs sms_webhook_secret")?;
+                if secret.expose_secret().trim().len() < MIN_WEBHOOK_SECRET_BYTES {
+                    return Err(format!("sms_webhook_secret must be at least {MIN_WEBHOOK_SECRET_BYTES} characters"));
+                }
+                Ok(SmsSettings::Webhook { url, secret })
+            }
+            SmsProvider::Twilio => {
+                let base_url = self.sms_twilio_base_url.clone();
+                check_http_url("sms_twilio_base_url", &base_url)?;
+                let account_sid = self.sms_twilio_account_sid.clone().unwrap_or_default().trim().to_owned();
+                if account_sid.is_empty() {
+                    return Err("sms_provider twilio needs sms_twilio_account_sid".into());
+                }
+                if !account_sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err("sms_twilio_account_sid has letters and digits only (AC...)".into());
+                }
+                let auth_token = self.sms_twilio_auth_token.clone().ok_or("sms_provider twilio needs sms_twilio_auth_token")?;
+                if auth_token.expose_secret().trim().is_empty() {
+                    return Err("sms_twilio_auth_token is empty".into());
+                }
+                let from = self.sms_from.clone().unwrap_or_default().trim().to_owned();
+                if from.is_empty() {
+                    return Err("sms_provider twilio needs sms_from (the sending number, such as +15005550006)".into());
+                }
+                if from.chars().any(char::is_control) {
+                    return Err("sms_from holds a control character".into());
+                }
+                Ok(SmsSettings::Twilio { base_url, account_sid, auth_token, from })
+            }
+        }
+    }
+
+    /// The SMS lines of `doorman config check`, secrets hidden.
+    fn describe_sms(&self) -> String {
+        let set = |s: &Option<SecretString>| if s.is_some() { "(set)" } else { "(not set)" };
+        let provider = match self.sms() {
+            Ok(None) => "(unset: none, so no SMS method is offered; `serve --demo` uses the dev outbox)".to_owned(),
+            Ok(Some(settings)) if self.sms_provider.is_none() => format!("(unset: {})", settings.provider().as_str()),
+            Ok(Some(SmsSettings::DevOutbox { .. })) => {
+                "dev_outbox (codes are written to files in mail_dir, never sent: development only)".to_owned()
+            }
+            Ok(Some(settings)) => settings.provider().as_str().to_owned(),
+            Err(e) => format!("(invalid: {e})"),
+        };
+        format!(
+            "sms_provider = {provider}\nsms_webhook_url = {}\nsms_webhook_secret = {}\nsms_twilio_base_url = {}\nsms_twilio_account_sid = {}\nsms_twilio_auth_token = {}\nsms_from = {}\n",
+            self.sms_webhook_url.as_ref().map(|u| redacted(u, Query::Hide)).unwrap_or_else(|| "(none)".into()),
+            set(&self.sms_webhook_secret),
+            redacted(&self.sms_twilio_base_url, Query::Hide),
+            self.sms_twilio_account_sid.as_deref().unwrap_or("(none)"),
+            set(&self.sms_twilio_auth_token),
+            self.sms_from.as_deref().unwrap_or("(none)"),
+        )
+    }
+
+    /// The Pwned Passwords check: the file or the range API, never both.
+    pub fn breached(&self) -> Result<BreachedSettings, String> {
+        match (&self.pwned_passwords_file, &self.pwned_passwords_api) {
+            (Some(_), Some(_)) => Err("set pwned_passwords_file or pwned_passwords_api, not both".into()),
+            (Some(file), None) => Ok(BreachedSettings::File(file.clone())),
+            (None, Some(api)) => {
+                if !matches!(api.scheme(), "http" | "https") || api.cannot_be_a_base() || api.query().is_some() {
+                    return Err("pwned_passwords_api must be an http(s) base URL such as https://api.pwnedpasswords.com".into());
+                }
+                Ok(BreachedSettings::Api(api.clone()))
+            }
+            (None, None) => Ok(BreachedSettings::Off),
+        }
+    }
+
+    /// The Pwned Passwords lines of `doorman config check`.
+    fn describe_breached(&self) -> String {
+        let file = self.pwned_passwords_file.as_ref().map(|p| p.display().to_string());
+        let api = self.pwned_passwords_api.as_ref().map(|u| redacted(u, Query::Keep));
+        let off = "(none: only the shipped common list)";
+        format!("pwned_passwords_file = {}\npwned_passwords_api = {}\n", file.as_deref().unwrap_or(off), api.as_deref().unwrap_or(off))
     }
 }
 
-/// Hides a password in a URL before it is printed.
-fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
+/// The shortest webhook secret accepted, in bytes.
+const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+
+fn check_http_url(name: &str, url: &url::Url) -> Result<(), String> {
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{name} must be an https:// URL"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_provider_is_chosen_from_what_is_configured() {
+        // Nothing configured: no SMS at all, except under `serve --demo` (issue 8).
+        let base = Config::default();
+        assert!(base.sms().unwrap().is_none());
+        assert!(base.sms_for_server(false).unwrap().is_none());
+        assert_eq!(base.sms_for_server(true).unwrap().unwrap().provider(), SmsProvider::DevOutbox);
+        let explicit = Config { sms_provider: Some(SmsProvider::DevOutbox), ..Config::default() };
+        assert_eq!(explicit.sms_for_server(false).unwrap().unwrap().provider(), SmsProvider::DevOutbox);
+        let webhook = Config {
+            sms_webhook_url: Some(url::Url::parse("https://sms.example.com/hook").unwrap()),
+            sms_webhook_secret: Some(SecretString::from("0123456789abcdef-secret")),
+            ..Config::default()
+        };
+        assert_eq!(webhook.sms().unwrap().unwrap().provider(), SmsProvider::Webhook);
+        assert_eq!(webhook.sms_for_server(true).unwrap().unwrap().provider(), SmsProvider::Webhook, "demo keeps a real provider");
+        let twilio = Config {
+            sms_twilio_account_sid: Some("AC0123".into()),
+            sms_twilio_auth_token: Some(SecretString::from("token-value")),
+            sms_from: Some("+15005550006".into()),
+            ..Config::default()
+        };
+        assert_eq!(twilio.sms().unwrap().unwrap().provider(), SmsProvider::Twilio);
+        // Both: the operator must choose; then the other's settings are ignored.
+        let both = Config { sms_webhook_url: webhook.sms_webhook_url.clone(), ..twilio.clone() };
+        assert!(both.sms().unwrap_err().contains("sms_provider"));
+        let chosen = Config { sms_provider: Some(SmsProvider::Twilio), ..both };
+        assert_eq!(chosen.sms().unwrap().unwrap().provider(), SmsProvider::Twilio);
+
+        for (broken, complaint) in [
+            (Config { sms_webhook_secret: None, ..webhook.clone() }, "sms_webhook_secret"),
+            (Config { sms_webhook_secret: Some(SecretString::from("short")), ..webhook.clone() }, "16 characters"),
+            (Config { sms_webhook_url: Some(url::Url::parse("ftp://x.example/").unwrap()), ..webhook.clone() }, "https://"),
+            (Config { sms_provider: Some(SmsProvider::Webhook), ..base.clone() }, "sms_webhook_url"),
+            (Config { sms_from: None, ..twilio.clone() }, "sms_from"),
+            (Config { sms_twilio_auth_token: None, ..twilio.clone() }, "sms_twilio_auth_token"),
+            (Config { sms_twilio_account_sid: Some("AC/../x".into()), ..twilio.clone() }, "letters and digits"),
+        ] {
+            let error = broken.sms().err().unwrap_or_default();
+            assert!(error.contains(complaint), "{complaint}: {error}");
+            assert!(broken.validate().is_err(), "{complaint}: config check refuses it");
         }
-        _ => raw.to_owned(),
+    }
+
+    #[test]
+    fn config_check_hides_the_sms_secrets() {
+        let config = Config {
+            sms_webhook_url: Some(url::Url::parse("https://sms.example.com/hook?key=k3y").unwrap()),
+            sms_webhook_secret: Some(SecretString::from("0123456789abcdef-s3cret")),
+            sms_twilio_auth_token: Some(SecretString::from("t0ken")),
+            ..Config::default()
+        };
+        let text = config.describe();
+        assert!(text.contains("sms_provider = (unset: webhook)") && text.contains("sms_webhook_secret = (set)"), "{text}");
+        for secret in ["k3y", "s3cret", "t0ken"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
+
+    #[test]
+    fn the_breach_check_takes_one_way_or_none() {
+        let mut config = Config::default();
+        assert_eq!(config.breached(), Ok(BreachedSettings::Off));
+        assert!(config.describe().contains("pwned_passwords_api = (none"));
+        config.pwned_passwords_api = Some(url::Url::parse("https://api.pwnedpasswords.com").unwrap());
+        assert!(matches!(config.breached(), Ok(BreachedSettings::Api(_))));
+        config.pwned_passwords_file = Some(PathBuf::from("/data/pwned.txt"));
+        assert!(config.breached().unwrap_err().contains("not both"));
+        config.pwned_passwords_api = None;
+        assert_eq!(config.breached(), Ok(BreachedSettings::File(PathBuf::from("/data/pwned.txt"))));
+        config.pwned_passwords_file = None;
+        config.pwned_passwords_api = Some(url::Url::parse("ftp://example.com").unwrap());
+        assert!(config.breached().is_err());
+        assert!(config.validate().is_err(), "config check refuses it");
     }
 }

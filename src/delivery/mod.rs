@@ -1,17 +1,19 @@
 //! Delivery: the worker that drains the durable outbox and the job queue, and the
 //! transports a message leaves by (SMTP, or the dev outbox of `.eml` files when no SMTP
 //! server is configured; for SMS, a signed webhook, a Twilio-compatible API or the dev
-//! outbox: see [`sms`]).
+//! outbox: see [`sms`]; in tests, in memory: see [`Captured`]).
 //!
 //! A message is claimed with a lease, sent, then marked sent (its body erased) or failed
 //! (retried with backoff, or dead-lettered). A crash between sending and marking means the
 //! message is sent again once its lease runs out, with the same `Message-ID`, so receivers
 //! can drop the duplicate: delivery is at least once, never silently lost.
 
+mod capture;
 pub mod sms;
 mod transport;
 mod worker;
 
-pub use sms::{SmsProvider, SmsSettings, SmsTransport, TWILIO_BASE_URL};
+pub use capture::Captured;
+pub use sms::SmsTransport;
 pub use transport::{compose, SendError, Transport, SEND_DEADLINE, SEND_TIMEOUT};
 pub use worker::{run_workers, worker_id, Progress, Worker, BATCH_SIZE, LEASE_SECONDS, POLL_INTERVAL};

@@ -3,8 +3,9 @@
 //! addresses, so no header can be injected through a recipient or a subject. SMS are handed
 //! to the SMS provider ([`super::sms`]).
 
+use super::capture::Captured;
 use super::sms::SmsTransport;
-use crate::config::Config;
+use crate::settings::{redacted, MailSettings, Query, SmsSettings};
 use anyhow::Context;
 use doorman_core::outbox::{Channel, ClaimedMessage};
 use lettre::message::{Mailbox, MultiPart};
@@ -47,8 +48,15 @@ pub struct Transport {
 
 #[derive(Clone)]
 enum Route {
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, endpoint: String },
-    DevOutbox { dir: PathBuf },
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        endpoint: String,
+    },
+    DevOutbox {
+        dir: PathBuf,
+    },
+    /// In memory (see [`super::capture`]).
+    Capture(Captured),
 }
 
 // By hand: the SMTP transport's own Debug would print its credentials.
@@ -60,25 +68,22 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// SMTP when `smtp_url` is set, else the dev outbox in `mail_dir`; SMS by the provider
-    /// the `sms_*` settings choose, or by nothing (see [`SmsTransport::from_config`]). Fails
-    /// on a `mail_from` that is not a mailbox, an SMTP URL lettre cannot use or incomplete
-    /// SMS settings; connects to nothing yet.
+    /// `sms` names, or by nothing (see [`SmsTransport::for_server`]). Fails on an SMTP URL
+    /// lettre cannot use; connects to nothing yet.
     ///
     /// Email without SMTP still goes to the dev outbox outside demo mode, with a warning at
     /// every start: email is every account's way back in, so refusing to start would turn a
     /// missing setting into an outage, and there is no other method to fall back to.
-    pub fn from_config(config: &Config, demo: bool) -> anyhow::Result<Self> {
-        let from: Mailbox = config.mail_from.parse().map_err(|e| {
-            anyhow::anyhow!("mail_from {:?} is not an address such as `doorman <no-reply@example.com>`: {e}", config.mail_from)
-        })?;
-        let sms = SmsTransport::from_config(config, demo, &from)?;
-        let transport = match &config.smtp_url {
+    pub fn new(mail: &MailSettings, sms: Option<SmsSettings>, demo: bool) -> anyhow::Result<Self> {
+        let from = mail.from.clone();
+        let sms = SmsTransport::for_server(sms, demo, &from)?;
+        let transport = match &mail.smtp_url {
             Some(url) => Self::smtp(url, from)?,
             None => {
                 if !demo {
-                    tracing::warn!(dir = %config.mail_dir.display(), "no smtp_url is configured: emails, reset links included, are WRITTEN TO FILES in mail_dir and never sent; for development only, set smtp_url in production");
+                    tracing::warn!(dir = %mail.mail_dir.display(), "no smtp_url is configured: emails, reset links included, are WRITTEN TO FILES in mail_dir and never sent; for development only, set smtp_url in production");
                 }
-                Self::dev_outbox(config.mail_dir.clone(), from)
+                Self::dev_outbox(mail.mail_dir.clone(), from)
             }
         };
         Ok(Self { sms, ..transport })
@@ -95,10 +100,10 @@ impl Transport {
     pub fn smtp(url: &str, from: Mailbox) -> anyhow::Result<Self> {
         let url = normalise_smtp_url(url).context("smtp_url is not a URL")?;
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
-            .map_err(|e| anyhow::anyhow!("smtp_url {}: {e}", redacted(&url)))?
+            .map_err(|e| anyhow::anyhow!("smtp_url {}: {e}", redacted(&url, Query::Keep)))?
             .timeout(Some(SEND_TIMEOUT))
             .build();
-        Ok(Self { from, route: Route::Smtp { transport, endpoint: redacted(&url) }, sms: None })
+        Ok(Self { from, route: Route::Smtp { transport, endpoint: redacted(&url, Query::Keep) }, sms: None })
     }
 
     /// Email and SMS as files in `dir` (SMS in `dir/sms`, with an `.eml` copy in `dir`).
@@ -107,12 +112,21 @@ impl Transport {
         Self { from, route: Route::DevOutbox { dir }, sms: Some(sms) }
     }
 
+    /// Email and SMS built and checked as by the other routes, then kept in memory: the
+    /// handle returned reads them (see [`super::capture`]).
+    pub fn capture(from: Mailbox) -> (Self, Captured) {
+        let captured = Captured::default();
+        let sms = SmsTransport::capture(captured.clone());
+        (Self { from, route: Route::Capture(captured.clone()), sms: Some(sms) }, captured)
+    }
+
     /// For the start-up log line: the SMTP URL without its password, or the outbox folder,
     /// and where SMS go.
     pub fn describe(&self) -> String {
         let email = match &self.route {
             Route::Smtp { endpoint, .. } => endpoint.clone(),
             Route::DevOutbox { dir } => format!("dev outbox {}", dir.display()),
+            Route::Capture(_) => "in-process capture".to_owned(),
         };
         let sms = self.sms.as_ref().map(SmsTransport::describe).unwrap_or_else(|| "none".into());
         format!("{email}; SMS: {sms}")
@@ -136,6 +150,10 @@ impl Transport {
             Route::DevOutbox { dir } => write_eml(dir, message, &email.formatted())
                 .await
                 .map_err(|e| SendError::Transient(format!("writing to the dev outbox {}: {e}", dir.display()))),
+            Route::Capture(captured) => {
+                captured.push(message);
+                Ok(())
+            }
         }
     }
 }
@@ -196,20 +214,26 @@ fn normalise_smtp_url(raw: &str) -> Result<url::Url, url::ParseError> {
     Ok(url)
 }
 
-fn redacted(url: &url::Url) -> String {
-    let mut url = url.clone();
-    if url.password().is_some() {
-        let _ = url.set_password(Some("***"));
-    }
-    url.to_string()
+/// Writes `{created_at}-{id}.eml` (names sort by time). A retry overwrites the same file.
+async fn write_eml(dir: &Path, message: &ClaimedMessage, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomically(dir, &format!("{}.eml", dev_outbox_stem(message)), bytes).await
 }
 
-/// Writes `{created_at}-{id}.eml` (names sort by time) through a temporary file, so that a
-/// reader of the folder never sees half a message. A retry overwrites the same file.
-async fn write_eml(dir: &Path, message: &ClaimedMessage, bytes: &[u8]) -> std::io::Result<()> {
+/// The name of a message's files in the dev outbox, without extension: `{created_at}-{id}`,
+/// so that names sort by time.
+pub(super) fn dev_outbox_stem(message: &ClaimedMessage) -> String {
+    format!("{}-{}", message.created_at, safe_id(message))
+}
+
+/// The message's id with only its letters, digits and '-', fit for a file name or a header.
+pub(super) fn safe_id(message: &ClaimedMessage) -> String {
+    message.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+}
+
+/// Writes `dir/name` through a temporary file in the same folder (created when missing), so
+/// that a reader of the folder never sees half a file; an existing file is replaced.
+pub(super) async fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     tokio::fs::create_dir_all(dir).await?;
-    let id: String = message.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
-    let name = format!("{}-{id}.eml", message.created_at);
     let partial = dir.join(format!(".{name}.partial"));
     tokio::fs::write(&partial, bytes).await?;
     tokio::fs::rename(&partial, dir.join(name)).await
@@ -266,7 +290,7 @@ mod tests {
     fn starttls_is_spelt_the_way_lettre_wants_it() {
         let url = normalise_smtp_url("smtp://user:secret@mail.example.com:587?tls=starttls").unwrap();
         assert_eq!(url.as_str(), "smtp://user:secret@mail.example.com:587?tls=required");
-        assert_eq!(redacted(&url), "smtp://user:***@mail.example.com:587?tls=required");
+        assert_eq!(redacted(&url, Query::Keep), "smtp://user:***@mail.example.com:587?tls=required");
         assert!(Transport::smtp("smtps://mail.example.com", from()).is_ok());
         assert!(Transport::smtp("smtp://mail.example.com:2525?tls=required", from()).is_ok());
         assert!(Transport::smtp("http://mail.example.com", from()).is_err());

@@ -8,7 +8,9 @@
 use super::transport::{SendError, Transport, SEND_DEADLINE};
 use doorman_core::audit::{AuditEvent, RequestContext};
 use doorman_core::delivery_failures::{destination_country, AttemptFailure, DeliveryAttempt};
-use doorman_core::outbox::{retry_delay, Channel, ClaimedMessage, Job};
+use doorman_core::jobs::Job;
+use doorman_core::outbox::{self, retry_delay, Channel, ClaimedMessage};
+use doorman_core::recovery::JobError;
 use doorman_core::services::Services;
 use doorman_core::store::StoreError;
 use std::future::Future;
@@ -34,8 +36,12 @@ const LEASE_BUDGET: Duration = Duration::from_secs(LEASE_SECONDS as u64 - SEND_D
 /// What one round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
+    /// Jobs claimed.
     pub jobs: usize,
+    /// Messages claimed.
     pub messages: usize,
+    /// Of those, the ones that failed (to be retried, or dead-lettered).
+    pub failures: usize,
 }
 
 impl Progress {
@@ -122,30 +128,36 @@ impl Worker {
     pub async fn run_once(&self) -> Result<Progress, StoreError> {
         let jobs = self.run_jobs().await;
         let messages = self.send_messages().await;
-        Ok(Progress { jobs: jobs?, messages: messages? })
+        let (jobs, messages) = (jobs?, messages?);
+        Ok(Progress { jobs: jobs.jobs, messages: messages.messages, failures: jobs.failures + messages.failures })
     }
 
-    async fn run_jobs(&self) -> Result<usize, StoreError> {
+    /// The jobs part of a round: claims the due jobs and runs them, recording each outcome.
+    pub async fn run_jobs(&self) -> Result<Progress, StoreError> {
         let started = Instant::now();
         let jobs = self.services.deps.store.claim_jobs(&self.id, self.services.deps.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
-        let claimed = jobs.len();
+        let mut progress = Progress { jobs: jobs.len(), ..Progress::default() };
         for job in jobs {
             if started.elapsed() > LEASE_BUDGET {
                 tracing::info!(worker = %self.id, job = %job.id, "lease running out: leaving the job to the next round");
                 continue;
             }
-            self.run_job(&job).await;
+            if !self.run_job(&job).await {
+                progress.failures += 1;
+            }
         }
-        Ok(claimed)
+        Ok(progress)
     }
 
-    async fn run_job(&self, job: &Job) {
-        // The error, and whether it is permanent (a payload that can never run).
-        let outcome = match tokio::time::timeout(JOB_TIMEOUT, self.services.recovery.run_job(job)).await {
+    /// Runs one job and records its outcome; whether it succeeded.
+    async fn run_job(&self, job: &outbox::Job) -> bool {
+        // The error, and whether it is permanent (a row that is no job this release runs).
+        let outcome = match tokio::time::timeout(JOB_TIMEOUT, self.perform(job)).await {
             Ok(result) => result.map_err(|e| (e.to_string(), e.is_permanent())),
             Err(_) => Err((format!("did not finish within {} seconds", JOB_TIMEOUT.as_secs()), false)),
         };
         let store = &self.services.deps.store;
+        let succeeded = outcome.is_ok();
         let recorded = match outcome {
             Ok(()) => {
                 tracing::info!(worker = %self.id, job = %job.id, kind = %job.kind, attempts = job.attempts, "job done");
@@ -162,13 +174,21 @@ impl Worker {
             // The lease runs out and the job runs again: jobs are written to allow that.
             tracing::error!(worker = %self.id, job = %job.id, error = %e, "could not record a job's outcome");
         }
+        succeeded
     }
 
-    async fn send_messages(&self) -> Result<usize, StoreError> {
+    /// Decodes a queued row and does what it says.
+    async fn perform(&self, row: &outbox::Job) -> Result<(), JobError> {
+        match Job::decode(&row.kind, &row.payload)? {
+            Job::PasswordResetRequested(request) => self.services.recovery.send_password_reset(request).await,
+        }
+    }
+
+    async fn send_messages(&self) -> Result<Progress, StoreError> {
         let started = Instant::now();
         let messages =
             self.services.deps.store.claim_messages(&self.id, self.services.deps.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
-        let claimed = messages.len();
+        let mut progress = Progress { messages: messages.len(), ..Progress::default() };
         for message in messages {
             if started.elapsed() > LEASE_BUDGET {
                 tracing::info!(worker = %self.id, message = %message.id, "lease running out: leaving the message to the next round");
@@ -178,9 +198,12 @@ impl Worker {
                 Some(stale) => Err(stale),
                 None => self.transport.send(&message).await,
             };
+            if outcome.is_err() {
+                progress.failures += 1;
+            }
             self.record(&message, outcome).await;
         }
-        Ok(claimed)
+        Ok(progress)
     }
 
     async fn record(&self, message: &ClaimedMessage, outcome: Result<(), SendError>) {

@@ -3,7 +3,8 @@
 //! One implementation serves both backends through sqlx's `Any` driver: the SQL is written
 //! once in the dialect both accept (`$1` placeholders, `ON CONFLICT`, `RETURNING`, times as
 //! BIGINT Unix seconds), checked at run time, and the same behaviour tests run against
-//! both. Each backend keeps its own migrations because their DDL differs.
+//! both. Migrations are written once in `migrations/common/` when both databases accept
+//! the SQL, and per backend only where it differs (see [`migrations`]).
 
 mod accounts;
 mod approvals;
@@ -13,6 +14,7 @@ mod delivery_failures;
 mod devices;
 mod email_change;
 mod factors;
+pub mod migrations;
 mod outbox;
 mod recovery;
 mod sessions;
@@ -88,13 +90,10 @@ impl SqlStore {
         &self.pool
     }
 
-    /// Applies the backend's migrations; safe to run on every start and from several
-    /// replicas at once (sqlx takes a lock on PostgreSQL).
+    /// Applies the backend's migrations ([`migrations::migrator`]); safe to run on every
+    /// start and from several replicas at once (sqlx takes a lock on PostgreSQL).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-        };
+        let migrator = migrations::migrator(self.backend).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
         migrator.run(&self.pool).await.map_err(|e| StoreError::Backend(Box::new(e)))
     }
 }

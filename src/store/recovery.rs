@@ -62,18 +62,25 @@ impl RecoveryStore for SqlStore {
     }
 
     async fn reset_code_target(&self, login_key: &str, now: i64) -> Result<Option<ValidToken>, StoreError> {
+        // Always one row and the same index probes: the account's id, or '' when the login
+        // names none, then that id's newest live token (S2.5).
         let row = sqlx::query(
-            "SELECT t.id, t.account_id, t.code_hash FROM accounts a JOIN recovery_tokens t ON t.account_id = a.id \
-             WHERE (a.username_key = $1 OR a.email = $1) AND t.purpose = $2 AND t.used_at IS NULL AND t.expires_at > $3 \
-             ORDER BY t.created_at DESC LIMIT 1",
+            "SELECT t.id, t.account_id, t.code_hash FROM \
+               (SELECT COALESCE((SELECT id FROM accounts WHERE username_key = $1 OR email = $1 LIMIT 1), '') AS aid) a \
+             LEFT JOIN recovery_tokens t ON t.id = \
+               (SELECT id FROM recovery_tokens WHERE account_id = a.aid AND purpose = $2 AND used_at IS NULL AND expires_at > $3 \
+                ORDER BY created_at DESC LIMIT 1)",
         )
         .bind(login_key)
         .bind(Purpose::PasswordReset.as_str())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(backend_error)?;
-        row.as_ref().map(valid_from_row).transpose()
+        let id: Option<String> = row.try_get("id").map_err(backend_error)?;
+        let account_id: Option<String> = row.try_get("account_id").map_err(backend_error)?;
+        let code_hash: Option<String> = row.try_get("code_hash").map_err(backend_error)?;
+        Ok(id.zip(account_id).map(|(id, account_id)| ValidToken { id, account_id: AccountId::from_stored(account_id), code_hash }))
     }
 
     async fn last_token_issued_at(&self, account: &AccountId, purpose: Purpose) -> Result<Option<i64>, StoreError> {

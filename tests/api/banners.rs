@@ -3,7 +3,7 @@
 //! the admin pages, dismissal (S8.1) and propagation to other replicas.
 
 use crate::help::{account, admin, form_csrf, post_form, signed_in};
-use crate::helpers::{test_config, Backend, Response, TestApp};
+use crate::helpers::{eventually, eventually_within, test_config, Backend, Response, TestApp};
 use crate::on_both_backends;
 use doorman_core::audit::RequestContext;
 use doorman_core::banners::format_time;
@@ -109,15 +109,11 @@ async fn the_command_line_imports_and_exports_the_seed(backend: Backend) {
     assert_eq!(exported, serde_json::from_str::<Value>(&seed_line()).unwrap());
 
     // The running server sees the import within seconds (it polls the stored version).
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually("the server to serve the imported banners", 15, async || {
         let served: Value = app.get(&app.client, "/api/v1/banners").await.json();
-        if served == exported {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server still serves {served}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (served == exported).then_some(())
+    })
+    .await;
 
     let bad = config.mail_dir.with_file_name("bad.json");
     std::fs::write(&bad, seed_line().replace("\"icon\":\"info\"", "\"icon\":\"rainbow\"")).unwrap();
@@ -395,20 +391,17 @@ async fn changes_reach_every_replica_within_seconds(backend: Backend) {
     let started = Instant::now();
     assert_eq!(post_form(&first, &admin, "/admin/banners", &[("csrf", &csrf), ("document", &doc)]).await.status, 303);
     assert_eq!(active(&first, &TestApp::new_client(), &[]).await, ["Seen everywhere"], "at once where it was made");
-    loop {
-        if active(&second, &TestApp::new_client(), &[]).await == ["Seen everywhere"] {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "the other replica did not pick up the change");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let within = Duration::from_secs(10).saturating_sub(started.elapsed());
+    eventually_within("the other replica to pick up the change", within, async || {
+        (active(&second, &TestApp::new_client(), &[]).await == ["Seen everywhere"]).then_some(())
+    })
+    .await;
     // Articles too.
     crate::help::add_article(&first, "new-one", "New one", "Tests", "Body", "").await;
-    let started = Instant::now();
-    while second.get(&second.client, "/api/v1/help/articles/new-one").await.status != 200 {
-        assert!(started.elapsed() < Duration::from_secs(10), "the other replica did not pick up the article");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("the other replica to pick up the article", 10, async || {
+        (second.get(&second.client, "/api/v1/help/articles/new-one").await.status == 200).then_some(())
+    })
+    .await;
 }
 
 async fn s8_1_dismissed_banners_stay_hidden_until_their_text_changes(backend: Backend) {

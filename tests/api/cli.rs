@@ -1,11 +1,21 @@
 //! The `doorman` binary, run as an operator would.
 
-use crate::helpers::{fresh_database, temp_dir, Backend, PASSWORD};
+use crate::helpers::{eventually, fresh_database, temp_dir, Backend, PASSWORD};
 use crate::on_both_backends;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 on_both_backends!(operators_add_accounts_from_the_command_line, serve_starts_and_answers, logs_never_contain_secrets);
+
+/// A `doorman serve` process, killed when dropped, so that a failing test leaves none behind.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
 
 fn doorman(database_url: &str, dir: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_doorman"))
@@ -102,33 +112,27 @@ async fn serve_starts_and_answers(backend: Backend) {
     let db = fresh_database(backend, &dir).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     add_jordan(&db, &dir);
-    let mut server = Command::new(env!("CARGO_BIN_EXE_doorman"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(&dir)
-        .env("DOORMAN_DATABASE_URL", &db)
-        .env("DOORMAN_SECRET_KEY_FILE", dir.join("secret.key"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(&dir)
+            .env("DOORMAN_DATABASE_URL", &db)
+            .env("DOORMAN_SECRET_KEY_FILE", dir.join("secret.key"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let mut ready = false;
-    for _ in 0..100 {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            ready = r.status() == 200;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let ready = eventually("doorman serve to answer", 15, async || client.get(format!("{base}/readyz")).send().await.ok()).await;
+    assert_eq!(ready.status(), 200, "doorman serve became ready");
     let login = client
         .post(format!("{base}/api/v1/login"))
         .json(&serde_json::json!({"login": "jordan@example.com", "password": PASSWORD}))
         .send()
         .await;
-    server.kill().ok();
-    server.wait().ok();
-    assert!(ready, "doorman serve became ready");
+    drop(server);
     assert_eq!(login.unwrap().status(), 200);
 }
 
@@ -140,25 +144,22 @@ async fn logs_never_contain_secrets(backend: Backend) {
     add_jordan(&db, &dir);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log_path = dir.join("doorman.log");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_doorman"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(&dir)
-        .env("DOORMAN_DATABASE_URL", &db)
-        .env("DOORMAN_SECRET_KEY_FILE", dir.join("secret.key"))
-        .env("DOORMAN_BASE_URL", format!("http://127.0.0.1:{port}"))
-        .env("DOORMAN_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(&dir)
+            .env("DOORMAN_DATABASE_URL", &db)
+            .env("DOORMAN_SECRET_KEY_FILE", dir.join("secret.key"))
+            .env("DOORMAN_BASE_URL", format!("http://127.0.0.1:{port}"))
+            .env("DOORMAN_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-    for _ in 0..100 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    eventually("doorman serve to answer", 15, async || client.get(format!("{base}/readyz")).send().await.ok()).await;
     let post = |path: &str, body: serde_json::Value| client.post(format!("{base}{path}")).json(&body).send();
     let wrong = "not my password at all";
     assert_eq!(post("/api/v1/login", serde_json::json!({"login": "jordan", "password": wrong})).await.unwrap().status(), 401);
@@ -168,20 +169,15 @@ async fn logs_never_contain_secrets(backend: Backend) {
 
     // The worker delivers to the dev outbox: read the email as a person would.
     let mail_dir = dir.join("doorman-data/mail");
-    let mut text = String::new();
-    for _ in 0..100 {
-        let found =
-            // Only finished files: the outbox writes a temporary name first, then renames it.
-            std::fs::read_dir(&mail_dir)
-                .ok()
-                .and_then(|d| d.filter_map(Result::ok).find(|e| e.path().extension().is_some_and(|x| x == "eml")))
-                .and_then(|e| std::fs::read(e.path()).ok());
-        if let Some(raw) = found {
-            text = mail_parser::MessageParser::default().parse(&raw).unwrap().body_text(0).unwrap().into_owned();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let raw = eventually("the reset email in the dev outbox", 15, async || {
+        // Only finished files: the outbox writes a temporary name first, then renames it.
+        std::fs::read_dir(&mail_dir)
+            .ok()
+            .and_then(|d| d.filter_map(Result::ok).find(|e| e.path().extension().is_some_and(|x| x == "eml")))
+            .and_then(|e| std::fs::read(e.path()).ok())
+    })
+    .await;
+    let text = mail_parser::MessageParser::default().parse(&raw).unwrap().body_text(0).unwrap().into_owned();
     let token = text.split("token=").nth(1).expect("a reset link in the email").split_whitespace().next().unwrap().to_owned();
     let words: Vec<&str> = text.split_whitespace().collect();
     let code = words
@@ -194,8 +190,7 @@ async fn logs_never_contain_secrets(backend: Backend) {
     assert_eq!(reset.status(), 200);
     assert_eq!(post("/api/v1/login", serde_json::json!({"login": "jordan", "password": new_password})).await.unwrap().status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    server.kill().ok();
-    server.wait().ok();
+    drop(server);
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("doorman is listening") && log.contains("/api/v1/password/reset"), "the log was captured: {log}");

@@ -2,6 +2,7 @@
 //! on SQLite or PostgreSQL, and drives it over HTTP as a client would.
 
 use doorman::app::{Application, Options};
+use doorman::delivery::{Captured, Progress, Transport, Worker};
 use doorman::Config;
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::NewAccountRequest;
@@ -78,7 +79,7 @@ pub async fn test_config(backend: Backend) -> Config {
         mail_worker: false,
         // Texts stay in the outbox, where tests read them; a plain `serve` without this
         // offers no SMS at all (tests/api/sms.rs `no_provider::...`).
-        sms_provider: Some(doorman::delivery::SmsProvider::DevOutbox),
+        sms_provider: Some(doorman::settings::SmsProvider::DevOutbox),
         ..Config::default()
     }
 }
@@ -88,6 +89,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub services: Services,
+    /// The real worker, sending through an in-process transport (see `deliver`); the app's
+    /// own worker is off unless a test turns `mail_worker` on.
+    pub worker: Worker,
+    captured: Captured,
 }
 
 impl TestApp {
@@ -110,7 +115,9 @@ impl TestApp {
         let address = format!("http://{}", app.address());
         let services = app.services().clone();
         tokio::spawn(app.run_until_stopped());
-        Self { address, client: Self::new_client(), clock, services }
+        let (transport, captured) = Transport::capture(config.mail().expect("mail settings").from);
+        let worker = Worker::new(services.clone(), transport);
+        Self { address, client: Self::new_client(), clock, services, worker, captured }
     }
 
     /// A browser-like client with its own cookie jar that does not follow redirects.
@@ -198,28 +205,22 @@ impl Mail {
 }
 
 impl TestApp {
-    /// Does what the worker would: runs the queued jobs, then takes every message due in
-    /// the outbox (marking it sent), so tests see exactly what would be emailed.
+    /// Runs the real worker until nothing is due: the queued jobs, then every message due in
+    /// the outbox, sent through the in-process transport, so tests see exactly what would
+    /// be sent. Every job and message must succeed.
     pub async fn deliver(&self) -> Vec<Mail> {
-        let store = &self.services.deps.store;
-        let now = self.services.deps.clock.unix();
         loop {
-            let jobs = store.claim_jobs("test", now, 60, 100).await.unwrap();
-            if jobs.is_empty() {
+            let progress = self.worker.run_once().await.expect("a worker round");
+            assert_eq!(progress.failures, 0, "a job or a message failed (see the log): {progress:?}");
+            if progress == Progress::default() {
                 break;
             }
-            for job in jobs {
-                self.services.recovery.run_job(&job).await.unwrap();
-                store.complete_job(&job.id).await.unwrap();
-            }
         }
-        let messages = store.claim_messages("test", now, 60, 100).await.unwrap();
-        let mut mails = Vec::new();
-        for m in messages {
-            store.mark_sent(&m.id, now).await.unwrap();
-            mails.push(Mail { to: m.recipient, kind: m.kind, subject: m.content.subject, text: m.content.text, html: m.content.html });
-        }
-        mails
+        self.captured
+            .take()
+            .into_iter()
+            .map(|m| Mail { to: m.recipient, kind: m.kind, subject: m.content.subject, text: m.content.text, html: m.content.html })
+            .collect()
     }
 
     pub async fn forgot(&self, login: &str) -> Response {
@@ -292,9 +293,15 @@ pub fn csrf_of(html: &str) -> String {
     html[start..].split('"').next().unwrap_or_default().to_owned()
 }
 
-/// Polls `check` until it gives a value, for at most `seconds`.
-pub async fn eventually<T>(what: &str, seconds: u64, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+/// Polls `check` until it gives a value, for at most `seconds`. Every test that waits for
+/// something to happen waits through this (or [`eventually_within`]).
+pub async fn eventually<T>(what: &str, seconds: u64, check: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_within(what, Duration::from_secs(seconds), check).await
+}
+
+/// [`eventually`] with a deadline `within` from now.
+pub async fn eventually_within<T>(what: &str, within: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
     loop {
         if let Some(value) = check().await {
             return value;

@@ -18,6 +18,7 @@ mod jobs;
 mod lockout;
 mod login;
 mod mail;
+mod migrations;
 mod password_change;
 mod pwned;
 mod recovery;

@@ -363,15 +363,11 @@ async fn a_pending_email_is_sealed_in_the_outbox(backend: Backend) {
     use sqlx::Row;
     let config = crate::helpers::test_config(backend).await;
     let url = config.database_url.clone();
-    let app = TestApp::spawn_with(config).await;
+    let app = TestApp::spawn_with(config.clone()).await;
     app.create_account("maria", "maria@example.com").await;
     assert_eq!(app.forgot("maria").await.status, 202);
-    let store = &app.services.deps.store;
-    use doorman_core::Clock;
-    for job in store.claim_jobs("test", app.clock.unix(), 60, 10).await.unwrap() {
-        app.services.recovery.run_job(&job).await.unwrap();
-        store.complete_job(&job.id).await.unwrap();
-    }
+    let done = app.worker.run_jobs().await.unwrap();
+    assert_eq!((done.jobs, done.failures), (1, 0));
     let raw = doorman::store::SqlStore::connect(&url).await.unwrap();
     let rows = sqlx::query("SELECT body_text, body_html FROM outbox WHERE status = 'pending'").fetch_all(raw.pool()).await.unwrap();
     assert_eq!(rows.len(), 1);

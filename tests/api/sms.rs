@@ -332,7 +332,7 @@ async fn the_dev_outbox_shows_sms_on_the_demo_mailbox(backend: Backend) {
 /// Issue 8: outside demo mode the dev outbox writes codes to files only when the operator
 /// names it (`sms_provider = "dev_outbox"`); `/dev/mailbox` stays closed.
 async fn the_dev_outbox_is_used_outside_demo_only_when_named(backend: Backend) {
-    let config = Config { mail_worker: true, sms_provider: Some(doorman::delivery::SmsProvider::DevOutbox), ..test_config(backend).await };
+    let config = Config { mail_worker: true, sms_provider: Some(doorman::settings::SmsProvider::DevOutbox), ..test_config(backend).await };
     let app = TestApp::spawn_with(config.clone()).await;
     let id = enqueue_sms(&app, None, app.clock.unix()).await;
     OutboxRow::wait(&config.database_url, &id, "the SMS marked sent", |r| r.status == "sent").await;

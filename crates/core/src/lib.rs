@@ -24,6 +24,7 @@ pub mod device;
 pub mod email_change;
 pub mod factors;
 pub mod help;
+pub mod jobs;
 pub mod keys;
 pub mod new_password;
 pub mod notice;

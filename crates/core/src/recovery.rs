@@ -6,25 +6,26 @@ use crate::account::{AccountId, LoginIdentifier};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::clock::in_words;
 use crate::deps::Deps;
+use crate::jobs::{DecodeError, Job, PasswordResetRequested};
 use crate::keys::{random_bytes, random_token, ServerKey};
 use crate::new_password::NewPasswords;
 use crate::notice::Notice;
-use crate::outbox::{Job, NewMessage};
+use crate::outbox::NewMessage;
 use crate::password::{HashError, Password, WeakPassword};
 use crate::store::StoreError;
 use crate::throttle::ThrottleKey;
 use crate::throttle::ThrottleRule;
 use crate::verifier::Verifier;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
+/// How long after it began a refused reset code is answered (S2.5).
+pub const CODE_REFUSAL_FLOOR: std::time::Duration = std::time::Duration::from_millis(50);
 /// Attempts allowed at the short code of one reset email (S3.4).
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
 /// The least time between two reset emails to one account.
 pub const RESEND_COOLDOWN_SECONDS: i64 = 60;
 /// How long a "this wasn't me" link stays valid.
 pub const REPORT_TOKEN_TTL_SECONDS: i64 = 7 * 24 * 3600;
-pub const JOB_PASSWORD_RESET_REQUESTED: &str = "password_reset_requested";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -183,20 +184,11 @@ pub struct SecondFactorProof<'a> {
     pub code: &'a str,
 }
 
-#[derive(Serialize, Deserialize)]
-struct ResetRequestPayload {
-    login: String,
-    ip: String,
-    user_agent: String,
-    request_id: String,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("unknown job kind {0}")]
-    UnknownKind(String),
-    #[error("bad job payload: {0}")]
-    Payload(String),
+    /// A row this release cannot read as a job.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
     #[error(transparent)]
     Reset(#[from] ResetError),
 }
@@ -204,7 +196,7 @@ pub enum JobError {
 impl JobError {
     /// Whether running the job again can never succeed: it is dead-lettered, not retried.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::UnknownKind(_) | Self::Payload(_))
+        matches!(self, Self::Decode(_))
     }
 }
 
@@ -248,44 +240,26 @@ impl Recovery {
     /// "Forgot password": records the intent and returns. Nothing here depends on whether
     /// an account matches (S2.1, S2.3), and nothing changes on any account (S1.9).
     pub async fn request_password_reset(&self, login: &LoginIdentifier, ctx: &RequestContext) -> Result<(), StoreError> {
-        let payload = ResetRequestPayload {
-            login: login.key().to_owned(),
-            ip: ctx.ip.to_string(),
+        let job = Job::PasswordResetRequested(PasswordResetRequested {
+            login: login.clone(),
+            ip: ctx.ip,
             user_agent: ctx.user_agent.chars().take(512).collect(),
             request_id: ctx.request_id.clone(),
-        };
-        let payload = serde_json::to_string(&payload).map_err(|e| StoreError::Backend(Box::new(e)))?;
-        self.deps.store.enqueue_job(JOB_PASSWORD_RESET_REQUESTED, &payload, self.deps.clock.unix()).await
+        });
+        crate::jobs::enqueue(&*self.deps.store, &job, self.deps.clock.unix()).await
     }
 
-    /// Runs one queued job.
-    pub async fn run_job(&self, job: &Job) -> Result<(), JobError> {
-        match job.kind.as_str() {
-            JOB_PASSWORD_RESET_REQUESTED => {
-                let payload: ResetRequestPayload = serde_json::from_str(&job.payload).map_err(|e| JobError::Payload(e.to_string()))?;
-                if payload.login.chars().any(char::is_control) {
-                    return Err(JobError::Payload("the login holds a control character".into()));
-                }
-                self.send_password_reset(payload).await
-            }
-            other => Err(JobError::UnknownKind(other.to_owned())),
-        }
-    }
-
-    async fn send_password_reset(&self, request: ResetRequestPayload) -> Result<(), JobError> {
-        let ctx = RequestContext {
-            ip: request.ip.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
-            user_agent: request.user_agent,
-            request_id: request.request_id,
-        };
+    /// The job of a "forgot password" request (run by the worker): finds the account and,
+    /// within the limits, writes the token and the email.
+    pub async fn send_password_reset(&self, request: PasswordResetRequested) -> Result<(), JobError> {
+        let ctx = RequestContext { ip: request.ip, user_agent: request.user_agent, request_id: request.request_id };
         let now = self.deps.clock.unix();
-        let Some((account, _)) = self.deps.store.find_for_login(&request.login).await? else {
+        let Some((account, _)) = self.deps.store.find_for_login(request.login.key()).await? else {
             // Operators see whether an account matched; the requester never does.
             self.deps.audit(AuditEvent::PasswordResetRequested, None, &ctx, "no_account").await?;
             return Ok(());
         };
-        let address = request.ip.parse().map(crate::throttle::address_key).unwrap_or_else(|_| request.ip.clone());
-        let limits = reset_limits(&account.id, &address);
+        let limits = reset_limits(&account.id, &crate::throttle::address_key(request.ip));
         let too_soon = self
             .deps
             .store
@@ -341,7 +315,19 @@ impl Recovery {
                 let hash = token.storage_key(&self.deps.key, Purpose::PasswordReset);
                 (self.deps.store.find_valid_token(Purpose::PasswordReset, &hash, now).await?.ok_or(ResetError::InvalidToken)?, false)
             }
-            ResetProof::Code { login, code } => (self.check_reset_code(login, code, now).await?, true),
+            ResetProof::Code { login, code } => {
+                // S2.5: a refused code answers at a fixed time after the request began, so
+                // what is left of the difference between a real account with a live email
+                // and an unknown login (a few index reads) is hidden, as Kanidm does.
+                let started = tokio::time::Instant::now();
+                match self.check_reset_code(login, code, now).await {
+                    Ok(token) => (token, true),
+                    Err(refused) => {
+                        tokio::time::sleep_until(started + CODE_REFUSAL_FLOOR).await;
+                        return Err(refused);
+                    }
+                }
+            }
         };
         let account = self.deps.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
         Ok(ResetGrant { token, account, by_code })
