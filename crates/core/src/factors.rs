@@ -119,24 +119,32 @@ impl TotpSecret {
     }
     /// From the base32 text an authenticator app is given (what a person would type in).
     pub fn from_base32(text: &str) -> Option<Self> {
-        totp_rs::Secret::Encoded(text.trim().to_ascii_uppercase()).to_bytes().ok().map(Self::from_bytes)
+        totp_rs::Secret::try_from_base32(text.trim().to_ascii_uppercase()).ok().map(|s| Self::from_bytes(s.as_bytes().to_vec()))
     }
     /// Base32 without padding, as authenticator apps take it.
     pub fn base32(&self) -> SecretString {
-        SecretString::from(totp_rs::Secret::Raw(self.0.expose_secret().to_vec()).to_encoded().to_string().trim_end_matches('=').to_owned())
+        SecretString::from(totp_rs::Secret::from(self.0.expose_secret()).to_base32().trim_end_matches('=').to_owned())
     }
     pub fn bytes(&self) -> &[u8] {
         self.0.expose_secret()
     }
-    fn generator(&self) -> totp_rs::TOTP {
-        totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, TOTP_STEP_SECONDS as u64, self.0.expose_secret().to_vec())
+    fn generator(&self) -> totp_rs::Totp {
+        totp_rs::Builder::new()
+            .with_algorithm(totp_rs::Algorithm::SHA1)
+            .with_digits(6)
+            .with_skew(1)
+            .with_step_duration(TOTP_STEP_SECONDS as u64)
+            .with_secret(self.0.expose_secret())
+            .build_noncompliant()
     }
     /// The code for a time step (used by tests and by enrolment checks).
     pub fn code_at_step(&self, step: i64) -> String {
-        self.generator().generate((step.max(0) * TOTP_STEP_SECONDS) as u64)
+        self.generator().generate((step.max(0) * TOTP_STEP_SECONDS) as u64).to_string()
     }
     /// The step the code matches: the current one or one on either side, never two away
-    /// (S5.2), and never one at or before `last_used_step` (replay, S5.3).
+    /// (S5.2), and never one at or before `last_used_step` (replay, S5.3). Not totp-rs's
+    /// `check`: it returns the first step in the window that matches, where we must skip the
+    /// steps already used and still accept a later one.
     pub fn matching_step(&self, code: &str, now: i64, last_used_step: Option<i64>) -> Option<i64> {
         let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -331,7 +339,21 @@ mod tests {
         // RFC 6238 appendix B, SHA-1, T = 59 s: 94287082 (8 digits) → 287082 with 6.
         let secret = TotpSecret::from_bytes(b"12345678901234567890".to_vec());
         assert_eq!(secret.code_at_step(59 / 30), "287082");
+        // The other SHA-1 vectors of appendix B, leading zeros kept.
+        for (t, code) in [
+            (1_111_111_109, "081804"),
+            (1_111_111_111, "050471"),
+            (1_234_567_890, "005924"),
+            (2_000_000_000, "279037"),
+            (20_000_000_000, "353130"),
+        ] {
+            assert_eq!(secret.code_at_step(t / 30), code, "T = {t}");
+        }
         assert_eq!(secret.bytes().len(), 20);
+        // Base32 as the app is given it, and back from what a person types.
+        assert_eq!(secret.base32().expose_secret(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        assert_eq!(TotpSecret::from_base32(" gezdgnbvgy3tqojqgezdgnbvgy3tqojq ").expect("base32").bytes(), secret.bytes());
+        assert!(TotpSecret::from_base32("not base32!").is_none());
         assert_eq!(TotpSecret::generate().bytes().len(), 20, "160 bits (S5.1)");
     }
 

@@ -1,9 +1,8 @@
 //! Passwords: the NIST SP 800-63B policy (checklist S4) and argon2id hashing on a bounded
 //! blocking pool, so that hashing never stalls the async runtime (S4.7, S4.8).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
-use rand::rngs::OsRng;
+// argon2 0.6 draws each 16-byte salt from the OS inside `hash_password` (getrandom).
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -126,9 +125,8 @@ impl PasswordHasher {
         let params = Params::new(memory_kib, iterations, parallelism, None).map_err(|e| HashError::Argon2(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         // Unknown accounts are verified against this hash so that they cost the same (S2.3).
-        let salt = SaltString::generate(&mut OsRng);
         let dummy = argon
-            .hash_password(crate::keys::random_token(16).expose_secret().as_bytes(), &salt)
+            .hash_password(crate::keys::random_token(16).expose_secret().as_bytes())
             .map_err(|e| HashError::Argon2(e.to_string()))?
             .to_string();
         Ok(Self { params, permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy_hash: dummy.into() })
@@ -148,11 +146,7 @@ impl PasswordHasher {
         let argon = self.argon();
         let secret = password.0.clone();
         self.run(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            argon
-                .hash_password(secret.expose_secret().as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Argon2(e.to_string()))
+            argon.hash_password(secret.expose_secret().as_bytes()).map(|h| h.to_string()).map_err(|e| HashError::Argon2(e.to_string()))
         })
         .await
     }
@@ -177,8 +171,7 @@ impl PasswordHasher {
             if !outdated {
                 return Ok(Verified::Yes);
             }
-            let salt = SaltString::generate(&mut OsRng);
-            let fresh = argon.hash_password(secret.expose_secret().as_bytes(), &salt).map_err(|e| HashError::Argon2(e.to_string()))?;
+            let fresh = argon.hash_password(secret.expose_secret().as_bytes()).map_err(|e| HashError::Argon2(e.to_string()))?;
             Ok(Verified::YesRehashed(fresh.to_string()))
         })
         .await
@@ -256,5 +249,23 @@ mod tests {
             other => panic!("expected a rehash, got {other:?}"),
         }
         assert_eq!(strong.verify(&pw("anything"), None).await.expect("verify"), Verified::No);
+    }
+
+    #[tokio::test]
+    async fn hashes_stored_by_argon2_0_5_verify_and_are_upgraded() {
+        // S4.7: PHC strings stored before the argon2 0.6 upgrade, made by argon2 0.5 through
+        // `PasswordHasher::hash` (OWASP parameters, and weaker ones) for this password.
+        let owasp_v05 = "$argon2id$v=19$m=19456,t=2,p=1$IeqtSJesWEgozI2ugjsfUA$a4QSUcv42ufxW1SiLoHRYVRvEWzXN/vwF+31uLoDPP0";
+        let weak_v05 = "$argon2id$v=19$m=1024,t=1,p=1$2J0tPxmSHHi3scf3lYeQdg$hHFMGgd5XNgj/2Y+GTZUydmy+B86Oi5dBz1/x92c6n4";
+        let hasher = PasswordHasher::owasp().expect("hasher");
+        assert_eq!(hasher.verify(&pw("tulip harbour seventy"), Some(owasp_v05)).await.expect("verify"), Verified::Yes);
+        assert_eq!(hasher.verify(&pw("tulip harbour sevent"), Some(owasp_v05)).await.expect("verify"), Verified::No);
+        assert_eq!(hasher.verify(&pw("tulip harbour sevent"), Some(weak_v05)).await.expect("verify"), Verified::No);
+        let upgraded = match hasher.verify(&pw("tulip harbour seventy"), Some(weak_v05)).await.expect("verify") {
+            Verified::YesRehashed(new) => new,
+            other => panic!("expected a rehash, got {other:?}"),
+        };
+        assert!(upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{upgraded}");
+        assert_eq!(hasher.verify(&pw("tulip harbour seventy"), Some(&upgraded)).await.expect("verify"), Verified::Yes);
     }
 }
