@@ -100,25 +100,18 @@ async fn s3_9_a_trusted_device_has_its_own_small_budget_then_counts_like_any_bro
         let ip = format!("10.9.{i}.1");
         assert_eq!(app.login_as(&browser, &ip, "northwind", "guess guess guess").await.status, 401);
     }
-    let audit = app
-        .services
-        .deps
-        .store
-        .audit_of(&app.services.deps.store.find_for_login("northwind").await.unwrap().unwrap().0.id, 50)
-        .await
-        .unwrap();
-    assert_eq!(audit.iter().filter(|r| r.detail == "wrong_password; trusted device").count(), 10);
+    assert_eq!(failures(&app, "wrong_password; trusted device").await, 10);
     // The eleventh is counted like any browser's: still a plain wrong password, the
     // address and login budgets now apply.
     assert_eq!(app.login_as(&browser, "10.9.99.1", "northwind", "guess guess guess").await.status, 401);
-    let audit = app
-        .services
-        .deps
-        .store
-        .audit_of(&app.services.deps.store.find_for_login("northwind").await.unwrap().unwrap().0.id, 50)
-        .await
-        .unwrap();
-    assert_eq!(audit.iter().filter(|r| r.detail == "wrong_password").count(), 1, "{audit:?}");
+    assert_eq!(failures(&app, "wrong_password").await, 1);
+}
+
+/// How many of northwind's audited login failures carry this detail.
+async fn failures(app: &TestApp, detail: &str) -> usize {
+    let store = &app.services.deps.store;
+    let account = store.find_for_login("northwind").await.unwrap().unwrap().0;
+    store.audit_of(&account.id, 50).await.unwrap().iter().filter(|r| r.detail == detail).count()
 }
 
 /// S3.9: a password reset and "sign out everywhere" revoke every trusted device.
