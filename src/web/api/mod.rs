@@ -1,9 +1,11 @@
 //! JSON API, version 1. Every error answers `{"error": "<code>", "message": "<text>"}`.
 
+pub mod account;
 pub mod auth;
 pub mod banners;
 pub mod health;
 pub mod help;
+pub mod payments;
 pub mod recovery;
 pub mod two_step;
 
@@ -33,15 +35,15 @@ pub fn router() -> Router<AppState> {
         .route("/account/two-step/security-question", post(two_step::set_question))
         .route("/account/two-step/default", post(two_step::set_default))
         .route("/account/two-step/{method_id}", axum::routing::delete(two_step::remove))
-        .route("/account/email", post(two_step::change_email))
-        .route("/account/password", post(two_step::change_password))
-        .route("/account/email/confirm", post(two_step::confirm_email))
+        .route("/account/email", post(account::change_email))
+        .route("/account/password", post(account::change_password))
+        .route("/account/email/confirm", post(account::confirm_email))
         .route("/step-up", post(two_step::step_up))
         .route("/step-up/send", post(two_step::step_up_send))
-        .route("/payments", get(two_step::payments))
-        .route("/payments/withdrawals", post(two_step::withdraw))
-        .route("/payments/withdrawals/approve", post(two_step::approve))
-        .route("/payments/withdrawals/approve/send", post(two_step::approve_send))
+        .route("/payments", get(payments::payments))
+        .route("/payments/withdrawals", post(payments::withdraw))
+        .route("/payments/withdrawals/approve", post(payments::approve))
+        .route("/payments/withdrawals/approve/send", post(payments::approve_send))
         .route("/help/articles", get(help::list))
         .route("/help/articles/{slug}", get(help::show))
         .route("/help/articles/{slug}/vote", post(help::vote))
