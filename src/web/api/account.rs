@@ -5,7 +5,9 @@ use crate::web::extract::{ApiJson, ApiSession, Client, StepUp};
 use crate::web::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing::post;
 use axum::Json;
+use axum::Router;
 use doorman_core::password_change::ChangeAllowedBy;
 use doorman_core::Password;
 use serde::Deserialize;
@@ -76,4 +78,12 @@ pub async fn change_password(
     let new_password = Password::new(&body.new_password).map_err(doorman_core::auth::AuthError::WeakPassword)?;
     let ended = state.password_change.change_password(&session.record, &session.account, allowed_by, &new_password, &ctx).await?;
     Ok(Json(json!({ "status": "password_changed", "other_sessions_ended": ended })))
+}
+
+/// This module's routes, under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/account/email", post(change_email))
+        .route("/account/password", post(change_password))
+        .route("/account/email/confirm", post(confirm_email))
 }

@@ -6,7 +6,9 @@ use crate::web::extract::{ApiJson, ApiSession, Client, StepUp};
 use crate::web::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::Json;
+use axum::Router;
 use doorman_core::payments::{Withdrawal, PAYOUT_DESTINATIONS};
 use doorman_core::two_step::Binding;
 use serde::Deserialize;
@@ -102,4 +104,13 @@ pub async fn approve_send(
     let key = format!("approval:{}", body.approval_id);
     state.two_step.send_code(&session.account, &body.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
+}
+
+/// This module's routes, under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/payments", get(payments))
+        .route("/payments/withdrawals", post(withdraw))
+        .route("/payments/withdrawals/approve", post(approve))
+        .route("/payments/withdrawals/approve/send", post(approve_send))
 }

@@ -6,7 +6,9 @@ use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, Path, Pen
 use crate::web::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
 use axum::Json;
+use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::factors::SECURITY_QUESTIONS;
 use doorman_core::two_step::{Binding, StepUpProof};
@@ -237,4 +239,23 @@ pub async fn step_up_send(
     let binding = Binding { key: &session.record.id_hash, purpose: "step_up" };
     state.two_step.send_code(&session.account, &body.method_id, &binding, &ctx).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
+}
+
+/// This module's routes, under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login/second-factor", post(second_factor))
+        .route("/login/second-factor/send", post(second_factor_send))
+        .route("/account/two-step", get(list))
+        .route("/account/two-step/totp", post(start_totp))
+        .route("/account/two-step/totp/confirm", post(confirm_totp))
+        .route("/account/two-step/recovery-codes", post(recovery_codes))
+        .route("/account/two-step/email", post(add_email))
+        .route("/account/two-step/sms", post(start_sms))
+        .route("/account/two-step/sms/confirm", post(confirm_sms))
+        .route("/account/two-step/security-question", post(set_question))
+        .route("/account/two-step/default", post(set_default))
+        .route("/account/two-step/{method_id}", delete(remove))
+        .route("/step-up", post(step_up))
+        .route("/step-up/send", post(step_up_send))
 }
