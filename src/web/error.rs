@@ -190,12 +190,17 @@ impl IntoResponse for ApiError {
         body.extend(self.extra.unwrap_or_default());
         let body = Json(serde_json::Value::Object(body));
         let mut response = (self.status, body).into_response();
-        if let Some(seconds) = self.retry_after {
-            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-        }
+        set_retry_after(&mut response, self.retry_after);
         response
+    }
+}
+
+/// The one place that writes `Retry-After`: the seconds to wait, when there are any.
+pub fn set_retry_after(response: &mut Response, retry_after: Option<i64>) {
+    if let Some(seconds) = retry_after {
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
     }
 }
 
@@ -213,11 +218,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let ApiError { status, message, retry_after, .. } = self.0;
         let mut response = crate::web::pages::error_page(status, &message);
-        if let Some(seconds) = retry_after {
-            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-        }
+        set_retry_after(&mut response, retry_after);
         response
     }
 }

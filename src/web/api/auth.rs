@@ -2,7 +2,9 @@ use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, MaybeSession, Path};
 use crate::web::AppState;
 use axum::extract::State;
+use axum::routing::{delete, get, post};
 use axum::Json;
+use axum::Router;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -106,4 +108,14 @@ pub async fn revoke_session(
         return Err(ApiError::new(axum::http::StatusCode::NOT_FOUND, "not_found", "No such session on your account."));
     }
     Ok(Json(json!({ "status": "revoked", "ended": ended })))
+}
+
+/// This module's routes, under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/session", get(session))
+        .route("/account/sessions", get(sessions))
+        .route("/account/sessions/{id}", delete(revoke_session))
 }

@@ -13,6 +13,8 @@ use crate::web::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use doorman_core::content::etag_of;
 use serde_json::json;
 
@@ -68,4 +70,9 @@ pub async fn active(State(state): State<AppState>, MaybeSession(session): MaybeS
         vary.push_str(name.as_str());
     }
     cached_json(&headers, body, &etag, format!("private, max-age={MAX_AGE_SECONDS}"), Some(vary))
+}
+
+/// This module's routes, under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/banners", get(document)).route("/banners/active", get(active))
 }

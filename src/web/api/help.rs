@@ -6,7 +6,9 @@ use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Client, MaybeSession, Path, Query};
 use crate::web::AppState;
 use axum::extract::State;
+use axum::routing::{get, post};
 use axum::Json;
+use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::content::{ContentError, LibraryArticle};
 use doorman_core::help::Ballot;
@@ -83,4 +85,12 @@ pub async fn vote(
     let (jar, voter) = voter(&state, jar, session.as_ref().map(|s| &s.account));
     let tally = state.content.vote(&slug, &voter, &ballot, &ctx).await?;
     Ok((jar, Json(json!({ "helpful": tally.helpful, "total": tally.total }))))
+}
+
+/// This module's routes, under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/help/articles", get(list))
+        .route("/help/articles/{slug}", get(show))
+        .route("/help/articles/{slug}/vote", post(vote))
 }

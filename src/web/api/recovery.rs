@@ -3,7 +3,9 @@ use crate::web::extract::{ApiJson, Client};
 use crate::web::{request_reset, reset_password, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing::post;
 use axum::Json;
+use axum::Router;
 use doorman_core::recovery::{RecoveryToken, ResetCode, ResetError, ResetProof, SecondFactorProof};
 use doorman_core::LoginIdentifier;
 use serde::Deserialize;
@@ -85,4 +87,12 @@ pub async fn reset(State(state): State<AppState>, Client(ctx): Client, ApiJson(b
     let second = body.second_factor.as_ref().map(|s| SecondFactorProof { method_id: &s.method_id, code: &s.code });
     reset_password(&state, &grant, &body.new_password, second, &ctx).await?;
     Ok(Json(json!({ "status": "password_changed" })))
+}
+
+/// This module's routes, under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/password/forgot", post(forgot))
+        .route("/password/reset", post(reset))
+        .route("/password/reset/send", post(send_code))
 }

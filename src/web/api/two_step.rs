@@ -1,16 +1,16 @@
-//! 2-step verification over JSON: the second step of login, the security settings, step-up
-//! and the demo payments (checklist S5, S6, S7.2, S7.6).
+//! 2-step verification over JSON: the second step of login, the security settings and step-up
+//! (checklist S5, S6, S7.2).
 
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, Path, PendingSession, StepUp};
 use crate::web::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
 use axum::Json;
+use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::factors::SECURITY_QUESTIONS;
-use doorman_core::password_change::ChangeAllowedBy;
-use doorman_core::payments::{Withdrawal, PAYOUT_DESTINATIONS};
 use doorman_core::two_step::{Binding, StepUpProof};
 use doorman_core::Password;
 use secrecy::ExposeSecret;
@@ -241,157 +241,21 @@ pub async fn step_up_send(
     Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
 }
 
-/// `GET /api/v1/payments`: payment details need a recent verification.
-pub async fn payments(State(state): State<AppState>, StepUp(proof, _): StepUp) -> Answer {
-    let history = state.payments.history(&proof).await?;
-    Ok(Json(json!({
-        "payout_methods": PAYOUT_DESTINATIONS.iter().map(|(id, label)| json!({ "id": id, "label": label })).collect::<Vec<_>>(),
-        "withdrawals": history.iter().map(|w| json!({ "amount": w.amount.to_string(), "destination": w.destination_label(), "created_at": w.created_at })).collect::<Vec<_>>(),
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WithdrawBody {
-    amount: String,
-    destination: String,
-    approval_id: Option<String>,
-}
-
-/// `POST /api/v1/payments/withdrawals`: without an approval, answers 403 `step_up_required`
-/// with a new approval bound to this amount and destination; with an approved one for
-/// exactly this withdrawal, submits it (transaction-bound step-up).
-pub async fn withdraw(
-    State(state): State<AppState>,
-    Client(ctx): Client,
-    ApiSession(session): ApiSession,
-    ApiJson(body): ApiJson<WithdrawBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let withdrawal = Withdrawal::parse(&body.amount, &body.destination)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_withdrawal", e.to_string()))?;
-    match body.approval_id {
-        None => {
-            let approval = state.payments.request_withdrawal(&session.record, &withdrawal).await?;
-            let methods = state.two_step.strong_methods(&session.account).await?;
-            let mut error = ApiError::step_up_required(&methods)
-                .with("approval_id", json!(approval.id))
-                .with("amount", json!(withdrawal.amount.to_string()))
-                .with("destination", json!(withdrawal.destination_label()));
-            if methods.is_empty() {
-                error.message = "Add a 2-step verification method before making withdrawals.".into();
-            }
-            Err(error)
-        }
-        Some(approval_id) => {
-            state.payments.submit_withdrawal(&session.account, &approval_id, &withdrawal, &ctx).await?;
-            Ok((
-                StatusCode::CREATED,
-                Json(
-                    json!({ "status": "withdrawal_submitted", "amount": withdrawal.amount.to_string(), "destination": withdrawal.destination_label() }),
-                ),
-            ))
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApproveBody {
-    approval_id: String,
-    method_id: String,
-    code: Option<String>,
-}
-
-/// `POST /api/v1/payments/withdrawals/approve` `{approval_id, method_id, code}`
-pub async fn approve(
-    State(state): State<AppState>,
-    Client(ctx): Client,
-    ApiSession(session): ApiSession,
-    ApiJson(body): ApiJson<ApproveBody>,
-) -> Answer {
-    let Some(code) = body.code else {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "Send the code or answer for the method."));
-    };
-    state.two_step.approve(&session.account, &body.approval_id, &body.method_id, &code, &ctx).await?;
-    Ok(Json(json!({ "status": "approved" })))
-}
-
-/// `POST /api/v1/payments/withdrawals/approve/send` `{approval_id, method_id}`
-pub async fn approve_send(
-    State(state): State<AppState>,
-    Client(ctx): Client,
-    ApiSession(session): ApiSession,
-    ApiJson(body): ApiJson<ApproveBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if state.two_step.live_approval(&session.account, &body.approval_id).await?.is_none() {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "This withdrawal request does not exist or has expired."));
-    }
-    let key = format!("approval:{}", body.approval_id);
-    state.two_step.send_code(&session.account, &body.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailBody {
-    new_email: String,
-}
-
-/// `POST /api/v1/account/email` `{new_email}`: after a step-up, a confirmation link goes to the
-/// new address. The answer is the same whether or not that address has an account.
-pub async fn change_email(
-    State(state): State<AppState>,
-    Client(ctx): Client,
-    StepUp(proof, session): StepUp,
-    ApiJson(body): ApiJson<EmailBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let email = doorman_core::EmailAddress::parse(&body.new_email)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", e.to_string()))?;
-    state.email_change.request_email_change(&proof, &session.account, &email, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "confirmation_sent" }))))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenBody {
-    token: String,
-}
-
-/// `POST /api/v1/account/email/confirm` `{token}`: the link's token; the old address is told.
-pub async fn confirm_email(State(state): State<AppState>, Client(ctx): Client, ApiJson(body): ApiJson<TokenBody>) -> Answer {
-    let token =
-        doorman_core::recovery::RecoveryToken::parse(&body.token).ok_or(doorman_core::email_change::EmailChangeError::InvalidToken)?;
-    let account = state.email_change.confirm_email_change(&token, &ctx).await?;
-    Ok(Json(json!({ "status": "email_changed", "email": account.email })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordBody {
-    current_password: Option<String>,
-    new_password: String,
-}
-
-/// `POST /api/v1/account/password` `{current_password, new_password}`, or `{new_password}`
-/// within a fresh step-up (S4.6). Every other session ends.
-pub async fn change_password(
-    State(state): State<AppState>,
-    Client(ctx): Client,
-    ApiSession(session): ApiSession,
-    ApiJson(body): ApiJson<PasswordBody>,
-) -> Answer {
-    // Without the current password, a recent step-up (S4.6), checked by core as for any change.
-    let current = body.current_password.as_deref().map(Password::new).transpose();
-    let current = current.map_err(|_| doorman_core::auth::AuthError::InvalidCredentials)?;
-    let proof;
-    let allowed_by = match &current {
-        Some(current) => ChangeAllowedBy::CurrentPassword(current),
-        None => {
-            proof = state.two_step.check_step_up(&session.record, &session.account).await?;
-            ChangeAllowedBy::SteppedUp(&proof)
-        }
-    };
-    let new_password = Password::new(&body.new_password).map_err(doorman_core::auth::AuthError::WeakPassword)?;
-    let ended = state.password_change.change_password(&session.record, &session.account, allowed_by, &new_password, &ctx).await?;
-    Ok(Json(json!({ "status": "password_changed", "other_sessions_ended": ended })))
+/// This module's routes, under `/api/v1`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login/second-factor", post(second_factor))
+        .route("/login/second-factor/send", post(second_factor_send))
+        .route("/account/two-step", get(list))
+        .route("/account/two-step/totp", post(start_totp))
+        .route("/account/two-step/totp/confirm", post(confirm_totp))
+        .route("/account/two-step/recovery-codes", post(recovery_codes))
+        .route("/account/two-step/email", post(add_email))
+        .route("/account/two-step/sms", post(start_sms))
+        .route("/account/two-step/sms/confirm", post(confirm_sms))
+        .route("/account/two-step/security-question", post(set_question))
+        .route("/account/two-step/default", post(set_default))
+        .route("/account/two-step/{method_id}", delete(remove))
+        .route("/step-up", post(step_up))
+        .route("/step-up/send", post(step_up_send))
 }

@@ -56,11 +56,7 @@ pub async fn submit(
         }
         Err(ApiError { status, message, retry_after, .. }) if status.is_client_error() => {
             let mut response = login_page(&state, jar, status, form.login, Some(message));
-            if let Some(seconds) = retry_after {
-                if let Ok(value) = seconds.to_string().parse() {
-                    response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
-                }
-            }
+            crate::web::error::set_retry_after(&mut response, retry_after);
             Ok(response)
         }
         Err(other) => Err(PageError(other)),
