@@ -1,5 +1,5 @@
 //! Black-box tests of the whole application over HTTP, on SQLite and on PostgreSQL.
-//! Checklist items are cited as S<n>.<m> (../shared/security-checklist.md, docs/SECURITY.md).
+//! Checklist items are cited as S<n>.<m>; docs/SECURITY.md maps each item to the tests that prove it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod helpers;
