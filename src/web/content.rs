@@ -48,7 +48,7 @@ pub fn proxy_country(state: &AppState, headers: &HeaderMap) -> Option<Country> {
 /// otherwise the proxy's country, if trusted, and no user type (only `all` banners).
 pub fn viewer_of(state: &AppState, headers: &HeaderMap, account: Option<&Account>) -> Viewer {
     match account {
-        Some(a) => Viewer { country: Some(a.country), user_type: Some(a.user_type) },
+        Some(account) => Viewer::account(account),
         None => Viewer { country: proxy_country(state, headers), user_type: None },
     }
 }

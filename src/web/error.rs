@@ -204,9 +204,16 @@ pub fn set_retry_after(response: &mut Response, retry_after: Option<i64>) {
     }
 }
 
-/// The same error, for a person in a browser.
+/// The same error, for a person in a browser. It answers with the status and the message
+/// as plain text, and marks the response with [`ErrorPageMessage`]: the page layout, which
+/// every page request passes through, renders it as an error page. The error types stay
+/// free of any page or template.
 #[derive(Debug)]
 pub struct PageError(pub ApiError);
+
+/// The message of an error answer to a page request, for the layout to render.
+#[derive(Debug, Clone)]
+pub struct ErrorPageMessage(pub String);
 
 impl<E: Into<ApiError>> From<E> for PageError {
     fn from(e: E) -> Self {
@@ -217,7 +224,8 @@ impl<E: Into<ApiError>> From<E> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let ApiError { status, message, retry_after, .. } = self.0;
-        let mut response = crate::web::pages::error_page(status, &message);
+        let mut response = (status, message.clone()).into_response();
+        response.extensions_mut().insert(ErrorPageMessage(message));
         set_retry_after(&mut response, retry_after);
         response
     }

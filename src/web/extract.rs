@@ -7,7 +7,7 @@ use crate::web::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, RawPathParams, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use doorman_core::audit::RequestContext;
@@ -16,6 +16,8 @@ use doorman_core::step_up::SteppedUp;
 use doorman_core::two_step::TwoStepError;
 use doorman_core::Account;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
 
 /// Who is asking: client address (from the TCP peer, or a trusted proxy header when one is
 /// configured), user agent and request id.
@@ -53,14 +55,39 @@ pub struct CurrentSession {
 /// session that has ended.
 pub struct MaybeSession(pub Option<CurrentSession>);
 
+/// The session a request carries, looked up once per request: every extractor that asks
+/// after the first gets the same answer, and a layer that placed the slot in the request
+/// (the page layout, which renders error pages after the handler) sees whom the handler saw.
+#[derive(Clone, Default)]
+pub struct SessionSlot(Arc<OnceCell<Option<(SessionRecord, Account)>>>);
+
+impl SessionSlot {
+    /// The slot this request carries, placing one when there is none yet.
+    pub fn of(parts: &mut Parts) -> Self {
+        parts.extensions.get_or_insert_default::<Self>().clone()
+    }
+
+    /// The session behind the cookie, whatever its stage; `None` for no cookie, a malformed
+    /// one, or a session that has ended.
+    pub async fn resolve(&self, state: &AppState, headers: &HeaderMap) -> Result<Option<CurrentSession>, ApiError> {
+        let jar = CookieJar::from_headers(headers);
+        let Some(token) = jar.get(state.web.session_cookie).and_then(|c| SessionToken::from_cookie(c.value())) else {
+            return Ok(None);
+        };
+        let found = self.0.get_or_try_init(|| async { state.auth.authenticate(&token).await }).await?;
+        Ok(found.clone().map(|(record, account)| CurrentSession { token, record, account }))
+    }
+
+    /// The fully signed-in account, when this request carries one.
+    pub async fn signed_in(&self, state: &AppState, headers: &HeaderMap) -> Option<Account> {
+        let session = self.resolve(state, headers).await.ok().flatten()?;
+        (session.record.stage == SessionStage::Full).then_some(session.account)
+    }
+}
+
 /// The session behind the cookie, whatever its stage.
-async fn read_session(parts: &Parts, state: &AppState) -> Result<Option<CurrentSession>, ApiError> {
-    let jar = CookieJar::from_headers(&parts.headers);
-    let Some(token) = jar.get(state.web.session_cookie).and_then(|c| SessionToken::from_cookie(c.value())) else {
-        return Ok(None);
-    };
-    let found = state.auth.authenticate(&token).await?;
-    Ok(found.map(|(record, account)| CurrentSession { token, record, account }))
+async fn read_session(parts: &mut Parts, state: &AppState) -> Result<Option<CurrentSession>, ApiError> {
+    SessionSlot::of(parts).resolve(state, &parts.headers).await
 }
 
 impl FromRequestParts<AppState> for MaybeSession {
@@ -69,11 +96,7 @@ impl FromRequestParts<AppState> for MaybeSession {
     /// Only a fully signed-in session counts: a half-signed-in one (password done, second
     /// step pending) reaches nothing but the second step (S5.9).
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let session = read_session(parts, state).await?.filter(|s| s.record.stage == SessionStage::Full);
-        if let Some(session) = &session {
-            crate::web::pages::banners::note_account(&session.account);
-        }
-        Ok(Self(session))
+        Ok(Self(read_session(parts, state).await?.filter(|s| s.record.stage == SessionStage::Full)))
     }
 }
 

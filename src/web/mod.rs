@@ -154,7 +154,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(api::health::readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::banners::page_scope))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), pages::layout))
         .layer(
             ServiceBuilder::new()
                 // The request id is ours: one sent by the client is dropped, so the ids in logs

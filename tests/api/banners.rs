@@ -24,6 +24,7 @@ on_both_backends!(
     admins_preview_schedule_and_end_banners,
     changes_reach_every_replica_within_seconds,
     s8_1_dismissed_banners_stay_hidden_until_their_text_changes,
+    error_pages_show_the_viewers_own_header_and_banners,
 );
 
 /// The seed page's banner document, kept as a fixture (tests/fixtures/README.md).
@@ -440,4 +441,31 @@ async fn s8_1_dismissed_banners_stay_hidden_until_their_text_changes(backend: Ba
     let id = page.text.split("data-banner=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
     assert_eq!(post_form(&app, &maria, "/banners/dismiss", &[("csrf", &csrf), ("banner", &id), ("back", "/account")]).await.status, 303);
     assert!(!app.get(&maria, "/account").await.text.contains("moved to Friday"));
+}
+
+/// An error page is rendered in the same layout as every page: a signed-in visitor sees
+/// their own name (not "Log in") and their banners on a 404 or a refused form, and the
+/// configured product name; an anonymous visitor sees the anonymous version.
+async fn error_pages_show_the_viewers_own_header_and_banners(backend: Backend) {
+    let mut config = test_config(backend).await;
+    config.product_name = "Freelance Hub".into();
+    let app = TestApp::spawn_with(config).await;
+    import(&app, &document(("", "info", "", ""), TARGETED)).await;
+    let freelancer = signed_in(&app, "pedro", UserType::Freelancer, "PH").await;
+
+    let missing = app.get(&freelancer, "/no/such/page").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.text.contains("Page not found") && missing.text.contains("Freelance Hub"), "{}", missing.text);
+    assert!(missing.text.contains(">pedro</a>") && !missing.text.contains(">Log in</a>"), "{}", missing.text);
+    assert!(missing.text.contains("PH freelancers") && missing.text.contains("Everyone (All)"), "{}", missing.text);
+
+    // A form refused before its handler ran (no CSRF token) gets the same layout.
+    let refused = post_form(&app, &freelancer, "/account/sessions/revoke", &[("session", "x")]).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.text.contains(">pedro</a>") && refused.text.contains("PH freelancers"), "{}", refused.text);
+
+    let anonymous = app.get(&TestApp::new_client(), "/no/such/page").await;
+    assert_eq!(anonymous.status, 404);
+    assert!(anonymous.text.contains(">Log in</a>") && !anonymous.text.contains("pedro"), "{}", anonymous.text);
+    assert!(anonymous.text.contains("Everyone (All)") && !anonymous.text.contains("PH freelancers"), "{}", anonymous.text);
 }

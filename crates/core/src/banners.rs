@@ -146,6 +146,13 @@ pub struct Viewer {
     pub user_type: Option<UserType>,
 }
 
+impl Viewer {
+    /// A signed-in account: its country and type.
+    pub fn account(account: &crate::account::Account) -> Self {
+        Self { country: Some(account.country), user_type: Some(account.user_type) }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rule {
     slot: Slot,

@@ -7,8 +7,18 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/account", get(show))
+        .route("/account/sessions", get(sessions))
+        .route("/account/sessions/revoke", post(revoke))
+        .route("/logout", post(logout))
+}
 
 #[derive(Template)]
 #[template(path = "account.html")]
@@ -23,10 +33,10 @@ struct AccountPage {
 }
 
 /// `GET /account`
-pub async fn show(State(state): State<AppState>, PageSession(session): PageSession) -> Response {
+pub async fn show(State(state): State<AppState>, chrome: Chrome, PageSession(session): PageSession) -> Response {
     let account = &session.account;
     let page = AccountPage {
-        chrome: Chrome::new(&state, Some(account.username.as_str())),
+        chrome,
         csrf: Csrf::token(&state, session.token.expose()),
         username: account.username.as_str().to_owned(),
         email: account.email.as_str().to_owned(),
@@ -82,7 +92,7 @@ fn when(t: i64) -> String {
 }
 
 /// `GET /account/sessions`: where you are signed in, each revocable (S7.8).
-pub async fn sessions(State(state): State<AppState>, PageSession(session): PageSession) -> Result<Response, PageError> {
+pub async fn sessions(State(state): State<AppState>, chrome: Chrome, PageSession(session): PageSession) -> Result<Response, PageError> {
     let live = state.auth.live_sessions(&session.account.id).await?;
     let rows = live
         .into_iter()
@@ -96,11 +106,7 @@ pub async fn sessions(State(state): State<AppState>, PageSession(session): PageS
             device: doorman_core::device::Device::from_user_agent(&s.user_agent).title(),
         })
         .collect();
-    let page = SessionsPage {
-        chrome: Chrome::new(&state, Some(session.account.username.as_str())),
-        csrf: Csrf::token(&state, session.token.expose()),
-        sessions: rows,
-    };
+    let page = SessionsPage { chrome, csrf: Csrf::token(&state, session.token.expose()), sessions: rows };
     Ok(render(StatusCode::OK, &page))
 }
 

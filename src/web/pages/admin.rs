@@ -4,9 +4,9 @@
 //! accounts without the `admin` role get 403. Every form carries the CSRF token (S8.1)
 //! and every change is audited.
 
-use super::{error_page, render, Chrome};
+use super::{render, Chrome};
 use crate::web::content::rfc3339;
-use crate::web::error::PageError;
+use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, MaybeSession, PageForm, Path, Query};
 use crate::web::security::{forbidden_form, Csrf};
 use crate::web::AppState;
@@ -15,6 +15,8 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
 use doorman_core::banners::{format_time, Slot, Viewer};
 use doorman_core::content::ContentError;
 use doorman_core::help::{Article, ArticleFields, Slug};
@@ -22,8 +24,18 @@ use doorman_core::roles::Role;
 use doorman_core::{Country, UserType};
 use serde::Deserialize;
 
-/// A signed-in admin; otherwise a redirect to the login page or a 403 page.
-pub struct AdminSession(pub CurrentSession);
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(index))
+        .route("/admin/help/new", get(new_article).post(create_article))
+        .route("/admin/help/{slug}", get(edit_article).post(update_article))
+        .route("/admin/banners", get(banners).post(save_banners))
+        .route("/admin/banners/end", post(end_banner))
+}
+
+/// A signed-in admin, with the page chrome; otherwise a redirect to the login page or a
+/// 403 page.
+pub struct AdminSession(pub CurrentSession, Chrome);
 
 impl FromRequestParts<AppState> for AdminSession {
     type Rejection = Response;
@@ -35,16 +47,19 @@ impl FromRequestParts<AppState> for AdminSession {
             Err(e) => return Err(PageError(e).into_response()),
         };
         match state.roles.has_role(&session.account.id, Role::Admin).await {
-            Ok(true) => Ok(Self(session)),
-            Ok(false) => Err(error_page(StatusCode::FORBIDDEN, "This page is for administrators only.")),
+            Ok(true) => {
+                let Ok(chrome) = Chrome::from_request_parts(parts, state).await;
+                Ok(Self(session, chrome))
+            }
+            Ok(false) => Err(PageError(ApiError::forbidden("This page is for administrators only.")).into_response()),
             Err(e) => Err(PageError::from(e).into_response()),
         }
     }
 }
 
 impl AdminSession {
-    fn chrome(&self, state: &AppState) -> Chrome {
-        Chrome::new(state, Some(self.0.account.username.as_str()))
+    fn chrome(&self) -> Chrome {
+        self.1.clone()
     }
     fn csrf(&self, state: &AppState) -> String {
         Csrf::token(state, self.0.token.expose())
@@ -93,7 +108,7 @@ pub async fn index(State(state): State<AppState>, admin: AdminSession) -> Result
     let now = state.clock.unix();
     let live_banners =
         state.content.banners().board.statuses(now).iter().filter(|(_, s)| *s == doorman_core::banners::BannerStatus::Live).count();
-    Ok(render(StatusCode::OK, &IndexPage { chrome: admin.chrome(&state), articles, live_banners }))
+    Ok(render(StatusCode::OK, &IndexPage { chrome: admin.chrome(), articles, live_banners }))
 }
 
 pub struct WeekRow {
@@ -152,7 +167,7 @@ async fn edit_page(
         }
     }
     let page = ArticleEditPage {
-        chrome: admin.chrome(state),
+        chrome: admin.chrome(),
         csrf: admin.csrf(state),
         existing: existing.map(|s| s.to_string()),
         fields,
@@ -361,7 +376,7 @@ fn banners_page(
         }
     }
     let page = BannersPage {
-        chrome: admin.chrome(state),
+        chrome: admin.chrome(),
         csrf: admin.csrf(state),
         document: document.unwrap_or_else(|| pretty(&banners.json)),
         error,

@@ -10,11 +10,17 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::email_change::EmailChangeError;
 use doorman_core::recovery::RecoveryToken;
 use doorman_core::EmailAddress;
 use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/account/email", get(form).post(submit)).route("/account/email/confirm", get(confirm_form).post(confirm_submit))
+}
 
 #[derive(Template)]
 #[template(path = "email_change.html")]
@@ -28,9 +34,9 @@ struct ChangePage {
 }
 
 /// `GET /account/email`
-pub async fn form(State(state): State<AppState>, PageSession(session): PageSession) -> Response {
+pub async fn form(chrome: Chrome, State(state): State<AppState>, PageSession(session): PageSession) -> Response {
     let page = ChangePage {
-        chrome: Chrome::new(&state, Some(session.account.username.as_str())),
+        chrome,
         csrf: Csrf::token(&state, session.token.expose()),
         current: session.account.email.as_str().to_owned(),
         new_email: String::new(),
@@ -48,6 +54,7 @@ pub struct ChangeForm {
 
 /// `POST /account/email`: needs a recent step-up (S7.6).
 pub async fn submit(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     StepUp(proof, session): StepUp,
@@ -66,7 +73,7 @@ pub async fn submit(
         Err(e) => return Err(PageError(e)),
     };
     let page = ChangePage {
-        chrome: Chrome::new(&state, Some(session.account.username.as_str())),
+        chrome,
         csrf: Csrf::token(&state, session.token.expose()),
         current: session.account.email.as_str().to_owned(),
         new_email: form.new_email.chars().take(254).collect(),
@@ -107,17 +114,24 @@ fn confirm_cookie_name(state: &AppState) -> &'static str {
     }
 }
 
-fn confirm_page(state: &AppState, jar: CookieJar, status: StatusCode, done: Option<String>, error: Option<String>) -> Response {
+fn confirm_page(
+    chrome: Chrome,
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    done: Option<String>,
+    error: Option<String>,
+) -> Response {
     let has_link = jar.get(confirm_cookie_name(state)).and_then(|c| RecoveryToken::parse(c.value())).is_some();
     let (jar, binding) = Csrf::pre_session(state, jar);
-    let page = ConfirmPage { chrome: Chrome::new(state, None), csrf: Csrf::token(state, &binding), has_link, done, error };
+    let page = ConfirmPage { chrome, csrf: Csrf::token(state, &binding), has_link, done, error };
     no_referrer((jar, render(status, &page)).into_response())
 }
 
 /// `GET /account/email/confirm[?token=...]`. Opening the link changes nothing: the token is
 /// only moved into a short-lived cookie and the browser sent to the clean address, where a
 /// button confirms (mail scanners follow links; only the submitted form redeems).
-pub async fn confirm_form(State(state): State<AppState>, jar: CookieJar, Query(query): Query<TokenQuery>) -> Response {
+pub async fn confirm_form(chrome: Chrome, State(state): State<AppState>, jar: CookieJar, Query(query): Query<TokenQuery>) -> Response {
     let name = confirm_cookie_name(&state);
     if let Some(raw) = query.token {
         let jar = match RecoveryToken::parse(&raw) {
@@ -136,7 +150,7 @@ pub async fn confirm_form(State(state): State<AppState>, jar: CookieJar, Query(q
         .is_none()
         .then(|| "This page needs the link from the confirmation email. Open the link again; it works once.".to_owned());
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    confirm_page(&state, jar, status, None, error)
+    confirm_page(chrome, &state, jar, status, None, error)
 }
 
 #[derive(Deserialize)]
@@ -147,6 +161,7 @@ pub struct ConfirmForm {
 /// `POST /account/email/confirm`: redeems the token from the link's cookie; the cookie goes
 /// whatever the outcome.
 pub async fn confirm_submit(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
@@ -160,13 +175,13 @@ pub async fn confirm_submit(
     };
     let jar = jar.add(state.web.removal(name));
     match result {
-        Ok(account) => Ok(confirm_page(&state, jar, StatusCode::OK, Some(account.email.as_str().to_owned()), None)),
+        Ok(account) => Ok(confirm_page(chrome, &state, jar, StatusCode::OK, Some(account.email.as_str().to_owned()), None)),
         Err(e) => {
             let error = ApiError::from(e);
             if !error.status.is_client_error() {
                 return Err(PageError(error));
             }
-            Ok(confirm_page(&state, jar, error.status, None, Some(error.message)))
+            Ok(confirm_page(chrome, &state, jar, error.status, None, Some(error.message)))
         }
     }
 }

@@ -13,10 +13,16 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::content::{ContentError, LibraryArticle};
 use doorman_core::help::{Ballot, NoChoice, Tally, MAX_REASON_CHARS};
 use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/help", get(index)).route("/help/{slug}", get(article)).route("/help/{slug}/vote", post(vote))
+}
 
 pub struct ArticleLink {
     pub slug: String,
@@ -51,7 +57,7 @@ pub struct SearchQuery {
 }
 
 /// `GET /help` and `GET /help?q=...`
-pub async fn index(State(state): State<AppState>, MaybeSession(session): MaybeSession, Query(query): Query<SearchQuery>) -> Response {
+pub async fn index(chrome: Chrome, State(state): State<AppState>, Query(query): Query<SearchQuery>) -> Response {
     let library = state.content.help();
     let query_text: String = query.q.trim().chars().take(200).collect();
     let results = if query_text.is_empty() { Vec::new() } else { library.search(&query_text).into_iter().map(ArticleLink::of).collect() };
@@ -60,7 +66,6 @@ pub async fn index(State(state): State<AppState>, MaybeSession(session): MaybeSe
         .into_iter()
         .map(|(name, list)| Category { name: name.to_owned(), articles: list.into_iter().map(ArticleLink::of).collect() })
         .collect();
-    let chrome = Chrome::new(&state, session.as_ref().map(|s| s.account.username.as_str()));
     render(StatusCode::OK, &IndexPage { chrome, query: query_text, results, categories })
 }
 
@@ -89,6 +94,7 @@ struct ArticlePage {
 
 /// `GET /help/{slug}`
 pub async fn article(
+    chrome: Chrome,
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
     jar: CookieJar,
@@ -114,7 +120,7 @@ pub async fn article(
         }
     };
     let page = ArticlePage {
-        chrome: Chrome::new(&state, session.as_ref().map(|s| s.account.username.as_str())),
+        chrome,
         slug: article.slug.to_string(),
         title: article.title.clone(),
         category: article.category.clone(),

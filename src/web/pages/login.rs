@@ -7,8 +7,14 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/login", get(show).post(submit))
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -19,18 +25,18 @@ struct LoginPage {
     error: Option<String>,
 }
 
-fn login_page(state: &AppState, jar: CookieJar, status: StatusCode, login: String, error: Option<String>) -> Response {
+fn login_page(chrome: Chrome, state: &AppState, jar: CookieJar, status: StatusCode, login: String, error: Option<String>) -> Response {
     let (jar, binding) = Csrf::pre_session(state, jar);
-    let page = LoginPage { chrome: Chrome::new(state, None), csrf: Csrf::token(state, &binding), login, error };
+    let page = LoginPage { chrome, csrf: Csrf::token(state, &binding), login, error };
     (jar, render(status, &page)).into_response()
 }
 
 /// `GET /login`
-pub async fn show(State(state): State<AppState>, MaybeSession(session): MaybeSession, jar: CookieJar) -> Response {
+pub async fn show(chrome: Chrome, State(state): State<AppState>, MaybeSession(session): MaybeSession, jar: CookieJar) -> Response {
     if session.is_some() {
         return Redirect::to("/account").into_response();
     }
-    login_page(&state, jar, StatusCode::OK, String::new(), None)
+    login_page(chrome, &state, jar, StatusCode::OK, String::new(), None)
 }
 
 #[derive(Deserialize)]
@@ -42,6 +48,7 @@ pub struct LoginForm {
 
 /// `POST /login`
 pub async fn submit(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     MaybeSession(current): MaybeSession,
@@ -55,7 +62,7 @@ pub async fn submit(
             Ok((jar, Redirect::to(next)).into_response())
         }
         Err(ApiError { status, message, retry_after, .. }) if status.is_client_error() => {
-            let mut response = login_page(&state, jar, status, form.login, Some(message));
+            let mut response = login_page(chrome, &state, jar, status, form.login, Some(message));
             crate::web::error::set_retry_after(&mut response, retry_after);
             Ok(response)
         }

@@ -8,6 +8,12 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/dev/mailbox", get(list))
+}
 
 pub struct MailView {
     pub file: String,
@@ -54,12 +60,12 @@ pub fn read_mailbox(dir: &std::path::Path, limit: usize) -> Vec<MailView> {
 }
 
 /// `GET /dev/mailbox`
-pub async fn list(State(state): State<AppState>) -> Result<Response, PageError> {
+pub async fn list(chrome: Chrome, State(state): State<AppState>) -> Result<Response, PageError> {
     if !state.web.demo {
         return Err(PageError(ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.")));
     }
     let dir = state.web.mail_dir.clone();
     let mails = tokio::task::spawn_blocking(move || read_mailbox(&dir, 50)).await.unwrap_or_default();
-    let page = MailboxPage { chrome: Chrome::new(&state, None), mails, mail_dir: state.web.mail_dir.display().to_string() };
+    let page = MailboxPage { chrome, mails, mail_dir: state.web.mail_dir.display().to_string() };
     Ok(render(StatusCode::OK, &page))
 }

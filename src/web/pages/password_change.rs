@@ -9,11 +9,17 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
 use doorman_core::auth::AuthError;
 use doorman_core::password::MAX_PASSWORD_CHARS;
 use doorman_core::password_change::ChangeAllowedBy;
 use doorman_core::Password;
 use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/account/password", get(form).post(submit))
+}
 
 #[derive(Template)]
 #[template(path = "password_change.html")]
@@ -27,6 +33,7 @@ struct PasswordPage {
 }
 
 fn page(
+    chrome: Chrome,
     state: &AppState,
     session: &crate::web::extract::CurrentSession,
     status: StatusCode,
@@ -34,7 +41,7 @@ fn page(
     error: Option<String>,
 ) -> Response {
     let page = PasswordPage {
-        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        chrome,
         csrf: Csrf::token(state, session.token.expose()),
         done,
         error,
@@ -45,8 +52,8 @@ fn page(
 }
 
 /// `GET /account/password`
-pub async fn form(State(state): State<AppState>, PageSession(session): PageSession) -> Response {
-    page(&state, &session, StatusCode::OK, false, None)
+pub async fn form(chrome: Chrome, State(state): State<AppState>, PageSession(session): PageSession) -> Response {
+    page(chrome, &state, &session, StatusCode::OK, false, None)
 }
 
 #[derive(Deserialize)]
@@ -58,6 +65,7 @@ pub struct PasswordForm {
 
 /// `POST /account/password`
 pub async fn submit(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     PageSession(session): PageSession,
@@ -77,16 +85,16 @@ pub async fn submit(
         (_, Err(weak)) => Err(AuthError::WeakPassword(weak)),
     };
     match result {
-        Ok(_) => Ok(page(&state, &session, StatusCode::OK, true, None)),
+        Ok(_) => Ok(page(chrome, &state, &session, StatusCode::OK, true, None)),
         Err(AuthError::InvalidCredentials) => {
-            Ok(page(&state, &session, StatusCode::UNAUTHORIZED, false, Some("Your current password is not correct.".into())))
+            Ok(page(chrome, &state, &session, StatusCode::UNAUTHORIZED, false, Some("Your current password is not correct.".into())))
         }
         Err(e) => {
             let error = ApiError::from(e);
             if !error.status.is_client_error() {
                 return Err(PageError(error));
             }
-            Ok(page(&state, &session, error.status, false, Some(error.message)))
+            Ok(page(chrome, &state, &session, error.status, false, Some(error.message)))
         }
     }
 }

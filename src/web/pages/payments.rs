@@ -12,11 +12,21 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
 use doorman_core::approval::Approval;
 use doorman_core::payments::{Withdrawal, WithdrawalRecord, PAYOUT_DESTINATIONS};
 use doorman_core::step_up::SteppedUp;
 use doorman_core::two_step::Binding;
 use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/payments", get(show))
+        .route("/payments/withdraw", post(withdraw))
+        .route("/payments/confirm/{id}", get(confirm).post(confirm_submit))
+        .route("/payments/confirm/{id}/send", post(confirm_send))
+}
 
 #[derive(Template)]
 #[template(path = "payments.html")]
@@ -30,6 +40,7 @@ struct PaymentsPage {
 }
 
 async fn payments_page(
+    chrome: Chrome,
     state: &AppState,
     proof: &SteppedUp,
     session: &CurrentSession,
@@ -37,7 +48,7 @@ async fn payments_page(
     amount: String,
 ) -> Result<PaymentsPage, ApiError> {
     Ok(PaymentsPage {
-        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        chrome,
         csrf: Csrf::token(state, session.token.expose()),
         destinations: PAYOUT_DESTINATIONS.to_vec(),
         history: state.payments.history(proof).await?,
@@ -47,8 +58,8 @@ async fn payments_page(
 }
 
 /// `GET /payments`: payment details need a recent verification (S7.6).
-pub async fn show(State(state): State<AppState>, StepUp(proof, session): StepUp) -> Result<Response, PageError> {
-    Ok(render(StatusCode::OK, &payments_page(&state, &proof, &session, None, String::new()).await?))
+pub async fn show(chrome: Chrome, State(state): State<AppState>, StepUp(proof, session): StepUp) -> Result<Response, PageError> {
+    Ok(render(StatusCode::OK, &payments_page(chrome, &state, &proof, &session, None, String::new()).await?))
 }
 
 #[derive(Deserialize)]
@@ -60,6 +71,7 @@ pub struct WithdrawForm {
 
 /// `POST /payments/withdraw`: records what is asked, then asks to approve exactly that.
 pub async fn withdraw(
+    chrome: Chrome,
     State(state): State<AppState>,
     PageSession(session): PageSession,
     PageForm(form): PageForm<WithdrawForm>,
@@ -75,7 +87,7 @@ pub async fn withdraw(
         // The form again with the reason; it shows payout details, so only within a step-up.
         Err(e) => match state.two_step.recent_step_up(&session.record) {
             Some(proof) => {
-                let page = payments_page(&state, &proof, &session, Some(e.to_string()), form.amount).await?;
+                let page = payments_page(chrome, &state, &proof, &session, Some(e.to_string()), form.amount).await?;
                 Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page))
             }
             None => Ok(to_step_up("/payments")),
@@ -83,11 +95,11 @@ pub async fn withdraw(
     }
 }
 
-async fn approval_page(state: &AppState, session: &CurrentSession, approval: &Approval) -> Result<VerifyPage, PageError> {
+async fn approval_page(chrome: Chrome, state: &AppState, session: &CurrentSession, approval: &Approval) -> Result<VerifyPage, PageError> {
     let withdrawal = Withdrawal::from_context(&approval.context).ok_or_else(|| PageError(not_found()))?;
     let methods = state.two_step.step_up_offer(&session.account).await?.methods;
     Ok(VerifyPage {
-        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        chrome,
         heading: "Confirm your withdrawal".into(),
         intro: Some(format!(
             "Withdraw {} to {}. This verification approves this withdrawal only.",
@@ -119,13 +131,14 @@ async fn live_approval(state: &AppState, session: &CurrentSession, id: &str) -> 
 
 /// `GET /payments/confirm/{id}`
 pub async fn confirm(
+    chrome: Chrome,
     State(state): State<AppState>,
     PageSession(session): PageSession,
     Path(id): Path<String>,
     Query(choice): Query<Choice>,
 ) -> Result<Response, PageError> {
     let approval = live_approval(&state, &session, &id).await?;
-    Ok(render(StatusCode::OK, &approval_page(&state, &session, &approval).await?.choose(&choice)))
+    Ok(render(StatusCode::OK, &approval_page(chrome, &state, &session, &approval).await?.choose(&choice)))
 }
 
 #[derive(Deserialize)]
@@ -146,6 +159,7 @@ struct DonePage {
 /// `POST /payments/confirm/{id}`: verifies for this approval, then spends it on exactly
 /// the withdrawal it names.
 pub async fn confirm_submit(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     PageSession(session): PageSession,
@@ -163,11 +177,7 @@ pub async fn confirm_submit(
     };
     match result {
         Ok(()) => {
-            let page = DonePage {
-                chrome: Chrome::new(&state, Some(session.account.username.as_str())),
-                amount: withdrawal.amount.to_string(),
-                destination: withdrawal.destination_label(),
-            };
+            let page = DonePage { chrome, amount: withdrawal.amount.to_string(), destination: withdrawal.destination_label() };
             Ok(render(StatusCode::OK, &page))
         }
         Err(error) => {
@@ -175,8 +185,10 @@ pub async fn confirm_submit(
                 return Err(PageError(error));
             }
             let choice = Choice::method(form.method_id);
-            let page =
-                VerifyPage { error: Some(error.message.clone()), ..approval_page(&state, &session, &approval).await?.choose(&choice) };
+            let page = VerifyPage {
+                error: Some(error.message.clone()),
+                ..approval_page(chrome, &state, &session, &approval).await?.choose(&choice)
+            };
             Ok(render(error.status, &page))
         }
     }
@@ -190,6 +202,7 @@ pub struct SendForm {
 
 /// `POST /payments/confirm/{id}/send`
 pub async fn confirm_send(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     PageSession(session): PageSession,
@@ -209,8 +222,10 @@ pub async fn confirm_send(
                 return Err(PageError(error));
             }
             let choice = Choice::method(form.method_id);
-            let page =
-                VerifyPage { error: Some(error.message.clone()), ..approval_page(&state, &session, &approval).await?.choose(&choice) };
+            let page = VerifyPage {
+                error: Some(error.message.clone()),
+                ..approval_page(chrome, &state, &session, &approval).await?.choose(&choice)
+            };
             Ok(render(error.status, &page))
         }
     }

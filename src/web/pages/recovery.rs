@@ -10,12 +10,22 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::factors::MethodView;
 use doorman_core::password::MAX_PASSWORD_CHARS;
 use doorman_core::recovery::{RecoveryToken, ResetCode, ResetError, ResetGrant, ResetProof, SecondFactorProof};
 use doorman_core::LoginIdentifier;
 use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/forgot-password", get(forgot_form).post(forgot_submit))
+        .route("/reset-password", get(reset_form).post(reset_submit))
+        .route("/reset-password/send", post(reset_send))
+        .route("/report-not-me", get(report_not_me))
+}
 
 #[derive(Template)]
 #[template(path = "forgot_password.html")]
@@ -26,15 +36,15 @@ struct ForgotPage {
     sent: bool,
 }
 
-fn forgot_page(state: &AppState, jar: CookieJar, login: String, sent: bool) -> Response {
+fn forgot_page(chrome: Chrome, state: &AppState, jar: CookieJar, login: String, sent: bool) -> Response {
     let (jar, binding) = Csrf::pre_session(state, jar);
-    let page = ForgotPage { chrome: Chrome::new(state, None), csrf: Csrf::token(state, &binding), login, sent };
+    let page = ForgotPage { chrome, csrf: Csrf::token(state, &binding), login, sent };
     (jar, render(StatusCode::OK, &page)).into_response()
 }
 
 /// `GET /forgot-password`
-pub async fn forgot_form(State(state): State<AppState>, jar: CookieJar) -> Response {
-    forgot_page(&state, jar, String::new(), false)
+pub async fn forgot_form(chrome: Chrome, State(state): State<AppState>, jar: CookieJar) -> Response {
+    forgot_page(chrome, &state, jar, String::new(), false)
 }
 
 #[derive(Deserialize)]
@@ -46,6 +56,7 @@ pub struct ForgotForm {
 /// `POST /forgot-password`: the same page for everyone (S2.1, S2.2), which also offers to
 /// send again.
 pub async fn forgot_submit(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
@@ -53,7 +64,7 @@ pub async fn forgot_submit(
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
     request_reset(&state, &form.login, &ctx).await?;
-    Ok(forgot_page(&state, jar, form.login.chars().take(320).collect(), true))
+    Ok(forgot_page(chrome, &state, jar, form.login.chars().take(320).collect(), true))
 }
 
 #[derive(Template)]
@@ -110,10 +121,10 @@ struct ResetView {
     methods: Vec<MethodView>,
 }
 
-fn reset_page(state: &AppState, jar: CookieJar, status: StatusCode, view: ResetView) -> Response {
+fn reset_page(chrome: Chrome, state: &AppState, jar: CookieJar, status: StatusCode, view: ResetView) -> Response {
     let (jar, binding) = Csrf::pre_session(state, jar);
     let page = ResetPage {
-        chrome: Chrome::new(state, None),
+        chrome,
         csrf: Csrf::token(state, &binding),
         with_link: view.with_link,
         link_expired: view.link_expired,
@@ -130,7 +141,12 @@ fn reset_page(state: &AppState, jar: CookieJar, status: StatusCode, view: ResetV
 
 /// `GET /reset-password[?token=...]`. Opening the link changes nothing (S1.9): the token is
 /// only moved into a cookie, and the page says whether it still works.
-pub async fn reset_form(State(state): State<AppState>, jar: CookieJar, Query(query): Query<ResetQuery>) -> Result<Response, PageError> {
+pub async fn reset_form(
+    chrome: Chrome,
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<ResetQuery>,
+) -> Result<Response, PageError> {
     let cookie_name = reset_cookie_name(&state);
     if let Some(raw) = query.token {
         let (jar, to) = match RecoveryToken::parse(&raw) {
@@ -158,7 +174,7 @@ pub async fn reset_form(State(state): State<AppState>, jar: CookieJar, Query(que
         }
         _ => ResetView::default(),
     };
-    Ok(reset_page(&state, jar, StatusCode::OK, view))
+    Ok(reset_page(chrome, &state, jar, StatusCode::OK, view))
 }
 
 #[derive(Deserialize)]
@@ -187,23 +203,37 @@ fn form_proof(state: &AppState, jar: &CookieJar, login: Option<&str>, code: Opti
 }
 
 /// The link's cookie, or the login and code, checked (a code counted) before anything else.
-async fn open_grant(state: &AppState, jar: &CookieJar, by_code: bool, login: &str, code: &str) -> Result<ResetGrant, ApiError> {
-    let proof = form_proof(state, jar, by_code.then_some(login), by_code.then_some(code))?;
+async fn open_grant(state: &AppState, jar: &CookieJar, entered: &Entered) -> Result<ResetGrant, ApiError> {
+    let by_code = entered.by_code;
+    let proof = form_proof(state, jar, by_code.then_some(entered.login.as_str()), by_code.then_some(entered.code.as_str()))?;
     Ok(state.recovery.open_reset(&proof).await?)
+}
+
+/// What the person typed on the reset form: shown again after a refusal (never a password).
+struct Entered {
+    by_code: bool,
+    login: String,
+    code: String,
+}
+
+impl Entered {
+    fn of(login: Option<String>, code: Option<String>) -> Self {
+        Self { by_code: code.is_some(), login: login.unwrap_or_default(), code: code.unwrap_or_default() }
+    }
 }
 
 /// The page again after a refusal, keeping what the person typed (but never a password).
 /// The 2-step methods are shown only with a verified grant: nothing on the page depends on
 /// an unverified code (S3.7).
 async fn reset_page_again(
+    chrome: Chrome,
     state: &AppState,
     jar: CookieJar,
     error: ApiError,
     grant: Option<&ResetGrant>,
-    by_code: bool,
-    login: String,
-    code: String,
+    entered: Entered,
 ) -> Result<Response, PageError> {
+    let Entered { by_code, login, code } = entered;
     if !error.status.is_client_error() {
         return Err(PageError(error));
     }
@@ -214,34 +244,33 @@ async fn reset_page_again(
     };
     let message = if error.code == "second_factor_required" && !methods.is_empty() { None } else { Some(error.message) };
     let view = ResetView { with_link: !by_code && !link_expired, link_expired, login, code, error: message, notice: None, methods };
-    Ok(reset_page(state, jar, error.status, view))
+    Ok(reset_page(chrome, state, jar, error.status, view))
 }
 
 /// `POST /reset-password`: the only step that redeems (S1.9). No login follows (S1.11).
 pub async fn reset_submit(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
     PageForm(form): PageForm<ResetForm>,
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
-    let by_code = form.code.is_some();
     let second = match (&form.method_id, &form.factor_code) {
         (Some(method_id), Some(code)) => Some(SecondFactorProof { method_id, code }),
         _ => None,
     };
-    let login = form.login.unwrap_or_default();
-    let code = form.code.unwrap_or_default();
-    let grant = match open_grant(&state, &jar, by_code, &login, &code).await {
+    let entered = Entered::of(form.login, form.code);
+    let grant = match open_grant(&state, &jar, &entered).await {
         Ok(grant) => grant,
-        Err(error) => return reset_page_again(&state, jar, error, None, by_code, login, code).await,
+        Err(error) => return reset_page_again(chrome, &state, jar, error, None, entered).await,
     };
     match reset_password(&state, &grant, &form.new_password, second, &ctx).await {
         Ok(()) => {
             let jar = jar.add(state.web.removal(reset_cookie_name(&state)));
-            Ok(no_referrer((jar, render(StatusCode::OK, &ResetDonePage { chrome: Chrome::new(&state, None) })).into_response()))
+            Ok(no_referrer((jar, render(StatusCode::OK, &ResetDonePage { chrome })).into_response()))
         }
-        Err(error) => reset_page_again(&state, jar, error, Some(&grant), by_code, login, code).await,
+        Err(error) => reset_page_again(chrome, &state, jar, error, Some(&grant), entered).await,
     }
 }
 
@@ -255,26 +284,26 @@ pub struct ResetSendForm {
 
 /// `POST /reset-password/send`: an SMS or email code for the reset's second step.
 pub async fn reset_send(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     jar: CookieJar,
     PageForm(form): PageForm<ResetSendForm>,
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
-    let by_code = form.code.is_some();
-    let login = form.login.unwrap_or_default();
-    let code = form.code.unwrap_or_default();
-    let grant = match open_grant(&state, &jar, by_code, &login, &code).await {
+    let entered = Entered::of(form.login, form.code);
+    let grant = match open_grant(&state, &jar, &entered).await {
         Ok(grant) => grant,
-        Err(error) => return reset_page_again(&state, jar, error, None, by_code, login, code).await,
+        Err(error) => return reset_page_again(chrome, &state, jar, error, None, entered).await,
     };
     if let Err(e) = state.recovery.send_reset_code(&grant, &form.method_id, &ctx).await {
-        return reset_page_again(&state, jar, ApiError::from(e), Some(&grant), by_code, login, code).await;
+        return reset_page_again(chrome, &state, jar, ApiError::from(e), Some(&grant), entered).await;
     }
+    let Entered { by_code, login, code } = entered;
     let methods = state.recovery.reset_methods(&grant).await.map_err(ApiError::from)?;
     let notice = Some("We sent you a code. It works for 10 minutes.".to_owned());
     let view = ResetView { with_link: !by_code, login, code, notice, methods, ..ResetView::default() };
-    Ok(reset_page(&state, jar, StatusCode::OK, view))
+    Ok(reset_page(chrome, &state, jar, StatusCode::OK, view))
 }
 
 #[derive(Template)]
@@ -285,6 +314,6 @@ struct ReportPage {
 
 /// `GET /report-not-me?token=...`: the link in "your password was changed". Locking the
 /// account from it is the support issue's work; until then the page says what to do.
-pub async fn report_not_me(State(state): State<AppState>) -> Response {
-    no_referrer(render(StatusCode::OK, &ReportPage { chrome: Chrome::new(&state, None) }))
+pub async fn report_not_me(chrome: Chrome) -> Response {
+    no_referrer(render(StatusCode::OK, &ReportPage { chrome }))
 }

@@ -11,12 +11,32 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::factors::{FactorKind, MethodView, SECURITY_QUESTIONS};
 use doorman_core::two_step::{Binding, StepUpProof, TotpEnrolment, TwoStepError};
 use doorman_core::Password;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login/verify", get(second_step).post(second_step_submit))
+        .route("/login/verify/send", post(second_step_send))
+        .route("/step-up", get(step_up).post(step_up_submit))
+        .route("/step-up/send", post(step_up_send))
+        .route("/account/security", get(security))
+        .route("/account/security/totp", post(totp_start))
+        .route("/account/security/totp/confirm", post(totp_confirm))
+        .route("/account/security/recovery-codes", post(recovery_codes))
+        .route("/account/security/question", post(question))
+        .route("/account/security/email", post(email))
+        .route("/account/security/sms", post(sms_start))
+        .route("/account/security/sms/confirm", post(sms_confirm))
+        .route("/account/security/remove", post(remove))
+        .route("/account/security/default", post(make_default))
+}
 
 /// The page that asks for a method: login's second step, step-up, withdrawal approval.
 #[derive(Template)]
@@ -113,9 +133,9 @@ fn check_csrf(state: &AppState, session: &CurrentSession, token: &str) -> Result
 
 // ---- The second step of login ----
 
-fn second_step_page(state: &AppState, session: &CurrentSession, methods: Vec<MethodView>) -> VerifyPage {
+fn second_step_page(chrome: Chrome, state: &AppState, session: &CurrentSession, methods: Vec<MethodView>) -> VerifyPage {
     VerifyPage {
-        chrome: Chrome::new(state, None),
+        chrome,
         heading: "2-step verification".into(),
         intro: Some("Your password was right. Now confirm it is you.".into()),
         error: None,
@@ -137,13 +157,14 @@ fn second_step_page(state: &AppState, session: &CurrentSession, methods: Vec<Met
 
 /// `GET /login/verify`
 pub async fn second_step(
+    chrome: Chrome,
     State(state): State<AppState>,
     PendingSession(session): PendingSession,
     Query(choice): Query<Choice>,
 ) -> Result<Response, PageError> {
     let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
     let methods = state.two_step.methods(&session.account).await?;
-    Ok(render(StatusCode::OK, &second_step_page(&state, &session, methods).choose(&choice)))
+    Ok(render(StatusCode::OK, &second_step_page(chrome, &state, &session, methods).choose(&choice)))
 }
 
 #[derive(Deserialize)]
@@ -157,6 +178,7 @@ pub struct CodeForm {
 
 /// `POST /login/verify`: success replaces the half session with a full one (S7.2).
 pub async fn second_step_submit(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     PendingSession(session): PendingSession,
@@ -177,7 +199,7 @@ pub async fn second_step_submit(
             let (status, message) = shown(ApiError::from(e))?;
             let methods = state.two_step.methods(&session.account).await?;
             let choice = Choice::method(method_id);
-            let page = VerifyPage { error: Some(message), ..second_step_page(&state, &session, methods).choose(&choice) };
+            let page = VerifyPage { error: Some(message), ..second_step_page(chrome, &state, &session, methods).choose(&choice) };
             Ok(render(status, &page))
         }
     }
@@ -192,6 +214,7 @@ pub struct SendForm {
 
 /// `POST /login/verify/send`
 pub async fn second_step_send(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     PendingSession(session): PendingSession,
@@ -206,18 +229,18 @@ pub async fn second_step_send(
             let (status, message) = shown(ApiError::from(e))?;
             let methods = state.two_step.methods(&session.account).await?;
             let choice = Choice::method(form.method_id);
-            Ok(render(status, &VerifyPage { error: Some(message), ..second_step_page(&state, &session, methods).choose(&choice) }))
+            Ok(render(status, &VerifyPage { error: Some(message), ..second_step_page(chrome, &state, &session, methods).choose(&choice) }))
         }
     }
 }
 
 // ---- Step-up ----
 
-async fn step_up_page(state: &AppState, session: &CurrentSession, next: &str) -> Result<VerifyPage, ApiError> {
+async fn step_up_page(chrome: Chrome, state: &AppState, session: &CurrentSession, next: &str) -> Result<VerifyPage, ApiError> {
     let offer = state.two_step.step_up_offer(&session.account).await?;
     let (enabled, methods) = (offer.two_step_enabled, offer.methods);
     Ok(VerifyPage {
-        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        chrome,
         heading: "Confirm it is you".into(),
         intro: Some(if enabled {
             "This page changes your security or your money. Verify with one of your methods to continue.".into()
@@ -242,17 +265,19 @@ async fn step_up_page(state: &AppState, session: &CurrentSession, next: &str) ->
 
 /// `GET /step-up?next=/account/security`
 pub async fn step_up(
+    chrome: Chrome,
     State(state): State<AppState>,
     PageSession(session): PageSession,
     Query(choice): Query<Choice>,
 ) -> Result<Response, PageError> {
     let next = safe_next(choice.next.as_deref());
-    let page = step_up_page(&state, &session, &next).await?.choose(&choice);
+    let page = step_up_page(chrome, &state, &session, &next).await?.choose(&choice);
     Ok(render(StatusCode::OK, &page))
 }
 
 /// `POST /step-up`: a new session id on success (S7.2), then back where the user was going.
 pub async fn step_up_submit(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     PageSession(session): PageSession,
@@ -277,7 +302,7 @@ pub async fn step_up_submit(
         Err(e) => {
             let (status, message) = shown(ApiError::from(e))?;
             let choice = Choice { method: form.method_id.clone(), ..Choice::default() };
-            let page = VerifyPage { error: Some(message), ..step_up_page(&state, &session, &next).await?.choose(&choice) };
+            let page = VerifyPage { error: Some(message), ..step_up_page(chrome, &state, &session, &next).await?.choose(&choice) };
             Ok(render(status, &page))
         }
     }
@@ -285,6 +310,7 @@ pub async fn step_up_submit(
 
 /// `POST /step-up/send`
 pub async fn step_up_send(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     PageSession(session): PageSession,
@@ -298,7 +324,7 @@ pub async fn step_up_send(
         Err(e) => {
             let (status, message) = shown(ApiError::from(e))?;
             let choice = Choice::method(form.method_id);
-            Ok(render(status, &VerifyPage { error: Some(message), ..step_up_page(&state, &session, &next).await?.choose(&choice) }))
+            Ok(render(status, &VerifyPage { error: Some(message), ..step_up_page(chrome, &state, &session, &next).await?.choose(&choice) }))
         }
     }
 }
@@ -327,13 +353,14 @@ pub struct Done {
 }
 
 async fn security_page(
+    chrome: Chrome,
     state: &AppState,
     session: &CurrentSession,
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<SecurityPage, ApiError> {
     Ok(SecurityPage {
-        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        chrome,
         csrf: Csrf::token(state, session.token.expose()),
         methods: state.two_step.enrolled_methods(&session.account).await?,
         enabled: state.two_step.two_step_enabled(&session.account).await?,
@@ -347,6 +374,7 @@ async fn security_page(
 
 /// `GET /account/security`
 pub async fn security(
+    chrome: Chrome,
     State(state): State<AppState>,
     PageSession(session): PageSession,
     Query(done): Query<Done>,
@@ -360,13 +388,13 @@ pub async fn security(
         "default" => "Default method changed.".to_owned(),
         _ => "Saved.".to_owned(),
     });
-    Ok(render(StatusCode::OK, &security_page(&state, &session, notice, None).await?))
+    Ok(render(StatusCode::OK, &security_page(chrome, &state, &session, notice, None).await?))
 }
 
 /// A failed change: back to the settings page with the reason.
-async fn settings_error(state: &AppState, session: &CurrentSession, e: TwoStepError) -> Result<Response, PageError> {
+async fn settings_error(chrome: Chrome, state: &AppState, session: &CurrentSession, e: TwoStepError) -> Result<Response, PageError> {
     let (status, message) = shown(ApiError::from(e))?;
-    Ok(render(status, &security_page(state, session, None, Some(message)).await?))
+    Ok(render(status, &security_page(chrome, state, session, None, Some(message)).await?))
 }
 
 #[derive(Deserialize)]
@@ -398,19 +426,27 @@ fn qr_data(uri: &str) -> String {
 
 /// `POST /account/security/totp`: a new secret as a QR code and as text (S5.1).
 pub async fn totp_start(
+    chrome: Chrome,
     State(state): State<AppState>,
     StepUp(proof, session): StepUp,
     PageForm(form): PageForm<CsrfOnly>,
 ) -> Result<Response, PageError> {
     check_csrf(&state, &session, &form.csrf)?;
     let enrolment = state.two_step.start_totp(&proof, &session.account).await.map_err(ApiError::from)?;
-    Ok(totp_page(&state, &session, &enrolment, StatusCode::OK, None))
+    Ok(totp_page(chrome, &state, &session, &enrolment, StatusCode::OK, None))
 }
 
-fn totp_page(state: &AppState, session: &CurrentSession, enrolment: &TotpEnrolment, status: StatusCode, error: Option<String>) -> Response {
+fn totp_page(
+    chrome: Chrome,
+    state: &AppState,
+    session: &CurrentSession,
+    enrolment: &TotpEnrolment,
+    status: StatusCode,
+    error: Option<String>,
+) -> Response {
     let secret = enrolment.secret.expose_secret();
     let page = TotpPage {
-        chrome: Chrome::new(state, Some(session.account.username.as_str())),
+        chrome,
         csrf: Csrf::token(state, session.token.expose()),
         method_id: enrolment.method_id.clone(),
         qr_svg_base64: qr_data(&enrolment.otpauth_uri),
@@ -429,6 +465,7 @@ pub struct ConfirmForm {
 
 /// `POST /account/security/totp/confirm`
 pub async fn totp_confirm(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     PageSession(session): PageSession,
@@ -443,10 +480,10 @@ pub async fn totp_confirm(
         Err(e @ (TwoStepError::Invalid | TwoStepError::Throttled(_))) => {
             let (status, message) = shown(ApiError::from(e))?;
             let enrolment = state.two_step.pending_totp(proof.as_ref(), &session.account, &form.method_id).await.map_err(ApiError::from)?;
-            Ok(totp_page(&state, &session, &enrolment, status, Some(message)))
+            Ok(totp_page(chrome, &state, &session, &enrolment, status, Some(message)))
         }
         Err(TwoStepError::StepUpRequired(_)) => Ok(to_step_up("/account/security")),
-        Err(e) => settings_error(&state, &session, e).await,
+        Err(e) => settings_error(chrome, &state, &session, e).await,
     }
 }
 
@@ -460,6 +497,7 @@ struct CodesPage {
 
 /// `POST /account/security/recovery-codes`: shown once, downloadable as text (S5.8).
 pub async fn recovery_codes(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     StepUp(proof, session): StepUp,
@@ -484,7 +522,7 @@ pub async fn recovery_codes(
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.encode(text)
     };
-    Ok(render(StatusCode::OK, &CodesPage { chrome: Chrome::new(&state, Some(session.account.username.as_str())), codes, download }))
+    Ok(render(StatusCode::OK, &CodesPage { chrome, codes, download }))
 }
 
 #[derive(Template)]
@@ -498,6 +536,7 @@ struct SmsConfirmPage {
 }
 
 fn sms_page(
+    chrome: Chrome,
     state: &AppState,
     session: &CurrentSession,
     method_id: String,
@@ -505,13 +544,7 @@ fn sms_page(
     status: StatusCode,
     error: Option<String>,
 ) -> Response {
-    let page = SmsConfirmPage {
-        chrome: Chrome::new(state, Some(session.account.username.as_str())),
-        csrf: Csrf::token(state, session.token.expose()),
-        method_id,
-        hint,
-        error,
-    };
+    let page = SmsConfirmPage { chrome, csrf: Csrf::token(state, session.token.expose()), method_id, hint, error };
     render(status, &page)
 }
 
@@ -523,6 +556,7 @@ pub struct PhoneForm {
 
 /// `POST /account/security/sms`: texts a code to the new number (S5.6).
 pub async fn sms_start(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     StepUp(proof, session): StepUp,
@@ -530,13 +564,14 @@ pub async fn sms_start(
 ) -> Result<Response, PageError> {
     check_csrf(&state, &session, &form.csrf)?;
     match state.two_step.start_sms(&proof, &session.account, &form.phone, &ctx).await {
-        Ok((method_id, hint)) => Ok(sms_page(&state, &session, method_id, hint, StatusCode::OK, None)),
-        Err(e) => settings_error(&state, &session, e).await,
+        Ok((method_id, hint)) => Ok(sms_page(chrome, &state, &session, method_id, hint, StatusCode::OK, None)),
+        Err(e) => settings_error(chrome, &state, &session, e).await,
     }
 }
 
 /// `POST /account/security/sms/confirm`
 pub async fn sms_confirm(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     PageSession(session): PageSession,
@@ -550,10 +585,10 @@ pub async fn sms_confirm(
         Err(e @ (TwoStepError::Invalid | TwoStepError::Throttled(_))) => {
             let (status, message) = shown(ApiError::from(e))?;
             let hint = state.two_step.pending_phone_label(&session.account, &form.method_id).await.map_err(ApiError::from)?;
-            Ok(sms_page(&state, &session, form.method_id, hint, status, Some(message)))
+            Ok(sms_page(chrome, &state, &session, form.method_id, hint, status, Some(message)))
         }
         Err(TwoStepError::StepUpRequired(_)) => Ok(to_step_up("/account/security")),
-        Err(e) => settings_error(&state, &session, e).await,
+        Err(e) => settings_error(chrome, &state, &session, e).await,
     }
 }
 
@@ -566,6 +601,7 @@ pub struct QuestionForm {
 
 /// `POST /account/security/question`
 pub async fn question(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     StepUp(proof, session): StepUp,
@@ -574,12 +610,13 @@ pub async fn question(
     check_csrf(&state, &session, &form.csrf)?;
     match state.two_step.set_security_question(&proof, &session.account, &form.question_id, &form.answer, &ctx).await {
         Ok(_) => Ok(Redirect::to("/account/security?done=question").into_response()),
-        Err(e) => settings_error(&state, &session, e).await,
+        Err(e) => settings_error(chrome, &state, &session, e).await,
     }
 }
 
 /// `POST /account/security/email`
 pub async fn email(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     StepUp(proof, session): StepUp,
@@ -588,7 +625,7 @@ pub async fn email(
     check_csrf(&state, &session, &form.csrf)?;
     match state.two_step.add_email_codes(&proof, &session.account, &ctx).await {
         Ok(_) => Ok(Redirect::to("/account/security?done=email").into_response()),
-        Err(e) => settings_error(&state, &session, e).await,
+        Err(e) => settings_error(chrome, &state, &session, e).await,
     }
 }
 
@@ -600,6 +637,7 @@ pub struct MethodForm {
 
 /// `POST /account/security/remove`
 pub async fn remove(
+    chrome: Chrome,
     State(state): State<AppState>,
     Client(ctx): Client,
     StepUp(proof, session): StepUp,
@@ -608,12 +646,13 @@ pub async fn remove(
     check_csrf(&state, &session, &form.csrf)?;
     match state.two_step.remove_method(&proof, &session.account, &form.method_id, &ctx).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=removed").into_response()),
-        Err(e) => settings_error(&state, &session, e).await,
+        Err(e) => settings_error(chrome, &state, &session, e).await,
     }
 }
 
 /// `POST /account/security/default`
 pub async fn make_default(
+    chrome: Chrome,
     State(state): State<AppState>,
     StepUp(proof, session): StepUp,
     PageForm(form): PageForm<MethodForm>,
@@ -621,6 +660,6 @@ pub async fn make_default(
     check_csrf(&state, &session, &form.csrf)?;
     match state.two_step.set_default_method(&proof, &session.account, &form.method_id).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=default").into_response()),
-        Err(e) => settings_error(&state, &session, e).await,
+        Err(e) => settings_error(chrome, &state, &session, e).await,
     }
 }
