@@ -6,7 +6,13 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::OffsetDateTime;
 
-pub(crate) const ACCOUNT_COLUMNS: &str = "id, username, email, user_type, country, created_at, updated_at";
+/// The columns [`account_from_row`] reads, for `concat!` (queries stay `&'static str`).
+macro_rules! account_columns {
+    () => {
+        "id, username, email, user_type, country, created_at, updated_at"
+    };
+}
+pub(crate) use account_columns;
 
 /// Rows are ours, but a value that no longer parses is still reported, never trusted.
 fn corrupt(what: &str) -> StoreError {
@@ -48,11 +54,12 @@ fn map_unique(e: sqlx::Error) -> StoreError {
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn insert_account(&self, a: NewAccount) -> Result<Account, StoreError> {
-        let sql = format!(
+        let sql = concat!(
             "INSERT INTO accounts (id, username, username_key, email, user_type, country, password_hash, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {ACCOUNT_COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING ",
+            account_columns!()
         );
-        let row = sqlx::query(&sql)
+        let row = sqlx::query(sql)
             .bind(a.id.as_str())
             .bind(a.username.as_str())
             .bind(a.username.key())
@@ -69,14 +76,14 @@ impl AccountStore for SqlStore {
 
     async fn find_for_login(&self, login_key: &str) -> Result<Option<(Account, String)>, StoreError> {
         // Two indexed lookups; a username never contains '@', so at most one row matches.
-        let sql = format!("SELECT {ACCOUNT_COLUMNS}, password_hash FROM accounts WHERE username_key = $1 OR email = $1 LIMIT 1");
-        let row = sqlx::query(&sql).bind(login_key).fetch_optional(&self.pool).await.map_err(backend_error)?;
+        let sql = concat!("SELECT ", account_columns!(), ", password_hash FROM accounts WHERE username_key = $1 OR email = $1 LIMIT 1");
+        let row = sqlx::query(sql).bind(login_key).fetch_optional(&self.pool).await.map_err(backend_error)?;
         row.map(|row| Ok((account_from_row(&row)?, row.try_get::<String, _>("password_hash").map_err(backend_error)?))).transpose()
     }
 
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
-        let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(backend_error)?;
+        let sql = concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1");
+        let row = sqlx::query(sql).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(backend_error)?;
         row.as_ref().map(account_from_row).transpose()
     }
 

@@ -7,6 +7,13 @@ use doorman_core::store::{AuditStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+/// The columns [`chained_from_row`] reads, for `concat!` (queries stay `&'static str`).
+macro_rules! chained_columns {
+    () => {
+        "id, at, event, account_id, ip, user_agent, request_id, detail, chain_hash"
+    };
+}
+
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn append_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
@@ -45,9 +52,12 @@ impl AuditStore for SqlStore {
     }
 
     async fn unsealed_audit(&self, after_id: i64, before: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError> {
-        let sql =
-            format!("SELECT {CHAINED_COLUMNS} FROM audit_events WHERE chain_hash IS NULL AND id > $1 AND at < $2 ORDER BY id LIMIT $3");
-        let rows = sqlx::query(&sql).bind(after_id).bind(before).bind(limit).fetch_all(&self.pool).await.map_err(backend_error)?;
+        let sql = concat!(
+            "SELECT ",
+            chained_columns!(),
+            " FROM audit_events WHERE chain_hash IS NULL AND id > $1 AND at < $2 ORDER BY id LIMIT $3"
+        );
+        let rows = sqlx::query(sql).bind(after_id).bind(before).bind(limit).fetch_all(&self.pool).await.map_err(backend_error)?;
         rows.iter().map(chained_from_row).collect()
     }
 
@@ -62,8 +72,8 @@ impl AuditStore for SqlStore {
     }
 
     async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError> {
-        let sql = format!("SELECT {CHAINED_COLUMNS} FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2");
-        let rows = sqlx::query(&sql).bind(after_id).bind(limit).fetch_all(&self.pool).await.map_err(backend_error)?;
+        let sql = concat!("SELECT ", chained_columns!(), " FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2");
+        let rows = sqlx::query(sql).bind(after_id).bind(limit).fetch_all(&self.pool).await.map_err(backend_error)?;
         rows.iter().map(chained_from_row).collect()
     }
 
@@ -76,8 +86,6 @@ impl AuditStore for SqlStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 }
-
-const CHAINED_COLUMNS: &str = "id, at, event, account_id, ip, user_agent, request_id, detail, chain_hash";
 
 fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let event: String = row.try_get("event").map_err(backend_error)?;

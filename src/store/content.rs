@@ -63,19 +63,26 @@ impl ContentStore for SqlStore {
     }
 
     async fn save_help_article(&self, a: &Article, create_only: bool) -> Result<bool, StoreError> {
-        let conflict = if create_only {
-            "DO NOTHING"
+        macro_rules! insert_article {
+            ($on_conflict:literal) => {
+                concat!(
+                    "INSERT INTO help_articles (slug, title, category, body, related, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (slug) ",
+                    $on_conflict
+                )
+            };
+        }
+        let sql = if create_only {
+            insert_article!("DO NOTHING")
         } else {
-            "DO UPDATE SET title = excluded.title, category = excluded.category, body = excluded.body, \
-             related = excluded.related, updated_at = excluded.updated_at"
+            insert_article!(
+                "DO UPDATE SET title = excluded.title, category = excluded.category, body = excluded.body, \
+                 related = excluded.related, updated_at = excluded.updated_at"
+            )
         };
-        let sql = format!(
-            "INSERT INTO help_articles (slug, title, category, body, related, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (slug) {conflict}"
-        );
         let related = a.related.iter().map(Slug::as_str).collect::<Vec<_>>().join(",");
         let mut tx = self.pool.begin().await.map_err(backend_error)?;
-        let done = sqlx::query(&sql)
+        let done = sqlx::query(sql)
             .bind(a.slug.as_str())
             .bind(&a.title)
             .bind(&a.category)

@@ -1,4 +1,4 @@
-use super::accounts::{account_from_row, ACCOUNT_COLUMNS};
+use super::accounts::{account_columns, account_from_row};
 use super::outbox::insert_message;
 use super::{backend_error, SqlStore};
 use async_trait::async_trait;
@@ -56,15 +56,15 @@ impl EmailChangeStore for SqlStore {
         };
         let account_id = AccountId::from_stored(row.try_get("account_id").map_err(backend_error)?);
         let new_email: String = row.try_get("new_email").map_err(backend_error)?;
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
-        let Some(before) = sqlx::query(&sql).bind(account_id.as_str()).fetch_optional(&mut *tx).await.map_err(backend_error)? else {
+        let sql = concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1");
+        let Some(before) = sqlx::query(sql).bind(account_id.as_str()).fetch_optional(&mut *tx).await.map_err(backend_error)? else {
             tx.rollback().await.map_err(backend_error)?;
             return Ok(EmailChangeOutcome::InvalidToken);
         };
         let old = account_from_row(&before)?;
         // The unique index decides whether the address is still free.
-        let sql = format!("UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3 RETURNING {ACCOUNT_COLUMNS}");
-        let updated = sqlx::query(&sql).bind(&new_email).bind(now).bind(account_id.as_str()).fetch_one(&mut *tx).await;
+        let sql = concat!("UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3 RETURNING ", account_columns!());
+        let updated = sqlx::query(sql).bind(&new_email).bind(now).bind(account_id.as_str()).fetch_one(&mut *tx).await;
         let updated = match updated {
             Ok(row) => row,
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {

@@ -9,7 +9,12 @@ use doorman_core::store::StoreError;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-const FACTOR_COLUMNS: &str = "id, account_id, kind, label, secret, is_default, confirmed_at, last_used_step, created_at";
+/// The columns [`factor_from_row`] reads, for `concat!` (queries stay `&'static str`).
+macro_rules! factor_columns {
+    () => {
+        "id, account_id, kind, label, secret, is_default, confirmed_at, last_used_step, created_at"
+    };
+}
 
 fn factor_from_row(row: &AnyRow) -> Result<FactorRecord, StoreError> {
     let kind: String = row.try_get("kind").map_err(backend_error)?;
@@ -49,9 +54,12 @@ impl FactorStore for SqlStore {
     }
 
     async fn factors_of(&self, account: &AccountId) -> Result<Vec<FactorRecord>, StoreError> {
-        let sql =
-            format!("SELECT {FACTOR_COLUMNS} FROM second_factors WHERE account_id = $1 AND removed_at IS NULL ORDER BY created_at, id");
-        let rows = sqlx::query(&sql).bind(account.as_str()).fetch_all(&self.pool).await.map_err(backend_error)?;
+        let sql = concat!(
+            "SELECT ",
+            factor_columns!(),
+            " FROM second_factors WHERE account_id = $1 AND removed_at IS NULL ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(sql).bind(account.as_str()).fetch_all(&self.pool).await.map_err(backend_error)?;
         rows.iter().map(factor_from_row).collect()
     }
 

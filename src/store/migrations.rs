@@ -12,9 +12,7 @@
 //! differences between the databases are exactly what the two backend folders hold.
 
 use super::Backend;
-use sqlx::migrate::{MigrateError, Migration, MigrationSource, Migrator};
-use std::future::Future;
-use std::pin::Pin;
+use sqlx::migrate::{MigrateError, Migration, Migrator};
 
 static COMMON: Migrator = sqlx::migrate!("./migrations/common");
 static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -39,20 +37,8 @@ pub fn migrations(backend: Backend) -> Result<Vec<Migration>, MigrateError> {
 
 /// The migrator of `backend`: [`migrations`] with sqlx's defaults (a lock on PostgreSQL,
 /// checksums of applied migrations verified).
-pub async fn migrator(backend: Backend) -> Result<Migrator, MigrateError> {
-    Migrator::new(Assembled(migrations(backend)?)).await
-}
-
-/// Migrations already resolved (embedded at compile time by `sqlx::migrate!`).
-#[derive(Debug)]
-struct Assembled(Vec<Migration>);
-
-type BoxDynError = Box<dyn std::error::Error + Send + Sync>;
-
-impl<'s> MigrationSource<'s> for Assembled {
-    fn resolve(self) -> Pin<Box<dyn Future<Output = Result<Vec<Migration>, BoxDynError>> + Send + 's>> {
-        Box::pin(async move { Ok(self.0) })
-    }
+pub fn migrator(backend: Backend) -> Result<Migrator, MigrateError> {
+    Ok(Migrator::with_migrations(migrations(backend)?))
 }
 
 #[cfg(test)]

@@ -3,8 +3,11 @@
 //! One implementation serves both backends through sqlx's `Any` driver: the SQL is written
 //! once in the dialect both accept (`$1` placeholders, `ON CONFLICT`, `RETURNING`, times as
 //! BIGINT Unix seconds), checked at run time, and the same behaviour tests run against
-//! both. Migrations are written once in `migrations/common/` when both databases accept
-//! the SQL, and per backend only where it differs (see [`migrations`]).
+//! both. Every statement is a `&'static str`, never assembled at run time: column lists
+//! that several statements share are macros joined with `concat!`, and where the dialects
+//! differ (row locks) [`Backend::pick`] chooses between two literals. Migrations are
+//! written once in `migrations/common/` when both databases accept the SQL, and per
+//! backend only where it differs (see [`migrations`]).
 
 mod accounts;
 mod approvals;
@@ -31,6 +34,16 @@ use std::time::Duration;
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+impl Backend {
+    /// The statement written for this backend, where the two dialects differ.
+    pub(crate) fn pick(self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self {
+            Backend::Sqlite => sqlite,
+            Backend::Postgres => postgres,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -93,7 +106,7 @@ impl SqlStore {
     /// Applies the backend's migrations ([`migrations::migrator`]); safe to run on every
     /// start and from several replicas at once (sqlx takes a lock on PostgreSQL).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = migrations::migrator(self.backend).await.map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let migrator = migrations::migrator(self.backend).map_err(|e| StoreError::Backend(Box::new(e)))?;
         migrator.run(&self.pool).await.map_err(|e| StoreError::Backend(Box::new(e)))
     }
 }

@@ -2,7 +2,7 @@
 //! take the same row while its lease runs (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
 //! has one writer at a time, which gives the same guarantee).
 
-use super::{backend_error, Backend, SqlStore};
+use super::{backend_error, SqlStore};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::keys::ServerKey;
@@ -11,26 +11,50 @@ use doorman_core::store::{JobStore, OutboxStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+/// The statement that leases up to `$4` due rows of `$table` (the outbox or the jobs) to the
+/// worker `$1` until `$2`, taking over leases expired at `$3`, and returns their `$columns`:
+/// one for SQLite and one for PostgreSQL, which locks the rows it takes.
+macro_rules! claim_sql {
+    ($table:literal, $columns:literal) => {
+        ClaimSql { sqlite: claim_sql!($table, $columns, ""), postgres: claim_sql!($table, $columns, " FOR UPDATE SKIP LOCKED") }
+    };
+    ($table:literal, $columns:literal, $lock:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM ",
+            $table,
+            " WHERE status = 'pending' AND next_attempt_at <= $3 \
+              AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4",
+            $lock,
+            ") RETURNING ",
+            $columns
+        )
+    };
+}
+
+/// A claim statement per backend.
+struct ClaimSql {
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const CLAIM_MESSAGES: ClaimSql =
+    claim_sql!("outbox", "id, channel, recipient, kind, account_id, subject, body_text, body_html, attempts, created_at");
+const CLAIM_JOBS: ClaimSql = claim_sql!("jobs", "id, kind, payload, attempts");
+
 impl SqlStore {
-    /// Leases up to `limit` due rows of `table` (the outbox or the jobs) to `worker` for
-    /// `lease_seconds`, taking over expired leases, and returns their `columns`.
-    async fn claim_rows(
-        &self,
-        table: &str,
-        columns: &str,
-        worker: &str,
-        now: i64,
-        lease_seconds: i64,
-        limit: i64,
-    ) -> Result<Vec<AnyRow>, StoreError> {
-        let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-        let sql = format!(
-            "UPDATE {table} SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM {table} WHERE status = 'pending' AND next_attempt_at <= $3 \
-                          AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4 {lock}) \
-             RETURNING {columns}"
-        );
-        sqlx::query(&sql).bind(worker).bind(now + lease_seconds).bind(now).bind(limit).fetch_all(&self.pool).await.map_err(backend_error)
+    /// Leases due rows with a statement of `claim_sql!`, in the backend's dialect.
+    async fn claim_rows(&self, sql: &ClaimSql, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<AnyRow>, StoreError> {
+        sqlx::query(self.backend.pick(sql.sqlite, sql.postgres))
+            .bind(worker)
+            .bind(now + lease_seconds)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_error)
     }
 }
 
@@ -103,8 +127,7 @@ impl OutboxStore for SqlStore {
     }
 
     async fn claim_messages(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<ClaimedMessage>, StoreError> {
-        let columns = "id, channel, recipient, kind, account_id, subject, body_text, body_html, attempts, created_at";
-        let rows = self.claim_rows("outbox", columns, worker, now, lease_seconds, limit).await?;
+        let rows = self.claim_rows(&CLAIM_MESSAGES, worker, now, lease_seconds, limit).await?;
         let mut messages = rows.iter().map(claimed_from_row).collect::<Result<Vec<_>, _>>()?;
         for m in &mut messages {
             m.content.text = open_body(self.sealer.as_ref(), std::mem::take(&mut m.content.text))?;
@@ -189,7 +212,7 @@ impl JobStore for SqlStore {
     }
 
     async fn claim_jobs(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<Job>, StoreError> {
-        let rows = self.claim_rows("jobs", "id, kind, payload, attempts", worker, now, lease_seconds, limit).await?;
+        let rows = self.claim_rows(&CLAIM_JOBS, worker, now, lease_seconds, limit).await?;
         rows.iter()
             .map(|row| {
                 Ok(Job {

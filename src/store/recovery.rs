@@ -8,6 +8,13 @@ use doorman_core::store::{RecoveryStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+/// The columns [`valid_from_row`] reads, for `concat!` (queries stay `&'static str`).
+macro_rules! valid_columns {
+    () => {
+        "id, account_id, code_hash"
+    };
+}
+
 fn valid_from_row(row: &AnyRow) -> Result<ValidToken, StoreError> {
     Ok(ValidToken {
         id: row.try_get("id").map_err(backend_error)?,
@@ -41,8 +48,6 @@ async fn replace_tokens(conn: &mut AnyConnection, t: &NewRecoveryToken) -> Resul
     Ok(())
 }
 
-const VALID_COLUMNS: &str = "id, account_id, code_hash";
-
 #[async_trait]
 impl RecoveryStore for SqlStore {
     async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError> {
@@ -53,11 +58,13 @@ impl RecoveryStore for SqlStore {
     }
 
     async fn find_valid_token(&self, purpose: Purpose, token_hash: &str, now: i64) -> Result<Option<ValidToken>, StoreError> {
-        let sql = format!(
-            "SELECT {VALID_COLUMNS} FROM recovery_tokens WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3"
+        let sql = concat!(
+            "SELECT ",
+            valid_columns!(),
+            " FROM recovery_tokens WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3"
         );
         let row =
-            sqlx::query(&sql).bind(token_hash).bind(purpose.as_str()).bind(now).fetch_optional(&self.pool).await.map_err(backend_error)?;
+            sqlx::query(sql).bind(token_hash).bind(purpose.as_str()).bind(now).fetch_optional(&self.pool).await.map_err(backend_error)?;
         row.as_ref().map(valid_from_row).transpose()
     }
 

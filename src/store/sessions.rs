@@ -6,6 +6,13 @@ use doorman_core::store::{SessionStore, StoreError};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+/// The columns [`session_from_row`] reads, for `concat!` (queries stay `&'static str`).
+macro_rules! session_columns {
+    () => {
+        "id_hash, account_id, created_at, last_seen_at, ip, user_agent, stage, verified_at"
+    };
+}
+
 fn session_from_row(row: &AnyRow) -> Result<SessionRecord, sqlx::Error> {
     Ok(SessionRecord {
         id_hash: row.try_get("id_hash")?,
@@ -18,8 +25,6 @@ fn session_from_row(row: &AnyRow) -> Result<SessionRecord, sqlx::Error> {
         verified_at: row.try_get("verified_at")?,
     })
 }
-
-const SESSION_COLUMNS: &str = "id_hash, account_id, created_at, last_seen_at, ip, user_agent, stage, verified_at";
 
 pub(crate) async fn write_session(conn: &mut sqlx::AnyConnection, s: &SessionRecord) -> Result<(), StoreError> {
     sqlx::query(
@@ -47,8 +52,8 @@ impl SessionStore for SqlStore {
     }
 
     async fn find_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = $1");
-        let row = sqlx::query(&sql).bind(id_hash).fetch_optional(&self.pool).await.map_err(backend_error)?;
+        let sql = concat!("SELECT ", session_columns!(), " FROM sessions WHERE id_hash = $1");
+        let row = sqlx::query(sql).bind(id_hash).fetch_optional(&self.pool).await.map_err(backend_error)?;
         row.as_ref().map(session_from_row).transpose().map_err(backend_error)
     }
 
@@ -77,8 +82,8 @@ impl SessionStore for SqlStore {
     }
 
     async fn sessions_of(&self, account: &AccountId) -> Result<Vec<SessionRecord>, StoreError> {
-        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE account_id = $1 ORDER BY created_at DESC");
-        let rows = sqlx::query(&sql).bind(account.as_str()).fetch_all(&self.pool).await.map_err(backend_error)?;
+        let sql = concat!("SELECT ", session_columns!(), " FROM sessions WHERE account_id = $1 ORDER BY created_at DESC");
+        let rows = sqlx::query(sql).bind(account.as_str()).fetch_all(&self.pool).await.map_err(backend_error)?;
         rows.iter().map(session_from_row).collect::<Result<_, _>>().map_err(backend_error)
     }
 

@@ -1,4 +1,4 @@
-use super::{backend_error, Backend, SqlStore};
+use super::{backend_error, SqlStore};
 use async_trait::async_trait;
 use doorman_core::store::{StoreError, ThrottleStore};
 use doorman_core::throttle::{EventCount, Refusal, ThrottleKey};
@@ -14,12 +14,16 @@ fn count_from_row(row: &AnyRow) -> Result<EventCount, StoreError> {
 }
 
 /// One more attempt under a key, starting a new window where the old one is over. `$3` is
-/// the oldest window start still inside the key's window.
-const COUNT_ONE: &str = "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ($1, 1, $2, $2) \
-     ON CONFLICT (key) DO UPDATE SET \
-       failures = CASE WHEN rate_counters.window_start <= $3 THEN 1 ELSE rate_counters.failures + 1 END, \
-       window_start = CASE WHEN rate_counters.window_start <= $3 THEN $2 ELSE rate_counters.window_start END, \
-       last_failure = $2";
+/// the oldest window start still inside the key's window. A macro for `concat!`.
+macro_rules! count_one {
+    () => {
+        "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ($1, 1, $2, $2) \
+         ON CONFLICT (key) DO UPDATE SET \
+           failures = CASE WHEN rate_counters.window_start <= $3 THEN 1 ELSE rate_counters.failures + 1 END, \
+           window_start = CASE WHEN rate_counters.window_start <= $3 THEN $2 ELSE rate_counters.window_start END, \
+           last_failure = $2"
+    };
+}
 
 #[async_trait]
 impl ThrottleStore for SqlStore {
@@ -57,11 +61,13 @@ impl ThrottleStore for SqlStore {
             .await
             .map_err(backend_error)?;
         }
-        let lock = if self.backend == Backend::Postgres { " FOR UPDATE" } else { "" };
+        let select = self.backend.pick(
+            "SELECT failures, window_start, last_failure FROM rate_counters WHERE key = $1",
+            "SELECT failures, window_start, last_failure FROM rate_counters WHERE key = $1 FOR UPDATE",
+        );
         let mut refusal: Option<Refusal> = None;
         for key in &sorted {
-            let sql = format!("SELECT failures, window_start, last_failure FROM rate_counters WHERE key = $1{lock}");
-            let row = sqlx::query(&sql).bind(&key.key).fetch_one(&mut *tx).await.map_err(backend_error)?;
+            let row = sqlx::query(select).bind(&key.key).fetch_one(&mut *tx).await.map_err(backend_error)?;
             if let Some(until) = key.rule.blocked_until(&count_from_row(&row)?, now) {
                 let refusal = refusal.get_or_insert(Refusal { keys: Vec::new(), until });
                 refusal.keys.push(key.key.clone());
@@ -73,15 +79,20 @@ impl ThrottleStore for SqlStore {
             return Ok(refusal);
         }
         for key in &sorted {
-            sqlx::query(COUNT_ONE).bind(&key.key).bind(now).bind(now - key.window()).execute(&mut *tx).await.map_err(backend_error)?;
+            sqlx::query(count_one!()).bind(&key.key).bind(now).bind(now - key.window()).execute(&mut *tx).await.map_err(backend_error)?;
         }
         tx.commit().await.map_err(backend_error)?;
         Ok(None)
     }
 
     async fn count_attempt(&self, key: &ThrottleKey, now: i64) -> Result<i64, StoreError> {
-        let sql = format!("{COUNT_ONE} RETURNING failures");
-        let row = sqlx::query(&sql).bind(&key.key).bind(now).bind(now - key.window()).fetch_one(&self.pool).await.map_err(backend_error)?;
+        let row = sqlx::query(concat!(count_one!(), " RETURNING failures"))
+            .bind(&key.key)
+            .bind(now)
+            .bind(now - key.window())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_error)?;
         row.try_get("failures").map_err(backend_error)
     }
 

@@ -50,7 +50,7 @@ pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> String {
             let admin = postgres_admin_url();
             let name = format!("doorman_test_{}", uuid::Uuid::new_v4().simple());
             let mut conn = sqlx::PgConnection::connect(&admin).await.expect("PostgreSQL must run on 127.0.0.1:5432 (see README)");
-            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
             let mut url = url::Url::parse(&admin).expect("admin url");
             url.set_path(&name);
             url.to_string()
