@@ -4,7 +4,7 @@ use super::{backend_error, SqlStore};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::content::{ContentStore, ContentVersions};
-use doorman_core::help::{Article, ArticleFields, Ballot, NoChoice, NoReason, Slug, Tally, WeeklyVotes, WEEK_SECONDS};
+use doorman_core::help::{Article, ArticleFields, Ballot, MyVote, NoChoice, NoReason, Slug, Tally, WeeklyVotes, WEEK_SECONDS};
 use doorman_core::roles::{Role, RoleStore};
 use doorman_core::store::StoreError;
 use sqlx::any::AnyRow;
@@ -131,14 +131,19 @@ impl ContentStore for SqlStore {
         Ok(Tally { helpful: row.try_get("helpful").map_err(backend_error)?, total: row.try_get("total").map_err(backend_error)? })
     }
 
-    async fn vote_of(&self, slug: &Slug, voter: &str) -> Result<Option<bool>, StoreError> {
-        let row = sqlx::query("SELECT helpful FROM help_votes WHERE article_slug = $1 AND voter = $2")
-            .bind(slug.as_str())
-            .bind(voter)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        row.map(|r| r.try_get::<i64, _>("helpful").map(|h| h == 1).map_err(backend_error)).transpose()
+    async fn vote_of(&self, slug: &Slug, voter: &str) -> Result<Option<MyVote>, StoreError> {
+        let row = sqlx::query(
+            "SELECT helpful, CAST(CASE WHEN choice IS NOT NULL OR comment <> '' THEN 1 ELSE 0 END AS BIGINT) AS explained \
+             FROM help_votes WHERE article_slug = $1 AND voter = $2",
+        )
+        .bind(slug.as_str())
+        .bind(voter)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let flag = |name: &str| row.try_get::<i64, _>(name).map(|v| v == 1).map_err(backend_error);
+        Ok(Some(MyVote { helpful: flag("helpful")?, explained: flag("explained")? }))
     }
 
     async fn weekly_votes(&self, slug: &Slug) -> Result<Vec<WeeklyVotes>, StoreError> {

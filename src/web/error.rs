@@ -20,11 +20,21 @@ pub struct ApiError {
     pub retry_after: Option<i64>,
     /// More fields for the JSON body, e.g. the methods a `step_up_required` offers.
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// What a person can do next, linked from the error page (not part of the JSON body).
+    /// (Boxed: it is rare, and errors travel by value through every handler.)
+    pub next: Option<Box<NextStep>>,
+}
+
+/// A link on an error page to the step that gets the person further.
+#[derive(Debug, Clone, Copy)]
+pub struct NextStep {
+    pub label: &'static str,
+    pub href: &'static str,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None, extra: None }
+        Self { status, code, message: message.into(), retry_after: None, extra: None, next: None }
     }
 
     pub fn not_authenticated() -> Self {
@@ -93,6 +103,12 @@ impl From<ResetError> for ApiError {
 }
 
 impl ApiError {
+    /// The link an error page offers as the way on.
+    pub fn next_step(mut self, label: &'static str, href: &'static str) -> Self {
+        self.next = Some(Box::new(NextStep { label, href }));
+        self
+    }
+
     pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
         self.extra.get_or_insert_with(serde_json::Map::new).insert(key.to_owned(), value);
         self
@@ -113,7 +129,7 @@ impl From<TwoStepError> for ApiError {
     fn from(e: TwoStepError) -> Self {
         let message = e.to_string();
         match e {
-            TwoStepError::Invalid => Self::new(StatusCode::UNAUTHORIZED, "invalid_code", message),
+            TwoStepError::Invalid | TwoStepError::WrongEnrolmentCode => Self::new(StatusCode::UNAUTHORIZED, "invalid_code", message),
             TwoStepError::Throttled(seconds) => {
                 Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message) }
             }
@@ -211,9 +227,13 @@ pub fn set_retry_after(response: &mut Response, retry_after: Option<i64>) {
 #[derive(Debug)]
 pub struct PageError(pub ApiError);
 
-/// The message of an error answer to a page request, for the layout to render.
+/// An error answer to a page request, for the layout to render.
 #[derive(Debug, Clone)]
-pub struct ErrorPageMessage(pub String);
+pub struct ErrorPageMessage {
+    pub code: &'static str,
+    pub message: String,
+    pub next: Option<Box<NextStep>>,
+}
 
 impl<E: Into<ApiError>> From<E> for PageError {
     fn from(e: E) -> Self {
@@ -223,9 +243,9 @@ impl<E: Into<ApiError>> From<E> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let ApiError { status, message, retry_after, .. } = self.0;
+        let ApiError { status, code, message, retry_after, next, .. } = self.0;
         let mut response = (status, message.clone()).into_response();
-        response.extensions_mut().insert(ErrorPageMessage(message));
+        response.extensions_mut().insert(ErrorPageMessage { code, message, next });
         set_retry_after(&mut response, retry_after);
         response
     }

@@ -78,7 +78,9 @@ async fn login_form_works_without_javascript(backend: Backend) {
 
     let logout = client.post(app.url("/logout")).form(&[("csrf", csrf_of(&account.text))]).send().await.unwrap();
     assert_eq!(logout.status(), 303);
-    assert_eq!(logout.headers()["location"], "/login");
+    assert_eq!(logout.headers()["location"], "/login?logged_out=1");
+    let said = app.get(&client, "/login?logged_out=1").await;
+    assert!(said.text.contains("You are logged out."), "{}", said.text);
     let after = app.get(&client, "/account").await;
     assert_eq!(after.status, 303);
     assert_eq!(after.header("location"), Some("/login"));

@@ -10,6 +10,7 @@ mod banners;
 mod cli;
 mod connections;
 mod csrf_and_headers;
+mod dead_ends;
 mod devices;
 mod email_change;
 mod guessing;

@@ -109,7 +109,7 @@ async fn an_authenticator_app_is_enrolled_then_asked_for_at_login(backend: Backe
     let body = login.json();
     assert_eq!(body["status"], "second_factor_required");
     let methods = method_ids(&body);
-    assert_eq!(methods, vec![(method_id.to_owned(), "totp".to_owned(), "Authenticator app".to_owned())]);
+    assert_eq!(methods, vec![(method_id.to_owned(), "totp".to_owned(), "6-digit code from your app".to_owned())]);
     let half_cookie = login.session_cookie().clone();
 
     app.clock.advance(30);

@@ -10,7 +10,7 @@ use crate::banners::{BannerBoard, BannerError, Slot};
 use crate::clock::in_words;
 use crate::deps::Deps;
 use crate::help::{
-    render_markdown, search, Article, ArticleError, Ballot, BallotError, NoReason, SearchIndex, Slug, Tally, Voter, WeeklyVotes,
+    render_markdown, search, Article, ArticleError, Ballot, BallotError, MyVote, NoReason, SearchIndex, Slug, Tally, Voter, WeeklyVotes,
 };
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
@@ -39,7 +39,7 @@ pub trait ContentStore: Send + Sync {
     async fn record_vote(&self, slug: &Slug, voter: &str, ballot: &Ballot, now: i64) -> Result<Tally, StoreError>;
     async fn vote_tally(&self, slug: &Slug) -> Result<Tally, StoreError>;
     /// The voter's current answer, if any.
-    async fn vote_of(&self, slug: &Slug, voter: &str) -> Result<Option<bool>, StoreError>;
+    async fn vote_of(&self, slug: &Slug, voter: &str) -> Result<Option<MyVote>, StoreError>;
     /// Votes by the week of their latest answer, oldest first.
     async fn weekly_votes(&self, slug: &Slug) -> Result<Vec<WeeklyVotes>, StoreError>;
     /// "No" answers that say something, newest first.
@@ -218,7 +218,7 @@ impl Content {
     }
 
     /// A voter's current answer on an article, if any.
-    pub async fn vote_of(&self, slug: &Slug, voter: &Voter) -> Result<Option<bool>, StoreError> {
+    pub async fn vote_of(&self, slug: &Slug, voter: &Voter) -> Result<Option<MyVote>, StoreError> {
         self.deps.store.vote_of(slug, &voter.key()).await
     }
 

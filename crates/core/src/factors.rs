@@ -240,7 +240,7 @@ pub fn normalise_answer(raw: &str) -> String {
 pub enum AnswerError {
     #[error("Choose one of the listed questions.")]
     UnknownQuestion,
-    #[error("That answer is too easy to guess. Use at least 3 characters that are not a common word like 'yes' or 'none'.")]
+    #[error("That answer is too easy to guess. Use at least 4 letters or digits, not a common word like 'yes' or 'none'.")]
     Trivial,
     #[error("The answer must not be your username, email address or password.")]
     Personal,
@@ -256,7 +256,9 @@ pub fn check_answer(normalised: &str, personal: &[&str]) -> Result<(), AnswerErr
         return Err(AnswerError::TooLong);
     }
     let distinct: std::collections::HashSet<char> = normalised.chars().filter(|c| !c.is_whitespace()).collect();
-    if normalised.chars().count() < 3 || distinct.len() < 2 || TRIVIAL.contains(&normalised) {
+    // A short answer falls to a small dictionary within the daily guess budget (S6.3).
+    let meaningful = normalised.chars().filter(|c| c.is_alphanumeric()).count();
+    if meaningful < 4 || distinct.len() < 2 || TRIVIAL.contains(&normalised) {
         return Err(AnswerError::Trivial);
     }
     if personal.iter().any(|p| normalise_answer(p) == normalised) {
@@ -387,6 +389,9 @@ mod tests {
         assert_eq!(normalise_answer("ＰＩＮＫ"), "pink");
         assert_eq!(check_answer("none", &[]), Err(AnswerError::Trivial));
         assert_eq!(check_answer("aaaa", &[]), Err(AnswerError::Trivial));
+        assert_eq!(check_answer("cat", &[]), Err(AnswerError::Trivial), "three letters are a dictionary away");
+        assert_eq!(check_answer("c-a-t", &[]), Err(AnswerError::Trivial), "punctuation does not count");
+        assert!(check_answer("rex 2", &[]).is_ok());
         assert_eq!(check_answer("maria", &["Maria"]), Err(AnswerError::Personal));
         assert!(check_answer("pink floyd", &["maria"]).is_ok());
     }

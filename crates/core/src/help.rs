@@ -364,6 +364,14 @@ impl Voter {
     }
 }
 
+/// One voter's answer on an article.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MyVote {
+    pub helpful: bool,
+    /// A "No" that came with a reason (a choice or a comment): not asked for again.
+    pub explained: bool,
+}
+
 /// "N out of M found this helpful".
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Tally {

@@ -55,6 +55,9 @@ pub enum TwoStepError {
     /// One answer for every wrong code, answer or unknown method (never says which part).
     #[error("That code or answer is not right. Check it and try again, or try another method.")]
     Invalid,
+    /// A wrong code while adding a method: there is no other method to point to yet.
+    #[error("That code is not right. Enter the newest code and try again.")]
+    WrongEnrolmentCode,
     #[error("Too many wrong tries. Wait {}, or try another method.", crate::clock::in_words(*.0))]
     Throttled(i64),
     #[error("Wait {} before asking for another code.", crate::clock::in_words(*.0))]
@@ -145,7 +148,7 @@ impl Verifier {
                 continue;
             }
             let hint = match f.kind {
-                FactorKind::Totp => "Authenticator app".to_owned(),
+                FactorKind::Totp => "6-digit code from your app".to_owned(),
                 FactorKind::Sms => f.label.clone(),
                 FactorKind::Email => mask_email(&account.email),
                 FactorKind::SecurityQuestion => question_text(&f.label).unwrap_or("Security question").to_owned(),

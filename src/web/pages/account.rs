@@ -64,7 +64,7 @@ pub async fn logout(
         return Err(PageError(forbidden_form()));
     }
     state.auth.logout(&session.record, &ctx).await?;
-    Ok((jar.add(state.web.removal(state.web.session_cookie)), Redirect::to("/login")).into_response())
+    Ok((jar.add(state.web.removal(state.web.session_cookie)), Redirect::to("/login?logged_out=1")).into_response())
 }
 
 pub struct SessionRow {

@@ -5,7 +5,7 @@
 
 use super::banners::{BannerContext, PageBanners};
 use super::render;
-use crate::web::error::ErrorPageMessage;
+use crate::web::error::{ErrorPageMessage, NextStep};
 use crate::web::extract::SessionSlot;
 use crate::web::AppState;
 use askama::Template;
@@ -28,15 +28,19 @@ pub struct Chrome {
     pub demo: bool,
     /// The status banners that apply to this viewer now.
     pub banners: PageBanners,
+    /// The CSRF token of the layout's own forms (log out, dismiss a banner).
+    pub csrf: String,
 }
 
 impl Chrome {
     fn build(state: &AppState, context: Option<&BannerContext>, account: Option<&Account>) -> Self {
+        let banners = context.map(|c| c.for_viewer(account)).unwrap_or_default();
         Self {
             product_name: state.web.product_name.clone(),
             signed_in_as: account.map(|a| a.username.as_str().to_owned()),
             demo: state.web.demo,
-            banners: context.map(|c| c.for_viewer(account)).unwrap_or_default(),
+            csrf: banners.csrf.clone(),
+            banners,
         }
     }
 }
@@ -69,10 +73,10 @@ pub async fn layout(State(state): State<AppState>, mut request: Request, next: N
     request.extensions_mut().insert(slot.clone());
 
     let mut response = next.run(request).await;
-    if let Some(ErrorPageMessage(message)) = response.extensions_mut().remove::<ErrorPageMessage>() {
+    if let Some(error) = response.extensions_mut().remove::<ErrorPageMessage>() {
         let account = slot.signed_in(&state, &headers).await;
         let chrome = Chrome::build(&state, Some(&context), account.as_ref());
-        let page = error_page(chrome, response.status(), &message);
+        let page = error_page(chrome, response.status(), &error);
         let (parts, _) = response.into_parts();
         let (page_parts, body) = page.into_parts();
         // Keep what the handler set (cookies, Retry-After); take the page's body and type.
@@ -93,15 +97,27 @@ struct ErrorPage<'a> {
     chrome: Chrome,
     heading: &'a str,
     message: &'a str,
+    next: Option<NextStep>,
+    /// The help article for this kind of dead end.
+    help: (&'static str, &'static str),
+    /// Too many attempts: a reset is the way round a password lock.
+    throttled: bool,
 }
 
-fn error_page(chrome: Chrome, status: StatusCode, message: &str) -> Response {
+fn error_page(chrome: Chrome, status: StatusCode, error: &ErrorPageMessage) -> Response {
     let heading = match status {
         StatusCode::NOT_FOUND => "Page not found",
+        StatusCode::GONE => "This link has expired",
         StatusCode::FORBIDDEN => "Not allowed",
         StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
         s if s.is_server_error() => "Something went wrong",
         _ => "That did not work",
     };
-    render(status, &ErrorPage { chrome, heading, message })
+    let help = match (status, error.code) {
+        (StatusCode::TOO_MANY_REQUESTS, _) => ("Why am I blocked?", "/help/too-many-attempts"),
+        (_, "invalid_token" | "invalid_code") => ("The reset email did not arrive", "/help/reset-email-not-arriving"),
+        _ => ("Visit the help center", "/help"),
+    };
+    let throttled = error.code == "too_many_attempts";
+    render(status, &ErrorPage { chrome, heading, message: &error.message, next: error.next.as_deref().copied(), help, throttled })
 }

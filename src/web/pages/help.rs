@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::content::{ContentError, LibraryArticle};
-use doorman_core::help::{Ballot, NoChoice, Tally, MAX_REASON_CHARS};
+use doorman_core::help::{Ballot, MyVote, NoChoice, Tally, MAX_REASON_CHARS};
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -87,7 +87,11 @@ struct ArticlePage {
     csrf: String,
     tally: Tally,
     /// This visitor's answer, if they voted.
-    my_vote: Option<bool>,
+    my_vote: Option<MyVote>,
+    /// The "what was wrong?" form: not shown again once a "No" came with a reason, and
+    /// open after a "No" without one.
+    ask_reason: bool,
+    reason_open: bool,
     choices: Vec<ChoiceOption>,
     max_reason: usize,
 }
@@ -129,6 +133,8 @@ pub async fn article(
         related: library.related(article).into_iter().map(ArticleLink::of).collect(),
         csrf,
         tally,
+        ask_reason: !my_vote.is_some_and(|v| v.explained),
+        reason_open: my_vote.is_some_and(|v| !v.helpful && !v.explained),
         my_vote,
         choices: NoChoice::ALL.iter().map(|c| ChoiceOption { value: c.as_str(), label: c.label() }).collect(),
         max_reason: MAX_REASON_CHARS,

@@ -1,6 +1,6 @@
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
-use crate::web::extract::{Client, MaybeSession, PageForm};
+use crate::web::extract::{Client, MaybeSession, PageForm, Query};
 use crate::web::security::Csrf;
 use crate::web::{sign_in, AppState};
 use askama::Template;
@@ -22,21 +22,43 @@ struct LoginPage {
     chrome: Chrome,
     csrf: String,
     login: String,
-    error: Option<String>,
+    said: Said,
 }
 
-fn login_page(chrome: Chrome, state: &AppState, jar: CookieJar, status: StatusCode, login: String, error: Option<String>) -> Response {
+/// What the page says above the form.
+#[derive(Default)]
+struct Said {
+    error: Option<String>,
+    /// Locked for a while after failed attempts: a reset is the way round.
+    throttled: bool,
+    logged_out: bool,
+}
+
+fn login_page(chrome: Chrome, state: &AppState, jar: CookieJar, status: StatusCode, login: String, said: Said) -> Response {
     let (jar, binding) = Csrf::pre_session(state, jar);
-    let page = LoginPage { chrome, csrf: Csrf::token(state, &binding), login, error };
+    let page = LoginPage { chrome, csrf: Csrf::token(state, &binding), login, said };
     (jar, render(status, &page)).into_response()
 }
 
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    /// Set by the log-out redirect.
+    logged_out: Option<String>,
+}
+
 /// `GET /login`
-pub async fn show(chrome: Chrome, State(state): State<AppState>, MaybeSession(session): MaybeSession, jar: CookieJar) -> Response {
+pub async fn show(
+    chrome: Chrome,
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    jar: CookieJar,
+    Query(query): Query<LoginQuery>,
+) -> Response {
     if session.is_some() {
         return Redirect::to("/account").into_response();
     }
-    login_page(chrome, &state, jar, StatusCode::OK, String::new(), None)
+    let said = Said { logged_out: query.logged_out.is_some(), ..Said::default() };
+    login_page(chrome, &state, jar, StatusCode::OK, String::new(), said)
 }
 
 #[derive(Deserialize)]
@@ -61,8 +83,9 @@ pub async fn submit(
             let next = if signed_in.second_step { "/login/verify" } else { "/account" };
             Ok((jar, Redirect::to(next)).into_response())
         }
-        Err(ApiError { status, message, retry_after, .. }) if status.is_client_error() => {
-            let mut response = login_page(chrome, &state, jar, status, form.login, Some(message));
+        Err(ApiError { status, code, message, retry_after, .. }) if status.is_client_error() => {
+            let said = Said { error: Some(message), throttled: code == "too_many_attempts", logged_out: false };
+            let mut response = login_page(chrome, &state, jar, status, form.login, said);
             crate::web::error::set_retry_after(&mut response, retry_after);
             Ok(response)
         }

@@ -121,8 +121,15 @@ async fn approval_page(chrome: Chrome, state: &AppState, session: &CurrentSessio
     })
 }
 
+/// An approval that was used, has expired or never was: the page says what to do next
+/// (410 Gone: the link itself will not work again).
 fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "This withdrawal request does not exist or has expired. Start again from Payments.")
+    ApiError::new(
+        StatusCode::GONE,
+        "approval_gone",
+        "This confirmation was already used or has expired. Check Payments to see whether your withdrawal went through, or start it again there.",
+    )
+    .next_step("Go to Payments", "/payments")
 }
 
 async fn live_approval(state: &AppState, session: &CurrentSession, id: &str) -> Result<Approval, PageError> {

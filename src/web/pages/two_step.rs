@@ -345,6 +345,8 @@ struct SecurityPage {
     questions: Vec<(&'static str, &'static str)>,
     notice: Option<String>,
     error: Option<String>,
+    /// 2-step is on and no recovery code is left: the page asks for a set first.
+    needs_recovery_codes: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -359,11 +361,14 @@ async fn security_page(
     notice: Option<String>,
     error: Option<String>,
 ) -> Result<SecurityPage, ApiError> {
+    let methods = state.two_step.enrolled_methods(&session.account).await?;
+    let enabled = state.two_step.two_step_enabled(&session.account).await?;
     Ok(SecurityPage {
         chrome,
         csrf: Csrf::token(state, session.token.expose()),
-        methods: state.two_step.enrolled_methods(&session.account).await?,
-        enabled: state.two_step.two_step_enabled(&session.account).await?,
+        needs_recovery_codes: enabled && !methods.iter().any(|m| m.kind == FactorKind::RecoveryCode),
+        methods,
+        enabled,
         email_codes_enabled: state.two_step.settings().email_codes_enabled,
         sms_available: state.two_step.settings().sms_available,
         questions: SECURITY_QUESTIONS.to_vec(),
@@ -477,7 +482,7 @@ pub async fn totp_confirm(
     match state.two_step.confirm_totp(proof.as_ref(), &session.account, &form.method_id, &form.code, &ctx).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=totp").into_response()),
         // A wrong first code: the same page again, so the app need not be set up twice.
-        Err(e @ (TwoStepError::Invalid | TwoStepError::Throttled(_))) => {
+        Err(e @ (TwoStepError::WrongEnrolmentCode | TwoStepError::Throttled(_))) => {
             let (status, message) = shown(ApiError::from(e))?;
             let enrolment = state.two_step.pending_totp(proof.as_ref(), &session.account, &form.method_id).await.map_err(ApiError::from)?;
             Ok(totp_page(chrome, &state, &session, &enrolment, status, Some(message)))
@@ -582,7 +587,7 @@ pub async fn sms_confirm(
     let proof = state.two_step.recent_step_up(&session.record);
     match state.two_step.confirm_sms(proof.as_ref(), &session.account, &form.method_id, &form.code, &ctx).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=sms").into_response()),
-        Err(e @ (TwoStepError::Invalid | TwoStepError::Throttled(_))) => {
+        Err(e @ (TwoStepError::WrongEnrolmentCode | TwoStepError::Throttled(_))) => {
             let (status, message) = shown(ApiError::from(e))?;
             let hint = state.two_step.pending_phone_label(&session.account, &form.method_id).await.map_err(ApiError::from)?;
             Ok(sms_page(chrome, &state, &session, form.method_id, hint, status, Some(message)))

@@ -92,7 +92,7 @@ impl TwoStep {
         let now = self.deps.clock.unix();
         let Some(step) = secret.matching_step(code, now, factor.last_used_step) else {
             self.verifier.record_failure(account, factor, ctx).await?;
-            return Err(TwoStepError::Invalid);
+            return Err(TwoStepError::WrongEnrolmentCode);
         };
         self.deps.settle(&limits).await?;
         self.deps.store.advance_totp_step(&factor.id, step).await?;
@@ -163,7 +163,7 @@ impl TwoStep {
         let binding = format!("enrol:{}", factor.id);
         if !self.verifier.check_otp(&binding, factor, code, now).await? {
             self.verifier.record_failure(account, factor, ctx).await?;
-            return Err(TwoStepError::Invalid);
+            return Err(TwoStepError::WrongEnrolmentCode);
         }
         self.deps.settle(&limits).await?;
         self.deps.store.confirm_factor(&account.id, &factor.id, now).await?;
