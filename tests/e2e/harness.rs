@@ -124,11 +124,27 @@ impl Browser {
     }
 
     async fn find_by(&self, locator: Locator<'_>, what: &str) -> anyhow::Result<Element> {
-        match self.client.wait().at_most(WAIT).every(POLL).for_element(locator).await {
-            Ok(element) => Ok(element),
-            Err(error) => {
-                let url = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_else(|e| format!("(unknown: {e})"));
-                Err(error).with_context(|| format!("waiting {WAIT:?} for {what} on {url}"))
+        let client = &self.client;
+        self.wait_for(what, move || async move { Ok(client.find(locator).await?) }).await
+    }
+
+    /// The one way tests wait for the page: runs `attempt` until it succeeds, every
+    /// [`POLL`], for at most [`WAIT`]. A failed attempt means "not yet"; when time is up,
+    /// the last failure says what the page showed instead, with `what` and the page's address.
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, mut attempt: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = anyhow::Result<T>>,
+    {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) if Instant::now() >= deadline => {
+                    let url = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_else(|e| format!("(unknown: {e})"));
+                    return Err(error.context(format!("waited {WAIT:?} for {what} on {url}")));
+                }
+                Err(_) => tokio::time::sleep(POLL).await,
             }
         }
     }
@@ -147,32 +163,22 @@ impl Browser {
 
     /// Waits until the browser is on `path` of the app (redirects included).
     pub async fn wait_for_path(&self, path: &str) -> anyhow::Result<()> {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        self.wait_for(&format!("the browser to reach {path}"), move || async move {
             let url = self.client.current_url().await.context("reading the current URL")?;
-            if url.origin() == self.base.origin() && url.path() == path {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!("expected the browser to reach {path} within {WAIT:?}, but it is at {url}");
-            }
-            tokio::time::sleep(POLL).await;
-        }
+            ensure!(url.origin() == self.base.origin() && url.path() == path, "the browser is at {url}");
+            Ok(())
+        })
+        .await
     }
 
     /// Waits until an element's HTML attribute has the expected value.
     pub async fn wait_for_attr(&self, element: &Element, attribute: &str, expected: &str) -> anyhow::Result<()> {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        self.wait_for(&format!("attribute {attribute} to become {expected:?}"), move || async move {
             let value = element.attr(attribute).await.with_context(|| format!("reading attribute {attribute}"))?;
-            if value.as_deref() == Some(expected) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!("expected attribute {attribute} to become {expected:?} within {WAIT:?}, but it is {value:?}");
-            }
-            tokio::time::sleep(POLL).await;
-        }
+            ensure!(value.as_deref() == Some(expected), "it is {value:?}");
+            Ok(())
+        })
+        .await
     }
 
     /// Fills the login form of the current page and submits it, as a person would.
