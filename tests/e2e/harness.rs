@@ -10,7 +10,9 @@ use doorman::Config;
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::NewAccountRequest;
 use doorman_core::{Country, EmailAddress, Password, UserType, Username};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use fantoccini::wd::{Capabilities, TimeoutConfiguration};
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt;
@@ -176,6 +178,39 @@ impl Browser {
         self.wait_for(&format!("attribute {attribute} to become {expected:?}"), move || async move {
             let value = element.attr(attribute).await.with_context(|| format!("reading attribute {attribute}"))?;
             ensure!(value.as_deref() == Some(expected), "it is {value:?}");
+            Ok(())
+        })
+        .await
+    }
+
+    /// Presses keys as a person does on the keyboard, on whatever has the focus: text, or
+    /// [`fantoccini::key::Key`] values such as Tab and Enter.
+    pub async fn press(&self, keys: &str) -> anyhow::Result<()> {
+        let mut actions = KeyActions::new("keyboard".into());
+        for key in keys.chars() {
+            actions = actions.then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
+        }
+        self.client.perform_actions(actions).await.with_context(|| format!("pressing {keys:?}"))
+    }
+
+    /// Presses Tab, then waits for the focus to reach `css` (Tab moves it synchronously,
+    /// but a page may still be loading).
+    pub async fn tab_to(&self, css: &str) -> anyhow::Result<()> {
+        self.press(&char::from(Key::Tab).to_string()).await?;
+        self.expect_focus(css).await
+    }
+
+    /// Waits until the element with the keyboard focus is the one `css` selects.
+    pub async fn expect_focus(&self, css: &str) -> anyhow::Result<()> {
+        self.wait_for(&format!("the focus on {css}"), move || async move {
+            let focused: bool = serde_json::from_value(
+                self.client.execute("return document.activeElement.matches(arguments[0])", vec![json!(css)]).await?,
+            )?;
+            if !focused {
+                let html: String =
+                    serde_json::from_value(self.client.execute("return document.activeElement.outerHTML.slice(0, 200)", vec![]).await?)?;
+                bail!("the focus is on {html}");
+            }
             Ok(())
         })
         .await
