@@ -10,7 +10,9 @@ use doorman::Config;
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::NewAccountRequest;
 use doorman_core::{Country, EmailAddress, Password, UserType, Username};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
+use fantoccini::key::Key;
 use fantoccini::wd::{Capabilities, TimeoutConfiguration};
 use fantoccini::{Client, ClientBuilder, Locator};
 use futures::FutureExt;
@@ -124,11 +126,27 @@ impl Browser {
     }
 
     async fn find_by(&self, locator: Locator<'_>, what: &str) -> anyhow::Result<Element> {
-        match self.client.wait().at_most(WAIT).every(POLL).for_element(locator).await {
-            Ok(element) => Ok(element),
-            Err(error) => {
-                let url = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_else(|e| format!("(unknown: {e})"));
-                Err(error).with_context(|| format!("waiting {WAIT:?} for {what} on {url}"))
+        let client = &self.client;
+        self.wait_for(what, move || async move { Ok(client.find(locator).await?) }).await
+    }
+
+    /// The one way tests wait for the page: runs `attempt` until it succeeds, every
+    /// [`POLL`], for at most [`WAIT`]. A failed attempt means "not yet"; when time is up,
+    /// the last failure says what the page showed instead, with `what` and the page's address.
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, mut attempt: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = anyhow::Result<T>>,
+    {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) if Instant::now() >= deadline => {
+                    let url = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_else(|e| format!("(unknown: {e})"));
+                    return Err(error.context(format!("waited {WAIT:?} for {what} on {url}")));
+                }
+                Err(_) => tokio::time::sleep(POLL).await,
             }
         }
     }
@@ -147,32 +165,55 @@ impl Browser {
 
     /// Waits until the browser is on `path` of the app (redirects included).
     pub async fn wait_for_path(&self, path: &str) -> anyhow::Result<()> {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        self.wait_for(&format!("the browser to reach {path}"), move || async move {
             let url = self.client.current_url().await.context("reading the current URL")?;
-            if url.origin() == self.base.origin() && url.path() == path {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!("expected the browser to reach {path} within {WAIT:?}, but it is at {url}");
-            }
-            tokio::time::sleep(POLL).await;
-        }
+            ensure!(url.origin() == self.base.origin() && url.path() == path, "the browser is at {url}");
+            Ok(())
+        })
+        .await
     }
 
     /// Waits until an element's HTML attribute has the expected value.
     pub async fn wait_for_attr(&self, element: &Element, attribute: &str, expected: &str) -> anyhow::Result<()> {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        self.wait_for(&format!("attribute {attribute} to become {expected:?}"), move || async move {
             let value = element.attr(attribute).await.with_context(|| format!("reading attribute {attribute}"))?;
-            if value.as_deref() == Some(expected) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!("expected attribute {attribute} to become {expected:?} within {WAIT:?}, but it is {value:?}");
-            }
-            tokio::time::sleep(POLL).await;
+            ensure!(value.as_deref() == Some(expected), "it is {value:?}");
+            Ok(())
+        })
+        .await
+    }
+
+    /// Presses keys as a person does on the keyboard, on whatever has the focus: text, or
+    /// [`fantoccini::key::Key`] values such as Tab and Enter.
+    pub async fn press(&self, keys: &str) -> anyhow::Result<()> {
+        let mut actions = KeyActions::new("keyboard".into());
+        for key in keys.chars() {
+            actions = actions.then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
         }
+        self.client.perform_actions(actions).await.with_context(|| format!("pressing {keys:?}"))
+    }
+
+    /// Presses Tab, then waits for the focus to reach `css` (Tab moves it synchronously,
+    /// but a page may still be loading).
+    pub async fn tab_to(&self, css: &str) -> anyhow::Result<()> {
+        self.press(&char::from(Key::Tab).to_string()).await?;
+        self.expect_focus(css).await
+    }
+
+    /// Waits until the element with the keyboard focus is the one `css` selects.
+    pub async fn expect_focus(&self, css: &str) -> anyhow::Result<()> {
+        self.wait_for(&format!("the focus on {css}"), move || async move {
+            let focused: bool = serde_json::from_value(
+                self.client.execute("return document.activeElement.matches(arguments[0])", vec![json!(css)]).await?,
+            )?;
+            if !focused {
+                let html: String =
+                    serde_json::from_value(self.client.execute("return document.activeElement.outerHTML.slice(0, 200)", vec![]).await?)?;
+                bail!("the focus is on {html}");
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Fills the login form of the current page and submits it, as a person would.

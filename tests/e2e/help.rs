@@ -9,7 +9,6 @@ use doorman_core::auth::NewAccountRequest;
 use doorman_core::help::{parse_article_file, Slug};
 use doorman_core::{Country, EmailAddress, Password, UserType, Username};
 use fantoccini::Locator;
-use std::time::{Duration, Instant};
 
 const PH_BANNER: &str = "Withdrawals to Philippine banks are delayed today; we are on it.";
 
@@ -81,15 +80,14 @@ async fn philippines_banner_shows_to_a_philippine_freelancer_and_not_to_a_us_cli
         browser.find(".banner-dismiss button").await?.click().await.context("dismissing the banner")?;
         // The click submits a form and reloads the page; wait for the new page rather than
         // reading the old one.
-        let deadline = Instant::now() + crate::harness::WAIT;
-        loop {
-            browser.find("#welcome").await?;
-            if banner_texts(&browser).await.map(|t| t.is_empty()).unwrap_or(false) {
-                break;
-            }
-            ensure!(Instant::now() < deadline, "the dismissed banner is still shown");
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let page = &browser;
+        page.wait_for("the dismissed banner to go", move || async move {
+            page.find("#welcome").await?;
+            let shown = banner_texts(page).await?;
+            ensure!(shown.is_empty(), "the dismissed banner is still shown: {shown:?}");
+            Ok(())
+        })
+        .await?;
         // And it stays dismissed on the next page.
         browser.goto("/help").await?;
         ensure!(banner_texts(&browser).await?.is_empty(), "the dismissed banner came back");
@@ -100,18 +98,13 @@ async fn philippines_banner_shows_to_a_philippine_freelancer_and_not_to_a_us_cli
 
 /// Waits until `#helpful-count` reads `expected`.
 async fn expect_count(browser: &Browser, expected: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + crate::harness::WAIT;
-    loop {
-        let text = match browser.client.find(Locator::Css("#helpful-count")).await {
-            Ok(element) => element.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if text == expected {
-            return Ok(());
-        }
-        ensure!(Instant::now() < deadline, "expected {expected:?}, the page says {text:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    browser
+        .wait_for(&format!("the tally to read {expected:?}"), move || async move {
+            let text = browser.client.find(Locator::Css("#helpful-count")).await?.text().await?;
+            ensure!(text == expected, "the page says {text:?}");
+            Ok(())
+        })
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,28 +3,31 @@
 
 use crate::harness::{browser_test, Browser, EMAIL, PASSWORD, USERNAME};
 use anyhow::{bail, ensure, Context};
-use std::time::{Duration, Instant};
+use fantoccini::Locator;
 
 const NEW_PASSWORD: &str = "violet canyon drumbeat";
 
-/// The demo mailbox fills when the worker has delivered; reload until the reset link is there.
-async fn open_reset_link_from_mailbox(browser: &Browser) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        browser.goto("/dev/mailbox").await?;
-        let links = browser.client.find_all(fantoccini::Locator::Css("a.mail-link")).await?;
-        for link in links {
-            let href = link.attr("href").await?.unwrap_or_default();
-            if href.contains("/reset-password?token=") {
-                link.click().await.context("clicking the reset link in the email")?;
-                return Ok(());
+/// The reset link of a reset email, once the worker has delivered it to the demo mailbox
+/// (reloading the mailbox until then). Leaves the browser on the mailbox.
+pub async fn reset_link_in_mailbox(browser: &Browser) -> anyhow::Result<String> {
+    browser
+        .wait_for("a reset email in the demo mailbox", move || async move {
+            browser.goto("/dev/mailbox").await?;
+            for link in browser.client.find_all(Locator::Css("a.mail-link")).await? {
+                let href = link.attr("href").await?.unwrap_or_default();
+                if href.contains("/reset-password?token=") {
+                    return Ok(href);
+                }
             }
-        }
-        if Instant::now() >= deadline {
-            bail!("no reset email reached the demo mailbox within 20 s");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+            bail!("the mailbox has no reset link yet")
+        })
+        .await
+}
+
+async fn open_reset_link_from_mailbox(browser: &Browser) -> anyhow::Result<()> {
+    reset_link_in_mailbox(browser).await?;
+    let link = browser.find("a.mail-link[href*='/reset-password?token=']").await?;
+    link.click().await.context("clicking the reset link in the email")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,6 +28,8 @@ struct PasswordPage {
     csrf: String,
     done: bool,
     error: Option<String>,
+    /// The field the error is about, which gets the focus.
+    error_field: &'static str,
     min_chars: usize,
     max_chars: usize,
 }
@@ -38,13 +40,15 @@ fn page(
     session: &crate::web::extract::CurrentSession,
     status: StatusCode,
     done: bool,
-    error: Option<String>,
+    error: Option<(&'static str, String)>,
 ) -> Response {
+    let (error_field, error) = error.map_or(("", None), |(field, message)| (field, Some(message)));
     let page = PasswordPage {
         chrome,
         csrf: Csrf::token(state, session.token.expose()),
         done,
         error,
+        error_field,
         min_chars: state.password_change.passwords().policy.min_chars,
         max_chars: MAX_PASSWORD_CHARS,
     };
@@ -86,15 +90,20 @@ pub async fn submit(
     };
     match result {
         Ok(_) => Ok(page(chrome, &state, &session, StatusCode::OK, true, None)),
-        Err(AuthError::InvalidCredentials) => {
-            Ok(page(chrome, &state, &session, StatusCode::UNAUTHORIZED, false, Some("Your current password is not correct.".into())))
-        }
+        Err(AuthError::InvalidCredentials) => Ok(page(
+            chrome,
+            &state,
+            &session,
+            StatusCode::UNAUTHORIZED,
+            false,
+            Some(("current_password", "Your current password is not correct.".into())),
+        )),
         Err(e) => {
             let error = ApiError::from(e);
             if !error.status.is_client_error() {
                 return Err(PageError(error));
             }
-            Ok(page(chrome, &state, &session, error.status, false, Some(error.message)))
+            Ok(page(chrome, &state, &session, error.status, false, Some(("new_password", error.message))))
         }
     }
 }

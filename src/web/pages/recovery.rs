@@ -79,6 +79,9 @@ struct ResetPage {
     login: String,
     code: String,
     error: Option<String>,
+    /// The field the error is about (`code`, `factor_code`, `new_password`), which gets the
+    /// focus; empty: the error is about the whole page.
+    error_field: &'static str,
     notice: Option<String>,
     methods: Vec<MethodView>,
     min_chars: usize,
@@ -116,6 +119,7 @@ struct ResetView {
     /// The emailed code, kept when the page is shown again to ask for the second factor.
     code: String,
     error: Option<String>,
+    error_field: &'static str,
     notice: Option<String>,
     /// With 2-step on, the methods to confirm with (S1.12).
     methods: Vec<MethodView>,
@@ -131,6 +135,7 @@ fn reset_page(chrome: Chrome, state: &AppState, jar: CookieJar, status: StatusCo
         login: view.login,
         code: view.code,
         error: view.error,
+        error_field: view.error_field,
         notice: view.notice,
         methods: view.methods,
         min_chars: state.recovery.passwords().policy.min_chars,
@@ -243,7 +248,15 @@ async fn reset_page_again(
         None => Vec::new(),
     };
     let message = if error.code == "second_factor_required" && !methods.is_empty() { None } else { Some(error.message) };
-    let view = ResetView { with_link: !by_code && !link_expired, link_expired, login, code, error: message, notice: None, methods };
+    // Before the grant the emailed proof was refused; after it, the password or the second step.
+    let error_field = match (grant.is_some(), error.code) {
+        (false, _) if by_code => "code",
+        (true, "weak_password") => "new_password",
+        (true, _) if !methods.is_empty() => "factor_code",
+        _ => "",
+    };
+    let view =
+        ResetView { with_link: !by_code && !link_expired, link_expired, login, code, error: message, error_field, notice: None, methods };
     Ok(reset_page(chrome, state, jar, error.status, view))
 }
 
