@@ -52,20 +52,46 @@ impl FactorKind {
 }
 
 /// An enrolled (or enrolling) method as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FactorRecord {
     pub id: String,
     pub account_id: AccountId,
     pub kind: FactorKind,
     /// The masked phone number for SMS, the question id for a security question, else empty.
     pub label: String,
-    /// TOTP: the encrypted secret. Security question: the argon2id hash of the answer.
-    /// SMS: the number in E.164 form.
-    pub secret: String,
+    pub secret: FactorSecret,
     pub is_default: bool,
     pub confirmed_at: Option<i64>,
     pub last_used_step: Option<i64>,
     pub created_at: i64,
+}
+
+/// What a method keeps to check a person with. TOTP: the encrypted secret. Security
+/// question: the argon2id hash of the answer. SMS: the number in E.164 form. Empty for the
+/// others. Never shown, logged or compared but where a method is checked.
+#[derive(Clone)]
+pub struct FactorSecret(SecretString);
+
+impl FactorSecret {
+    /// For methods that keep nothing (email codes, recovery codes: their hashes live apart).
+    pub fn none() -> Self {
+        Self(SecretString::from(String::new()))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl From<String> for FactorSecret {
+    fn from(value: String) -> Self {
+        Self(SecretString::from(value))
+    }
+}
+
+impl std::fmt::Debug for FactorSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FactorSecret(<redacted>)")
+    }
 }
 
 /// A method as offered to the user: never its secret, only a masked hint.
@@ -389,6 +415,13 @@ mod tests {
         assert_eq!(check_answer("aaaa", &[]), Err(AnswerError::Trivial));
         assert_eq!(check_answer("maria", &["Maria"]), Err(AnswerError::Personal));
         assert!(check_answer("pink floyd", &["maria"]).is_ok());
+    }
+
+    #[test]
+    fn stored_secrets_never_show_in_debug() {
+        let secret = FactorSecret::from("+639171234521".to_owned());
+        assert_eq!((format!("{secret:?}"), secret.expose()), ("FactorSecret(<redacted>)".to_owned(), "+639171234521"));
+        assert_eq!(FactorSecret::none().expose(), "");
     }
 
     #[test]

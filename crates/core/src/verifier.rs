@@ -237,7 +237,7 @@ impl Verifier {
         if factor.kind == FactorKind::Sms {
             // Across accounts: one number cannot be made to receive more than 20 texts a day.
             caps.push(ThrottleKey {
-                key: format!("sms-to:{}", factor.secret),
+                key: format!("sms-to:{}", factor.secret.expose()),
                 rule: ThrottleRule::Budget { limit: 20, window: 86_400, cooldown: 86_400 },
             });
         }
@@ -265,7 +265,7 @@ impl Verifier {
             })
             .map_err(TwoStepError::Compose)?;
         let message = match factor.kind {
-            FactorKind::Sms => NewMessage::sms(&factor.secret, "verification_code", Some(account.id.clone()), content, now),
+            FactorKind::Sms => NewMessage::sms(factor.secret.expose(), "verification_code", Some(account.id.clone()), content, now),
             _ => NewMessage::email(account.email.as_str(), "verification_code", Some(account.id.clone()), content, now),
         };
         self.deps.store.insert_otp(&otp, &message).await?;
@@ -350,7 +350,7 @@ impl Verifier {
         let now = self.deps.clock.unix();
         let ok = match factor.kind {
             FactorKind::Totp => {
-                let secret = TotpSecret::open(&factor.secret, &self.deps.key).map_err(|_| TwoStepError::Seal)?;
+                let secret = TotpSecret::open(factor.secret.expose(), &self.deps.key).map_err(|_| TwoStepError::Seal)?;
                 match secret.matching_step(code, now, factor.last_used_step) {
                     Some(step) => self.deps.store.advance_totp_step(&factor.id, step).await?,
                     None => {
@@ -366,7 +366,7 @@ impl Verifier {
             FactorKind::Sms | FactorKind::Email => self.check_otp(binding.key, factor, code, now).await?,
             FactorKind::SecurityQuestion => {
                 let answer = Password::new(&normalise_answer(code)).map_err(|_| TwoStepError::Invalid)?;
-                matches!(self.deps.hasher.verify(&answer, Some(&factor.secret)).await?, Verified::Yes | Verified::YesRehashed(_))
+                matches!(self.deps.hasher.verify(&answer, Some(factor.secret.expose())).await?, Verified::Yes | Verified::YesRehashed(_))
             }
             FactorKind::RecoveryCode => {
                 let used =

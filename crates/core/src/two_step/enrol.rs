@@ -9,7 +9,7 @@ use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::factors::{
     check_answer, generate_recovery_codes, normalise_answer, question_text, recovery_code_hash, AnswerError, FactorKind, FactorRecord,
-    TotpSecret,
+    FactorSecret, TotpSecret,
 };
 use crate::password::{Password, Verified};
 use crate::step_up::SteppedUp;
@@ -41,7 +41,7 @@ impl TwoStep {
             account_id: account.id.clone(),
             kind: FactorKind::Totp,
             label: String::new(),
-            secret: secret.seal(&self.deps.key).map_err(|_| TwoStepError::Seal)?,
+            secret: FactorSecret::from(secret.seal(&self.deps.key).map_err(|_| TwoStepError::Seal)?),
             is_default: false,
             confirmed_at: None,
             last_used_step: None,
@@ -64,7 +64,7 @@ impl TwoStep {
             .iter()
             .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
             .ok_or(TwoStepError::UnknownMethod)?;
-        let secret = TotpSecret::open(&factor.secret, &self.deps.key).map_err(|_| TwoStepError::Seal)?;
+        let secret = TotpSecret::open(factor.secret.expose(), &self.deps.key).map_err(|_| TwoStepError::Seal)?;
         Ok(TotpEnrolment {
             method_id: factor.id.clone(),
             otpauth_uri: secret.otpauth_uri(&self.verifier.settings.issuer, account.username.as_str()),
@@ -88,7 +88,7 @@ impl TwoStep {
             .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
             .ok_or(TwoStepError::UnknownMethod)?;
         let limits = self.verifier.claim_guess(account, factor).await?;
-        let secret = TotpSecret::open(&factor.secret, &self.deps.key).map_err(|_| TwoStepError::Seal)?;
+        let secret = TotpSecret::open(factor.secret.expose(), &self.deps.key).map_err(|_| TwoStepError::Seal)?;
         let now = self.deps.clock.unix();
         let Some(step) = secret.matching_step(code, now, factor.last_used_step) else {
             self.verifier.record_failure(account, factor, ctx).await?;
@@ -129,7 +129,7 @@ impl TwoStep {
             account_id: account.id.clone(),
             kind: FactorKind::Sms,
             label: phone.masked(),
-            secret: phone.e164().to_owned(),
+            secret: FactorSecret::from(phone.e164().to_owned()),
             is_default: false,
             confirmed_at: None,
             last_used_step: None,
@@ -176,7 +176,7 @@ impl TwoStep {
         if !self.verifier.settings.email_codes_enabled {
             return Err(TwoStepError::EmailCodesDisabled);
         }
-        self.add_confirmed(account, FactorKind::Email, String::new(), String::new(), ctx).await
+        self.add_confirmed(account, FactorKind::Email, String::new(), FactorSecret::none(), ctx).await
     }
 
     /// S6.1-S6.3: a question from the list, a non-trivial answer, only beside a real method.
@@ -220,7 +220,7 @@ impl TwoStep {
         for old in factors.iter().filter(|f| f.kind == FactorKind::SecurityQuestion) {
             self.deps.store.remove_factor(&account.id, &old.id, self.deps.clock.unix()).await?;
         }
-        self.add_confirmed(account, FactorKind::SecurityQuestion, question_id.to_owned(), hash, ctx).await
+        self.add_confirmed(account, FactorKind::SecurityQuestion, question_id.to_owned(), FactorSecret::from(hash), ctx).await
     }
 
     async fn add_confirmed(
@@ -228,7 +228,7 @@ impl TwoStep {
         account: &Account,
         kind: FactorKind,
         label: String,
-        secret: String,
+        secret: FactorSecret,
         ctx: &RequestContext,
     ) -> Result<String, TwoStepError> {
         let now = self.deps.clock.unix();
@@ -267,7 +267,7 @@ impl TwoStep {
             account_id: account.id.clone(),
             kind: FactorKind::RecoveryCode,
             label: String::new(),
-            secret: String::new(),
+            secret: FactorSecret::none(),
             is_default: false,
             confirmed_at: Some(now),
             last_used_step: None,
