@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Json;
 use axum::Router;
+use doorman_core::factors::FactorCode;
 use doorman_core::payments::{Withdrawal, PAYOUT_DESTINATIONS};
 use doorman_core::two_step::Binding;
 use serde::Deserialize;
@@ -74,7 +75,7 @@ pub async fn withdraw(
 pub struct ApproveBody {
     approval_id: String,
     method_id: String,
-    code: Option<String>,
+    code: Option<FactorCode>,
 }
 
 /// `POST /api/v1/payments/withdrawals/approve` `{approval_id, method_id, code}`

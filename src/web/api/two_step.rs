@@ -10,9 +10,10 @@ use axum::routing::{delete, get, post};
 use axum::Json;
 use axum::Router;
 use axum_extra::extract::CookieJar;
-use doorman_core::factors::SECURITY_QUESTIONS;
-use doorman_core::two_step::{Binding, StepUpProof};
-use doorman_core::Password;
+use doorman_core::factors::{FactorCode, SecurityAnswer, SECURITY_QUESTIONS};
+use doorman_core::phone::PhoneInput;
+use doorman_core::two_step::{Binding, StepUpProof, TwoStepError};
+use doorman_core::PasswordAttempt;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,7 +24,7 @@ type Answer = Result<Json<Value>, ApiError>;
 #[serde(deny_unknown_fields)]
 pub struct MethodCode {
     method_id: String,
-    code: String,
+    code: FactorCode,
 }
 
 #[derive(Deserialize)]
@@ -121,7 +122,8 @@ pub async fn recovery_codes(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneBody {
-    phone: String,
+    /// Checked at the edge as far as it can be without the account's country.
+    phone: PhoneInput,
 }
 
 /// `POST /api/v1/account/two-step/sms` `{phone}`: texts a code to the new number (S5.6).
@@ -162,7 +164,8 @@ pub async fn add_email(
 #[serde(deny_unknown_fields)]
 pub struct QuestionBody {
     question_id: String,
-    answer: String,
+    /// Too long or trivial is refused at the edge; personal, with the account.
+    answer: SecurityAnswer,
 }
 
 /// `POST /api/v1/account/two-step/security-question`
@@ -197,8 +200,9 @@ pub async fn remove(
 #[serde(deny_unknown_fields)]
 pub struct StepUpBody {
     method_id: Option<String>,
-    code: Option<String>,
-    password: Option<String>,
+    code: Option<FactorCode>,
+    /// Any length: one too long to be a password is a wrong one, not a bad body.
+    password: Option<PasswordAttempt>,
 }
 
 /// `POST /api/v1/step-up` with `{method_id, code}`, or `{password}` without 2-step.
@@ -209,13 +213,9 @@ pub async fn step_up(
     jar: CookieJar,
     ApiJson(body): ApiJson<StepUpBody>,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
-    let password;
     let proof = match (&body.method_id, &body.code, &body.password) {
         (Some(method_id), Some(code), None) => StepUpProof::Method { method_id, code },
-        (None, None, Some(raw)) => {
-            password = Password::new(raw).map_err(|_| doorman_core::two_step::TwoStepError::Invalid)?;
-            StepUpProof::Password(&password)
-        }
+        (None, None, Some(attempt)) => StepUpProof::Password(attempt.password().ok_or(TwoStepError::Invalid)?),
         _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
+use doorman_core::{LoginIdentifier, PasswordAttempt};
 use serde::Deserialize;
 
 #[derive(Template)]
@@ -35,8 +36,9 @@ pub async fn show(State(state): State<AppState>, MaybeSession(session): MaybeSes
 
 #[derive(Deserialize)]
 pub struct LoginForm {
-    login: String,
-    password: String,
+    login: LoginIdentifier,
+    /// Any length: one too long to be a password is a wrong one, not a bad form.
+    password: PasswordAttempt,
     csrf: String,
 }
 
@@ -55,7 +57,7 @@ pub async fn submit(
             Ok((jar, Redirect::to(next)).into_response())
         }
         Err(ApiError { status, message, retry_after, .. }) if status.is_client_error() => {
-            let mut response = login_page(&state, jar, status, form.login, Some(message));
+            let mut response = login_page(&state, jar, status, form.login.as_typed().to_owned(), Some(message));
             crate::web::error::set_retry_after(&mut response, retry_after);
             Ok(response)
         }
