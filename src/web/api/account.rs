@@ -32,7 +32,7 @@ pub async fn change_email(
     ApiJson(body): ApiJson<EmailBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     state.email_change.request_email_change(&proof, &session.account, &body.new_email, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "confirmation_sent" }))))
+    Ok(super::accepted("confirmation_sent"))
 }
 
 #[derive(Deserialize)]

@@ -37,7 +37,7 @@ pub async fn login(
         }
         return Ok((jar, Json(body)));
     }
-    Ok((jar, Json(json!({ "status": "authenticated" }))))
+    Ok((jar, super::status("authenticated")))
 }
 
 /// `POST /api/v1/logout`
@@ -48,7 +48,7 @@ pub async fn logout(
     jar: CookieJar,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
     state.auth.logout(&session.record, &ctx).await?;
-    Ok((jar.add(state.web.removal(state.web.session_cookie)), Json(json!({ "status": "logged_out" }))))
+    Ok((jar.add(state.web.removal(state.web.session_cookie)), super::status("logged_out")))
 }
 
 /// `GET /api/v1/session`

@@ -11,7 +11,7 @@ use doorman_core::input::Deferred;
 use doorman_core::recovery::{RecoveryToken, ResetCodeAttempt, ResetProof, SecondFactorProof};
 use doorman_core::{LoginIdentifier, Password};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +26,7 @@ pub async fn forgot(
     ApiJson(body): ApiJson<ForgotBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     request_reset(&state, &body.login, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "accepted" }))))
+    Ok(super::accepted("accepted"))
 }
 
 #[derive(Deserialize)]
@@ -80,7 +80,7 @@ pub async fn send_code(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let grant = state.recovery.open_reset(&proof_of(body.token, body.login, body.code)?).await?;
     state.recovery.send_reset_code(&grant, &body.method_id, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
+    Ok(super::accepted("sent"))
 }
 
 /// `POST /api/v1/password/reset` with `{token, new_password}` or `{login, code, new_password}`.
@@ -89,7 +89,7 @@ pub async fn reset(State(state): State<AppState>, Client(ctx): Client, ApiJson(b
     let grant = state.recovery.open_reset(&proof_of(body.token, body.login, body.code)?).await?;
     let second = body.second_factor.as_ref().map(|s| SecondFactorProof { method_id: &s.method_id, code: &s.code });
     reset_password(&state, &grant, &body.new_password, second, &ctx).await?;
-    Ok(Json(json!({ "status": "password_changed" })))
+    Ok(super::status("password_changed"))
 }
 
 /// This module's routes, under `/api/v1`.
