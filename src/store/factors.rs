@@ -2,7 +2,7 @@ use super::outbox::insert_message;
 use super::{backend_error, SqlStore};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
-use doorman_core::factors::{FactorKind, FactorRecord, FactorStore, NewOtp, OtpRecord};
+use doorman_core::factors::{FactorKind, FactorRecord, FactorSecret, FactorStore, NewOtp, OtpRecord};
 use doorman_core::outbox::NewMessage;
 use doorman_core::store::StoreError;
 
@@ -23,7 +23,7 @@ fn factor_from_row(row: &AnyRow) -> Result<FactorRecord, StoreError> {
         account_id: AccountId::from_stored(row.try_get("account_id").map_err(backend_error)?),
         kind: FactorKind::parse(&kind).ok_or_else(|| StoreError::Backend(format!("unknown factor kind {kind}").into()))?,
         label: row.try_get("label").map_err(backend_error)?,
-        secret: row.try_get("secret").map_err(backend_error)?,
+        secret: FactorSecret::from(row.try_get::<String, _>("secret").map_err(backend_error)?),
         is_default: row.try_get::<i64, _>("is_default").map_err(backend_error)? != 0,
         confirmed_at: row.try_get("confirmed_at").map_err(backend_error)?,
         last_used_step: row.try_get("last_used_step").map_err(backend_error)?,
@@ -42,7 +42,7 @@ impl FactorStore for SqlStore {
         .bind(f.account_id.as_str())
         .bind(f.kind.as_str())
         .bind(&f.label)
-        .bind(&f.secret)
+        .bind(f.secret.expose())
         .bind(i64::from(f.is_default))
         .bind(f.confirmed_at)
         .bind(f.last_used_step)

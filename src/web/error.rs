@@ -7,6 +7,7 @@ use axum::Json;
 use doorman_core::auth::AuthError;
 use doorman_core::email_change::EmailChangeError;
 use doorman_core::factors::MethodView;
+use doorman_core::input::Refused;
 use doorman_core::payments::PaymentError;
 use doorman_core::recovery::ResetError;
 use doorman_core::store::StoreError;
@@ -188,6 +189,21 @@ impl From<PaymentError> for ApiError {
             PaymentError::ApprovalInvalid => Self::from(TwoStepError::Invalid),
             PaymentError::NotYourProof(_) => Self::forbidden(&e.to_string()),
             PaymentError::Store(ref inner) => Self::internal(inner),
+        }
+    }
+}
+
+/// A value a domain type refused at the edge (`doorman_core::input`): the same answer the
+/// domain's own error for it gets from a handler.
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Password(weak) => Self::from(AuthError::WeakPassword(weak)),
+            Refused::Phone(e) => Self::from(TwoStepError::Phone(e)),
+            Refused::Answer(e) => Self::from(TwoStepError::Answer(e)),
+            Refused::Email(e) => Self::new(StatusCode::BAD_REQUEST, "invalid_email", e.to_string()),
+            Refused::ResetLink => Self::from(ResetError::InvalidToken),
+            Refused::EmailChangeLink => Self::from(EmailChangeError::InvalidToken),
         }
     }
 }

@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use doorman_core::audit::RequestContext;
+use doorman_core::input::{self, ParseFailure};
 use doorman_core::session::{SessionRecord, SessionStage, SessionToken};
 use doorman_core::step_up::SteppedUp;
 use doorman_core::two_step::TwoStepError;
@@ -255,9 +256,20 @@ fn body_error(status: StatusCode, what: &str, detail: String) -> ApiError {
 
 const JSON: &str = "JSON (Content-Type: application/json)";
 
+/// Deserializes a request's values into `T`, whose fields are domain types parsed by their
+/// constructors: a value one refuses gets the answer the domain gives it anywhere
+/// (`weak_password`, `invalid_phone`, ...), before any handler runs; any other failure
+/// (a missing, unknown or mistyped field) is `malformed`'s answer.
+fn typed<T, E: std::fmt::Display>(parse: impl FnOnce() -> Result<T, E>, malformed: impl FnOnce(E) -> ApiError) -> Result<T, ApiError> {
+    input::parse(parse).map_err(|failure| match failure {
+        ParseFailure::Refused(refused) => ApiError::from(refused),
+        ParseFailure::Malformed(error) => malformed(error),
+    })
+}
+
 /// A JSON request body, parsed at the edge: it must be a JSON object, no string or key in it
 /// holds a refused control character (see [`MULTI_LINE_FIELDS`]), and it deserializes into
-/// `T`. Every failure answers 4xx in our error shape.
+/// `T` (see [`typed`]). Every failure answers 4xx in our error shape.
 pub struct ApiJson<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
@@ -277,7 +289,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
         check_json(&value, "")?;
         // From the bytes rather than the value, so that duplicate keys are refused as before
         // and messages keep their line and column.
-        serde_json::from_slice(&bytes).map(Self).map_err(|e| body_error(StatusCode::BAD_REQUEST, JSON, e.to_string()))
+        typed(|| serde_json::from_slice(&bytes), |e| body_error(StatusCode::BAD_REQUEST, JSON, e.to_string())).map(Self)
     }
 }
 
@@ -285,7 +297,9 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
 /// `csrf` field: a post whose body is not a form, or that has no `csrf`, is refused with the
 /// CSRF error (403, S8.1) before anything else; the handler then checks the token itself.
 /// Refused control characters (see [`MULTI_LINE_FIELDS`]) and fields that do not fit `T`
-/// answer 400. Every failure answers with the error page.
+/// answer 400, a value a domain type refuses as the domain does (see [`typed`]; forms that
+/// show such a refusal on the form itself take [`doorman_core::input::Deferred`] fields).
+/// Every failure answers with the error page.
 pub struct PageForm<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm<T> {
@@ -302,9 +316,12 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for PageForm
             return Err(PageError(forbidden_form()));
         }
         check_pairs("invalid_body", "field", true, &pairs).map_err(PageError)?;
-        serde_urlencoded::from_bytes(&bytes)
-            .map(Self)
-            .map_err(|_| PageError(body_error(StatusCode::BAD_REQUEST, FORM, "a field is missing or invalid.".into())))
+        typed(
+            || serde_urlencoded::from_bytes(&bytes),
+            |_| body_error(StatusCode::BAD_REQUEST, FORM, "a field is missing or invalid.".into()),
+        )
+        .map(Self)
+        .map_err(PageError)
     }
 }
 
@@ -365,9 +382,9 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Que
         if let Err(error) = check_pairs("invalid_query", "query parameter", false, &pairs_of(raw.as_bytes())) {
             return Err(answer(parts, error));
         }
-        serde_urlencoded::from_str(raw).map(Self).map_err(|e| {
-            let message = format!("The query string could not be read: {e}.");
-            answer(parts, ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message))
-        })
+        let malformed = |e: serde_urlencoded::de::Error| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", format!("The query string could not be read: {e}."))
+        };
+        typed(|| serde_urlencoded::from_str(raw), malformed).map(Self).map_err(|error| answer(parts, error))
     }
 }

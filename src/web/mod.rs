@@ -23,17 +23,18 @@ use doorman_core::clock::Clock;
 use doorman_core::content::Content;
 use doorman_core::deps::Deps;
 use doorman_core::email_change::EmailChange;
+use doorman_core::input::Deferred;
 use doorman_core::keys::ServerKey;
 use doorman_core::password_change::PasswordChange;
 use doorman_core::payments::Payments;
 use doorman_core::recovery::Recovery;
-use doorman_core::recovery::{ResetError, ResetGrant, SecondFactorProof};
+use doorman_core::recovery::{ResetGrant, SecondFactorProof};
 use doorman_core::roles::Roles;
 use doorman_core::services::Services;
 use doorman_core::session::SessionToken;
 use doorman_core::trusted_device::{DeviceToken, NewDevice, DEVICE_TTL_SECONDS};
 use doorman_core::two_step::TwoStep;
-use doorman_core::{LoginIdentifier, Password};
+use doorman_core::{LoginIdentifier, Password, PasswordAttempt};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;
@@ -180,16 +181,15 @@ pub async fn sign_in(
     state: &AppState,
     current: Option<extract::CurrentSession>,
     jar: CookieJar,
-    login: &str,
-    password: &str,
+    login: &LoginIdentifier,
+    password: &PasswordAttempt,
     ctx: &RequestContext,
 ) -> Result<(CookieJar, SignedIn), error::ApiError> {
-    let identifier = LoginIdentifier::new(login);
     // A password longer than any we accept cannot be right: it gets the same answer.
-    let password = Password::new(password).map_err(|_| AuthError::InvalidCredentials)?;
+    let password = password.password().ok_or(AuthError::InvalidCredentials)?;
     let devices = presented_devices(state, &jar);
     let previous = current.as_ref().map(|session| &session.record);
-    let mut signed_in = state.auth.login(&identifier, &password, &devices, previous, ctx).await?;
+    let mut signed_in = state.auth.login(login, password, &devices, previous, ctx).await?;
     let jar = signed_in_cookies(state, jar, &signed_in.token, signed_in.device.take());
     Ok((jar, signed_in))
 }
@@ -219,27 +219,28 @@ pub fn signed_in_cookies(state: &AppState, jar: CookieJar, session: &SessionToke
 /// "Forgot password", shared by the page and the API: records the intent, unless this
 /// address has asked too often, in which case it silently does nothing (S3.6). Either way
 /// the caller answers the same.
-pub async fn request_reset(state: &AppState, login: &str, ctx: &RequestContext) -> Result<(), error::ApiError> {
+pub async fn request_reset(state: &AppState, login: &LoginIdentifier, ctx: &RequestContext) -> Result<(), error::ApiError> {
     if state.anonymous_writes.check_key(&ctx.ip).is_err() {
         tracing::info!("forgot-password request dropped by the per-address limit");
         return Ok(());
     }
-    state.recovery.request_password_reset(&LoginIdentifier::new(login), ctx).await?;
+    state.recovery.request_password_reset(login, ctx).await?;
     Ok(())
 }
 
 /// Setting a new password with a link or a code, shared by the page and the API.
 /// The emailed proof is checked (and a code counted) first, whatever else the request
-/// holds: nothing after it may depend on an unverified code (S3.7).
+/// holds: nothing after it may depend on an unverified code (S3.7). So the new password's
+/// refusal waits for the grant ([`Deferred`]): a code guessed beside a password too long to
+/// accept is still counted.
 pub async fn reset_password(
     state: &AppState,
     grant: &ResetGrant,
-    new_password: &str,
+    new_password: &Deferred<Password>,
     second: Option<SecondFactorProof<'_>>,
     ctx: &RequestContext,
 ) -> Result<(), error::ApiError> {
-    let password = Password::new(new_password).map_err(ResetError::WeakPassword)?;
-    state.recovery.reset_password(grant, &password, second, ctx).await?;
+    state.recovery.reset_password(grant, new_password.value()?, second, ctx).await?;
     Ok(())
 }
 

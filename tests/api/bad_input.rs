@@ -1,6 +1,7 @@
 use crate::help::{add_article, admin, form_csrf, post_form};
 use crate::helpers::{csrf_of, Backend, Response, TestApp, PASSWORD};
 use crate::on_both_backends;
+use doorman_core::audit::AuditEvent;
 use serde_json::json;
 
 on_both_backends!(
@@ -10,6 +11,9 @@ on_both_backends!(
     control_characters_are_refused_at_the_edge,
     tabs_and_line_breaks_only_in_free_text_fields,
     every_error_answers_in_our_shape,
+    domain_values_are_refused_at_the_edge_with_the_domains_answer,
+    guesses_are_never_refused_at_the_edge,
+    forms_show_a_refused_value_on_the_form,
 );
 
 async fn bad_json_bodies_get_clear_4xx_answers(backend: Backend) {
@@ -244,4 +248,161 @@ async fn every_error_answers_in_our_shape(backend: Backend) {
         assert_eq!(refused.status, 403, "post {i}: {}", refused.text);
         assert!(refused.text.contains("This form has expired"), "post {i}");
     }
+}
+
+/// Typed edges: a request body deserializes into the domain's types, so a value one refuses is
+/// answered before any handler runs, with the code and words the domain gives it, and nothing
+/// happens. Where the handler would first have asked for something else (a step-up, another
+/// method), the refused value's answer now comes first: no handler ran.
+async fn domain_values_are_refused_at_the_edge_with_the_domains_answer(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+    let store = &app.services.deps.store;
+    let client = TestApp::new_client();
+    assert_eq!(app.login_as(&client, "192.0.2.10", "maria", PASSWORD).await.status, 200);
+    let other = TestApp::new_client();
+    assert_eq!(app.login_as(&other, "192.0.2.11", "maria", PASSWORD).await.status, 200);
+    let anonymous = TestApp::new_client();
+
+    // A phone number that cannot be a mobile number, whatever the account's country.
+    for (phone, message) in [
+        ("+63 2 8123 4567", "That number cannot receive text messages (a landline). Enter a mobile number."),
+        ("+63 917 123", "That phone number does not exist. Check the digits and the country code."),
+        ("maria", "That is not a phone number. Enter it with its country code, such as +63 917 123 4567."),
+        ("   ", "Enter a mobile phone number."),
+    ] {
+        let refused = post(&app, &client, "/api/v1/account/two-step/sms", json!({ "phone": phone })).await;
+        assert_eq!((refused.status, refused.error_code().as_str()), (400, "invalid_phone"), "{phone:?}: {}", refused.text);
+        assert_eq!(refused.json()["message"], message, "{phone:?}");
+    }
+    // A security answer anyone could guess: answered before the handler asks for another
+    // method first (409), and before the answer is compared with the password.
+    let trivial =
+        post(&app, &client, "/api/v1/account/two-step/security-question", json!({ "question_id": "first_concert", "answer": "none" }))
+            .await;
+    assert_eq!((trivial.status, trivial.error_code().as_str()), (422, "weak_answer"), "{}", trivial.text);
+    let alone = post(
+        &app,
+        &client,
+        "/api/v1/account/two-step/security-question",
+        json!({ "question_id": "first_concert", "answer": "Pink Floyd" }),
+    )
+    .await;
+    assert_eq!((alone.status, alone.error_code().as_str()), (409, "method_required"), "the handler's own first answer");
+    // An email address that is none.
+    let email = post(&app, &client, "/api/v1/account/email", json!({ "new_email": "maria@" })).await;
+    assert_eq!((email.status, email.error_code().as_str()), (400, "invalid_email"), "{}", email.text);
+    assert_eq!(email.json()["message"], "That is not a valid email address.");
+    // Tokens that cannot be tokens, each with its own link's words.
+    let confirm = post(&app, &anonymous, "/api/v1/account/email/confirm", json!({ "token": "short" })).await;
+    assert_eq!((confirm.status, confirm.error_code().as_str()), (400, "invalid_token"));
+    assert!(confirm.json()["message"].as_str().unwrap().starts_with("This confirmation link is not valid"), "{}", confirm.text);
+    let reset = app.reset(json!({ "token": "short", "new_password": "a brand new passphrase" })).await;
+    assert_eq!((reset.status, reset.error_code().as_str()), (400, "invalid_token"));
+    assert!(reset.json()["message"].as_str().unwrap().starts_with("This reset link is not valid"), "{}", reset.text);
+
+    // A new password too long to accept: with the right current password, and without one
+    // past the step-up window, where the handler would have asked for a step-up first.
+    let too_long = "x".repeat(1025);
+    let change = json!({ "current_password": PASSWORD, "new_password": too_long });
+    let weak = post(&app, &client, "/api/v1/account/password", change).await;
+    assert_eq!((weak.status, weak.error_code().as_str()), (422, "weak_password"), "{}", weak.text);
+    assert_eq!(weak.json()["message"], "Use at most 1024 characters.");
+    app.clock.advance(11 * 60);
+    let first = post(&app, &client, "/api/v1/account/password", json!({ "new_password": too_long })).await;
+    assert_eq!((first.status, first.error_code().as_str()), (422, "weak_password"), "{}", first.text);
+    let asked = post(&app, &client, "/api/v1/account/password", json!({ "new_password": "violet canyon drumbeat" })).await;
+    assert_eq!((asked.status, asked.error_code().as_str()), (403, "step_up_required"), "the handler's own first answer");
+
+    // Nothing happened: no method stored, nothing texted or emailed, nothing audited, the
+    // password and the other session unchanged.
+    assert!(store.factors_of(&account.id).await.unwrap().is_empty(), "no method stored");
+    assert!(app.deliver().await.is_empty(), "nothing texted or emailed");
+    let audited: Vec<AuditEvent> = store.audit_of(&account.id, 50).await.unwrap().into_iter().map(|r| r.event).collect();
+    for event in [AuditEvent::PasswordChanged, AuditEvent::PasswordChangeFailed, AuditEvent::FactorAdded, AuditEvent::EmailChangeRequested]
+    {
+        assert!(!audited.contains(&event), "{event:?} in {audited:?}");
+    }
+    assert_eq!(app.get(&other, "/api/v1/session").await.status, 200, "the other session goes on");
+    assert_eq!(app.login("maria", PASSWORD).await.status, 200, "the password did not change");
+}
+
+/// Where a rule forbids answering a bad value at the edge, it is not refused there: a password
+/// typed to be checked, whatever its length, is a wrong password (S2.1); a malformed reset code
+/// or 2-step code is a guess, counted and answered like a wrong one (S3.7).
+async fn guesses_are_never_refused_at_the_edge(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let wrong = app.login("maria", "not the password at all").await;
+    let huge = app.login("maria", &"x".repeat(5000)).await;
+    assert_eq!((huge.status, &huge.text), (wrong.status, &wrong.text), "the same answer as a wrong password");
+    assert_eq!(huge.error_code(), "invalid_credentials");
+
+    // Five malformed reset codes use up the email's tries, as five wrong ones do.
+    let right = app.reset_mail("maria").await.code();
+    for malformed in ["abcdefgh", "1234", "123456789", "12-34-56-7x", ""] {
+        let refused = app.reset(json!({ "login": "maria", "code": malformed, "new_password": "a brand new passphrase" })).await;
+        assert_eq!((refused.status, refused.error_code().as_str()), (400, "invalid_code"), "{malformed:?}: {}", refused.text);
+    }
+    let late = app.reset(json!({ "login": "maria", "code": right, "new_password": "a brand new passphrase" })).await;
+    assert_eq!((late.status, late.error_code().as_str()), (400, "invalid_code"), "the right code after five guesses");
+    assert!(late.json()["message"].as_str().unwrap().contains("too many wrong tries"), "{}", late.text);
+
+    // A step-up password too long to be the password is a wrong one.
+    let client = TestApp::new_client();
+    assert_eq!(app.login_as(&client, "192.0.2.12", "maria", PASSWORD).await.status, 200);
+    let step_up = post(&app, &client, "/api/v1/step-up", json!({ "password": "x".repeat(5000) })).await;
+    assert_eq!((step_up.status, step_up.error_code().as_str()), (401, "invalid_code"), "{}", step_up.text);
+
+    // A 2-step code of no method's shape is a wrong code, counted toward the method's limit.
+    let (_, method_id) = crate::two_step::enrol_totp(&app, &client).await;
+    let second = TestApp::new_client();
+    assert_eq!(app.login_as(&second, "192.0.2.13", "maria", PASSWORD).await.status, 200);
+    for malformed in ["", "not a code", "12345", "1234567"] {
+        let guess = post(&app, &second, "/api/v1/login/second-factor", json!({ "method_id": method_id, "code": malformed })).await;
+        assert_eq!((guess.status, guess.error_code().as_str()), (401, "invalid_code"), "{malformed:?}: {}", guess.text);
+    }
+    let fifth = post(&app, &second, "/api/v1/login/second-factor", json!({ "method_id": method_id, "code": "x" })).await;
+    assert_eq!(fifth.status, 401);
+    let sixth = post(&app, &second, "/api/v1/login/second-factor", json!({ "method_id": method_id, "code": "y" })).await;
+    assert_eq!((sixth.status, sixth.error_code().as_str()), (429, "too_many_attempts"), "five guesses counted: {}", sixth.text);
+}
+
+/// Pages take the same types, but a refused value is still shown on the page's own form,
+/// with the reason and what was typed, as before values were typed at the edge.
+async fn forms_show_a_refused_value_on_the_form(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = TestApp::new_client();
+    assert_eq!(app.login_as(&client, "192.0.2.10", "maria", PASSWORD).await.status, 200);
+    let csrf = csrf_of(&app.get(&client, "/account/security").await.text);
+    let form = async |path: &str, fields: &[(&str, &str)]| {
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        Response::read(client.post(app.url(path)).form(&form).send().await.unwrap()).await
+    };
+
+    let phone = form("/account/security/sms", &[("phone", "+63 2 8123 4567")]).await;
+    assert_eq!(phone.status, 400, "{}", phone.text);
+    assert!(phone.text.contains("(a landline). Enter a mobile number.") && phone.text.contains("action=\"/account/security/sms\""));
+    let answer = form("/account/security/question", &[("question_id", "first_concert"), ("answer", "none")]).await;
+    assert_eq!(answer.status, 422, "{}", answer.text);
+    assert!(answer.text.contains("That answer is too easy to guess") && answer.text.contains("action=\"/account/security/question\""));
+    let email = form("/account/email", &[("new_email", "maria@")]).await;
+    assert_eq!(email.status, 400, "{}", email.text);
+    assert!(email.text.contains("That is not a valid email address.") && email.text.contains("value=\"maria@\""), "{}", email.text);
+    let too_long = "x".repeat(1025);
+    let password = form("/account/password", &[("current_password", PASSWORD), ("new_password", &too_long)]).await;
+    assert_eq!(password.status, 422, "{}", password.text);
+    assert!(password.text.contains("Use at most 1024 characters.") && password.text.contains("action=\"/account/password\""));
+
+    // The reset form: a malformed code is a wrong code, shown again as typed.
+    let visitor = TestApp::new_client();
+    let csrf = csrf_of(&app.get(&visitor, "/reset-password?with=code").await.text);
+    let fields = [("csrf", csrf.as_str()), ("login", "Maria"), ("code", "12ab 5678"), ("new_password", "a brand new passphrase")];
+    let reset = Response::read(visitor.post(app.url("/reset-password")).form(&fields).send().await.unwrap()).await;
+    assert_eq!(reset.status, 400, "{}", reset.text);
+    assert!(reset.text.contains("That code is not right"), "{}", reset.text);
+    assert!(reset.text.contains("value=\"Maria\"") && reset.text.contains("value=\"12ab 5678\""), "kept as typed: {}", reset.text);
+    assert_eq!(app.login("maria", PASSWORD).await.status, 200, "nothing changed");
 }

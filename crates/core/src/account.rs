@@ -79,9 +79,16 @@ impl From<Username> for String {
 }
 
 /// An email address, normalised: trimmed and lower-cased, so one inbox is one account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
 pub struct EmailAddress(String);
+
+/// Through [`EmailAddress::parse`]; a refusal is an invalid address wherever it is answered.
+impl<'de> Deserialize<'de> for EmailAddress {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(deserializer)?).map_err(crate::input::refuse)
+    }
+}
 
 impl EmailAddress {
     pub fn parse(raw: &str) -> Result<Self, AccountFieldError> {
@@ -192,19 +199,41 @@ impl UserType {
 
 /// What a person typed in the login box: a username or an email address. It is kept as
 /// typed (case-folded) even when it is neither, so that a malformed login costs the same
-/// as an unknown one and reveals nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginIdentifier(String);
+/// as an unknown one and reveals nothing. Never refused at the edge, for the same reason.
+#[derive(Debug, Clone)]
+pub struct LoginIdentifier {
+    key: String,
+    /// Exactly as typed, for a form to show again.
+    typed: String,
+}
 
 impl LoginIdentifier {
     pub fn new(raw: &str) -> Self {
         // Capped so that a huge login cannot cost more than a normal one.
         let trimmed: String = raw.trim().chars().take(320).collect();
-        Self(trimmed.to_lowercase())
+        Self { key: trimmed.to_lowercase(), typed: raw.to_owned() }
     }
     /// The key to match against both the username key and the email.
     pub fn key(&self) -> &str {
-        &self.0
+        &self.key
+    }
+    /// The text as typed, to show again in a form.
+    pub fn as_typed(&self) -> &str {
+        &self.typed
+    }
+}
+
+/// Two logins are the same when they look up the same accounts.
+impl PartialEq for LoginIdentifier {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for LoginIdentifier {}
+
+impl<'de> Deserialize<'de> for LoginIdentifier {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|typed| Self::new(&typed))
     }
 }
 
@@ -273,5 +302,19 @@ mod tests {
     fn serde_goes_through_the_constructors() {
         let parsed: Result<Username, _> = serde_json::from_str("\"a b\"");
         assert!(parsed.is_err());
+        let email: EmailAddress = serde_json::from_str("\" Maria@Example.COM \"").expect("email");
+        assert_eq!(email.as_str(), "maria@example.com");
+        let refused = crate::input::parse(|| serde_json::from_str::<EmailAddress>("\"maria@\"")).expect_err("not an address");
+        assert!(matches!(refused, crate::input::ParseFailure::Refused(crate::input::Refused::Email(AccountFieldError::Email))));
+    }
+
+    #[test]
+    fn a_login_is_never_refused_and_keeps_what_was_typed() {
+        for typed in [" Maria@Example.com ", "not a login at all", ""] {
+            let login: LoginIdentifier = serde_json::from_value(serde_json::Value::from(typed)).expect("any text");
+            assert_eq!((login.key(), login.as_typed()), (typed.trim().to_lowercase().as_str(), typed));
+        }
+        assert_eq!(LoginIdentifier::new("MARIA"), LoginIdentifier::new(" maria"), "the same accounts");
+        assert_eq!(LoginIdentifier::new(&"m".repeat(1000)).key().len(), 320);
     }
 }

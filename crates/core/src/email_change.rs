@@ -71,6 +71,25 @@ pub enum EmailChangeError {
     NotYourProof(#[from] NotYourProof),
 }
 
+/// An email-change link's token as a request brings it: a [`RecoveryToken`] of this purpose,
+/// so that one that cannot be a token gets this link's answer at the edge, not a reset link's.
+#[derive(Debug)]
+pub struct EmailChangeToken(RecoveryToken);
+
+impl EmailChangeToken {
+    pub fn token(&self) -> &RecoveryToken {
+        &self.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EmailChangeToken {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let typed = crate::input::text(deserializer)?;
+        let token = RecoveryToken::parse(secrecy::ExposeSecret::expose_secret(&typed));
+        token.map(Self).ok_or_else(|| crate::input::refuse(crate::input::Refused::EmailChangeLink))
+    }
+}
+
 fn token_hash(key: &ServerKey, token: &RecoveryToken) -> String {
     key.keyed_hash("email-change", token.expose().as_bytes())
 }

@@ -52,20 +52,73 @@ impl FactorKind {
 }
 
 /// An enrolled (or enrolling) method as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FactorRecord {
     pub id: String,
     pub account_id: AccountId,
     pub kind: FactorKind,
     /// The masked phone number for SMS, the question id for a security question, else empty.
     pub label: String,
-    /// TOTP: the encrypted secret. Security question: the argon2id hash of the answer.
-    /// SMS: the number in E.164 form.
-    pub secret: String,
+    pub secret: FactorSecret,
     pub is_default: bool,
     pub confirmed_at: Option<i64>,
     pub last_used_step: Option<i64>,
     pub created_at: i64,
+}
+
+/// What a method keeps to check a person with. TOTP: the encrypted secret. Security
+/// question: the argon2id hash of the answer. SMS: the number in E.164 form. Empty for the
+/// others. Never shown, logged or compared but where a method is checked.
+#[derive(Clone)]
+pub struct FactorSecret(SecretString);
+
+impl FactorSecret {
+    /// For methods that keep nothing (email codes, recovery codes: their hashes live apart).
+    pub fn none() -> Self {
+        Self(SecretString::from(String::new()))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl From<String> for FactorSecret {
+    fn from(value: String) -> Self {
+        Self(SecretString::from(value))
+    }
+}
+
+impl std::fmt::Debug for FactorSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FactorSecret(<redacted>)")
+    }
+}
+
+/// What a person typed for one of their methods: a code from an app, a text or an email, a
+/// recovery code, or a security answer. Any text: which it is depends on the method, and a
+/// guess is counted before it is compared (S3.7), so a malformed one is a wrong one, never a
+/// bad request.
+pub struct FactorCode(SecretString);
+
+impl FactorCode {
+    pub fn new(raw: &str) -> Self {
+        Self(SecretString::from(raw.to_owned()))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for FactorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FactorCode(<redacted>)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FactorCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::input::text(deserializer).map(Self)
+    }
 }
 
 /// A method as offered to the user: never its secret, only a masked hint.
@@ -250,6 +303,15 @@ pub enum AnswerError {
 
 /// S6.3: refuses trivial answers and ones equal to the username, email or password.
 pub fn check_answer(normalised: &str, personal: &[&str]) -> Result<(), AnswerError> {
+    check_answer_alone(normalised)?;
+    if personal.iter().any(|p| normalise_answer(p) == normalised) {
+        return Err(AnswerError::Personal);
+    }
+    Ok(())
+}
+
+/// What [`check_answer`] refuses whoever gives the answer: too long, or trivial.
+fn check_answer_alone(normalised: &str) -> Result<(), AnswerError> {
     const TRIVIAL: [&str; 16] =
         ["yes", "no", "none", "n/a", "na", "idk", "unknown", "nothing", "password", "123", "1234", "test", "asdf", "qwerty", "abc", "same"];
     if normalised.chars().count() > 100 {
@@ -261,10 +323,44 @@ pub fn check_answer(normalised: &str, personal: &[&str]) -> Result<(), AnswerErr
     if meaningful < 4 || distinct.len() < 2 || TRIVIAL.contains(&normalised) {
         return Err(AnswerError::Trivial);
     }
-    if personal.iter().any(|p| normalise_answer(p) == normalised) {
-        return Err(AnswerError::Personal);
-    }
     Ok(())
+}
+
+/// A new security answer as a request brings it (S6.3): refused at the edge when it is too
+/// long or trivial, whoever gives it; whether it names its owner, or is their password, is
+/// checked with the account. A secret: only its hash is kept.
+pub struct SecurityAnswer {
+    /// As typed (trimmed): what is compared with the password.
+    typed: SecretString,
+    /// [`normalise_answer`]ed: what is checked and hashed.
+    normalised: SecretString,
+}
+
+impl SecurityAnswer {
+    pub fn new(raw: &str) -> Result<Self, AnswerError> {
+        let normalised = normalise_answer(raw);
+        check_answer_alone(&normalised)?;
+        Ok(Self { typed: SecretString::from(raw.trim().to_owned()), normalised: SecretString::from(normalised) })
+    }
+    pub fn typed(&self) -> &str {
+        self.typed.expose_secret()
+    }
+    pub fn normalised(&self) -> &str {
+        self.normalised.expose_secret()
+    }
+}
+
+impl std::fmt::Debug for SecurityAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecurityAnswer(<redacted>)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SecurityAnswer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let typed = crate::input::text(deserializer)?;
+        Self::new(typed.expose_secret()).map_err(crate::input::refuse)
+    }
 }
 
 pub struct NewOtp {
@@ -394,6 +490,33 @@ mod tests {
         assert!(check_answer("rex 2", &[]).is_ok());
         assert_eq!(check_answer("maria", &["Maria"]), Err(AnswerError::Personal));
         assert!(check_answer("pink floyd", &["maria"]).is_ok());
+    }
+
+    #[test]
+    fn requests_bring_codes_and_answers_as_secrets() {
+        use crate::input::{parse, ParseFailure, Refused};
+        // Any code is taken: which method it is for decides, and a guess is counted first.
+        for raw in ["123456", "", "not a code", "ABCD-EFGH-2345-6789"] {
+            let code: FactorCode = serde_json::from_value(serde_json::Value::from(raw)).expect("any text");
+            assert_eq!(code.expose(), raw);
+            assert_eq!(format!("{code:?}"), "FactorCode(<redacted>)");
+        }
+        let answer: SecurityAnswer = serde_json::from_str("\"  Pink   FLOYD \"").expect("answer");
+        assert_eq!((answer.typed(), answer.normalised()), ("Pink   FLOYD", "pink floyd"));
+        assert_eq!(format!("{answer:?}"), "SecurityAnswer(<redacted>)");
+        for (raw, why) in [("none", AnswerError::Trivial), ("aaaa", AnswerError::Trivial), (&*"x y ".repeat(40), AnswerError::TooLong)] {
+            let refused = parse(|| serde_json::from_value::<SecurityAnswer>(serde_json::Value::from(raw))).expect_err(raw);
+            assert!(matches!(&refused, ParseFailure::Refused(Refused::Answer(e)) if *e == why), "{raw}: {refused:?}");
+        }
+        // A personal answer needs the account: not refused at the edge.
+        assert!(SecurityAnswer::new("maria").is_ok());
+    }
+
+    #[test]
+    fn stored_secrets_never_show_in_debug() {
+        let secret = FactorSecret::from("+639171234521".to_owned());
+        assert_eq!((format!("{secret:?}"), secret.expose()), ("FactorSecret(<redacted>)".to_owned(), "+639171234521"));
+        assert_eq!(FactorSecret::none().expose(), "");
     }
 
     #[test]

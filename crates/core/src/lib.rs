@@ -7,7 +7,8 @@
 //! [`deps::Deps`] and its own settings; no feature imports another's service. What two
 //! features share sits below them: [`verifier`] (2-step methods), [`sign_in`] (new sessions
 //! and trusted devices), [`new_password`] (the rules of new passwords), [`approval`], and the
-//! proofs in [`step_up`]. [`services`] wires them together.
+//! proofs in [`step_up`]. [`services`] wires them together. Requests bring their values as the
+//! domain's own types, parsed by their constructors at the edge ([`input`]).
 
 pub mod account;
 pub mod approval;
@@ -24,6 +25,7 @@ pub mod device;
 pub mod email_change;
 pub mod factors;
 pub mod help;
+pub mod input;
 pub mod jobs;
 pub mod keys;
 pub mod new_password;
@@ -47,4 +49,4 @@ pub mod verifier;
 
 pub use account::{Account, AccountId, Country, EmailAddress, LoginIdentifier, UserType, Username};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use password::Password;
+pub use password::{Password, PasswordAttempt};

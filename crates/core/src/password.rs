@@ -40,6 +40,46 @@ impl Password {
     }
 }
 
+/// A new password at the edge: refused there only when it is too long, which no account's
+/// rules can change; the rest of the policy needs the account ([`PasswordPolicy`]).
+impl<'de> serde::Deserialize<'de> for Password {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let typed = crate::input::text(deserializer)?;
+        Self::new(typed.expose_secret()).map_err(crate::input::refuse)
+    }
+}
+
+/// A password typed to be checked against the one stored (login, step-up, the current
+/// password of a change), taken from a request whatever its length: never refused at the
+/// edge. One longer than any password can be ([`MAX_PASSWORD_CHARS`]) is not the password,
+/// so it gets a wrong password's answer, never the "too long" a new password gets (S2.1); it
+/// is answered before any account is looked up, so alike for every login (S2.5), and never
+/// hashed (S4.8).
+#[derive(Clone)]
+pub struct PasswordAttempt(Option<Password>);
+
+impl PasswordAttempt {
+    pub fn new(raw: &str) -> Self {
+        Self(Password::new(raw).ok())
+    }
+    /// The password to check; `None` when it is too long to be anyone's.
+    pub fn password(&self) -> Option<&Password> {
+        self.0.as_ref()
+    }
+}
+
+impl std::fmt::Debug for PasswordAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordAttempt(<redacted>)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PasswordAttempt {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::input::text(deserializer).map(|typed| Self::new(typed.expose_secret()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WeakPassword {
     #[error("Use at least {min} characters. Long passphrases are easiest to remember.")]
@@ -233,6 +273,22 @@ mod tests {
         assert_eq!(policy.check(&pw("1QAZ2WSX3EDC"), &[]), Err(WeakPassword::Common));
         assert_eq!(PasswordPolicy::default().check(&pw("123qweasdzxc"), &[]), Err(WeakPassword::Common));
         assert!(policy.check(&pw("tulip harbour seventy"), &[]).is_ok());
+    }
+
+    #[test]
+    fn requests_bring_new_passwords_and_attempts() {
+        // A new password: too long is refused at the edge, with the rules' own reason.
+        let long = format!("\"{}\"", "x".repeat(1025));
+        let refused = crate::input::parse(|| serde_json::from_str::<Password>(&long)).expect_err("too long");
+        assert!(matches!(refused, crate::input::ParseFailure::Refused(crate::input::Refused::Password(WeakPassword::TooLong { .. }))));
+        let new: Password = serde_json::from_str("\"ﬁne harbour\"").expect("password");
+        assert_eq!(new.expose(), "fine harbour", "NFKC, as Password::new");
+        // An attempt: anything goes; too long is simply not a password to check.
+        let attempt: PasswordAttempt = serde_json::from_str(&long).expect("attempt");
+        assert!(attempt.password().is_none());
+        let attempt: PasswordAttempt = serde_json::from_str("\"short\"").expect("attempt");
+        assert_eq!(attempt.password().map(Password::expose), Some("short"));
+        assert_eq!(format!("{attempt:?} {new:?}"), "PasswordAttempt(<redacted>) Password(<redacted>)");
     }
 
     #[tokio::test]

@@ -42,16 +42,11 @@ impl PhoneNumber {
     /// guessed), or national form (`0917 123 4521`) when `default_country` says where it is
     /// dialled. Refuses numbers that do not exist and numbers known not to take SMS.
     pub fn parse(raw: &str, default_country: Option<Country>) -> Result<Self, PhoneError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
-            return Err(PhoneError::Empty);
-        }
-        if raw.chars().count() > MAX_INPUT_CHARS
-            || !raw.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '.' | '(' | ')' | '/'))
-            || !raw.chars().any(|c| c.is_ascii_digit())
-        {
-            return Err(PhoneError::NotANumber);
-        }
+        PhoneInput::parse(raw)?.resolve(default_country)
+    }
+
+    /// [`PhoneNumber::parse`] past the checks that need no country ([`PhoneInput::parse`]).
+    fn parse_checked(raw: &str, default_country: Option<Country>) -> Result<Self, PhoneError> {
         let region = default_country.and_then(|c| c.as_str().parse::<phonenumber::country::Id>().ok());
         if region.is_none() && !raw.starts_with('+') {
             return Err(PhoneError::CountryNeeded);
@@ -109,6 +104,68 @@ impl PhoneNumber {
 impl std::fmt::Debug for PhoneNumber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("PhoneNumber").field(&self.masked()).finish()
+    }
+}
+
+/// A phone number as a request brings it (S5.6), checked at the edge as far as it can be
+/// without knowing whose it is: one in international form (`+63 917 123 4521`) in full, one
+/// in national form (`0917 123 4521`) only in its characters, since it is dialled in the
+/// account's country, which [`PhoneInput::resolve`] is given.
+#[derive(Clone)]
+pub struct PhoneInput(Dialled);
+
+#[derive(Clone)]
+enum Dialled {
+    International(PhoneNumber),
+    /// Trimmed, of allowed characters, with a digit.
+    National(String),
+}
+
+impl PhoneInput {
+    pub fn parse(raw: &str) -> Result<Self, PhoneError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(PhoneError::Empty);
+        }
+        if raw.chars().count() > MAX_INPUT_CHARS
+            || !raw.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '.' | '(' | ')' | '/'))
+            || !raw.chars().any(|c| c.is_ascii_digit())
+        {
+            return Err(PhoneError::NotANumber);
+        }
+        if raw.starts_with('+') {
+            // The number names its own country: a default one plays no part.
+            return PhoneNumber::parse_checked(raw, None).map(|n| Self(Dialled::International(n)));
+        }
+        Ok(Self(Dialled::National(raw.to_owned())))
+    }
+
+    /// The number, a national one as dialled in `default_country`.
+    pub fn resolve(&self, default_country: Option<Country>) -> Result<PhoneNumber, PhoneError> {
+        match &self.0 {
+            Dialled::International(number) => Ok(number.clone()),
+            Dialled::National(raw) => PhoneNumber::parse_checked(raw, default_country),
+        }
+    }
+}
+
+/// Only the last digits, as [`PhoneNumber`]'s `Debug` shows only a masked number.
+impl std::fmt::Debug for PhoneInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Dialled::International(number) => f.debug_tuple("PhoneInput").field(number).finish(),
+            Dialled::National(raw) => {
+                let digits: Vec<char> = raw.chars().filter(char::is_ascii_digit).collect();
+                let last4: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+                f.debug_tuple("PhoneInput").field(&format!("national *** {last4}")).finish()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PhoneInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(deserializer)?).map_err(crate::input::refuse)
     }
 }
 
@@ -214,6 +271,30 @@ mod tests {
         assert_eq!(serde_json::to_string(&number).unwrap(), "\"+639171234521\"");
         assert!(serde_json::from_str::<PhoneNumber>("\"+63 2 8123 4567\"").is_err());
         assert!(serde_json::from_str::<PhoneNumber>("\"09171234521\"").is_err(), "stored numbers are international");
+    }
+
+    #[test]
+    fn requests_bring_numbers_checked_as_far_as_they_can_be_without_a_country() {
+        use crate::input::{parse, ParseFailure, Refused};
+        let refused = |raw: &str| match parse(|| serde_json::from_value::<PhoneInput>(serde_json::Value::from(raw))) {
+            Err(ParseFailure::Refused(Refused::Phone(e))) => e,
+            other => panic!("{raw:?}: {other:?}"),
+        };
+        assert_eq!(refused(""), PhoneError::Empty);
+        assert_eq!(refused("maria"), PhoneError::NotANumber);
+        assert_eq!(refused("+63 2 8123 4567"), PhoneError::NotMobile("a landline"));
+        assert_eq!(refused("+63 917 123"), PhoneError::Invalid);
+        // National numbers wait for the account's country; the edge cannot tell.
+        let national: PhoneInput = serde_json::from_str("\"0917 123 4521\"").unwrap();
+        assert_eq!(national.resolve(ph()).unwrap().e164(), "+639171234521");
+        assert_eq!(national.resolve(None), Err(PhoneError::CountryNeeded));
+        assert_eq!(format!("{national:?}"), "PhoneInput(\"national *** 4521\")");
+        let landline: PhoneInput = serde_json::from_str("\"02 8123 4567\"").unwrap();
+        assert_eq!(landline.resolve(ph()), Err(PhoneError::NotMobile("a landline")));
+        // An international number is the same whatever the account's country.
+        let gb: PhoneInput = serde_json::from_str("\"+44 7400 123456\"").unwrap();
+        assert_eq!(gb.resolve(ph()).unwrap(), PhoneNumber::parse("+44 7400 123456", ph()).unwrap());
+        assert_eq!(format!("{gb:?}"), "PhoneInput(PhoneNumber(\"+44 *** *** 3456\"))");
     }
 
     #[test]

@@ -70,6 +70,15 @@ impl RecoveryToken {
     }
 }
 
+/// A reset link's token as a request brings it: one that cannot be a token is answered as
+/// one that no longer works, at the edge (256 bits cannot be guessed, so it is not counted).
+impl<'de> serde::Deserialize<'de> for RecoveryToken {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let typed = crate::input::text(deserializer)?;
+        Self::parse(typed.expose_secret()).ok_or_else(|| crate::input::refuse(crate::input::Refused::ResetLink))
+    }
+}
+
 /// The short code in a reset email, for reading the email on one device and typing on another.
 pub struct ResetCode(SecretString);
 
@@ -103,6 +112,48 @@ impl ResetCode {
     pub fn grouped(&self) -> String {
         let code = self.expose();
         format!("{} {}", &code[..4], &code[4..])
+    }
+}
+
+/// A reset code as a request brings it: whatever was typed. A malformed one is not refused at
+/// the edge: it is a guess like any other, counted and compared as a wrong code is, so it gets
+/// a wrong code's answer, at a wrong code's time (S2.5, S3.7).
+pub struct ResetCodeAttempt {
+    typed: SecretString,
+    code: Option<ResetCode>,
+}
+
+impl ResetCodeAttempt {
+    pub fn new(raw: &str) -> Self {
+        Self { typed: SecretString::from(raw.to_owned()), code: ResetCode::parse(raw) }
+    }
+    /// The text as typed, to show again in the form.
+    pub fn typed(&self) -> &str {
+        self.typed.expose_secret()
+    }
+    /// Whether it has a code's shape; one that has not can match nothing.
+    pub fn is_well_formed(&self) -> bool {
+        self.code.is_some()
+    }
+    /// The keyed hash to compare with the stored one: the code's, or for a malformed
+    /// attempt, one made the same way from what was typed, so that it costs the same.
+    pub fn storage_key(&self, key: &ServerKey, token_id: &str) -> String {
+        match &self.code {
+            Some(code) => code.storage_key(key, token_id),
+            None => key.keyed_hash(&format!("reset-code:{token_id}"), self.typed().as_bytes()),
+        }
+    }
+}
+
+impl std::fmt::Debug for ResetCodeAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetCodeAttempt(<redacted>)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ResetCodeAttempt {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::input::text(deserializer).map(|typed| Self::new(typed.expose_secret()))
     }
 }
 
@@ -153,7 +204,7 @@ pub struct PasswordResetCompletion {
 /// The evidence a person brings to the reset page.
 pub enum ResetProof {
     Link(RecoveryToken),
-    Code { login: LoginIdentifier, code: ResetCode },
+    Code { login: LoginIdentifier, code: ResetCodeAttempt },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,7 +232,7 @@ pub enum ResetError {
 /// The second factor offered with a reset on an account with 2-step on.
 pub struct SecondFactorProof<'a> {
     pub method_id: &'a str,
-    pub code: &'a str,
+    pub code: &'a crate::factors::FactorCode,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -333,7 +384,7 @@ impl Recovery {
         Ok(ResetGrant { token, account, by_code })
     }
 
-    async fn check_reset_code(&self, login: &LoginIdentifier, code: &ResetCode, now: i64) -> Result<ValidToken, ResetError> {
+    async fn check_reset_code(&self, login: &LoginIdentifier, code: &ResetCodeAttempt, now: i64) -> Result<ValidToken, ResetError> {
         let found = self.deps.store.reset_code_target(login.key(), now).await?;
         let counted = match &found {
             Some(token) => format!("token:{}", token.id),
@@ -348,7 +399,7 @@ impl Recovery {
         // A stored hash is 64 hex characters; with no token, compare against a value no
         // code can hash to, so that the same comparison runs.
         let expected = found.as_ref().and_then(|t| t.code_hash.clone()).unwrap_or_else(|| "-".repeat(64));
-        let matches: bool = subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), expected.as_bytes()).into();
+        let matches = bool::from(subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), expected.as_bytes())) && code.is_well_formed();
         match found {
             Some(token) if matches && tries <= MAX_CODE_ATTEMPTS => {
                 self.deps.store.release_attempt(&[counter.key]).await?;
@@ -449,5 +500,40 @@ impl Recovery {
         self.deps.audit(AuditEvent::PasswordResetCompleted, Some(&account.id), ctx, via).await?;
         self.deps.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{sessions_ended} ended by password reset")).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::input::{parse, ParseFailure, Refused};
+
+    #[test]
+    fn a_malformed_code_is_an_attempt_that_matches_nothing() {
+        let key = ServerKey::generate();
+        let code = ResetCode::generate();
+        let stored = code.storage_key(&key, "t1");
+        let typed: ResetCodeAttempt = serde_json::from_value(serde_json::Value::from(code.grouped())).unwrap();
+        assert!(typed.is_well_formed());
+        assert_eq!(typed.typed(), code.grouped(), "shown again as typed");
+        assert_eq!(typed.storage_key(&key, "t1"), stored, "spaces are ignored, as ResetCode::parse does");
+        for malformed in ["", "1234", "1234 567x", &"9".repeat(500)] {
+            let attempt: ResetCodeAttempt = serde_json::from_value(serde_json::Value::from(malformed)).expect("never refused");
+            assert!(!attempt.is_well_formed(), "{malformed}");
+            assert_eq!(attempt.storage_key(&key, "t1").len(), stored.len(), "hashed like a code");
+            assert_ne!(attempt.storage_key(&key, "t1"), stored);
+        }
+        assert_eq!(format!("{typed:?}"), "ResetCodeAttempt(<redacted>)");
+    }
+
+    #[test]
+    fn a_token_of_the_wrong_shape_is_refused_as_an_invalid_link() {
+        let token = RecoveryToken::generate();
+        let parsed: RecoveryToken = serde_json::from_value(serde_json::Value::from(token.expose())).unwrap();
+        assert_eq!(parsed.expose(), token.expose());
+        let refused = parse(|| serde_json::from_str::<RecoveryToken>("\"short\"")).unwrap_err();
+        assert!(matches!(refused, ParseFailure::Refused(Refused::ResetLink)), "{refused:?}");
+        assert_eq!(Refused::ResetLink.to_string(), ResetError::InvalidToken.to_string(), "the domain's own words");
     }
 }

@@ -7,8 +7,8 @@ use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::factors::{
-    generate_otp, mask_email, normalise_answer, normalise_code, question_text, recovery_code_hash, AnswerError, FactorKind, FactorRecord,
-    MethodView, NewOtp, TotpSecret,
+    generate_otp, mask_email, normalise_answer, normalise_code, question_text, recovery_code_hash, AnswerError, FactorCode, FactorKind,
+    FactorRecord, MethodView, NewOtp, TotpSecret,
 };
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
@@ -240,7 +240,7 @@ impl Verifier {
         if factor.kind == FactorKind::Sms {
             // Across accounts: one number cannot be made to receive more than 20 texts a day.
             caps.push(ThrottleKey {
-                key: format!("sms-to:{}", factor.secret),
+                key: format!("sms-to:{}", factor.secret.expose()),
                 rule: ThrottleRule::Budget { limit: 20, window: 86_400, cooldown: 86_400 },
             });
         }
@@ -268,7 +268,7 @@ impl Verifier {
             })
             .map_err(TwoStepError::Compose)?;
         let message = match factor.kind {
-            FactorKind::Sms => NewMessage::sms(&factor.secret, "verification_code", Some(account.id.clone()), content, now),
+            FactorKind::Sms => NewMessage::sms(factor.secret.expose(), "verification_code", Some(account.id.clone()), content, now),
             _ => NewMessage::email(account.email.as_str(), "verification_code", Some(account.id.clone()), content, now),
         };
         self.deps.store.insert_otp(&otp, &message).await?;
@@ -277,13 +277,13 @@ impl Verifier {
     }
 
     /// Checks a sent code for a binding and method, spending it when right.
-    pub(crate) async fn check_otp(&self, binding: &str, factor: &FactorRecord, code: &str, now: i64) -> Result<bool, TwoStepError> {
+    pub(crate) async fn check_otp(&self, binding: &str, factor: &FactorRecord, code: &FactorCode, now: i64) -> Result<bool, TwoStepError> {
         match self.deps.store.latest_otp(binding, &factor.id, now).await? {
             Some(otp) if otp.attempts < OTP_MAX_ATTEMPTS => {
                 if !self.deps.store.claim_otp_attempt(&otp.id, OTP_MAX_ATTEMPTS).await? {
                     return Ok(false);
                 }
-                let typed = self.deps.key.keyed_hash(&format!("otp:{}", otp.id), normalise_code(code).as_bytes());
+                let typed = self.deps.key.keyed_hash(&format!("otp:{}", otp.id), normalise_code(code.expose()).as_bytes());
                 if subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), otp.code_hash.as_bytes()).into() {
                     Ok(self.deps.store.consume_otp(&otp.id, now).await?)
                 } else {
@@ -335,7 +335,7 @@ impl Verifier {
         &self,
         account: &Account,
         method_id: &str,
-        code: &str,
+        code: &FactorCode,
         binding: &Binding<'_>,
         ctx: &RequestContext,
     ) -> Result<FactorKind, TwoStepError> {
@@ -353,11 +353,11 @@ impl Verifier {
         let now = self.deps.clock.unix();
         let ok = match factor.kind {
             FactorKind::Totp => {
-                let secret = TotpSecret::open(&factor.secret, &self.deps.key).map_err(|_| TwoStepError::Seal)?;
-                match secret.matching_step(code, now, factor.last_used_step) {
+                let secret = TotpSecret::open(factor.secret.expose(), &self.deps.key).map_err(|_| TwoStepError::Seal)?;
+                match secret.matching_step(code.expose(), now, factor.last_used_step) {
                     Some(step) => self.deps.store.advance_totp_step(&factor.id, step).await?,
                     None => {
-                        if secret.matching_step(code, now, None).is_some() {
+                        if secret.matching_step(code.expose(), now, None).is_some() {
                             // A right code used twice: someone may have seen it (S5.3).
                             self.deps.audit(AuditEvent::TotpReplayed, Some(&account.id), ctx, "").await?;
                             self.notify(account, "An authenticator code that had already been used was tried again. If that was not you, change your password.", ctx).await?;
@@ -368,12 +368,15 @@ impl Verifier {
             }
             FactorKind::Sms | FactorKind::Email => self.check_otp(binding.key, factor, code, now).await?,
             FactorKind::SecurityQuestion => {
-                let answer = Password::new(&normalise_answer(code)).map_err(|_| TwoStepError::Invalid)?;
-                matches!(self.deps.hasher.verify(&answer, Some(&factor.secret)).await?, Verified::Yes | Verified::YesRehashed(_))
+                let answer = Password::new(&normalise_answer(code.expose())).map_err(|_| TwoStepError::Invalid)?;
+                matches!(self.deps.hasher.verify(&answer, Some(factor.secret.expose())).await?, Verified::Yes | Verified::YesRehashed(_))
             }
             FactorKind::RecoveryCode => {
-                let used =
-                    self.deps.store.use_recovery_code(&account.id, &recovery_code_hash(&self.deps.key, &account.id, code), now).await?;
+                let used = self
+                    .deps
+                    .store
+                    .use_recovery_code(&account.id, &recovery_code_hash(&self.deps.key, &account.id, code.expose()), now)
+                    .await?;
                 if used {
                     let left = self.deps.store.recovery_codes_left(&account.id).await?;
                     self.deps.audit(AuditEvent::RecoveryCodeUsed, Some(&account.id), ctx, &format!("{left} left")).await?;

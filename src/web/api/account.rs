@@ -8,8 +8,10 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Json;
 use axum::Router;
+use doorman_core::auth::AuthError;
+use doorman_core::email_change::EmailChangeToken;
 use doorman_core::password_change::ChangeAllowedBy;
-use doorman_core::Password;
+use doorman_core::{EmailAddress, Password, PasswordAttempt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -18,7 +20,7 @@ type Answer = Result<Json<Value>, ApiError>;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmailBody {
-    new_email: String,
+    new_email: EmailAddress,
 }
 
 /// `POST /api/v1/account/email` `{new_email}`: after a step-up, a confirmation link goes to the
@@ -29,31 +31,28 @@ pub async fn change_email(
     StepUp(proof, session): StepUp,
     ApiJson(body): ApiJson<EmailBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let email = doorman_core::EmailAddress::parse(&body.new_email)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", e.to_string()))?;
-    state.email_change.request_email_change(&proof, &session.account, &email, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "confirmation_sent" }))))
+    state.email_change.request_email_change(&proof, &session.account, &body.new_email, &ctx).await?;
+    Ok(super::accepted("confirmation_sent"))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
-    token: String,
+    token: EmailChangeToken,
 }
 
 /// `POST /api/v1/account/email/confirm` `{token}`: the link's token; the old address is told.
 pub async fn confirm_email(State(state): State<AppState>, Client(ctx): Client, ApiJson(body): ApiJson<TokenBody>) -> Answer {
-    let token =
-        doorman_core::recovery::RecoveryToken::parse(&body.token).ok_or(doorman_core::email_change::EmailChangeError::InvalidToken)?;
-    let account = state.email_change.confirm_email_change(&token, &ctx).await?;
+    let account = state.email_change.confirm_email_change(body.token.token(), &ctx).await?;
     Ok(Json(json!({ "status": "email_changed", "email": account.email })))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
-    current_password: Option<String>,
-    new_password: String,
+    /// Any length: one too long to be a password is a wrong one, not a bad body.
+    current_password: Option<PasswordAttempt>,
+    new_password: Password,
 }
 
 /// `POST /api/v1/account/password` `{current_password, new_password}`, or `{new_password}`
@@ -65,18 +64,16 @@ pub async fn change_password(
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> Answer {
     // Without the current password, a recent step-up (S4.6), checked by core as for any change.
-    let current = body.current_password.as_deref().map(Password::new).transpose();
-    let current = current.map_err(|_| doorman_core::auth::AuthError::InvalidCredentials)?;
+    let current = body.current_password.as_ref().map(|attempt| attempt.password().ok_or(AuthError::InvalidCredentials)).transpose()?;
     let proof;
-    let allowed_by = match &current {
+    let allowed_by = match current {
         Some(current) => ChangeAllowedBy::CurrentPassword(current),
         None => {
             proof = state.two_step.check_step_up(&session.record, &session.account).await?;
             ChangeAllowedBy::SteppedUp(&proof)
         }
     };
-    let new_password = Password::new(&body.new_password).map_err(doorman_core::auth::AuthError::WeakPassword)?;
-    let ended = state.password_change.change_password(&session.record, &session.account, allowed_by, &new_password, &ctx).await?;
+    let ended = state.password_change.change_password(&session.record, &session.account, allowed_by, &body.new_password, &ctx).await?;
     Ok(Json(json!({ "status": "password_changed", "other_sessions_ended": ended })))
 }
 

@@ -6,6 +6,7 @@ use axum::routing::{delete, get, post};
 use axum::Json;
 use axum::Router;
 use axum_extra::extract::CookieJar;
+use doorman_core::{LoginIdentifier, PasswordAttempt};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -13,8 +14,9 @@ use time::format_description::well_known::Rfc3339;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
-    login: String,
-    password: String,
+    login: LoginIdentifier,
+    /// Any length: one too long to be a password is a wrong one (S2.1), not a bad body.
+    password: PasswordAttempt,
 }
 
 /// `POST /api/v1/login`
@@ -35,7 +37,7 @@ pub async fn login(
         }
         return Ok((jar, Json(body)));
     }
-    Ok((jar, Json(json!({ "status": "authenticated" }))))
+    Ok((jar, super::status("authenticated")))
 }
 
 /// `POST /api/v1/logout`
@@ -46,7 +48,7 @@ pub async fn logout(
     jar: CookieJar,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
     state.auth.logout(&session.record, &ctx).await?;
-    Ok((jar.add(state.web.removal(state.web.session_cookie)), Json(json!({ "status": "logged_out" }))))
+    Ok((jar.add(state.web.removal(state.web.session_cookie)), super::status("logged_out")))
 }
 
 /// `GET /api/v1/session`

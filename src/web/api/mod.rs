@@ -9,8 +9,14 @@ pub mod payments;
 pub mod recovery;
 pub mod two_step;
 
+use crate::web::error::ApiError;
 use crate::web::AppState;
-use axum::Router;
+use axum::http::StatusCode;
+use axum::{Json, Router};
+use doorman_core::audit::RequestContext;
+use doorman_core::two_step::Binding;
+use doorman_core::Account;
+use serde_json::{json, Value};
 
 /// Every API v1 route: each feature module brings its own `router()`.
 pub fn router() -> Router<AppState> {
@@ -22,4 +28,27 @@ pub fn router() -> Router<AppState> {
         .merge(payments::router())
         .merge(help::router())
         .merge(banners::router())
+}
+
+/// `{"status": ...}`: what a change that needs no more words answers.
+fn status(name: &str) -> Json<Value> {
+    Json(json!({ "status": name }))
+}
+
+/// 202 `{"status": ...}`: accepted, and carried out out of band (an email or a text sent).
+fn accepted(name: &str) -> (StatusCode, Json<Value>) {
+    (StatusCode::ACCEPTED, status(name))
+}
+
+/// Every "send me a code" of the API (the second step of login, step-up, a payment
+/// approval): a code for one of the account's methods, bound to where it will be checked.
+async fn send_code(
+    state: &AppState,
+    account: &Account,
+    method_id: &str,
+    binding: Binding<'_>,
+    ctx: &RequestContext,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.two_step.send_code(account, method_id, &binding, ctx).await?;
+    Ok(accepted("sent"))
 }

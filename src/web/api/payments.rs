@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Json;
 use axum::Router;
+use doorman_core::factors::FactorCode;
 use doorman_core::payments::{Withdrawal, PAYOUT_DESTINATIONS};
 use doorman_core::two_step::Binding;
 use serde::Deserialize;
@@ -74,7 +75,7 @@ pub async fn withdraw(
 pub struct ApproveBody {
     approval_id: String,
     method_id: String,
-    code: Option<String>,
+    code: Option<FactorCode>,
 }
 
 /// `POST /api/v1/payments/withdrawals/approve` `{approval_id, method_id, code}`
@@ -88,7 +89,7 @@ pub async fn approve(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", "Send the code or answer for the method."));
     };
     state.two_step.approve(&session.account, &body.approval_id, &body.method_id, &code, &ctx).await?;
-    Ok(Json(json!({ "status": "approved" })))
+    Ok(super::status("approved"))
 }
 
 /// `POST /api/v1/payments/withdrawals/approve/send` `{approval_id, method_id}`
@@ -102,8 +103,7 @@ pub async fn approve_send(
         return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", "This withdrawal request does not exist or has expired."));
     }
     let key = format!("approval:{}", body.approval_id);
-    state.two_step.send_code(&session.account, &body.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
+    super::send_code(&state, &session.account, &body.method_id, Binding { key: &key, purpose: "withdrawal" }, &ctx).await
 }
 
 /// This module's routes, under `/api/v1`.

@@ -6,15 +6,17 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Json;
 use axum::Router;
-use doorman_core::recovery::{RecoveryToken, ResetCode, ResetError, ResetProof, SecondFactorProof};
-use doorman_core::LoginIdentifier;
+use doorman_core::factors::FactorCode;
+use doorman_core::input::Deferred;
+use doorman_core::recovery::{RecoveryToken, ResetCodeAttempt, ResetProof, SecondFactorProof};
+use doorman_core::{LoginIdentifier, Password};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotBody {
-    login: String,
+    login: LoginIdentifier,
 }
 
 /// `POST /api/v1/password/forgot`: the same 202 for every input (S2.1, S2.2).
@@ -24,16 +26,17 @@ pub async fn forgot(
     ApiJson(body): ApiJson<ForgotBody>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     request_reset(&state, &body.login, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "accepted" }))))
+    Ok(super::accepted("accepted"))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
-    token: Option<String>,
-    login: Option<String>,
-    code: Option<String>,
-    new_password: String,
+    token: Option<RecoveryToken>,
+    login: Option<LoginIdentifier>,
+    code: Option<ResetCodeAttempt>,
+    /// Judged after the emailed proof: a code is counted whatever else the body holds (S3.7).
+    new_password: Deferred<Password>,
     /// Needed when the account has 2-step verification on (S1.12).
     second_factor: Option<SecondFactorBody>,
 }
@@ -42,16 +45,16 @@ pub struct ResetBody {
 #[serde(deny_unknown_fields)]
 pub struct SecondFactorBody {
     method_id: String,
-    code: String,
+    code: FactorCode,
 }
 
-/// The link's token, or the login and emailed code, as a proof.
-fn proof_of(token: Option<String>, login: Option<String>, code: Option<String>) -> Result<ResetProof, ApiError> {
+/// The link's token, or the login and emailed code, as a proof. A token that cannot be one
+/// was refused at the edge (256 bits are not guessed, so not counted); a code never is: a
+/// malformed one is counted and answered like a wrong one (S3.7).
+fn proof_of(token: Option<RecoveryToken>, login: Option<LoginIdentifier>, code: Option<ResetCodeAttempt>) -> Result<ResetProof, ApiError> {
     match (token, login, code) {
-        (Some(token), None, None) => Ok(ResetProof::Link(RecoveryToken::parse(&token).ok_or(ResetError::InvalidToken)?)),
-        (None, Some(login), Some(code)) => {
-            Ok(ResetProof::Code { login: LoginIdentifier::new(&login), code: ResetCode::parse(&code).ok_or(ResetError::InvalidCode)? })
-        }
+        (Some(token), None, None) => Ok(ResetProof::Link(token)),
+        (None, Some(login), Some(code)) => Ok(ResetProof::Code { login, code }),
         _ => Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_body",
@@ -63,9 +66,9 @@ fn proof_of(token: Option<String>, login: Option<String>, code: Option<String>) 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResetSendBody {
-    token: Option<String>,
-    login: Option<String>,
-    code: Option<String>,
+    token: Option<RecoveryToken>,
+    login: Option<LoginIdentifier>,
+    code: Option<ResetCodeAttempt>,
     method_id: String,
 }
 
@@ -77,7 +80,7 @@ pub async fn send_code(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let grant = state.recovery.open_reset(&proof_of(body.token, body.login, body.code)?).await?;
     state.recovery.send_reset_code(&grant, &body.method_id, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
+    Ok(super::accepted("sent"))
 }
 
 /// `POST /api/v1/password/reset` with `{token, new_password}` or `{login, code, new_password}`.
@@ -86,7 +89,7 @@ pub async fn reset(State(state): State<AppState>, Client(ctx): Client, ApiJson(b
     let grant = state.recovery.open_reset(&proof_of(body.token, body.login, body.code)?).await?;
     let second = body.second_factor.as_ref().map(|s| SecondFactorProof { method_id: &s.method_id, code: &s.code });
     reset_password(&state, &grant, &body.new_password, second, &ctx).await?;
-    Ok(Json(json!({ "status": "password_changed" })))
+    Ok(super::status("password_changed"))
 }
 
 /// This module's routes, under `/api/v1`.

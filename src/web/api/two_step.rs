@@ -10,9 +10,11 @@ use axum::routing::{delete, get, post};
 use axum::Json;
 use axum::Router;
 use axum_extra::extract::CookieJar;
-use doorman_core::factors::SECURITY_QUESTIONS;
-use doorman_core::two_step::{Binding, StepUpProof};
-use doorman_core::Password;
+use doorman_core::audit::RequestContext;
+use doorman_core::factors::{FactorCode, SecurityAnswer, SECURITY_QUESTIONS};
+use doorman_core::phone::PhoneInput;
+use doorman_core::two_step::{Binding, StepUpProof, TwoStepError};
+use doorman_core::PasswordAttempt;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -23,7 +25,7 @@ type Answer = Result<Json<Value>, ApiError>;
 #[serde(deny_unknown_fields)]
 pub struct MethodCode {
     method_id: String,
-    code: String,
+    code: FactorCode,
 }
 
 #[derive(Deserialize)]
@@ -55,7 +57,7 @@ pub async fn second_factor(
     let (token, device) =
         state.two_step.complete_second_step(&session.record, &session.account, &body.method_id, &body.code, &devices, &ctx).await?;
     let jar = crate::web::signed_in_cookies(&state, jar, &token, Some(device));
-    Ok((jar, Json(json!({ "status": "authenticated" }))))
+    Ok((jar, super::status("authenticated")))
 }
 
 /// `POST /api/v1/login/second-factor/send`
@@ -67,8 +69,7 @@ pub async fn second_factor_send(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let session = pending(session)?;
     let binding = Binding { key: &session.record.id_hash, purpose: "login" };
-    state.two_step.send_code(&session.account, &body.method_id, &binding, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
+    super::send_code(&state, &session.account, &body.method_id, binding, &ctx).await
 }
 
 /// `GET /api/v1/account/two-step`
@@ -94,17 +95,38 @@ pub async fn start_totp(State(state): State<AppState>, StepUp(proof, session): S
     Ok(Json(json!({ "method_id": enrolment.method_id, "secret": enrolment.secret.expose_secret(), "otpauth_uri": enrolment.otpauth_uri })))
 }
 
-/// `POST /api/v1/account/two-step/totp/confirm`
+/// What enrolling a method answers once it is on.
+fn enabled(method_id: &str) -> Answer {
+    Ok(Json(json!({ "status": "enabled", "method_id": method_id })))
+}
+
+/// The methods whose enrolment waits for a first code: an app's, or one texted to a new number.
+enum Enrolling {
+    App,
+    Phone,
+}
+
+/// Confirms an enrolment with its first code, `{method_id, code}`: the one shell of both
+/// confirmations. Finishing an enrolment started after a step-up needs no second one (core
+/// checks).
+async fn confirm(what: Enrolling, state: &AppState, ctx: &RequestContext, session: &CurrentSession, body: &MethodCode) -> Answer {
+    let proof = state.two_step.recent_step_up(&session.record);
+    let (by, account) = (proof.as_ref(), &session.account);
+    match what {
+        Enrolling::App => state.two_step.confirm_totp(by, account, &body.method_id, &body.code, ctx).await?,
+        Enrolling::Phone => state.two_step.confirm_sms(by, account, &body.method_id, &body.code, ctx).await?,
+    }
+    enabled(&body.method_id)
+}
+
+/// `POST /api/v1/account/two-step/totp/confirm` `{method_id, code}`
 pub async fn confirm_totp(
     State(state): State<AppState>,
     Client(ctx): Client,
     ApiSession(session): ApiSession,
     ApiJson(body): ApiJson<MethodCode>,
 ) -> Answer {
-    // Finishing an enrolment started after a step-up needs no second one (core checks).
-    let proof = state.two_step.recent_step_up(&session.record);
-    state.two_step.confirm_totp(proof.as_ref(), &session.account, &body.method_id, &body.code, &ctx).await?;
-    Ok(Json(json!({ "status": "enabled", "method_id": body.method_id })))
+    confirm(Enrolling::App, &state, &ctx, &session, &body).await
 }
 
 /// `POST /api/v1/account/two-step/recovery-codes`: ten new codes; the old ones stop working.
@@ -121,7 +143,8 @@ pub async fn recovery_codes(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhoneBody {
-    phone: String,
+    /// Checked at the edge as far as it can be without the account's country.
+    phone: PhoneInput,
 }
 
 /// `POST /api/v1/account/two-step/sms` `{phone}`: texts a code to the new number (S5.6).
@@ -142,9 +165,7 @@ pub async fn confirm_sms(
     ApiSession(session): ApiSession,
     ApiJson(body): ApiJson<MethodCode>,
 ) -> Answer {
-    let proof = state.two_step.recent_step_up(&session.record);
-    state.two_step.confirm_sms(proof.as_ref(), &session.account, &body.method_id, &body.code, &ctx).await?;
-    Ok(Json(json!({ "status": "enabled", "method_id": body.method_id })))
+    confirm(Enrolling::Phone, &state, &ctx, &session, &body).await
 }
 
 /// `POST /api/v1/account/two-step/email`
@@ -155,14 +176,15 @@ pub async fn add_email(
     ApiJson(_): ApiJson<Value>,
 ) -> Answer {
     let id = state.two_step.add_email_codes(&proof, &session.account, &ctx).await?;
-    Ok(Json(json!({ "status": "enabled", "method_id": id })))
+    enabled(&id)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuestionBody {
     question_id: String,
-    answer: String,
+    /// Too long or trivial is refused at the edge; personal, with the account.
+    answer: SecurityAnswer,
 }
 
 /// `POST /api/v1/account/two-step/security-question`
@@ -173,13 +195,13 @@ pub async fn set_question(
     ApiJson(body): ApiJson<QuestionBody>,
 ) -> Answer {
     let id = state.two_step.set_security_question(&proof, &session.account, &body.question_id, &body.answer, &ctx).await?;
-    Ok(Json(json!({ "status": "enabled", "method_id": id })))
+    enabled(&id)
 }
 
 /// `POST /api/v1/account/two-step/default`
 pub async fn set_default(State(state): State<AppState>, StepUp(proof, session): StepUp, ApiJson(body): ApiJson<MethodOnly>) -> Answer {
     state.two_step.set_default_method(&proof, &session.account, &body.method_id).await?;
-    Ok(Json(json!({ "status": "default_set" })))
+    Ok(super::status("default_set"))
 }
 
 /// `DELETE /api/v1/account/two-step/{method_id}`
@@ -190,15 +212,16 @@ pub async fn remove(
     Path(method_id): Path<String>,
 ) -> Answer {
     state.two_step.remove_method(&proof, &session.account, &method_id, &ctx).await?;
-    Ok(Json(json!({ "status": "removed" })))
+    Ok(super::status("removed"))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepUpBody {
     method_id: Option<String>,
-    code: Option<String>,
-    password: Option<String>,
+    code: Option<FactorCode>,
+    /// Any length: one too long to be a password is a wrong one, not a bad body.
+    password: Option<PasswordAttempt>,
 }
 
 /// `POST /api/v1/step-up` with `{method_id, code}`, or `{password}` without 2-step.
@@ -209,13 +232,9 @@ pub async fn step_up(
     jar: CookieJar,
     ApiJson(body): ApiJson<StepUpBody>,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
-    let password;
     let proof = match (&body.method_id, &body.code, &body.password) {
         (Some(method_id), Some(code), None) => StepUpProof::Method { method_id, code },
-        (None, None, Some(raw)) => {
-            password = Password::new(raw).map_err(|_| doorman_core::two_step::TwoStepError::Invalid)?;
-            StepUpProof::Password(&password)
-        }
+        (None, None, Some(attempt)) => StepUpProof::Password(attempt.password().ok_or(TwoStepError::Invalid)?),
         _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -226,7 +245,7 @@ pub async fn step_up(
     };
     let token = state.two_step.step_up(&session.record, &session.account, proof, &ctx).await?;
     let jar = jar.add(state.web.cookie(state.web.session_cookie, token.expose().to_owned()));
-    Ok((jar, Json(json!({ "status": "verified" }))))
+    Ok((jar, super::status("verified")))
 }
 
 /// `POST /api/v1/step-up/send`
@@ -237,8 +256,7 @@ pub async fn step_up_send(
     ApiJson(body): ApiJson<MethodOnly>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let binding = Binding { key: &session.record.id_hash, purpose: "step_up" };
-    state.two_step.send_code(&session.account, &body.method_id, &binding, &ctx).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "status": "sent" }))))
+    super::send_code(&state, &session.account, &body.method_id, binding, &ctx).await
 }
 
 /// This module's routes, under `/api/v1`.

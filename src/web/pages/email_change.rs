@@ -14,6 +14,7 @@ use axum::routing::get;
 use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::email_change::EmailChangeError;
+use doorman_core::input::Deferred;
 use doorman_core::recovery::RecoveryToken;
 use doorman_core::EmailAddress;
 use serde::Deserialize;
@@ -49,7 +50,8 @@ pub async fn form(chrome: Chrome, State(state): State<AppState>, PageSession(ses
 #[derive(Deserialize)]
 pub struct ChangeForm {
     csrf: String,
-    new_email: String,
+    /// A refusal is shown on this form, with what was typed.
+    new_email: Deferred<EmailAddress>,
 }
 
 /// `POST /account/email`: needs a recent step-up (S7.6).
@@ -63,9 +65,9 @@ pub async fn submit(
     if !Csrf::check(&state, session.token.expose(), &form.csrf) {
         return Err(PageError(forbidden_form()));
     }
-    let result = match EmailAddress::parse(&form.new_email) {
-        Ok(email) => state.email_change.request_email_change(&proof, &session.account, &email, &ctx).await.map_err(ApiError::from),
-        Err(e) => Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_email", e.to_string())),
+    let result = match form.new_email.value() {
+        Ok(email) => state.email_change.request_email_change(&proof, &session.account, email, &ctx).await.map_err(ApiError::from),
+        Err(refused) => Err(ApiError::from(refused)),
     };
     let (status, sent, error) = match result {
         Ok(()) => (StatusCode::OK, true, None),
@@ -76,7 +78,7 @@ pub async fn submit(
         chrome,
         csrf: Csrf::token(&state, session.token.expose()),
         current: session.account.email.as_str().to_owned(),
-        new_email: form.new_email.chars().take(254).collect(),
+        new_email: form.new_email.typed().chars().take(254).collect(),
         sent,
         error,
     };

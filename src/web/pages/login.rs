@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use axum_extra::extract::CookieJar;
+use doorman_core::{LoginIdentifier, PasswordAttempt};
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -63,8 +64,9 @@ pub async fn show(
 
 #[derive(Deserialize)]
 pub struct LoginForm {
-    login: String,
-    password: String,
+    login: LoginIdentifier,
+    /// Any length: one too long to be a password is a wrong one, not a bad form.
+    password: PasswordAttempt,
     csrf: String,
 }
 
@@ -85,7 +87,7 @@ pub async fn submit(
         }
         Err(ApiError { status, code, message, retry_after, .. }) if status.is_client_error() => {
             let said = Said { error: Some(message), throttled: code == "too_many_attempts", logged_out: false };
-            let mut response = login_page(chrome, &state, jar, status, form.login, said);
+            let mut response = login_page(chrome, &state, jar, status, form.login.as_typed().to_owned(), said);
             crate::web::error::set_retry_after(&mut response, retry_after);
             Ok(response)
         }

@@ -12,9 +12,10 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use doorman_core::auth::AuthError;
+use doorman_core::input::Deferred;
 use doorman_core::password::MAX_PASSWORD_CHARS;
 use doorman_core::password_change::ChangeAllowedBy;
-use doorman_core::Password;
+use doorman_core::{Password, PasswordAttempt};
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -63,8 +64,10 @@ pub async fn form(chrome: Chrome, State(state): State<AppState>, PageSession(ses
 #[derive(Deserialize)]
 pub struct PasswordForm {
     csrf: String,
-    current_password: String,
-    new_password: String,
+    /// Any length: one too long to be a password is a wrong one, not a bad form.
+    current_password: PasswordAttempt,
+    /// A refusal is shown on this form.
+    new_password: Deferred<Password>,
 }
 
 /// `POST /account/password`
@@ -78,19 +81,18 @@ pub async fn submit(
     if !Csrf::check(&state, session.token.expose(), &form.csrf) {
         return Err(PageError(forbidden_form()));
     }
-    let result = match (Password::new(&form.current_password), Password::new(&form.new_password)) {
-        (Ok(current), Ok(new)) => {
-            state
-                .password_change
-                .change_password(&session.record, &session.account, ChangeAllowedBy::CurrentPassword(&current), &new, &ctx)
-                .await
-        }
-        (Err(_), _) => Err(AuthError::InvalidCredentials),
-        (_, Err(weak)) => Err(AuthError::WeakPassword(weak)),
+    let result = match (form.current_password.password(), form.new_password.value()) {
+        (Some(current), Ok(new)) => state
+            .password_change
+            .change_password(&session.record, &session.account, ChangeAllowedBy::CurrentPassword(current), new, &ctx)
+            .await
+            .map_err(ApiError::from),
+        (None, _) => Err(ApiError::from(AuthError::InvalidCredentials)),
+        (_, Err(refused)) => Err(ApiError::from(refused)),
     };
     match result {
         Ok(_) => Ok(page(chrome, &state, &session, StatusCode::OK, true, None)),
-        Err(AuthError::InvalidCredentials) => Ok(page(
+        Err(error) if error.code == "invalid_credentials" => Ok(page(
             chrome,
             &state,
             &session,
@@ -98,8 +100,7 @@ pub async fn submit(
             false,
             Some(("current_password", "Your current password is not correct.".into())),
         )),
-        Err(e) => {
-            let error = ApiError::from(e);
+        Err(error) => {
             if !error.status.is_client_error() {
                 return Err(PageError(error));
             }

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use doorman_core::approval::Approval;
+use doorman_core::factors::FactorCode;
 use doorman_core::payments::{Withdrawal, WithdrawalRecord, PAYOUT_DESTINATIONS};
 use doorman_core::step_up::SteppedUp;
 use doorman_core::two_step::Binding;
@@ -152,7 +153,7 @@ pub async fn confirm(
 pub struct ApproveForm {
     csrf: String,
     method_id: String,
-    code: String,
+    code: FactorCode,
 }
 
 #[derive(Template)]

@@ -13,10 +13,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::CookieJar;
-use doorman_core::factors::MethodView;
+use doorman_core::factors::{FactorCode, MethodView};
+use doorman_core::input::Deferred;
 use doorman_core::password::MAX_PASSWORD_CHARS;
-use doorman_core::recovery::{RecoveryToken, ResetCode, ResetError, ResetGrant, ResetProof, SecondFactorProof};
-use doorman_core::LoginIdentifier;
+use doorman_core::recovery::{RecoveryToken, ResetCodeAttempt, ResetError, ResetGrant, ResetProof, SecondFactorProof};
+use doorman_core::{LoginIdentifier, Password};
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -49,7 +50,7 @@ pub async fn forgot_form(chrome: Chrome, State(state): State<AppState>, jar: Coo
 
 #[derive(Deserialize)]
 pub struct ForgotForm {
-    login: String,
+    login: LoginIdentifier,
     csrf: String,
 }
 
@@ -64,7 +65,7 @@ pub async fn forgot_submit(
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
     request_reset(&state, &form.login, &ctx).await?;
-    Ok(forgot_page(chrome, &state, jar, form.login.chars().take(320).collect(), true))
+    Ok(forgot_page(chrome, &state, jar, form.login.as_typed().chars().take(320).collect(), true))
 }
 
 #[derive(Template)]
@@ -185,21 +186,26 @@ pub async fn reset_form(
 #[derive(Deserialize)]
 pub struct ResetForm {
     csrf: String,
-    new_password: String,
-    login: Option<String>,
-    code: Option<String>,
+    /// Judged after the emailed proof, and on this form: a code is counted first (S3.7).
+    new_password: Deferred<Password>,
+    login: Option<LoginIdentifier>,
+    /// As typed: a malformed code is counted and answered like a wrong one (S3.7).
+    code: Option<ResetCodeAttempt>,
     /// The 2-step method and its code or answer, when 2-step is on.
     method_id: Option<String>,
-    factor_code: Option<String>,
+    factor_code: Option<FactorCode>,
 }
 
 /// The proof a reset form carries: the login and emailed code, else the link's cookie.
-fn form_proof(state: &AppState, jar: &CookieJar, login: Option<&str>, code: Option<&str>) -> Result<ResetProof, ResetError> {
-    match (login, code) {
-        (Some(login), Some(code)) => {
-            ResetCode::parse(code).map(|code| ResetProof::Code { login: LoginIdentifier::new(login), code }).ok_or(ResetError::InvalidCode)
-        }
-        _ => jar
+fn form_proof(
+    state: &AppState,
+    jar: &CookieJar,
+    login: Option<LoginIdentifier>,
+    code: Option<ResetCodeAttempt>,
+) -> Result<ResetProof, ResetError> {
+    match code {
+        Some(code) => Ok(ResetProof::Code { login: login.unwrap_or_else(|| LoginIdentifier::new("")), code }),
+        None => jar
             .get(reset_cookie_name(state))
             .and_then(|c| RecoveryToken::parse(c.value()))
             .map(ResetProof::Link)
@@ -208,10 +214,19 @@ fn form_proof(state: &AppState, jar: &CookieJar, login: Option<&str>, code: Opti
 }
 
 /// The link's cookie, or the login and code, checked (a code counted) before anything else.
-async fn open_grant(state: &AppState, jar: &CookieJar, entered: &Entered) -> Result<ResetGrant, ApiError> {
-    let by_code = entered.by_code;
-    let proof = form_proof(state, jar, by_code.then_some(entered.login.as_str()), by_code.then_some(entered.code.as_str()))?;
+async fn open_grant(
+    state: &AppState,
+    jar: &CookieJar,
+    login: Option<LoginIdentifier>,
+    code: Option<ResetCodeAttempt>,
+) -> Result<ResetGrant, ApiError> {
+    let proof = form_proof(state, jar, login, code)?;
     Ok(state.recovery.open_reset(&proof).await?)
+}
+
+/// The login and code as typed, to show again (never a password).
+fn typed(login: Option<&LoginIdentifier>, code: Option<&ResetCodeAttempt>) -> (String, String) {
+    (login.map(|l| l.as_typed().to_owned()).unwrap_or_default(), code.map(|c| c.typed().to_owned()).unwrap_or_default())
 }
 
 /// What the person typed on the reset form: shown again after a refusal (never a password).
@@ -219,12 +234,6 @@ struct Entered {
     by_code: bool,
     login: String,
     code: String,
-}
-
-impl Entered {
-    fn of(login: Option<String>, code: Option<String>) -> Self {
-        Self { by_code: code.is_some(), login: login.unwrap_or_default(), code: code.unwrap_or_default() }
-    }
 }
 
 /// The page again after a refusal, keeping what the person typed (but never a password).
@@ -273,8 +282,10 @@ pub async fn reset_submit(
         (Some(method_id), Some(code)) => Some(SecondFactorProof { method_id, code }),
         _ => None,
     };
-    let entered = Entered::of(form.login, form.code);
-    let grant = match open_grant(&state, &jar, &entered).await {
+    let by_code = form.code.is_some();
+    let (login, code) = typed(form.login.as_ref(), form.code.as_ref());
+    let entered = Entered { by_code, login, code };
+    let grant = match open_grant(&state, &jar, form.login, form.code).await {
         Ok(grant) => grant,
         Err(error) => return reset_page_again(chrome, &state, jar, error, None, entered).await,
     };
@@ -291,8 +302,8 @@ pub async fn reset_submit(
 pub struct ResetSendForm {
     csrf: String,
     method_id: String,
-    login: Option<String>,
-    code: Option<String>,
+    login: Option<LoginIdentifier>,
+    code: Option<ResetCodeAttempt>,
 }
 
 /// `POST /reset-password/send`: an SMS or email code for the reset's second step.
@@ -304,8 +315,10 @@ pub async fn reset_send(
     PageForm(form): PageForm<ResetSendForm>,
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
-    let entered = Entered::of(form.login, form.code);
-    let grant = match open_grant(&state, &jar, &entered).await {
+    let by_code = form.code.is_some();
+    let (login, code) = typed(form.login.as_ref(), form.code.as_ref());
+    let entered = Entered { by_code, login, code };
+    let grant = match open_grant(&state, &jar, form.login, form.code).await {
         Ok(grant) => grant,
         Err(error) => return reset_page_again(chrome, &state, jar, error, None, entered).await,
     };

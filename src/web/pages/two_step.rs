@@ -14,9 +14,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::CookieJar;
-use doorman_core::factors::{FactorKind, MethodView, SECURITY_QUESTIONS};
+use doorman_core::factors::{FactorCode, FactorKind, MethodView, SecurityAnswer, SECURITY_QUESTIONS};
+use doorman_core::input::Deferred;
+use doorman_core::phone::PhoneInput;
 use doorman_core::two_step::{Binding, StepUpProof, TotpEnrolment, TwoStepError};
-use doorman_core::Password;
+use doorman_core::PasswordAttempt;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
@@ -171,8 +173,9 @@ pub async fn second_step(
 pub struct CodeForm {
     csrf: String,
     method_id: Option<String>,
-    code: Option<String>,
-    password: Option<String>,
+    code: Option<FactorCode>,
+    /// Any length: one too long to be a password is a wrong one, not a bad form.
+    password: Option<PasswordAttempt>,
     next: Option<String>,
 }
 
@@ -189,8 +192,8 @@ pub async fn second_step_submit(
     check_csrf(&state, &session, &form.csrf)?;
     let method_id = form.method_id.unwrap_or_default();
     let devices = crate::web::presented_devices(&state, &jar);
-    let code = form.code.as_deref().unwrap_or_default();
-    let result = state.two_step.complete_second_step(&session.record, &session.account, &method_id, code, &devices, &ctx).await;
+    let code = form.code.unwrap_or_else(|| FactorCode::new(""));
+    let result = state.two_step.complete_second_step(&session.record, &session.account, &method_id, &code, &devices, &ctx).await;
     match result {
         Ok((token, device)) => {
             Ok((crate::web::signed_in_cookies(&state, jar, &token, Some(device)), Redirect::to("/account")).into_response())
@@ -286,13 +289,9 @@ pub async fn step_up_submit(
 ) -> Result<Response, PageError> {
     check_csrf(&state, &session, &form.csrf)?;
     let next = safe_next(form.next.as_deref());
-    let password;
     let proof = match (&form.method_id, &form.code, &form.password) {
         (Some(method_id), Some(code), _) => StepUpProof::Method { method_id, code },
-        (_, _, Some(raw)) => {
-            password = Password::new(raw).map_err(|_| ApiError::from(TwoStepError::Invalid))?;
-            StepUpProof::Password(&password)
-        }
+        (_, _, Some(attempt)) => StepUpProof::Password(attempt.password().ok_or_else(|| ApiError::from(TwoStepError::Invalid))?),
         _ => return Err(PageError(ApiError::from(TwoStepError::Invalid))),
     };
     match state.two_step.step_up(&session.record, &session.account, proof, &ctx).await {
@@ -397,8 +396,8 @@ pub async fn security(
 }
 
 /// A failed change: back to the settings page with the reason.
-async fn settings_error(chrome: Chrome, state: &AppState, session: &CurrentSession, e: TwoStepError) -> Result<Response, PageError> {
-    let (status, message) = shown(ApiError::from(e))?;
+async fn settings_error(chrome: Chrome, state: &AppState, session: &CurrentSession, e: impl Into<ApiError>) -> Result<Response, PageError> {
+    let (status, message) = shown(e.into())?;
     Ok(render(status, &security_page(chrome, state, session, None, Some(message)).await?))
 }
 
@@ -465,7 +464,7 @@ fn totp_page(
 pub struct ConfirmForm {
     csrf: String,
     method_id: String,
-    code: String,
+    code: FactorCode,
 }
 
 /// `POST /account/security/totp/confirm`
@@ -556,7 +555,8 @@ fn sms_page(
 #[derive(Deserialize)]
 pub struct PhoneForm {
     csrf: String,
-    phone: String,
+    /// A refusal is shown on the settings page.
+    phone: Deferred<PhoneInput>,
 }
 
 /// `POST /account/security/sms`: texts a code to the new number (S5.6).
@@ -568,7 +568,11 @@ pub async fn sms_start(
     PageForm(form): PageForm<PhoneForm>,
 ) -> Result<Response, PageError> {
     check_csrf(&state, &session, &form.csrf)?;
-    match state.two_step.start_sms(&proof, &session.account, &form.phone, &ctx).await {
+    let started = match form.phone.value() {
+        Ok(phone) => state.two_step.start_sms(&proof, &session.account, phone, &ctx).await.map_err(ApiError::from),
+        Err(refused) => Err(ApiError::from(refused)),
+    };
+    match started {
         Ok((method_id, hint)) => Ok(sms_page(chrome, &state, &session, method_id, hint, StatusCode::OK, None)),
         Err(e) => settings_error(chrome, &state, &session, e).await,
     }
@@ -601,7 +605,8 @@ pub async fn sms_confirm(
 pub struct QuestionForm {
     csrf: String,
     question_id: String,
-    answer: String,
+    /// A refusal is shown on the settings page.
+    answer: Deferred<SecurityAnswer>,
 }
 
 /// `POST /account/security/question`
@@ -613,7 +618,13 @@ pub async fn question(
     PageForm(form): PageForm<QuestionForm>,
 ) -> Result<Response, PageError> {
     check_csrf(&state, &session, &form.csrf)?;
-    match state.two_step.set_security_question(&proof, &session.account, &form.question_id, &form.answer, &ctx).await {
+    let saved = match form.answer.value() {
+        Ok(answer) => {
+            state.two_step.set_security_question(&proof, &session.account, &form.question_id, answer, &ctx).await.map_err(ApiError::from)
+        }
+        Err(refused) => Err(ApiError::from(refused)),
+    };
+    match saved {
         Ok(_) => Ok(Redirect::to("/account/security?done=question").into_response()),
         Err(e) => settings_error(chrome, &state, &session, e).await,
     }

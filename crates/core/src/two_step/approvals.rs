@@ -5,6 +5,7 @@ use super::TwoStep;
 use crate::account::Account;
 use crate::approval::Approval;
 use crate::audit::{AuditEvent, RequestContext};
+use crate::factors::FactorCode;
 use crate::verifier::{Binding, TwoStepError};
 
 impl TwoStep {
@@ -20,7 +21,7 @@ impl TwoStep {
         account: &Account,
         approval_id: &str,
         method_id: &str,
-        code: &str,
+        code: &FactorCode,
         ctx: &RequestContext,
     ) -> Result<Approval, TwoStepError> {
         let now = self.deps.now();

@@ -8,10 +8,11 @@ use super::{TotpEnrolment, TwoStep, ENROL_WINDOW_SECONDS};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::factors::{
-    check_answer, generate_recovery_codes, normalise_answer, question_text, recovery_code_hash, AnswerError, FactorKind, FactorRecord,
-    TotpSecret,
+    check_answer, generate_recovery_codes, question_text, recovery_code_hash, AnswerError, FactorCode, FactorKind, FactorRecord,
+    FactorSecret, SecurityAnswer, TotpSecret,
 };
 use crate::password::{Password, Verified};
+use crate::phone::PhoneInput;
 use crate::step_up::SteppedUp;
 use crate::throttle::{ThrottleKey, ThrottleRule};
 use crate::verifier::{Binding, TwoStepError};
@@ -41,7 +42,7 @@ impl TwoStep {
             account_id: account.id.clone(),
             kind: FactorKind::Totp,
             label: String::new(),
-            secret: secret.seal(&self.deps.key).map_err(|_| TwoStepError::Seal)?,
+            secret: FactorSecret::from(secret.seal(&self.deps.key).map_err(|_| TwoStepError::Seal)?),
             is_default: false,
             confirmed_at: None,
             last_used_step: None,
@@ -64,7 +65,7 @@ impl TwoStep {
             .iter()
             .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
             .ok_or(TwoStepError::UnknownMethod)?;
-        let secret = TotpSecret::open(&factor.secret, &self.deps.key).map_err(|_| TwoStepError::Seal)?;
+        let secret = TotpSecret::open(factor.secret.expose(), &self.deps.key).map_err(|_| TwoStepError::Seal)?;
         Ok(TotpEnrolment {
             method_id: factor.id.clone(),
             otpauth_uri: secret.otpauth_uri(&self.verifier.settings.issuer, account.username.as_str()),
@@ -78,7 +79,7 @@ impl TwoStep {
         by: Option<&SteppedUp>,
         account: &Account,
         method_id: &str,
-        code: &str,
+        code: &FactorCode,
         ctx: &RequestContext,
     ) -> Result<(), TwoStepError> {
         self.may_finish_enrolment(by, account, method_id).await?;
@@ -88,9 +89,9 @@ impl TwoStep {
             .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
             .ok_or(TwoStepError::UnknownMethod)?;
         let limits = self.verifier.claim_guess(account, factor).await?;
-        let secret = TotpSecret::open(&factor.secret, &self.deps.key).map_err(|_| TwoStepError::Seal)?;
+        let secret = TotpSecret::open(factor.secret.expose(), &self.deps.key).map_err(|_| TwoStepError::Seal)?;
         let now = self.deps.clock.unix();
-        let Some(step) = secret.matching_step(code, now, factor.last_used_step) else {
+        let Some(step) = secret.matching_step(code.expose(), now, factor.last_used_step) else {
             self.verifier.record_failure(account, factor, ctx).await?;
             return Err(TwoStepError::WrongEnrolmentCode);
         };
@@ -102,19 +103,19 @@ impl TwoStep {
     }
 
     /// S5.6: a new phone number is a new method: a code goes to it, and it is on only once
-    /// that code comes back.
+    /// that code comes back. A number in national form is dialled in the account's country.
     pub async fn start_sms(
         &self,
         by: &SteppedUp,
         account: &Account,
-        raw_phone: &str,
+        phone: &PhoneInput,
         ctx: &RequestContext,
     ) -> Result<(String, String), TwoStepError> {
         by.check_owner(&account.id)?;
         if !self.verifier.settings.sms_available {
             return Err(TwoStepError::SmsUnavailable);
         }
-        let phone = crate::phone::PhoneNumber::parse(raw_phone, Some(account.country))?;
+        let phone = phone.resolve(Some(account.country))?;
         // S3.5 (toll fraud): each new number is a new method with its own caps, so the number
         // of numbers an account may try is capped too: five a day.
         let cap = [ThrottleKey {
@@ -129,7 +130,7 @@ impl TwoStep {
             account_id: account.id.clone(),
             kind: FactorKind::Sms,
             label: phone.masked(),
-            secret: phone.e164().to_owned(),
+            secret: FactorSecret::from(phone.e164().to_owned()),
             is_default: false,
             confirmed_at: None,
             last_used_step: None,
@@ -146,7 +147,7 @@ impl TwoStep {
         by: Option<&SteppedUp>,
         account: &Account,
         method_id: &str,
-        code: &str,
+        code: &FactorCode,
         ctx: &RequestContext,
     ) -> Result<(), TwoStepError> {
         self.may_finish_enrolment(by, account, method_id).await?;
@@ -176,16 +177,17 @@ impl TwoStep {
         if !self.verifier.settings.email_codes_enabled {
             return Err(TwoStepError::EmailCodesDisabled);
         }
-        self.add_confirmed(account, FactorKind::Email, String::new(), String::new(), ctx).await
+        self.add_confirmed(account, FactorKind::Email, String::new(), FactorSecret::none(), ctx).await
     }
 
-    /// S6.1-S6.3: a question from the list, a non-trivial answer, only beside a real method.
+    /// S6.1-S6.3: a question from the list, a non-trivial answer (the trivial ones are refused
+    /// as a [`SecurityAnswer`] is made), only beside a real method.
     pub async fn set_security_question(
         &self,
         by: &SteppedUp,
         account: &Account,
         question_id: &str,
-        answer: &str,
+        answer: &SecurityAnswer,
         ctx: &RequestContext,
     ) -> Result<String, TwoStepError> {
         by.check_owner(&account.id)?;
@@ -195,8 +197,8 @@ impl TwoStep {
         if !has_real {
             return Err(TwoStepError::QuestionNeedsAnotherMethod);
         }
-        let normalised = normalise_answer(answer);
-        check_answer(&normalised, &[account.username.as_str(), account.email.as_str(), account.email.local_part()])?;
+        let normalised = answer.normalised();
+        check_answer(normalised, &[account.username.as_str(), account.email.as_str(), account.email.local_part()])?;
         // S6.3: not the password either, as typed or as normalised. This compares a typed
         // value with the password, so it is counted first (S3.7): a session cannot use it to
         // guess the password.
@@ -208,19 +210,19 @@ impl TwoStep {
             return Err(TwoStepError::Throttled(wait));
         }
         let stored = self.deps.store.find_for_login(&account.username.key()).await?.map(|(_, hash)| hash);
-        for candidate in [answer.trim(), normalised.as_str()] {
+        for candidate in [answer.typed(), normalised] {
             if let Ok(candidate) = Password::new(candidate) {
                 if self.deps.hasher.verify(&candidate, stored.as_deref()).await? != Verified::No {
                     return Err(AnswerError::Personal.into());
                 }
             }
         }
-        let hash = self.deps.hasher.hash(&Password::new(&normalised).map_err(|_| AnswerError::TooLong)?).await?;
+        let hash = self.deps.hasher.hash(&Password::new(normalised).map_err(|_| AnswerError::TooLong)?).await?;
         // One question at a time: a new one replaces the old.
         for old in factors.iter().filter(|f| f.kind == FactorKind::SecurityQuestion) {
             self.deps.store.remove_factor(&account.id, &old.id, self.deps.clock.unix()).await?;
         }
-        self.add_confirmed(account, FactorKind::SecurityQuestion, question_id.to_owned(), hash, ctx).await
+        self.add_confirmed(account, FactorKind::SecurityQuestion, question_id.to_owned(), FactorSecret::from(hash), ctx).await
     }
 
     async fn add_confirmed(
@@ -228,7 +230,7 @@ impl TwoStep {
         account: &Account,
         kind: FactorKind,
         label: String,
-        secret: String,
+        secret: FactorSecret,
         ctx: &RequestContext,
     ) -> Result<String, TwoStepError> {
         let now = self.deps.clock.unix();
@@ -267,7 +269,7 @@ impl TwoStep {
             account_id: account.id.clone(),
             kind: FactorKind::RecoveryCode,
             label: String::new(),
-            secret: String::new(),
+            secret: FactorSecret::none(),
             is_default: false,
             confirmed_at: Some(now),
             last_used_step: None,

@@ -8,7 +8,7 @@ mod enrol;
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
-use crate::factors::MethodView;
+use crate::factors::{FactorCode, MethodView};
 use crate::password::Password;
 use crate::session::{SessionRecord, SessionToken};
 use crate::sign_in::{renew_device, rotate_session};
@@ -34,7 +34,7 @@ pub struct TotpEnrolment {
 
 /// What a person proves at step-up.
 pub enum StepUpProof<'a> {
-    Method { method_id: &'a str, code: &'a str },
+    Method { method_id: &'a str, code: &'a FactorCode },
     Password(&'a Password),
 }
 
@@ -95,7 +95,7 @@ impl TwoStep {
         pending: &SessionRecord,
         account: &Account,
         method_id: &str,
-        code: &str,
+        code: &FactorCode,
         devices: &[DeviceToken],
         ctx: &RequestContext,
     ) -> Result<(SessionToken, NewDevice), TwoStepError> {
