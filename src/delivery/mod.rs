@@ -9,11 +9,14 @@
 //! can drop the duplicate: delivery is at least once, never silently lost.
 
 mod capture;
+mod dev_outbox;
+mod send;
 pub mod sms;
 mod transport;
 mod worker;
 
 pub use capture::Captured;
+pub use send::{SendError, SEND_DEADLINE, SEND_TIMEOUT};
 pub use sms::SmsTransport;
-pub use transport::{compose, SendError, Transport, SEND_DEADLINE, SEND_TIMEOUT};
+pub use transport::{compose, Transport};
 pub use worker::{run_workers, worker_id, Progress, Worker, BATCH_SIZE, LEASE_SECONDS, POLL_INTERVAL};

@@ -24,7 +24,8 @@
 //! good (dead letter).
 
 use super::capture::Captured;
-use super::transport::{dev_outbox_stem, safe_id, write_atomically, SendError, SEND_DEADLINE, SEND_TIMEOUT};
+use super::dev_outbox::{dev_outbox_stem, safe_id, write_atomically};
+use super::send::{SendError, SEND_DEADLINE, SEND_TIMEOUT};
 use crate::settings::{redacted, Query, SmsSettings};
 use doorman_core::outbox::{Channel, ClaimedMessage};
 use doorman_core::phone::PhoneNumber;

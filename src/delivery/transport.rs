@@ -4,6 +4,8 @@
 //! to the SMS provider ([`super::sms`]).
 
 use super::capture::Captured;
+use super::dev_outbox::{dev_outbox_stem, write_atomically};
+use super::send::{SendError, SEND_DEADLINE, SEND_TIMEOUT};
 use super::sms::SmsTransport;
 use crate::settings::{redacted, MailSettings, Query, SmsSettings};
 use anyhow::Context;
@@ -12,30 +14,6 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::AsyncSmtpTransport;
 use lettre::{Address, AsyncTransport, Message, Tokio1Executor};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// The longest one SMTP command may take (connecting included).
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(20);
-/// The longest a whole send may take, however many commands it needs.
-pub const SEND_DEADLINE: Duration = Duration::from_secs(40);
-
-/// Why a message was not sent. The text is for operators (the outbox's `last_error`, the
-/// log, the audit log): it never holds the message's body.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// Retrying cannot help: an address that does not parse, a recipient the server refuses.
-    #[error("{0}")]
-    Permanent(String),
-    /// Worth trying again later: the server is down, busy or slow.
-    #[error("{0}")]
-    Transient(String),
-}
-
-impl SendError {
-    pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Permanent(_))
-    }
-}
 
 /// Where messages go, and the `From` they carry.
 #[derive(Clone)]
@@ -217,26 +195,6 @@ fn normalise_smtp_url(raw: &str) -> Result<url::Url, url::ParseError> {
 /// Writes `{created_at}-{id}.eml` (names sort by time). A retry overwrites the same file.
 async fn write_eml(dir: &Path, message: &ClaimedMessage, bytes: &[u8]) -> std::io::Result<()> {
     write_atomically(dir, &format!("{}.eml", dev_outbox_stem(message)), bytes).await
-}
-
-/// The name of a message's files in the dev outbox, without extension: `{created_at}-{id}`,
-/// so that names sort by time.
-pub(super) fn dev_outbox_stem(message: &ClaimedMessage) -> String {
-    format!("{}-{}", message.created_at, safe_id(message))
-}
-
-/// The message's id with only its letters, digits and '-', fit for a file name or a header.
-pub(super) fn safe_id(message: &ClaimedMessage) -> String {
-    message.id.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
-}
-
-/// Writes `dir/name` through a temporary file in the same folder (created when missing), so
-/// that a reader of the folder never sees half a file; an existing file is replaced.
-pub(super) async fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    tokio::fs::create_dir_all(dir).await?;
-    let partial = dir.join(format!(".{name}.partial"));
-    tokio::fs::write(&partial, bytes).await?;
-    tokio::fs::rename(&partial, dir.join(name)).await
 }
 
 #[cfg(test)]

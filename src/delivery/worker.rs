@@ -5,7 +5,8 @@
 //! Nothing here logs a message's body, a link, a token or a code: only ids, kinds and errors.
 //! Every attempt is counted per channel and destination country (`delivery_failures`).
 
-use super::transport::{SendError, Transport, SEND_DEADLINE};
+use super::send::{SendError, SEND_DEADLINE};
+use super::transport::Transport;
 use doorman_core::audit::{AuditEvent, RequestContext};
 use doorman_core::delivery_failures::{destination_country, AttemptFailure, DeliveryAttempt};
 use doorman_core::jobs::Job;

@@ -3,7 +3,7 @@
 //! (S3.6), and how content errors answer.
 
 use crate::web::error::ApiError;
-use crate::web::AppState;
+use crate::web::state::AppState;
 use axum::http::{HeaderMap, StatusCode};
 use axum_extra::extract::CookieJar;
 use doorman_core::banners::Viewer;

@@ -2,8 +2,8 @@
 
 use crate::web::error::{ApiError, PageError};
 use crate::web::security::forbidden_form;
+use crate::web::state::AppState;
 use crate::web::step_up::{return_to, to_step_up};
-use crate::web::AppState;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, RawPathParams, Request};
 use axum::http::request::Parts;

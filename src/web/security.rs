@@ -2,7 +2,7 @@
 //! cross-site guard (S8.2), and the form CSRF tokens (S8.1).
 
 use crate::web::error::ApiError;
-use crate::web::AppState;
+use crate::web::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -110,7 +110,7 @@ pub fn forbidden_form() -> ApiError {
     )
 }
 
-impl crate::web::WebSettings {
+impl crate::web::state::WebSettings {
     /// Every cookie we set: HttpOnly, SameSite=Lax, Path=/, no Domain, and Secure over https (S7.3).
     pub fn cookie(&self, name: &'static str, value: String) -> Cookie<'static> {
         Cookie::build((name, value)).http_only(true).same_site(SameSite::Lax).path("/").secure(self.secure_cookies).build()

@@ -1,6 +1,6 @@
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, MaybeSession, Path};
-use crate::web::AppState;
+use crate::web::state::AppState;
 use axum::extract::State;
 use axum::routing::{delete, get, post};
 use axum::Json;
@@ -27,7 +27,7 @@ pub async fn login(
     jar: CookieJar,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
-    let (jar, signed_in) = crate::web::sign_in(&state, current, jar, &body.login, &body.password, &ctx).await?;
+    let (jar, signed_in) = crate::web::shared::sign_in(&state, current, jar, &body.login, &body.password, &ctx).await?;
     if signed_in.second_step {
         let methods = state.two_step.methods(&signed_in.account).await?;
         let mut body = json!({ "status": "second_factor_required", "methods": methods });

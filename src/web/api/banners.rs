@@ -9,7 +9,7 @@
 
 use crate::web::content::viewer_of;
 use crate::web::extract::MaybeSession;
-use crate::web::AppState;
+use crate::web::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

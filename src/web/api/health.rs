@@ -1,5 +1,5 @@
 use crate::web::error::ApiError;
-use crate::web::AppState;
+use crate::web::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;

@@ -4,7 +4,7 @@
 use crate::web::content::{check_address_limit, rfc3339, voter};
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Client, MaybeSession, Path, Query};
-use crate::web::AppState;
+use crate::web::state::AppState;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Json;

@@ -10,7 +10,7 @@ pub mod recovery;
 pub mod two_step;
 
 use crate::web::error::ApiError;
-use crate::web::AppState;
+use crate::web::state::AppState;
 use axum::http::StatusCode;
 use axum::{Json, Router};
 use doorman_core::audit::RequestContext;

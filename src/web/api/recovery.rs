@@ -1,6 +1,7 @@
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Client};
-use crate::web::{request_reset, reset_password, AppState};
+use crate::web::shared::{request_reset, reset_password};
+use crate::web::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;

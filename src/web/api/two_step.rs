@@ -3,7 +3,7 @@
 
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, Path, PendingSession, StepUp};
-use crate::web::AppState;
+use crate::web::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -53,10 +53,10 @@ pub async fn second_factor(
     ApiJson(body): ApiJson<MethodCode>,
 ) -> Result<(CookieJar, Json<Value>), ApiError> {
     let session = pending(session)?;
-    let devices = crate::web::presented_devices(&state, &jar);
+    let devices = crate::web::shared::presented_devices(&state, &jar);
     let (token, device) =
         state.two_step.complete_second_step(&session.record, &session.account, &body.method_id, &body.code, &devices, &ctx).await?;
-    let jar = crate::web::signed_in_cookies(&state, jar, &token, Some(device));
+    let jar = crate::web::shared::signed_in_cookies(&state, jar, &token, Some(device));
     Ok((jar, super::status("authenticated")))
 }
 

@@ -2,7 +2,7 @@ use super::{render, Chrome};
 use crate::web::error::PageError;
 use crate::web::extract::{Client, PageForm, PageSession};
 use crate::web::security::{forbidden_form, Csrf};
-use crate::web::AppState;
+use crate::web::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -9,7 +9,7 @@ use crate::web::content::rfc3339;
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, MaybeSession, PageForm, Path, Query};
 use crate::web::security::{forbidden_form, Csrf};
-use crate::web::AppState;
+use crate::web::state::AppState;
 use askama::Template;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;

@@ -1,9 +1,9 @@
 //! Banners at the top of every page (checklist S12.2).
 //!
-//! The page layout ([`super::chrome::layout`]) reads, once per page request, what banners
+//! The page layout (chrome.rs) reads, once per page request, what banners
 //! depend on besides the viewer ([`BannerContext`]: the snapshot, the time, the proxy's
 //! country, the banners this browser dismissed and the tokens of the dismiss form). Each
-//! page's [`super::Chrome`] then asks it for the banners of its viewer: the signed-in
+//! page's chrome then asks it for the banners of its viewer: the signed-in
 //! account when there is one, otherwise an anonymous visitor.
 //!
 //! Dismissing is a small form (no script: the CSP forbids inline script and the page must
@@ -12,7 +12,7 @@
 
 use crate::web::extract::PageForm;
 use crate::web::security::{forbidden_form, Csrf};
-use crate::web::AppState;
+use crate::web::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::header::COOKIE;
 use axum::http::HeaderValue;

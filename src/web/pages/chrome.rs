@@ -7,7 +7,7 @@ use super::banners::{BannerContext, PageBanners};
 use super::render;
 use crate::web::error::{ErrorPageMessage, NextStep};
 use crate::web::extract::SessionSlot;
-use crate::web::AppState;
+use crate::web::state::AppState;
 use askama::Template;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::SET_COOKIE;

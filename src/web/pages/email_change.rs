@@ -5,7 +5,7 @@ use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, PageSession, Query, StepUp};
 use crate::web::security::{forbidden_form, no_referrer, Csrf};
-use crate::web::AppState;
+use crate::web::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;

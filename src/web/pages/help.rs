@@ -8,7 +8,7 @@ use crate::web::content::{check_address_limit, existing_visitor, rfc3339, voter}
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, MaybeSession, PageForm, Path, Query};
 use crate::web::security::{forbidden_form, Csrf};
-use crate::web::AppState;
+use crate::web::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;

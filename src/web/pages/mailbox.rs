@@ -3,7 +3,7 @@
 
 use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
-use crate::web::AppState;
+use crate::web::state::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;

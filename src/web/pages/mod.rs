@@ -16,7 +16,7 @@ pub mod two_step;
 pub use chrome::{layout, Chrome};
 
 use crate::web::extract::MaybeSession;
-use crate::web::AppState;
+use crate::web::state::AppState;
 use askama::Template;
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};

@@ -5,8 +5,8 @@ use super::{render, Chrome};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, PendingSession, Query, StepUp};
 use crate::web::security::{forbidden_form, Csrf};
+use crate::web::state::AppState;
 use crate::web::step_up::{to_step_up, urlencode};
-use crate::web::AppState;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -191,12 +191,12 @@ pub async fn second_step_submit(
     let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
     check_csrf(&state, &session, &form.csrf)?;
     let method_id = form.method_id.unwrap_or_default();
-    let devices = crate::web::presented_devices(&state, &jar);
+    let devices = crate::web::shared::presented_devices(&state, &jar);
     let code = form.code.unwrap_or_else(|| FactorCode::new(""));
     let result = state.two_step.complete_second_step(&session.record, &session.account, &method_id, &code, &devices, &ctx).await;
     match result {
         Ok((token, device)) => {
-            Ok((crate::web::signed_in_cookies(&state, jar, &token, Some(device)), Redirect::to("/account")).into_response())
+            Ok((crate::web::shared::signed_in_cookies(&state, jar, &token, Some(device)), Redirect::to("/account")).into_response())
         }
         Err(e) => {
             let (status, message) = shown(ApiError::from(e))?;
