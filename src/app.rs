@@ -199,11 +199,11 @@ impl Application {
             seal.abort();
         }
         stop.send_replace(true);
-        if let Some(mut worker) = worker {
-            if tokio::time::timeout(WORKER_STOP_GRACE, &mut worker).await.is_err() {
-                tracing::warn!("the worker did not stop in time; its leased rows are retried when the leases end");
-                worker.abort();
-            }
+        if let Some(mut worker) = worker
+            && tokio::time::timeout(WORKER_STOP_GRACE, &mut worker).await.is_err()
+        {
+            tracing::warn!("the worker did not stop in time; its leased rows are retried when the leases end");
+            worker.abort();
         }
         result
     }

@@ -37,15 +37,15 @@ pub(crate) fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
 
 /// Unique indexes keep usernames and emails unique; their violations become user errors.
 fn map_unique(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
-            let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
-            if text.contains("username") {
-                return StoreError::UsernameTaken;
-            }
-            if text.contains("email") {
-                return StoreError::EmailTaken;
-            }
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
+        if text.contains("username") {
+            return StoreError::UsernameTaken;
+        }
+        if text.contains("email") {
+            return StoreError::EmailTaken;
         }
     }
     backend_error(e)

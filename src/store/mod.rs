@@ -63,12 +63,11 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
-        if backend == Backend::Sqlite {
-            if let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(|p| p.to_path_buf())) {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&parent).map_err(|e| StoreError::Backend(Box::new(e)))?;
-                }
-            }
+        if backend == Backend::Sqlite
+            && let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(|p| p.to_path_buf()))
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(&parent).map_err(|e| StoreError::Backend(Box::new(e)))?;
         }
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })

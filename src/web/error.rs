@@ -229,10 +229,10 @@ impl IntoResponse for ApiError {
 
 /// The one place that writes `Retry-After`: the seconds to wait, when there are any.
 pub fn set_retry_after(response: &mut Response, retry_after: Option<i64>) {
-    if let Some(seconds) = retry_after {
-        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
+    if let Some(seconds) = retry_after
+        && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
 }
 

@@ -40,15 +40,15 @@ pub async fn api_guard(State(state): State<AppState>, request: Request, next: Ne
     }
     let headers = request.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = header("sec-fetch-site") {
-        if !matches!(site, "same-origin" | "none") {
-            return ApiError::forbidden("Cross-site requests are not allowed.").into_response();
-        }
+    if let Some(site) = header("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return ApiError::forbidden("Cross-site requests are not allowed.").into_response();
     }
-    if let Some(origin) = header("origin") {
-        if origin != state.web.origin {
-            return ApiError::forbidden("Requests from another origin are not allowed.").into_response();
-        }
+    if let Some(origin) = header("origin")
+        && origin != state.web.origin
+    {
+        return ApiError::forbidden("Requests from another origin are not allowed.").into_response();
     }
     let is_json =
         header("content-type").and_then(|v| v.split(';').next()).is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));

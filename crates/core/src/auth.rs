@@ -194,10 +194,10 @@ impl Auth {
         let account_key = account.map(|a| account_cap(a).key);
         let only_account = refusal.keys.iter().all(|k| Some(k) == account_key.as_ref());
         self.deps.audit(AuditEvent::LoginThrottled, account, ctx, &refusal.keys.join(" ")).await?;
-        if let (Some(account), Some(key)) = (account, &account_key) {
-            if refusal.keys.contains(key) {
-                self.tell_owner_of_lockout(account, ctx).await?;
-            }
+        if let (Some(account), Some(key)) = (account, &account_key)
+            && refusal.keys.contains(key)
+        {
+            self.tell_owner_of_lockout(account, ctx).await?;
         }
         if only_account {
             self.deps.hasher.verify(password, None).await?;

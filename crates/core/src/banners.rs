@@ -383,10 +383,10 @@ fn check(
     };
     let start = time_of("start", start);
     let end = time_of("end", end);
-    if let (Some(s), Some(e)) = (start, end) {
-        if e < s {
-            problems.push(format!("{at}.end is before its start"));
-        }
+    if let (Some(s), Some(e)) = (start, end)
+        && e < s
+    {
+        problems.push(format!("{at}.end is before its start"));
     }
     if problems.len() > before {
         return None;

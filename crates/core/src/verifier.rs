@@ -228,10 +228,10 @@ impl Verifier {
         ctx: &RequestContext,
     ) -> Result<(), TwoStepError> {
         let now = self.deps.clock.unix();
-        if let Some(last) = self.deps.store.last_otp_sent_at(&factor.id).await? {
-            if now - last < RESEND_COOLDOWN_SECONDS {
-                return Err(TwoStepError::ResendTooSoon(RESEND_COOLDOWN_SECONDS - (now - last)));
-            }
+        if let Some(last) = self.deps.store.last_otp_sent_at(&factor.id).await?
+            && now - last < RESEND_COOLDOWN_SECONDS
+        {
+            return Err(TwoStepError::ResendTooSoon(RESEND_COOLDOWN_SECONDS - (now - last)));
         }
         let mut caps = vec![ThrottleKey {
             key: format!("codes-sent:{}", factor.id),

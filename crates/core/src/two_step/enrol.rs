@@ -211,10 +211,10 @@ impl TwoStep {
         }
         let stored = self.deps.store.find_for_login(&account.username.key()).await?.map(|(_, hash)| hash);
         for candidate in [answer.typed(), normalised] {
-            if let Ok(candidate) = Password::new(candidate) {
-                if self.deps.hasher.verify(&candidate, stored.as_deref()).await? != Verified::No {
-                    return Err(AnswerError::Personal.into());
-                }
+            if let Ok(candidate) = Password::new(candidate)
+                && self.deps.hasher.verify(&candidate, stored.as_deref()).await? != Verified::No
+            {
+                return Err(AnswerError::Personal.into());
             }
         }
         let hash = self.deps.hasher.hash(&Password::new(normalised).map_err(|_| AnswerError::TooLong)?).await?;
