@@ -28,9 +28,9 @@ async fn reset_page_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
 }
 
 /// S3.7, S3.4: five wrong codes on any path use up the email's code, so that even the right
-/// code is refused afterwards. The paths: the reset form with a password too long to
-/// accept (the error page once compared without counting), the API with the same, and the
-/// "send me a code" helpers of both.
+/// code is refused afterwards, and says so (429 `too_many_attempts`). The paths: the reset
+/// form with a password too long to accept (the error page once compared without counting),
+/// the API with the same, and the "send me a code" helpers of both.
 async fn s3_7_reset_code_guesses_count_on_every_path_including_errors(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let too_long = "x".repeat(1100);
@@ -60,8 +60,8 @@ async fn s3_7_reset_code_guesses_count_on_every_path_including_errors(backend: B
             assert_eq!(refused.status, 400, "{path}, guess {nth}: {}", refused.text);
         }
         let late = app.reset(json!({ "login": login, "code": right, "new_password": "a brand new long passphrase" })).await;
-        assert_eq!((late.status, late.error_code().as_str()), (400, "invalid_code"), "{path}: the right code after five guesses");
-        assert!(late.json()["message"].as_str().unwrap().contains("too many wrong tries"), "{}", late.text);
+        assert_eq!((late.status, late.error_code().as_str()), (429, "too_many_attempts"), "{path}: the right code after five guesses");
+        assert!(late.json()["message"].as_str().unwrap().starts_with("Too many tries for this code."), "{}", late.text);
         assert_eq!(app.login(&login, PASSWORD).await.status, 200, "{path}: the password did not change");
     }
 }
@@ -155,9 +155,11 @@ async fn s3_8_limits_hold_across_two_replicas_on_one_database(backend: Backend) 
         let code = wrong(&right, i);
         async move { app.reset(json!({ "login": "maria", "code": code, "new_password": "a brand new long passphrase" })).await.status }
     });
-    assert!(futures::future::join_all(codes).await.iter().all(|s| *s == 400));
+    let statuses = futures::future::join_all(codes).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 5, "five compared as wrong: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 11, "the rest told the code is used up: {statuses:?}");
     for app in [&first, &second] {
         let late = app.reset(json!({ "login": "maria", "code": right, "new_password": "a brand new long passphrase" })).await;
-        assert_eq!(late.status, 400, "the code is used up on every replica: {}", late.text);
+        assert_eq!(late.status, 429, "the code is used up on every replica: {}", late.text);
     }
 }

@@ -477,7 +477,7 @@ pub async fn totp_confirm(
     match state.two_step.confirm_totp(proof.as_ref(), &session.account, &form.method_id, &form.code, &ctx).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=totp").into_response()),
         // A wrong first code: the same page again, so the app need not be set up twice.
-        Err(e @ (TwoStepError::Invalid | TwoStepError::Throttled(_))) => {
+        Err(e @ (TwoStepError::Invalid | TwoStepError::InvalidTotp | TwoStepError::Throttled(_))) => {
             let (status, message) = shown(ApiError::from(e))?;
             let enrolment = state.two_step.pending_totp(proof.as_ref(), &session.account, &form.method_id).await.map_err(ApiError::from)?;
             Ok(totp_page(chrome, &state, &session, &enrolment, status, Some(message)))

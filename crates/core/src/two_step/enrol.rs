@@ -92,7 +92,7 @@ impl TwoStep {
         let now = self.deps.clock.unix();
         let Some(step) = secret.matching_step(code, now, factor.last_used_step) else {
             self.verifier.record_failure(account, factor, ctx).await?;
-            return Err(TwoStepError::Invalid);
+            return Err(TwoStepError::InvalidTotp);
         };
         self.deps.settle(&limits).await?;
         self.deps.store.advance_totp_step(&factor.id, step).await?;
