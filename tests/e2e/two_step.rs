@@ -7,12 +7,12 @@ use anyhow::{ensure, Context};
 use doorman_core::factors::TotpSecret;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-fn code_now(secret: &TotpSecret, offset: i64) -> anyhow::Result<String> {
+pub(crate) fn code_now(secret: &TotpSecret, offset: i64) -> anyhow::Result<String> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
     Ok(secret.code_at_step(now / 30 + offset))
 }
 
-async fn enrol_authenticator(browser: &Browser) -> anyhow::Result<TotpSecret> {
+pub(crate) async fn enrol_authenticator(browser: &Browser) -> anyhow::Result<TotpSecret> {
     browser.goto("/account").await?;
     browser.find("#security-link").await?.click().await?;
     browser.wait_for_path("/account/security").await?;
@@ -38,7 +38,7 @@ async fn recovery_codes(browser: &Browser) -> anyhow::Result<Vec<String>> {
     Ok(codes)
 }
 
-async fn log_out(browser: &Browser) -> anyhow::Result<()> {
+pub(crate) async fn log_out(browser: &Browser) -> anyhow::Result<()> {
     browser.goto("/account").await?;
     browser.button("Log out").await?.click().await?;
     browser.wait_for_path("/login").await

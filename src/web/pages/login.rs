@@ -23,11 +23,14 @@ struct LoginPage {
     csrf: String,
     login: String,
     error: Option<String>,
+    /// Too many attempts (429): the way out, "Reset your password", is a link.
+    throttled: bool,
 }
 
 fn login_page(chrome: Chrome, state: &AppState, jar: CookieJar, status: StatusCode, login: String, error: Option<String>) -> Response {
     let (jar, binding) = Csrf::pre_session(state, jar);
-    let page = LoginPage { chrome, csrf: Csrf::token(state, &binding), login, error };
+    let throttled = status == StatusCode::TOO_MANY_REQUESTS;
+    let page = LoginPage { chrome, csrf: Csrf::token(state, &binding), login, error, throttled };
     (jar, render(status, &page)).into_response()
 }
 
