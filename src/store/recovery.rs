@@ -68,6 +68,16 @@ impl RecoveryStore for SqlStore {
         row.as_ref().map(valid_from_row).transpose()
     }
 
+    async fn find_valid_token_by_id(&self, purpose: Purpose, id: &str, now: i64) -> Result<Option<ValidToken>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            valid_columns!(),
+            " FROM recovery_tokens WHERE id = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3"
+        );
+        let row = sqlx::query(sql).bind(id).bind(purpose.as_str()).bind(now).fetch_optional(&self.pool).await.map_err(backend_error)?;
+        row.as_ref().map(valid_from_row).transpose()
+    }
+
     async fn reset_code_target(&self, login_key: &str, now: i64) -> Result<Option<ValidToken>, StoreError> {
         // Always one row and the same index probes: the account's id, or '' when the login
         // names none, then that id's newest live token (S2.5).

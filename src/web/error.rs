@@ -89,6 +89,8 @@ impl From<ResetError> for ApiError {
         match e {
             ResetError::InvalidToken => Self::new(StatusCode::BAD_REQUEST, "invalid_token", message),
             ResetError::InvalidCode => Self::new(StatusCode::BAD_REQUEST, "invalid_code", message),
+            // No Retry-After: asking for a new email ends it (and the link works meanwhile).
+            ResetError::TooManyTries => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message),
             ResetError::WeakPassword(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", message),
             ResetError::Store(ref inner) => Self::internal(inner),
             ResetError::Hash(ref inner) => Self::internal(inner),
@@ -130,7 +132,9 @@ impl From<TwoStepError> for ApiError {
     fn from(e: TwoStepError) -> Self {
         let message = e.to_string();
         match e {
-            TwoStepError::Invalid | TwoStepError::WrongEnrolmentCode => Self::new(StatusCode::UNAUTHORIZED, "invalid_code", message),
+            TwoStepError::Invalid | TwoStepError::WrongEnrolmentCode | TwoStepError::InvalidTotp => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_code", message)
+            }
             TwoStepError::Throttled(seconds) => {
                 Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message) }
             }

@@ -50,7 +50,7 @@ async fn a_throttled_login_links_to_a_reset(backend: Backend) {
     let throttled = last.expect("the login form pauses after repeated failures");
     assert!(throttled.header("retry-after").is_some());
     assert!(
-        throttled.text.contains(r#"id="throttled-next"><a href="/forgot-password">Reset your password</a>"#)
+        throttled.text.contains(r#"id="throttled-next"><a href="/forgot-password" id="throttled-reset-link">Reset your password</a>"#)
             && throttled.text.contains(r#"href="/help/too-many-attempts""#),
         "{}",
         throttled.text
@@ -103,7 +103,7 @@ async fn a_wrong_enrolment_code_points_to_no_other_method(backend: Backend) {
     let refused = app.post_json(&client, "/api/v1/account/two-step/totp/confirm", wrong).await;
     assert_eq!((refused.status, refused.error_code().as_str()), (401, "invalid_code"));
     let message = refused.json()["message"].as_str().unwrap().to_owned();
-    assert!(!message.contains("another method") && message.contains("newest code"), "{message}");
+    assert!(!message.contains("another method") && message.contains("wait for the next one"), "{message}");
 }
 
 async fn the_first_method_asks_for_recovery_codes(backend: Backend) {

@@ -28,13 +28,14 @@ async fn reset_page_csrf(app: &TestApp, browser: &reqwest::Client) -> String {
 }
 
 /// S3.7, S3.4: five wrong codes on any path use up the email's code, so that even the right
-/// code is refused afterwards. The paths: the reset form with a password too long to
-/// accept (the error page once compared without counting), the API with the same, and the
-/// "send me a code" helpers of both.
+/// code is refused afterwards, and says so (429 `too_many_attempts`). The paths: the reset
+/// page's code step, the API's reset with a password too long to accept (the error page
+/// once compared without counting), and the API's "send me a code" helper. The page's
+/// later steps take no code at all: a login and code posted to them compare nothing.
 async fn s3_7_reset_code_guesses_count_on_every_path_including_errors(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let too_long = "x".repeat(1100);
-    for (i, path) in ["page reset", "api reset", "page send", "api send"].into_iter().enumerate() {
+    for (i, path) in ["page code step", "api reset", "api send"].into_iter().enumerate() {
         let login = format!("maria{i}");
         app.create_account(&login, &format!("{login}@example.com")).await;
         let right = app.reset_mail(&login).await.code();
@@ -42,17 +43,12 @@ async fn s3_7_reset_code_guesses_count_on_every_path_including_errors(backend: B
         for nth in 0..5 {
             let code = wrong(&right, nth);
             let refused = match path {
-                "page reset" => {
+                "page code step" => {
                     let csrf = reset_page_csrf(&app, &browser).await;
-                    let form = [("csrf", csrf.as_str()), ("login", &login), ("code", &code), ("new_password", &too_long)];
-                    Response::read(browser.post(app.url("/reset-password")).form(&form).send().await.unwrap()).await
+                    let form = [("csrf", csrf.as_str()), ("login", &login), ("code", &code)];
+                    Response::read(browser.post(app.url("/reset-password/code")).form(&form).send().await.unwrap()).await
                 }
                 "api reset" => app.reset(json!({ "login": login, "code": code, "new_password": too_long })).await,
-                "page send" => {
-                    let csrf = reset_page_csrf(&app, &browser).await;
-                    let form = [("csrf", csrf.as_str()), ("login", &login), ("code", &code), ("method_id", "any")];
-                    Response::read(browser.post(app.url("/reset-password/send")).form(&form).send().await.unwrap()).await
-                }
                 _ => {
                     app.post_json(&browser, "/api/v1/password/reset/send", json!({ "login": login, "code": code, "method_id": "x" })).await
                 }
@@ -60,16 +56,32 @@ async fn s3_7_reset_code_guesses_count_on_every_path_including_errors(backend: B
             assert_eq!(refused.status, 400, "{path}, guess {nth}: {}", refused.text);
         }
         let late = app.reset(json!({ "login": login, "code": right, "new_password": "a brand new long passphrase" })).await;
-        assert_eq!((late.status, late.error_code().as_str()), (400, "invalid_code"), "{path}: the right code after five guesses");
-        assert!(late.json()["message"].as_str().unwrap().contains("too many wrong tries"), "{}", late.text);
+        assert_eq!((late.status, late.error_code().as_str()), (429, "too_many_attempts"), "{path}: the right code after five guesses");
+        assert!(late.json()["message"].as_str().unwrap().starts_with("Too many tries for this code."), "{}", late.text);
         assert_eq!(app.login(&login, PASSWORD).await.status, 200, "{path}: the password did not change");
     }
+
+    // The steps after the code take none: a login and code posted there are not compared
+    // (and so not counted), and nothing happens.
+    app.create_account("jordan", "jordan@example.com").await;
+    let right = app.reset_mail("jordan").await.code();
+    let browser = TestApp::new_client();
+    for (target, nth) in [("/reset-password", 0), ("/reset-password/send", 1)] {
+        let csrf = reset_page_csrf(&app, &browser).await;
+        let code = wrong(&right, nth);
+        let form = [("csrf", csrf.as_str()), ("login", "jordan"), ("code", &code), ("new_password", too_long.as_str()), ("method_id", "x")];
+        let answer = Response::read(browser.post(app.url(target)).form(&form).send().await.unwrap()).await;
+        assert_eq!(answer.status, 400, "{target}: {}", answer.text);
+        assert!(answer.text.contains("id=\"new-email-link\""), "{target}: the ways forward: {}", answer.text);
+    }
+    let done = app.reset(json!({ "login": "jordan", "code": right, "new_password": "a brand new long passphrase" })).await;
+    assert_eq!(done.status, 200, "nothing was counted: {}", done.text);
 }
 
 /// S3.7: a right code and a wrong one give pages that differ only in what the verified code
-/// allows; the page for a wrong code never lists the account's methods. And a person's own
-/// right code is not used up by their own steps (the page asking for a method, then the
-/// submission with it).
+/// allows; the page for a wrong code never lists the account's methods. The right code is
+/// exchanged for a continuation in the reset cookie, so the later steps (the page asking for
+/// a method, a wrong app code, then the right one) neither need it again nor count.
 async fn s3_7_the_reset_page_shows_nothing_that_depends_on_an_unverified_code(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
@@ -80,27 +92,59 @@ async fn s3_7_the_reset_page_shows_nothing_that_depends_on_an_unverified_code(ba
     let right = app.reset_mail("maria").await.code();
 
     let browser = TestApp::new_client();
-    let too_long = "x".repeat(1100);
-    let post = async |code: &str, password: &str, extra: &[(&str, &str)]| {
+    let code_step = async |code: &str| {
         let csrf = reset_page_csrf(&app, &browser).await;
-        let mut form = vec![("csrf", csrf.as_str()), ("login", "maria"), ("code", code), ("new_password", password)];
+        let form = [("csrf", csrf.as_str()), ("login", "maria"), ("code", code)];
+        Response::read(browser.post(app.url("/reset-password/code")).form(&form).send().await.unwrap()).await
+    };
+    let guessed = code_step(&wrong(&right, 0)).await;
+    assert_eq!(guessed.status, 400);
+    assert!(
+        !guessed.text.contains("method_id") && !guessed.text.contains(&totp_id) && !guessed.text.contains("Authenticator app"),
+        "a wrong code reveals nothing: {}",
+        guessed.text
+    );
+    let unknown = {
+        let csrf = reset_page_csrf(&app, &browser).await;
+        let form = [("csrf", csrf.as_str()), ("login", "nobody"), ("code", &wrong(&right, 1))];
+        Response::read(browser.post(app.url("/reset-password/code")).form(&form).send().await.unwrap()).await
+    };
+    let shape = |page: &Response, login: &str| page.text.replace(&csrf_of(&page.text), "CSRF").replace(login, "LOGIN");
+    assert_eq!(
+        (unknown.status, shape(&unknown, "nobody")),
+        (guessed.status, shape(&guessed, "maria")),
+        "the same page for an unknown login"
+    );
+
+    let passed = code_step(&right).await;
+    assert_eq!((passed.status, passed.header("location")), (303, Some("/reset-password")), "{}", passed.text);
+    let continuation = passed.set_cookies().into_iter().find(|c| c.starts_with("doorman_reset=c1.") && c.contains("HttpOnly"));
+    let continuation = continuation.unwrap_or_else(|| panic!("{:?}", passed.set_cookies())).split(';').next().unwrap().to_owned();
+    let asked = app.get(&browser, "/reset-password").await;
+    assert!(asked.text.contains(&totp_id) && asked.text.contains("Authenticator app"), "a verified code shows the methods: {}", asked.text);
+    assert!(
+        !asked.text.contains(&right) && !asked.text.contains(&format!("{} {}", &right[..4], &right[4..])),
+        "the code is not in the page"
+    );
+
+    let post = async |extra: &[(&str, &str)]| {
+        let csrf = csrf_of(&app.get(&browser, "/reset-password").await.text);
+        let mut form = vec![("csrf", csrf.as_str()), ("new_password", "a brand new long passphrase")];
         form.extend_from_slice(extra);
         Response::read(browser.post(app.url("/reset-password")).form(&form).send().await.unwrap()).await
     };
-    let guessed = post(&wrong(&right, 0), &too_long, &[]).await;
-    assert!(!guessed.text.contains("method_id") && !guessed.text.contains(&totp_id), "a wrong code reveals nothing: {}", guessed.text);
-    // The right code, three times (asked for a method, a wrong app code, then the right one):
-    // only the wrong guess above counted.
-    let asked = post(&right, "a brand new long passphrase", &[]).await;
-    assert!(asked.text.contains(&totp_id), "a verified code shows the methods to confirm with");
     let wrong_app = crate::two_step::wrong_code(&app, &secret, 0);
-    let refused = post(&right, "a brand new long passphrase", &[("method_id", &totp_id), ("factor_code", &wrong_app)]).await;
+    let refused = post(&[("method_id", &totp_id), ("factor_code", &wrong_app)]).await;
     assert_eq!(refused.status, 401, "{}", refused.text);
     app.clock.advance(30); // the enrolment used this step's code (S5.3)
     let code = current_code(&app, &secret, 0);
-    let done = post(&right, "a brand new long passphrase", &[("method_id", &totp_id), ("factor_code", &code)]).await;
+    let done = post(&[("method_id", &totp_id), ("factor_code", &code)]).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(app.login("maria", "a brand new long passphrase").await.status, 200);
+    let stale =
+        Response::read(reqwest::Client::new().get(app.url("/reset-password")).header("cookie", continuation).send().await.unwrap()).await;
+    assert_eq!(stale.status, 200, "{}", stale.text);
+    assert!(stale.text.contains("This reset is not valid any more"), "the continuation died with its token: {}", stale.text);
 }
 
 /// S6.1: step-up is a single proof, so a security question cannot be it: refused on the API,
@@ -155,9 +199,11 @@ async fn s3_8_limits_hold_across_two_replicas_on_one_database(backend: Backend) 
         let code = wrong(&right, i);
         async move { app.reset(json!({ "login": "maria", "code": code, "new_password": "a brand new long passphrase" })).await.status }
     });
-    assert!(futures::future::join_all(codes).await.iter().all(|s| *s == 400));
+    let statuses = futures::future::join_all(codes).await;
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 5, "five compared as wrong: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 11, "the rest told the code is used up: {statuses:?}");
     for app in [&first, &second] {
         let late = app.reset(json!({ "login": "maria", "code": right, "new_password": "a brand new long passphrase" })).await;
-        assert_eq!(late.status, 400, "the code is used up on every replica: {}", late.text);
+        assert_eq!(late.status, 429, "the code is used up on every replica: {}", late.text);
     }
 }

@@ -8,6 +8,7 @@ mod audit_chain;
 mod bad_input;
 mod banners;
 mod cli;
+mod code_steps;
 mod connections;
 mod csrf_and_headers;
 mod dead_ends;

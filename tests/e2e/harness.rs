@@ -133,18 +133,28 @@ impl Browser {
     /// The one way tests wait for the page: runs `attempt` until it succeeds, every
     /// [`POLL`], for at most [`WAIT`]. A failed attempt means "not yet"; when time is up,
     /// the last failure says what the page showed instead, with `what` and the page's address.
-    pub async fn wait_for<T, F, Fut>(&self, what: &str, mut attempt: F) -> anyhow::Result<T>
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, attempt: F) -> anyhow::Result<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = anyhow::Result<T>>,
     {
-        let deadline = Instant::now() + WAIT;
+        self.wait_for_within(WAIT, what, attempt).await
+    }
+
+    /// [`Self::wait_for`] with a longer limit, for what waits on the mail worker (which backs
+    /// off while a busy machine keeps the database locked).
+    pub async fn wait_for_within<T, F, Fut>(&self, limit: Duration, what: &str, mut attempt: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = anyhow::Result<T>>,
+    {
+        let deadline = Instant::now() + limit;
         loop {
             match attempt().await {
                 Ok(value) => return Ok(value),
                 Err(error) if Instant::now() >= deadline => {
                     let url = self.client.current_url().await.map(|u| u.to_string()).unwrap_or_else(|e| format!("(unknown: {e})"));
-                    return Err(error.context(format!("waited {WAIT:?} for {what} on {url}")));
+                    return Err(error.context(format!("waited {limit:?} for {what} on {url}")));
                 }
                 Err(_) => tokio::time::sleep(POLL).await,
             }

@@ -175,18 +175,68 @@ pub struct ValidToken {
 }
 
 /// Proof that a reset may go ahead: a live token reached by its link, or by a login and an
-/// emailed code that was counted and matched. Private fields and no public constructor:
-/// only [`Recovery::open_reset`] makes one, so nothing can show a reset's methods, send its
+/// emailed code that was counted and matched (or by the continuation that a verified code
+/// was exchanged for). Private fields and no public constructor: only
+/// [`Recovery::open_reset`] makes one, so nothing can show a reset's methods, send its
 /// codes or set its password from an unverified code (S3.7).
 pub struct ResetGrant {
     token: ValidToken,
     account: crate::account::Account,
-    by_code: bool,
+    via: Via,
+}
+
+/// How a reset reached its token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Link,
+    /// A login and code in this very request.
+    Code,
+    /// A continuation made from a verified code in an earlier request.
+    Continued,
 }
 
 impl ResetGrant {
     pub fn account(&self) -> &crate::account::Account {
         &self.account
+    }
+
+    /// Whether the reset came by the emailed code (directly or continued), not the link.
+    pub fn by_code(&self) -> bool {
+        self.via != Via::Link
+    }
+}
+
+/// What a verified code is exchanged for, so that the later steps of a reset by code (the
+/// 2-step method, sending its code, the new password) need neither the code again nor a
+/// copy of it in the page: the token's id, signed under the server key. It names no secret
+/// a person typed, cannot be forged, and is only as good as the token: used, replaced or
+/// expired, it opens nothing. Only [`Recovery::continuation`] makes one, from a grant.
+pub struct ResetContinuation {
+    token_id: String,
+    tag: String,
+}
+
+impl std::fmt::Debug for ResetContinuation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetContinuation(<redacted>)")
+    }
+}
+
+const CONTINUATION_PREFIX: &str = "c1.";
+const CONTINUATION_PURPOSE: &str = "reset-continuation";
+
+impl ResetContinuation {
+    /// `c1.<token id>.<tag>`, as it travels in a cookie.
+    pub fn encode(&self) -> String {
+        format!("{CONTINUATION_PREFIX}{}.{}", self.token_id, self.tag)
+    }
+
+    /// The shape only; the tag is checked by [`Recovery::open_reset`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (token_id, tag) = raw.strip_prefix(CONTINUATION_PREFIX)?.split_once('.')?;
+        let id_ok = !token_id.is_empty() && token_id.len() <= 64 && token_id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        let tag_ok = tag.len() == 43 && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        (id_ok && tag_ok).then(|| Self { token_id: token_id.to_owned(), tag: tag.to_owned() })
     }
 }
 
@@ -204,16 +254,33 @@ pub struct PasswordResetCompletion {
 /// The evidence a person brings to the reset page.
 pub enum ResetProof {
     Link(RecoveryToken),
-    Code { login: LoginIdentifier, code: ResetCodeAttempt },
+    Code {
+        login: LoginIdentifier,
+        code: ResetCodeAttempt,
+    },
+    /// A code verified earlier, exchanged for a continuation (pages keep it in a cookie).
+    Continued(ResetContinuation),
+}
+
+impl ResetProof {
+    /// What a reset cookie holds: a link's token or a continuation.
+    pub fn from_cookie(raw: &str) -> Option<Self> {
+        RecoveryToken::parse(raw).map(Self::Link).or_else(|| ResetContinuation::parse(raw).map(Self::Continued))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
     #[error("This reset link is not valid any more: it was used, replaced by a newer one, or has expired. Ask for a new email.")]
     InvalidToken,
-    /// One answer for a wrong, expired or used-up code, and for an unknown login (S2.1).
+    /// One answer for a wrong or expired code, and for an unknown login (S2.1).
     #[error("That code is not right, has expired, or has had too many wrong tries. Check the newest email, or ask for a new one.")]
     InvalidCode,
+    /// More than five codes were typed with this login since its last reset email was asked
+    /// for: decided by a counter keyed by the login as typed, so the same for an unknown
+    /// login as for an account (S2.5).
+    #[error("Too many tries for this code. Use the link in the email, or ask for a new email.")]
+    TooManyTries,
     #[error(transparent)]
     WeakPassword(#[from] WeakPassword),
     #[error(transparent)]
@@ -265,6 +332,16 @@ fn reset_limits(account: &AccountId, ip: &str) -> Vec<ThrottleKey> {
     ]
 }
 
+/// The counter of codes typed with one login (as typed, whether or not it names an account),
+/// since a reset email was last asked for with it. It decides only whether a refusal says
+/// "too many tries": the five tries per email are the token's own counter's (S2.5, S3.4).
+fn typed_login_counter(key: &ServerKey, login: &LoginIdentifier) -> ThrottleKey {
+    ThrottleKey {
+        key: format!("reset-code-typed:{}", key.keyed_hash("reset-code-typed", login.key().as_bytes())),
+        rule: ThrottleRule::Budget { limit: MAX_CODE_ATTEMPTS, window: 3600, cooldown: 3600 },
+    }
+}
+
 /// Forgot and reset password.
 #[derive(Debug, Clone)]
 pub struct Recovery {
@@ -305,6 +382,10 @@ impl Recovery {
     pub async fn send_password_reset(&self, request: PasswordResetRequested) -> Result<(), JobError> {
         let ctx = RequestContext { ip: request.ip, user_agent: request.user_agent, request_id: request.request_id };
         let now = self.deps.clock.unix();
+        // Asking for an email starts the count of typed codes again for this login, whether or
+        // not it names an account and whether or not an email goes out: "too many tries" then
+        // never depends on the account (S2.5). The token's own five tries stay as they are.
+        self.deps.store.clear_events(&[typed_login_counter(&self.deps.key, &request.login).key]).await?;
         let Some((account, _)) = self.deps.store.find_for_login(request.login.key()).await? else {
             // Operators see whether an account matched; the requester never does.
             self.deps.audit(AuditEvent::PasswordResetRequested, None, &ctx, "no_account").await?;
@@ -352,19 +433,29 @@ impl Recovery {
     }
 
     /// Checks what a person brings to the reset page, and makes the grant every later step
-    /// takes. A link's token is 256 bits and needs no count. A typed code is counted before
-    /// it is compared, every time (S3.4, S3.7), and the work is the same whatever the input
-    /// (S2.5): one lookup, one counter write keyed by the token (or, when there is none, by a
-    /// keyed hash of the login), one keyed hash and one constant-time comparison. The five
-    /// tries belong to the token, so a new email brings new tries and nobody can use up
-    /// someone else's future codes. A right code gives its try back, so a person's own
-    /// steps (choose a method, send a code, finish) never use up the tries.
+    /// takes. A link's token is 256 bits and needs no count, nor does a continuation (signed
+    /// by this server). A typed code is counted before it is compared, every time (S3.4,
+    /// S3.7), and the work is the same whatever the input (S2.5): one lookup, two counter
+    /// writes (one keyed by the token, or when there is none by a keyed hash of the login;
+    /// one keyed by the login as typed), one keyed hash and one constant-time comparison.
+    /// The five tries belong to the token, so a new email brings new tries and nobody can
+    /// use up someone else's future codes; the typed login's count only decides whether a
+    /// refusal is [`ResetError::TooManyTries`]. A right code gives its tries back, so a
+    /// person's own steps never use them up.
     pub async fn open_reset(&self, proof: &ResetProof) -> Result<ResetGrant, ResetError> {
         let now = self.deps.clock.unix();
-        let (token, by_code) = match proof {
+        let (token, via) = match proof {
             ResetProof::Link(token) => {
                 let hash = token.storage_key(&self.deps.key, Purpose::PasswordReset);
-                (self.deps.store.find_valid_token(Purpose::PasswordReset, &hash, now).await?.ok_or(ResetError::InvalidToken)?, false)
+                (self.deps.store.find_valid_token(Purpose::PasswordReset, &hash, now).await?.ok_or(ResetError::InvalidToken)?, Via::Link)
+            }
+            ResetProof::Continued(continuation) => {
+                // Signed by this server (constant-time check), so not guessable: no count.
+                if !self.deps.key.verify(CONTINUATION_PURPOSE, continuation.token_id.as_bytes(), &continuation.tag) {
+                    return Err(ResetError::InvalidToken);
+                }
+                let found = self.deps.store.find_valid_token_by_id(Purpose::PasswordReset, &continuation.token_id, now).await?;
+                (found.ok_or(ResetError::InvalidToken)?, Via::Continued)
             }
             ResetProof::Code { login, code } => {
                 // S2.5: a refused code answers at a fixed time after the request began, so
@@ -372,7 +463,7 @@ impl Recovery {
                 // and an unknown login (a few index reads) is hidden, as Kanidm does.
                 let started = tokio::time::Instant::now();
                 match self.check_reset_code(login, code, now).await {
-                    Ok(token) => (token, true),
+                    Ok(token) => (token, Via::Code),
                     Err(refused) => {
                         tokio::time::sleep_until(started + CODE_REFUSAL_FLOOR).await;
                         return Err(refused);
@@ -381,7 +472,15 @@ impl Recovery {
             }
         };
         let account = self.deps.store.get_account(&token.account_id).await?.ok_or(ResetError::InvalidToken)?;
-        Ok(ResetGrant { token, account, by_code })
+        Ok(ResetGrant { token, account, via })
+    }
+
+    /// What a verified code is exchanged for (see [`ResetContinuation`]): it takes a grant,
+    /// so it exists only after the code was counted and matched (S3.7).
+    pub fn continuation(&self, grant: &ResetGrant) -> ResetContinuation {
+        let token_id = grant.token.id.clone();
+        let tag = self.deps.key.sign(CONTINUATION_PURPOSE, token_id.as_bytes());
+        ResetContinuation { token_id, tag }
     }
 
     async fn check_reset_code(&self, login: &LoginIdentifier, code: &ResetCodeAttempt, now: i64) -> Result<ValidToken, ResetError> {
@@ -395,6 +494,11 @@ impl Recovery {
             rule: ThrottleRule::Budget { limit: MAX_CODE_ATTEMPTS, window: 3600, cooldown: 3600 },
         };
         let tries = self.deps.store.count_attempt(&counter, now).await?;
+        // Counted as well under the login as typed, for every input: only this count says
+        // "too many tries", so that answer never depends on whether the login names an
+        // account, nor links two aliases of one account (S2.5, S3.9).
+        let typed_counter = typed_login_counter(&self.deps.key, login);
+        let typed_tries = self.deps.store.count_attempt(&typed_counter, now).await?;
         let typed = code.storage_key(&self.deps.key, found.as_ref().map_or("", |t| t.id.as_str()));
         // A stored hash is 64 hex characters; with no token, compare against a value no
         // code can hash to, so that the same comparison runs.
@@ -402,9 +506,10 @@ impl Recovery {
         let matches = bool::from(subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), expected.as_bytes())) && code.is_well_formed();
         match found {
             Some(token) if matches && tries <= MAX_CODE_ATTEMPTS => {
-                self.deps.store.release_attempt(&[counter.key]).await?;
+                self.deps.store.release_attempt(&[counter.key, typed_counter.key]).await?;
                 Ok(token)
             }
+            _ if typed_tries > MAX_CODE_ATTEMPTS => Err(ResetError::TooManyTries),
             _ => Err(ResetError::InvalidCode),
         }
     }
@@ -422,6 +527,13 @@ impl Recovery {
         let binding = crate::verifier::Binding { key: &grant.token.id, purpose: "password_reset" };
         self.verifier.send_code(&grant.account, method_id, &binding, ctx).await?;
         Ok(())
+    }
+
+    /// Whether a code sent for this reset's second step to `method_id` can still be used:
+    /// the page then asks for it ("Enter the code we texted to ...") instead of offering to
+    /// send one.
+    pub async fn reset_code_sent(&self, grant: &ResetGrant, method_id: &str) -> Result<bool, ResetError> {
+        Ok(self.verifier.code_is_live(&grant.token.id, method_id).await?)
     }
 
     /// Whether a reset link can still be used, without using it (opening the link changes
@@ -442,8 +554,7 @@ impl Recovery {
         ctx: &RequestContext,
     ) -> Result<(), ResetError> {
         let now = self.deps.clock.unix();
-        let ResetGrant { token, account, by_code } = grant;
-        let by_code = *by_code;
+        let ResetGrant { token, account, via } = grant;
         self.passwords.check(new_password, &[account.username.as_str(), account.email.local_part()]).await?;
         // S1.12: with 2-step on, a method must be verified too, bound to this reset.
         if self.verifier.two_step_enabled(&account.id).await? {
@@ -494,9 +605,9 @@ impl Recovery {
             now,
         };
         let Some(sessions_ended) = self.deps.store.complete_password_reset(&completion).await? else {
-            return Err(if by_code { ResetError::InvalidCode } else { ResetError::InvalidToken });
+            return Err(if *via == Via::Code { ResetError::InvalidCode } else { ResetError::InvalidToken });
         };
-        let via = if by_code { "code" } else { "link" };
+        let via = if grant.by_code() { "code" } else { "link" };
         self.deps.audit(AuditEvent::PasswordResetCompleted, Some(&account.id), ctx, via).await?;
         self.deps.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{sessions_ended} ended by password reset")).await?;
         Ok(())
@@ -535,5 +646,31 @@ mod tests {
         let refused = parse(|| serde_json::from_str::<RecoveryToken>("\"short\"")).unwrap_err();
         assert!(matches!(refused, ParseFailure::Refused(Refused::ResetLink)), "{refused:?}");
         assert_eq!(Refused::ResetLink.to_string(), ResetError::InvalidToken.to_string(), "the domain's own words");
+    }
+
+    #[test]
+    fn a_continuation_travels_as_the_token_id_and_a_tag() {
+        let key = ServerKey::generate();
+        let token_id = uuid::Uuid::new_v4().to_string();
+        let tag = key.sign(CONTINUATION_PURPOSE, token_id.as_bytes());
+        let encoded = ResetContinuation { token_id: token_id.clone(), tag: tag.clone() }.encode();
+        assert_eq!(encoded, format!("c1.{token_id}.{tag}"));
+        let parsed = ResetContinuation::parse(&encoded).expect("its own shape parses");
+        assert_eq!((parsed.token_id.as_str(), parsed.tag.as_str()), (token_id.as_str(), tag.as_str()));
+        assert!(key.verify(CONTINUATION_PURPOSE, parsed.token_id.as_bytes(), &parsed.tag));
+        assert!(!ServerKey::generate().verify(CONTINUATION_PURPOSE, parsed.token_id.as_bytes(), &parsed.tag), "another key");
+        assert!(!format!("{parsed:?}").contains(&tag), "redacted in logs");
+        for junk in ["", "c1.", "c1.abc", &format!("c1.{token_id}.short"), &format!("c2.{token_id}.{tag}"), &format!("c1.x'y.{tag}")] {
+            assert!(ResetContinuation::parse(junk).is_none(), "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn a_reset_cookie_holds_a_link_token_or_a_continuation() {
+        let token = RecoveryToken::generate();
+        assert!(matches!(ResetProof::from_cookie(token.expose()), Some(ResetProof::Link(_))));
+        let continuation = format!("c1.{}.{}", uuid::Uuid::new_v4(), "a".repeat(43));
+        assert!(matches!(ResetProof::from_cookie(&continuation), Some(ResetProof::Continued(_))));
+        assert!(ResetProof::from_cookie("12345678").is_none(), "never a code");
     }
 }

@@ -115,6 +115,8 @@ pub trait RecoveryStore: Send + Sync {
     /// stores the new token's hash and writes the message that carries it.
     async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError>;
     async fn find_valid_token(&self, purpose: Purpose, token_hash: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
+    /// A live token by its id (a reset continued after its emailed code was verified).
+    async fn find_valid_token_by_id(&self, purpose: Purpose, id: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
     /// The newest live password-reset token of the account a login names, in one query
     /// whether or not the account exists (S2.5: reset by code does the same work for all).
     async fn reset_code_target(&self, login_key: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;

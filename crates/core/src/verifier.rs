@@ -58,6 +58,10 @@ pub enum TwoStepError {
     /// A wrong code while adding a method: there is no other method to point to yet.
     #[error("That code is not right. Enter the newest code and try again.")]
     WrongEnrolmentCode,
+    /// Every failure of an authenticator code, wrong or already used: the hint about waiting
+    /// for the next code is given either way, so it never tells a replay from a wrong code.
+    #[error("That code is not right. If you just used a code, wait for the next one.")]
+    InvalidTotp,
     #[error("Too many wrong tries. Wait {}, or try another method.", crate::clock::in_words(*.0))]
     Throttled(i64),
     #[error("Wait {} before asking for another code.", crate::clock::in_words(*.0))]
@@ -294,6 +298,13 @@ impl Verifier {
         }
     }
 
+    /// Whether a code sent for `binding_key` to a method can still be used (unexpired, not
+    /// spent, tries left): pages then ask for it rather than offer to send one.
+    pub async fn code_is_live(&self, binding_key: &str, method_id: &str) -> Result<bool, TwoStepError> {
+        let now = self.deps.clock.unix();
+        Ok(self.deps.store.latest_otp(binding_key, method_id, now).await?.is_some_and(|otp| otp.attempts < OTP_MAX_ATTEMPTS))
+    }
+
     /// Count, then compare (S3.4, S3.7, S3.8): one try at a method is counted before its
     /// code or answer is compared, and refused once a limit is reached. A security answer
     /// also counts toward the account's own budget (S6.4). Returns the keys to settle on
@@ -330,7 +341,8 @@ impl Verifier {
     }
 
     /// Checks a code or answer for one of the account's methods (S5.2-S5.8, S6.3, S6.4).
-    /// Every failure gives the same error.
+    /// Every failure gives the same error: `InvalidTotp` for an authenticator app (wrong or
+    /// replayed alike), `Invalid` otherwise.
     pub async fn verify_method(
         &self,
         account: &Account,
@@ -390,7 +402,7 @@ impl Verifier {
             if binding.purpose == "login" {
                 self.warn_password_known(account, binding.key, ctx).await?;
             }
-            return Err(TwoStepError::Invalid);
+            return Err(if factor.kind == FactorKind::Totp { TwoStepError::InvalidTotp } else { TwoStepError::Invalid });
         }
         self.deps.settle(&limits).await?;
         self.deps

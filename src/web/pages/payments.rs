@@ -7,7 +7,7 @@ use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, Path, Query, StepUp};
 use crate::web::security::{forbidden_form, Csrf};
 use crate::web::state::AppState;
-use crate::web::step_up::to_step_up;
+use crate::web::step_up::{to_step_up, urlencode};
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -119,7 +119,28 @@ async fn approval_page(chrome: Chrome, state: &AppState, session: &CurrentSessio
         hidden: Vec::new(),
         password_allowed: false,
         no_usable_method: None,
+        sent: false,
+        just_sent: false,
     })
+}
+
+/// The approval's own binding: codes sent for it approve nothing else.
+fn approval_key(approval: &Approval) -> String {
+    format!("approval:{}", approval.id)
+}
+
+/// The approval page with the method chosen, saying whether its code is on the way.
+async fn approval_page_for(
+    chrome: Chrome,
+    state: &AppState,
+    session: &CurrentSession,
+    approval: &Approval,
+    choice: &Choice,
+    error: Option<String>,
+) -> Result<VerifyPage, PageError> {
+    let page = VerifyPage { error, ..approval_page(chrome, state, session, approval).await?.choose(choice) };
+    let key = approval_key(approval);
+    Ok(page.with_sent_state(state, &Binding { key: &key, purpose: "withdrawal" }).await?)
 }
 
 /// An approval that was used, has expired or never was: the page says what to do next
@@ -146,7 +167,7 @@ pub async fn confirm(
     Query(choice): Query<Choice>,
 ) -> Result<Response, PageError> {
     let approval = live_approval(&state, &session, &id).await?;
-    Ok(render(StatusCode::OK, &approval_page(chrome, &state, &session, &approval).await?.choose(&choice)))
+    Ok(render(StatusCode::OK, &approval_page_for(chrome, &state, &session, &approval, &choice, None).await?))
 }
 
 #[derive(Deserialize)]
@@ -193,10 +214,7 @@ pub async fn confirm_submit(
                 return Err(PageError(error));
             }
             let choice = Choice::method(form.method_id);
-            let page = VerifyPage {
-                error: Some(error.message.clone()),
-                ..approval_page(chrome, &state, &session, &approval).await?.choose(&choice)
-            };
+            let page = approval_page_for(chrome, &state, &session, &approval, &choice, Some(error.message.clone())).await?;
             Ok(render(error.status, &page))
         }
     }
@@ -221,19 +239,18 @@ pub async fn confirm_send(
         return Err(PageError(forbidden_form()));
     }
     let approval = live_approval(&state, &session, &id).await?;
-    let key = format!("approval:{}", approval.id);
+    let key = approval_key(&approval);
     match state.two_step.send_code(&session.account, &form.method_id, &Binding { key: &key, purpose: "withdrawal" }, &ctx).await {
-        Ok(()) => Ok(Redirect::to(&format!("/payments/confirm/{}?method={}&sent=1", approval.id, form.method_id)).into_response()),
+        Ok(()) => {
+            Ok(Redirect::to(&format!("/payments/confirm/{}?method={}&sent=1", approval.id, urlencode(&form.method_id))).into_response())
+        }
         Err(e) => {
             let error = ApiError::from(e);
             if !error.status.is_client_error() {
                 return Err(PageError(error));
             }
             let choice = Choice::method(form.method_id);
-            let page = VerifyPage {
-                error: Some(error.message.clone()),
-                ..approval_page(chrome, &state, &session, &approval).await?.choose(&choice)
-            };
+            let page = approval_page_for(chrome, &state, &session, &approval, &choice, Some(error.message.clone())).await?;
             Ok(render(error.status, &page))
         }
     }

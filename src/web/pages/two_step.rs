@@ -62,6 +62,11 @@ pub struct VerifyPage {
     /// 2-step is on but no method can be used here (a phone without an SMS provider): why,
     /// instead of a form (issue 8).
     pub no_usable_method: Option<&'static str>,
+    /// A code sent to the selected method can still be used: the page asks for it ("Enter
+    /// the code we texted to ...") instead of offering to send one.
+    pub sent: bool,
+    /// The code was sent just now (the page after "Text me a code").
+    pub just_sent: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -92,10 +97,28 @@ impl VerifyPage {
     pub fn choose(mut self, choice: &Choice) -> Self {
         self.choosing = choice.choose.is_some() && self.methods.len() > 1;
         self.selected = choice.method.as_ref().and_then(|id| self.methods.iter().find(|m| &m.id == id)).or(self.methods.first()).cloned();
-        if choice.sent.is_some() {
-            self.notice = Some("We sent you a code. It works for 10 minutes.".into());
-        }
+        self.just_sent = choice.sent.is_some();
         self
+    }
+
+    /// Whether a code for `binding` is on its way to the selected method; right after it
+    /// was sent, a notice says where it went. Until then the page offers to send one.
+    pub async fn with_sent_state(mut self, state: &AppState, binding: &Binding<'_>) -> Result<Self, ApiError> {
+        self.sent = match self.selected.as_ref().filter(|m| m.kind.is_sent()) {
+            Some(m) => state.two_step.code_sent(binding, &m.id).await?,
+            None => false,
+        };
+        if let Some(m) = self.selected.as_ref().filter(|_| self.sent && self.just_sent && self.error.is_none()) {
+            self.notice = Some(super::recovery::sent_notice(m));
+        }
+        Ok(self)
+    }
+
+    /// The code (or password) field takes the focus after an error, right after a code was
+    /// sent, and whenever the chosen method needs no sending (an app, a recovery code, a
+    /// question): the code is ready to type. A method that sends waits for its button.
+    fn focus_code(&self) -> bool {
+        self.error.is_some() || (self.sent && self.just_sent) || self.selected.as_ref().is_some_and(|m| !m.kind.is_sent())
     }
 }
 
@@ -153,6 +176,8 @@ fn second_step_page(chrome: Chrome, state: &AppState, session: &CurrentSession, 
         password_allowed: false,
         // A half-signed-in session always has 2-step on: no method means none usable here.
         no_usable_method: None,
+        sent: false,
+        just_sent: false,
     }
     .explain_if_stranded(true)
 }
@@ -166,7 +191,17 @@ pub async fn second_step(
 ) -> Result<Response, PageError> {
     let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
     let methods = state.two_step.methods(&session.account).await?;
-    Ok(render(StatusCode::OK, &second_step_page(chrome, &state, &session, methods).choose(&choice)))
+    let page =
+        second_step_page(chrome, &state, &session, methods).choose(&choice).with_sent_state(&state, &login_binding(&session)).await?;
+    Ok(render(StatusCode::OK, &page))
+}
+
+fn login_binding(session: &CurrentSession) -> Binding<'_> {
+    Binding { key: &session.record.id_hash, purpose: "login" }
+}
+
+fn step_up_binding(session: &CurrentSession) -> Binding<'_> {
+    Binding { key: &session.record.id_hash, purpose: "step_up" }
 }
 
 #[derive(Deserialize)]
@@ -203,7 +238,7 @@ pub async fn second_step_submit(
             let methods = state.two_step.methods(&session.account).await?;
             let choice = Choice::method(method_id);
             let page = VerifyPage { error: Some(message), ..second_step_page(chrome, &state, &session, methods).choose(&choice) };
-            Ok(render(status, &page))
+            Ok(render(status, &page.with_sent_state(&state, &login_binding(&session)).await?))
         }
     }
 }
@@ -225,14 +260,15 @@ pub async fn second_step_send(
 ) -> Result<Response, PageError> {
     let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
     check_csrf(&state, &session, &form.csrf)?;
-    let binding = Binding { key: &session.record.id_hash, purpose: "login" };
+    let binding = login_binding(&session);
     match state.two_step.send_code(&session.account, &form.method_id, &binding, &ctx).await {
-        Ok(()) => Ok(Redirect::to(&format!("/login/verify?method={}&sent=1", form.method_id)).into_response()),
+        Ok(()) => Ok(Redirect::to(&format!("/login/verify?method={}&sent=1", urlencode(&form.method_id))).into_response()),
         Err(e) => {
             let (status, message) = shown(ApiError::from(e))?;
             let methods = state.two_step.methods(&session.account).await?;
             let choice = Choice::method(form.method_id);
-            Ok(render(status, &VerifyPage { error: Some(message), ..second_step_page(chrome, &state, &session, methods).choose(&choice) }))
+            let page = VerifyPage { error: Some(message), ..second_step_page(chrome, &state, &session, methods).choose(&choice) };
+            Ok(render(status, &page.with_sent_state(&state, &binding).await?))
         }
     }
 }
@@ -262,6 +298,8 @@ async fn step_up_page(chrome: Chrome, state: &AppState, session: &CurrentSession
         hidden: vec![("next".into(), next.to_owned())],
         password_allowed: !enabled,
         no_usable_method: None,
+        sent: false,
+        just_sent: false,
     }
     .explain_if_stranded(enabled))
 }
@@ -275,7 +313,7 @@ pub async fn step_up(
 ) -> Result<Response, PageError> {
     let next = safe_next(choice.next.as_deref());
     let page = step_up_page(chrome, &state, &session, &next).await?.choose(&choice);
-    Ok(render(StatusCode::OK, &page))
+    Ok(render(StatusCode::OK, &page.with_sent_state(&state, &step_up_binding(&session)).await?))
 }
 
 /// `POST /step-up`: a new session id on success (S7.2), then back where the user was going.
@@ -302,7 +340,7 @@ pub async fn step_up_submit(
             let (status, message) = shown(ApiError::from(e))?;
             let choice = Choice { method: form.method_id.clone(), ..Choice::default() };
             let page = VerifyPage { error: Some(message), ..step_up_page(chrome, &state, &session, &next).await?.choose(&choice) };
-            Ok(render(status, &page))
+            Ok(render(status, &page.with_sent_state(&state, &step_up_binding(&session)).await?))
         }
     }
 }
@@ -317,13 +355,16 @@ pub async fn step_up_send(
 ) -> Result<Response, PageError> {
     check_csrf(&state, &session, &form.csrf)?;
     let next = safe_next(form.next.as_deref());
-    let binding = Binding { key: &session.record.id_hash, purpose: "step_up" };
+    let binding = step_up_binding(&session);
     match state.two_step.send_code(&session.account, &form.method_id, &binding, &ctx).await {
-        Ok(()) => Ok(Redirect::to(&format!("/step-up?next={}&method={}&sent=1", urlencode(&next), form.method_id)).into_response()),
+        Ok(()) => {
+            Ok(Redirect::to(&format!("/step-up?next={}&method={}&sent=1", urlencode(&next), urlencode(&form.method_id))).into_response())
+        }
         Err(e) => {
             let (status, message) = shown(ApiError::from(e))?;
             let choice = Choice::method(form.method_id);
-            Ok(render(status, &VerifyPage { error: Some(message), ..step_up_page(chrome, &state, &session, &next).await?.choose(&choice) }))
+            let page = VerifyPage { error: Some(message), ..step_up_page(chrome, &state, &session, &next).await?.choose(&choice) };
+            Ok(render(status, &page.with_sent_state(&state, &binding).await?))
         }
     }
 }
@@ -481,7 +522,7 @@ pub async fn totp_confirm(
     match state.two_step.confirm_totp(proof.as_ref(), &session.account, &form.method_id, &form.code, &ctx).await {
         Ok(()) => Ok(Redirect::to("/account/security?done=totp").into_response()),
         // A wrong first code: the same page again, so the app need not be set up twice.
-        Err(e @ (TwoStepError::WrongEnrolmentCode | TwoStepError::Throttled(_))) => {
+        Err(e @ (TwoStepError::InvalidTotp | TwoStepError::Throttled(_))) => {
             let (status, message) = shown(ApiError::from(e))?;
             let enrolment = state.two_step.pending_totp(proof.as_ref(), &session.account, &form.method_id).await.map_err(ApiError::from)?;
             Ok(totp_page(chrome, &state, &session, &enrolment, status, Some(message)))

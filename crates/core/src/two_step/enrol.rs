@@ -93,7 +93,7 @@ impl TwoStep {
         let now = self.deps.clock.unix();
         let Some(step) = secret.matching_step(code.expose(), now, factor.last_used_step) else {
             self.verifier.record_failure(account, factor, ctx).await?;
-            return Err(TwoStepError::WrongEnrolmentCode);
+            return Err(TwoStepError::InvalidTotp);
         };
         self.deps.settle(&limits).await?;
         self.deps.store.advance_totp_step(&factor.id, step).await?;

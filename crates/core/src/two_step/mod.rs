@@ -87,6 +87,12 @@ impl TwoStep {
         self.verifier.send_code(account, method_id, binding, ctx).await
     }
 
+    /// Whether a code sent for `binding` to a method can still be used (see
+    /// [`Verifier::code_is_live`]).
+    pub async fn code_sent(&self, binding: &Binding<'_>, method_id: &str) -> Result<bool, TwoStepError> {
+        self.verifier.code_is_live(binding.key, method_id).await
+    }
+
     // ---- The second step of login ----
 
     /// Completes the second step: the half session is replaced by a full one with a new id.
