@@ -130,6 +130,9 @@ async fn voting_on_an_article_updates_how_many_found_it_helpful() {
         browser.find("#reason").await?.send_keys("Which folder is the spam folder?").await?;
         browser.find("#vote-no").await?.click().await.context("clicking No")?;
         expect_count(&browser, "0 out of 1 found this helpful").await?;
+        // The reason was kept: the page thanks for it and does not ask again.
+        ensure!(browser.text("#your-vote").await?.contains("and why"), "the reason is acknowledged");
+        ensure!(browser.client.find(Locator::Css(".vote-reason")).await.is_err(), "'What was wrong?' asked again after a reason");
 
         // Another visitor (a fresh cookie jar) counts separately.
         browser.client.delete_all_cookies().await?;
