@@ -188,3 +188,31 @@ async fn reset_by_code_on_a_phone_texts_a_code_and_selects_the_phone() {
     })
     .await;
 }
+
+/// Issue 10: after five wrong codes even the right one is refused, and the page says why and
+/// what to do next (a new email, help, log in) instead of "That code is not right".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_up_reset_code_says_so_and_offers_the_ways_forward() {
+    browser_test(|browser| async move {
+        browser.goto("/forgot-password").await?;
+        browser.find("#login").await?.send_keys(USERNAME).await?;
+        browser.button("Email me a reset link").await?.click().await?;
+        browser.find("#forgot-sent").await?;
+        let right = digits(&wait_for_message(&browser, "Reset your", 1).await?, 8)?;
+        let wrong = if right == "11111111" { "22222222" } else { "11111111" };
+        for attempt in 0..6 {
+            let code = if attempt < 5 { wrong } else { right.as_str() };
+            browser.goto("/reset-password?with=code").await?;
+            browser.find("#login").await?.send_keys(USERNAME).await?;
+            browser.find("#code").await?.send_keys(code).await?;
+            browser.button("Continue").await?.click().await?;
+            browser.find("#reset-error").await?;
+        }
+        let said = browser.text("#reset-error").await?;
+        ensure!(said.starts_with("Too many tries for this code"), "the right code after five wrong ones: {said:?}");
+        browser.find("#new-email-link").await?.click().await.context("following 'Ask for a new email'")?;
+        browser.wait_for_path("/forgot-password").await?;
+        Ok(())
+    })
+    .await;
+}

@@ -103,12 +103,24 @@ async fn a_withdrawal_needs_a_step_up_bound_to_it() {
         browser.button("Withdraw").await?.click().await?;
         let intro = browser.text("#verify-intro").await?;
         ensure!(intro.contains("Withdraw 125.50 to GCash +63 *** *** 4521"), "the challenge shows the amount and destination: {intro}");
+        // Issue 10: a refused authenticator code says to wait for the next one, whatever
+        // made it fail (a code far from now here; a replayed one gets the same words).
+        let approval_page = browser.client.current_url().await?;
+        browser.find("#code").await?.send_keys(&code_now(&secret, 5)?).await?;
+        browser.button("Verify").await?.click().await?;
+        let refused = browser.text("#verify-error").await?;
+        ensure!(refused.contains("If you just used a code, wait for the next one"), "{refused}");
         browser.find("#code").await?.send_keys(&code_now(&secret, 1)?).await?;
         browser.button("Verify").await?.click().await?;
         let done = browser.text("#withdrawal-done").await?;
         ensure!(done.contains("125.50") && done.contains("GCash"), "{done}");
         browser.goto("/payments").await?;
         ensure!(browser.text("#withdrawals").await?.contains("125.50"));
+        // The spent approval's page, opened again, says so and leads back to Payments.
+        browser.client.goto(approval_page.as_str()).await?;
+        ensure!(browser.text("h1").await? == "This link has expired");
+        browser.find("#next-step").await?.click().await.context("following 'Go to Payments'")?;
+        browser.wait_for_path("/payments").await?;
         Ok(())
     })
     .await;
