@@ -2,7 +2,7 @@
 //! header and links onwards, logging out from the header of any page says so, and the first
 //! 2-step method is followed by a prompt for recovery codes.
 
-use crate::harness::{browser_test, PASSWORD, USERNAME};
+use crate::harness::{browser_test, USERNAME};
 use crate::two_step::{code_now, enrol_authenticator};
 use anyhow::{ensure, Context};
 use doorman_core::factors::TotpSecret;
@@ -10,9 +10,7 @@ use doorman_core::factors::TotpSecret;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_person_always_has_a_next_step() {
     browser_test(|browser| async move {
-        browser.goto("/login").await?;
-        browser.log_in(USERNAME, PASSWORD).await?;
-        browser.wait_for_path("/account").await?;
+        browser.sign_in().await?;
 
         // A page that is not there: the header still knows who is signed in, and the page
         // links to help and back to the account.

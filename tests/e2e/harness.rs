@@ -226,6 +226,14 @@ impl Browser {
         .await
     }
 
+    /// Signs the test's account in from the login page, as a person would, and waits for
+    /// the account page.
+    pub async fn sign_in(&self) -> anyhow::Result<()> {
+        self.goto("/login").await?;
+        self.log_in(USERNAME, PASSWORD).await?;
+        self.wait_for_path("/account").await
+    }
+
     /// Fills the login form of the current page and submits it, as a person would.
     pub async fn log_in(&self, login: &str, password: &str) -> anyhow::Result<()> {
         let login_field = self.find("#login").await?;

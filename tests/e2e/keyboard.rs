@@ -75,9 +75,7 @@ async fn log_in_with_the_keyboard_only() {
 async fn second_step_with_the_keyboard_only() {
     browser_test(|browser| async move {
         // Setting up, not under test: an authenticator app, enrolled through the pages.
-        browser.goto("/login").await?;
-        browser.log_in(USERNAME, PASSWORD).await?;
-        browser.wait_for_path("/account").await?;
+        browser.sign_in().await?;
         let secret = enrol_authenticator(&browser).await?;
         log_out(&browser).await?;
 

@@ -104,9 +104,7 @@ async fn signed_in_pages_pass_axe_and_fit_a_phone() {
         browser.services.content.import_banners(BANNERS, None, &RequestContext::cli()).await?;
         let mut walk = PageWalk::new(&browser);
 
-        browser.goto("/login").await?;
-        browser.log_in(USERNAME, PASSWORD).await?;
-        browser.wait_for_path("/account").await?;
+        browser.sign_in().await?;
         ensure!(browser.text("#banners").await?.contains("Withdrawals to Philippine banks"), "maria sees the long banner");
         walk.check("account").await?;
 

@@ -126,9 +126,7 @@ async fn is_checked(browser: &Browser, title: &str) -> anyhow::Result<bool> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_by_code_on_a_phone_texts_a_code_and_selects_the_phone() {
     browser_test(|browser| async move {
-        browser.goto("/login").await?;
-        browser.log_in(USERNAME, PASSWORD).await?;
-        browser.wait_for_path("/account").await?;
+        browser.sign_in().await?;
         enrol_authenticator(&browser).await?;
         // A phone as a second method, confirmed by the texted code.
         browser.goto("/account/security").await?;

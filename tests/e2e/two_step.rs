@@ -47,9 +47,7 @@ pub async fn log_out(browser: &Browser) -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrol_an_authenticator_then_log_in_with_it_or_with_a_recovery_code() {
     browser_test(|browser| async move {
-        browser.goto("/login").await?;
-        browser.log_in(USERNAME, PASSWORD).await?;
-        browser.wait_for_path("/account").await?;
+        browser.sign_in().await?;
         let secret = enrol_authenticator(&browser).await?;
         let codes = recovery_codes(&browser).await?;
         log_out(&browser).await?;
@@ -90,9 +88,7 @@ async fn enrol_an_authenticator_then_log_in_with_it_or_with_a_recovery_code() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_withdrawal_needs_a_step_up_bound_to_it() {
     browser_test(|browser| async move {
-        browser.goto("/login").await?;
-        browser.log_in(USERNAME, PASSWORD).await?;
-        browser.wait_for_path("/account").await?;
+        browser.sign_in().await?;
         let secret = enrol_authenticator(&browser).await?;
 
         browser.goto("/account").await?;
