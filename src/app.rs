@@ -67,7 +67,7 @@ async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bo
     store.migrate().await.context("applying database migrations")?;
     let deps = Deps {
         store: Arc::new(store.clone()),
-        hasher: PasswordHasher::owasp()?,
+        hasher: PasswordHasher::owasp(config.hash_queue)?,
         clock,
         key,
         composer: Arc::new(TemplateComposer { product_name: config.product_name.clone(), base_url: base_url(config) }),

@@ -55,6 +55,9 @@ pub struct Config {
     /// Connections open at once from one TCP peer address (an IPv6 one by its /64); more are
     /// closed at once. 0: no cap. Behind a reverse proxy every connection comes from the proxy.
     pub max_connections_per_address: usize,
+    /// Password checks that may wait for a hashing thread (one thread per CPU) before more
+    /// are refused at once with 503 `overloaded`. Unset: 4 per CPU.
+    pub hash_queue: Option<usize>,
     /// How long a password-reset link and code stay valid, in minutes (1 to 60).
     pub reset_token_ttl_minutes: i64,
     /// The From of every email, e.g. `doorman <no-reply@example.com>`.
@@ -106,6 +109,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             header_read_timeout_seconds: 10,
             max_connections_per_address: 64,
+            hash_queue: None,
             reset_token_ttl_minutes: 30,
             mail_from: "doorman <no-reply@localhost>".into(),
             mail_worker: true,
@@ -209,7 +213,7 @@ impl Config {
     /// The settings as `doorman config check` prints them, secrets hidden.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\n{}{}",
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\n{}{}",
             self.listen,
             redacted_text(&self.database_url),
             self.base_url,
@@ -231,6 +235,7 @@ impl Config {
             self.max_body_bytes,
             self.header_read_timeout_seconds,
             if self.max_connections_per_address == 0 { "0 (no cap)".to_owned() } else { self.max_connections_per_address.to_string() },
+            self.hash_queue.map_or_else(|| format!("{} (4 per CPU)", 4 * std::thread::available_parallelism().map_or(2, |n| n.get())), |q| q.to_string()),
             self.describe_sms(),
             self.describe_breached(),
         )

@@ -50,24 +50,21 @@ impl ThrottleStore for SqlStore {
         sorted.sort_by(|a, b| a.key.cmp(&b.key));
         sorted.dedup_by(|a, b| a.key == b.key);
         let mut tx = self.pool.begin().await.map_err(backend_error)?;
-        // The first statement writes: SQLite takes its write lock here, before anything is read.
+        // One statement per key creates the row when missing, or else locks it (the no-op
+        // update takes the row lock on PostgreSQL; the first write takes SQLite's write lock),
+        // and returns its counts. Two statements (insert if missing, then select) failed when
+        // a success cleared the row in between: found under a burst of logins (issue 12).
+        let mut refusal: Option<Refusal> = None;
         for key in &sorted {
-            sqlx::query(
-                "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ($1, 0, $2, 0) ON CONFLICT (key) DO NOTHING",
+            let row = sqlx::query(
+                "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ($1, 0, $2, 0) \
+                 ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING failures, window_start, last_failure",
             )
             .bind(&key.key)
             .bind(now)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(backend_error)?;
-        }
-        let select = self.backend.pick(
-            "SELECT failures, window_start, last_failure FROM rate_counters WHERE key = $1",
-            "SELECT failures, window_start, last_failure FROM rate_counters WHERE key = $1 FOR UPDATE",
-        );
-        let mut refusal: Option<Refusal> = None;
-        for key in &sorted {
-            let row = sqlx::query(select).bind(&key.key).fetch_one(&mut *tx).await.map_err(backend_error)?;
             if let Some(until) = key.rule.blocked_until(&count_from_row(&row)?, now) {
                 let refusal = refusal.get_or_insert(Refusal { keys: Vec::new(), until });
                 refusal.keys.push(key.key.clone());

@@ -8,6 +8,7 @@ use doorman_core::auth::AuthError;
 use doorman_core::email_change::EmailChangeError;
 use doorman_core::factors::MethodView;
 use doorman_core::input::Refused;
+use doorman_core::password::HashError;
 use doorman_core::payments::PaymentError;
 use doorman_core::recovery::ResetError;
 use doorman_core::store::StoreError;
@@ -46,6 +47,18 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// A password check that could not run: 503 `overloaded` with `Retry-After` when the
+    /// hashing queue is full (admission control), else a server error.
+    pub fn hashing(error: &HashError) -> Self {
+        match error {
+            HashError::Overloaded => Self {
+                retry_after: Some(1),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "The server is busy right now. Please try again in a moment.")
+            },
+            other => Self::internal(other),
+        }
+    }
+
     /// Logs the whole cause chain and answers without any of it.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = error.to_string();
@@ -77,7 +90,7 @@ impl From<AuthError> for ApiError {
             AuthError::UsernameTaken => Self::new(StatusCode::CONFLICT, "username_taken", message),
             AuthError::EmailTaken => Self::new(StatusCode::CONFLICT, "email_taken", message),
             AuthError::Store(ref inner) => Self::internal(inner),
-            AuthError::Hash(ref inner) => Self::internal(inner),
+            AuthError::Hash(ref inner) => Self::hashing(inner),
             AuthError::NotYourProof(_) => Self::forbidden(&message),
         }
     }
@@ -93,7 +106,7 @@ impl From<ResetError> for ApiError {
             ResetError::TooManyTries => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message),
             ResetError::WeakPassword(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_password", message),
             ResetError::Store(ref inner) => Self::internal(inner),
-            ResetError::Hash(ref inner) => Self::internal(inner),
+            ResetError::Hash(ref inner) => Self::hashing(inner),
             ResetError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
             ResetError::SecondFactorRequired(methods) => {
                 // 2-step is on but nothing can be used here (a phone without an SMS provider).
@@ -154,7 +167,7 @@ impl From<TwoStepError> for ApiError {
             TwoStepError::Answer(_) => Self::new(StatusCode::UNPROCESSABLE_ENTITY, "weak_answer", message),
             TwoStepError::Phone(_) => Self::new(StatusCode::BAD_REQUEST, "invalid_phone", message),
             TwoStepError::Store(ref inner) => Self::internal(inner),
-            TwoStepError::Hash(ref inner) => Self::internal(inner),
+            TwoStepError::Hash(ref inner) => Self::hashing(inner),
             TwoStepError::Seal | TwoStepError::Compose(_) => Self::internal(&e),
             TwoStepError::StepUpRequired(required) => {
                 let mut error = Self::step_up_required(&required.methods);

@@ -21,6 +21,7 @@ mod lockout;
 mod login;
 mod mail;
 mod migrations;
+mod overload;
 mod password_change;
 mod pwned;
 mod recovery;

@@ -140,8 +140,19 @@ impl Auth {
         if let Some(refusal) = refused {
             return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?);
         }
+        // A place in the hashing queue (admission control). Refused for overload, the attempt
+        // just counted is given back: a refusal is not a guess (S3.1), and the answer is the
+        // same whoever the login names (S2.5).
+        let slot = match self.deps.hasher.admit() {
+            Ok(slot) => slot,
+            Err(e) => {
+                let counted: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
+                self.deps.store.release_attempt(&counted).await?;
+                return Err(e.into());
+            }
+        };
 
-        let verified = self.deps.hasher.verify(password, found.as_ref().map(|(_, hash)| hash.as_str())).await?;
+        let verified = self.deps.hasher.verify_in(slot, password, found.as_ref().map(|(_, hash)| hash.as_str())).await?;
         let account = match (found, verified) {
             (Some((account, _)), Verified::Yes) => account,
             (Some((account, _)), Verified::YesRehashed(new_hash)) => {

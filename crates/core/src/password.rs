@@ -140,7 +140,15 @@ pub enum HashError {
     Argon2(String),
     #[error("the hashing pool is gone")]
     PoolClosed,
+    /// Every hashing thread is busy and the queue in front of them is full: the caller is
+    /// refused at once rather than left waiting behind a backlog (admission control).
+    #[error("too many password checks at once")]
+    Overloaded,
 }
+
+/// Jobs that may wait for a hashing thread, per thread, unless configured: with one
+/// verification taking about 25 ms, a full queue adds about 100 ms.
+pub const DEFAULT_QUEUE_PER_THREAD: usize = 4;
 
 /// The result of checking a password against a stored hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,17 +159,31 @@ pub enum Verified {
     YesRehashed(String),
 }
 
-/// argon2id at OWASP's parameters (m=19456 KiB, t=2, p=1), run on tokio's blocking pool
-/// behind a semaphore so that a burst of logins queues instead of exhausting memory.
+/// argon2id at OWASP's parameters (m=19456 KiB, t=2, p=1), run on tokio's blocking pool.
+/// `running` lets one job per hashing thread run; `admitted` bounds the running and the
+/// waiting together. A job that finds the queue full is refused at once
+/// ([`HashError::Overloaded`]): under overload, excess logins get a fast "try again" instead
+/// of waiting without bound, and memory stays bounded.
 #[derive(Clone, Debug)]
 pub struct PasswordHasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    running: Arc<Semaphore>,
+    admitted: Arc<Semaphore>,
     dummy_hash: Arc<str>,
 }
 
+/// A place in the hashing queue, taken before any other work of a request (a login takes
+/// one before it counts its attempt, so that a refusal for overload counts nothing).
+#[derive(Debug)]
+pub struct HashSlot(#[allow(dead_code, reason = "held, not read: dropping it frees the place")] tokio::sync::OwnedSemaphorePermit);
+
 impl PasswordHasher {
+    /// `concurrency` jobs run at once; at most `queue` more wait for a thread.
     pub fn new(memory_kib: u32, iterations: u32, parallelism: u32, concurrency: usize) -> Result<Self, HashError> {
+        Self::with_queue(memory_kib, iterations, parallelism, concurrency, concurrency.max(1) * DEFAULT_QUEUE_PER_THREAD)
+    }
+
+    pub fn with_queue(memory_kib: u32, iterations: u32, parallelism: u32, concurrency: usize, queue: usize) -> Result<Self, HashError> {
         let params = Params::new(memory_kib, iterations, parallelism, None).map_err(|e| HashError::Argon2(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
         // Unknown accounts are verified against this hash so that they cost the same (S2.3).
@@ -169,13 +191,28 @@ impl PasswordHasher {
             .hash_password(crate::keys::random_token(16).expose_secret().as_bytes())
             .map_err(|e| HashError::Argon2(e.to_string()))?
             .to_string();
-        Ok(Self { params, permits: Arc::new(Semaphore::new(concurrency.max(1))), dummy_hash: dummy.into() })
+        let running = concurrency.max(1);
+        Ok(Self {
+            params,
+            running: Arc::new(Semaphore::new(running)),
+            admitted: Arc::new(Semaphore::new(running + queue)),
+            dummy_hash: dummy.into(),
+        })
     }
 
-    /// OWASP's argon2id parameters, with one hashing job per CPU.
-    pub fn owasp() -> Result<Self, HashError> {
+    /// OWASP's argon2id parameters, with one hashing job per CPU and `queue` more waiting
+    /// (`None`: [`DEFAULT_QUEUE_PER_THREAD`] per CPU).
+    pub fn owasp(queue: Option<usize>) -> Result<Self, HashError> {
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Self::new(19456, 2, 1, cpus)
+        Self::with_queue(19456, 2, 1, cpus, queue.unwrap_or(cpus * DEFAULT_QUEUE_PER_THREAD))
+    }
+
+    /// A place in the queue, or [`HashError::Overloaded`] at once when it is full.
+    pub fn admit(&self) -> Result<HashSlot, HashError> {
+        self.admitted.clone().try_acquire_owned().map(HashSlot).map_err(|e| match e {
+            tokio::sync::TryAcquireError::NoPermits => HashError::Overloaded,
+            tokio::sync::TryAcquireError::Closed => HashError::PoolClosed,
+        })
     }
 
     fn argon(&self) -> Argon2<'static> {
@@ -185,7 +222,7 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let argon = self.argon();
         let secret = password.0.clone();
-        self.run(move || {
+        self.run(self.admit()?, move || {
             argon.hash_password(secret.expose_secret().as_bytes()).map(|h| h.to_string()).map_err(|e| HashError::Argon2(e.to_string()))
         })
         .await
@@ -194,12 +231,17 @@ impl PasswordHasher {
     /// Checks `password` against `stored`, or against a dummy hash when there is no account,
     /// so that both paths cost one argon2id verification.
     pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<Verified, HashError> {
+        self.verify_in(self.admit()?, password, stored).await
+    }
+
+    /// [`Self::verify`] in a place taken earlier with [`Self::admit`].
+    pub async fn verify_in(&self, slot: HashSlot, password: &Password, stored: Option<&str>) -> Result<Verified, HashError> {
         let is_real = stored.is_some();
         let stored: String = stored.map(str::to_owned).unwrap_or_else(|| self.dummy_hash.to_string());
         let argon = self.argon();
         let params = self.params.clone();
         let secret = password.0.clone();
-        self.run(move || {
+        self.run(slot, move || {
             let parsed = PasswordHash::new(&stored).map_err(|e| HashError::Argon2(e.to_string()))?;
             let ok = argon.verify_password(secret.expose_secret().as_bytes(), &parsed).is_ok();
             if !ok || !is_real {
@@ -217,11 +259,15 @@ impl PasswordHasher {
         .await
     }
 
-    async fn run<T: Send + 'static>(&self, job: impl FnOnce() -> Result<T, HashError> + Send + 'static) -> Result<T, HashError> {
-        let permit = self.permits.clone().acquire_owned().await.map_err(|_| HashError::PoolClosed)?;
+    async fn run<T: Send + 'static>(
+        &self,
+        slot: HashSlot,
+        job: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let permit = self.running.clone().acquire_owned().await.map_err(|_| HashError::PoolClosed)?;
         tokio::task::spawn_blocking(move || {
             let result = job();
-            drop(permit);
+            drop((permit, slot));
             result
         })
         .await
@@ -232,6 +278,18 @@ impl PasswordHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_frees_as_jobs_end() {
+        // One thread, no waiting room: a second check while one holds its place is refused.
+        let hasher = PasswordHasher::with_queue(1024, 1, 1, 1, 0).expect("hasher");
+        let held = hasher.admit().expect("the first place");
+        assert!(matches!(hasher.admit(), Err(HashError::Overloaded)));
+        assert!(matches!(hasher.verify(&pw("some long passphrase"), None).await, Err(HashError::Overloaded)));
+        assert_eq!(hasher.verify_in(held, &pw("some long passphrase"), None).await.expect("runs"), Verified::No);
+        // The place came back with the finished job.
+        assert!(hasher.admit().is_ok());
+    }
 
     fn pw(s: &str) -> Password {
         Password::new(s).expect("test password")
@@ -313,7 +371,7 @@ mod tests {
         // `PasswordHasher::hash` (OWASP parameters, and weaker ones) for this password.
         let owasp_v05 = "$argon2id$v=19$m=19456,t=2,p=1$IeqtSJesWEgozI2ugjsfUA$a4QSUcv42ufxW1SiLoHRYVRvEWzXN/vwF+31uLoDPP0";
         let weak_v05 = "$argon2id$v=19$m=1024,t=1,p=1$2J0tPxmSHHi3scf3lYeQdg$hHFMGgd5XNgj/2Y+GTZUydmy+B86Oi5dBz1/x92c6n4";
-        let hasher = PasswordHasher::owasp().expect("hasher");
+        let hasher = PasswordHasher::owasp(None).expect("hasher");
         assert_eq!(hasher.verify(&pw("tulip harbour seventy"), Some(owasp_v05)).await.expect("verify"), Verified::Yes);
         assert_eq!(hasher.verify(&pw("tulip harbour sevent"), Some(owasp_v05)).await.expect("verify"), Verified::No);
         assert_eq!(hasher.verify(&pw("tulip harbour sevent"), Some(weak_v05)).await.expect("verify"), Verified::No);
