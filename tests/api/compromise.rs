@@ -3,6 +3,7 @@
 use crate::helpers::{csrf_of, Backend, Mail, Response, TestApp, BASE_URL, PASSWORD};
 use crate::on_both_backends;
 use crate::two_step::{current_code, enrol_totp};
+use doorman_core::audit::AuditEvent;
 use serde_json::{json, Value};
 
 on_both_backends!(
@@ -93,7 +94,7 @@ async fn s9_every_security_email_reports_its_own_event_and_newer_emails_never_vo
 /// and a wrong one the same 401 as an unknown account: the lock reveals nothing.
 async fn s7_7_a_lock_revokes_every_session_and_token_and_refuses_password_login_after_the_right_password_only(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.create_account("maria", "maria@example.com").await;
+    let account = app.create_account("maria", "maria@example.com").await;
     let phone = signed_in(&app, "192.0.2.10").await;
     let laptop = signed_in(&app, "192.0.2.11").await;
     let changed =
@@ -103,7 +104,7 @@ async fn s7_7_a_lock_revokes_every_session_and_token_and_refuses_password_login_
     let reset_link = app.reset_mail("maria").await.token("reset-password");
     assert_eq!(app.get(&laptop, "/api/v1/session").await.status, 200);
 
-    assert_locked(&report(&app, &link).await);
+    let case = assert_locked(&report(&app, &link).await);
 
     assert_eq!(app.get(&phone, "/api/v1/session").await.status, 401, "every session ends");
     assert_eq!(app.get(&laptop, "/api/v1/session").await.status, 401);
@@ -125,6 +126,12 @@ async fn s7_7_a_lock_revokes_every_session_and_token_and_refuses_password_login_
     let old = app.login_as(&TestApp::new_client(), "192.0.2.15", "maria", PASSWORD).await;
     assert_eq!(old.status, 401, "the replaced password is just wrong");
 
+    // Audited: the lock (with its case) and the refused login.
+    let events = app.services.deps.store.audit_of(&account.id, 100).await.unwrap();
+    let locked = events.iter().find(|e| e.event == AuditEvent::AccountLocked).expect("the lock is audited");
+    assert!(locked.detail.contains(&case) && locked.detail.contains("password_changed"), "{}", locked.detail);
+    assert_eq!(events.iter().filter(|e| e.event == AuditEvent::LoginRefusedLocked).count(), 2);
+
     // The login page says it too, only after the right password.
     let browser = TestApp::new_client();
     let form = app.get(&browser, "/login").await;
@@ -145,7 +152,7 @@ async fn s7_7_a_lock_revokes_every_session_and_token_and_refuses_password_login_
 /// addresses are told, and a reset to the old address (2-step off) unlocks it.
 async fn a_reported_email_change_is_reverted_and_a_reset_to_the_old_address_unlocks(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    app.create_account("maria", "maria@example.com").await;
+    let account = app.create_account("maria", "maria@example.com").await;
     let attacker = signed_in(&app, "198.51.100.7").await;
     let asked = app.post_json(&attacker, "/api/v1/account/email", json!({ "new_email": "mallory@evil.example" })).await;
     assert_eq!(asked.status, 202, "{}", asked.text);
@@ -175,6 +182,8 @@ async fn a_reported_email_change_is_reverted_and_a_reset_to_the_old_address_unlo
     assert_eq!(done.status, 200, "{}", done.text);
     let back = app.login_as(&TestApp::new_client(), "192.0.2.10", "maria", NEW_PASSWORD).await;
     assert_eq!((back.status, back.json()["status"].clone()), (200, json!("authenticated")), "unlocked, with a new password");
+    let events = app.services.deps.store.audit_of(&account.id, 100).await.unwrap();
+    assert!(events.iter().any(|e| e.event == AuditEvent::AccountUnlocked && e.detail == "password reset"));
 }
 
 /// A method the attacker added is removed by the lock; recovery codes made after the event
