@@ -279,6 +279,7 @@ async fn s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
     assert!(app.get(&TestApp::new_client(), "/login").await.text.contains("href=\"/report-compromise\""));
+    assert!(app.get(&TestApp::new_client(), "/help").await.text.contains("href=\"/report-compromise\""), "linked from the help center");
     let app = &app;
     let send = |login: &'static str| async move {
         let browser = TestApp::new_client();
