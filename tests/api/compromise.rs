@@ -85,6 +85,7 @@ async fn s9_every_security_email_reports_its_own_event_and_newer_emails_never_vo
     assert_eq!((expired.status, expired.error_code().as_str()), (400, "invalid_token"));
     let junk = report(&app, "not-a-token").await;
     assert_eq!((junk.status, junk.error_code().as_str()), (400, "invalid_token"));
+    assert!(junk.json()["message"].as_str().unwrap().starts_with("This link is not valid any more"), "{}", junk.text);
     let unknown = report(&app, &"A".repeat(43)).await;
     assert_eq!((unknown.status, unknown.error_code().as_str()), (400, "invalid_token"));
 }

@@ -6,6 +6,7 @@ use crate::web::state::AppState;
 use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
+use doorman_core::compromise::CompromiseError;
 use doorman_core::recovery::RecoveryToken;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,7 +14,9 @@ use serde_json::{json, Value};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportBody {
-    token: RecoveryToken,
+    /// Read as text so that a token of the wrong shape gets this link's own words, not a
+    /// reset link's (256 bits are not guessed: nothing to count).
+    token: String,
 }
 
 /// 200 `{"status":"locked","case"}`; 400 `invalid_token` for a used, expired or unknown link.
@@ -22,7 +25,8 @@ pub async fn report(
     Client(ctx): Client,
     ApiJson(body): ApiJson<ReportBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let report = state.compromise.verify_report(&body.token).await?;
+    let token = RecoveryToken::parse(&body.token).ok_or(CompromiseError::InvalidToken)?;
+    let report = state.compromise.verify_report(&token).await?;
     let locked = state.compromise.lock(report, &ctx).await?;
     Ok(Json(json!({ "status": "locked", "case": locked.case_id })))
 }
