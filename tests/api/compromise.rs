@@ -165,9 +165,13 @@ async fn a_reported_email_change_is_reverted_and_a_reset_to_the_old_address_unlo
     let owners_link = report_token(old_address_mail);
     // Newer emails to the attacker's address do not void the owner's link.
     enrol_totp(&app, &attacker).await;
-    assert!(app.deliver().await.iter().all(|m| m.to == "mallory@evil.example"));
+    let later = app.deliver().await;
+    assert!(later.iter().all(|m| m.to == "mallory@evil.example"));
 
-    assert_locked(&report(&app, &owners_link).await);
+    let case = assert_locked(&report(&app, &owners_link).await);
+    // A second report on a locked account opens its own case and keeps the lock.
+    let second = assert_locked(&report(&app, &report_token(&later[0])).await);
+    assert_ne!(case, second);
     let notices = app.deliver().await;
     let to: Vec<&str> = notices.iter().filter(|m| m.kind == "account_locked").map(|m| m.to.as_str()).collect();
     assert!(to.contains(&"maria@example.com") && to.contains(&"mallory@evil.example"), "{to:?}");
