@@ -78,6 +78,17 @@ struct SecurityChangeText<'a> {
     change: &'a str,
     when: &'a str,
     ip: &'a str,
+    report_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/account_locked.txt")]
+struct AccountLockedText<'a> {
+    product: &'a str,
+    username: &'a str,
+    when: &'a str,
+    case_id: &'a str,
+    reset_link: &'a str,
 }
 
 #[derive(Template)]
@@ -129,10 +140,17 @@ impl Composer for TemplateComposer {
                 ChangedText { product, base_url, username, when, ip, device, report_link }.render(),
                 ChangedHtml { product, base_url, username, when, ip, device, report_link }.render(),
             ),
-            Notice::SecurityChange { username, change, when, ip } => {
-                let text = SecurityChangeText { product, base_url, username, change, when, ip }.render().map_err(|e| e.to_string())?;
+            Notice::SecurityChange { username, change, when, ip, report_link } => {
+                let text = SecurityChangeText { product, base_url, username, change, when, ip, report_link }
+                    .render()
+                    .map_err(|e| e.to_string())?;
                 let html = simple_html(&text);
                 (format!("Security change on your {product} account"), Ok(text), html)
+            }
+            Notice::AccountLocked { username, when, case_id, reset_link } => {
+                let text = AccountLockedText { product, username, when, case_id, reset_link }.render().map_err(|e| e.to_string())?;
+                let html = simple_html(&text);
+                (format!("Your {product} account is locked"), Ok(text), html)
             }
             Notice::EmailChangeConfirm { username, link, new_email } => {
                 let text = EmailChangeText { product, username, link, new_email }.render().map_err(|e| e.to_string())?;

@@ -12,6 +12,7 @@
 mod accounts;
 mod approvals;
 mod audit;
+mod compromise;
 mod content;
 mod delivery_failures;
 mod devices;

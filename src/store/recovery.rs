@@ -23,17 +23,27 @@ fn valid_from_row(row: &AnyRow) -> Result<ValidToken, StoreError> {
     })
 }
 
-/// Voids the account's unused tokens of the token's purpose, then stores it.
+/// Voids the account's unused tokens of the token's purpose, then stores it. Report links
+/// are the exception (issue 11 §4): each is voided only by its own use or expiry, so a newer
+/// email never voids the owner's link to an older event (S1.5's cap is for reset links).
 async fn replace_tokens(conn: &mut AnyConnection, t: &NewRecoveryToken) -> Result<(), StoreError> {
-    sqlx::query("UPDATE recovery_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL")
-        .bind(t.created_at)
-        .bind(t.account_id.as_str())
-        .bind(t.purpose.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(backend_error)?;
+    if t.purpose != Purpose::ReportNotMe {
+        sqlx::query("UPDATE recovery_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL")
+            .bind(t.created_at)
+            .bind(t.account_id.as_str())
+            .bind(t.purpose.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend_error)?;
+    }
+    insert_token(conn, t).await
+}
+
+/// Stores a token, voiding nothing.
+pub(super) async fn insert_token(conn: &mut AnyConnection, t: &NewRecoveryToken) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO recovery_tokens (id, account_id, purpose, token_hash, code_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO recovery_tokens (id, account_id, purpose, token_hash, code_hash, created_at, expires_at, event_kind, event_detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&t.id)
     .bind(t.account_id.as_str())
@@ -42,6 +52,8 @@ async fn replace_tokens(conn: &mut AnyConnection, t: &NewRecoveryToken) -> Resul
     .bind(t.code_hash.clone())
     .bind(t.created_at)
     .bind(t.expires_at)
+    .bind(t.event.as_ref().map(|e| e.kind()))
+    .bind(t.event.as_ref().and_then(|e| e.detail().map(str::to_owned)))
     .execute(&mut *conn)
     .await
     .map_err(backend_error)?;
@@ -186,6 +198,12 @@ impl RecoveryStore for SqlStore {
             .await
             .map_err(backend_error)?;
         sqlx::query("DELETE FROM trusted_devices WHERE account_id = $1")
+            .bind(c.account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        // A completed reset unlocks an account locked from a "this wasn't me" link.
+        sqlx::query("DELETE FROM account_locks WHERE account_id = $1")
             .bind(c.account_id.as_str())
             .execute(&mut *tx)
             .await

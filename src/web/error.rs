@@ -92,6 +92,22 @@ impl From<AuthError> for ApiError {
             AuthError::Store(ref inner) => Self::internal(inner),
             AuthError::Hash(ref inner) => Self::hashing(inner),
             AuthError::NotYourProof(_) => Self::forbidden(&message),
+            AuthError::AccountLocked => Self::new(StatusCode::FORBIDDEN, "account_locked", message),
+        }
+    }
+}
+
+impl From<doorman_core::compromise::CompromiseError> for ApiError {
+    fn from(e: doorman_core::compromise::CompromiseError) -> Self {
+        use doorman_core::compromise::CompromiseError;
+        let message = e.to_string();
+        match e {
+            CompromiseError::InvalidToken => Self::new(StatusCode::BAD_REQUEST, "invalid_token", message),
+            CompromiseError::TooMany(wait) => {
+                Self { retry_after: Some(wait.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message) }
+            }
+            CompromiseError::Store(ref inner) => Self::internal(inner),
+            CompromiseError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
         }
     }
 }
@@ -204,6 +220,7 @@ impl From<PaymentError> for ApiError {
         match e {
             // The same answer as a wrong code: the approval does not count for this withdrawal.
             PaymentError::ApprovalInvalid => Self::from(TwoStepError::Invalid),
+            PaymentError::Frozen => Self::new(StatusCode::FORBIDDEN, "account_locked", e.to_string()),
             PaymentError::NotYourProof(_) => Self::forbidden(&e.to_string()),
             PaymentError::Store(ref inner) => Self::internal(inner),
         }

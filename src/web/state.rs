@@ -5,6 +5,7 @@ use crate::config::Config;
 use axum::http::HeaderName;
 use doorman_core::auth::Auth;
 use doorman_core::clock::Clock;
+use doorman_core::compromise::Compromise;
 use doorman_core::content::Content;
 use doorman_core::deps::Deps;
 use doorman_core::email_change::EmailChange;
@@ -73,6 +74,7 @@ pub struct AppState {
     pub payments: Payments,
     pub content: Content,
     pub roles: Roles,
+    pub compromise: Compromise,
     /// Signs CSRF tokens and keys visitor ids.
     pub key: ServerKey,
     pub clock: Arc<dyn Clock>,
@@ -96,6 +98,7 @@ impl AppState {
             payments: services.payments.clone(),
             content: services.content.clone(),
             roles: services.roles.clone(),
+            compromise: services.compromise.clone(),
             key: services.deps.key.clone(),
             clock: services.deps.clock.clone(),
             health: Health(services.deps.clone()),

@@ -9,6 +9,7 @@ mod bad_input;
 mod banners;
 mod cli;
 mod code_steps;
+mod compromise;
 mod connections;
 mod csrf_and_headers;
 mod dead_ends;

@@ -16,6 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod checks;
+mod compromise;
 mod dead_ends;
 mod harness;
 mod help;

@@ -69,6 +69,13 @@ async fn pages_before_signing_in_pass_axe_and_fit_a_phone() {
         browser.find("#code").await?;
         walk.check("reset password with the code").await?;
 
+        browser.goto("/report-compromise").await?;
+        browser.find("#details").await?;
+        walk.check("report a compromised account").await?;
+        browser.goto("/report-not-me").await?;
+        browser.find("#report-error").await?;
+        walk.check("this wasn't me, without a live link").await?;
+
         browser.goto("/help").await?;
         browser.find("#help-q").await?;
         walk.check_and_screenshot("help center", "help").await?;

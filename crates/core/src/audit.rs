@@ -37,10 +37,14 @@ pub enum AuditEvent {
     EmailChanged,
     PasswordChanged,
     PasswordChangeFailed,
+    AccountLocked,
+    AccountUnlocked,
+    LoginRefusedLocked,
+    CompromiseReported,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 32] = [
+    pub const ALL: [AuditEvent; 36] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -73,6 +77,10 @@ impl AuditEvent {
         Self::EmailChanged,
         Self::PasswordChanged,
         Self::PasswordChangeFailed,
+        Self::AccountLocked,
+        Self::AccountUnlocked,
+        Self::LoginRefusedLocked,
+        Self::CompromiseReported,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -113,6 +121,10 @@ impl AuditEvent {
             Self::EmailChanged => "email_changed",
             Self::PasswordChanged => "password_changed",
             Self::PasswordChangeFailed => "password_change_failed",
+            Self::AccountLocked => "account_locked",
+            Self::AccountUnlocked => "account_unlocked",
+            Self::LoginRefusedLocked => "login_refused_locked",
+            Self::CompromiseReported => "compromise_reported",
         }
     }
 }

@@ -33,6 +33,10 @@ pub enum AuthError {
     Hash(#[from] HashError),
     #[error(transparent)]
     NotYourProof(#[from] crate::step_up::NotYourProof),
+    /// Said only after the right password (issue 11 §4): the lock reveals nothing to
+    /// someone who does not know it.
+    #[error("This account is locked because a change to it was reported as not made by its owner. To get back in, reset your password with \"Forgot password\": we email a link to the account's address. If 2-step verification was on, the reset also asks for a method you had before the reported change.")]
+    AccountLocked,
 }
 
 impl From<StoreError> for AuthError {
@@ -171,6 +175,10 @@ impl Auth {
             }
         };
         self.deps.settle(&keys).await?;
+        if self.deps.store.lock_of(&account.id).await?.is_some() {
+            self.deps.audit(AuditEvent::LoginRefusedLocked, Some(&account.id), ctx, "right password; account locked").await?;
+            return Err(AuthError::AccountLocked);
+        }
         if self.verifier.two_step_enabled(&account.id).await? {
             let token = start_session(&self.deps, &account.id, ctx, SessionStage::SecondFactor).await?;
             self.end_previous(previous).await?;

@@ -159,15 +159,27 @@ impl EmailChange {
         let when = crate::clock::rfc2822(now);
         let ip = ctx.ip.to_string();
         let composer = self.deps.composer.clone();
+        // "This wasn't me" on the old address: its token is stored once the account is known.
+        let report = RecoveryToken::generate();
+        let report_link = crate::report_link::link_of(&self.deps, &report);
         let notice = move |account: &Account, old: &EmailAddress| {
             let change = format!("The email address of your account was changed from {} to {}.", old.as_str(), account.email.as_str());
             let content = composer
-                .compose(&Notice::SecurityChange { username: account.username.as_str(), change: &change, when: &when, ip: &ip })
+                .compose(&Notice::SecurityChange {
+                    username: account.username.as_str(),
+                    change: &change,
+                    when: &when,
+                    ip: &ip,
+                    report_link: &report_link,
+                })
                 .ok()?;
             Some(NewMessage::email(old.as_str(), "email_changed", Some(account.id.clone()), content, now))
         };
         match self.deps.store.complete_email_change(&token_hash(&self.deps.key, token), now, &notice).await? {
-            EmailChangeOutcome::Changed { account, .. } => {
+            EmailChangeOutcome::Changed { account, old_email } => {
+                let event = crate::report_link::ReportedEvent::EmailChanged { old_email: old_email.as_str().to_owned() };
+                let record = crate::report_link::token_record(&self.deps, &report, &account.id, event, now);
+                self.deps.store.insert_report_token(&record).await?;
                 self.deps.audit(AuditEvent::EmailChanged, Some(&account.id), ctx, "").await?;
                 Ok(account)
             }

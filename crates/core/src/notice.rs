@@ -25,6 +25,15 @@ pub enum Notice<'a> {
         change: &'a str,
         when: &'a str,
         ip: &'a str,
+        /// The "this wasn't me" link of this change (issue 11 §4).
+        report_link: &'a str,
+    },
+    /// The account was locked from a "this wasn't me" link: what happens next.
+    AccountLocked {
+        username: &'a str,
+        when: &'a str,
+        case_id: &'a str,
+        reset_link: &'a str,
     },
     /// The link that confirms a new email address, sent to that address.
     EmailChangeConfirm {

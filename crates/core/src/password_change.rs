@@ -67,6 +67,8 @@ impl PasswordChange {
         self.passwords.check(new_password, &[account.username.as_str(), account.email.local_part()]).await?;
         let hash = self.deps.hasher.hash(new_password).await?;
         let when = crate::clock::rfc2822(now);
+        let report_link =
+            crate::report_link::report_link(&self.deps, &account.id, crate::report_link::ReportedEvent::PasswordChanged).await?;
         let content = self
             .deps
             .composer
@@ -75,6 +77,7 @@ impl PasswordChange {
                 change: "Your password was changed, and every other session was signed out.",
                 when: &when,
                 ip: &ctx.ip.to_string(),
+                report_link: &report_link,
             })
             .map_err(|e| AuthError::Store(crate::store::StoreError::Backend(e.into())))?;
         let message = NewMessage::email(account.email.as_str(), "password_changed", Some(account.id.clone()), content, now);

@@ -108,6 +108,9 @@ pub enum PaymentError {
     /// The approval is unknown, not approved, used, expired, or for another withdrawal.
     #[error("The approval is not valid for this withdrawal.")]
     ApprovalInvalid,
+    /// The account is locked from a "this wasn't me" link (issue 11 §4).
+    #[error("Withdrawals are frozen while this account is locked. Reset your password to unlock it.")]
+    Frozen,
     #[error(transparent)]
     NotYourProof(#[from] NotYourProof),
     #[error(transparent)]
@@ -141,6 +144,10 @@ impl Payments {
         ctx: &RequestContext,
     ) -> Result<(), PaymentError> {
         let now = self.deps.now();
+        // Frozen while locked, whatever proof is offered.
+        if self.deps.store.lock_of(&account.id).await?.is_some() {
+            return Err(PaymentError::Frozen);
+        }
         let approval = self.deps.store.get_approval(&account.id, approval_id).await?.ok_or(PaymentError::ApprovalInvalid)?;
         // The approval's own context is compared in the same statement that spends it.
         let bound = Approval { context: withdrawal.context(), ..approval };

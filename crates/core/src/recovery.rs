@@ -24,8 +24,6 @@ pub const CODE_REFUSAL_FLOOR: std::time::Duration = std::time::Duration::from_mi
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
 /// The least time between two reset emails to one account.
 pub const RESEND_COOLDOWN_SECONDS: i64 = 60;
-/// How long a "this wasn't me" link stays valid.
-pub const REPORT_TOKEN_TTL_SECONDS: i64 = 7 * 24 * 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -165,6 +163,8 @@ pub struct NewRecoveryToken {
     pub code_hash: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// What a "this wasn't me" token reports; `None` for other purposes.
+    pub event: Option<crate::report_link::ReportedEvent>,
 }
 
 #[derive(Debug, Clone)]
@@ -425,6 +425,7 @@ impl Recovery {
             code_hash: Some(code.storage_key(&self.deps.key, &token_id)),
             created_at: now,
             expires_at: now + self.reset_token_ttl_seconds,
+            event: None,
         };
         let message = NewMessage::email(account.email.as_str(), "password_reset", Some(account.id.clone()), content, now);
         self.deps.store.issue_recovery_token(&record, &message).await?;
@@ -519,7 +520,20 @@ impl Recovery {
         if !self.verifier.two_step_enabled(&grant.account.id).await? {
             return Ok(Vec::new());
         }
-        Ok(self.verifier.methods(&grant.account).await?)
+        self.offered_methods(&grant.account).await
+    }
+
+    /// The methods a reset may pass: while the account is locked from a "this wasn't me"
+    /// link, only those enrolled before the reported event (issue 11 §4), so that a method
+    /// an attacker added never unlocks it.
+    async fn offered_methods(&self, account: &crate::account::Account) -> Result<Vec<crate::factors::MethodView>, ResetError> {
+        let methods = self.verifier.methods(account).await?;
+        let Some(lock) = self.deps.store.lock_of(&account.id).await? else {
+            return Ok(methods);
+        };
+        let before = |f: &crate::factors::FactorRecord| f.created_at < lock.event_at && f.confirmed_at.is_some_and(|at| at < lock.event_at);
+        let older: Vec<String> = self.deps.store.factors_of(&account.id).await?.into_iter().filter(before).map(|f| f.id).collect();
+        Ok(methods.into_iter().filter(|m| older.contains(&m.id)).collect())
     }
 
     /// Sends an SMS or email code for the second step of a reset, bound to its token.
@@ -558,16 +572,22 @@ impl Recovery {
         self.passwords.check(new_password, &[account.username.as_str(), account.email.local_part()]).await?;
         // S1.12: with 2-step on, a method must be verified too, bound to this reset.
         if self.verifier.two_step_enabled(&account.id).await? {
+            let offered = self.offered_methods(account).await?;
             let Some(second) = second else {
-                return Err(ResetError::SecondFactorRequired(self.verifier.methods(account).await?));
+                return Err(ResetError::SecondFactorRequired(offered));
             };
+            if !offered.iter().any(|m| m.id == second.method_id) {
+                return Err(ResetError::SecondFactor(crate::verifier::TwoStepError::Invalid));
+            }
             let binding = crate::verifier::Binding { key: &token.id, purpose: "password_reset" };
             self.verifier.verify_method(account, second.method_id, second.code, &binding, ctx).await?;
         }
         let password_hash = self.deps.hasher.hash(new_password).await?;
+        // A completed reset unlocks a locked account (the store removes the lock).
+        let was_locked = self.deps.store.lock_of(&account.id).await?.is_some();
 
-        let report = RecoveryToken::generate();
-        let report_link = format!("{}report-not-me?token={}", self.deps.base_url, report.expose());
+        let report = crate::report_link::new_report_link(&self.deps, &account.id, crate::report_link::ReportedEvent::PasswordChanged, now);
+        let report_link = report.link;
         let when = crate::clock::rfc2822(now);
         // The user agent is the client's own text: only names from a fixed list reach the email (S9.2).
         let device = crate::device::Device::from_user_agent(&ctx.user_agent).describe();
@@ -592,15 +612,7 @@ impl Recovery {
                 crate::throttle::login_key(account.email.as_str()),
                 crate::throttle::account_cap(&account.id).key,
             ],
-            report_token: NewRecoveryToken {
-                id: uuid::Uuid::new_v4().to_string(),
-                account_id: account.id.clone(),
-                purpose: Purpose::ReportNotMe,
-                token_hash: report.storage_key(&self.deps.key, Purpose::ReportNotMe),
-                code_hash: None,
-                created_at: now,
-                expires_at: now + REPORT_TOKEN_TTL_SECONDS,
-            },
+            report_token: report.token,
             confirmation: NewMessage::email(account.email.as_str(), "password_changed", Some(account.id.clone()), content, now),
             now,
         };
@@ -608,6 +620,9 @@ impl Recovery {
             return Err(if *via == Via::Code { ResetError::InvalidCode } else { ResetError::InvalidToken });
         };
         let via = if grant.by_code() { "code" } else { "link" };
+        if was_locked {
+            self.deps.audit(AuditEvent::AccountUnlocked, Some(&account.id), ctx, "password reset").await?;
+        }
         self.deps.audit(AuditEvent::PasswordResetCompleted, Some(&account.id), ctx, via).await?;
         self.deps.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{sessions_ended} ended by password reset")).await?;
         Ok(())

@@ -4,6 +4,7 @@
 use crate::audit_chain::Audit;
 use crate::auth::Auth;
 use crate::breached::BreachedPasswords;
+use crate::compromise::Compromise;
 use crate::content::Content;
 use crate::deps::Deps;
 use crate::email_change::EmailChange;
@@ -41,6 +42,7 @@ pub struct Services {
     pub content: Content,
     pub audit: Audit,
     pub roles: Roles,
+    pub compromise: Compromise,
 }
 
 impl Services {
@@ -57,6 +59,7 @@ impl Services {
             content: Content::new(deps.clone()),
             audit: Audit::new(deps.clone()),
             roles: Roles::new(deps.clone()),
+            compromise: Compromise::new(deps.clone()),
             deps,
         }
     }

@@ -13,6 +13,7 @@ use crate::factors::{
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::password::{HashError, Password, Verified};
+use crate::report_link::ReportedEvent;
 use crate::session::SessionRecord;
 use crate::step_up::{NotYourProof, StepUpRequired};
 use crate::store::StoreError;
@@ -187,12 +188,30 @@ impl Verifier {
     }
 
     pub(crate) async fn notify(&self, account: &Account, change: &str, ctx: &RequestContext) -> Result<(), TwoStepError> {
+        self.notify_event(account, change, ReportedEvent::SecurityChange, ctx).await
+    }
+
+    /// A security email whose "this wasn't me" link reports `event` (issue 11 §4).
+    pub(crate) async fn notify_event(
+        &self,
+        account: &Account,
+        change: &str,
+        event: ReportedEvent,
+        ctx: &RequestContext,
+    ) -> Result<(), TwoStepError> {
         let now = self.deps.clock.unix();
         let when = crate::clock::rfc2822(now);
+        let report_link = crate::report_link::report_link(&self.deps, &account.id, event).await?;
         let content = self
             .deps
             .composer
-            .compose(&Notice::SecurityChange { username: account.username.as_str(), change, when: &when, ip: &ctx.ip.to_string() })
+            .compose(&Notice::SecurityChange {
+                username: account.username.as_str(),
+                change,
+                when: &when,
+                ip: &ctx.ip.to_string(),
+                report_link: &report_link,
+            })
             .map_err(TwoStepError::Compose)?;
         let message = NewMessage::email(account.email.as_str(), "security_change", Some(account.id.clone()), content, now);
         self.deps.store.enqueue_message(&message).await?;

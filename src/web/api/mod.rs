@@ -3,6 +3,7 @@
 pub mod account;
 pub mod auth;
 pub mod banners;
+pub mod compromise;
 pub mod health;
 pub mod help;
 pub mod payments;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(payments::router())
         .merge(help::router())
         .merge(banners::router())
+        .merge(compromise::router())
 }
 
 /// `{"status": ...}`: what a change that needs no more words answers.

@@ -33,6 +33,8 @@ struct Said {
     error: Option<String>,
     /// Locked for a while after failed attempts: a reset is the way round.
     throttled: bool,
+    /// Locked from a "this wasn't me" link (said only after the right password).
+    locked: bool,
     logged_out: bool,
 }
 
@@ -87,7 +89,8 @@ pub async fn submit(
             Ok((jar, Redirect::to(next)).into_response())
         }
         Err(ApiError { status, code, message, retry_after, .. }) if status.is_client_error() => {
-            let said = Said { error: Some(message), throttled: code == "too_many_attempts", logged_out: false };
+            let said =
+                Said { error: Some(message), throttled: code == "too_many_attempts", locked: code == "account_locked", logged_out: false };
             let mut response = login_page(chrome, &state, jar, status, form.login.as_typed().to_owned(), said);
             crate::web::error::set_retry_after(&mut response, retry_after);
             Ok(response)

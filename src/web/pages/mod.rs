@@ -4,6 +4,7 @@ mod account;
 mod admin;
 pub mod banners;
 mod chrome;
+mod compromise;
 mod email_change;
 mod help;
 mod login;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(password_change::router())
         .merge(email_change::router())
         .merge(recovery::router())
+        .merge(compromise::router())
         .merge(two_step::router())
         .merge(payments::router())
         .merge(help::router())

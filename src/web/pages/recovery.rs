@@ -28,7 +28,6 @@ pub fn router() -> Router<AppState> {
         .route("/reset-password", get(reset_form).post(reset_submit))
         .route("/reset-password/code", post(code_submit))
         .route("/reset-password/send", post(reset_send))
-        .route("/report-not-me", get(report_not_me))
 }
 
 #[derive(Template)]
@@ -452,16 +451,4 @@ pub async fn reset_send(
             Ok(reset_page(&state, jar, error.status, page))
         }
     }
-}
-
-#[derive(Template)]
-#[template(path = "report_not_me.html")]
-struct ReportPage {
-    chrome: Chrome,
-}
-
-/// `GET /report-not-me?token=...`: the link in "your password was changed". Locking the
-/// account from it is the support issue's work; until then the page says what to do.
-pub async fn report_not_me(chrome: Chrome) -> Response {
-    no_referrer(render(StatusCode::OK, &ReportPage { chrome }))
 }

@@ -13,6 +13,7 @@ use crate::factors::{
 };
 use crate::password::{Password, Verified};
 use crate::phone::PhoneInput;
+use crate::report_link::ReportedEvent;
 use crate::step_up::SteppedUp;
 use crate::throttle::{ThrottleKey, ThrottleRule};
 use crate::verifier::{Binding, TwoStepError};
@@ -99,7 +100,8 @@ impl TwoStep {
         self.deps.store.advance_totp_step(&factor.id, step).await?;
         self.deps.store.confirm_factor(&account.id, &factor.id, now).await?;
         self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "totp").await?;
-        self.verifier.notify(account, "An authenticator app was added as a 2-step verification method.", ctx).await
+        let event = ReportedEvent::MethodAdded { method_id: factor.id.clone() };
+        self.verifier.notify_event(account, "An authenticator app was added as a 2-step verification method.", event, ctx).await
     }
 
     /// S5.6: a new phone number is a new method: a code goes to it, and it is on only once
@@ -169,7 +171,8 @@ impl TwoStep {
         self.deps.settle(&limits).await?;
         self.deps.store.confirm_factor(&account.id, &factor.id, now).await?;
         self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "sms").await?;
-        self.verifier.notify(account, &format!("The phone number {} was added for text-message codes.", factor.label), ctx).await
+        let change = format!("The phone number {} was added for text-message codes.", factor.label);
+        self.verifier.notify_event(account, &change, ReportedEvent::MethodAdded { method_id: factor.id.clone() }, ctx).await
     }
 
     pub async fn add_email_codes(&self, by: &SteppedUp, account: &Account, ctx: &RequestContext) -> Result<String, TwoStepError> {
@@ -248,7 +251,8 @@ impl TwoStep {
         self.deps.store.insert_factor(&factor).await?;
         self.deps.store.confirm_factor(&account.id, &factor.id, now).await?;
         self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, kind.as_str()).await?;
-        self.verifier.notify(account, &format!("{} was added as a 2-step verification method.", kind.title()), ctx).await?;
+        let change = format!("{} was added as a 2-step verification method.", kind.title());
+        self.verifier.notify_event(account, &change, ReportedEvent::MethodAdded { method_id: factor.id.clone() }, ctx).await?;
         Ok(factor.id)
     }
 
@@ -302,7 +306,8 @@ impl TwoStep {
         }
         self.deps.store.remove_factor(&account.id, &factor.id, self.deps.clock.unix()).await?;
         self.deps.audit(AuditEvent::FactorRemoved, Some(&account.id), ctx, factor.kind.as_str()).await?;
-        self.verifier.notify(account, &format!("{} was removed from your 2-step verification methods.", factor.kind.title()), ctx).await
+        let change = format!("{} was removed from your 2-step verification methods.", factor.kind.title());
+        self.verifier.notify_event(account, &change, ReportedEvent::MethodRemoved { method_id: factor.id.clone() }, ctx).await
     }
 
     pub async fn set_default_method(&self, by: &SteppedUp, account: &Account, method_id: &str) -> Result<(), TwoStepError> {

@@ -1,0 +1,209 @@
+//! "This wasn't me" locks the account (issue 11 §4), and the public "report a compromised
+//! account" form. A lock is authorised by a [`CompromiseReport`]: a live report link's token,
+//! verified here, the only place one is made.
+
+use crate::account::{AccountId, LoginIdentifier};
+use crate::audit::{AuditEvent, RequestContext};
+use crate::deps::Deps;
+use crate::notice::Notice;
+use crate::outbox::NewMessage;
+use crate::recovery::{NewRecoveryToken, Purpose, RecoveryToken};
+use crate::report_link::ReportedEvent;
+use crate::store::StoreError;
+use crate::throttle::{ThrottleKey, ThrottleRule};
+use async_trait::async_trait;
+
+/// A report link as stored: whose, and the event it reports.
+#[derive(Debug, Clone)]
+pub struct StoredReport {
+    pub token_id: String,
+    pub account_id: AccountId,
+    pub event: ReportedEvent,
+    /// When the reported event happened (the link was made with its email).
+    pub event_at: i64,
+}
+
+/// A locked account.
+#[derive(Debug, Clone)]
+pub struct AccountLockRecord {
+    pub locked_at: i64,
+    /// Only methods enrolled before this time unlock it through a reset.
+    pub event_at: i64,
+    pub case_id: String,
+}
+
+pub struct NewCase {
+    pub id: String,
+    pub kind: &'static str,
+    pub account_id: Option<AccountId>,
+    pub created_at: i64,
+    pub details: String,
+}
+
+/// Everything one lock does, in one transaction.
+pub struct AccountLock {
+    pub report: StoredReport,
+    pub case: NewCase,
+    pub notices: Vec<NewMessage>,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct LockOutcome {
+    pub sessions_ended: u64,
+    pub rolled_back: bool,
+}
+
+#[async_trait]
+pub trait CompromiseStore {
+    /// Stores a report token; never voids another.
+    async fn insert_report_token(&self, token: &NewRecoveryToken) -> Result<(), StoreError>;
+    async fn find_report(&self, token_hash: &str, now: i64) -> Result<Option<StoredReport>, StoreError>;
+    /// Spends the report token, locks the account, revokes every session, device cookie and
+    /// outstanding token, rolls the reported change back where it can, opens the case and
+    /// writes the notices; `None` when the token was spent or expired meanwhile.
+    async fn lock_account(&self, lock: &AccountLock) -> Result<Option<LockOutcome>, StoreError>;
+    async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError>;
+    async fn open_case(&self, case: &NewCase) -> Result<(), StoreError>;
+}
+
+/// Proof that the owner reported a change: a live "this wasn't me" token, verified by
+/// [`Compromise::verify_report`]. Private fields, no public constructor; spent by a lock.
+#[derive(Debug)]
+pub struct CompromiseReport {
+    report: StoredReport,
+}
+
+impl CompromiseReport {
+    pub fn account(&self) -> &AccountId {
+        &self.report.account_id
+    }
+    pub fn event(&self) -> &ReportedEvent {
+        &self.report.event
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompromiseError {
+    #[error("This link is not valid any more: it was already used, or it has expired. If you still think someone else is using your account, report it at /report-compromise.")]
+    InvalidToken,
+    #[error("Too many reports from this address. Try again in {}.", crate::clock::in_words(*.0))]
+    TooMany(i64),
+    #[error("composing the email failed: {0}")]
+    Compose(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A lock, as the person who reported it is told.
+#[derive(Debug, Clone)]
+pub struct Locked {
+    pub case_id: String,
+    pub sessions_ended: u64,
+    pub rolled_back: bool,
+}
+
+/// What a report link or the public form leads to.
+#[derive(Debug, Clone)]
+pub struct Compromise {
+    deps: Deps,
+}
+
+impl Compromise {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+
+    fn report_hash(&self, token: &RecoveryToken) -> String {
+        token.storage_key(&self.deps.key, Purpose::ReportNotMe)
+    }
+
+    /// Checks a report link's token without spending it (opening the page changes nothing).
+    pub async fn verify_report(&self, token: &RecoveryToken) -> Result<CompromiseReport, CompromiseError> {
+        let found = self.deps.store.find_report(&self.report_hash(token), self.deps.now()).await?;
+        Ok(CompromiseReport { report: found.ok_or(CompromiseError::InvalidToken)? })
+    }
+
+    /// Locks the account at once (see [`CompromiseStore::lock_account`]).
+    pub async fn lock(&self, report: CompromiseReport, ctx: &RequestContext) -> Result<Locked, CompromiseError> {
+        let now = self.deps.now();
+        let account = self.deps.store.get_account(report.account()).await?.ok_or(CompromiseError::InvalidToken)?;
+        let case_id = new_case_id();
+        let reset_link = format!("{}forgot-password", self.deps.base_url);
+        let content = self
+            .deps
+            .composer
+            .compose(&Notice::AccountLocked {
+                username: account.username.as_str(),
+                when: &crate::clock::rfc2822(now),
+                case_id: &case_id,
+                reset_link: &reset_link,
+            })
+            .map_err(CompromiseError::Compose)?;
+        // The address on file and, when the report reverts an address change, the old one
+        // (which the account moves back to).
+        let mut to = vec![account.email.as_str().to_owned()];
+        if let ReportedEvent::EmailChanged { old_email } = report.event()
+            && !to.contains(old_email)
+        {
+            to.push(old_email.clone());
+        }
+        let notices =
+            to.iter().map(|addr| NewMessage::email(addr, "account_locked", Some(account.id.clone()), content.clone(), now)).collect();
+        let kind = report.event().kind();
+        let lock = AccountLock {
+            case: NewCase {
+                id: case_id.clone(),
+                kind: "compromise_report",
+                account_id: Some(account.id.clone()),
+                created_at: now,
+                details: format!("Locked from a \"this wasn't me\" link reporting: {kind}."),
+            },
+            report: report.report,
+            notices,
+            now,
+        };
+        let outcome = self.deps.store.lock_account(&lock).await?.ok_or(CompromiseError::InvalidToken)?;
+        let detail = format!("reported {kind}; case {case_id}; rolled back: {}", outcome.rolled_back);
+        self.deps.audit(AuditEvent::AccountLocked, Some(&account.id), ctx, &detail).await?;
+        let ended = format!("{} ended by a lock", outcome.sessions_ended);
+        self.deps.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &ended).await?;
+        Ok(Locked { case_id, sessions_ended: outcome.sessions_ended, rolled_back: outcome.rolled_back })
+    }
+
+    /// The public form: opens a case without locking (anyone can fill it in). The answer is
+    /// the same whether or not `login` names an account; limited per address.
+    pub async fn report_publicly(&self, login: &LoginIdentifier, message: &str, ctx: &RequestContext) -> Result<(), CompromiseError> {
+        let cap = [ThrottleKey {
+            key: format!("compromise-form:{}", crate::throttle::address_key(ctx.ip)),
+            rule: ThrottleRule::Budget { limit: 5, window: 3600, cooldown: 3600 },
+        }];
+        if let Some(wait) = self.deps.claim(&cap).await? {
+            return Err(CompromiseError::TooMany(wait));
+        }
+        let now = self.deps.now();
+        let account = self.deps.store.find_for_login(login.key()).await?.map(|(a, _)| a.id);
+        let message: String = message.chars().take(2000).collect();
+        let case = NewCase {
+            id: new_case_id(),
+            kind: "compromise_form",
+            account_id: account.clone(),
+            created_at: now,
+            details: format!("Login as typed: {}\n\n{message}", login.key()),
+        };
+        self.deps.store.open_case(&case).await?;
+        self.deps.audit(AuditEvent::CompromiseReported, account.as_ref(), ctx, &format!("public form; case {}", case.id)).await?;
+        Ok(())
+    }
+
+    pub async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError> {
+        self.deps.store.lock_of(account).await
+    }
+}
+
+/// A case number people can read out: "C-" and 10 random base-32 characters.
+fn new_case_id() -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let chars: String = crate::keys::random_bytes(10).iter().map(|b| ALPHABET[usize::from(*b) % 32] as char).collect();
+    format!("C-{chars}")
+}

@@ -1,0 +1,203 @@
+//! "This wasn't me": report tokens, the lock in one transaction, and support cases.
+
+use super::outbox::insert_message;
+use super::recovery::insert_token;
+use super::{backend_error, SqlStore};
+use async_trait::async_trait;
+use doorman_core::account::AccountId;
+use doorman_core::compromise::{AccountLock, AccountLockRecord, CompromiseStore, LockOutcome, NewCase, StoredReport};
+use doorman_core::recovery::{NewRecoveryToken, Purpose};
+use doorman_core::report_link::ReportedEvent;
+use doorman_core::store::StoreError;
+use sqlx::{AnyConnection, Row};
+
+async fn insert_case(conn: &mut AnyConnection, case: &NewCase) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO support_cases (id, kind, account_id, status, created_at, details) VALUES ($1, $2, $3, 'open', $4, $5)")
+        .bind(&case.id)
+        .bind(case.kind)
+        .bind(case.account_id.as_ref().map(|a| a.as_str().to_owned()))
+        .bind(case.created_at)
+        .bind(&case.details)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend_error)?;
+    Ok(())
+}
+
+/// Runs one statement bound to the account id (`$1`) and the time (`$2`).
+async fn for_account(conn: &mut AnyConnection, sql: &'static str, account: &str, now: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query(sql).bind(account).bind(now).execute(&mut *conn).await.map_err(backend_error)?;
+    Ok(done.rows_affected())
+}
+
+/// Undoes the reported change where it can be; whether something was undone.
+async fn roll_back(conn: &mut AnyConnection, account: &str, event: &ReportedEvent, now: i64) -> Result<bool, StoreError> {
+    let done = match event {
+        // Back to the old address, unless another account took it meanwhile.
+        ReportedEvent::EmailChanged { old_email } => sqlx::query(
+            "UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3 \
+             AND NOT EXISTS (SELECT 1 FROM accounts o WHERE o.email = $1 AND o.id <> $3)",
+        )
+        .bind(old_email)
+        .bind(now)
+        .bind(account)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend_error)?,
+        ReportedEvent::MethodAdded { method_id } => sqlx::query(
+            "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL",
+        )
+        .bind(now)
+        .bind(method_id)
+        .bind(account)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend_error)?,
+        // The owner's method comes back (recovery codes do not: their codes were voided).
+        ReportedEvent::MethodRemoved { method_id } => sqlx::query(
+            "UPDATE second_factors SET removed_at = NULL WHERE id = $1 AND account_id = $2 AND removed_at IS NOT NULL AND kind <> 'recovery_code'",
+        )
+        .bind(method_id)
+        .bind(account)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend_error)?,
+        _ => return Ok(false),
+    };
+    Ok(done.rows_affected() > 0)
+}
+
+#[async_trait]
+impl CompromiseStore for SqlStore {
+    async fn insert_report_token(&self, token: &NewRecoveryToken) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        insert_token(&mut conn, token).await
+    }
+
+    async fn find_report(&self, token_hash: &str, now: i64) -> Result<Option<StoredReport>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, account_id, created_at, event_kind, event_detail FROM recovery_tokens \
+             WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(token_hash)
+        .bind(Purpose::ReportNotMe.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: Option<String> = row.try_get("event_kind").map_err(backend_error)?;
+        Ok(Some(StoredReport {
+            token_id: row.try_get("id").map_err(backend_error)?,
+            account_id: AccountId::from_stored(row.try_get("account_id").map_err(backend_error)?),
+            event: ReportedEvent::from_stored(kind.as_deref(), row.try_get("event_detail").map_err(backend_error)?),
+            event_at: row.try_get("created_at").map_err(backend_error)?,
+        }))
+    }
+
+    async fn lock_account(&self, lock: &AccountLock) -> Result<Option<LockOutcome>, StoreError> {
+        let account = lock.report.account_id.as_str();
+        let now = lock.now;
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        // The report token is spent first, in one statement: of two clicks, one locks.
+        let spent = sqlx::query(
+            "UPDATE recovery_tokens SET used_at = $1 WHERE id = $2 AND account_id = $3 AND purpose = $4 AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(&lock.report.token_id)
+        .bind(account)
+        .bind(Purpose::ReportNotMe.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        if spent.rows_affected() != 1 {
+            tx.rollback().await.map_err(backend_error)?;
+            return Ok(None);
+        }
+        insert_case(&mut tx, &lock.case).await?;
+        // A second report keeps the first case and the earliest event.
+        sqlx::query(
+            "INSERT INTO account_locks (account_id, locked_at, event_at, case_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (account_id) DO UPDATE SET event_at = CASE WHEN excluded.event_at < account_locks.event_at \
+             THEN excluded.event_at ELSE account_locks.event_at END",
+        )
+        .bind(account)
+        .bind(now)
+        .bind(lock.report.event_at)
+        .bind(&lock.case.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        let sessions = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?
+            .rows_affected();
+        sqlx::query("DELETE FROM trusted_devices WHERE account_id = $1").bind(account).execute(&mut *tx).await.map_err(backend_error)?;
+        // Every outstanding token but the other report links (each is its own event's).
+        for_account(
+            &mut tx,
+            "UPDATE recovery_tokens SET used_at = $2 WHERE account_id = $1 AND purpose <> 'report_not_me' AND used_at IS NULL",
+            account,
+            now,
+        )
+        .await?;
+        for_account(&mut tx, "UPDATE email_changes SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL", account, now).await?;
+        for_account(&mut tx, "UPDATE approvals SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL", account, now).await?;
+        for_account(
+            &mut tx,
+            "UPDATE otp_codes SET used_at = $2 WHERE used_at IS NULL AND factor_id IN (SELECT id FROM second_factors WHERE account_id = $1)",
+            account,
+            now,
+        )
+        .await?;
+        // Recovery codes made at or after the reported event are not the owner's.
+        sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL AND created_at >= $3")
+            .bind(now)
+            .bind(account)
+            .bind(lock.report.event_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        let rolled_back = roll_back(&mut tx, account, &lock.report.event, now).await?;
+        // Methods added since the reported event are not the owner's either: they go, so
+        // that they neither unlock the account nor leave it with 2-step on and no usable method.
+        sqlx::query(
+            "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE account_id = $2 AND removed_at IS NULL \
+             AND (created_at >= $3 OR confirmed_at >= $3)",
+        )
+        .bind(now)
+        .bind(account)
+        .bind(lock.report.event_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        for notice in &lock.notices {
+            insert_message(&mut tx, self.sealer.as_ref(), notice).await?;
+        }
+        tx.commit().await.map_err(backend_error)?;
+        Ok(Some(LockOutcome { sessions_ended: sessions, rolled_back }))
+    }
+
+    async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError> {
+        let row = sqlx::query("SELECT locked_at, event_at, case_id FROM account_locks WHERE account_id = $1")
+            .bind(account.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        row.map(|row| {
+            Ok(AccountLockRecord {
+                locked_at: row.try_get("locked_at").map_err(backend_error)?,
+                event_at: row.try_get("event_at").map_err(backend_error)?,
+                case_id: row.try_get("case_id").map_err(backend_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn open_case(&self, case: &NewCase) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        insert_case(&mut conn, case).await
+    }
+}

@@ -1,0 +1,313 @@
+//! "This wasn't me" locks the account (issue 11 §4; checklist S7.7, S9, S2.1).
+
+use crate::helpers::{csrf_of, Backend, Mail, Response, TestApp, BASE_URL, PASSWORD};
+use crate::on_both_backends;
+use crate::two_step::{current_code, enrol_totp};
+use doorman_core::audit::AuditEvent;
+use serde_json::{json, Value};
+
+on_both_backends!(
+    s9_every_security_email_reports_its_own_event_and_newer_emails_never_void_the_owners_link,
+    s7_7_a_lock_revokes_every_session_and_token_and_refuses_password_login_after_the_right_password_only,
+    a_reported_email_change_is_reverted_and_a_reset_to_the_old_address_unlocks,
+    a_reported_method_is_removed_and_only_a_method_from_before_unlocks,
+    the_report_page_asks_before_it_locks,
+    s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_for_everyone
+);
+
+const NEW_PASSWORD: &str = "violet canyon drumbeat";
+const DAY: i64 = 24 * 3600;
+
+async fn signed_in(app: &TestApp, ip: &str) -> reqwest::Client {
+    let client = TestApp::new_client();
+    assert_eq!(app.login_as(&client, ip, "maria", PASSWORD).await.status, 200);
+    client
+}
+
+fn report_token(mail: &Mail) -> String {
+    mail.token("report-not-me")
+}
+
+async fn report(app: &TestApp, token: &str) -> Response {
+    app.post_json(&TestApp::new_client(), "/api/v1/report-compromise", json!({ "token": token })).await
+}
+
+fn assert_locked(answer: &Response) -> String {
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let body = answer.json();
+    assert_eq!(body["status"], "locked");
+    let case = body["case"].as_str().expect("a case number").to_owned();
+    assert!(case.starts_with("C-") && case.len() == 12, "{case}");
+    case
+}
+
+/// Each security email carries a link tied to its event, valid for 30 days; the attacker's
+/// later emails (a method added, then removed) never void the owner's older link.
+async fn s9_every_security_email_reports_its_own_event_and_newer_emails_never_void_the_owners_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let owner = signed_in(&app, "192.0.2.10").await;
+    let changed =
+        app.post_json(&owner, "/api/v1/account/password", json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD })).await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let mails = app.deliver().await;
+    let owners_link = report_token(mails.iter().find(|m| m.kind == "password_changed").expect("the password-changed email"));
+
+    // The attacker, who set that password, causes newer security emails.
+    let attacker = TestApp::new_client();
+    assert_eq!(app.login_as(&attacker, "198.51.100.7", "maria", NEW_PASSWORD).await.status, 200);
+    let (_, totp_id) = enrol_totp(&app, &attacker).await;
+    let removed =
+        Response::read(attacker.delete(app.url(&format!("/api/v1/account/two-step/{totp_id}"))).json(&json!({})).send().await.unwrap())
+            .await;
+    assert_eq!(removed.status, 200);
+    let newer = app.deliver().await;
+    let links: Vec<String> = newer.iter().map(report_token).collect();
+    assert_eq!(links.len(), 2, "the method added and the method removed each carry a link: {newer:?}");
+    assert!(newer.iter().all(|m| m.text.contains("works for 30 days")));
+    assert!(!links.contains(&owners_link), "each email its own link");
+    // Nor does a completed reset, whose own "password changed" email carries a newer link
+    // (S1.5's cap is for reset links).
+    let reset = app.reset_mail("maria").await.token("reset-password");
+    assert_eq!(app.reset(json!({ "token": reset, "new_password": "another fine passphrase" })).await.status, 200);
+    assert_eq!(report_token(&app.deliver().await[0]).len(), 43);
+
+    app.clock.advance(29 * DAY);
+    let case = assert_locked(&report(&app, &owners_link).await);
+    let again = report(&app, &owners_link).await;
+    assert_eq!((again.status, again.error_code().as_str()), (400, "invalid_token"), "single use");
+    let notice = app.deliver().await;
+    assert!(notice.iter().any(|m| m.to == "maria@example.com" && m.kind == "account_locked" && m.text.contains(&case)), "{notice:?}");
+
+    // The other links live 30 days and then expire.
+    app.clock.advance(2 * DAY);
+    let expired = report(&app, &links[0]).await;
+    assert_eq!((expired.status, expired.error_code().as_str()), (400, "invalid_token"));
+    let junk = report(&app, "not-a-token").await;
+    assert_eq!((junk.status, junk.error_code().as_str()), (400, "invalid_token"));
+    assert!(junk.json()["message"].as_str().unwrap().starts_with("This link is not valid any more"), "{}", junk.text);
+    let unknown = report(&app, &"A".repeat(43)).await;
+    assert_eq!((unknown.status, unknown.error_code().as_str()), (400, "invalid_token"));
+}
+
+/// S7.7: a lock ends every session (the trusted browser's too), voids every reset link and
+/// device cookie; a right password then gets 403 `account_locked` with what to do next,
+/// and a wrong one the same 401 as an unknown account: the lock reveals nothing.
+async fn s7_7_a_lock_revokes_every_session_and_token_and_refuses_password_login_after_the_right_password_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+    let phone = signed_in(&app, "192.0.2.10").await;
+    let laptop = signed_in(&app, "192.0.2.11").await;
+    let changed =
+        app.post_json(&laptop, "/api/v1/account/password", json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD })).await;
+    assert_eq!(changed.status, 200);
+    let link = report_token(&app.deliver().await.into_iter().find(|m| m.kind == "password_changed").unwrap());
+    let reset_link = app.reset_mail("maria").await.token("reset-password");
+    assert_eq!(app.get(&laptop, "/api/v1/session").await.status, 200);
+
+    let case = assert_locked(&report(&app, &link).await);
+
+    assert_eq!(app.get(&phone, "/api/v1/session").await.status, 401, "every session ends");
+    assert_eq!(app.get(&laptop, "/api/v1/session").await.status, 401);
+    let dead = app.reset(json!({ "token": reset_link, "new_password": "another fine passphrase" })).await;
+    assert_eq!((dead.status, dead.error_code().as_str()), (400, "invalid_token"), "reset links are voided");
+
+    // The laptop was a trusted browser: its cookie no longer helps.
+    let right = app.login_as(&laptop, "192.0.2.11", "maria", NEW_PASSWORD).await;
+    assert_eq!((right.status, right.error_code().as_str()), (403, "account_locked"), "{}", right.text);
+    assert!(right.json()["message"].as_str().unwrap().contains("reset your password"), "says what to do next");
+    assert!(right.set_cookies().is_empty(), "no session for a locked account");
+    let by_email = app.login_as(&TestApp::new_client(), "192.0.2.12", "maria@example.com", NEW_PASSWORD).await;
+    assert_eq!(by_email.status, 403);
+
+    let wrong = app.login_as(&TestApp::new_client(), "192.0.2.13", "maria", "not the password at all").await;
+    let nobody = app.login_as(&TestApp::new_client(), "192.0.2.14", "nobody", "not the password at all").await;
+    assert_eq!((wrong.status, wrong.error_code().as_str()), (401, "invalid_credentials"));
+    assert_eq!((wrong.status, wrong.json()), (nobody.status, nobody.json()), "a wrong password learns nothing of the lock");
+    let old = app.login_as(&TestApp::new_client(), "192.0.2.15", "maria", PASSWORD).await;
+    assert_eq!(old.status, 401, "the replaced password is just wrong");
+
+    // Audited: the lock (with its case) and the refused login.
+    let events = app.services.deps.store.audit_of(&account.id, 100).await.unwrap();
+    let locked = events.iter().find(|e| e.event == AuditEvent::AccountLocked).expect("the lock is audited");
+    assert!(locked.detail.contains(&case) && locked.detail.contains("password_changed"), "{}", locked.detail);
+    assert_eq!(events.iter().filter(|e| e.event == AuditEvent::LoginRefusedLocked).count(), 2);
+
+    // The login page says it too, only after the right password.
+    let browser = TestApp::new_client();
+    let form = app.get(&browser, "/login").await;
+    let page = Response::read(
+        browser
+            .post(app.url("/login"))
+            .form(&[("csrf", csrf_of(&form.text)), ("login", "maria".into()), ("password", NEW_PASSWORD.into())])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, 403);
+    assert!(page.text.contains("This account is locked") && page.text.contains("id=\"locked-reset-link\""), "{}", page.text);
+}
+
+/// An address change reported from the old address: the account moves back to it, both
+/// addresses are told, and a reset to the old address (2-step off) unlocks it.
+async fn a_reported_email_change_is_reverted_and_a_reset_to_the_old_address_unlocks(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+    let attacker = signed_in(&app, "198.51.100.7").await;
+    let asked = app.post_json(&attacker, "/api/v1/account/email", json!({ "new_email": "mallory@evil.example" })).await;
+    assert_eq!(asked.status, 202, "{}", asked.text);
+    let confirm = app.deliver().await.into_iter().find(|m| m.kind == "email_change").unwrap();
+    let token = confirm.token("account/email/confirm");
+    assert_eq!(app.post_json(&attacker, "/api/v1/account/email/confirm", json!({ "token": token })).await.status, 200);
+    let told = app.deliver().await;
+    let old_address_mail = told.iter().find(|m| m.to == "maria@example.com").expect("the old address is told");
+    let owners_link = report_token(old_address_mail);
+    // Newer emails to the attacker's address do not void the owner's link.
+    enrol_totp(&app, &attacker).await;
+    let later = app.deliver().await;
+    assert!(later.iter().all(|m| m.to == "mallory@evil.example"));
+
+    let case = assert_locked(&report(&app, &owners_link).await);
+    // A second report on a locked account opens its own case and keeps the lock.
+    let second = assert_locked(&report(&app, &report_token(&later[0])).await);
+    assert_ne!(case, second);
+    let notices = app.deliver().await;
+    let to: Vec<&str> = notices.iter().filter(|m| m.kind == "account_locked").map(|m| m.to.as_str()).collect();
+    assert!(to.contains(&"maria@example.com") && to.contains(&"mallory@evil.example"), "{to:?}");
+    // The account answers to its old address again (and to the new one not at all).
+    assert_eq!(app.login_as(&TestApp::new_client(), "192.0.2.10", "maria@example.com", PASSWORD).await.status, 403);
+    assert_eq!(app.login_as(&TestApp::new_client(), "192.0.2.10", "mallory@evil.example", PASSWORD).await.status, 401);
+
+    // The reset goes to the restored address. The attacker's app was added after the
+    // reported event, so the lock removed it: the reset needs no second step.
+    let reset = app.reset_mail("maria").await;
+    assert_eq!(reset.to, "maria@example.com");
+    let done = app.reset(json!({ "token": reset.token("reset-password"), "new_password": NEW_PASSWORD })).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let back = app.login_as(&TestApp::new_client(), "192.0.2.10", "maria", NEW_PASSWORD).await;
+    assert_eq!((back.status, back.json()["status"].clone()), (200, json!("authenticated")), "unlocked, with a new password");
+    let events = app.services.deps.store.audit_of(&account.id, 100).await.unwrap();
+    assert!(events.iter().any(|e| e.event == AuditEvent::AccountUnlocked && e.detail == "password reset"));
+}
+
+/// A method the attacker added is removed by the lock; recovery codes made after the event
+/// stop working; the reset that unlocks accepts only a method from before the event.
+async fn a_reported_method_is_removed_and_only_a_method_from_before_unlocks(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let owner = signed_in(&app, "192.0.2.10").await;
+    let (secret, totp_id) = enrol_totp(&app, &owner).await;
+    app.deliver().await;
+
+    app.clock.advance(3600);
+    let attacker = TestApp::new_client();
+    assert_eq!(app.login_as(&attacker, "198.51.100.7", "maria", PASSWORD).await.json()["status"], "second_factor_required");
+    let second = app
+        .post_json(&attacker, "/api/v1/login/second-factor", json!({ "method_id": totp_id, "code": current_code(&app, &secret, 0) }))
+        .await;
+    assert_eq!(second.status, 200, "(a stolen code) {}", second.text);
+    let question = app
+        .post_json(&attacker, "/api/v1/account/two-step/security-question", json!({ "question_id": "first_album", "answer": "Rumours" }))
+        .await;
+    assert_eq!(question.status, 200, "{}", question.text);
+    let question_id = question.json()["method_id"].as_str().unwrap().to_owned();
+    let codes = app.post_json(&attacker, "/api/v1/account/two-step/recovery-codes", json!({})).await.json()["codes"].clone();
+    let added = app.deliver().await.into_iter().find(|m| m.text.contains("was added")).expect("the method-added email");
+
+    app.clock.advance(60);
+    assert_locked(&report(&app, &report_token(&added)).await);
+    app.deliver().await;
+
+    let reset = app.reset_mail("maria").await.token("reset-password");
+    let needs = app.reset(json!({ "token": reset, "new_password": NEW_PASSWORD })).await;
+    assert_eq!((needs.status, needs.error_code().as_str()), (403, "second_factor_required"));
+    let offered: Vec<Value> = needs.json()["methods"].as_array().unwrap().clone();
+    assert_eq!(offered.len(), 1, "only the app from before the event: {offered:?}");
+    assert_eq!(offered[0]["id"], totp_id.as_str());
+    let by_question = app
+        .reset(json!({ "token": reset, "new_password": NEW_PASSWORD, "second_factor": { "method_id": question_id, "code": "Rumours" } }))
+        .await;
+    assert_eq!(by_question.status, 401, "the added question is gone: {}", by_question.text);
+    let recovery_id = "recovery-codes-made-after-the-event";
+    let by_code = app
+        .reset(json!({ "token": reset, "new_password": NEW_PASSWORD, "second_factor": { "method_id": recovery_id, "code": codes[0] } }))
+        .await;
+    assert_eq!(by_code.status, 401);
+    app.clock.advance(30);
+    let by_app = app
+        .reset(json!({ "token": reset, "new_password": NEW_PASSWORD, "second_factor": { "method_id": totp_id, "code": current_code(&app, &secret, 0) } }))
+        .await;
+    assert_eq!(by_app.status, 200, "{}", by_app.text);
+
+    let back = app.login_as(&TestApp::new_client(), "192.0.2.10", "maria", NEW_PASSWORD).await;
+    assert_eq!(back.json()["status"], "second_factor_required", "unlocked; 2-step still on");
+    let methods = back.json()["methods"].as_array().unwrap().clone();
+    let kinds: Vec<&str> = methods.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["totp"], "neither the question nor the attacker's recovery codes are left");
+}
+
+/// Opening the link changes nothing (the token leaves the address bar); the button locks.
+async fn the_report_page_asks_before_it_locks(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let session = signed_in(&app, "192.0.2.10").await;
+    enrol_totp(&app, &session).await;
+    let token = report_token(&app.deliver().await[0]);
+
+    let browser = TestApp::new_client();
+    let opened = app.get(&browser, &format!("/report-not-me?token={token}")).await;
+    assert_eq!((opened.status, opened.header("location")), (303, Some("/report-not-me")));
+    assert_eq!(opened.header("referrer-policy"), Some("no-referrer"));
+    let page = app.get(&browser, "/report-not-me").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("A 2-step verification method was added.") && page.text.contains("Lock my account"), "{}", page.text);
+    assert!(!page.text.contains(&token));
+    assert_eq!(app.get(&session, "/api/v1/session").await.status, 200, "opening the link changes nothing");
+
+    let forged = Response::read(browser.post(app.url("/report-not-me")).form(&[("csrf", "forged")]).send().await.unwrap()).await;
+    assert_eq!(forged.status, 403);
+    let done = Response::read(browser.post(app.url("/report-not-me")).form(&[("csrf", csrf_of(&page.text))]).send().await.unwrap()).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains("Your account is locked") && done.text.contains("The change you reported was undone"), "{}", done.text);
+    assert!(done.text.contains("/forgot-password"), "says what to do next");
+    assert_eq!(app.get(&session, "/api/v1/session").await.status, 401);
+
+    let stale = app.get(&browser, "/report-not-me").await;
+    assert_eq!(stale.status, 400);
+    assert!(stale.text.contains("not valid any more"));
+}
+
+/// The public form: a case, no lock, and one answer whether or not the account exists;
+/// limited per address. Linked from the login page.
+async fn s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_for_everyone(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    assert!(app.get(&TestApp::new_client(), "/login").await.text.contains("href=\"/report-compromise\""));
+    assert!(app.get(&TestApp::new_client(), "/help").await.text.contains("href=\"/report-compromise\""), "linked from the help center");
+    let app = &app;
+    let send = |login: &'static str| async move {
+        let browser = TestApp::new_client();
+        let form = app.get(&browser, "/report-compromise").await;
+        assert_eq!(form.status, 200);
+        let fields = [("csrf", csrf_of(&form.text)), ("login", login.to_owned()), ("details", "Strange sign-ins.\r\nNot me.".to_owned())];
+        Response::read(browser.post(app.url("/report-compromise")).form(&fields).send().await.unwrap()).await
+    };
+    let real = send("maria").await;
+    let unknown = send("nobody@example.com").await;
+    assert_eq!(real.status, 200, "{}", real.text);
+    assert_eq!((real.status, &real.text), (unknown.status, &unknown.text), "the same answer");
+    assert!(real.text.contains("We have opened a case"));
+    assert_eq!(app.login("maria", PASSWORD).await.status, 200, "nothing is locked");
+
+    let empty = send("").await;
+    assert_eq!(empty.status, 400);
+    assert!(empty.text.contains("aria-invalid=\"true\" aria-describedby=\"report-form-error\""), "{}", empty.text);
+    for _ in 0..3 {
+        assert_eq!(send("maria").await.status, 200);
+    }
+    let limited = send("maria").await;
+    assert_eq!(limited.status, 429, "five an hour per address");
+    assert!(limited.text.contains("Too many reports"));
+    assert_eq!(app.post_json(&TestApp::new_client(), "/api/v1/report-compromise", json!({ "token": BASE_URL })).await.status, 400);
+}
