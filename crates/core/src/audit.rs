@@ -37,10 +37,15 @@ pub enum AuditEvent {
     EmailChanged,
     PasswordChanged,
     PasswordChangeFailed,
+    TwoStepResetRequested,
+    TwoStepResetStarted,
+    TwoStepResetCancelled,
+    TwoStepResetCompleted,
+    TwoStepResetRefused,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 32] = [
+    pub const ALL: [AuditEvent; 37] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -73,6 +78,11 @@ impl AuditEvent {
         Self::EmailChanged,
         Self::PasswordChanged,
         Self::PasswordChangeFailed,
+        Self::TwoStepResetRequested,
+        Self::TwoStepResetStarted,
+        Self::TwoStepResetCancelled,
+        Self::TwoStepResetCompleted,
+        Self::TwoStepResetRefused,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -113,6 +123,11 @@ impl AuditEvent {
             Self::EmailChanged => "email_changed",
             Self::PasswordChanged => "password_changed",
             Self::PasswordChangeFailed => "password_change_failed",
+            Self::TwoStepResetRequested => "two_step_reset_requested",
+            Self::TwoStepResetStarted => "two_step_reset_started",
+            Self::TwoStepResetCancelled => "two_step_reset_cancelled",
+            Self::TwoStepResetCompleted => "two_step_reset_completed",
+            Self::TwoStepResetRefused => "two_step_reset_refused",
         }
     }
 }

@@ -33,6 +33,8 @@ pub enum AuthError {
     Hash(#[from] HashError),
     #[error(transparent)]
     NotYourProof(#[from] crate::step_up::NotYourProof),
+    #[error(transparent)]
+    ResetWaiting(#[from] crate::reset_hold::ResetWaiting),
 }
 
 impl From<StoreError> for AuthError {

@@ -36,6 +36,7 @@ pub mod password_change;
 pub mod payments;
 pub mod phone;
 pub mod recovery;
+pub mod reset_hold;
 pub mod roles;
 pub mod services;
 pub mod session;
@@ -45,6 +46,7 @@ pub mod store;
 pub mod throttle;
 pub mod trusted_device;
 pub mod two_step;
+pub mod two_step_reset;
 pub mod verifier;
 
 pub use account::{Account, AccountId, Country, EmailAddress, LoginIdentifier, UserType, Username};

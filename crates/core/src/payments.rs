@@ -112,6 +112,8 @@ pub enum PaymentError {
     NotYourProof(#[from] NotYourProof),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    ResetWaiting(#[from] crate::reset_hold::ResetWaiting),
 }
 
 /// The demo payments: payout details behind a step-up, withdrawals behind an approval.
@@ -140,6 +142,7 @@ impl Payments {
         withdrawal: &Withdrawal,
         ctx: &RequestContext,
     ) -> Result<(), PaymentError> {
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         let now = self.deps.now();
         let approval = self.deps.store.get_approval(&account.id, approval_id).await?.ok_or(PaymentError::ApprovalInvalid)?;
         // The approval's own context is compared in the same statement that spends it.

@@ -156,6 +156,7 @@ pub trait Store:
     + crate::email_change::EmailChangeStore
     + crate::delivery_failures::DeliveryFailureStore
     + crate::trusted_device::DeviceStore
+    + crate::two_step_reset::TwoStepResetStore
     + std::fmt::Debug
 {
     /// Is the database reachable (readiness).
