@@ -1,6 +1,6 @@
 //! The 2-step reset after a waiting period (issue 11 §2) over the JSON API.
 
-use crate::helpers::{test_config, Backend, Mail, Response, TestApp, PASSWORD};
+use crate::helpers::{csrf_of, test_config, Backend, Mail, Response, TestApp, PASSWORD};
 use crate::on_both_backends;
 use crate::two_step::{current_code, enrol_totp};
 use doorman_core::factors::TotpSecret;
@@ -13,6 +13,7 @@ on_both_backends!(
     the_cancel_link_ends_the_wait_once_and_the_owner_is_told,
     while_waiting_sensitive_changes_are_refused_whatever_the_proof,
     only_a_half_signed_in_session_starts_one_request_at_a_time,
+    s1_9_s8_1_opening_a_link_changes_nothing_and_its_button_needs_the_form_token,
 );
 
 const WAIT_SECONDS: i64 = 4320 * 60;
@@ -286,4 +287,58 @@ async fn only_a_half_signed_in_session_starts_one_request_at_a_time(backend: Bac
     assert_eq!(app.post_json(&half, "/api/v1/recovery/two-step-reset/confirm", json!({ "token": second })).await.status, 200);
     let running = app.post_json(&half_signed_in(&app).await, "/api/v1/recovery/two-step-reset", json!({})).await;
     assert_eq!(error_of(&running), (409, "already_running".into()));
+}
+
+/// S1.9, S8.1: on pages, opening the confirm or cancel link changes nothing (the token moves
+/// into a cookie and out of the address bar); only the button, with its form token, acts.
+/// The second step of login offers the way in, and the reset's "Confirm it is you" says
+/// there is none by email alone.
+async fn s1_9_s8_1_opening_a_link_changes_nothing_and_its_button_needs_the_form_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    maria_with_methods(&app).await;
+    let half = half_signed_in(&app).await;
+    assert!(app.get(&half, "/login/verify").await.text.contains("href=\"/login/two-step-reset\""), "I can't use any of these");
+    let page = app.get(&half, "/login/two-step-reset").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("Email me a link to start"));
+    assert!(app.deliver().await.is_empty(), "showing the page sends nothing");
+    let started =
+        Response::read(half.post(app.url("/login/two-step-reset")).form(&[("csrf", csrf_of(&page.text))]).send().await.unwrap()).await;
+    assert!(started.text.contains("We emailed a link"), "{}", started.text);
+    let token = only(&app.deliver().await, "two_step_reset_confirm").token("two-step-reset/confirm");
+
+    let browser = TestApp::new_client();
+    let opened = app.get(&browser, &format!("/two-step-reset/confirm?token={token}")).await;
+    assert_eq!((opened.status, opened.header("location")), (303, Some("/two-step-reset/confirm")));
+    assert_eq!(opened.header("referrer-policy"), Some("no-referrer"));
+    let page = app.get(&browser, "/two-step-reset/confirm").await;
+    assert!(page.text.contains("Start the waiting period") && !page.text.contains(&token), "the token is never written back");
+    assert_eq!(app.get(&half, "/api/v1/recovery/two-step-reset").await.json()["status"], "email_sent", "opening changed nothing");
+    let forged = Response::read(browser.post(app.url("/two-step-reset/confirm")).form(&[("csrf", "forged")]).send().await.unwrap()).await;
+    assert_eq!(forged.status, 403);
+    let done =
+        Response::read(browser.post(app.url("/two-step-reset/confirm")).form(&[("csrf", csrf_of(&page.text))]).send().await.unwrap()).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains("The waiting period has started"));
+    assert_eq!(app.get(&half, "/api/v1/recovery/two-step-reset").await.json()["status"], "waiting");
+
+    let cancel = only(&app.deliver().await, "two_step_reset_started").token("two-step-reset/cancel");
+    app.get(&browser, &format!("/two-step-reset/cancel?token={cancel}")).await;
+    let page = app.get(&browser, "/two-step-reset/cancel").await;
+    assert_eq!(app.get(&half, "/api/v1/recovery/two-step-reset").await.json()["status"], "waiting", "opening changed nothing");
+    let done =
+        Response::read(browser.post(app.url("/two-step-reset/cancel")).form(&[("csrf", csrf_of(&page.text))]).send().await.unwrap()).await;
+    assert!(done.text.contains("The 2-step reset was cancelled"), "{}", done.text);
+    assert_eq!(app.get(&half, "/api/v1/recovery/two-step-reset").await.json()["status"], "cancelled");
+    let again =
+        Response::read(browser.post(app.url("/two-step-reset/cancel")).form(&[("csrf", csrf_of(&page.text))]).send().await.unwrap()).await;
+    assert_eq!(again.status, 400, "the link's cookie went with its use");
+    only(&app.deliver().await, "two_step_reset_cancelled");
+
+    // Forgot the password too: the reset says there is no way by email alone.
+    let reset = app.reset_mail("maria").await;
+    let reset_page = TestApp::new_client();
+    app.get(&reset_page, &format!("/reset-password?token={}", reset.token("reset-password"))).await;
+    let shown = app.get(&reset_page, "/reset-password").await.text;
+    assert!(shown.contains("id=\"no-method-left\"") && shown.contains("no way back by email alone"), "{shown}");
 }

@@ -24,3 +24,4 @@ mod pages;
 mod phone;
 mod recovery;
 mod two_step;
+mod two_step_reset;

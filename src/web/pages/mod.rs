@@ -12,6 +12,7 @@ mod password_change;
 mod payments;
 mod recovery;
 pub mod two_step;
+mod two_step_reset;
 
 pub use chrome::{layout, Chrome};
 
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(email_change::router())
         .merge(recovery::router())
         .merge(two_step::router())
+        .merge(two_step_reset::router())
         .merge(payments::router())
         .merge(help::router())
         .merge(banners::router())
