@@ -87,6 +87,7 @@ async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bo
             step_up_window_seconds: config.step_up_window_minutes * 60,
             issuer: config.product_name.clone(),
         },
+        two_step_reset_wait_seconds: config.two_step_reset_wait_minutes * 60,
     };
     Ok((Services::new(deps, settings), store))
 }

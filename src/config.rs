@@ -69,6 +69,9 @@ pub struct Config {
     pub email_codes_enabled: bool,
     /// How recent a verification must be before security settings and payments, in minutes.
     pub step_up_window_minutes: i64,
+    /// How long a confirmed 2-step reset waits before it can be finished, in minutes (1 to
+    /// 20160, default 4320: 72 hours).
+    pub two_step_reset_wait_minutes: i64,
     /// How SMS leave: `dev_outbox` (files in `mail_dir`), `webhook` or `twilio`. Unset: the
     /// webhook when `sms_webhook_url` is set, Twilio when `sms_twilio_account_sid` is, else
     /// the dev outbox. See `delivery::sms`.
@@ -115,6 +118,7 @@ impl Default for Config {
             mail_worker: true,
             email_codes_enabled: false,
             step_up_window_minutes: 10,
+            two_step_reset_wait_minutes: 4320,
             sms_provider: None,
             sms_webhook_url: None,
             sms_webhook_secret: None,
@@ -184,6 +188,9 @@ impl Config {
         if !(1..=60).contains(&self.step_up_window_minutes) {
             return Err(ConfigError::Invalid("step_up_window_minutes must be between 1 and 60".into()));
         }
+        if !(1..=20160).contains(&self.two_step_reset_wait_minutes) {
+            return Err(ConfigError::Invalid("two_step_reset_wait_minutes must be between 1 and 20160".into()));
+        }
         self.sms().map_err(ConfigError::Invalid)?;
         self.breached().map_err(ConfigError::Invalid)?;
         if !(1..=300).contains(&self.header_read_timeout_seconds) {
@@ -213,7 +220,7 @@ impl Config {
     /// The settings as `doorman config check` prints them, secrets hidden.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\n{}{}",
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\ntwo_step_reset_wait_minutes = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\n{}{}",
             self.listen,
             redacted_text(&self.database_url),
             self.base_url,
@@ -228,6 +235,7 @@ impl Config {
             self.mail_worker,
             self.email_codes_enabled,
             self.step_up_window_minutes,
+            self.two_step_reset_wait_minutes,
             self.password_min_length,
             self.product_name,
             self.client_ip_header.as_deref().unwrap_or("(none: TCP peer address)"),

@@ -125,6 +125,14 @@ struct LoginsPausedText<'a> {
     reset_link: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/two_step_reset.txt")]
+struct TwoStepResetText<'a> {
+    product: &'a str,
+    username: &'a str,
+    body: &'a str,
+}
+
 impl Composer for TemplateComposer {
     fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String> {
         let product = self.product_name.as_str();
@@ -167,6 +175,12 @@ impl Composer for TemplateComposer {
                 let html = simple_html(&text);
                 (format!("Sign-in to your {product} account was paused"), Ok(text), html)
             }
+            Notice::TwoStepReset { username, subject, body } => {
+                let text = TwoStepResetText { product, username, body }.render().map_err(|e| e.to_string())?;
+                let html = simple_html(&text);
+                (format!("{subject} ({product})"), Ok(text), html)
+            }
+            Notice::TwoStepResetText { text } => (product.to_owned(), Ok(format!("{product}: {text}")), Ok(String::new())),
             // An SMS carries only the short text; email gets both parts.
             Notice::VerificationCode { code, sms: true, .. } => {
                 let text = format!("{product} code: {code}. It expires in 10 minutes. Never share it; we will never ask for it.");

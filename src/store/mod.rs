@@ -23,6 +23,7 @@ mod outbox;
 mod recovery;
 mod sessions;
 mod throttle;
+mod two_step_reset;
 
 use async_trait::async_trait;
 use doorman_core::store::{Store, StoreError};

@@ -83,7 +83,7 @@ fn open_body(sealer: Option<&ServerKey>, stored: String) -> Result<String, Store
 pub(crate) async fn insert_message(conn: &mut AnyConnection, sealer: Option<&ServerKey>, m: &NewMessage) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO outbox (id, channel, recipient, kind, account_id, subject, body_text, body_html, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&m.id)
     .bind(m.channel.as_str())
@@ -93,6 +93,7 @@ pub(crate) async fn insert_message(conn: &mut AnyConnection, sealer: Option<&Ser
     .bind(&m.content.subject)
     .bind(seal_body(sealer, &m.content.text)?)
     .bind(seal_body(sealer, &m.content.html)?)
+    .bind(m.send_at)
     .bind(m.created_at)
     .execute(conn)
     .await

@@ -11,8 +11,10 @@ use doorman_core::input::Refused;
 use doorman_core::password::HashError;
 use doorman_core::payments::PaymentError;
 use doorman_core::recovery::ResetError;
+use doorman_core::reset_hold::ResetWaiting;
 use doorman_core::store::StoreError;
 use doorman_core::two_step::TwoStepError;
+use doorman_core::two_step_reset::TwoStepResetError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -93,6 +95,7 @@ impl From<AuthError> for ApiError {
             AuthError::Hash(ref inner) => Self::hashing(inner),
             AuthError::NotYourProof(_) => Self::forbidden(&message),
             AuthError::AccountLocked => Self::new(StatusCode::FORBIDDEN, "account_locked", message),
+            AuthError::ResetWaiting(e) => Self::from(e),
         }
     }
 }
@@ -130,6 +133,7 @@ impl From<ResetError> for ApiError {
                 Self::new(StatusCode::FORBIDDEN, "second_factor_required", message).with("methods", serde_json::json!(methods))
             }
             ResetError::SecondFactor(inner) => Self::from(inner),
+            ResetError::ResetWaiting(e) => Self::from(e),
         }
     }
 }
@@ -194,6 +198,7 @@ impl From<TwoStepError> for ApiError {
                 error
             }
             TwoStepError::NotYourProof(_) => Self::forbidden(&message),
+            TwoStepError::ResetWaiting(e) => Self::from(e),
         }
     }
 }
@@ -211,6 +216,7 @@ impl From<EmailChangeError> for ApiError {
             EmailChangeError::Store(ref inner) => Self::internal(inner),
             EmailChangeError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
             EmailChangeError::NotYourProof(_) => Self::forbidden(&message),
+            EmailChangeError::ResetWaiting(e) => Self::from(e),
         }
     }
 }
@@ -223,6 +229,34 @@ impl From<PaymentError> for ApiError {
             PaymentError::Frozen => Self::new(StatusCode::FORBIDDEN, "account_locked", e.to_string()),
             PaymentError::NotYourProof(_) => Self::forbidden(&e.to_string()),
             PaymentError::Store(ref inner) => Self::internal(inner),
+            PaymentError::ResetWaiting(e) => Self::from(e),
+        }
+    }
+}
+
+impl From<ResetWaiting> for ApiError {
+    fn from(e: ResetWaiting) -> Self {
+        Self::new(StatusCode::CONFLICT, "two_step_reset_pending", e.to_string())
+    }
+}
+
+impl From<TwoStepResetError> for ApiError {
+    fn from(e: TwoStepResetError) -> Self {
+        let message = e.to_string();
+        match e {
+            TwoStepResetError::InvalidToken => Self::new(StatusCode::BAD_REQUEST, "invalid_token", message),
+            TwoStepResetError::NotReady(ready_at) => Self::new(StatusCode::CONFLICT, "not_ready", message)
+                .with("ready_at", serde_json::json!(doorman_core::clock::rfc3339(ready_at))),
+            TwoStepResetError::AlreadyRunning => Self::new(StatusCode::CONFLICT, "already_running", message),
+            TwoStepResetError::RecentlyCancelled(until) => Self::new(StatusCode::CONFLICT, "recently_cancelled", message)
+                .with("new_request_after", serde_json::json!(doorman_core::clock::rfc3339(until)))
+                .next_step("Get help", "/help"),
+            TwoStepResetError::TooMany(seconds) => {
+                Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message) }
+            }
+            TwoStepResetError::PasswordFirst => Self::new(StatusCode::UNAUTHORIZED, "not_authenticated", message),
+            TwoStepResetError::Store(ref inner) => Self::internal(inner),
+            TwoStepResetError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
         }
     }
 }
@@ -238,6 +272,7 @@ impl From<Refused> for ApiError {
             Refused::Email(e) => Self::new(StatusCode::BAD_REQUEST, "invalid_email", e.to_string()),
             Refused::ResetLink => Self::from(ResetError::InvalidToken),
             Refused::EmailChangeLink => Self::from(EmailChangeError::InvalidToken),
+            Refused::TwoStepResetLink => Self::from(TwoStepResetError::InvalidToken),
         }
     }
 }

@@ -30,3 +30,4 @@ mod sessions;
 mod sms;
 mod throttling;
 mod two_step;
+mod two_step_reset;

@@ -23,6 +23,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -49,14 +51,24 @@ where
     F: FnOnce(Browser) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    browser_test_with(|_| {}, test).await
+}
+
+/// As [`browser_test`], with settings of the test's own (a short wait, say).
+pub async fn browser_test_with<F, Fut>(configure: impl FnOnce(&mut Config), test: F)
+where
+    F: FnOnce(Browser) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
     require_browser();
     let name = test_name();
     let work = WorkDir::new().expect("creating the test's temporary directory");
-    let (base, services) = spawn_app(work.path()).await.expect("starting doorman");
+    let clock = Arc::new(ShiftedClock::default());
+    let (base, services) = spawn_app(work.path(), configure, clock.clone()).await.expect("starting doorman");
     let driver = ChromeDriver::start(work.path()).await.expect("starting chromedriver");
     let client = driver.new_session(&work.path().join("chrome-profile")).await.expect("opening a Chromium session");
 
-    let browser = Browser { client: client.clone(), base, services };
+    let browser = Browser { client: client.clone(), base, services, clock };
     let outcome = AssertUnwindSafe(test(browser)).catch_unwind().await;
     let saved = match &outcome {
         Ok(Ok(())) => String::new(),
@@ -105,6 +117,27 @@ pub struct Browser {
     pub base: url::Url,
     /// The app's domain services, for setting up what a test needs (accounts, banners).
     pub services: doorman_core::services::Services,
+    /// The app's clock: the real time, moved on by [`ShiftedClock::advance`] where a test
+    /// needs a wait to be over.
+    pub clock: Arc<ShiftedClock>,
+}
+
+/// The system clock plus an offset a test can move forward.
+#[derive(Debug, Default)]
+pub struct ShiftedClock {
+    offset_seconds: AtomicI64,
+}
+
+impl ShiftedClock {
+    pub fn advance(&self, seconds: i64) {
+        self.offset_seconds.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl doorman_core::Clock for ShiftedClock {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(self.offset_seconds.load(Ordering::SeqCst))
+    }
 }
 
 impl Browser {
@@ -250,13 +283,18 @@ impl Browser {
 /// Builds the app on a free port with `base_url` set to that port, so the browser's
 /// Origin matches, creates the test account, and serves in the background. Returns the
 /// app's root URL.
-async fn spawn_app(dir: &Path) -> anyhow::Result<(url::Url, doorman_core::services::Services)> {
+async fn spawn_app(
+    dir: &Path,
+    configure: impl FnOnce(&mut Config),
+    clock: Arc<ShiftedClock>,
+) -> anyhow::Result<(url::Url, doorman_core::services::Services)> {
+    let mut configure = Some(configure);
     let mut attempt = 0;
     let (app, base) = loop {
         attempt += 1;
         let port = free_port()?;
         let base = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
-        let config = Config {
+        let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], port)),
             database_url: format!("sqlite://{}/doorman.db?mode=rwc", dir.display()),
             base_url: base.clone(),
@@ -264,8 +302,11 @@ async fn spawn_app(dir: &Path) -> anyhow::Result<(url::Url, doorman_core::servic
             mail_dir: dir.join("mail"),
             ..Config::default()
         };
+        if let Some(configure) = configure.take() {
+            configure(&mut config);
+        }
         // Demo mode: the dev outbox is listed at /dev/mailbox, where tests open their email.
-        match Application::build(&config, Options { demo: true, ..Options::default() }).await {
+        match Application::build(&config, Options { demo: true, clock: clock.clone() }).await {
             Ok(app) => break (app, base),
             // Another process took the port between picking and binding it: pick again.
             Err(error) if attempt < 5 && is_addr_in_use(&error) => continue,

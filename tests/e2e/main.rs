@@ -26,3 +26,4 @@ mod pages;
 mod phone;
 mod recovery;
 mod two_step;
+mod two_step_reset;

@@ -41,10 +41,15 @@ pub enum AuditEvent {
     AccountUnlocked,
     LoginRefusedLocked,
     CompromiseReported,
+    TwoStepResetRequested,
+    TwoStepResetStarted,
+    TwoStepResetCancelled,
+    TwoStepResetCompleted,
+    TwoStepResetRefused,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 36] = [
+    pub const ALL: [AuditEvent; 41] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -81,6 +86,11 @@ impl AuditEvent {
         Self::AccountUnlocked,
         Self::LoginRefusedLocked,
         Self::CompromiseReported,
+        Self::TwoStepResetRequested,
+        Self::TwoStepResetStarted,
+        Self::TwoStepResetCancelled,
+        Self::TwoStepResetCompleted,
+        Self::TwoStepResetRefused,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -125,6 +135,11 @@ impl AuditEvent {
             Self::AccountUnlocked => "account_unlocked",
             Self::LoginRefusedLocked => "login_refused_locked",
             Self::CompromiseReported => "compromise_reported",
+            Self::TwoStepResetRequested => "two_step_reset_requested",
+            Self::TwoStepResetStarted => "two_step_reset_started",
+            Self::TwoStepResetCancelled => "two_step_reset_cancelled",
+            Self::TwoStepResetCompleted => "two_step_reset_completed",
+            Self::TwoStepResetRefused => "two_step_reset_refused",
         }
     }
 }

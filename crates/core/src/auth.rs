@@ -37,6 +37,8 @@ pub enum AuthError {
     /// someone who does not know it.
     #[error("This account is locked because a change to it was reported as not made by its owner. To get back in, reset your password with \"Forgot password\": we email a link to the account's address. If 2-step verification was on, the reset also asks for a method you had before the reported change.")]
     AccountLocked,
+    #[error(transparent)]
+    ResetWaiting(#[from] crate::reset_hold::ResetWaiting),
 }
 
 impl From<StoreError> for AuthError {

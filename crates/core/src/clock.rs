@@ -45,6 +45,14 @@ impl Clock for ManualClock {
     }
 }
 
+/// A Unix time as the API gives it ("2026-11-26T07:10:53Z").
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
 /// A Unix time as emails show it ("Thu, 26 Nov 2026 07:10:53 +0000").
 pub fn rfc2822(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)

@@ -69,6 +69,8 @@ pub enum EmailChangeError {
     Compose(String),
     #[error(transparent)]
     NotYourProof(#[from] NotYourProof),
+    #[error(transparent)]
+    ResetWaiting(#[from] crate::reset_hold::ResetWaiting),
 }
 
 /// An email-change link's token as a request brings it: a [`RecoveryToken`] of this purpose,
@@ -115,6 +117,7 @@ impl EmailChange {
         ctx: &RequestContext,
     ) -> Result<(), EmailChangeError> {
         by.check_owner(&account.id)?;
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         if new_email == &account.email {
             return Err(EmailChangeError::Same);
         }

@@ -41,6 +41,9 @@ pub enum Refused {
     /// Not the shape of an email-change link's token.
     #[error("{}", crate::email_change::EmailChangeError::InvalidToken)]
     EmailChangeLink,
+    /// Not the shape of a 2-step reset link's token.
+    #[error("{}", crate::two_step_reset::TwoStepResetError::InvalidToken)]
+    TwoStepResetLink,
 }
 
 std::thread_local! {

@@ -38,6 +38,7 @@ pub mod payments;
 pub mod phone;
 pub mod recovery;
 pub mod report_link;
+pub mod reset_hold;
 pub mod roles;
 pub mod services;
 pub mod session;
@@ -47,6 +48,7 @@ pub mod store;
 pub mod throttle;
 pub mod trusted_device;
 pub mod two_step;
+pub mod two_step_reset;
 pub mod verifier;
 
 pub use account::{Account, AccountId, Country, EmailAddress, LoginIdentifier, UserType, Username};

@@ -51,6 +51,16 @@ pub enum Notice<'a> {
         when: &'a str,
         reset_link: &'a str,
     },
+    /// A step of a 2-step reset (issue 11 §2): `body` is plain text, links included.
+    TwoStepReset {
+        username: &'a str,
+        subject: &'a str,
+        body: &'a str,
+    },
+    /// A text about a 2-step reset: never a link (the phone may be in someone else's hands).
+    TwoStepResetText {
+        text: &'a str,
+    },
     /// A one-time code sent by SMS or email; `sms` asks for the short form.
     VerificationCode {
         username: &'a str,

@@ -55,6 +55,9 @@ pub struct NewMessage {
     pub account_id: Option<AccountId>,
     pub content: MessageContent,
     pub created_at: i64,
+    /// When the worker may send it: `created_at`, unless the message waits for a time (the
+    /// "finish your 2-step reset" email, written when the wait starts).
+    pub send_at: i64,
 }
 
 impl NewMessage {
@@ -67,6 +70,7 @@ impl NewMessage {
             account_id,
             content,
             created_at: now,
+            send_at: now,
         }
     }
 }

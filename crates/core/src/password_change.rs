@@ -48,6 +48,7 @@ impl PasswordChange {
         ctx: &RequestContext,
     ) -> Result<u64, AuthError> {
         let now = self.deps.now();
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         match allowed_by {
             ChangeAllowedBy::CurrentPassword(current) => {
                 // Counted before it is compared, against the session's own budget (S3.7).

@@ -115,6 +115,8 @@ pub enum PaymentError {
     NotYourProof(#[from] NotYourProof),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    ResetWaiting(#[from] crate::reset_hold::ResetWaiting),
 }
 
 /// The demo payments: payout details behind a step-up, withdrawals behind an approval.
@@ -143,6 +145,7 @@ impl Payments {
         withdrawal: &Withdrawal,
         ctx: &RequestContext,
     ) -> Result<(), PaymentError> {
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         let now = self.deps.now();
         // Frozen while locked, whatever proof is offered.
         if self.deps.store.lock_of(&account.id).await?.is_some() {

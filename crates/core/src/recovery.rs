@@ -294,6 +294,8 @@ pub enum ResetError {
     SecondFactorRequired(Vec<crate::factors::MethodView>),
     #[error(transparent)]
     SecondFactor(#[from] crate::verifier::TwoStepError),
+    #[error(transparent)]
+    ResetWaiting(#[from] crate::reset_hold::ResetWaiting),
 }
 
 /// The second factor offered with a reset on an account with 2-step on.
@@ -569,6 +571,7 @@ impl Recovery {
     ) -> Result<(), ResetError> {
         let now = self.deps.clock.unix();
         let ResetGrant { token, account, via } = grant;
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         self.passwords.check(new_password, &[account.username.as_str(), account.email.local_part()]).await?;
         // S1.12: with 2-step on, a method must be verified too, bound to this reset.
         if self.verifier.two_step_enabled(&account.id).await? {

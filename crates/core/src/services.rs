@@ -16,6 +16,7 @@ use crate::recovery::Recovery;
 use crate::roles::Roles;
 use crate::session::SessionPolicy;
 use crate::two_step::{TwoStep, TwoStepSettings};
+use crate::two_step_reset::TwoStepReset;
 use crate::verifier::Verifier;
 use std::sync::Arc;
 
@@ -28,6 +29,8 @@ pub struct Settings {
     pub session_policy: SessionPolicy,
     pub reset_token_ttl_seconds: i64,
     pub two_step: TwoStepSettings,
+    /// How long a confirmed 2-step reset waits (issue 11 §2).
+    pub two_step_reset_wait_seconds: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +39,7 @@ pub struct Services {
     pub auth: Auth,
     pub recovery: Recovery,
     pub two_step: TwoStep,
+    pub two_step_reset: TwoStepReset,
     pub password_change: PasswordChange,
     pub email_change: EmailChange,
     pub payments: Payments,
@@ -53,6 +57,7 @@ impl Services {
             auth: Auth::new(deps.clone(), verifier.clone(), passwords.clone(), settings.session_policy),
             recovery: Recovery::new(deps.clone(), verifier.clone(), passwords.clone(), settings.reset_token_ttl_seconds),
             two_step: TwoStep::new(deps.clone(), verifier.clone()),
+            two_step_reset: TwoStepReset::new(deps.clone(), settings.two_step_reset_wait_seconds),
             password_change: PasswordChange::new(deps.clone(), verifier, passwords),
             email_change: EmailChange::new(deps.clone()),
             payments: Payments::new(deps.clone()),

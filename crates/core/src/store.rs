@@ -157,6 +157,7 @@ pub trait Store:
     + crate::delivery_failures::DeliveryFailureStore
     + crate::trusted_device::DeviceStore
     + crate::compromise::CompromiseStore
+    + crate::two_step_reset::TwoStepResetStore
     + std::fmt::Debug
 {
     /// Is the database reachable (readiness).

@@ -102,6 +102,8 @@ pub enum TwoStepError {
     StepUpRequired(StepUpRequired),
     #[error(transparent)]
     NotYourProof(#[from] NotYourProof),
+    #[error(transparent)]
+    ResetWaiting(#[from] crate::reset_hold::ResetWaiting),
 }
 
 /// Where a verification happens: its kind of binding decides which codes count.

@@ -9,6 +9,7 @@ pub mod help;
 pub mod payments;
 pub mod recovery;
 pub mod two_step;
+pub mod two_step_reset;
 
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(recovery::router())
         .merge(two_step::router())
+        .merge(two_step_reset::router())
         .merge(account::router())
         .merge(payments::router())
         .merge(help::router())

@@ -85,7 +85,12 @@ pub async fn submit(
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
     match sign_in(&state, current, jar.clone(), &form.login, &form.password, &ctx).await {
         Ok((jar, signed_in)) => {
-            let next = if signed_in.second_step { "/login/verify" } else { "/account" };
+            // A browser holding a 2-step reset's finish link goes back to finish it.
+            let next = match signed_in.second_step {
+                true if super::two_step_reset::holds_finish_link(&state, &jar) => "/two-step-reset/finish",
+                true => "/login/verify",
+                false => "/account",
+            };
             Ok((jar, Redirect::to(next)).into_response())
         }
         Err(ApiError { status, code, message, retry_after, .. }) if status.is_client_error() => {

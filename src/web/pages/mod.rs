@@ -13,6 +13,7 @@ mod password_change;
 mod payments;
 mod recovery;
 pub mod two_step;
+mod two_step_reset;
 
 pub use chrome::{layout, Chrome};
 
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .merge(recovery::router())
         .merge(compromise::router())
         .merge(two_step::router())
+        .merge(two_step_reset::router())
         .merge(payments::router())
         .merge(help::router())
         .merge(banners::router())

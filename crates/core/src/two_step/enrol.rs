@@ -23,6 +23,7 @@ impl TwoStep {
     /// Confirming an enrolment needs this account's step-up, or an enrolment started within
     /// the enrolment window (never a `SteppedUp` made where no step-up happened).
     async fn may_finish_enrolment(&self, by: Option<&SteppedUp>, account: &Account, method_id: &str) -> Result<(), TwoStepError> {
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         if let Some(proof) = by {
             proof.check_owner(&account.id)?;
             return Ok(());
@@ -37,6 +38,7 @@ impl TwoStep {
 
     pub async fn start_totp(&self, by: &SteppedUp, account: &Account) -> Result<TotpEnrolment, TwoStepError> {
         by.check_owner(&account.id)?;
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         let secret = TotpSecret::generate();
         let factor = FactorRecord {
             id: uuid::Uuid::new_v4().to_string(),
@@ -114,6 +116,7 @@ impl TwoStep {
         ctx: &RequestContext,
     ) -> Result<(String, String), TwoStepError> {
         by.check_owner(&account.id)?;
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         if !self.verifier.settings.sms_available {
             return Err(TwoStepError::SmsUnavailable);
         }
@@ -177,6 +180,7 @@ impl TwoStep {
 
     pub async fn add_email_codes(&self, by: &SteppedUp, account: &Account, ctx: &RequestContext) -> Result<String, TwoStepError> {
         by.check_owner(&account.id)?;
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         if !self.verifier.settings.email_codes_enabled {
             return Err(TwoStepError::EmailCodesDisabled);
         }
@@ -194,6 +198,7 @@ impl TwoStep {
         ctx: &RequestContext,
     ) -> Result<String, TwoStepError> {
         by.check_owner(&account.id)?;
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         question_text(question_id).ok_or(AnswerError::UnknownQuestion)?;
         let factors = self.deps.store.factors_of(&account.id).await?;
         let has_real = factors.iter().any(|f| f.confirmed_at.is_some() && !matches!(f.kind, FactorKind::SecurityQuestion));
@@ -264,6 +269,7 @@ impl TwoStep {
         ctx: &RequestContext,
     ) -> Result<Vec<SecretString>, TwoStepError> {
         by.check_owner(&account.id)?;
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         let codes = generate_recovery_codes();
         let hashes: Vec<String> = codes.iter().map(|c| recovery_code_hash(&self.deps.key, &account.id, c.expose_secret())).collect();
         let now = self.deps.clock.unix();
@@ -294,6 +300,7 @@ impl TwoStep {
         ctx: &RequestContext,
     ) -> Result<(), TwoStepError> {
         by.check_owner(&account.id)?;
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         let factors = self.deps.store.factors_of(&account.id).await?;
         let factor = factors.iter().find(|f| f.id == method_id).ok_or(TwoStepError::UnknownMethod)?;
         let real_left = factors
@@ -312,6 +319,7 @@ impl TwoStep {
 
     pub async fn set_default_method(&self, by: &SteppedUp, account: &Account, method_id: &str) -> Result<(), TwoStepError> {
         by.check_owner(&account.id)?;
+        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
         if self.deps.store.set_default_factor(&account.id, method_id).await? {
             Ok(())
         } else {

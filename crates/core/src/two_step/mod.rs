@@ -108,6 +108,8 @@ impl TwoStep {
         let binding = Binding { key: &pending.id_hash, purpose: "login" };
         let kind = self.verifier.verify_method(account, method_id, code, &binding, ctx).await?;
         let token = rotate_session(&self.deps, pending, ctx).await?;
+        // Proof the owner still has a method: a running 2-step reset ends here (issue 11 §2).
+        crate::reset_hold::cancel_after_second_step(&self.deps, account, ctx).await?;
         let device = renew_device(&self.deps, &account.id, devices).await?;
         self.deps.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, &format!("password+{}", kind.as_str())).await?;
         Ok((token, device))
