@@ -11,6 +11,7 @@
 
 mod accounts;
 mod approvals;
+mod activity;
 mod audit;
 mod content;
 mod delivery_failures;

@@ -73,6 +73,8 @@ pub struct AppState {
     pub payments: Payments,
     pub content: Content,
     pub roles: Roles,
+    pub answer_reset: doorman_core::answer_reset::AnswerReset,
+    pub activity: doorman_core::activity::Activity,
     /// Signs CSRF tokens and keys visitor ids.
     pub key: ServerKey,
     pub clock: Arc<dyn Clock>,
@@ -96,6 +98,8 @@ impl AppState {
             payments: services.payments.clone(),
             content: services.content.clone(),
             roles: services.roles.clone(),
+            answer_reset: services.answer_reset.clone(),
+            activity: services.activity.clone(),
             key: services.deps.key.clone(),
             clock: services.deps.clock.clone(),
             health: Health(services.deps.clone()),

@@ -37,10 +37,13 @@ pub enum AuditEvent {
     EmailChanged,
     PasswordChanged,
     PasswordChangeFailed,
+    AnswerResetRequested,
+    AnswerResetCompleted,
+    NewDeviceSignIn,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 32] = [
+    pub const ALL: [AuditEvent; 35] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -73,6 +76,9 @@ impl AuditEvent {
         Self::EmailChanged,
         Self::PasswordChanged,
         Self::PasswordChangeFailed,
+        Self::AnswerResetRequested,
+        Self::AnswerResetCompleted,
+        Self::NewDeviceSignIn,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -113,6 +119,9 @@ impl AuditEvent {
             Self::EmailChanged => "email_changed",
             Self::PasswordChanged => "password_changed",
             Self::PasswordChangeFailed => "password_change_failed",
+            Self::AnswerResetRequested => "answer_reset_requested",
+            Self::AnswerResetCompleted => "answer_reset_completed",
+            Self::NewDeviceSignIn => "new_device_sign_in",
         }
     }
 }
@@ -123,12 +132,14 @@ pub struct RequestContext {
     pub ip: std::net::IpAddr,
     pub user_agent: String,
     pub request_id: String,
+    /// The country a trusted proxy vouches for (`DOORMAN_COUNTRY_HEADER`), when configured.
+    pub country: Option<crate::account::Country>,
 }
 
 impl RequestContext {
     /// For actions taken on the command line.
     pub fn cli() -> Self {
-        Self { ip: std::net::IpAddr::from([127, 0, 0, 1]), user_agent: "doorman-cli".into(), request_id: String::new() }
+        Self { ip: std::net::IpAddr::from([127, 0, 0, 1]), user_agent: "doorman-cli".into(), request_id: String::new(), country: None }
     }
 }
 

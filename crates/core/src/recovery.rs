@@ -31,6 +31,8 @@ pub const REPORT_TOKEN_TTL_SECONDS: i64 = 7 * 24 * 3600;
 pub enum Purpose {
     PasswordReset,
     ReportNotMe,
+    /// "Forgot your answer?": the emailed link that lets another method set a new question.
+    AnswerReset,
 }
 
 impl Purpose {
@@ -38,6 +40,7 @@ impl Purpose {
         match self {
             Self::PasswordReset => "password_reset",
             Self::ReportNotMe => "report_not_me",
+            Self::AnswerReset => "answer_reset",
         }
     }
 }
@@ -380,7 +383,7 @@ impl Recovery {
     /// The job of a "forgot password" request (run by the worker): finds the account and,
     /// within the limits, writes the token and the email.
     pub async fn send_password_reset(&self, request: PasswordResetRequested) -> Result<(), JobError> {
-        let ctx = RequestContext { ip: request.ip, user_agent: request.user_agent, request_id: request.request_id };
+        let ctx = RequestContext { ip: request.ip, user_agent: request.user_agent, request_id: request.request_id, country: None };
         let now = self.deps.clock.unix();
         // Asking for an email starts the count of typed codes again for this login, whether or
         // not it names an account and whether or not an email goes out: "too many tries" then
@@ -566,8 +569,8 @@ impl Recovery {
         }
         let password_hash = self.deps.hasher.hash(new_password).await?;
 
-        let report = RecoveryToken::generate();
-        let report_link = format!("{}report-not-me?token={}", self.deps.base_url, report.expose());
+        let report = crate::report_link::ReportLink::mint(&self.deps, &account.id, now);
+        let report_link = report.link.clone();
         let when = crate::clock::rfc2822(now);
         // The user agent is the client's own text: only names from a fixed list reach the email (S9.2).
         let device = crate::device::Device::from_user_agent(&ctx.user_agent).describe();
@@ -592,15 +595,7 @@ impl Recovery {
                 crate::throttle::login_key(account.email.as_str()),
                 crate::throttle::account_cap(&account.id).key,
             ],
-            report_token: NewRecoveryToken {
-                id: uuid::Uuid::new_v4().to_string(),
-                account_id: account.id.clone(),
-                purpose: Purpose::ReportNotMe,
-                token_hash: report.storage_key(&self.deps.key, Purpose::ReportNotMe),
-                code_hash: None,
-                created_at: now,
-                expires_at: now + REPORT_TOKEN_TTL_SECONDS,
-            },
+            report_token: report.token,
             confirmation: NewMessage::email(account.email.as_str(), "password_changed", Some(account.id.clone()), content, now),
             now,
         };

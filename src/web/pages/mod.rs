@@ -1,6 +1,7 @@
 //! HTML pages: askama templates (escaped by default), forms that work without JavaScript.
 
 mod account;
+mod answer_reset;
 mod admin;
 pub mod banners;
 mod chrome;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(email_change::router())
         .merge(recovery::router())
         .merge(two_step::router())
+        .merge(answer_reset::router())
         .merge(payments::router())
         .merge(help::router())
         .merge(banners::router())

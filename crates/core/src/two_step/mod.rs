@@ -108,7 +108,7 @@ impl TwoStep {
         let binding = Binding { key: &pending.id_hash, purpose: "login" };
         let kind = self.verifier.verify_method(account, method_id, code, &binding, ctx).await?;
         let token = rotate_session(&self.deps, pending, ctx).await?;
-        let device = renew_device(&self.deps, &account.id, devices).await?;
+        let device = renew_device(&self.deps, &account.id, devices, ctx).await?;
         self.deps.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, &format!("password+{}", kind.as_str())).await?;
         Ok((token, device))
     }
