@@ -10,8 +10,8 @@
 //! backend only where it differs (see [`migrations`]).
 
 mod accounts;
-mod approvals;
 mod activity;
+mod approvals;
 mod audit;
 mod content;
 mod delivery_failures;

@@ -80,15 +80,14 @@ impl RecoveryStore for SqlStore {
     }
 
     async fn redeem_token(&self, purpose: Purpose, id: &str, now: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE recovery_tokens SET used_at = $1 WHERE id = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1",
-        )
-        .bind(now)
-        .bind(id)
-        .bind(purpose.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
+        let done =
+            sqlx::query("UPDATE recovery_tokens SET used_at = $1 WHERE id = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1")
+                .bind(now)
+                .bind(id)
+                .bind(purpose.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(backend_error)?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -92,7 +92,10 @@ impl<'de> serde::Deserialize<'de> for AnswerResetToken {
 /// Silent limits on the emails (S3.5): the answer is the same when one is held back.
 fn email_limits(account: &AccountId, ip: std::net::IpAddr) -> Vec<ThrottleKey> {
     vec![
-        ThrottleKey { key: format!("answer-reset:account:{account}"), rule: ThrottleRule::Budget { limit: 3, window: 3600, cooldown: 3600 } },
+        ThrottleKey {
+            key: format!("answer-reset:account:{account}"),
+            rule: ThrottleRule::Budget { limit: 3, window: 3600, cooldown: 3600 },
+        },
         ThrottleKey { key: format!("answer-reset:ip:{ip}"), rule: ThrottleRule::Budget { limit: 20, window: 3600, cooldown: 3600 } },
     ]
 }

@@ -4,10 +4,10 @@
 
 use crate::account::AccountId;
 use crate::audit::{AuditEvent, RequestContext};
+use crate::deps::Deps;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::report_link::ReportLink;
-use crate::deps::Deps;
 use crate::session::{SessionRecord, SessionStage, SessionToken};
 use crate::store::StoreError;
 use crate::trusted_device::{cookie_tag, DeviceToken, NewDevice, DEVICE_TTL_SECONDS};

@@ -97,7 +97,11 @@ pub struct CompleteBody {
 }
 
 /// `POST /api/v1/answer-reset` `{token, method_id, code, question_id, answer}`.
-pub async fn complete(State(state): State<AppState>, Client(ctx): Client, ApiJson(body): ApiJson<CompleteBody>) -> Result<Json<Value>, ApiError> {
+pub async fn complete(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<CompleteBody>,
+) -> Result<Json<Value>, ApiError> {
     let grant = state.answer_reset.open(&body.token).await?;
     state.answer_reset.complete(&grant, &body.method_id, &body.code, &body.question_id, &body.answer, &ctx).await?;
     Ok(super::status("question_changed"))

@@ -80,7 +80,11 @@ const COOKIE: &str = "doorman_answer_reset";
 const COOKIE_SECURE: &str = "__Host-doorman_answer_reset";
 
 fn cookie_name(state: &AppState) -> &'static str {
-    if state.web.secure_cookies { COOKIE_SECURE } else { COOKIE }
+    if state.web.secure_cookies {
+        COOKIE_SECURE
+    } else {
+        COOKIE
+    }
 }
 
 /// The cookie holds the link's token and where it was asked from ("<origin>.<token>").
@@ -166,7 +170,12 @@ pub struct ShowQuery {
 
 /// `GET /answer-reset[?token=...&from=login|reset]`: opening the link changes nothing; the
 /// token moves into a cookie and the page redirects to a clean address.
-pub async fn show(chrome: Chrome, State(state): State<AppState>, jar: CookieJar, Query(query): Query<ShowQuery>) -> Result<Response, PageError> {
+pub async fn show(
+    chrome: Chrome,
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<ShowQuery>,
+) -> Result<Response, PageError> {
     if let Some(raw) = query.token {
         let origin = query.from.as_deref().and_then(AnswerResetOrigin::parse).unwrap_or(AnswerResetOrigin::Login);
         let jar = match AnswerResetToken::parse(&raw) {
@@ -190,7 +199,9 @@ pub async fn show(chrome: Chrome, State(state): State<AppState>, jar: CookieJar,
             }
             Ok(respond(&state, jar, StatusCode::OK, page))
         }
-        Err(AnswerResetError::InvalidToken) => Ok(respond(&state, jar, StatusCode::OK, AnswerResetPage { expired: true, ..blank(chrome, origin) })),
+        Err(AnswerResetError::InvalidToken) => {
+            Ok(respond(&state, jar, StatusCode::OK, AnswerResetPage { expired: true, ..blank(chrome, origin) }))
+        }
         Err(e) => Err(PageError(ApiError::from(e))),
     }
 }
@@ -223,7 +234,12 @@ pub async fn submit(
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
     let Some((origin, token)) = cookie_value(&state, &jar) else {
-        return Ok(respond(&state, jar, StatusCode::BAD_REQUEST, AnswerResetPage { expired: true, ..blank(chrome, AnswerResetOrigin::Login) }));
+        return Ok(respond(
+            &state,
+            jar,
+            StatusCode::BAD_REQUEST,
+            AnswerResetPage { expired: true, ..blank(chrome, AnswerResetOrigin::Login) },
+        ));
     };
     let grant = match state.answer_reset.open(&token).await {
         Ok(grant) => grant,
@@ -278,7 +294,12 @@ pub async fn send(
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
     let Some((origin, token)) = cookie_value(&state, &jar) else {
-        return Ok(respond(&state, jar, StatusCode::BAD_REQUEST, AnswerResetPage { expired: true, ..blank(chrome, AnswerResetOrigin::Login) }));
+        return Ok(respond(
+            &state,
+            jar,
+            StatusCode::BAD_REQUEST,
+            AnswerResetPage { expired: true, ..blank(chrome, AnswerResetOrigin::Login) },
+        ));
     };
     let grant = match state.answer_reset.open(&token).await {
         Ok(grant) => grant,

@@ -1,8 +1,8 @@
 //! HTML pages: askama templates (escaped by default), forms that work without JavaScript.
 
 mod account;
-mod answer_reset;
 mod admin;
+mod answer_reset;
 pub mod banners;
 mod chrome;
 mod email_change;

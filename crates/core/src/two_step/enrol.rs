@@ -8,8 +8,7 @@ use super::{TotpEnrolment, TwoStep, ENROL_WINDOW_SECONDS};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::factors::{
-    generate_recovery_codes, recovery_code_hash, FactorCode, FactorKind, FactorRecord,
-    FactorSecret, SecurityAnswer, TotpSecret,
+    generate_recovery_codes, recovery_code_hash, FactorCode, FactorKind, FactorRecord, FactorSecret, SecurityAnswer, TotpSecret,
 };
 use crate::phone::PhoneInput;
 use crate::step_up::{QuestionChange, SteppedUp};
