@@ -16,6 +16,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod checks;
+mod forgot_answer;
 mod harness;
 mod help;
 mod keyboard;
