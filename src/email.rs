@@ -133,6 +133,31 @@ struct TwoStepResetText<'a> {
     body: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "email/answer_reset.txt")]
+struct AnswerResetText<'a> {
+    product: &'a str,
+    username: &'a str,
+    link: &'a str,
+    valid_for: &'a str,
+    when: &'a str,
+    ip: &'a str,
+    report_link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/new_device.txt")]
+struct NewDeviceText<'a> {
+    product: &'a str,
+    base_url: &'a str,
+    username: &'a str,
+    when: &'a str,
+    place: &'a str,
+    ip: &'a str,
+    device: &'a str,
+    report_link: &'a str,
+}
+
 impl Composer for TemplateComposer {
     fn compose(&self, notice: &Notice<'_>) -> Result<MessageContent, String> {
         let product = self.product_name.as_str();
@@ -181,6 +206,19 @@ impl Composer for TemplateComposer {
                 (format!("{subject} ({product})"), Ok(text), html)
             }
             Notice::TwoStepResetText { text } => (product.to_owned(), Ok(format!("{product}: {text}")), Ok(String::new())),
+            Notice::AnswerReset { username, link, valid_for, when, ip, report_link } => {
+                let text =
+                    AnswerResetText { product, username, link, valid_for, when, ip, report_link }.render().map_err(|e| e.to_string())?;
+                let html = simple_html(&text);
+                (format!("Set a new security question for your {product} account"), Ok(text), html)
+            }
+            Notice::NewDeviceSignIn { username, when, place, ip, device, report_link } => {
+                let text = NewDeviceText { product, base_url, username, when, place, ip, device, report_link }
+                    .render()
+                    .map_err(|e| e.to_string())?;
+                let html = simple_html(&text);
+                (format!("New sign-in to your {product} account"), Ok(text), html)
+            }
             // An SMS carries only the short text; email gets both parts.
             Notice::VerificationCode { code, sms: true, .. } => {
                 let text = format!("{product} code: {code}. It expires in 10 minutes. Never share it; we will never ask for it.");

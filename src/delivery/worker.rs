@@ -261,8 +261,12 @@ impl Worker {
     }
 
     async fn audit(&self, event: AuditEvent, message: &ClaimedMessage, detail: &str) {
-        let ctx =
-            RequestContext { ip: std::net::IpAddr::from([0, 0, 0, 0]), user_agent: "doorman-worker".into(), request_id: String::new() };
+        let ctx = RequestContext {
+            ip: std::net::IpAddr::from([0, 0, 0, 0]),
+            user_agent: "doorman-worker".into(),
+            request_id: String::new(),
+            country: None,
+        };
         if let Err(e) = self.services.deps.audit(event, message.account_id.as_ref(), &ctx, detail).await {
             tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not write the audit record");
         }

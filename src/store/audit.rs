@@ -87,7 +87,7 @@ impl AuditStore for SqlStore {
     }
 }
 
-fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
+pub(super) fn record_from_row(row: &AnyRow) -> Result<AuditRecord, StoreError> {
     let event: String = row.try_get("event").map_err(backend_error)?;
     Ok(AuditRecord {
         at: row.try_get("at").map_err(backend_error)?,

@@ -10,6 +10,7 @@
 //! backend only where it differs (see [`migrations`]).
 
 mod accounts;
+mod activity;
 mod approvals;
 mod audit;
 mod compromise;

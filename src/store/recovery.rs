@@ -69,6 +69,35 @@ impl RecoveryStore for SqlStore {
         tx.commit().await.map_err(backend_error)
     }
 
+    async fn issue_tokens(
+        &self,
+        replacing: Option<&NewRecoveryToken>,
+        adding: &[NewRecoveryToken],
+        message: &NewMessage,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        if let Some(token) = replacing {
+            replace_tokens(&mut tx, token).await?;
+        }
+        for token in adding {
+            insert_token(&mut tx, token).await?;
+        }
+        insert_message(&mut tx, self.sealer.as_ref(), message).await?;
+        tx.commit().await.map_err(backend_error)
+    }
+
+    async fn redeem_token(&self, purpose: Purpose, id: &str, now: i64) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE recovery_tokens SET used_at = $1 WHERE id = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1")
+                .bind(now)
+                .bind(id)
+                .bind(purpose.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(backend_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn find_valid_token(&self, purpose: Purpose, token_hash: &str, now: i64) -> Result<Option<ValidToken>, StoreError> {
         let sql = concat!(
             "SELECT ",

@@ -203,6 +203,19 @@ impl From<TwoStepError> for ApiError {
     }
 }
 
+impl From<doorman_core::answer_reset::AnswerResetError> for ApiError {
+    fn from(e: doorman_core::answer_reset::AnswerResetError) -> Self {
+        use doorman_core::answer_reset::AnswerResetError;
+        let message = e.to_string();
+        match e {
+            AnswerResetError::InvalidToken => Self::new(StatusCode::BAD_REQUEST, "invalid_token", message),
+            AnswerResetError::TwoStep(inner) => Self::from(inner),
+            AnswerResetError::Store(ref inner) => Self::internal(inner),
+            AnswerResetError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
+        }
+    }
+}
+
 impl From<EmailChangeError> for ApiError {
     fn from(e: EmailChangeError) -> Self {
         let message = e.to_string();

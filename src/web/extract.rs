@@ -41,7 +41,8 @@ impl FromRequestParts<AppState> for Client {
             .and_then(|v| v.trim().parse::<IpAddr>().ok())
             .unwrap_or(peer);
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        Ok(Self(RequestContext { ip, user_agent: header("user-agent"), request_id: header("x-request-id") }))
+        let country = crate::web::content::proxy_country(state, &parts.headers);
+        Ok(Self(RequestContext { ip, user_agent: header("user-agent"), request_id: header("x-request-id"), country }))
     }
 }
 

@@ -82,3 +82,10 @@ pub async fn reset_password(
     state.recovery.reset_password(grant, new_password.value()?, second, ctx).await?;
     Ok(())
 }
+
+/// Where an activity line's "this wasn't me" leads. Today the report page of the
+/// password-changed email, which says what to do; the lock flow (issue 11 §4) replaces it
+/// here alone, with a form that posts the event it reports (never a GET that changes anything).
+pub fn report_url(event_id: i64) -> String {
+    format!("/report-not-me?event={event_id}")
+}

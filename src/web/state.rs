@@ -76,6 +76,8 @@ pub struct AppState {
     pub content: Content,
     pub roles: Roles,
     pub compromise: Compromise,
+    pub answer_reset: doorman_core::answer_reset::AnswerReset,
+    pub activity: doorman_core::activity::Activity,
     /// Signs CSRF tokens and keys visitor ids.
     pub key: ServerKey,
     pub clock: Arc<dyn Clock>,
@@ -101,6 +103,8 @@ impl AppState {
             content: services.content.clone(),
             roles: services.roles.clone(),
             compromise: services.compromise.clone(),
+            answer_reset: services.answer_reset.clone(),
+            activity: services.activity.clone(),
             key: services.deps.key.clone(),
             clock: services.deps.clock.clone(),
             health: Health(services.deps.clone()),

@@ -262,6 +262,7 @@ async fn domain_values_are_refused_at_the_edge_with_the_domains_answer(backend: 
     assert_eq!(app.login_as(&client, "192.0.2.10", "maria", PASSWORD).await.status, 200);
     let other = TestApp::new_client();
     assert_eq!(app.login_as(&other, "192.0.2.11", "maria", PASSWORD).await.status, 200);
+    app.deliver().await; // the second browser's new-device alert (issue 11 §5)
     let anonymous = TestApp::new_client();
 
     // A phone number that cannot be a mobile number, whatever the account's country.

@@ -271,7 +271,7 @@ async fn s12_1_the_vote_budget_is_shared_through_the_database(backend: Backend) 
     // database: this drives the domain operation directly, as many replicas would.
     let app = TestApp::spawn(backend).await;
     three_articles(&app).await;
-    let ctx = RequestContext { ip: "203.0.113.9".parse().unwrap(), user_agent: "test".into(), request_id: String::new() };
+    let ctx = RequestContext { ip: "203.0.113.9".parse().unwrap(), user_agent: "test".into(), request_id: String::new(), country: None };
     let ballot = Ballot::new(true, None, "").unwrap();
     for i in 0..doorman_core::content::VOTES_PER_ADDRESS_PER_HOUR {
         app.services.content.vote("log-in", &Voter::Visitor(format!("v{i}")), &ballot, &ctx).await.unwrap();

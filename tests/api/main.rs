@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod activity;
 mod audit_chain;
 mod bad_input;
 mod banners;
@@ -15,6 +16,7 @@ mod csrf_and_headers;
 mod dead_ends;
 mod devices;
 mod email_change;
+mod forgot_answer;
 mod guessing;
 mod help;
 mod jobs;

@@ -15,6 +15,8 @@ async fn s4_6_a_password_change_needs_the_current_password_or_a_fresh_step_up(ba
     let phone = TestApp::new_client();
     app.login_as(&laptop, "198.51.100.1", "maria", PASSWORD).await;
     app.login_as(&phone, "198.51.100.2", "maria", PASSWORD).await;
+    // The phone is a second browser: its new-device alert (issue 11 §5) goes first.
+    assert_eq!(app.deliver().await.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>(), vec!["new_device"]);
     let reset_link = app.reset_mail("maria").await.token("reset-password");
 
     let wrong =

@@ -18,6 +18,7 @@
 mod checks;
 mod compromise;
 mod dead_ends;
+mod forgot_answer;
 mod harness;
 mod help;
 mod keyboard;

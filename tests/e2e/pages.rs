@@ -119,6 +119,10 @@ async fn signed_in_pages_pass_axe_and_fit_a_phone() {
         browser.find("#session-list").await?;
         walk.check("sessions").await?;
 
+        browser.goto("/account/activity").await?;
+        browser.find("#activity-list").await?;
+        walk.check("security activity").await?;
+
         browser.goto("/account/password").await?;
         browser.find("#current_password").await?.send_keys("not my password at all").await?;
         walk.check("change password").await?;

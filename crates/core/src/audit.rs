@@ -46,10 +46,13 @@ pub enum AuditEvent {
     TwoStepResetCancelled,
     TwoStepResetCompleted,
     TwoStepResetRefused,
+    AnswerResetRequested,
+    AnswerResetCompleted,
+    NewDeviceSignIn,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 41] = [
+    pub const ALL: [AuditEvent; 44] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -91,6 +94,9 @@ impl AuditEvent {
         Self::TwoStepResetCancelled,
         Self::TwoStepResetCompleted,
         Self::TwoStepResetRefused,
+        Self::AnswerResetRequested,
+        Self::AnswerResetCompleted,
+        Self::NewDeviceSignIn,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -140,6 +146,9 @@ impl AuditEvent {
             Self::TwoStepResetCancelled => "two_step_reset_cancelled",
             Self::TwoStepResetCompleted => "two_step_reset_completed",
             Self::TwoStepResetRefused => "two_step_reset_refused",
+            Self::AnswerResetRequested => "answer_reset_requested",
+            Self::AnswerResetCompleted => "answer_reset_completed",
+            Self::NewDeviceSignIn => "new_device_sign_in",
         }
     }
 }
@@ -150,12 +159,14 @@ pub struct RequestContext {
     pub ip: std::net::IpAddr,
     pub user_agent: String,
     pub request_id: String,
+    /// The country a trusted proxy vouches for (`DOORMAN_COUNTRY_HEADER`), when configured.
+    pub country: Option<crate::account::Country>,
 }
 
 impl RequestContext {
     /// For actions taken on the command line.
     pub fn cli() -> Self {
-        Self { ip: std::net::IpAddr::from([127, 0, 0, 1]), user_agent: "doorman-cli".into(), request_id: String::new() }
+        Self { ip: std::net::IpAddr::from([127, 0, 0, 1]), user_agent: "doorman-cli".into(), request_id: String::new(), country: None }
     }
 }
 

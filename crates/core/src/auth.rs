@@ -189,7 +189,7 @@ impl Auth {
         }
         let token = start_session(&self.deps, &account.id, ctx, SessionStage::Full).await?;
         self.end_previous(previous).await?;
-        let device = renew_device(&self.deps, &account.id, devices).await?;
+        let device = renew_device(&self.deps, &account.id, devices, ctx).await?;
         self.deps.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, "password").await?;
         Ok(SignedIn { token, account, second_step: false, device: Some(device) })
     }

@@ -11,6 +11,8 @@
 //! domain's own types, parsed by their constructors at the edge ([`input`]).
 
 pub mod account;
+pub mod activity;
+pub mod answer_reset;
 pub mod approval;
 pub mod audit;
 pub mod audit_chain;
@@ -36,6 +38,7 @@ pub mod password;
 pub mod password_change;
 pub mod payments;
 pub mod phone;
+pub mod question;
 pub mod recovery;
 pub mod report_link;
 pub mod reset_hold;

@@ -68,6 +68,25 @@ pub enum Notice<'a> {
         purpose: &'a str,
         sms: bool,
     },
+    /// "Forgot your answer?": the link that sets a new security question after another method.
+    AnswerReset {
+        username: &'a str,
+        link: &'a str,
+        valid_for: &'a str,
+        when: &'a str,
+        ip: &'a str,
+        report_link: &'a str,
+    },
+    /// A sign-in from a browser not seen before for this account (issue 11 §5).
+    NewDeviceSignIn {
+        username: &'a str,
+        when: &'a str,
+        /// "the Philippines (PH)" from the trusted country header, or "unknown".
+        place: &'a str,
+        ip: &'a str,
+        device: &'a str,
+        report_link: &'a str,
+    },
 }
 
 pub trait Composer: Send + Sync + std::fmt::Debug {

@@ -29,6 +29,8 @@ pub const RESEND_COOLDOWN_SECONDS: i64 = 60;
 pub enum Purpose {
     PasswordReset,
     ReportNotMe,
+    /// "Forgot your answer?": the emailed link that lets another method set a new question.
+    AnswerReset,
 }
 
 impl Purpose {
@@ -36,6 +38,7 @@ impl Purpose {
         match self {
             Self::PasswordReset => "password_reset",
             Self::ReportNotMe => "report_not_me",
+            Self::AnswerReset => "answer_reset",
         }
     }
 }
@@ -382,7 +385,7 @@ impl Recovery {
     /// The job of a "forgot password" request (run by the worker): finds the account and,
     /// within the limits, writes the token and the email.
     pub async fn send_password_reset(&self, request: PasswordResetRequested) -> Result<(), JobError> {
-        let ctx = RequestContext { ip: request.ip, user_agent: request.user_agent, request_id: request.request_id };
+        let ctx = RequestContext { ip: request.ip, user_agent: request.user_agent, request_id: request.request_id, country: None };
         let now = self.deps.clock.unix();
         // Asking for an email starts the count of typed codes again for this login, whether or
         // not it names an account and whether or not an email goes out: "too many tries" then

@@ -1,6 +1,8 @@
 //! Wiring only: every feature service, built once from the shared dependencies and the
 //! settings. No operation lives here, and no feature imports this file.
 
+use crate::activity::Activity;
+use crate::answer_reset::AnswerReset;
 use crate::audit_chain::Audit;
 use crate::auth::Auth;
 use crate::breached::BreachedPasswords;
@@ -47,6 +49,8 @@ pub struct Services {
     pub audit: Audit,
     pub roles: Roles,
     pub compromise: Compromise,
+    pub answer_reset: AnswerReset,
+    pub activity: Activity,
 }
 
 impl Services {
@@ -58,6 +62,8 @@ impl Services {
             recovery: Recovery::new(deps.clone(), verifier.clone(), passwords.clone(), settings.reset_token_ttl_seconds),
             two_step: TwoStep::new(deps.clone(), verifier.clone()),
             two_step_reset: TwoStepReset::new(deps.clone(), settings.two_step_reset_wait_seconds),
+            answer_reset: AnswerReset::new(deps.clone(), verifier.clone()),
+            activity: Activity::new(deps.clone()),
             password_change: PasswordChange::new(deps.clone(), verifier, passwords),
             email_change: EmailChange::new(deps.clone()),
             payments: Payments::new(deps.clone()),

@@ -3,8 +3,11 @@
 //! step and step-up (`TwoStep`) both use them.
 
 use crate::account::AccountId;
-use crate::audit::RequestContext;
+use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
+use crate::notice::Notice;
+use crate::outbox::NewMessage;
+use crate::report_link::{new_report_link, ReportedEvent};
 use crate::session::{SessionRecord, SessionStage, SessionToken};
 use crate::store::StoreError;
 use crate::trusted_device::{cookie_tag, DeviceToken, NewDevice, DEVICE_TTL_SECONDS};
@@ -62,13 +65,55 @@ pub(crate) async fn trusted_device(deps: &Deps, account: &AccountId, devices: &[
 }
 
 /// A new trusted-device cookie after a full sign-in; the one the browser presented for
-/// this account, if any, is retired (rotation).
-pub(crate) async fn renew_device(deps: &Deps, account: &AccountId, presented: &[DeviceToken]) -> Result<NewDevice, StoreError> {
-    if let Some(old) = trusted_device(deps, account, presented).await? {
-        deps.store.delete_device(&old).await?;
+/// this account, if any, is retired (rotation). A browser that presented none is a new
+/// device: the owner is told (issue 11 §5), except at the account's very first sign-in.
+pub(crate) async fn renew_device(
+    deps: &Deps,
+    account: &AccountId,
+    presented: &[DeviceToken],
+    ctx: &RequestContext,
+) -> Result<NewDevice, StoreError> {
+    let known = trusted_device(deps, account, presented).await?;
+    if let Some(old) = &known {
+        deps.store.delete_device(old).await?;
     }
     let token = DeviceToken::generate();
     let now = deps.now();
     deps.store.insert_device(account, &token.storage_key(&deps.key), now, now + DEVICE_TTL_SECONDS).await?;
+    if known.is_none() {
+        alert_new_device(deps, account, ctx).await?;
+    }
     Ok(NewDevice { token, cookie_tag: cookie_tag(&deps.key, account) })
+}
+
+/// The new-device email: time, approximate place (the country a trusted proxy vouches for),
+/// the device from the user agent's fixed names (S9.2), the address, and "this wasn't me".
+/// Not at the first sign-in of an account (no surprise there): called before this sign-in
+/// is audited, so any earlier success means the account has signed in before.
+async fn alert_new_device(deps: &Deps, account: &AccountId, ctx: &RequestContext) -> Result<(), StoreError> {
+    if !deps.store.has_event(account, AuditEvent::LoginSucceeded).await? {
+        return Ok(());
+    }
+    let Some(account) = deps.store.get_account(account).await? else { return Ok(()) };
+    let now = deps.now();
+    let device = crate::device::Device::from_user_agent(&ctx.user_agent).describe();
+    let place = match &ctx.country {
+        Some(country) => format!("{} (from your network address; approximate)", country.as_str()),
+        None => "not known".to_owned(),
+    };
+    let report = new_report_link(deps, &account.id, ReportedEvent::NewDeviceSignIn, now);
+    let content = deps
+        .composer
+        .compose(&Notice::NewDeviceSignIn {
+            username: account.username.as_str(),
+            when: &crate::clock::rfc2822(now),
+            place: &place,
+            ip: &ctx.ip.to_string(),
+            device: &device,
+            report_link: &report.link,
+        })
+        .map_err(|e| StoreError::Backend(e.into()))?;
+    let message = NewMessage::email(account.email.as_str(), "new_device", Some(account.id.clone()), content, now);
+    deps.store.issue_tokens(None, std::slice::from_ref(&report.token), &message).await?;
+    deps.audit(AuditEvent::NewDeviceSignIn, Some(&account.id), ctx, &device).await
 }

@@ -79,3 +79,54 @@ impl StepUpRequired {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("This verification belongs to another account.")]
 pub struct NotYourProof;
+
+/// Proof that a new security question may be set without a step-up: the person followed a
+/// live "Forgot your answer?" link emailed to the account's address and then verified a
+/// strong method (never the question) bound to that link. Private fields, no public
+/// constructor: only `AnswerReset::complete` makes one, after both checks.
+#[derive(Debug)]
+pub struct AnswerResetProof {
+    account: AccountId,
+    token_id: String,
+}
+
+impl AnswerResetProof {
+    /// Made only where the link and the method were both checked (crates/core/src/answer_reset.rs).
+    pub(crate) fn after_link_and_method(account: AccountId, token_id: String) -> Self {
+        Self { account, token_id }
+    }
+
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+
+    /// The emailed link this proof spends.
+    pub fn token_id(&self) -> &str {
+        &self.token_id
+    }
+
+    pub fn check_owner(&self, account: &AccountId) -> Result<(), NotYourProof> {
+        if &self.account == account {
+            Ok(())
+        } else {
+            Err(NotYourProof)
+        }
+    }
+}
+
+/// What may authorise a new security question: a step-up (Security settings), or the
+/// emailed link plus another method ("Forgot your answer?").
+#[derive(Debug)]
+pub enum QuestionChange<'a> {
+    SteppedUp(&'a SteppedUp),
+    AnswerReset(&'a AnswerResetProof),
+}
+
+impl QuestionChange<'_> {
+    pub fn check_owner(&self, account: &AccountId) -> Result<(), NotYourProof> {
+        match self {
+            Self::SteppedUp(proof) => proof.check_owner(account),
+            Self::AnswerReset(proof) => proof.check_owner(account),
+        }
+    }
+}

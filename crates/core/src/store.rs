@@ -114,6 +114,17 @@ pub trait RecoveryStore: Send + Sync {
     /// In one transaction: voids the account's unused tokens of the same purpose (S1.6),
     /// stores the new token's hash and writes the message that carries it.
     async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError>;
+    /// In one transaction: voids the account's unused tokens of `replacing`'s purpose and
+    /// stores it (when given), stores each of `adding` beside what exists (report links are
+    /// voided by nothing but their own use or expiry), and writes the message that carries them.
+    async fn issue_tokens(
+        &self,
+        replacing: Option<&NewRecoveryToken>,
+        adding: &[NewRecoveryToken],
+        message: &NewMessage,
+    ) -> Result<(), StoreError>;
+    /// Spends a live token by its id, once: exactly one of concurrent redemptions wins.
+    async fn redeem_token(&self, purpose: Purpose, id: &str, now: i64) -> Result<bool, StoreError>;
     async fn find_valid_token(&self, purpose: Purpose, token_hash: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
     /// A live token by its id (a reset continued after its emailed code was verified).
     async fn find_valid_token_by_id(&self, purpose: Purpose, id: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
@@ -158,6 +169,7 @@ pub trait Store:
     + crate::trusted_device::DeviceStore
     + crate::compromise::CompromiseStore
     + crate::two_step_reset::TwoStepResetStore
+    + crate::activity::ActivityStore
     + std::fmt::Debug
 {
     /// Is the database reachable (readiness).

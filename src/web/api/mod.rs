@@ -1,6 +1,7 @@
 //! JSON API, version 1. Every error answers `{"error": "<code>", "message": "<text>"}`.
 
 pub mod account;
+pub mod answer_reset;
 pub mod auth;
 pub mod banners;
 pub mod compromise;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(help::router())
         .merge(banners::router())
         .merge(compromise::router())
+        .merge(answer_reset::router())
 }
 
 /// `{"status": ...}`: what a change that needs no more words answers.

@@ -52,7 +52,11 @@ pub struct SecondFactorBody {
 /// The link's token, or the login and emailed code, as a proof. A token that cannot be one
 /// was refused at the edge (256 bits are not guessed, so not counted); a code never is: a
 /// malformed one is counted and answered like a wrong one (S3.7).
-fn proof_of(token: Option<RecoveryToken>, login: Option<LoginIdentifier>, code: Option<ResetCodeAttempt>) -> Result<ResetProof, ApiError> {
+pub(super) fn proof_of(
+    token: Option<RecoveryToken>,
+    login: Option<LoginIdentifier>,
+    code: Option<ResetCodeAttempt>,
+) -> Result<ResetProof, ApiError> {
     match (token, login, code) {
         (Some(token), None, None) => Ok(ResetProof::Link(token)),
         (None, Some(login), Some(code)) => Ok(ResetProof::Code { login, code }),

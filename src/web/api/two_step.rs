@@ -34,7 +34,7 @@ pub struct MethodOnly {
     method_id: String,
 }
 
-fn pending(session: Option<CurrentSession>) -> Result<CurrentSession, ApiError> {
+pub(super) fn pending(session: Option<CurrentSession>) -> Result<CurrentSession, ApiError> {
     session.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,

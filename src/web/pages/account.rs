@@ -84,7 +84,7 @@ struct SessionsPage {
     sessions: Vec<SessionRow>,
 }
 
-fn when(t: i64) -> String {
+pub(super) fn when(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
         .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).ok())

@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+mod answer_reset;
 pub mod banners;
 mod chrome;
 mod compromise;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(compromise::router())
         .merge(two_step::router())
         .merge(two_step_reset::router())
+        .merge(answer_reset::router())
         .merge(payments::router())
         .merge(help::router())
         .merge(banners::router())

@@ -121,6 +121,7 @@ async fn approval_page(chrome: Chrome, state: &AppState, session: &CurrentSessio
         no_usable_method: None,
         sent: false,
         just_sent: false,
+        forgot_answer_action: None,
     })
 }
 

@@ -126,6 +126,11 @@ struct ResetMethod {
 }
 
 impl ResetPage {
+    /// The reset may ask the security question: "Forgot your answer?" is offered.
+    fn has_question(&self) -> bool {
+        self.methods.iter().any(|m| m.view.kind == FactorKind::SecurityQuestion)
+    }
+
     fn invalid(&self, field: &str) -> bool {
         self.error_field.is_some_and(|f| f.name() == field)
     }
@@ -360,7 +365,7 @@ pub struct ResetForm {
 }
 
 /// The grant of the reset cookie: a link's token, or a verified code's continuation.
-async fn cookie_grant(state: &AppState, jar: &CookieJar) -> Result<Result<ResetGrant, bool>, PageError> {
+pub(super) async fn cookie_grant(state: &AppState, jar: &CookieJar) -> Result<Result<ResetGrant, bool>, PageError> {
     let Some(proof) = cookie_proof(state, jar) else { return Ok(Err(false)) };
     let by_code = matches!(proof, ResetProof::Continued(_));
     match state.recovery.open_reset(&proof).await {

@@ -67,6 +67,9 @@ pub struct VerifyPage {
     pub sent: bool,
     /// The code was sent just now (the page after "Text me a code").
     pub just_sent: bool,
+    /// Where "Forgot your answer?" posts, on a prompt that may ask the security question
+    /// (login's second step); `None` where the question is never asked (step-up, approvals).
+    pub forgot_answer_action: Option<&'static str>,
 }
 
 #[derive(Deserialize, Default)]
@@ -178,6 +181,7 @@ fn second_step_page(chrome: Chrome, state: &AppState, session: &CurrentSession, 
         no_usable_method: None,
         sent: false,
         just_sent: false,
+        forgot_answer_action: Some("/login/verify/forgot-answer"),
     }
     .explain_if_stranded(true)
 }
@@ -300,6 +304,7 @@ async fn step_up_page(chrome: Chrome, state: &AppState, session: &CurrentSession
         no_usable_method: None,
         sent: false,
         just_sent: false,
+        forgot_answer_action: None,
     }
     .explain_if_stranded(enabled))
 }

@@ -8,13 +8,11 @@ use super::{TotpEnrolment, TwoStep, ENROL_WINDOW_SECONDS};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::factors::{
-    check_answer, generate_recovery_codes, question_text, recovery_code_hash, AnswerError, FactorCode, FactorKind, FactorRecord,
-    FactorSecret, SecurityAnswer, TotpSecret,
+    generate_recovery_codes, recovery_code_hash, FactorCode, FactorKind, FactorRecord, FactorSecret, SecurityAnswer, TotpSecret,
 };
-use crate::password::{Password, Verified};
 use crate::phone::PhoneInput;
 use crate::report_link::ReportedEvent;
-use crate::step_up::SteppedUp;
+use crate::step_up::{QuestionChange, SteppedUp};
 use crate::throttle::{ThrottleKey, ThrottleRule};
 use crate::verifier::{Binding, TwoStepError};
 use secrecy::{ExposeSecret, SecretString};
@@ -198,39 +196,8 @@ impl TwoStep {
         ctx: &RequestContext,
     ) -> Result<String, TwoStepError> {
         by.check_owner(&account.id)?;
-        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
-        question_text(question_id).ok_or(AnswerError::UnknownQuestion)?;
-        let factors = self.deps.store.factors_of(&account.id).await?;
-        let has_real = factors.iter().any(|f| f.confirmed_at.is_some() && !matches!(f.kind, FactorKind::SecurityQuestion));
-        if !has_real {
-            return Err(TwoStepError::QuestionNeedsAnotherMethod);
-        }
-        let normalised = answer.normalised();
-        check_answer(normalised, &[account.username.as_str(), account.email.as_str(), account.email.local_part()])?;
-        // S6.3: not the password either, as typed or as normalised. This compares a typed
-        // value with the password, so it is counted first (S3.7): a session cannot use it to
-        // guess the password.
-        let oracle = [ThrottleKey {
-            key: format!("answer-vs-password:{}", account.id),
-            rule: ThrottleRule::Budget { limit: 10, window: 86_400, cooldown: 86_400 },
-        }];
-        if let Some(wait) = self.deps.claim(&oracle).await? {
-            return Err(TwoStepError::Throttled(wait));
-        }
-        let stored = self.deps.store.find_for_login(&account.username.key()).await?.map(|(_, hash)| hash);
-        for candidate in [answer.typed(), normalised] {
-            if let Ok(candidate) = Password::new(candidate)
-                && self.deps.hasher.verify(&candidate, stored.as_deref()).await? != Verified::No
-            {
-                return Err(AnswerError::Personal.into());
-            }
-        }
-        let hash = self.deps.hasher.hash(&Password::new(normalised).map_err(|_| AnswerError::TooLong)?).await?;
-        // One question at a time: a new one replaces the old.
-        for old in factors.iter().filter(|f| f.kind == FactorKind::SecurityQuestion) {
-            self.deps.store.remove_factor(&account.id, &old.id, self.deps.clock.unix()).await?;
-        }
-        self.add_confirmed(account, FactorKind::SecurityQuestion, question_id.to_owned(), FactorSecret::from(hash), ctx).await
+        let checked = crate::question::check_question(&self.verifier, account, question_id, answer).await?;
+        crate::question::install_question(&self.verifier, QuestionChange::SteppedUp(by), account, checked, ctx).await
     }
 
     async fn add_confirmed(

@@ -1,0 +1,107 @@
+//! The owner's security activity (issue 11 §5): recent sign-ins and security changes, read
+//! from the audit log newest first, a page at a time (keyset paging on the event id, served
+//! by a partial index on (account, id) over exactly these events, so a page costs the same
+//! at a million accounts as at ten).
+
+use crate::account::AccountId;
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::deps::Deps;
+use crate::store::StoreError;
+use async_trait::async_trait;
+
+/// The events the activity page lists. The same list is written in the partial index of
+/// migration 20261129000012 and in the store's query: change all three together.
+pub const ACTIVITY_EVENTS: [AuditEvent; 11] = [
+    AuditEvent::LoginSucceeded,
+    AuditEvent::NewDeviceSignIn,
+    AuditEvent::PasswordResetCompleted,
+    AuditEvent::PasswordChanged,
+    AuditEvent::EmailChanged,
+    AuditEvent::FactorAdded,
+    AuditEvent::FactorRemoved,
+    AuditEvent::RecoveryCodesRegenerated,
+    AuditEvent::RecoveryCodeUsed,
+    AuditEvent::AnswerResetCompleted,
+    AuditEvent::SessionsRevoked,
+];
+
+/// Events per page.
+pub const PAGE_SIZE: i64 = 20;
+
+#[async_trait]
+pub trait ActivityStore: Send + Sync {
+    /// The account's events of [`ACTIVITY_EVENTS`] with an id below `before`, newest first.
+    async fn activity_of(&self, account: &AccountId, before: i64, limit: i64) -> Result<Vec<(i64, AuditRecord)>, StoreError>;
+    /// Whether the account has any event of this kind.
+    async fn has_event(&self, account: &AccountId, event: AuditEvent) -> Result<bool, StoreError>;
+}
+
+/// One line of the activity page.
+#[derive(Debug, Clone)]
+pub struct ActivityItem {
+    pub id: i64,
+    pub at: i64,
+    pub event: AuditEvent,
+    /// What happened, in words.
+    pub title: &'static str,
+    pub ip: String,
+    /// From the user agent's fixed names only (S9.2).
+    pub device: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityPage {
+    pub items: Vec<ActivityItem>,
+    /// The cursor of the next (older) page, if there is one.
+    pub next_before: Option<i64>,
+}
+
+fn title(event: AuditEvent, detail: &str) -> &'static str {
+    match event {
+        AuditEvent::LoginSucceeded => "Signed in",
+        AuditEvent::NewDeviceSignIn => "Signed in from a new device",
+        AuditEvent::PasswordResetCompleted => "Password reset",
+        AuditEvent::PasswordChanged => "Password changed",
+        AuditEvent::EmailChanged => "Email address changed",
+        AuditEvent::FactorAdded if detail.contains("forgot answer") => "Security question replaced after \"Forgot your answer?\"",
+        AuditEvent::FactorAdded => "2-step method added",
+        AuditEvent::FactorRemoved => "2-step method removed",
+        AuditEvent::RecoveryCodesRegenerated => "New recovery codes made",
+        AuditEvent::RecoveryCodeUsed => "Recovery code used",
+        AuditEvent::AnswerResetCompleted => "\"Forgot your answer?\" link used",
+        AuditEvent::SessionsRevoked => "Signed out of sessions",
+        _ => "Security event",
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Activity {
+    deps: Deps,
+}
+
+impl Activity {
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+
+    /// A page of the account's activity, older than `before` (the newest page without it).
+    pub async fn page(&self, account: &AccountId, before: Option<i64>) -> Result<ActivityPage, StoreError> {
+        let before = before.filter(|b| *b > 0).unwrap_or(i64::MAX);
+        let mut rows = self.deps.store.activity_of(account, before, PAGE_SIZE + 1).await?;
+        let more = rows.len() as i64 > PAGE_SIZE;
+        rows.truncate(PAGE_SIZE as usize);
+        let next_before = if more { rows.last().map(|(id, _)| *id) } else { None };
+        let items = rows
+            .into_iter()
+            .map(|(id, r)| ActivityItem {
+                id,
+                at: r.at,
+                event: r.event,
+                title: title(r.event, &r.detail),
+                ip: r.ip,
+                device: crate::device::Device::from_user_agent(&r.user_agent).describe(),
+            })
+            .collect();
+        Ok(ActivityPage { items, next_before })
+    }
+}
