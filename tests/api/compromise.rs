@@ -63,7 +63,7 @@ async fn s9_every_security_email_reports_its_own_event_and_newer_emails_never_vo
     assert_eq!(removed.status, 200);
     let newer = app.deliver().await;
     let links: Vec<String> = newer.iter().map(report_token).collect();
-    assert_eq!(links.len(), 2, "the method added and the method removed each carry a link: {newer:?}");
+    assert_eq!(links.len(), 3, "the new-device sign-in, the method added and the method removed each carry a link: {newer:?}");
     assert!(newer.iter().all(|m| m.text.contains("works for 30 days")));
     assert!(!links.contains(&owners_link), "each email its own link");
     // Nor does a completed reset, whose own "password changed" email carries a newer link
