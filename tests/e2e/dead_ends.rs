@@ -3,6 +3,7 @@
 //! 2-step method is followed by a prompt for recovery codes.
 
 use crate::harness::{browser_test, USERNAME};
+use crate::recovery::{digits, wait_for_message};
 use crate::two_step::{code_now, enrol_authenticator};
 use anyhow::{ensure, Context};
 use doorman_core::factors::TotpSecret;
@@ -55,6 +56,69 @@ async fn a_stuck_person_always_has_a_next_step() {
         browser.find("#forgot-link").await?.click().await?;
         browser.find("a[href='/help/no-access-to-email']").await?.click().await.context("following 'No access to your email?'")?;
         browser.wait_for_path("/help/no-access-to-email").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Before signing in: a dead reset link and a paused login both lead somewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_link_and_a_paused_login_lead_onwards() {
+    browser_test(|browser| async move {
+        browser.goto(&format!("/reset-password?token={}", "A".repeat(43))).await?;
+        ensure!(browser.text("#reset-error").await?.contains("not valid any more"));
+        browser.find("#new-email-link").await?.click().await.context("following 'Ask for a new email'")?;
+        browser.wait_for_path("/forgot-password").await?;
+
+        browser.goto("/login").await?;
+        for _ in 0..8 {
+            browser.log_in(USERNAME, "not the password at all").await?;
+            browser.find("#login-error").await?;
+            if browser.client.find(fantoccini::Locator::Css("#throttled-reset-link")).await.is_ok() {
+                break;
+            }
+        }
+        browser.find("#throttled-reset-link").await.context("the paused login links a reset")?.click().await?;
+        browser.wait_for_path("/forgot-password").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// A phone as a second method: its field looks like the others; its hint is its number, not
+/// its name again; and at sign-in it says a code will be texted until one is asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_is_texted_only_when_asked() {
+    browser_test(|browser| async move {
+        browser.sign_in().await?;
+        enrol_authenticator(&browser).await?;
+        let phone = browser.find("#phone").await?;
+        let answer = browser.find("#answer").await?;
+        let style = |e: &fantoccini::elements::Element| {
+            let e = e.clone();
+            async move { Ok::<_, anyhow::Error>((e.css_value("font-size").await?, e.css_value("width").await?)) }
+        };
+        ensure!(style(&phone).await? == style(&answer).await?, "the phone field is styled like the others");
+        phone.send_keys("0917 123 4521").await?;
+        browser.button("Text me a code").await?.click().await?;
+        let texted = wait_for_message(&browser, "SMS to +63", 1).await?;
+        browser.find("#code").await?.send_keys(&digits(&texted, 6)?).await?;
+        browser.button("Turn on").await?.click().await?;
+        browser.wait_for_path("/account/security").await?;
+        let listed = browser.text("#my-methods").await?;
+        ensure!(listed.contains("6-digit code from your app") && listed.contains("+63 *** *** 4521"), "{listed}");
+        ensure!(!listed.contains("Authenticator app\nAuthenticator app"), "a hint repeats its title: {listed}");
+
+        browser.find("#header-logout").await?.click().await?;
+        browser.wait_for_path("/login").await?;
+        browser.log_in(USERNAME, crate::harness::PASSWORD).await?;
+        browser.wait_for_path("/login/verify").await?;
+        browser.find("#try-another").await?.click().await?;
+        browser.client.find(fantoccini::Locator::XPath("//ul[@id='method-list']//a[contains(., '4521')]")).await?.click().await?;
+        let offer = browser.text("#send-hint").await?;
+        ensure!(offer.contains("We'll text you a code at +63 *** *** 4521"), "{offer}");
+        let page = browser.client.source().await?;
+        ensure!(!page.contains("Enter the code we texted"), "it says a code was texted before one was asked for");
         Ok(())
     })
     .await;

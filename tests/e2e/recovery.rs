@@ -90,7 +90,7 @@ async fn mailbox(browser: &Browser) -> anyhow::Result<Vec<(String, String)>> {
 
 /// Waits for the `nth` message (counting from 1, oldest first) whose subject contains
 /// `subject`, and returns its text.
-async fn wait_for_message(browser: &Browser, subject: &str, nth: usize) -> anyhow::Result<String> {
+pub(crate) async fn wait_for_message(browser: &Browser, subject: &str, nth: usize) -> anyhow::Result<String> {
     // Generous: the worker backs off while a busy machine keeps the database locked.
     let what = format!("message {nth} about {subject:?} in the demo mailbox");
     browser
@@ -105,7 +105,7 @@ async fn wait_for_message(browser: &Browser, subject: &str, nth: usize) -> anyho
 }
 
 /// The first run of `len` digits in a text, spaces inside allowed ("1234 5678").
-fn digits(text: &str, len: usize) -> anyhow::Result<String> {
+pub(crate) fn digits(text: &str, len: usize) -> anyhow::Result<String> {
     text.split(|c: char| !c.is_ascii_digit() && c != ' ')
         .map(|w| w.replace(' ', ""))
         .find(|w| w.len() == len)
