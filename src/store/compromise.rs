@@ -161,6 +161,23 @@ impl CompromiseStore for SqlStore {
             .await
             .map_err(backend_error)?;
         let rolled_back = roll_back(&mut tx, account, &lock.report.event, now).await?;
+        // A running 2-step reset is cancelled: its unsent finish email goes, its links die.
+        sqlx::query(
+            "DELETE FROM outbox WHERE status = 'pending' AND id IN \
+             (SELECT finish_message_id FROM two_step_resets WHERE account_id = $1 AND status IN ('requested', 'waiting') AND finish_message_id IS NOT NULL)",
+        )
+        .bind(account)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        let resets_cancelled = for_account(
+            &mut tx,
+            "UPDATE two_step_resets SET status = 'cancelled', confirm_hash = NULL, cancel_hash = NULL, finish_hash = NULL, ended_at = $2 \
+             WHERE account_id = $1 AND status IN ('requested', 'waiting')",
+            account,
+            now,
+        )
+        .await?;
         // Methods added since the reported event are not the owner's either: they go, so
         // that they neither unlock the account nor leave it with 2-step on and no usable method.
         sqlx::query(
@@ -177,7 +194,9 @@ impl CompromiseStore for SqlStore {
             insert_message(&mut tx, self.sealer.as_ref(), notice).await?;
         }
         tx.commit().await.map_err(backend_error)?;
-        Ok(Some(LockOutcome { sessions_ended: sessions, rolled_back }))
+        let two_step_reset_cancelled = resets_cancelled > 0;
+        let rolled_back = rolled_back || (two_step_reset_cancelled && lock.report.event == ReportedEvent::TwoStepResetStarted);
+        Ok(Some(LockOutcome { sessions_ended: sessions, rolled_back, two_step_reset_cancelled }))
     }
 
     async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError> {

@@ -83,9 +83,9 @@ pub async fn reset_password(
     Ok(())
 }
 
-/// Where an activity line's "this wasn't me" leads. Today the report page of the
-/// password-changed email, which says what to do; the lock flow (issue 11 §4) replaces it
-/// here alone, with a form that posts the event it reports (never a GET that changes anything).
+/// Where an activity line's "this wasn't me" leads: a confirmation page whose button (a
+/// CSRF-checked POST to the same address) locks the account; the API posts there too
+/// (`POST /api/v1/account/activity/{id}/report`).
 pub fn report_url(event_id: i64) -> String {
-    format!("/report-not-me?event={event_id}")
+    format!("/account/activity/{event_id}/report")
 }

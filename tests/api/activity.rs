@@ -1,6 +1,6 @@
 //! New-device sign-in alerts and the security activity page (issue 11 §5, checklist S9).
 
-use crate::helpers::{test_config, Backend, TestApp, PASSWORD};
+use crate::helpers::{csrf_of, test_config, Backend, Response, TestApp, PASSWORD};
 use crate::on_both_backends;
 use doorman_core::audit::{AuditEvent, RequestContext};
 use serde_json::json;
@@ -9,6 +9,8 @@ on_both_backends!(
     s9_a_new_device_gets_one_alert_and_a_known_device_none,
     s9_the_activity_page_lists_sign_ins_and_changes_with_this_wasnt_me,
     the_activity_page_needs_a_session,
+    s9_this_wasnt_me_on_the_activity_page_asks_then_locks_with_the_sessions_form_token,
+    s9_the_api_locks_from_an_own_activity_entry_only,
 );
 
 const FIREFOX: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
@@ -75,7 +77,8 @@ async fn s9_the_activity_page_lists_sign_ins_and_changes_with_this_wasnt_me(back
     let body = listed.json();
     let events: Vec<&str> = body["events"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(events, vec!["factor_added", "login_succeeded"], "newest first, only sign-ins and changes");
-    assert!(body["events"][0]["report_url"].as_str().unwrap().starts_with("/report-not-me"));
+    let id = body["events"][0]["id"].as_i64().unwrap();
+    assert_eq!(body["events"][0]["report_url"].as_str(), Some(format!("/account/activity/{id}/report").as_str()));
     assert_eq!(body["next_before"], serde_json::Value::Null);
 
     let page = app.get(&client, "/account/activity").await;
@@ -106,4 +109,81 @@ async fn the_activity_page_needs_a_session(backend: Backend) {
     assert_eq!((page.status, page.header("location")), (303, Some("/login")));
     let api = app.get(&anonymous, "/api/v1/account/activity").await;
     assert_eq!((api.status, api.error_code().as_str()), (401, "not_authenticated"));
+}
+
+/// "This wasn't me" beside an entry opens a page that asks (a GET changes nothing); only its
+/// button, with the session's form token, locks: every session ends, this one too, and the
+/// right password then meets `account_locked`.
+async fn s9_this_wasnt_me_on_the_activity_page_asks_then_locks_with_the_sessions_form_token(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = TestApp::new_client();
+    assert_eq!(app.login_as(&client, "192.0.2.10", "maria", PASSWORD).await.status, 200);
+    let other = TestApp::new_client();
+    assert_eq!(app.login_as(&other, "192.0.2.11", "maria", PASSWORD).await.status, 200);
+
+    let page = app.get(&client, "/account/activity").await;
+    let href = page.text.split("href=\"/account/activity/").nth(1).expect("a report link").split('"').next().unwrap().to_owned();
+    let url = format!("/account/activity/{href}");
+    assert!(url.ends_with("/report"), "{url}");
+    let asked = app.get(&client, &url).await;
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    assert!(asked.text.contains("Signed in") && asked.text.contains("Lock my account"), "{}", asked.text);
+    assert!(asked.text.contains(&format!("action=\"{url}\"")), "the button posts to the same address: {}", asked.text);
+    assert_eq!(app.get(&client, "/api/v1/session").await.status, 200, "opening the page changes nothing");
+
+    let forged = Response::read(client.post(app.url(&url)).form(&[("csrf", "forged")]).send().await.unwrap()).await;
+    assert_eq!(forged.status, 403);
+    let foreign = Response::read(other.post(app.url(&url)).form(&[("csrf", csrf_of(&asked.text))]).send().await.unwrap()).await;
+    assert_eq!(foreign.status, 403, "another session's form token does not lock");
+    assert_eq!(app.get(&client, "/api/v1/session").await.status, 200, "nothing locked yet");
+
+    let done = Response::read(client.post(app.url(&url)).form(&[("csrf", csrf_of(&asked.text))]).send().await.unwrap()).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(done.text.contains("Your account is locked") && done.text.contains("C-"), "{}", done.text);
+    assert_eq!(app.get(&client, "/api/v1/session").await.status, 401, "this session ended");
+    assert_eq!(app.get(&other, "/api/v1/session").await.status, 401, "every session ended");
+    let login = app.login_as(&TestApp::new_client(), "192.0.2.12", "maria", PASSWORD).await;
+    assert_eq!((login.status, login.error_code().as_str()), (403, "account_locked"));
+    let locked = app.deliver().await.into_iter().find(|m| m.kind == "account_locked").expect("the owner is told");
+    assert_eq!(locked.to, "maria@example.com");
+    let again = app.get(&client, &url).await;
+    assert_eq!((again.status, again.header("location")), (303, Some("/login")), "signed out");
+}
+
+/// The API: only the owner's own listed entries lock (another account's or an unknown id is
+/// 404), never without a session, and never from an entry older than a report link lives.
+async fn s9_the_api_locks_from_an_own_activity_entry_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    app.create_account("joseph", "joseph@example.com").await;
+    let joseph = TestApp::new_client();
+    assert_eq!(app.login_as(&joseph, "192.0.2.20", "joseph", PASSWORD).await.status, 200);
+    let his = app.get(&joseph, "/api/v1/account/activity").await.json()["events"][0]["id"].as_i64().unwrap();
+    let maria = TestApp::new_client();
+    assert_eq!(app.login_as(&maria, "192.0.2.21", "maria", PASSWORD).await.status, 200);
+    let old = app.get(&maria, "/api/v1/account/activity").await.json()["events"][0]["id"].as_i64().unwrap();
+
+    let anonymous = app.post_json(&TestApp::new_client(), &format!("/api/v1/account/activity/{old}/report"), json!({})).await;
+    assert_eq!((anonymous.status, anonymous.error_code().as_str()), (401, "not_authenticated"));
+    for id in [his, old + 1000] {
+        let refused = app.post_json(&maria, &format!("/api/v1/account/activity/{id}/report"), json!({})).await;
+        assert_eq!((refused.status, refused.error_code().as_str()), (404, "not_found"), "{}", refused.text);
+    }
+    app.clock.advance(31 * 86_400);
+    let fresh = TestApp::new_client();
+    assert_eq!(app.login_as(&fresh, "192.0.2.21", "maria", PASSWORD).await.status, 200);
+    let too_old = app.post_json(&fresh, &format!("/api/v1/account/activity/{old}/report"), json!({})).await;
+    assert_eq!((too_old.status, too_old.error_code().as_str()), (400, "report_too_old"), "{}", too_old.text);
+    assert!(too_old.json()["message"].as_str().unwrap().contains("/report-compromise"));
+    assert_eq!(app.get(&fresh, "/api/v1/session").await.status, 200, "nothing locked");
+
+    let recent = app.get(&fresh, "/api/v1/account/activity").await.json()["events"][0]["id"].as_i64().unwrap();
+    let done = app.post_json(&fresh, &format!("/api/v1/account/activity/{recent}/report"), json!({})).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.json()["status"], "locked");
+    assert!(done.json()["case"].as_str().unwrap().starts_with("C-"));
+    assert_eq!(app.get(&fresh, "/api/v1/session").await.status, 401);
+    let his_login = app.login_as(&TestApp::new_client(), "192.0.2.20", "joseph", PASSWORD).await;
+    assert_eq!(his_login.status, 200, "only maria's account is locked");
 }

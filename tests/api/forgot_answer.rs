@@ -176,7 +176,16 @@ async fn s6_6_the_prompt_pages_offer_forgot_answer_and_the_link_page_sets_a_new_
     let page = app.get(&linked, "/answer-reset").await;
     assert_eq!(page.status, 200);
     assert!(page.text.contains("Authenticator app") && !page.text.contains(&format!("value=\"{question}\"")), "{}", page.text);
-    assert!(page.text.contains("/help/two-step-verification"), "from a login: the waiting-period reset's help");
+    assert!(
+        page.text.contains("href=\"/login/two-step-reset\" id=\"waiting-reset-link\""),
+        "from a login: the waiting-period reset: {}",
+        page.text
+    );
+    let half = TestApp::new_client();
+    assert_eq!(app.login_as(&half, "192.0.2.30", "maria", PASSWORD).await.json()["status"], "second_factor_required");
+    let waiting = app.get(&half, "/login/two-step-reset").await;
+    assert_eq!(waiting.status, 200, "the link leads to the waiting-period reset once the password is given: {}", waiting.text);
+    assert!(waiting.text.contains("Email me a link to start"), "{}", waiting.text);
     let looked_again = app.get(&linked, "/answer-reset").await;
     assert_eq!(looked_again.status, 200, "looking spends nothing");
     let totp = page.text.split("name=\"method_id\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
@@ -215,4 +224,5 @@ async fn s6_6_the_prompt_pages_offer_forgot_answer_and_the_link_page_sets_a_new_
     app.get(&support, &format!("/answer-reset?token={reset_token}&from=reset")).await;
     let page = app.get(&support, "/answer-reset").await;
     assert!(page.text.contains("/help/no-access-to-email"), "from a reset: support: {}", page.text);
+    assert!(!page.text.contains("/login/two-step-reset"), "from a reset the password was not given: no waiting-period reset");
 }

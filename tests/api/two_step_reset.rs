@@ -14,6 +14,9 @@ on_both_backends!(
     while_waiting_sensitive_changes_are_refused_whatever_the_proof,
     only_a_half_signed_in_session_starts_one_request_at_a_time,
     s1_9_s8_1_opening_a_link_changes_nothing_and_its_button_needs_the_form_token,
+    s9_reporting_the_started_reset_locks_the_account_and_cancels_the_reset,
+    s9_the_cancel_and_completion_emails_carry_their_own_report_link,
+    a_lock_from_any_report_voids_a_requested_resets_confirm_link,
 );
 
 const WAIT_SECONDS: i64 = 4320 * 60;
@@ -341,4 +344,92 @@ async fn s1_9_s8_1_opening_a_link_changes_nothing_and_its_button_needs_the_form_
     app.get(&reset_page, &format!("/reset-password?token={}", reset.token("reset-password"))).await;
     let shown = app.get(&reset_page, "/reset-password").await.text;
     assert!(shown.contains("id=\"no-method-left\"") && shown.contains("no way back by email alone"), "{shown}");
+}
+
+fn report_token(mail: &Mail) -> String {
+    mail.token("report-not-me")
+}
+
+async fn report(app: &TestApp, token: &str) -> Response {
+    app.post_json(&TestApp::new_client(), "/api/v1/report-compromise", json!({ "token": token })).await
+}
+
+/// The start announcement carries "this wasn't me" (the texts never a link); reporting it
+/// locks the account and cancels the reset: its cancel link dies, its finish email never
+/// goes, and the owner keeps every method.
+async fn s9_reporting_the_started_reset_locks_the_account_and_cancels_the_reset(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (full, secret, method_id) = maria_with_methods(&app).await;
+    app.clock.advance(3600);
+    let (told, confirmed) = start_wait(&app).await;
+    assert_eq!(confirmed.status, 200);
+    let started = only(&told, "two_step_reset_started");
+    let token = report_token(&started);
+    assert!(told.iter().filter(|m| m.to.starts_with('+')).all(|m| !m.text.contains("http")), "texts carry no link: {told:?}");
+    let cancel = started.token("two-step-reset/cancel");
+
+    let locked = report(&app, &token).await;
+    assert_eq!((locked.status, locked.json()["status"].as_str()), (200, Some("locked")), "{}", locked.text);
+    assert_eq!(app.get(&full, "/api/v1/session").await.status, 401);
+    let used = app.post_json(&TestApp::new_client(), "/api/v1/recovery/two-step-reset/cancel", json!({ "token": cancel })).await;
+    assert_eq!(error_of(&used), (400, "invalid_token".into()), "the reset's links died with it");
+    app.clock.advance(WAIT_SECONDS + 60);
+    let later = app.deliver().await;
+    assert!(later.iter().all(|m| m.kind != "two_step_reset_ready"), "no finish link after the lock: {later:?}");
+
+    // Unlocking (a reset with a method from before) finds every method still there.
+    let reset = app.reset_mail("maria").await.token("reset-password");
+    let second_factor = json!({ "method_id": method_id, "code": current_code(&app, &secret, 0) });
+    let done = app.reset(json!({ "token": reset, "new_password": "violet canyon drumbeat", "second_factor": second_factor })).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let client = TestApp::new_client();
+    let login = app.login_as(&client, "192.0.2.40", "maria", "violet canyon drumbeat").await;
+    assert_eq!(login.json()["status"], "second_factor_required", "2-step stays on: {}", login.text);
+}
+
+/// The cancel notice and the completion notice each carry their own working report link.
+async fn s9_the_cancel_and_completion_emails_carry_their_own_report_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    maria_with_methods(&app).await;
+    let (told, _) = start_wait(&app).await;
+    let cancel = only(&told, "two_step_reset_started").token("two-step-reset/cancel");
+    let done = app.post_json(&TestApp::new_client(), "/api/v1/recovery/two-step-reset/cancel", json!({ "token": cancel })).await;
+    assert_eq!(done.status, 200);
+    let cancelled = only(&app.deliver().await, "two_step_reset_cancelled");
+    let cancelled_report = report_token(&cancelled);
+
+    // A second account runs a reset to its end.
+    app.clock.advance(7 * 86_400);
+    let (_, confirmed) = start_wait(&app).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    app.clock.advance(WAIT_SECONDS);
+    let finish = only(&app.deliver().await, "two_step_reset_ready").token("two-step-reset/finish");
+    let half = half_signed_in(&app).await;
+    let completed = app.post_json(&half, "/api/v1/recovery/two-step-reset/complete", json!({ "token": finish })).await;
+    assert_eq!(completed.status, 200, "{}", completed.text);
+    let completion = only(&app.deliver().await, "two_step_reset_completed");
+    let completion_report = report_token(&completion);
+    assert_ne!(completion_report, cancelled_report, "each email its own link");
+
+    let locked = report(&app, &completion_report).await;
+    assert_eq!((locked.status, locked.json()["status"].as_str()), (200, Some("locked")), "{}", locked.text);
+    assert_eq!(app.get(&half, "/api/v1/session").await.status, 401, "whoever finished it is signed out");
+    let second = report(&app, &cancelled_report).await;
+    assert_eq!(second.status, 200, "the older link still works (its own case): {}", second.text);
+}
+
+/// A lock cancels a reset that was only requested too: its confirm link no longer starts a
+/// wait.
+async fn a_lock_from_any_report_voids_a_requested_resets_confirm_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (full, _, _) = maria_with_methods(&app).await;
+    let half = half_signed_in(&app).await;
+    assert_eq!(app.post_json(&half, "/api/v1/recovery/two-step-reset", json!({})).await.status, 202);
+    let confirm = only(&app.deliver().await, "two_step_reset_confirm").token("two-step-reset/confirm");
+    let entry = app.get(&full, "/api/v1/account/activity").await.json()["events"][0]["id"].as_i64().unwrap();
+    let locked = app.post_json(&full, &format!("/api/v1/account/activity/{entry}/report"), json!({})).await;
+    assert_eq!(locked.status, 200, "{}", locked.text);
+    let late = app.post_json(&TestApp::new_client(), "/api/v1/recovery/two-step-reset/confirm", json!({ "token": confirm })).await;
+    assert_eq!(error_of(&late), (400, "invalid_token".into()));
+    assert!(app.deliver().await.iter().all(|m| m.kind != "two_step_reset_started"));
 }

@@ -90,3 +90,29 @@ async fn this_wasnt_me_from_the_mailbox_locks_the_account_after_a_confirmation()
     })
     .await;
 }
+
+/// "This wasn't me" beside an entry of the security activity page: a page that asks (with
+/// the keyboard-reachable button), then the lock, signed out at once (issue 11 §4 × §5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn this_wasnt_me_on_the_activity_page_locks_after_a_confirmation() {
+    browser_test(|browser| async move {
+        let mut walk = PageWalk::new(&browser);
+        browser.sign_in().await?;
+        browser.goto("/account/activity").await?;
+        browser.find("#activity-list a").await?.click().await?;
+        let reported = browser.text("#reported-change").await?;
+        ensure!(reported == "Signed in", "{reported:?}");
+        walk.check("this wasn't me from the activity page, before confirming").await?;
+        browser.button("Lock my account").await?.click().await?;
+        let locked = browser.text("#account-locked").await?;
+        ensure!(locked.contains("Your case number is C-"), "{locked:?}");
+        walk.check("this wasn't me from the activity page, locked").await?;
+        browser.goto("/account").await?;
+        browser.wait_for_path("/login").await?;
+        browser.log_in(USERNAME, PASSWORD).await?;
+        let error = browser.text("#login-error").await?;
+        ensure!(error.starts_with("This account is locked"), "{error:?}");
+        walk.finish()
+    })
+    .await;
+}

@@ -74,6 +74,17 @@ fn title(event: AuditEvent, detail: &str) -> &'static str {
     }
 }
 
+fn item(id: i64, r: AuditRecord) -> ActivityItem {
+    ActivityItem {
+        id,
+        at: r.at,
+        event: r.event,
+        title: title(r.event, &r.detail),
+        ip: r.ip,
+        device: crate::device::Device::from_user_agent(&r.user_agent).describe(),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Activity {
     deps: Deps,
@@ -84,6 +95,14 @@ impl Activity {
         Self { deps }
     }
 
+    /// One listed entry of the account's activity, by id; `None` for another account's, an
+    /// unlisted event or no event at all.
+    pub async fn entry(&self, account: &AccountId, id: i64) -> Result<Option<ActivityItem>, StoreError> {
+        let Some(after) = id.checked_add(1).filter(|_| id > 0) else { return Ok(None) };
+        let rows = self.deps.store.activity_of(account, after, 1).await?;
+        Ok(rows.into_iter().find(|(found, _)| *found == id).map(|(id, r)| item(id, r)))
+    }
+
     /// A page of the account's activity, older than `before` (the newest page without it).
     pub async fn page(&self, account: &AccountId, before: Option<i64>) -> Result<ActivityPage, StoreError> {
         let before = before.filter(|b| *b > 0).unwrap_or(i64::MAX);
@@ -91,17 +110,7 @@ impl Activity {
         let more = rows.len() as i64 > PAGE_SIZE;
         rows.truncate(PAGE_SIZE as usize);
         let next_before = if more { rows.last().map(|(id, _)| *id) } else { None };
-        let items = rows
-            .into_iter()
-            .map(|(id, r)| ActivityItem {
-                id,
-                at: r.at,
-                event: r.event,
-                title: title(r.event, &r.detail),
-                ip: r.ip,
-                device: crate::device::Device::from_user_agent(&r.user_agent).describe(),
-            })
-            .collect();
+        let items = rows.into_iter().map(|(id, r)| item(id, r)).collect();
         Ok(ActivityPage { items, next_before })
     }
 }

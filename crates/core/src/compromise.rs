@@ -3,12 +3,14 @@
 //! verified here, the only place one is made.
 
 use crate::account::{AccountId, LoginIdentifier};
+use crate::activity::{Activity, ActivityItem};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::recovery::{NewRecoveryToken, Purpose, RecoveryToken};
-use crate::report_link::ReportedEvent;
+use crate::report_link::{new_report_link, ReportedEvent, REPORT_TOKEN_TTL_SECONDS};
+use crate::session::{SessionRecord, SessionStage};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
 use async_trait::async_trait;
@@ -52,6 +54,9 @@ pub struct AccountLock {
 pub struct LockOutcome {
     pub sessions_ended: u64,
     pub rolled_back: bool,
+    /// A requested or waiting 2-step reset of the account was cancelled (its links voided,
+    /// its unsent finish email deleted).
+    pub two_step_reset_cancelled: bool,
 }
 
 #[async_trait]
@@ -61,17 +66,22 @@ pub trait CompromiseStore {
     async fn find_report(&self, token_hash: &str, now: i64) -> Result<Option<StoredReport>, StoreError>;
     /// Spends the report token, locks the account, revokes every session, device cookie and
     /// outstanding token, rolls the reported change back where it can, opens the case and
-    /// writes the notices; `None` when the token was spent or expired meanwhile.
+    /// writes the notices; cancels a running 2-step reset; `None` when the token was spent or
+    /// expired meanwhile.
     async fn lock_account(&self, lock: &AccountLock) -> Result<Option<LockOutcome>, StoreError>;
     async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError>;
     async fn open_case(&self, case: &NewCase) -> Result<(), StoreError>;
 }
 
 /// Proof that the owner reported a change: a live "this wasn't me" token, verified by
-/// [`Compromise::verify_report`]. Private fields, no public constructor; spent by a lock.
+/// [`Compromise::verify_report`], or an entry of the owner's own activity page reported from
+/// their signed-in session ([`Compromise::lock_from_activity`], which mints and spends it at
+/// once). Private fields, no public constructor; spent by a lock.
 #[derive(Debug)]
 pub struct CompromiseReport {
     report: StoredReport,
+    /// Where the report came from, for the audit log.
+    via: &'static str,
 }
 
 impl CompromiseReport {
@@ -89,6 +99,10 @@ pub enum CompromiseError {
     InvalidToken,
     #[error("Too many reports from this address. Try again in {}.", crate::clock::in_words(*.0))]
     TooMany(i64),
+    #[error("There is no such entry in your security activity.")]
+    NoSuchEntry,
+    #[error("This entry is older than 30 days, too old to lock the account from here. If you still think someone else is using your account, report it at /report-compromise.")]
+    EntryTooOld,
     #[error("composing the email failed: {0}")]
     Compose(String),
     #[error(transparent)]
@@ -101,6 +115,7 @@ pub struct Locked {
     pub case_id: String,
     pub sessions_ended: u64,
     pub rolled_back: bool,
+    pub two_step_reset_cancelled: bool,
 }
 
 /// What a report link or the public form leads to.
@@ -121,7 +136,50 @@ impl Compromise {
     /// Checks a report link's token without spending it (opening the page changes nothing).
     pub async fn verify_report(&self, token: &RecoveryToken) -> Result<CompromiseReport, CompromiseError> {
         let found = self.deps.store.find_report(&self.report_hash(token), self.deps.now()).await?;
-        Ok(CompromiseReport { report: found.ok_or(CompromiseError::InvalidToken)? })
+        Ok(CompromiseReport { report: found.ok_or(CompromiseError::InvalidToken)?, via: "report link" })
+    }
+
+    /// An entry of the owner's own activity page, for its confirmation page: `NoSuchEntry`
+    /// unless it is one of `account`'s listed events, `EntryTooOld` past a report link's life.
+    pub async fn activity_entry(&self, account: &AccountId, entry_id: i64) -> Result<ActivityItem, CompromiseError> {
+        let item = Activity::new(self.deps.clone()).entry(account, entry_id).await?.ok_or(CompromiseError::NoSuchEntry)?;
+        if item.at + REPORT_TOKEN_TTL_SECONDS <= self.deps.now() {
+            return Err(CompromiseError::EntryTooOld);
+        }
+        Ok(item)
+    }
+
+    /// "This wasn't me" from the activity page: the owner, signed in (a full session of the
+    /// account), reports one of their own entries and confirmed it with a button (never a
+    /// GET). Locking only protects, so the session suffices: someone holding the session
+    /// can lock the owner out of nothing the owner cannot get back with a reset, and cannot
+    /// use the lock to take anything. The proof is minted here from a fresh report token
+    /// (stored as a keyed hash, never shown, spent by the lock in its transaction), tied to
+    /// the entry's event and time, so the lock treats it as that entry's report link would.
+    pub async fn lock_from_activity(
+        &self,
+        session: &SessionRecord,
+        entry_id: i64,
+        ctx: &RequestContext,
+    ) -> Result<Locked, CompromiseError> {
+        if session.stage != SessionStage::Full {
+            return Err(CompromiseError::NoSuchEntry);
+        }
+        let account = &session.account_id;
+        let item = self.activity_entry(account, entry_id).await?;
+        let cap = [ThrottleKey {
+            key: format!("compromise-activity:{account}"),
+            rule: ThrottleRule::Budget { limit: 5, window: 86_400, cooldown: 86_400 },
+        }];
+        if let Some(wait) = self.deps.claim(&cap).await? {
+            return Err(CompromiseError::TooMany(wait));
+        }
+        let event = reported_event_of(item.event);
+        let now = self.deps.now();
+        let minted = new_report_link(&self.deps, account, event.clone(), now);
+        self.deps.store.insert_report_token(&minted.token).await?;
+        let report = StoredReport { token_id: minted.token.id.clone(), account_id: account.clone(), event, event_at: item.at };
+        self.lock(CompromiseReport { report, via: "activity page" }, ctx).await
     }
 
     /// Locks the account at once (see [`CompromiseStore::lock_account`]).
@@ -164,11 +222,20 @@ impl Compromise {
             now,
         };
         let outcome = self.deps.store.lock_account(&lock).await?.ok_or(CompromiseError::InvalidToken)?;
-        let detail = format!("reported {kind}; case {case_id}; rolled back: {}", outcome.rolled_back);
+        let via = report.via;
+        let detail = format!("reported {kind} from a {via}; case {case_id}; rolled back: {}", outcome.rolled_back);
         self.deps.audit(AuditEvent::AccountLocked, Some(&account.id), ctx, &detail).await?;
+        if outcome.two_step_reset_cancelled {
+            self.deps.audit(AuditEvent::TwoStepResetCancelled, Some(&account.id), ctx, &format!("by a lock; case {case_id}")).await?;
+        }
         let ended = format!("{} ended by a lock", outcome.sessions_ended);
         self.deps.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &ended).await?;
-        Ok(Locked { case_id, sessions_ended: outcome.sessions_ended, rolled_back: outcome.rolled_back })
+        Ok(Locked {
+            case_id,
+            sessions_ended: outcome.sessions_ended,
+            rolled_back: outcome.rolled_back,
+            two_step_reset_cancelled: outcome.two_step_reset_cancelled,
+        })
     }
 
     /// The public form: opens a case without locking (anyone can fill it in). The answer is
@@ -198,6 +265,17 @@ impl Compromise {
 
     pub async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError> {
         self.deps.store.lock_of(account).await
+    }
+}
+
+/// What reporting an activity entry reports. Entries do not name the method or old address
+/// they changed, so those are reported as a security change: the lock still removes every
+/// method added since the entry (it goes by the entry's time).
+fn reported_event_of(event: AuditEvent) -> ReportedEvent {
+    match event {
+        AuditEvent::LoginSucceeded | AuditEvent::NewDeviceSignIn => ReportedEvent::NewDeviceSignIn,
+        AuditEvent::PasswordChanged | AuditEvent::PasswordResetCompleted => ReportedEvent::PasswordChanged,
+        _ => ReportedEvent::SecurityChange,
     }
 }
 

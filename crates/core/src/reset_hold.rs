@@ -9,6 +9,7 @@ use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
+use crate::report_link::{report_link, ReportedEvent};
 use crate::store::StoreError;
 
 /// A change refused because a 2-step reset waits on the account.
@@ -23,17 +24,20 @@ pub(crate) async fn refuse_while_waiting(deps: &Deps, account: &AccountId) -> Re
     Ok(if deps.store.two_step_reset_waiting(account).await? { Err(ResetWaiting) } else { Ok(()) })
 }
 
-/// The notice that a 2-step reset was cancelled, for the account's address.
-pub(crate) fn cancelled_notice(deps: &Deps, account: &Account, why: &str, now: i64) -> Option<NewMessage> {
+/// The notice that a 2-step reset was cancelled, for the account's address, with its own
+/// "this wasn't me" link (stored here; harmless if the cancel then does not happen: nobody
+/// knows a token whose email was never sent).
+pub(crate) async fn cancelled_notice(deps: &Deps, account: &Account, why: &str, now: i64) -> Result<Option<NewMessage>, StoreError> {
+    let report = report_link(deps, &account.id, ReportedEvent::TwoStepResetStarted).await?;
     let body = format!(
-        "The 2-step reset of your account was cancelled: {why}. Your 2-step verification methods stay as they were.\n\nWhen: {}\n\nIf you did not cancel it and you did not sign in, change your password and review your methods in Security settings.",
+        "The 2-step reset of your account was cancelled: {why}. Your 2-step verification methods stay as they were.\n\nWhen: {}\n\nIf you did not cancel it and you did not sign in, someone may have your password and a method: this wasn't me, lock my account:\n\n{report}",
         crate::clock::rfc2822(now)
     );
     let content = deps
         .composer
         .compose(&Notice::TwoStepReset { username: account.username.as_str(), subject: "Your 2-step reset was cancelled", body: &body })
-        .ok()?;
-    Some(NewMessage::email(account.email.as_str(), "two_step_reset_cancelled", Some(account.id.clone()), content, now))
+        .ok();
+    Ok(content.map(|content| NewMessage::email(account.email.as_str(), "two_step_reset_cancelled", Some(account.id.clone()), content, now)))
 }
 
 /// A login passed a second step: proof the owner still has a method, so a running 2-step
@@ -42,7 +46,7 @@ pub(crate) async fn cancel_after_second_step(deps: &Deps, account: &Account, ctx
     let Some(running) = deps.store.running_two_step_reset(&account.id).await? else { return Ok(()) };
     let now = deps.now();
     let messages: Vec<NewMessage> =
-        cancelled_notice(deps, account, "you signed in with a 2-step verification method", now).into_iter().collect();
+        cancelled_notice(deps, account, "you signed in with a 2-step verification method", now).await?.into_iter().collect();
     if deps.store.cancel_two_step_reset(&running, now, &messages).await? {
         deps.audit(AuditEvent::TwoStepResetCancelled, Some(&account.id), ctx, "signed in with a second step").await?;
     }

@@ -23,6 +23,7 @@ use crate::factors::FactorKind;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::recovery::RecoveryToken;
+use crate::report_link::{report_link, ReportedEvent};
 use crate::reset_hold::cancelled_notice;
 use crate::session::{SessionRecord, SessionStage, SessionToken};
 use crate::store::StoreError;
@@ -332,8 +333,9 @@ impl TwoStepReset {
         let (cancel, finish) = (RecoveryToken::generate(), RecoveryToken::generate());
         let base = &self.deps.base_url;
         let when = crate::clock::rfc2822(ready_at);
+        let report = report_link(&self.deps, &account.id, ReportedEvent::TwoStepResetStarted).await?;
         let announce = format!(
-            "A 2-step reset of your account was confirmed. Unless it is cancelled, every 2-step verification method and recovery code of your account will be removed after {when}, and whoever finishes it (with your password) can sign in without them.\n\nUntil then your email, password, phone, methods and withdrawals cannot change.\n\nIf you did not ask for this, cancel it now:\n\n{base}two-step-reset/cancel?token={}\n\nSigning in with one of your methods also cancels it.",
+            "A 2-step reset of your account was confirmed. Unless it is cancelled, every 2-step verification method and recovery code of your account will be removed after {when}, and whoever finishes it (with your password) can sign in without them.\n\nUntil then your email, password, phone, methods and withdrawals cannot change.\n\nIf you did not ask for this, cancel it now:\n\n{base}two-step-reset/cancel?token={}\n\nSigning in with one of your methods also cancels it.\n\nIf someone else started it, they know your password: this wasn't me, lock my account (it also cancels the reset):\n\n{report}",
             cancel.expose()
         );
         let finish_body = format!(
@@ -368,7 +370,7 @@ impl TwoStepReset {
         let reset = self.deps.store.find_two_step_reset(ResetLink::Cancel, &hash, now).await?.ok_or(TwoStepResetError::InvalidToken)?;
         let account = self.deps.store.get_account(&reset.account_id).await?.ok_or(TwoStepResetError::InvalidToken)?;
         let messages: Vec<NewMessage> =
-            cancelled_notice(&self.deps, &account, "someone used the cancel link in our email", now).into_iter().collect();
+            cancelled_notice(&self.deps, &account, "someone used the cancel link in our email", now).await?.into_iter().collect();
         if !self.deps.store.cancel_two_step_reset(&reset.id, now, &messages).await? {
             return Err(TwoStepResetError::InvalidToken);
         }
@@ -422,8 +424,9 @@ impl TwoStepReset {
             return Err(TwoStepResetError::InvalidToken);
         }
         let now = self.deps.now();
+        let report = report_link(&self.deps, &account.id, ReportedEvent::TwoStepResetStarted).await?;
         let body = format!(
-            "Your 2-step reset was finished: every 2-step verification method and recovery code of your account was removed, and every session was signed out.\n\nWhen: {}\nFrom: {}\n\nSet up a new method in Security settings now. If this was not you, reset your password at once and contact support.",
+            "Your 2-step reset was finished: every 2-step verification method and recovery code of your account was removed, and every session was signed out.\n\nWhen: {}\nFrom: {}\n\nSet up a new method in Security settings now.\n\nIf this was not you, lock your account at once (this wasn't me):\n\n{report}",
             crate::clock::rfc2822(now),
             ctx.ip
         );

@@ -1,7 +1,7 @@
 //! "This wasn't me" (issue 11 §4): `POST /api/v1/report-compromise` locks the account.
 
 use crate::web::error::ApiError;
-use crate::web::extract::{ApiJson, Client};
+use crate::web::extract::{ApiJson, ApiSession, Client, Path};
 use crate::web::state::AppState;
 use axum::extract::State;
 use axum::routing::post;
@@ -31,6 +31,24 @@ pub async fn report(
     Ok(Json(json!({ "status": "locked", "case": locked.case_id })))
 }
 
+/// `POST /api/v1/account/activity/{id}/report` `{}`: the signed-in owner reports one of their
+/// own activity entries; locks at once (every session ends, this one too). 200
+/// `{"status":"locked","case"}`; 404 `not_found`; 400 `report_too_old`.
+pub async fn report_activity(
+    State(state): State<AppState>,
+    ApiSession(session): ApiSession,
+    Client(ctx): Client,
+    Path(id): Path<i64>,
+    ApiJson(_): ApiJson<EmptyBody>,
+) -> Result<Json<Value>, ApiError> {
+    let locked = state.compromise.lock_from_activity(&session.record, id, &ctx).await?;
+    Ok(Json(json!({ "status": "locked", "case": locked.case_id })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyBody {}
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/report-compromise", post(report))
+    Router::new().route("/report-compromise", post(report)).route("/account/activity/{id}/report", post(report_activity))
 }

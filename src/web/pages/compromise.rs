@@ -45,13 +45,15 @@ fn cookie_token(state: &AppState, jar: &CookieJar) -> Option<RecoveryToken> {
 
 #[derive(Template)]
 #[template(path = "report_not_me.html")]
-struct ReportPage {
-    chrome: Chrome,
-    csrf: String,
+pub(super) struct ReportPage {
+    pub(super) chrome: Chrome,
+    pub(super) csrf: String,
+    /// Where the button posts: the report link's page, or an activity entry's.
+    pub(super) action: String,
     /// What the link reports, in words, when it still works: the page offers the button.
-    reported: Option<&'static str>,
-    locked: Option<Locked>,
-    error: Option<String>,
+    pub(super) reported: Option<&'static str>,
+    pub(super) locked: Option<Locked>,
+    pub(super) error: Option<String>,
 }
 
 fn report_page(state: &AppState, jar: CookieJar, status: StatusCode, page: ReportPage) -> Response {
@@ -110,7 +112,12 @@ pub async fn report_form(
         Some(_) => (StatusCode::OK, None),
         None => (StatusCode::BAD_REQUEST, Some(CompromiseError::InvalidToken.to_string())),
     };
-    Ok(report_page(&state, jar, status, ReportPage { chrome, csrf: String::new(), reported, locked: None, error }))
+    Ok(report_page(
+        &state,
+        jar,
+        status,
+        ReportPage { chrome, csrf: String::new(), action: "/report-not-me".to_owned(), reported, locked: None, error },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -136,7 +143,7 @@ pub async fn report_submit(
         None => Err(CompromiseError::InvalidToken),
     };
     let jar = jar.add(state.web.removal(report_cookie_name(&state)));
-    let blank = ReportPage { chrome, csrf: String::new(), reported: None, locked: None, error: None };
+    let blank = ReportPage { chrome, csrf: String::new(), action: "/report-not-me".to_owned(), reported: None, locked: None, error: None };
     match result {
         Ok(locked) => Ok(report_page(&state, jar, StatusCode::OK, ReportPage { locked: Some(locked), ..blank })),
         Err(e) => {

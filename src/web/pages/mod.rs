@@ -1,6 +1,7 @@
 //! HTML pages: askama templates (escaped by default), forms that work without JavaScript.
 
 mod account;
+mod activity_report;
 mod admin;
 mod answer_reset;
 pub mod banners;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(email_change::router())
         .merge(recovery::router())
         .merge(compromise::router())
+        .merge(activity_report::router())
         .merge(two_step::router())
         .merge(two_step_reset::router())
         .merge(answer_reset::router())
