@@ -13,6 +13,7 @@ mod mailbox;
 mod password_change;
 mod payments;
 mod recovery;
+mod recovery_request;
 pub mod two_step;
 mod two_step_reset;
 
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(email_change::router())
         .merge(recovery::router())
         .merge(compromise::router())
+        .merge(recovery_request::router())
         .merge(two_step::router())
         .merge(two_step_reset::router())
         .merge(answer_reset::router())
