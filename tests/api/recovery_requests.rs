@@ -12,7 +12,8 @@ on_both_backends!(
     s8_requests_are_limited_per_client_address_and_per_contact_address,
     s8_codes_are_single_use_bound_to_their_request_and_limited_in_tries,
     s8_bad_input_gets_a_clear_4xx_naming_its_field,
-    s8_a_wrong_or_reused_proof_of_work_is_refused_when_bits_are_set
+    s8_a_wrong_or_reused_proof_of_work_is_refused_when_bits_are_set,
+    the_forgot_and_reset_pages_link_no_access_to_this_email_to_the_form
 );
 
 const CONTACT: &str = "new-me@example.org";
@@ -235,4 +236,25 @@ async fn s8_a_wrong_or_reused_proof_of_work_is_refused_when_bits_are_set(backend
     let expired = post_from(&app, "192.0.2.12", "/api/v1/recovery-requests", body(solve(&late, 12, true), &late)).await;
     assert_eq!(expired.error_code(), "invalid_proof_of_work");
     assert_eq!(app.deliver().await.len(), 1);
+}
+
+/// The forgot-password page, its "check your email" page, the reset page and the help
+/// article lead to the form; opening the form and its challenge sends nothing.
+async fn the_forgot_and_reset_pages_link_no_access_to_this_email_to_the_form(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let browser = TestApp::new_client();
+    for path in ["/forgot-password", "/reset-password?with=code", "/recovery-request"] {
+        let page = app.get(&browser, path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.text.contains("href=\"/recovery-request\"") || path == "/recovery-request", "{path}");
+    }
+    let form = app.get(&browser, "/forgot-password").await;
+    let fields = [("csrf", crate::helpers::csrf_of(&form.text)), ("login", "maria".to_owned())];
+    let sent = Response::read(browser.post(app.url("/forgot-password")).form(&fields).send().await.unwrap()).await;
+    assert!(sent.text.contains("href=\"/recovery-request\">No access to this email?</a>"), "{}", sent.text);
+    let _ = app.deliver().await;
+    let form = app.get(&browser, "/recovery-request").await;
+    assert!(form.text.contains("data-pow-bits=\"0\"") && form.text.contains("name=\"pow_challenge\""));
+    challenge(&app).await;
+    assert!(app.deliver().await.is_empty(), "GETs change nothing");
 }
