@@ -1,5 +1,5 @@
-//! "No access to my email" (issue 11 §3): a recovery request handled by support. Checklist
-//! S8 (no account enumeration, abuse limits, proof of work).
+//! "No access to my email" (issue 11 §3): a recovery request handled by support. Checklist S2.1,
+//! S3.4-S3.6, S11 (no account enumeration, abuse limits, proof of work, the case).
 
 use crate::helpers::{test_config, Backend, Mail, Response, TestApp, BASE_URL};
 use crate::on_both_backends;
@@ -7,13 +7,13 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 on_both_backends!(
-    s8_a_request_confirmed_by_its_code_opens_a_case_with_a_status_page_the_person_can_add_to,
-    s8_answers_and_emails_are_the_same_whether_or_not_the_account_exists,
-    s8_requests_are_limited_per_client_address_and_per_contact_address,
-    s8_codes_are_single_use_bound_to_their_request_and_limited_in_tries,
-    s8_bad_input_gets_a_clear_4xx_naming_its_field,
-    s8_a_wrong_or_reused_proof_of_work_is_refused_when_bits_are_set,
-    the_forgot_and_reset_pages_link_no_access_to_this_email_to_the_form
+    s11_a_request_confirmed_by_its_code_opens_a_case_with_a_status_page_the_person_can_add_to,
+    s2_1_answers_and_emails_are_the_same_whether_or_not_the_account_exists,
+    s3_5_s3_6_requests_are_limited_per_client_address_and_per_contact_address,
+    s3_4_codes_are_single_use_bound_to_their_request_and_limited_in_tries,
+    bad_input_gets_a_clear_4xx_naming_its_field,
+    s3_6_a_wrong_or_reused_proof_of_work_is_refused_when_bits_are_set,
+    s1_9_the_forgot_and_reset_pages_link_no_access_to_this_email_to_the_form
 );
 
 const CONTACT: &str = "new-me@example.org";
@@ -54,7 +54,7 @@ fn only_mail(mails: Vec<Mail>, kind: &str) -> Mail {
     mail
 }
 
-async fn s8_a_request_confirmed_by_its_code_opens_a_case_with_a_status_page_the_person_can_add_to(backend: Backend) {
+async fn s11_a_request_confirmed_by_its_code_opens_a_case_with_a_status_page_the_person_can_add_to(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
     let asked = ask(&app, "192.0.2.10", "maria", CONTACT).await;
@@ -92,13 +92,22 @@ async fn s8_a_request_confirmed_by_its_code_opens_a_case_with_a_status_page_the_
     assert_eq!(page.status, 200, "{}", page.text);
     assert!(page.text.contains(&case) && page.text.contains("it ended in 42."), "{}", page.text);
 
+    // Ten notes a day per case.
+    for i in 1..10 {
+        let note = json!({ "token": token, "message": format!("note {i}") });
+        assert_eq!(post_from(&app, "192.0.2.10", "/api/v1/recovery-requests/notes", note).await.status, 201);
+    }
+    let note = json!({ "token": token, "message": "one too many" });
+    let limited = post_from(&app, "192.0.2.10", "/api/v1/recovery-requests/notes", note).await;
+    assert_eq!((limited.status, limited.error_code().as_str()), (429, "too_many_requests"));
+
     // The link stops working after 90 days.
     app.clock.advance(91 * 24 * 3600);
     let expired = post_from(&app, "192.0.2.10", "/api/v1/recovery-requests/status", json!({ "token": token })).await;
     assert_eq!((expired.status, expired.error_code().as_str()), (400, "invalid_token"));
 }
 
-async fn s8_answers_and_emails_are_the_same_whether_or_not_the_account_exists(backend: Backend) {
+async fn s2_1_answers_and_emails_are_the_same_whether_or_not_the_account_exists(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
     let real = ask(&app, "192.0.2.10", "maria", "a@example.org").await;
@@ -119,7 +128,7 @@ async fn s8_answers_and_emails_are_the_same_whether_or_not_the_account_exists(ba
     assert!(mails.iter().all(|m| m.kind == "recovery_request_case" && !m.text.contains("maria")));
 }
 
-async fn s8_requests_are_limited_per_client_address_and_per_contact_address(backend: Backend) {
+async fn s3_5_s3_6_requests_are_limited_per_client_address_and_per_contact_address(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     // Five an hour per client address, whatever the contact address.
     for i in 0..5 {
@@ -141,7 +150,7 @@ async fn s8_requests_are_limited_per_client_address_and_per_contact_address(back
     assert_eq!(ask(&app, "192.0.2.10", "maria", "c9@example.org").await.status, 202);
 }
 
-async fn s8_codes_are_single_use_bound_to_their_request_and_limited_in_tries(backend: Backend) {
+async fn s3_4_codes_are_single_use_bound_to_their_request_and_limited_in_tries(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     assert_eq!(ask(&app, "192.0.2.10", "maria", CONTACT).await.status, 202);
     let code = app.deliver().await[0].code();
@@ -168,7 +177,7 @@ async fn s8_codes_are_single_use_bound_to_their_request_and_limited_in_tries(bac
     assert_eq!(confirm(&app, "192.0.2.10", CONTACT, &code).await.error_code(), "invalid_code", "expired");
 }
 
-async fn s8_bad_input_gets_a_clear_4xx_naming_its_field(backend: Backend) {
+async fn bad_input_gets_a_clear_4xx_naming_its_field(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let c = challenge(&app).await;
     let base = json!({ "login": "maria", "contact_email": CONTACT, "message": "help", "pow_challenge": c["challenge"], "pow_nonce": "0" });
@@ -212,7 +221,7 @@ fn solve(challenge: &str, bits: u32, want_solved: bool) -> String {
         .unwrap()
 }
 
-async fn s8_a_wrong_or_reused_proof_of_work_is_refused_when_bits_are_set(backend: Backend) {
+async fn s3_6_a_wrong_or_reused_proof_of_work_is_refused_when_bits_are_set(backend: Backend) {
     let config = doorman::config::Config { proof_of_work_bits: 12, ..test_config(backend).await };
     let app = TestApp::spawn_with(config).await;
     let c = challenge(&app).await;
@@ -240,7 +249,7 @@ async fn s8_a_wrong_or_reused_proof_of_work_is_refused_when_bits_are_set(backend
 
 /// The forgot-password page, its "check your email" page, the reset page and the help
 /// article lead to the form; opening the form and its challenge sends nothing.
-async fn the_forgot_and_reset_pages_link_no_access_to_this_email_to_the_form(backend: Backend) {
+async fn s1_9_the_forgot_and_reset_pages_link_no_access_to_this_email_to_the_form(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let browser = TestApp::new_client();
     for path in ["/forgot-password", "/reset-password?with=code", "/recovery-request"] {

@@ -26,7 +26,7 @@ async fn code_from_mailbox(browser: &Browser) -> anyhow::Result<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s8_no_access_to_email_a_recovery_request_from_the_forgot_page_to_the_case_status_page() {
+async fn s11_no_access_to_email_a_recovery_request_from_the_forgot_page_to_the_case_status_page() {
     browser_test_with(
         |config| config.proof_of_work_bits = 0,
         |browser| async move {
