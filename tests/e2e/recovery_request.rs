@@ -92,3 +92,24 @@ async fn s11_no_access_to_email_a_recovery_request_from_the_forgot_page_to_the_c
     )
     .await;
 }
+
+/// With a real difficulty, the page's script solves the challenge before the form goes
+/// (the server refuses it otherwise, tests/api/recovery_requests.rs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_6_the_browser_solves_the_proof_of_work_before_sending_the_form() {
+    browser_test_with(
+        |config| config.proof_of_work_bits = 12,
+        |browser| async move {
+            browser.goto("/recovery-request").await?;
+            ensure!(browser.find("form[data-pow-bits='12']").await.is_ok(), "the form carries its difficulty");
+            browser.find("#login").await?.send_keys(USERNAME).await?;
+            browser.find("#contact_email").await?.send_keys(CONTACT).await?;
+            browser.find("#message").await?.send_keys("Lost my mailbox.").await?;
+            browser.button("Send me a code").await?.click().await?;
+            let sent = browser.text("#code-sent").await?;
+            ensure!(sent.contains(CONTACT), "{sent:?}");
+            Ok(())
+        },
+    )
+    .await;
+}
