@@ -72,6 +72,10 @@ pub struct Config {
     /// How long a confirmed 2-step reset waits before it can be finished, in minutes (1 to
     /// 20160, default 4320: 72 hours).
     pub two_step_reset_wait_minutes: i64,
+    /// The proof of work of the recovery request form (issue 11 §3), in leading zero bits of
+    /// SHA-256 (0 to 28, default 16: about a second in a browser; each bit doubles it; 0
+    /// turns it off, for tests).
+    pub proof_of_work_bits: u8,
     /// How SMS leave: `dev_outbox` (files in `mail_dir`), `webhook` or `twilio`. Unset: the
     /// webhook when `sms_webhook_url` is set, Twilio when `sms_twilio_account_sid` is, else
     /// the dev outbox. See `delivery::sms`.
@@ -119,6 +123,7 @@ impl Default for Config {
             email_codes_enabled: false,
             step_up_window_minutes: 10,
             two_step_reset_wait_minutes: 4320,
+            proof_of_work_bits: 16,
             sms_provider: None,
             sms_webhook_url: None,
             sms_webhook_secret: None,
@@ -188,6 +193,9 @@ impl Config {
         if !(1..=60).contains(&self.step_up_window_minutes) {
             return Err(ConfigError::Invalid("step_up_window_minutes must be between 1 and 60".into()));
         }
+        if self.proof_of_work_bits > doorman_core::proof_of_work::MAX_BITS {
+            return Err(ConfigError::Invalid("proof_of_work_bits must be between 0 and 28".into()));
+        }
         if !(1..=20160).contains(&self.two_step_reset_wait_minutes) {
             return Err(ConfigError::Invalid("two_step_reset_wait_minutes must be between 1 and 20160".into()));
         }
@@ -220,7 +228,7 @@ impl Config {
     /// The settings as `doorman config check` prints them, secrets hidden.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\ntwo_step_reset_wait_minutes = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\n{}{}",
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\ntwo_step_reset_wait_minutes = {}\nproof_of_work_bits = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\n{}{}",
             self.listen,
             redacted_text(&self.database_url),
             self.base_url,
@@ -236,6 +244,7 @@ impl Config {
             self.email_codes_enabled,
             self.step_up_window_minutes,
             self.two_step_reset_wait_minutes,
+            self.proof_of_work_bits,
             self.password_min_length,
             self.product_name,
             self.client_ip_header.as_deref().unwrap_or("(none: TCP peer address)"),

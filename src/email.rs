@@ -212,6 +212,11 @@ impl Composer for TemplateComposer {
                 let html = simple_html(&text);
                 (format!("Set a new security question for your {product} account"), Ok(text), html)
             }
+            Notice::Plain { subject, body } => {
+                let text = format!("Hello,\n\n{body}\n\n{product}\n");
+                let html = simple_html(&text);
+                (format!("{subject} ({product})"), Ok(text), html)
+            }
             Notice::NewDeviceSignIn { username, when, place, ip, device, report_link } => {
                 let text = NewDeviceText { product, base_url, username, when, place, ip, device, report_link }
                     .render()

@@ -22,6 +22,7 @@ mod factors;
 pub mod migrations;
 mod outbox;
 mod recovery;
+mod recovery_requests;
 mod sessions;
 mod throttle;
 mod two_step_reset;

@@ -117,6 +117,25 @@ impl From<doorman_core::compromise::CompromiseError> for ApiError {
     }
 }
 
+impl From<doorman_core::recovery_request::RequestError> for ApiError {
+    fn from(e: doorman_core::recovery_request::RequestError) -> Self {
+        use doorman_core::proof_of_work::PowError;
+        use doorman_core::recovery_request::RequestError;
+        let message = e.to_string();
+        match e {
+            RequestError::Proof(PowError::Invalid) => Self::new(StatusCode::BAD_REQUEST, "invalid_proof_of_work", message),
+            RequestError::Proof(PowError::Store(ref inner)) | RequestError::Store(ref inner) => Self::internal(inner),
+            RequestError::TooMany(wait) => {
+                Self { retry_after: Some(wait.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message) }
+            }
+            RequestError::InvalidCode => Self::new(StatusCode::BAD_REQUEST, "invalid_code", message),
+            RequestError::TooManyTries => Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", message),
+            RequestError::InvalidLink => Self::new(StatusCode::BAD_REQUEST, "invalid_token", message),
+            RequestError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
+        }
+    }
+}
+
 impl From<ResetError> for ApiError {
     fn from(e: ResetError) -> Self {
         let message = e.to_string();

@@ -173,7 +173,7 @@ impl FromRequestParts<AppState> for PageSession {
 ///   `POST /help/{slug}/vote`);
 /// - `body`: a help article's Markdown (`POST /admin/help/...`);
 /// - `document`: the banner document (`POST /admin/banners`).
-pub const MULTI_LINE_FIELDS: [&str; 4] = ["reason", "body", "document", "details"];
+pub const MULTI_LINE_FIELDS: [&str; 5] = ["reason", "body", "document", "details", "message"];
 
 /// Whether `text` holds a control character not allowed here: NUL, the other C0 controls,
 /// DEL and the C1 controls everywhere; TAB, LF and CR everywhere but in multi-line fields.

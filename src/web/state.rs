@@ -13,6 +13,7 @@ use doorman_core::keys::ServerKey;
 use doorman_core::password_change::PasswordChange;
 use doorman_core::payments::Payments;
 use doorman_core::recovery::Recovery;
+use doorman_core::recovery_request::RecoveryRequests;
 use doorman_core::roles::Roles;
 use doorman_core::services::Services;
 use doorman_core::two_step::TwoStep;
@@ -76,6 +77,7 @@ pub struct AppState {
     pub content: Content,
     pub roles: Roles,
     pub compromise: Compromise,
+    pub recovery_requests: RecoveryRequests,
     pub answer_reset: doorman_core::answer_reset::AnswerReset,
     pub activity: doorman_core::activity::Activity,
     /// Signs CSRF tokens and keys visitor ids.
@@ -103,6 +105,7 @@ impl AppState {
             content: services.content.clone(),
             roles: services.roles.clone(),
             compromise: services.compromise.clone(),
+            recovery_requests: services.recovery_requests.clone(),
             answer_reset: services.answer_reset.clone(),
             activity: services.activity.clone(),
             key: services.deps.key.clone(),

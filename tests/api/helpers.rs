@@ -80,6 +80,8 @@ pub async fn test_config(backend: Backend) -> Config {
         // Texts stay in the outbox, where tests read them; a plain `serve` without this
         // offers no SMS at all (tests/api/sms.rs `no_provider::...`).
         sms_provider: Some(doorman::settings::SmsProvider::DevOutbox),
+        // The recovery request form's proof of work costs nothing in tests (one test raises it).
+        proof_of_work_bits: 0,
         ..Config::default()
     }
 }

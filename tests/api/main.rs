@@ -28,6 +28,7 @@ mod overload;
 mod password_change;
 mod pwned;
 mod recovery;
+mod recovery_requests;
 mod sessions;
 mod sms;
 mod throttling;

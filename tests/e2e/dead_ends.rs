@@ -54,8 +54,8 @@ async fn a_stuck_person_always_has_a_next_step() {
 
         // No access to the email: the forgot page links the way round, not a dead end.
         browser.find("#forgot-link").await?.click().await?;
-        browser.find("a[href='/help/no-access-to-email']").await?.click().await.context("following 'No access to your email?'")?;
-        browser.wait_for_path("/help/no-access-to-email").await?;
+        browser.find("#no-access-link").await?.click().await.context("following 'No access to this email?'")?;
+        browser.wait_for_path("/recovery-request").await?;
         Ok(())
     })
     .await;

@@ -75,6 +75,12 @@ async fn pages_before_signing_in_pass_axe_and_fit_a_phone() {
         browser.goto("/report-not-me").await?;
         browser.find("#report-error").await?;
         walk.check("this wasn't me, without a live link").await?;
+        browser.goto("/recovery-request").await?;
+        browser.find("#message").await?;
+        walk.check("no access to this email: the recovery request form").await?;
+        browser.goto("/recovery-request/status").await?;
+        browser.find("#case-error").await?;
+        walk.check("recovery request status, without a live link").await?;
 
         browser.goto("/help").await?;
         browser.find("#help-q").await?;

@@ -48,11 +48,14 @@ pub enum AuditEvent {
     TwoStepResetRefused,
     AnswerResetRequested,
     AnswerResetCompleted,
+    RecoveryRequestSubmitted,
+    RecoveryRequestConfirmed,
+    CaseNoteAdded,
     NewDeviceSignIn,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 44] = [
+    pub const ALL: [AuditEvent; 47] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -96,6 +99,9 @@ impl AuditEvent {
         Self::TwoStepResetRefused,
         Self::AnswerResetRequested,
         Self::AnswerResetCompleted,
+        Self::RecoveryRequestSubmitted,
+        Self::RecoveryRequestConfirmed,
+        Self::CaseNoteAdded,
         Self::NewDeviceSignIn,
     ];
 
@@ -148,6 +154,9 @@ impl AuditEvent {
             Self::TwoStepResetRefused => "two_step_reset_refused",
             Self::AnswerResetRequested => "answer_reset_requested",
             Self::AnswerResetCompleted => "answer_reset_completed",
+            Self::RecoveryRequestSubmitted => "recovery_request_submitted",
+            Self::RecoveryRequestConfirmed => "recovery_request_confirmed",
+            Self::CaseNoteAdded => "case_note_added",
             Self::NewDeviceSignIn => "new_device_sign_in",
         }
     }

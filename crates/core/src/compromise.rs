@@ -280,7 +280,7 @@ fn reported_event_of(event: AuditEvent) -> ReportedEvent {
 }
 
 /// A case number people can read out: "C-" and 10 random base-32 characters.
-fn new_case_id() -> String {
+pub(crate) fn new_case_id() -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let chars: String = crate::keys::random_bytes(10).iter().map(|b| ALPHABET[usize::from(*b) % 32] as char).collect();
     format!("C-{chars}")

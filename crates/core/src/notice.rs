@@ -77,6 +77,12 @@ pub enum Notice<'a> {
         ip: &'a str,
         report_link: &'a str,
     },
+    /// A message that names no account (recovery requests, issue 11 §3): `body` is plain
+    /// text, links included.
+    Plain {
+        subject: &'a str,
+        body: &'a str,
+    },
     /// A sign-in from a browser not seen before for this account (issue 11 §5).
     NewDeviceSignIn {
         username: &'a str,

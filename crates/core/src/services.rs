@@ -15,6 +15,7 @@ use crate::password::PasswordPolicy;
 use crate::password_change::PasswordChange;
 use crate::payments::Payments;
 use crate::recovery::Recovery;
+use crate::recovery_request::RecoveryRequests;
 use crate::roles::Roles;
 use crate::session::SessionPolicy;
 use crate::two_step::{TwoStep, TwoStepSettings};
@@ -33,6 +34,8 @@ pub struct Settings {
     pub two_step: TwoStepSettings,
     /// How long a confirmed 2-step reset waits (issue 11 §2).
     pub two_step_reset_wait_seconds: i64,
+    /// The proof-of-work difficulty of the recovery request form (issue 11 §3).
+    pub proof_of_work_bits: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +54,7 @@ pub struct Services {
     pub compromise: Compromise,
     pub answer_reset: AnswerReset,
     pub activity: Activity,
+    pub recovery_requests: RecoveryRequests,
 }
 
 impl Services {
@@ -64,6 +68,7 @@ impl Services {
             two_step_reset: TwoStepReset::new(deps.clone(), settings.two_step_reset_wait_seconds),
             answer_reset: AnswerReset::new(deps.clone(), verifier.clone()),
             activity: Activity::new(deps.clone()),
+            recovery_requests: RecoveryRequests::new(deps.clone(), settings.proof_of_work_bits),
             password_change: PasswordChange::new(deps.clone(), verifier, passwords),
             email_change: EmailChange::new(deps.clone()),
             payments: Payments::new(deps.clone()),

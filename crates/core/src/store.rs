@@ -170,6 +170,7 @@ pub trait Store:
     + crate::compromise::CompromiseStore
     + crate::two_step_reset::TwoStepResetStore
     + crate::activity::ActivityStore
+    + crate::recovery_request::RecoveryRequestStore
     + std::fmt::Debug
 {
     /// Is the database reachable (readiness).

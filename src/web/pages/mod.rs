@@ -14,6 +14,7 @@ mod mailbox;
 mod password_change;
 mod payments;
 mod recovery;
+mod recovery_request;
 pub mod two_step;
 mod two_step_reset;
 
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(recovery::router())
         .merge(compromise::router())
         .merge(activity_report::router())
+        .merge(recovery_request::router())
         .merge(two_step::router())
         .merge(two_step_reset::router())
         .merge(answer_reset::router())
