@@ -23,6 +23,7 @@ pub mod migrations;
 mod outbox;
 mod recovery;
 mod sessions;
+mod support;
 mod throttle;
 mod two_step_reset;
 

@@ -78,6 +78,7 @@ pub struct AppState {
     pub compromise: Compromise,
     pub answer_reset: doorman_core::answer_reset::AnswerReset,
     pub activity: doorman_core::activity::Activity,
+    pub support: doorman_core::support::Support,
     /// Signs CSRF tokens and keys visitor ids.
     pub key: ServerKey,
     pub clock: Arc<dyn Clock>,
@@ -105,6 +106,7 @@ impl AppState {
             compromise: services.compromise.clone(),
             answer_reset: services.answer_reset.clone(),
             activity: services.activity.clone(),
+            support: services.support.clone(),
             key: services.deps.key.clone(),
             clock: services.deps.clock.clone(),
             health: Health(services.deps.clone()),

@@ -30,6 +30,7 @@ mod pwned;
 mod recovery;
 mod sessions;
 mod sms;
+mod support;
 mod throttling;
 mod two_step;
 mod two_step_reset;

@@ -49,10 +49,13 @@ pub enum AuditEvent {
     AnswerResetRequested,
     AnswerResetCompleted,
     NewDeviceSignIn,
+    SupportCaseClaimed,
+    SupportCaseCommented,
+    SupportCaseResolved,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 44] = [
+    pub const ALL: [AuditEvent; 47] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -97,6 +100,9 @@ impl AuditEvent {
         Self::AnswerResetRequested,
         Self::AnswerResetCompleted,
         Self::NewDeviceSignIn,
+        Self::SupportCaseClaimed,
+        Self::SupportCaseCommented,
+        Self::SupportCaseResolved,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -149,6 +155,9 @@ impl AuditEvent {
             Self::AnswerResetRequested => "answer_reset_requested",
             Self::AnswerResetCompleted => "answer_reset_completed",
             Self::NewDeviceSignIn => "new_device_sign_in",
+            Self::SupportCaseClaimed => "support_case_claimed",
+            Self::SupportCaseCommented => "support_case_commented",
+            Self::SupportCaseResolved => "support_case_resolved",
         }
     }
 }

@@ -48,6 +48,7 @@ pub mod session;
 pub mod sign_in;
 pub mod step_up;
 pub mod store;
+pub mod support;
 pub mod throttle;
 pub mod trusted_device;
 pub mod two_step;

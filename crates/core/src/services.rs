@@ -17,6 +17,7 @@ use crate::payments::Payments;
 use crate::recovery::Recovery;
 use crate::roles::Roles;
 use crate::session::SessionPolicy;
+use crate::support::Support;
 use crate::two_step::{TwoStep, TwoStepSettings};
 use crate::two_step_reset::TwoStepReset;
 use crate::verifier::Verifier;
@@ -51,6 +52,7 @@ pub struct Services {
     pub compromise: Compromise,
     pub answer_reset: AnswerReset,
     pub activity: Activity,
+    pub support: Support,
 }
 
 impl Services {
@@ -64,6 +66,7 @@ impl Services {
             two_step_reset: TwoStepReset::new(deps.clone(), settings.two_step_reset_wait_seconds),
             answer_reset: AnswerReset::new(deps.clone(), verifier.clone()),
             activity: Activity::new(deps.clone()),
+            support: Support::new(deps.clone(), verifier.clone()),
             password_change: PasswordChange::new(deps.clone(), verifier, passwords),
             email_change: EmailChange::new(deps.clone()),
             payments: Payments::new(deps.clone()),

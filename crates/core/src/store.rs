@@ -170,6 +170,7 @@ pub trait Store:
     + crate::compromise::CompromiseStore
     + crate::two_step_reset::TwoStepResetStore
     + crate::activity::ActivityStore
+    + crate::support::SupportStore
     + std::fmt::Debug
 {
     /// Is the database reachable (readiness).

@@ -9,6 +9,7 @@ pub mod health;
 pub mod help;
 pub mod payments;
 pub mod recovery;
+pub mod support;
 pub mod two_step;
 pub mod two_step_reset;
 
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .merge(banners::router())
         .merge(compromise::router())
         .merge(answer_reset::router())
+        .merge(support::router())
 }
 
 /// `{"status": ...}`: what a change that needs no more words answers.

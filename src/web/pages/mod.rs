@@ -13,6 +13,7 @@ mod mailbox;
 mod password_change;
 mod payments;
 mod recovery;
+mod support;
 pub mod two_step;
 mod two_step_reset;
 
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(help::router())
         .merge(banners::router())
         .merge(admin::router())
+        .merge(support::router())
         .merge(mailbox::router())
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../../static/app.css")) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../../static/app.js")) }))
