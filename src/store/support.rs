@@ -148,4 +148,17 @@ impl SupportStore for SqlStore {
             self.why_unchanged(id).await
         }
     }
+
+    async fn cases_of_account(&self, account: &AccountId) -> Result<Vec<CaseSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id AS id, c.kind AS kind, c.status AS status, c.created_at AS created_at, a.username AS claimed_by \
+             FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.account_id = $1 \
+             ORDER BY c.created_at DESC, c.id LIMIT 50",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter().map(summary_from_row).collect()
+    }
 }

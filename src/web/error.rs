@@ -123,6 +123,10 @@ impl From<doorman_core::support::SupportError> for ApiError {
             SupportError::NotAgent => Self::forbidden(&message),
             SupportError::TwoStepRequired => Self::new(StatusCode::FORBIDDEN, "two_step_required", message),
             SupportError::NoSuchCase => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            SupportError::NoAccount => Self::new(StatusCode::NOT_FOUND, "no_account", message),
+            SupportError::InvalidField => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_field", message).with("field", serde_json::json!("field"))
+            }
             SupportError::Resolved => Self::new(StatusCode::CONFLICT, "case_resolved", message),
             SupportError::ClaimedByOther => Self::new(StatusCode::CONFLICT, "claimed_by_other", message),
             SupportError::InvalidComment => {

@@ -14,7 +14,8 @@ on_both_backends!(
     s11_every_support_route_refuses_anonymous_callers_and_other_accounts,
     s11_an_agent_needs_two_step_on_and_a_fresh_step_up_for_every_action,
     s11_an_agent_claims_comments_and_resolves_a_case_from_the_queue,
-    s11_the_case_pages_claim_comment_and_resolve_with_csrf
+    s11_the_case_pages_claim_comment_and_resolve_with_csrf,
+    s11_the_account_view_masks_contact_data_and_revealing_a_field_is_audited
 );
 
 /// A signed-in agent (role `support`, TOTP enrolled), with its TOTP secret and method id.
@@ -51,15 +52,21 @@ async fn s11_every_support_route_refuses_anonymous_callers_and_other_accounts(ba
     let plain = TestApp::new_client();
     assert_eq!(app.login_as(&plain, "192.0.2.20", "maria", PASSWORD).await.status, 200);
 
-    let api_gets = ["/api/v1/support/cases".to_owned(), format!("/api/v1/support/cases/{case}")];
+    let api_gets =
+        ["/api/v1/support/cases".to_owned(), format!("/api/v1/support/cases/{case}"), format!("/api/v1/support/cases/{case}/account")];
     let api_posts = [
+        format!("/api/v1/support/cases/{case}/account/reveal"),
         format!("/api/v1/support/cases/{case}/claim"),
         format!("/api/v1/support/cases/{case}/comments"),
         format!("/api/v1/support/cases/{case}/resolve"),
     ];
     let page_gets = ["/support".to_owned(), format!("/support/cases/{case}")];
-    let page_posts =
-        [format!("/support/cases/{case}/claim"), format!("/support/cases/{case}/comment"), format!("/support/cases/{case}/resolve")];
+    let page_posts = [
+        format!("/support/cases/{case}/reveal"),
+        format!("/support/cases/{case}/claim"),
+        format!("/support/cases/{case}/comment"),
+        format!("/support/cases/{case}/resolve"),
+    ];
 
     for (who, client) in [("anonymous", TestApp::new_client()), ("a plain account", plain.clone())] {
         let (api_status, api_code, page_status) =
@@ -69,7 +76,7 @@ async fn s11_every_support_route_refuses_anonymous_callers_and_other_accounts(ba
             assert_eq!((answer.status, answer.error_code().as_str()), (api_status, api_code), "{who} GET {path}");
         }
         for path in &api_posts {
-            let answer = app.post_json(&client, path, json!({ "comment": "hello" })).await;
+            let answer = app.post_json(&client, path, json!({ "comment": "hello", "field": "email" })).await;
             assert_eq!((answer.status, answer.error_code().as_str()), (api_status, api_code), "{who} POST {path}");
         }
         for path in &page_gets {
@@ -80,7 +87,7 @@ async fn s11_every_support_route_refuses_anonymous_callers_and_other_accounts(ba
             }
         }
         for path in &page_posts {
-            let answer = post_form(&app, &client, path, &[("csrf", "x"), ("comment", "hello")]).await;
+            let answer = post_form(&app, &client, path, &[("csrf", "x"), ("comment", "hello"), ("field", "email")]).await;
             assert_eq!(answer.status, page_status, "{who} POST {path}");
             if page_status == 303 {
                 assert_eq!(answer.header("location"), Some("/login"), "{who} POST {path}");
@@ -226,4 +233,55 @@ async fn s11_the_case_pages_claim_comment_and_resolve_with_csrf(backend: Backend
     let resolved = post_form(&app, &client, &format!("/support/cases/{case}/resolve"), &[("csrf", &csrf)]).await;
     assert_eq!((resolved.status, resolved.header("location")), (303, Some("/support")));
     assert!(app.get(&client, "/support").await.text.contains("No open cases."));
+}
+
+/// The account a case names: username and email masked, 2-step methods, sessions, recent
+/// events and cases; revealing a field answers it in clear and is audited with the agent.
+async fn s11_the_account_view_masks_contact_data_and_revealing_a_field_is_audited(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let owner = TestApp::new_client();
+    assert_eq!(app.login_as(&owner, "203.0.113.9", "maria", PASSWORD).await.status, 200);
+    enrol_totp(&app, &owner).await;
+    let case = open_public_case(&app, "not me").await;
+    let (client, _, _) = agent(&app, "agent", "192.0.2.26").await;
+
+    let view = app.get(&client, &format!("/api/v1/support/cases/{case}/account")).await;
+    assert_eq!(view.status, 200, "{}", view.text);
+    let view = view.json();
+    assert_eq!((view["username"].as_str(), view["email"].as_str()), (Some("m••••"), Some("m••••@e••••••.com")), "{view}");
+    assert!(!view.to_string().contains("maria@example.com"), "{view}");
+    assert_eq!(view["two_step_methods"][0]["kind"], "totp");
+    assert_eq!(view["sessions"][0]["ip"], "203.0.113.9");
+    assert!(view["events"].as_array().unwrap().iter().any(|e| e["event"] == "login_succeeded"), "{view}");
+    assert_eq!(view["cases"][0]["id"].as_str(), Some(case.as_str()));
+    assert_eq!(view["locked"], false);
+
+    let page = app.get(&client, &format!("/support/cases/{case}")).await;
+    assert!(page.text.contains("m••••@e••••••.com") && !page.text.contains("maria@example.com"), "{}", page.text);
+
+    let bad = app.post_json(&client, &format!("/api/v1/support/cases/{case}/account/reveal"), json!({ "field": "password" })).await;
+    assert_eq!((bad.status, bad.error_code().as_str()), (400, "invalid_field"));
+    let shown = app.post_json(&client, &format!("/api/v1/support/cases/{case}/account/reveal"), json!({ "field": "email" })).await;
+    assert_eq!((shown.status, shown.json()), (200, json!({ "field": "email", "value": "maria@example.com" })));
+    let form =
+        post_form(&app, &client, &format!("/support/cases/{case}/reveal"), &[("csrf", &csrf_of(&page.text)), ("field", "username")]).await;
+    assert_eq!(form.status, 200);
+    assert!(form.text.contains("id=\"account-username\">maria<"), "{}", form.text);
+
+    let agent_id = app.services.deps.store.find_for_login("agent").await.unwrap().unwrap().0.id;
+    let events = app.services.deps.store.audit_of(&agent_id, 100).await.unwrap();
+    let reveals: Vec<_> = events.iter().filter(|e| e.event == AuditEvent::SupportFieldRevealed).map(|e| e.detail.clone()).collect();
+    assert_eq!(reveals.len(), 2, "{reveals:?}");
+    assert!(
+        reveals.iter().any(|d| d.contains(&case) && d.ends_with("field=email")) && reveals.iter().any(|d| d.ends_with("field=username"))
+    );
+
+    // A case without an account: 404 no_account, and the page says so.
+    app.services.compromise.report_publicly(&LoginIdentifier::new("nobody"), "?", &RequestContext::cli()).await.unwrap();
+    let cases = app.services.deps.store.open_cases(200).await.unwrap();
+    let orphan = cases.iter().find(|c| c.id != case).unwrap().id.clone();
+    let none = app.get(&client, &format!("/api/v1/support/cases/{orphan}/account")).await;
+    assert_eq!((none.status, none.error_code().as_str()), (404, "no_account"));
+    assert!(app.get(&client, &format!("/support/cases/{orphan}")).await.text.contains("This case names no account."));
 }

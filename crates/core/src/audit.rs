@@ -52,10 +52,11 @@ pub enum AuditEvent {
     SupportCaseClaimed,
     SupportCaseCommented,
     SupportCaseResolved,
+    SupportFieldRevealed,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 47] = [
+    pub const ALL: [AuditEvent; 48] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -103,6 +104,7 @@ impl AuditEvent {
         Self::SupportCaseClaimed,
         Self::SupportCaseCommented,
         Self::SupportCaseResolved,
+        Self::SupportFieldRevealed,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -158,6 +160,7 @@ impl AuditEvent {
             Self::SupportCaseClaimed => "support_case_claimed",
             Self::SupportCaseCommented => "support_case_commented",
             Self::SupportCaseResolved => "support_case_resolved",
+            Self::SupportFieldRevealed => "support_field_revealed",
         }
     }
 }

@@ -74,6 +74,8 @@ pub trait SupportStore: Send + Sync {
     async fn add_case_note(&self, id: &str, agent: &AccountId, body: &str, now: i64) -> Result<CaseUpdate, StoreError>;
     /// Resolves a case that is not resolved and not claimed by another agent.
     async fn resolve_case(&self, id: &str, agent: &AccountId, now: i64) -> Result<CaseUpdate, StoreError>;
+    /// Every case of the account, newest first.
+    async fn cases_of_account(&self, account: &AccountId) -> Result<Vec<CaseSummary>, StoreError>;
 }
 
 /// Proof that the caller may use the console: the `support` or `admin` role, 2-step on,
@@ -97,6 +99,10 @@ pub enum SupportError {
     TwoStepRequired,
     #[error("There is no such case.")]
     NoSuchCase,
+    #[error("This case names no account.")]
+    NoAccount,
+    #[error("Only the username and the email can be revealed.")]
+    InvalidField,
     #[error("This case is already resolved.")]
     Resolved,
     #[error("Another agent has claimed this case.")]
@@ -121,7 +127,7 @@ impl From<CaseUpdate> for Result<(), SupportError> {
 /// The support console's operations.
 #[derive(Debug, Clone)]
 pub struct Support {
-    deps: Deps,
+    pub(crate) deps: Deps,
     verifier: Verifier,
 }
 

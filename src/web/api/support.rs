@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use doorman_core::support::CaseSummary;
+use doorman_core::support::{CaseSummary, SupportError};
+use doorman_core::support_view::MaskedField;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -88,6 +89,44 @@ pub async fn resolve(
     Ok(status("resolved"))
 }
 
+/// `GET /api/v1/support/cases/{id}/account`: the account the case names, its username and
+/// email masked; 404 `not_found` or `no_account`.
+pub async fn account(State(state): State<AppState>, SupportAgent(agent, _): SupportAgent, Path(id): Path<String>) -> Answer {
+    let view = state.support.account_view(&agent, &id).await?;
+    Ok(Json(json!({
+        "username": view.username,
+        "email": view.email,
+        "country": view.country,
+        "user_type": view.user_type,
+        "created_at": rfc3339(view.created_at),
+        "locked": view.locked,
+        "two_step_methods": view.methods.iter().map(|m| json!({ "kind": m.kind, "label": m.label, "confirmed": m.confirmed, "created_at": rfc3339(m.created_at) })).collect::<Vec<_>>(),
+        "sessions": view.sessions.iter().map(|s| json!({ "created_at": rfc3339(s.created_at), "last_seen_at": rfc3339(s.last_seen_at), "ip": s.ip })).collect::<Vec<_>>(),
+        "events": view.events.iter().map(|e| json!({ "at": rfc3339(e.at), "event": e.event.as_str(), "ip": e.ip })).collect::<Vec<_>>(),
+        "cases": view.cases.iter().map(case_json).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevealBody {
+    field: String,
+}
+
+/// `POST /api/v1/support/cases/{id}/account/reveal` `{"field":"username"|"email"}`: 200
+/// `{"field","value"}`, audited; 400 `invalid_field`.
+pub async fn reveal(
+    State(state): State<AppState>,
+    SupportAgent(agent, _): SupportAgent,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RevealBody>,
+) -> Answer {
+    let field = MaskedField::parse(&body.field).ok_or(SupportError::InvalidField)?;
+    let value = state.support.reveal(&agent, &id, field, &ctx).await?;
+    Ok(Json(json!({ "field": field.as_str(), "value": value })))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/support/cases", get(cases))
@@ -95,4 +134,6 @@ pub fn router() -> Router<AppState> {
         .route("/support/cases/{id}/claim", post(claim))
         .route("/support/cases/{id}/comments", post(comment))
         .route("/support/cases/{id}/resolve", post(resolve))
+        .route("/support/cases/{id}/account", get(account))
+        .route("/support/cases/{id}/account/reveal", post(reveal))
 }

@@ -18,6 +18,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use doorman_core::clock::in_words;
 use doorman_core::support::{CaseSummary, SupportError, MAX_COMMENT_CHARS};
+use doorman_core::support_view::{AccountView, MaskedField};
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -27,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/support/cases/{id}/claim", post(claim))
         .route("/support/cases/{id}/comment", post(comment))
         .route("/support/cases/{id}/resolve", post(resolve))
+        .route("/support/cases/{id}/reveal", post(reveal))
 }
 
 /// A case as a line of the queue or the head of a case page.
@@ -95,6 +97,48 @@ struct CasePage {
     comment: String,
     error: Option<String>,
     max_comment: usize,
+    account: Option<AccountSection>,
+}
+
+pub struct AccountSection {
+    pub username: String,
+    pub email: String,
+    pub username_revealed: bool,
+    pub email_revealed: bool,
+    pub country: String,
+    pub user_type: String,
+    pub created: String,
+    pub locked: bool,
+    /// (kind, label, confirmed, added)
+    pub methods: Vec<(String, String, bool, String)>,
+    /// (started, last seen, address)
+    pub sessions: Vec<(String, String, String)>,
+    /// (when, event, address)
+    pub events: Vec<(String, String, String)>,
+    pub cases: Vec<CaseRow>,
+}
+
+fn account_section(view: AccountView, revealed: Option<(MaskedField, String)>, now: i64) -> AccountSection {
+    let (mut username, mut email, mut username_revealed, mut email_revealed) = (view.username, view.email, false, false);
+    match revealed {
+        Some((MaskedField::Username, value)) => (username, username_revealed) = (value, true),
+        Some((MaskedField::Email, value)) => (email, email_revealed) = (value, true),
+        None => {}
+    }
+    AccountSection {
+        username,
+        email,
+        username_revealed,
+        email_revealed,
+        country: view.country,
+        user_type: view.user_type,
+        created: rfc3339(view.created_at),
+        locked: view.locked,
+        methods: view.methods.into_iter().map(|m| (m.kind.to_owned(), m.label, m.confirmed, rfc3339(m.created_at))).collect(),
+        sessions: view.sessions.into_iter().map(|s| (rfc3339(s.created_at), rfc3339(s.last_seen_at), s.ip)).collect(),
+        events: view.events.into_iter().map(|e| (rfc3339(e.at), e.event.as_str().to_owned(), e.ip)).collect(),
+        cases: view.cases.iter().map(|c| row(c, now)).collect(),
+    }
 }
 
 async fn case_page(
@@ -105,8 +149,15 @@ async fn case_page(
     status: StatusCode,
     comment: String,
     error: Option<String>,
+    revealed: Option<(MaskedField, String)>,
 ) -> Result<Response, PageError> {
     let detail = state.support.case(&agent.0, id).await.map_err(ApiError::from)?;
+    let now = state.clock.unix();
+    let account = match state.support.account_view(&agent.0, id).await {
+        Ok(view) => Some(account_section(view, revealed, now)),
+        Err(SupportError::NoAccount) => None,
+        Err(e) => return Err(PageError(ApiError::from(e))),
+    };
     let notes = detail
         .notes
         .iter()
@@ -126,6 +177,7 @@ async fn case_page(
         comment,
         error,
         max_comment: MAX_COMMENT_CHARS,
+        account,
     };
     Ok(render(status, &page))
 }
@@ -137,7 +189,7 @@ pub async fn case(
     chrome: Chrome,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    case_page(&state, &agent, chrome, &id, StatusCode::OK, String::new(), None).await
+    case_page(&state, &agent, chrome, &id, StatusCode::OK, String::new(), None, None).await
 }
 
 #[derive(Deserialize)]
@@ -189,7 +241,7 @@ pub async fn comment(
     match state.support.comment(&agent.0, &id, &form.comment, &ctx).await {
         Ok(()) => Ok(back_to(&id)),
         Err(e @ SupportError::InvalidComment) => {
-            case_page(&state, &agent, chrome, &id, StatusCode::BAD_REQUEST, form.comment, Some(e.to_string())).await
+            case_page(&state, &agent, chrome, &id, StatusCode::BAD_REQUEST, form.comment, Some(e.to_string()), None).await
         }
         Err(e) => Err(PageError(ApiError::from(e))),
     }
@@ -206,4 +258,25 @@ pub async fn resolve(
     check_csrf(&state, &agent, &form.csrf)?;
     state.support.resolve(&agent.0, &id, &ctx).await.map_err(ApiError::from)?;
     Ok(Redirect::to("/support").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RevealForm {
+    csrf: String,
+    field: String,
+}
+
+/// `POST /support/cases/{id}/reveal`: the case page with one field in clear (audited).
+pub async fn reveal(
+    State(state): State<AppState>,
+    agent: SupportAgent,
+    chrome: Chrome,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<RevealForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &agent, &form.csrf)?;
+    let field = MaskedField::parse(&form.field).ok_or(SupportError::InvalidField).map_err(ApiError::from)?;
+    let value = state.support.reveal(&agent.0, &id, field, &ctx).await.map_err(ApiError::from)?;
+    case_page(&state, &agent, chrome, &id, StatusCode::OK, String::new(), None, Some((field, value))).await
 }
