@@ -26,5 +26,6 @@ mod login;
 mod pages;
 mod phone;
 mod recovery;
+mod support;
 mod two_step;
 mod two_step_reset;
