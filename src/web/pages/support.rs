@@ -141,16 +141,23 @@ fn account_section(view: AccountView, revealed: Option<(MaskedField, String)>, n
     }
 }
 
+/// What a case page shows back after a form: the refused note, or a revealed field.
+#[derive(Default)]
+struct Shown {
+    comment: String,
+    error: Option<String>,
+    revealed: Option<(MaskedField, String)>,
+}
+
 async fn case_page(
     state: &AppState,
     agent: &SupportAgent,
     chrome: Chrome,
     id: &str,
     status: StatusCode,
-    comment: String,
-    error: Option<String>,
-    revealed: Option<(MaskedField, String)>,
+    shown: Shown,
 ) -> Result<Response, PageError> {
+    let Shown { comment, error, revealed } = shown;
     let detail = state.support.case(&agent.0, id).await.map_err(ApiError::from)?;
     let now = state.clock.unix();
     let account = match state.support.account_view(&agent.0, id).await {
@@ -189,7 +196,7 @@ pub async fn case(
     chrome: Chrome,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    case_page(&state, &agent, chrome, &id, StatusCode::OK, String::new(), None, None).await
+    case_page(&state, &agent, chrome, &id, StatusCode::OK, Shown::default()).await
 }
 
 #[derive(Deserialize)]
@@ -241,7 +248,15 @@ pub async fn comment(
     match state.support.comment(&agent.0, &id, &form.comment, &ctx).await {
         Ok(()) => Ok(back_to(&id)),
         Err(e @ SupportError::InvalidComment) => {
-            case_page(&state, &agent, chrome, &id, StatusCode::BAD_REQUEST, form.comment, Some(e.to_string()), None).await
+            case_page(
+                &state,
+                &agent,
+                chrome,
+                &id,
+                StatusCode::BAD_REQUEST,
+                Shown { comment: form.comment, error: Some(e.to_string()), revealed: None },
+            )
+            .await
         }
         Err(e) => Err(PageError(ApiError::from(e))),
     }
@@ -278,5 +293,5 @@ pub async fn reveal(
     check_csrf(&state, &agent, &form.csrf)?;
     let field = MaskedField::parse(&form.field).ok_or(SupportError::InvalidField).map_err(ApiError::from)?;
     let value = state.support.reveal(&agent.0, &id, field, &ctx).await.map_err(ApiError::from)?;
-    case_page(&state, &agent, chrome, &id, StatusCode::OK, String::new(), None, Some((field, value))).await
+    case_page(&state, &agent, chrome, &id, StatusCode::OK, Shown { revealed: Some((field, value)), ..Shown::default() }).await
 }
