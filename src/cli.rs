@@ -123,7 +123,7 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
-    /// Grant or take away a role (admin: the /admin pages).
+    /// Grant or take away a role (admin: the /admin pages; support and admin: the /support console).
     Role {
         #[command(subcommand)]
         command: RoleCommand,

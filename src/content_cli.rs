@@ -29,7 +29,7 @@ const DEMO_BANNERS: &str = include_str!("../content/banners-demo.json");
 
 /// `doorman user role add|remove LOGIN ROLE`
 pub async fn set_role(config: &Config, login: &str, role: &str, grant: bool) -> anyhow::Result<()> {
-    let role = Role::parse(role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: the only role is admin"))?;
+    let role = Role::parse(role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}: the roles are admin and support"))?;
     let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
     let changed = services.roles.set_role(login, role, grant, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let what = match (grant, changed) {

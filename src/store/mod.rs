@@ -24,6 +24,7 @@ mod outbox;
 mod recovery;
 mod recovery_requests;
 mod sessions;
+mod support;
 mod throttle;
 mod two_step_reset;
 

@@ -119,20 +119,22 @@ impl RecoveryRequestStore for SqlStore {
         .map_err(backend_error)?;
         let Some(row) = row else { return Ok(None) };
         let id: String = row.try_get("id").map_err(backend_error)?;
-        let notes = sqlx::query("SELECT created_at, author, body FROM support_case_notes WHERE case_id = $1 ORDER BY created_at, id")
-            .bind(&id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(backend_error)?
-            .into_iter()
-            .map(|n| {
-                Ok(CaseNote {
-                    created_at: n.try_get("created_at").map_err(backend_error)?,
-                    author: n.try_get("author").map_err(backend_error)?,
-                    body: n.try_get("body").map_err(backend_error)?,
-                })
+        let notes = sqlx::query(
+            "SELECT created_at, author, body FROM support_case_notes WHERE case_id = $1 AND author <> 'agent' ORDER BY created_at, id",
+        )
+        .bind(&id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?
+        .into_iter()
+        .map(|n| {
+            Ok(CaseNote {
+                created_at: n.try_get("created_at").map_err(backend_error)?,
+                author: n.try_get("author").map_err(backend_error)?,
+                body: n.try_get("body").map_err(backend_error)?,
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(Some(CaseStatus {
             id,
             status: row.try_get("status").map_err(backend_error)?,

@@ -136,6 +136,28 @@ impl From<doorman_core::recovery_request::RequestError> for ApiError {
     }
 }
 
+impl From<doorman_core::support::SupportError> for ApiError {
+    fn from(e: doorman_core::support::SupportError) -> Self {
+        use doorman_core::support::SupportError;
+        let message = e.to_string();
+        match e {
+            SupportError::NotAgent => Self::forbidden(&message),
+            SupportError::TwoStepRequired => Self::new(StatusCode::FORBIDDEN, "two_step_required", message),
+            SupportError::NoSuchCase => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            SupportError::NoAccount => Self::new(StatusCode::NOT_FOUND, "no_account", message),
+            SupportError::InvalidField => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_field", message).with("field", serde_json::json!("field"))
+            }
+            SupportError::Resolved => Self::new(StatusCode::CONFLICT, "case_resolved", message),
+            SupportError::ClaimedByOther => Self::new(StatusCode::CONFLICT, "claimed_by_other", message),
+            SupportError::InvalidComment => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_comment", message).with("field", serde_json::json!("comment"))
+            }
+            SupportError::Store(ref inner) => Self::internal(inner),
+        }
+    }
+}
+
 impl From<ResetError> for ApiError {
     fn from(e: ResetError) -> Self {
         let message = e.to_string();

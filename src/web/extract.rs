@@ -14,6 +14,7 @@ use doorman_core::audit::RequestContext;
 use doorman_core::input::{self, ParseFailure};
 use doorman_core::session::{SessionRecord, SessionStage, SessionToken};
 use doorman_core::step_up::SteppedUp;
+use doorman_core::support::Agent;
 use doorman_core::two_step::TwoStepError;
 use doorman_core::Account;
 use std::net::{IpAddr, SocketAddr};
@@ -149,6 +150,42 @@ impl FromRequestParts<AppState> for StepUp {
     }
 }
 
+/// A support agent (issue 11 §6) who stepped up recently, with the console's proof. In
+/// order: no session answers 401 `not_authenticated` (the login page for pages); an account
+/// without the `support` or `admin` role 403 `forbidden`, one without 2-step 403
+/// `two_step_required`, both before any step-up is asked for; then the step-up, as [`StepUp`]
+/// (a page comes back to the same page after a GET, to the queue after a form).
+pub struct SupportAgent(pub Agent, pub CurrentSession);
+
+impl FromRequestParts<AppState> for SupportAgent {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let api = for_api(parts);
+        let session = match MaybeSession::from_request_parts(parts, state).await {
+            Ok(MaybeSession(Some(session))) => session,
+            Ok(MaybeSession(None)) if api => return Err(ApiError::not_authenticated().into_response()),
+            Ok(MaybeSession(None)) => return Err(Redirect::to("/login").into_response()),
+            Err(e) => return Err(answer(parts, e)),
+        };
+        if let Err(e) = state.support.admit(&session.account.id).await {
+            return Err(answer(parts, ApiError::from(e)));
+        }
+        let proof = match state.two_step.check_step_up(&session.record, &session.account).await {
+            Ok(proof) => proof,
+            Err(TwoStepError::StepUpRequired(_)) if !api => {
+                let next = if parts.method == axum::http::Method::GET { original_path(parts) } else { "/support" };
+                return Err(to_step_up(next));
+            }
+            Err(e) => return Err(answer(parts, ApiError::from(e))),
+        };
+        match state.support.agent(&proof).await {
+            Ok(agent) => Ok(Self(agent, session)),
+            Err(e) => Err(answer(parts, ApiError::from(e))),
+        }
+    }
+}
+
 /// A signed-in visitor of a page; otherwise a redirect to the login page.
 pub struct PageSession(pub CurrentSession);
 
@@ -172,8 +209,10 @@ impl FromRequestParts<AppState> for PageSession {
 /// - `reason`: why a help article did not help (`POST /api/v1/help/articles/{slug}/vote`,
 ///   `POST /help/{slug}/vote`);
 /// - `body`: a help article's Markdown (`POST /admin/help/...`);
-/// - `document`: the banner document (`POST /admin/banners`).
-pub const MULTI_LINE_FIELDS: [&str; 5] = ["reason", "body", "document", "details", "message"];
+/// - `document`: the banner document (`POST /admin/banners`);
+/// - `details`, `message`: what a recovery request tells support (`POST /api/v1/recovery-requests`);
+/// - `comment`: a support agent's note on a case (`POST /api/v1/support/cases/{id}/comments`).
+pub const MULTI_LINE_FIELDS: [&str; 6] = ["reason", "body", "document", "details", "message", "comment"];
 
 /// Whether `text` holds a control character not allowed here: NUL, the other C0 controls,
 /// DEL and the C1 controls everywhere; TAB, LF and CR everywhere but in multi-line fields.

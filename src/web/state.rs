@@ -80,6 +80,7 @@ pub struct AppState {
     pub recovery_requests: RecoveryRequests,
     pub answer_reset: doorman_core::answer_reset::AnswerReset,
     pub activity: doorman_core::activity::Activity,
+    pub support: doorman_core::support::Support,
     /// Signs CSRF tokens and keys visitor ids.
     pub key: ServerKey,
     pub clock: Arc<dyn Clock>,
@@ -108,6 +109,7 @@ impl AppState {
             recovery_requests: services.recovery_requests.clone(),
             answer_reset: services.answer_reset.clone(),
             activity: services.activity.clone(),
+            support: services.support.clone(),
             key: services.deps.key.clone(),
             clock: services.deps.clock.clone(),
             health: Health(services.deps.clone()),

@@ -31,6 +31,7 @@ mod recovery;
 mod recovery_requests;
 mod sessions;
 mod sms;
+mod support;
 mod throttling;
 mod two_step;
 mod two_step_reset;

@@ -24,13 +24,13 @@ async fn challenge(app: &TestApp) -> Value {
     answer.json()
 }
 
-async fn post_from(app: &TestApp, ip: &str, path: &str, body: Value) -> Response {
+pub(crate) async fn post_from(app: &TestApp, ip: &str, path: &str, body: Value) -> Response {
     let request = TestApp::new_client().post(app.url(path)).header("X-Real-IP", ip).json(&body);
     Response::read(request.send().await.expect("request")).await
 }
 
 /// A request with a fresh challenge (bits = 0 in tests: any nonce solves it).
-async fn ask(app: &TestApp, ip: &str, login: &str, contact: &str) -> Response {
+pub(crate) async fn ask(app: &TestApp, ip: &str, login: &str, contact: &str) -> Response {
     let c = challenge(app).await;
     let body = json!({
         "login": login,
@@ -43,11 +43,11 @@ async fn ask(app: &TestApp, ip: &str, login: &str, contact: &str) -> Response {
     post_from(app, ip, "/api/v1/recovery-requests", body).await
 }
 
-async fn confirm(app: &TestApp, ip: &str, contact: &str, code: &str) -> Response {
+pub(crate) async fn confirm(app: &TestApp, ip: &str, contact: &str, code: &str) -> Response {
     post_from(app, ip, "/api/v1/recovery-requests/confirm", json!({ "contact_email": contact, "code": code })).await
 }
 
-fn only_mail(mails: Vec<Mail>, kind: &str) -> Mail {
+pub(crate) fn only_mail(mails: Vec<Mail>, kind: &str) -> Mail {
     assert_eq!(mails.len(), 1, "{mails:?}");
     let mail = mails.into_iter().next().unwrap();
     assert_eq!(mail.kind, kind);

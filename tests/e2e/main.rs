@@ -27,5 +27,6 @@ mod pages;
 mod phone;
 mod recovery;
 mod recovery_request;
+mod support;
 mod two_step;
 mod two_step_reset;

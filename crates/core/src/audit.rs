@@ -52,10 +52,14 @@ pub enum AuditEvent {
     RecoveryRequestConfirmed,
     CaseNoteAdded,
     NewDeviceSignIn,
+    SupportCaseClaimed,
+    SupportCaseCommented,
+    SupportCaseResolved,
+    SupportFieldRevealed,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 47] = [
+    pub const ALL: [AuditEvent; 51] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -103,6 +107,10 @@ impl AuditEvent {
         Self::RecoveryRequestConfirmed,
         Self::CaseNoteAdded,
         Self::NewDeviceSignIn,
+        Self::SupportCaseClaimed,
+        Self::SupportCaseCommented,
+        Self::SupportCaseResolved,
+        Self::SupportFieldRevealed,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -158,6 +166,10 @@ impl AuditEvent {
             Self::RecoveryRequestConfirmed => "recovery_request_confirmed",
             Self::CaseNoteAdded => "case_note_added",
             Self::NewDeviceSignIn => "new_device_sign_in",
+            Self::SupportCaseClaimed => "support_case_claimed",
+            Self::SupportCaseCommented => "support_case_commented",
+            Self::SupportCaseResolved => "support_case_resolved",
+            Self::SupportFieldRevealed => "support_field_revealed",
         }
     }
 }

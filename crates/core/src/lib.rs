@@ -50,6 +50,8 @@ pub mod session;
 pub mod sign_in;
 pub mod step_up;
 pub mod store;
+pub mod support;
+pub mod support_view;
 pub mod throttle;
 pub mod trusted_device;
 pub mod two_step;

@@ -1,5 +1,6 @@
-//! Roles granted to accounts. Only `admin` exists: it opens the `/admin` pages (help
-//! articles and banners). Granted and revoked on the command line, and audited.
+//! Roles granted to accounts: `admin` opens the `/admin` pages (help articles and banners)
+//! and, like `support`, the support console (`/support`, issue 11 §6). Granted and revoked
+//! on the command line, and audited.
 
 use crate::account::{AccountId, LoginIdentifier};
 use crate::audit::{AuditEvent, RequestContext};
@@ -10,18 +11,21 @@ use async_trait::async_trait;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Admin,
+    Support,
 }
 
 impl Role {
     pub fn parse(raw: &str) -> Option<Self> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "admin" => Some(Self::Admin),
+            "support" => Some(Self::Support),
             _ => None,
         }
     }
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Admin => "admin",
+            Self::Support => "support",
         }
     }
 }

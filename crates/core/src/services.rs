@@ -18,6 +18,7 @@ use crate::recovery::Recovery;
 use crate::recovery_request::RecoveryRequests;
 use crate::roles::Roles;
 use crate::session::SessionPolicy;
+use crate::support::Support;
 use crate::two_step::{TwoStep, TwoStepSettings};
 use crate::two_step_reset::TwoStepReset;
 use crate::verifier::Verifier;
@@ -55,6 +56,7 @@ pub struct Services {
     pub answer_reset: AnswerReset,
     pub activity: Activity,
     pub recovery_requests: RecoveryRequests,
+    pub support: Support,
 }
 
 impl Services {
@@ -69,6 +71,7 @@ impl Services {
             answer_reset: AnswerReset::new(deps.clone(), verifier.clone()),
             activity: Activity::new(deps.clone()),
             recovery_requests: RecoveryRequests::new(deps.clone(), settings.proof_of_work_bits),
+            support: Support::new(deps.clone(), verifier.clone()),
             password_change: PasswordChange::new(deps.clone(), verifier, passwords),
             email_change: EmailChange::new(deps.clone()),
             payments: Payments::new(deps.clone()),

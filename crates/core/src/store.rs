@@ -171,6 +171,7 @@ pub trait Store:
     + crate::two_step_reset::TwoStepResetStore
     + crate::activity::ActivityStore
     + crate::recovery_request::RecoveryRequestStore
+    + crate::support::SupportStore
     + std::fmt::Debug
 {
     /// Is the database reachable (readiness).

@@ -10,6 +10,7 @@ pub mod help;
 pub mod payments;
 pub mod recovery;
 pub mod recovery_requests;
+pub mod support;
 pub mod two_step;
 pub mod two_step_reset;
 
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(compromise::router())
         .merge(answer_reset::router())
         .merge(recovery_requests::router())
+        .merge(support::router())
 }
 
 /// `{"status": ...}`: what a change that needs no more words answers.

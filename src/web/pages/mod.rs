@@ -15,6 +15,7 @@ mod password_change;
 mod payments;
 mod recovery;
 mod recovery_request;
+mod support;
 pub mod two_step;
 mod two_step_reset;
 
@@ -46,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .merge(help::router())
         .merge(banners::router())
         .merge(admin::router())
+        .merge(support::router())
         .merge(mailbox::router())
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../../static/app.css")) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../../static/app.js")) }))

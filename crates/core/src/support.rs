@@ -1,0 +1,190 @@
+//! The support console (issue 11 §6), first slice: who is an agent, and the queue of open
+//! cases (compromise reports, recovery requests, running 2-step resets) with claim, comment
+//! and resolve.
+//!
+//! Every operation takes an [`Agent`]: proof that the caller holds the `support` or `admin`
+//! role, has 2-step on, and stepped up recently. It is made only by [`Support::agent`], from a
+//! [`SteppedUp`] of the same account, so no console operation can be reached without the
+//! three checks.
+
+use crate::account::AccountId;
+use crate::audit::{AuditEvent, RequestContext};
+use crate::deps::Deps;
+use crate::roles::Role;
+use crate::step_up::SteppedUp;
+use crate::store::StoreError;
+use crate::verifier::Verifier;
+use async_trait::async_trait;
+
+/// Longest comment an agent may write, in characters.
+pub const MAX_COMMENT_CHARS: usize = 4000;
+/// Most cases the queue shows at once (oldest first).
+pub const QUEUE_LIMIT: i64 = 200;
+
+/// One line of the queue.
+#[derive(Debug, Clone)]
+pub struct CaseSummary {
+    pub id: String,
+    /// `compromise_report`, `recovery_request`, `two_step_reset`, ...
+    pub kind: String,
+    /// `open`, `claimed` (cases); `requested`, `waiting` (2-step resets).
+    pub status: String,
+    pub created_at: i64,
+    /// The username of the agent who claimed it.
+    pub claimed_by: Option<String>,
+}
+
+/// A case with what was written on it.
+#[derive(Debug, Clone)]
+pub struct CaseDetail {
+    pub summary: CaseSummary,
+    pub account_id: Option<AccountId>,
+    /// What the report or request said when the case was opened.
+    pub details: String,
+    pub notes: Vec<CaseNote>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaseNote {
+    pub at: i64,
+    /// The username of the agent who wrote it (`None` when that account is gone).
+    pub agent: Option<String>,
+    pub body: String,
+}
+
+/// What a claim or a resolve found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseUpdate {
+    Done,
+    NoSuchCase,
+    /// Already resolved: nothing changes any more.
+    Resolved,
+    /// Claimed by another agent.
+    ClaimedByOther,
+}
+
+#[async_trait]
+pub trait SupportStore: Send + Sync {
+    /// Open and claimed cases, and running 2-step resets, oldest first.
+    async fn open_cases(&self, limit: i64) -> Result<Vec<CaseSummary>, StoreError>;
+    async fn case_detail(&self, id: &str) -> Result<Option<CaseDetail>, StoreError>;
+    /// Claims a case that is not resolved and not claimed by another agent.
+    async fn claim_case(&self, id: &str, agent: &AccountId, now: i64) -> Result<CaseUpdate, StoreError>;
+    /// Adds a note to a case that is not resolved.
+    async fn add_agent_note(&self, id: &str, agent: &AccountId, body: &str, now: i64) -> Result<CaseUpdate, StoreError>;
+    /// Resolves a case that is not resolved and not claimed by another agent.
+    async fn resolve_case(&self, id: &str, agent: &AccountId, now: i64) -> Result<CaseUpdate, StoreError>;
+    /// Every case of the account, newest first.
+    async fn cases_of_account(&self, account: &AccountId) -> Result<Vec<CaseSummary>, StoreError>;
+}
+
+/// Proof that the caller may use the console: the `support` or `admin` role, 2-step on,
+/// and a recent step-up. Private fields, no public constructor: only [`Support::agent`].
+#[derive(Debug)]
+pub struct Agent {
+    account: AccountId,
+}
+
+impl Agent {
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupportError {
+    #[error("This page is for support agents only.")]
+    NotAgent,
+    #[error("A support agent's account must have 2-step verification on. Turn it on in Security settings first.")]
+    TwoStepRequired,
+    #[error("There is no such case.")]
+    NoSuchCase,
+    #[error("This case names no account.")]
+    NoAccount,
+    #[error("Only the username and the email can be revealed.")]
+    InvalidField,
+    #[error("This case is already resolved.")]
+    Resolved,
+    #[error("Another agent has claimed this case.")]
+    ClaimedByOther,
+    #[error("Write a comment of at most {MAX_COMMENT_CHARS} characters.")]
+    InvalidComment,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<CaseUpdate> for Result<(), SupportError> {
+    fn from(update: CaseUpdate) -> Self {
+        match update {
+            CaseUpdate::Done => Ok(()),
+            CaseUpdate::NoSuchCase => Err(SupportError::NoSuchCase),
+            CaseUpdate::Resolved => Err(SupportError::Resolved),
+            CaseUpdate::ClaimedByOther => Err(SupportError::ClaimedByOther),
+        }
+    }
+}
+
+/// The support console's operations.
+#[derive(Debug, Clone)]
+pub struct Support {
+    pub(crate) deps: Deps,
+    verifier: Verifier,
+}
+
+impl Support {
+    pub fn new(deps: Deps, verifier: Verifier) -> Self {
+        Self { deps, verifier }
+    }
+
+    /// Whether the account may use the console at all: the role, then 2-step. Checked
+    /// before the step-up, so other accounts are refused (403) without being asked to step up.
+    pub async fn admit(&self, account: &AccountId) -> Result<(), SupportError> {
+        let roles = self.deps.store.roles_of(account).await?;
+        if !roles.iter().any(|r| matches!(r, Role::Support | Role::Admin)) {
+            return Err(SupportError::NotAgent);
+        }
+        if !self.verifier.two_step_enabled(account).await? {
+            return Err(SupportError::TwoStepRequired);
+        }
+        Ok(())
+    }
+
+    /// The console's proof, from the account's own recent step-up.
+    pub async fn agent(&self, proof: &SteppedUp) -> Result<Agent, SupportError> {
+        self.admit(proof.account()).await?;
+        Ok(Agent { account: proof.account().clone() })
+    }
+
+    pub async fn queue(&self, _agent: &Agent) -> Result<Vec<CaseSummary>, SupportError> {
+        Ok(self.deps.store.open_cases(QUEUE_LIMIT).await?)
+    }
+
+    pub async fn case(&self, _agent: &Agent, id: &str) -> Result<CaseDetail, SupportError> {
+        self.deps.store.case_detail(id).await?.ok_or(SupportError::NoSuchCase)
+    }
+
+    pub async fn claim(&self, agent: &Agent, id: &str, ctx: &RequestContext) -> Result<(), SupportError> {
+        let update = self.deps.store.claim_case(id, &agent.account, self.deps.now()).await?;
+        Result::from(update)?;
+        self.deps.audit(AuditEvent::SupportCaseClaimed, Some(&agent.account), ctx, &format!("case={id}")).await?;
+        Ok(())
+    }
+
+    pub async fn comment(&self, agent: &Agent, id: &str, text: &str, ctx: &RequestContext) -> Result<(), SupportError> {
+        let body = text.trim();
+        if body.is_empty() || body.chars().count() > MAX_COMMENT_CHARS {
+            return Err(SupportError::InvalidComment);
+        }
+        let update = self.deps.store.add_agent_note(id, &agent.account, body, self.deps.now()).await?;
+        Result::from(update)?;
+        self.deps.audit(AuditEvent::SupportCaseCommented, Some(&agent.account), ctx, &format!("case={id}")).await?;
+        Ok(())
+    }
+
+    pub async fn resolve(&self, agent: &Agent, id: &str, ctx: &RequestContext) -> Result<(), SupportError> {
+        let update = self.deps.store.resolve_case(id, &agent.account, self.deps.now()).await?;
+        Result::from(update)?;
+        self.deps.audit(AuditEvent::SupportCaseResolved, Some(&agent.account), ctx, &format!("case={id}")).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! The support queue: open cases and running 2-step resets; claim, notes, resolve.
+
+use super::{backend_error, SqlStore};
+use async_trait::async_trait;
+use doorman_core::account::AccountId;
+use doorman_core::store::StoreError;
+use doorman_core::support::{CaseDetail, CaseNote, CaseSummary, CaseUpdate, SupportStore};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+fn summary_from_row(row: &AnyRow) -> Result<CaseSummary, StoreError> {
+    Ok(CaseSummary {
+        id: row.try_get("id").map_err(backend_error)?,
+        kind: row.try_get("kind").map_err(backend_error)?,
+        status: row.try_get("status").map_err(backend_error)?,
+        created_at: row.try_get("created_at").map_err(backend_error)?,
+        claimed_by: row.try_get("claimed_by").map_err(backend_error)?,
+    })
+}
+
+impl SqlStore {
+    /// Why a conditional update of a case changed nothing.
+    async fn why_unchanged(&self, id: &str) -> Result<CaseUpdate, StoreError> {
+        let row = sqlx::query("SELECT status FROM support_cases WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(match row {
+            None => CaseUpdate::NoSuchCase,
+            Some(row) if row.try_get::<String, _>("status").map_err(backend_error)? == "resolved" => CaseUpdate::Resolved,
+            Some(_) => CaseUpdate::ClaimedByOther,
+        })
+    }
+}
+
+#[async_trait]
+impl SupportStore for SqlStore {
+    async fn open_cases(&self, limit: i64) -> Result<Vec<CaseSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id AS id, c.kind AS kind, c.status AS status, c.created_at AS created_at, a.username AS claimed_by \
+             FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.status <> 'resolved' \
+             UNION ALL \
+             SELECT r.id AS id, 'two_step_reset' AS kind, r.status AS status, r.created_at AS created_at, NULL AS claimed_by \
+             FROM two_step_resets r WHERE r.status IN ('requested', 'waiting') \
+             ORDER BY created_at, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter().map(summary_from_row).collect()
+    }
+
+    async fn case_detail(&self, id: &str) -> Result<Option<CaseDetail>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT c.id AS id, c.kind AS kind, c.status AS status, c.created_at AS created_at, a.username AS claimed_by, \
+                    c.account_id AS account_id, c.details AS details \
+             FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?
+        else {
+            return Ok(None);
+        };
+        let notes = sqlx::query(
+            "SELECT n.created_at AS created_at, COALESCE(a.username, n.author) AS agent, n.body AS body \
+             FROM support_case_notes n LEFT JOIN accounts a ON a.id = n.agent_id WHERE n.case_id = $1 ORDER BY n.created_at, n.id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?
+        .iter()
+        .map(|n| {
+            Ok(CaseNote {
+                at: n.try_get("created_at").map_err(backend_error)?,
+                agent: n.try_get("agent").map_err(backend_error)?,
+                body: n.try_get("body").map_err(backend_error)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(CaseDetail {
+            summary: summary_from_row(&row)?,
+            account_id: row.try_get::<Option<String>, _>("account_id").map_err(backend_error)?.map(AccountId::from_stored),
+            details: row.try_get("details").map_err(backend_error)?,
+            notes,
+        }))
+    }
+
+    async fn claim_case(&self, id: &str, agent: &AccountId, _now: i64) -> Result<CaseUpdate, StoreError> {
+        let done = sqlx::query(
+            "UPDATE support_cases SET claimed_by = $2, status = 'claimed' \
+             WHERE id = $1 AND status <> 'resolved' AND (claimed_by IS NULL OR claimed_by = $2)",
+        )
+        .bind(id)
+        .bind(agent.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?
+        .rows_affected();
+        if done == 1 {
+            Ok(CaseUpdate::Done)
+        } else {
+            self.why_unchanged(id).await
+        }
+    }
+
+    async fn add_agent_note(&self, id: &str, agent: &AccountId, body: &str, now: i64) -> Result<CaseUpdate, StoreError> {
+        // One statement: the note is written only while the case is not resolved.
+        let done = sqlx::query(
+            "INSERT INTO support_case_notes (id, case_id, author, agent_id, created_at, body) \
+             SELECT $1, id, 'agent', $3, $4, $5 FROM support_cases WHERE id = $2 AND status <> 'resolved'",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(id)
+        .bind(agent.as_str())
+        .bind(now)
+        .bind(body)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?
+        .rows_affected();
+        if done == 1 {
+            Ok(CaseUpdate::Done)
+        } else {
+            self.why_unchanged(id).await
+        }
+    }
+
+    async fn resolve_case(&self, id: &str, agent: &AccountId, now: i64) -> Result<CaseUpdate, StoreError> {
+        let done = sqlx::query(
+            "UPDATE support_cases SET status = 'resolved', resolved_at = $3, claimed_by = $2 \
+             WHERE id = $1 AND status <> 'resolved' AND (claimed_by IS NULL OR claimed_by = $2)",
+        )
+        .bind(id)
+        .bind(agent.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?
+        .rows_affected();
+        if done == 1 {
+            Ok(CaseUpdate::Done)
+        } else {
+            self.why_unchanged(id).await
+        }
+    }
+
+    async fn cases_of_account(&self, account: &AccountId) -> Result<Vec<CaseSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id AS id, c.kind AS kind, c.status AS status, c.created_at AS created_at, a.username AS claimed_by \
+             FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.account_id = $1 \
+             ORDER BY c.created_at DESC, c.id LIMIT 50",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter().map(summary_from_row).collect()
+    }
+}

@@ -1,0 +1,297 @@
+//! The support console's pages (issue 11 §6), first slice: `/support` (the queue) and
+//! `/support/cases/{id}` (a case: details, notes; claim, comment, resolve). Only agents
+//! (`support` or `admin` role, 2-step on) who stepped up recently reach them: the
+//! `SupportAgent` extractor sends anonymous visitors to the login page (303), refuses other
+//! accounts (403) and sends agents to step up. Every form carries the CSRF token (S8.1).
+
+use super::{render, Chrome};
+use crate::web::content::rfc3339;
+use crate::web::error::{ApiError, PageError};
+use crate::web::extract::{Client, PageForm, Path, SupportAgent};
+use crate::web::security::{forbidden_form, Csrf};
+use crate::web::state::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use doorman_core::clock::in_words;
+use doorman_core::support::{CaseSummary, SupportError, MAX_COMMENT_CHARS};
+use doorman_core::support_view::{AccountView, MaskedField};
+use serde::Deserialize;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/support", get(queue))
+        .route("/support/cases/{id}", get(case))
+        .route("/support/cases/{id}/claim", post(claim))
+        .route("/support/cases/{id}/comment", post(comment))
+        .route("/support/cases/{id}/resolve", post(resolve))
+        .route("/support/cases/{id}/reveal", post(reveal))
+}
+
+/// A case as a line of the queue or the head of a case page.
+pub struct CaseRow {
+    pub id: String,
+    pub kind: &'static str,
+    pub status: String,
+    pub opened: String,
+    pub age: String,
+    pub claimed_by: String,
+    /// Cases have a page; a running 2-step reset is shown for awareness only.
+    pub has_page: bool,
+}
+
+fn kind_in_words(kind: &str) -> &'static str {
+    match kind {
+        "compromise_report" => "Account locked (\"this wasn't me\")",
+        "compromise_form" => "Compromise report (public form)",
+        "recovery_request" => "Recovery request",
+        "two_step_reset" => "2-step reset (waiting period)",
+        _ => "Other",
+    }
+}
+
+fn row(case: &CaseSummary, now: i64) -> CaseRow {
+    CaseRow {
+        id: case.id.clone(),
+        kind: kind_in_words(&case.kind),
+        status: case.status.clone(),
+        opened: rfc3339(case.created_at),
+        age: in_words((now - case.created_at).max(1)),
+        claimed_by: case.claimed_by.clone().unwrap_or_default(),
+        has_page: case.kind != "two_step_reset",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "support_queue.html")]
+struct QueuePage {
+    chrome: Chrome,
+    cases: Vec<CaseRow>,
+}
+
+/// `GET /support`: open cases, oldest first.
+pub async fn queue(State(state): State<AppState>, SupportAgent(agent, _): SupportAgent, chrome: Chrome) -> Result<Response, PageError> {
+    let now = state.clock.unix();
+    let cases = state.support.queue(&agent).await.map_err(ApiError::from)?.iter().map(|c| row(c, now)).collect();
+    Ok(render(StatusCode::OK, &QueuePage { chrome, cases }))
+}
+
+pub struct NoteRow {
+    pub when: String,
+    pub agent: String,
+    pub body: String,
+}
+
+#[derive(Template)]
+#[template(path = "support_case.html")]
+struct CasePage {
+    chrome: Chrome,
+    csrf: String,
+    case: CaseRow,
+    details: String,
+    notes: Vec<NoteRow>,
+    resolved: bool,
+    comment: String,
+    error: Option<String>,
+    max_comment: usize,
+    account: Option<AccountSection>,
+}
+
+pub struct AccountSection {
+    pub username: String,
+    pub email: String,
+    pub username_revealed: bool,
+    pub email_revealed: bool,
+    pub country: String,
+    pub user_type: String,
+    pub created: String,
+    pub locked: bool,
+    /// (kind, label, confirmed, added)
+    pub methods: Vec<(String, String, bool, String)>,
+    /// (started, last seen, address)
+    pub sessions: Vec<(String, String, String)>,
+    /// (when, event, address)
+    pub events: Vec<(String, String, String)>,
+    pub cases: Vec<CaseRow>,
+}
+
+fn account_section(view: AccountView, revealed: Option<(MaskedField, String)>, now: i64) -> AccountSection {
+    let (mut username, mut email, mut username_revealed, mut email_revealed) = (view.username, view.email, false, false);
+    match revealed {
+        Some((MaskedField::Username, value)) => (username, username_revealed) = (value, true),
+        Some((MaskedField::Email, value)) => (email, email_revealed) = (value, true),
+        None => {}
+    }
+    AccountSection {
+        username,
+        email,
+        username_revealed,
+        email_revealed,
+        country: view.country,
+        user_type: view.user_type,
+        created: rfc3339(view.created_at),
+        locked: view.locked,
+        methods: view.methods.into_iter().map(|m| (m.kind.to_owned(), m.label, m.confirmed, rfc3339(m.created_at))).collect(),
+        sessions: view.sessions.into_iter().map(|s| (rfc3339(s.created_at), rfc3339(s.last_seen_at), s.ip)).collect(),
+        events: view.events.into_iter().map(|e| (rfc3339(e.at), e.event.as_str().to_owned(), e.ip)).collect(),
+        cases: view.cases.iter().map(|c| row(c, now)).collect(),
+    }
+}
+
+/// What a case page shows back after a form: the refused note, or a revealed field.
+#[derive(Default)]
+struct Shown {
+    comment: String,
+    error: Option<String>,
+    revealed: Option<(MaskedField, String)>,
+}
+
+async fn case_page(
+    state: &AppState,
+    agent: &SupportAgent,
+    chrome: Chrome,
+    id: &str,
+    status: StatusCode,
+    shown: Shown,
+) -> Result<Response, PageError> {
+    let Shown { comment, error, revealed } = shown;
+    let detail = state.support.case(&agent.0, id).await.map_err(ApiError::from)?;
+    let now = state.clock.unix();
+    let account = match state.support.account_view(&agent.0, id).await {
+        Ok(view) => Some(account_section(view, revealed, now)),
+        Err(SupportError::NoAccount) => None,
+        Err(e) => return Err(PageError(ApiError::from(e))),
+    };
+    let notes = detail
+        .notes
+        .iter()
+        .map(|n| NoteRow {
+            when: rfc3339(n.at),
+            agent: n.agent.clone().unwrap_or_else(|| "(a removed account)".into()),
+            body: n.body.clone(),
+        })
+        .collect();
+    let page = CasePage {
+        chrome,
+        csrf: Csrf::token(state, agent.1.token.expose()),
+        resolved: detail.summary.status == "resolved",
+        case: row(&detail.summary, state.clock.unix()),
+        details: detail.details,
+        notes,
+        comment,
+        error,
+        max_comment: MAX_COMMENT_CHARS,
+        account,
+    };
+    Ok(render(status, &page))
+}
+
+/// `GET /support/cases/{id}`
+pub async fn case(
+    State(state): State<AppState>,
+    agent: SupportAgent,
+    chrome: Chrome,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    case_page(&state, &agent, chrome, &id, StatusCode::OK, Shown::default()).await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+pub struct CommentForm {
+    csrf: String,
+    comment: String,
+}
+
+fn check_csrf(state: &AppState, agent: &SupportAgent, token: &str) -> Result<(), PageError> {
+    if Csrf::check(state, agent.1.token.expose(), token) {
+        Ok(())
+    } else {
+        Err(PageError(forbidden_form()))
+    }
+}
+
+fn back_to(id: &str) -> Response {
+    Redirect::to(&format!("/support/cases/{id}")).into_response()
+}
+
+/// `POST /support/cases/{id}/claim`
+pub async fn claim(
+    State(state): State<AppState>,
+    agent: SupportAgent,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &agent, &form.csrf)?;
+    state.support.claim(&agent.0, &id, &ctx).await.map_err(ApiError::from)?;
+    Ok(back_to(&id))
+}
+
+/// `POST /support/cases/{id}/comment`: an empty or too long comment is shown back on the form.
+pub async fn comment(
+    State(state): State<AppState>,
+    agent: SupportAgent,
+    chrome: Chrome,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CommentForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &agent, &form.csrf)?;
+    match state.support.comment(&agent.0, &id, &form.comment, &ctx).await {
+        Ok(()) => Ok(back_to(&id)),
+        Err(e @ SupportError::InvalidComment) => {
+            case_page(
+                &state,
+                &agent,
+                chrome,
+                &id,
+                StatusCode::BAD_REQUEST,
+                Shown { comment: form.comment, error: Some(e.to_string()), revealed: None },
+            )
+            .await
+        }
+        Err(e) => Err(PageError(ApiError::from(e))),
+    }
+}
+
+/// `POST /support/cases/{id}/resolve`: back to the queue.
+pub async fn resolve(
+    State(state): State<AppState>,
+    agent: SupportAgent,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<CsrfForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &agent, &form.csrf)?;
+    state.support.resolve(&agent.0, &id, &ctx).await.map_err(ApiError::from)?;
+    Ok(Redirect::to("/support").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RevealForm {
+    csrf: String,
+    field: String,
+}
+
+/// `POST /support/cases/{id}/reveal`: the case page with one field in clear (audited).
+pub async fn reveal(
+    State(state): State<AppState>,
+    agent: SupportAgent,
+    chrome: Chrome,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<RevealForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &agent, &form.csrf)?;
+    let field = MaskedField::parse(&form.field).ok_or(SupportError::InvalidField).map_err(ApiError::from)?;
+    let value = state.support.reveal(&agent.0, &id, field, &ctx).await.map_err(ApiError::from)?;
+    case_page(&state, &agent, chrome, &id, StatusCode::OK, Shown { revealed: Some((field, value)), ..Shown::default() }).await
+}
