@@ -11,8 +11,8 @@
 //! Results and the machine are recorded in docs/BENCHMARKS.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use doorman::app::{Application, Options};
 use doorman::Config;
+use doorman::app::{Application, Options};
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::NewAccountRequest;
 use doorman_core::{Country, EmailAddress, Password, UserType, Username};

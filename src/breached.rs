@@ -15,8 +15,8 @@
 use crate::settings::BreachedSettings;
 use anyhow::Context as _;
 use async_trait::async_trait;
-use doorman_core::breached::{BreachCheckError, BreachedPasswords};
 use doorman_core::Password;
+use doorman_core::breached::{BreachCheckError, BreachedPasswords};
 use sha1::{Digest as _, Sha1};
 use std::io::{self, BufRead, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};

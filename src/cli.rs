@@ -198,7 +198,10 @@ fn init_logging() {
 async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     // The demo mailbox shows every reset link it sent: never on a reachable address.
     if demo && !config.listen.ip().is_loopback() {
-        anyhow::bail!("--demo shows every email and text message at /dev/mailbox, so it only listens on a loopback address (127.0.0.1 or ::1), not {}", config.listen);
+        anyhow::bail!(
+            "--demo shows every email and text message at /dev/mailbox, so it only listens on a loopback address (127.0.0.1 or ::1), not {}",
+            config.listen
+        );
     }
     let application = Application::build(config, Options { demo, ..Options::default() }).await?;
     if demo {
@@ -220,7 +223,9 @@ async fn audit_verify(config: &Config) -> anyhow::Result<()> {
             Ok(())
         }
         doorman_core::audit_chain::ChainReport::Broken { at_id, sealed_before } => {
-            anyhow::bail!("audit chain BROKEN at event {at_id}: the {sealed_before} events before it verify; this one, or one before it, was edited, removed or inserted")
+            anyhow::bail!(
+                "audit chain BROKEN at event {at_id}: the {sealed_before} events before it verify; this one, or one before it, was edited, removed or inserted"
+            )
         }
     }
 }
@@ -290,7 +295,7 @@ async fn mail_status(config: &Config, limit: i64) -> anyhow::Result<()> {
 /// Failed attempts of the last 7 days by UTC day, channel and destination country (an
 /// SMS's country is its number's; email has none, shown as `--`).
 async fn print_delivery_failures(store: &SqlStore) -> anyhow::Result<()> {
-    use doorman_core::delivery_failures::{DeliveryFailureStore, DAY_SECONDS};
+    use doorman_core::delivery_failures::{DAY_SECONDS, DeliveryFailureStore};
     let today = time::OffsetDateTime::now_utc().unix_timestamp();
     let rows = store.delivery_failures_since(today - 6 * DAY_SECONDS).await?;
     if rows.is_empty() {

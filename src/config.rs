@@ -6,9 +6,9 @@
 //! that need a group of them take it parsed and checked, as a type of [`crate::settings`]
 //! ([`Config::mail`], [`Config::sms`], [`Config::breached`]).
 
-use crate::settings::{redacted, redacted_text, BreachedSettings, MailSettings, Query, SmsProvider, SmsSettings};
-use figment::providers::{Env, Format, Serialized, Toml};
+use crate::settings::{BreachedSettings, MailSettings, Query, SmsProvider, SmsSettings, redacted, redacted_text};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 use lettre::message::Mailbox;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -252,7 +252,10 @@ impl Config {
             self.max_body_bytes,
             self.header_read_timeout_seconds,
             if self.max_connections_per_address == 0 { "0 (no cap)".to_owned() } else { self.max_connections_per_address.to_string() },
-            self.hash_queue.map_or_else(|| format!("{} (4 per CPU)", 4 * std::thread::available_parallelism().map_or(2, |n| n.get())), |q| q.to_string()),
+            self.hash_queue.map_or_else(
+                || format!("{} (4 per CPU)", 4 * std::thread::available_parallelism().map_or(2, |n| n.get())),
+                |q| q.to_string()
+            ),
             self.describe_sms(),
             self.describe_breached(),
         )
@@ -277,7 +280,7 @@ impl Config {
             Some(provider) => provider,
             None => match (&self.sms_webhook_url, &self.sms_twilio_account_sid) {
                 (Some(_), Some(_)) => {
-                    return Err("both sms_webhook_url and sms_twilio_account_sid are set: choose one with sms_provider".into())
+                    return Err("both sms_webhook_url and sms_twilio_account_sid are set: choose one with sms_provider".into());
                 }
                 (Some(_), None) => SmsProvider::Webhook,
                 (None, Some(_)) => SmsProvider::Twilio,

@@ -6,7 +6,7 @@ use crate::config::Config;
 use anyhow::Context;
 use doorman_core::audit::RequestContext;
 use doorman_core::clock::SystemClock;
-use doorman_core::help::{parse_article_file, Article};
+use doorman_core::help::{Article, parse_article_file};
 use doorman_core::roles::Role;
 use doorman_core::services::Services;
 use std::io::Read;
@@ -51,11 +51,7 @@ pub async fn import_banners(config: &Config, file: &Path) -> anyhow::Result<()> 
     } else {
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         // The seed file ends with the document on its last line, after the article's text.
-        if file.extension().is_some_and(|e| e == "json") {
-            text
-        } else {
-            last_json_line(&text).unwrap_or(text)
-        }
+        if file.extension().is_some_and(|e| e == "json") { text } else { last_json_line(&text).unwrap_or(text) }
     };
     let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
     let board = services.content.import_banners(&json, None, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;

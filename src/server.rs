@@ -9,8 +9,8 @@
 //! Handlers still see the peer as `ConnectInfo<SocketAddr>`. Stopping closes the listener,
 //! lets every connection finish the request under way, then returns.
 
-use axum::extract::ConnectInfo;
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};

@@ -16,7 +16,7 @@ mod transport;
 mod worker;
 
 pub use capture::Captured;
-pub use send::{SendError, SEND_DEADLINE, SEND_TIMEOUT};
+pub use send::{SEND_DEADLINE, SEND_TIMEOUT, SendError};
 pub use sms::SmsTransport;
-pub use transport::{compose, Transport};
-pub use worker::{run_workers, worker_id, Progress, Worker, BATCH_SIZE, LEASE_SECONDS, POLL_INTERVAL};
+pub use transport::{Transport, compose};
+pub use worker::{BATCH_SIZE, LEASE_SECONDS, POLL_INTERVAL, Progress, Worker, run_workers, worker_id};

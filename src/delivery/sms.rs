@@ -25,8 +25,8 @@
 
 use super::capture::Captured;
 use super::dev_outbox::{dev_outbox_stem, safe_id, write_atomically};
-use super::send::{SendError, SEND_DEADLINE, SEND_TIMEOUT};
-use crate::settings::{redacted, Query, SmsSettings};
+use super::send::{SEND_DEADLINE, SEND_TIMEOUT, SendError};
+use crate::settings::{Query, SmsSettings, redacted};
 use doorman_core::outbox::{Channel, ClaimedMessage};
 use doorman_core::phone::PhoneNumber;
 use hmac::{Hmac, Mac};
@@ -89,7 +89,9 @@ impl SmsTransport {
     /// codes.
     pub fn for_server(settings: Option<SmsSettings>, demo: bool, from: &Mailbox) -> anyhow::Result<Option<Self>> {
         let Some(settings) = settings else {
-            tracing::warn!("no SMS provider is configured: text-message codes are not offered, and phones already enrolled are unavailable until one is (see sms_provider); accounts whose only 2-step method is a phone can sign in only with a recovery code");
+            tracing::warn!(
+                "no SMS provider is configured: text-message codes are not offered, and phones already enrolled are unavailable until one is (see sms_provider); accounts whose only 2-step method is a phone can sign in only with a recovery code"
+            );
             return Ok(None);
         };
         if let SmsSettings::DevOutbox { mail_dir } = &settings {

@@ -5,9 +5,9 @@
 
 use super::capture::Captured;
 use super::dev_outbox::{dev_outbox_stem, write_atomically};
-use super::send::{SendError, SEND_DEADLINE, SEND_TIMEOUT};
+use super::send::{SEND_DEADLINE, SEND_TIMEOUT, SendError};
 use super::sms::SmsTransport;
-use crate::settings::{redacted, MailSettings, Query, SmsSettings};
+use crate::settings::{MailSettings, Query, SmsSettings, redacted};
 use anyhow::Context;
 use doorman_core::outbox::{Channel, ClaimedMessage};
 use lettre::message::{Mailbox, MultiPart};
@@ -158,11 +158,7 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     let text = error_chain(e);
     let code = e.status().map(u16::from);
     let authentication = matches!(code, Some(530 | 534 | 535 | 538));
-    if e.is_permanent() && !authentication {
-        SendError::Permanent(text)
-    } else {
-        SendError::Transient(text)
-    }
+    if e.is_permanent() && !authentication { SendError::Permanent(text) } else { SendError::Transient(text) }
 }
 
 fn error_chain(e: &lettre::transport::smtp::Error) -> String {

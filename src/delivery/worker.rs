@@ -5,12 +5,12 @@
 //! Nothing here logs a message's body, a link, a token or a code: only ids, kinds and errors.
 //! Every attempt is counted per channel and destination country (`delivery_failures`).
 
-use super::send::{SendError, SEND_DEADLINE};
+use super::send::{SEND_DEADLINE, SendError};
 use super::transport::Transport;
 use doorman_core::audit::{AuditEvent, RequestContext};
-use doorman_core::delivery_failures::{destination_country, AttemptFailure, DeliveryAttempt};
+use doorman_core::delivery_failures::{AttemptFailure, DeliveryAttempt, destination_country};
 use doorman_core::jobs::Job;
-use doorman_core::outbox::{self, retry_delay, Channel, ClaimedMessage};
+use doorman_core::outbox::{self, Channel, ClaimedMessage, retry_delay};
 use doorman_core::recovery::JobError;
 use doorman_core::services::Services;
 use doorman_core::store::StoreError;
@@ -103,11 +103,7 @@ impl Worker {
             let pause = match self.run_once().await {
                 Ok(progress) => {
                     failed_rounds = 0;
-                    if progress.more_may_be_due() {
-                        Duration::ZERO
-                    } else {
-                        POLL_INTERVAL
-                    }
+                    if progress.more_may_be_due() { Duration::ZERO } else { POLL_INTERVAL }
                 }
                 Err(e) => {
                     failed_rounds = failed_rounds.saturating_add(1);

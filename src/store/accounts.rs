@@ -1,9 +1,9 @@
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::{Account, AccountId, Country, EmailAddress, UserType, Username};
 use doorman_core::store::{AccountStore, NewAccount, StoreError};
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 /// The columns [`account_from_row`] reads, for `concat!` (queries stay `&'static str`).

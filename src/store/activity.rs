@@ -1,5 +1,5 @@
 use super::audit::record_from_row;
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::activity::ActivityStore;

@@ -1,13 +1,13 @@
 //! Approvals bound to one transaction, and the withdrawals they allow (the demo payments).
 
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::approval::{Approval, ApprovalStore};
 use doorman_core::payments::{Amount, WithdrawalRecord, WithdrawalStore};
 use doorman_core::store::StoreError;
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 fn approval_from_row(row: &AnyRow) -> Result<Approval, sqlx::Error> {
     Ok(Approval {

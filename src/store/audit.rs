@@ -1,11 +1,11 @@
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::audit::{AuditEvent, AuditRecord};
 use doorman_core::audit_chain::ChainedEvent;
 use doorman_core::store::{AuditStore, StoreError};
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 /// The columns [`chained_from_row`] reads, for `concat!` (queries stay `&'static str`).
 macro_rules! chained_columns {

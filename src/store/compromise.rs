@@ -2,7 +2,7 @@
 
 use super::outbox::insert_message;
 use super::recovery::insert_token;
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::compromise::{AccountLock, AccountLockRecord, CompromiseStore, LockOutcome, NewCase, StoredReport};

@@ -1,10 +1,10 @@
 //! Help articles, votes, the banner document and account roles.
 
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::content::{ContentStore, ContentVersions};
-use doorman_core::help::{Article, ArticleFields, Ballot, MyVote, NoChoice, NoReason, Slug, Tally, WeeklyVotes, WEEK_SECONDS};
+use doorman_core::help::{Article, ArticleFields, Ballot, MyVote, NoChoice, NoReason, Slug, Tally, WEEK_SECONDS, WeeklyVotes};
 use doorman_core::roles::{Role, RoleStore};
 use doorman_core::store::StoreError;
 use sqlx::any::AnyRow;

@@ -1,14 +1,14 @@
 //! Delivery outcomes per channel, country and day: one upsert per attempt, so replicas
 //! recording at the same moment add up instead of overwriting each other.
 
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::Country;
-use doorman_core::delivery_failures::{day_of, DeliveryAttempt, DeliveryFailureStore, DeliveryFailures};
+use doorman_core::delivery_failures::{DeliveryAttempt, DeliveryFailureStore, DeliveryFailures, day_of};
 use doorman_core::outbox::Channel;
 use doorman_core::store::StoreError;
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 fn failures_from_row(row: &AnyRow) -> Result<DeliveryFailures, StoreError> {
     let channel: String = row.try_get("channel").map_err(backend_error)?;

@@ -1,4 +1,4 @@
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::store::StoreError;

@@ -1,6 +1,6 @@
 use super::accounts::{account_columns, account_from_row};
 use super::outbox::insert_message;
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::{Account, AccountId, EmailAddress};
 use doorman_core::email_change::{EmailChangeOutcome, EmailChangeStore, NewEmailChange};

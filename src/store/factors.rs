@@ -1,13 +1,13 @@
 use super::outbox::insert_message;
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::factors::{FactorKind, FactorRecord, FactorSecret, FactorStore, NewOtp, OtpRecord};
 use doorman_core::outbox::NewMessage;
 use doorman_core::store::StoreError;
 
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 /// The columns [`factor_from_row`] reads, for `concat!` (queries stay `&'static str`).
 macro_rules! factor_columns {

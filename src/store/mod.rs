@@ -30,9 +30,9 @@ mod two_step_reset;
 
 use async_trait::async_trait;
 use doorman_core::store::{Store, StoreError};
-use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
 use sqlx::Executor;
+use sqlx::any::AnyPoolOptions;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

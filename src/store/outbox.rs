@@ -2,7 +2,7 @@
 //! take the same row while its lease runs (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
 //! has one writer at a time, which gives the same guarantee).
 
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::keys::ServerKey;
@@ -153,7 +153,10 @@ impl OutboxStore for SqlStore {
     async fn mark_failed(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError> {
         let error: String = error.chars().take(1000).collect();
         let query = match retry_at {
-            Some(at) => sqlx::query("UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3").bind(at),
+            Some(at) => {
+                sqlx::query("UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3")
+                    .bind(at)
+            }
             // Dead letters keep no body: the link in it must not outlive the message.
             None => sqlx::query(
                 "UPDATE outbox SET status = 'dead', body_text = '', body_html = '', last_error = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2",

@@ -1,10 +1,10 @@
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::session::{SessionRecord, SessionStage};
 use doorman_core::store::{SessionStore, StoreError};
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 /// The columns [`session_from_row`] reads, for `concat!` (queries stay `&'static str`).
 macro_rules! session_columns {

@@ -1,12 +1,12 @@
 //! The support queue: open cases and running 2-step resets; claim, notes, resolve.
 
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::store::StoreError;
 use doorman_core::support::{CaseDetail, CaseNote, CaseSummary, CaseUpdate, SupportStore};
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 fn summary_from_row(row: &AnyRow) -> Result<CaseSummary, StoreError> {
     Ok(CaseSummary {
@@ -101,11 +101,7 @@ impl SupportStore for SqlStore {
         .await
         .map_err(backend_error)?
         .rows_affected();
-        if done == 1 {
-            Ok(CaseUpdate::Done)
-        } else {
-            self.why_unchanged(id).await
-        }
+        if done == 1 { Ok(CaseUpdate::Done) } else { self.why_unchanged(id).await }
     }
 
     async fn add_agent_note(&self, id: &str, agent: &AccountId, body: &str, now: i64) -> Result<CaseUpdate, StoreError> {
@@ -123,11 +119,7 @@ impl SupportStore for SqlStore {
         .await
         .map_err(backend_error)?
         .rows_affected();
-        if done == 1 {
-            Ok(CaseUpdate::Done)
-        } else {
-            self.why_unchanged(id).await
-        }
+        if done == 1 { Ok(CaseUpdate::Done) } else { self.why_unchanged(id).await }
     }
 
     async fn resolve_case(&self, id: &str, agent: &AccountId, now: i64) -> Result<CaseUpdate, StoreError> {
@@ -142,11 +134,7 @@ impl SupportStore for SqlStore {
         .await
         .map_err(backend_error)?
         .rows_affected();
-        if done == 1 {
-            Ok(CaseUpdate::Done)
-        } else {
-            self.why_unchanged(id).await
-        }
+        if done == 1 { Ok(CaseUpdate::Done) } else { self.why_unchanged(id).await }
     }
 
     async fn cases_of_account(&self, account: &AccountId) -> Result<Vec<CaseSummary>, StoreError> {

@@ -1,9 +1,9 @@
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::store::{StoreError, ThrottleStore};
 use doorman_core::throttle::{EventCount, Refusal, ThrottleKey};
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 fn count_from_row(row: &AnyRow) -> Result<EventCount, StoreError> {
     Ok(EventCount {

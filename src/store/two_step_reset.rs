@@ -1,14 +1,14 @@
 //! 2-step resets after a waiting period (issue 11 §2).
 
 use super::outbox::insert_message;
-use super::{backend_error, SqlStore};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::outbox::NewMessage;
 use doorman_core::store::StoreError;
 use doorman_core::two_step_reset::{NewTwoStepReset, ResetLink, ResetState, StartWait, TwoStepResetRecord, TwoStepResetStore};
-use sqlx::any::AnyRow;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 macro_rules! reset_columns {
     () => {

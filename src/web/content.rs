@@ -54,11 +54,7 @@ pub fn viewer_of(state: &AppState, headers: &HeaderMap, account: Option<&Account
 }
 
 fn visitor_cookie_name(state: &AppState) -> &'static str {
-    if state.web.secure_cookies {
-        VISITOR_COOKIE_SECURE
-    } else {
-        VISITOR_COOKIE
-    }
+    if state.web.secure_cookies { VISITOR_COOKIE_SECURE } else { VISITOR_COOKIE }
 }
 
 fn visitor_from_value(state: &AppState, value: &str) -> Voter {

@@ -1,9 +1,9 @@
 //! One error type for the web layer, mapped to HTTP once: as JSON for the API and as an
 //! HTML page for pages. Unexpected failures become an opaque 500; the cause goes to the log.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use doorman_core::auth::AuthError;
 use doorman_core::email_change::EmailChangeError;
 use doorman_core::factors::MethodView;

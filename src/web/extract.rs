@@ -10,13 +10,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
+use doorman_core::Account;
 use doorman_core::audit::RequestContext;
 use doorman_core::input::{self, ParseFailure};
 use doorman_core::session::{SessionRecord, SessionStage, SessionToken};
 use doorman_core::step_up::SteppedUp;
 use doorman_core::support::Agent;
 use doorman_core::two_step::TwoStepError;
-use doorman_core::Account;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -376,11 +376,7 @@ fn original_path(parts: &Parts) -> &str {
 }
 
 fn answer(parts: &Parts, error: ApiError) -> Response {
-    if for_api(parts) {
-        error.into_response()
-    } else {
-        PageError(error).into_response()
-    }
+    if for_api(parts) { error.into_response() } else { PageError(error).into_response() }
 }
 
 /// Path parameters, parsed at the edge: not valid UTF-8 once decoded, a control character

@@ -12,11 +12,11 @@ pub mod state;
 pub mod step_up;
 
 use crate::web::state::AppState;
+use axum::Router;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use std::time::Duration;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -68,18 +68,10 @@ fn wants_json(request: &Request) -> bool {
 
 async fn not_found(request: Request) -> Response {
     let error = error::ApiError::new(StatusCode::NOT_FOUND, "not_found", "There is nothing at this address.");
-    if wants_json(&request) {
-        error.into_response()
-    } else {
-        error::PageError(error).into_response()
-    }
+    if wants_json(&request) { error.into_response() } else { error::PageError(error).into_response() }
 }
 
 async fn method_not_allowed(request: Request) -> Response {
     let error = error::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This address does not accept that method.");
-    if wants_json(&request) {
-        error.into_response()
-    } else {
-        error::PageError(error).into_response()
-    }
+    if wants_json(&request) { error.into_response() } else { error::PageError(error).into_response() }
 }

@@ -4,14 +4,14 @@
 use crate::web::error::ApiError;
 use crate::web::extract::CurrentSession;
 use crate::web::state::AppState;
-use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::{AuthError, SignedIn};
 use doorman_core::input::Deferred;
 use doorman_core::recovery::{ResetGrant, SecondFactorProof};
 use doorman_core::session::SessionToken;
-use doorman_core::trusted_device::{DeviceToken, NewDevice, DEVICE_TTL_SECONDS};
+use doorman_core::trusted_device::{DEVICE_TTL_SECONDS, DeviceToken, NewDevice};
 use doorman_core::{LoginIdentifier, Password, PasswordAttempt};
 
 /// Password sign-in shared by the login page and the API. A session the browser already

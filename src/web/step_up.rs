@@ -17,9 +17,5 @@ pub fn to_step_up(next: &str) -> Response {
 /// The page to come back to after stepping up for a request to `path`: the page whose form
 /// made it (a change in Security settings returns to Security settings), else the path.
 pub fn return_to(path: &str) -> &str {
-    if path.starts_with("/account/security") {
-        "/account/security"
-    } else {
-        path
-    }
+    if path.starts_with("/account/security") { "/account/security" } else { path }
 }

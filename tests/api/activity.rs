@@ -1,6 +1,6 @@
 //! New-device sign-in alerts and the security activity page (issue 11 §5, checklist S9).
 
-use crate::helpers::{csrf_of, test_config, Backend, Response, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, Response, TestApp, csrf_of, test_config};
 use crate::on_both_backends;
 use doorman_core::audit::{AuditEvent, RequestContext};
 use serde_json::json;

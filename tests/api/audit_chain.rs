@@ -1,6 +1,6 @@
 //! S10.3: the audit log is append-only and tamper-evident, with a verifier.
 
-use crate::helpers::{test_config, Backend, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, TestApp, test_config};
 use crate::on_both_backends;
 use doorman_core::audit_chain::ChainReport;
 use std::process::Command;

@@ -1,5 +1,5 @@
 use crate::help::{add_article, admin, form_csrf, post_form};
-use crate::helpers::{csrf_of, Backend, Response, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, Response, TestApp, csrf_of};
 use crate::on_both_backends;
 use doorman_core::audit::AuditEvent;
 use serde_json::json;

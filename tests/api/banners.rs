@@ -3,12 +3,12 @@
 //! the admin pages, dismissal (S8.1) and propagation to other replicas.
 
 use crate::help::{account, admin, form_csrf, post_form, signed_in};
-use crate::helpers::{eventually, eventually_within, test_config, Backend, Response, TestApp};
+use crate::helpers::{Backend, Response, TestApp, eventually, eventually_within, test_config};
 use crate::on_both_backends;
+use doorman_core::UserType;
 use doorman_core::audit::RequestContext;
 use doorman_core::banners::format_time;
-use doorman_core::UserType;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! The `doorman` binary, run as an operator would.
 
-use crate::helpers::{eventually, fresh_database, temp_dir, Backend, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, eventually, fresh_database, temp_dir};
 use crate::on_both_backends;
 use std::io::Write;
 use std::process::{Command, Stdio};

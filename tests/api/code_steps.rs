@@ -5,7 +5,7 @@
 //! unknown login (S2.5); an authenticator code that fails hints at the next one whether it
 //! was wrong or replayed; and no page of these flows is a dead end.
 
-use crate::helpers::{csrf_of, Backend, Response, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, Response, TestApp, csrf_of};
 use crate::on_both_backends;
 use crate::two_step::{current_code, enrol_totp, wrong_code};
 use serde_json::json;

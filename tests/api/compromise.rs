@@ -1,10 +1,10 @@
 //! "This wasn't me" locks the account (issue 11 §4; checklist S7.7, S9, S2.1).
 
-use crate::helpers::{csrf_of, Backend, Mail, Response, TestApp, BASE_URL, PASSWORD};
+use crate::helpers::{BASE_URL, Backend, Mail, PASSWORD, Response, TestApp, csrf_of};
 use crate::on_both_backends;
 use crate::two_step::{current_code, enrol_totp};
 use doorman_core::audit::AuditEvent;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 on_both_backends!(
     s9_every_security_email_reports_its_own_event_and_newer_emails_never_void_the_owners_link,

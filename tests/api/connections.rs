@@ -3,7 +3,7 @@
 //! Raw TCP, since an HTTP client would send its request at once. No storage is involved, so
 //! these run on SQLite only.
 
-use crate::helpers::{eventually, test_config, Backend, TestApp};
+use crate::helpers::{Backend, TestApp, eventually, test_config};
 use doorman::Config;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -1,4 +1,4 @@
-use crate::helpers::{csrf_of, Backend, Response, TestApp, BASE_URL, PASSWORD};
+use crate::helpers::{BASE_URL, Backend, PASSWORD, Response, TestApp, csrf_of};
 use crate::on_both_backends;
 use serde_json::json;
 

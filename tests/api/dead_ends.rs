@@ -3,7 +3,7 @@
 //! somewhere to go, and a question once answered is not asked again.
 
 use crate::help::{add_article, form_csrf, post_form, signed_in};
-use crate::helpers::{csrf_of, Backend, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, TestApp, csrf_of};
 use crate::on_both_backends;
 use crate::two_step::{current_code, enrol_totp, wrong_code};
 use doorman_core::UserType;

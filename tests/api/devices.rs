@@ -2,7 +2,7 @@
 //! header is the client's own text; only a browser and system from a fixed list
 //! (`crates/core/src/device.rs`) may appear, never any of the header itself.
 
-use crate::helpers::{Backend, Response, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, Response, TestApp};
 use crate::on_both_backends;
 use serde_json::json;
 

@@ -1,6 +1,6 @@
 //! Changing the email address (checklist S7.6, S9.1, S9.3, S2.1).
 
-use crate::helpers::{csrf_of, Backend, Response, TestApp, BASE_URL, PASSWORD};
+use crate::helpers::{BASE_URL, Backend, PASSWORD, Response, TestApp, csrf_of};
 use crate::on_both_backends;
 use serde_json::json;
 

@@ -1,10 +1,10 @@
 //! "Forgot your answer?" by email (issue 11 §1, checklist S6.6): the link works once, needs
 //! another (strong) method, and the new question is the one asked at the next login.
 
-use crate::helpers::{csrf_of, Backend, Mail, Response, TestApp, BASE_URL, PASSWORD};
+use crate::helpers::{BASE_URL, Backend, Mail, PASSWORD, Response, TestApp, csrf_of};
 use crate::on_both_backends;
 use crate::two_step::{current_code, enrol_totp, wrong_code};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 on_both_backends!(
     s6_6_the_forgot_answer_link_works_once_needs_another_method_and_sets_the_next_question,

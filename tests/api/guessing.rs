@@ -2,7 +2,7 @@
 //! before it is compared, on every path (error pages and "send a code" helpers included),
 //! and the limits hold when several replicas share one database.
 
-use crate::helpers::{csrf_of, test_config, Backend, Response, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, Response, TestApp, csrf_of, test_config};
 use crate::on_both_backends;
 use crate::two_step::{current_code, enrol_totp};
 use serde_json::json;

@@ -1,11 +1,11 @@
 //! The help center: articles, search, "Was this article helpful?" votes (S12.1, S3.6,
 //! S8.1), safe Markdown, and the admin pages (303 / 403 / 200).
 
-use crate::helpers::{csrf_of, Backend, Response, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, Response, TestApp, csrf_of};
 use crate::on_both_backends;
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::NewAccountRequest;
-use doorman_core::help::{parse_article_file, Article, ArticleFields, Ballot, Voter};
+use doorman_core::help::{Article, ArticleFields, Ballot, Voter, parse_article_file};
 use doorman_core::roles::Role;
 use doorman_core::{Account, Country, EmailAddress, Password, UserType, Username};
 use serde_json::json;

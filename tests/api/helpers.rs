@@ -1,9 +1,9 @@
 //! Every test starts the real application on a random port with a database of its own,
 //! on SQLite or PostgreSQL, and drives it over HTTP as a client would.
 
+use doorman::Config;
 use doorman::app::{Application, Options};
 use doorman::delivery::{Captured, Progress, Transport, Worker};
-use doorman::Config;
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::NewAccountRequest;
 use doorman_core::services::Services;

@@ -1,6 +1,6 @@
 //! The job queue: what the worker does with a job that fails.
 
-use crate::helpers::{test_config, Backend, TestApp, BASE_URL};
+use crate::helpers::{BASE_URL, Backend, TestApp, test_config};
 use crate::on_both_backends;
 use doorman::delivery::Worker;
 use doorman_core::audit::AuditEvent;

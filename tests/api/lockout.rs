@@ -2,7 +2,7 @@
 //! failure budget per account whatever alias is typed, trusted devices with their own
 //! budget, and the owner told when the budget is spent.
 
-use crate::helpers::{Backend, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(

@@ -1,8 +1,8 @@
-use crate::helpers::{csrf_of, Backend, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, TestApp, csrf_of};
 use crate::on_both_backends;
+use doorman_core::Password;
 use doorman_core::audit::AuditEvent;
 use doorman_core::password::PasswordHasher;
-use doorman_core::Password;
 
 on_both_backends!(
     logs_in_with_username_or_email,

@@ -2,11 +2,11 @@
 //! per test on a port of its own): delivery, retries with backoff, dead letters, the dev
 //! outbox, a crash between commit and delivery, and several workers on one database.
 
-use crate::helpers::{eventually, temp_dir, test_config, Backend, OutboxRow, TestApp, PASSWORD};
+use crate::helpers::{Backend, OutboxRow, PASSWORD, TestApp, eventually, temp_dir, test_config};
 use crate::on_both_backends;
-use doorman::store::SqlStore;
 use doorman::Config;
-use doorman_core::outbox::{retry_delay, MessageContent, NewMessage, OutboxSummary};
+use doorman::store::SqlStore;
+use doorman_core::outbox::{MessageContent, NewMessage, OutboxSummary, retry_delay};
 use doorman_core::{AccountId, Clock};
 use mail_parser::{MimeHeaders, PartType};
 use std::collections::HashSet;

@@ -1,10 +1,10 @@
 //! The migrations each backend runs: `migrations/common/` (written once) merged with the
 //! backend's own folder (src/store/migrations.rs).
 
-use crate::helpers::{fresh_database, temp_dir, Backend};
+use crate::helpers::{Backend, fresh_database, temp_dir};
 use crate::on_both_backends;
-use doorman::store::migrations::migrations;
 use doorman::store::SqlStore;
+use doorman::store::migrations::migrations;
 
 on_both_backends!(every_migration_applies_and_is_recorded_with_its_checksum);
 

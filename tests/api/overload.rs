@@ -3,7 +3,7 @@
 //! `Retry-After`, never a 500, and counts nothing against the account; the server serves
 //! again as soon as the burst is over.
 
-use crate::helpers::{test_config, Backend, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, TestApp, test_config};
 use crate::on_both_backends;
 
 on_both_backends!(a_burst_of_logins_beyond_the_queue_is_refused_fast_and_counts_nothing,);

@@ -1,6 +1,6 @@
 //! Changing the password while signed in (checklist S4.6, S1.6, S7.7, S9.1).
 
-use crate::helpers::{csrf_of, Backend, Response, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, Response, TestApp, csrf_of};
 use crate::on_both_backends;
 use serde_json::json;
 

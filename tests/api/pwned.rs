@@ -2,7 +2,7 @@
 //! file, and the k-anonymity range API against a real HTTP server started in the test
 //! (axum on 127.0.0.1, port 0) that records what it was asked.
 
-use crate::helpers::{test_config, Backend, TestApp};
+use crate::helpers::{Backend, TestApp, test_config};
 use crate::on_both_backends;
 use axum::body::Bytes;
 use axum::extract::State;

@@ -1,6 +1,6 @@
 //! Forgot password, over the API and the pages (checklist S1, S2, S3.3-S3.5).
 
-use crate::helpers::{csrf_of, Backend, Response, TestApp, BASE_URL, PASSWORD};
+use crate::helpers::{BASE_URL, Backend, PASSWORD, Response, TestApp, csrf_of};
 use crate::on_both_backends;
 use doorman_core::audit::AuditEvent;
 use serde_json::json;

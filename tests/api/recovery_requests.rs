@@ -1,9 +1,9 @@
 //! "No access to my email" (issue 11 §3): a recovery request handled by support. Checklist S2.1,
 //! S3.4-S3.6, S11 (no account enumeration, abuse limits, proof of work, the case).
 
-use crate::helpers::{test_config, Backend, Mail, Response, TestApp, BASE_URL};
+use crate::helpers::{BASE_URL, Backend, Mail, Response, TestApp, test_config};
 use crate::on_both_backends;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 on_both_backends!(

@@ -1,4 +1,4 @@
-use crate::helpers::{test_config, Backend, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, TestApp, test_config};
 use crate::on_both_backends;
 use serde_json::json;
 

@@ -3,14 +3,14 @@
 //! dead letters and the failures counted per country; and the dev outbox, listed on
 //! `/dev/mailbox` in demo mode.
 
-use crate::helpers::{eventually, temp_dir, test_config, Backend, OutboxRow, TestApp};
+use crate::helpers::{Backend, OutboxRow, TestApp, eventually, temp_dir, test_config};
 use crate::on_both_backends;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use doorman::Config;
-use doorman_core::delivery_failures::{DeliveryFailures, DAY_SECONDS};
-use doorman_core::outbox::{retry_delay, MessageContent, NewMessage};
+use doorman_core::delivery_failures::{DAY_SECONDS, DeliveryFailures};
+use doorman_core::outbox::{MessageContent, NewMessage, retry_delay};
 use doorman_core::{AccountId, Clock};
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;
@@ -346,10 +346,10 @@ async fn the_dev_outbox_is_used_outside_demo_only_when_named(backend: Backend) {
 /// before the provider was removed stay listed as unavailable, and other methods take over.
 mod no_provider {
     use super::*;
-    use crate::helpers::{csrf_of, Response, PASSWORD};
+    use crate::helpers::{PASSWORD, Response, csrf_of};
     use crate::two_step::{current_code, enrol_totp};
     use doorman_core::two_step::NO_USABLE_METHOD;
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     on_both_backends!(
         s5_5_plain_serve_without_a_provider_refuses_sms_enrolment_and_writes_nothing,

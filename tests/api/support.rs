@@ -1,14 +1,14 @@
 //! The support console, first slice (issue 11 §6; checklist S11): who may use it, the step-up
 //! every action needs, and the queue with claim, comment and resolve.
 
-use crate::helpers::{csrf_of, Backend, Response, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, Response, TestApp, csrf_of};
 use crate::on_both_backends;
 use crate::two_step::{current_code, enrol_totp};
 use doorman_core::account::LoginIdentifier;
 use doorman_core::audit::{AuditEvent, RequestContext};
 use doorman_core::factors::TotpSecret;
 use doorman_core::roles::Role;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 on_both_backends!(
     s11_every_support_route_refuses_anonymous_callers_and_other_accounts,

@@ -1,4 +1,4 @@
-use crate::helpers::{Backend, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, TestApp};
 use crate::on_both_backends;
 
 on_both_backends!(

@@ -1,10 +1,10 @@
 //! 2-step verification over the JSON API (checklist S1.12, S3.4, S5, S6, S7.2, S7.6, S9.1).
 
-use crate::helpers::{test_config, Backend, Response, TestApp, PASSWORD};
+use crate::helpers::{Backend, PASSWORD, Response, TestApp, test_config};
 use crate::on_both_backends;
 use doorman_core::audit::AuditEvent;
 use doorman_core::factors::TotpSecret;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 on_both_backends!(
     an_authenticator_app_is_enrolled_then_asked_for_at_login,

@@ -1,6 +1,6 @@
 //! The 2-step reset after a waiting period (issue 11 §2) over the JSON API.
 
-use crate::helpers::{csrf_of, test_config, Backend, Mail, Response, TestApp, PASSWORD};
+use crate::helpers::{Backend, Mail, PASSWORD, Response, TestApp, csrf_of, test_config};
 use crate::on_both_backends;
 use crate::two_step::{current_code, enrol_totp};
 use doorman_core::factors::TotpSecret;

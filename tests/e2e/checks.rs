@@ -7,7 +7,7 @@
 //! the pages' Content-Security-Policy (script-src 'self') does not apply to.
 
 use crate::harness::Browser;
-use anyhow::{bail, ensure, Context};
+use anyhow::{Context, bail, ensure};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use serde::Deserialize;
 use serde_json::json;

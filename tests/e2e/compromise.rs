@@ -3,8 +3,8 @@
 //! the new pages pass axe-core at both sizes.
 
 use crate::checks::PageWalk;
-use crate::harness::{browser_test, Browser, PASSWORD, USERNAME};
-use anyhow::{bail, ensure, Context};
+use crate::harness::{Browser, PASSWORD, USERNAME, browser_test};
+use anyhow::{Context, bail, ensure};
 use fantoccini::Locator;
 
 const NEW_PASSWORD: &str = "violet canyon drumbeat";

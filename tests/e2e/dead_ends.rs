@@ -2,10 +2,10 @@
 //! header and links onwards, logging out from the header of any page says so, and the first
 //! 2-step method is followed by a prompt for recovery codes.
 
-use crate::harness::{browser_test, USERNAME};
+use crate::harness::{USERNAME, browser_test};
 use crate::recovery::{digits, wait_for_message};
 use crate::two_step::{code_now, enrol_authenticator};
-use anyhow::{ensure, Context};
+use anyhow::{Context, ensure};
 use doorman_core::factors::TotpSecret;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

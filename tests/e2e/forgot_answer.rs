@@ -2,9 +2,9 @@
 //! login, the emailed link, another method, a new question; then the new answer signs in.
 
 use crate::checks::PageWalk;
-use crate::harness::{browser_test, Browser, PASSWORD, USERNAME};
+use crate::harness::{Browser, PASSWORD, USERNAME, browser_test};
 use crate::two_step::{code_now, enrol_authenticator, log_out};
-use anyhow::{bail, ensure, Context};
+use anyhow::{Context, bail, ensure};
 use fantoccini::Locator;
 
 async fn answer_question_prompt(browser: &Browser) -> anyhow::Result<()> {

@@ -4,9 +4,9 @@
 //! session and stops chromedriver (and with it Chromium) whether the test passed, failed
 //! or panicked.
 
-use anyhow::{bail, ensure, Context};
-use doorman::app::{Application, Options};
+use anyhow::{Context, bail, ensure};
 use doorman::Config;
+use doorman::app::{Application, Options};
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::NewAccountRequest;
 use doorman_core::{Country, EmailAddress, Password, UserType, Username};
@@ -23,8 +23,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";

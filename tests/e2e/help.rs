@@ -2,11 +2,11 @@
 //! Philippine freelancer and not a US client (S12.2), and voting on an article updates
 //! "N out of M found this helpful" (S12.1).
 
-use crate::harness::{browser_test, Browser, PASSWORD, USERNAME};
-use anyhow::{ensure, Context};
+use crate::harness::{Browser, PASSWORD, USERNAME, browser_test};
+use anyhow::{Context, ensure};
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::NewAccountRequest;
-use doorman_core::help::{parse_article_file, Slug};
+use doorman_core::help::{Slug, parse_article_file};
 use doorman_core::{Country, EmailAddress, Password, UserType, Username};
 use fantoccini::Locator;
 

@@ -3,7 +3,7 @@
 //! with a "Skip to content" link; after a refused form the focus is on the field to fix,
 //! which is marked invalid and described by the error.
 
-use crate::harness::{browser_test, Browser, EMAIL, PASSWORD, USERNAME};
+use crate::harness::{Browser, EMAIL, PASSWORD, USERNAME, browser_test};
 use crate::recovery::reset_link_in_mailbox;
 use crate::two_step::{code_now, enrol_authenticator, log_out};
 use anyhow::ensure;

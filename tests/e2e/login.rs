@@ -1,7 +1,7 @@
 //! Logging in and out through the pages, as a person does in a real browser.
 
-use crate::harness::{browser_test, Browser, EMAIL, PASSWORD, SESSION_COOKIE, USERNAME};
-use anyhow::{ensure, Context};
+use crate::harness::{Browser, EMAIL, PASSWORD, SESSION_COOKIE, USERNAME, browser_test};
+use anyhow::{Context, ensure};
 
 const WRONG_CREDENTIALS: &str = "The username, email or password is not correct.";
 

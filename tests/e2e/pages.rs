@@ -4,10 +4,10 @@
 //! screenshots when `DOORMAN_SCREENSHOTS=1`.
 
 use crate::checks::{PageWalk, Viewport};
-use crate::harness::{browser_test, Browser, EMAIL, PASSWORD, USERNAME};
+use crate::harness::{Browser, EMAIL, PASSWORD, USERNAME, browser_test};
 use crate::recovery::reset_link_in_mailbox;
 use crate::two_step::{code_now, log_out};
-use anyhow::{ensure, Context};
+use anyhow::{Context, ensure};
 use doorman_core::audit::RequestContext;
 use doorman_core::factors::TotpSecret;
 use doorman_core::help::parse_article_file;

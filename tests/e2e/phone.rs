@@ -3,7 +3,7 @@
 
 use crate::checks::Viewport;
 use crate::harness::browser_test;
-use anyhow::{ensure, Context};
+use anyhow::{Context, ensure};
 use doorman_core::audit::RequestContext;
 use serde::Deserialize;
 

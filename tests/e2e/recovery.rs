@@ -1,9 +1,9 @@
 //! Forgot password in a real browser: ask, open the email from the demo mailbox, choose a
 //! new password, log in with it; and the code route as a phone user walks it.
 
-use crate::harness::{browser_test, Browser, EMAIL, PASSWORD, USERNAME};
+use crate::harness::{Browser, EMAIL, PASSWORD, USERNAME, browser_test};
 use crate::two_step::{enrol_authenticator, log_out};
-use anyhow::{bail, ensure, Context};
+use anyhow::{Context, bail, ensure};
 use fantoccini::Locator;
 use std::time::{Duration, Instant};
 

@@ -4,8 +4,8 @@
 //! pages pass axe-core at both sizes.
 
 use crate::checks::PageWalk;
-use crate::harness::{browser_test_with, Browser, USERNAME};
-use anyhow::{bail, ensure, Context};
+use crate::harness::{Browser, USERNAME, browser_test_with};
+use anyhow::{Context, bail, ensure};
 use fantoccini::Locator;
 
 const CONTACT: &str = "new-me@example.org";

@@ -3,7 +3,7 @@
 //! note and resolves it. The console's pages pass the axe-core walk at both sizes.
 
 use crate::checks::PageWalk;
-use crate::harness::{browser_test, EMAIL, USERNAME};
+use crate::harness::{EMAIL, USERNAME, browser_test};
 use crate::two_step::{code_now, enrol_authenticator};
 use anyhow::ensure;
 use doorman_core::account::LoginIdentifier;

@@ -2,8 +2,8 @@
 //! test computes codes from the key the page shows), log in with it, use "Try another
 //! method" with a recovery code, and withdraw after a step-up bound to the withdrawal.
 
-use crate::harness::{browser_test, Browser, PASSWORD, USERNAME};
-use anyhow::{ensure, Context};
+use crate::harness::{Browser, PASSWORD, USERNAME, browser_test};
+use anyhow::{Context, ensure};
 use doorman_core::factors::TotpSecret;
 use std::time::{SystemTime, UNIX_EPOCH};
 

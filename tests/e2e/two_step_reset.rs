@@ -4,7 +4,7 @@
 //! settings with 2-step off. Every new page passes axe-core at both sizes.
 
 use crate::checks::PageWalk;
-use crate::harness::{browser_test_with, Browser, PASSWORD, USERNAME};
+use crate::harness::{Browser, PASSWORD, USERNAME, browser_test_with};
 use crate::two_step::{enrol_authenticator, log_out};
 use anyhow::{bail, ensure};
 use fantoccini::Locator;

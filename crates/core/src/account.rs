@@ -109,11 +109,7 @@ impl EmailAddress {
                     && !label.ends_with('-')
                     && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
-        if local_ok && domain_ok && value.len() <= 254 {
-            Ok(Self(value))
-        } else {
-            Err(AccountFieldError::Email)
-        }
+        if local_ok && domain_ok && value.len() <= 254 { Ok(Self(value)) } else { Err(AccountFieldError::Email) }
     }
     pub fn as_str(&self) -> &str {
         &self.0

@@ -13,7 +13,7 @@ use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::question::{check_question, install_question};
 use crate::recovery::{NewRecoveryToken, Purpose, RecoveryToken, ValidToken};
-use crate::report_link::{new_report_link, ReportedEvent};
+use crate::report_link::{ReportedEvent, new_report_link};
 use crate::step_up::{AnswerResetProof, QuestionChange};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
@@ -46,7 +46,9 @@ impl AnswerResetOrigin {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnswerResetError {
-    #[error("This link is not valid any more: it was used, replaced by a newer one, or has expired. Ask for a new one from the security question.")]
+    #[error(
+        "This link is not valid any more: it was used, replaced by a newer one, or has expired. Ask for a new one from the security question."
+    )]
     InvalidToken,
     #[error(transparent)]
     TwoStep(#[from] TwoStepError),

@@ -10,7 +10,7 @@ use crate::password::{HashError, Password, Verified, WeakPassword};
 use crate::session::{SessionPolicy, SessionRecord, SessionStage, SessionToken};
 use crate::sign_in::{renew_device, start_session, trusted_device};
 use crate::store::{NewAccount, StoreError};
-use crate::throttle::{account_cap, device_cap, login_keys, Refusal, ThrottleKey, ThrottleRule};
+use crate::throttle::{Refusal, ThrottleKey, ThrottleRule, account_cap, device_cap, login_keys};
 use crate::trusted_device::{DeviceToken, NewDevice};
 use crate::verifier::Verifier;
 
@@ -35,7 +35,9 @@ pub enum AuthError {
     NotYourProof(#[from] crate::step_up::NotYourProof),
     /// Said only after the right password (issue 11 §4): the lock reveals nothing to
     /// someone who does not know it.
-    #[error("This account is locked because a change to it was reported as not made by its owner. To get back in, reset your password with \"Forgot password\": we email a link to the account's address. If 2-step verification was on, the reset also asks for a method you had before the reported change.")]
+    #[error(
+        "This account is locked because a change to it was reported as not made by its owner. To get back in, reset your password with \"Forgot password\": we email a link to the account's address. If 2-step verification was on, the reset also asks for a method you had before the reported change."
+    )]
     AccountLocked,
     #[error(transparent)]
     ResetWaiting(#[from] crate::reset_hold::ResetWaiting),

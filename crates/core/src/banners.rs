@@ -252,11 +252,7 @@ impl BannerBoard {
                 rules.push(rule);
             }
         }
-        if problems.is_empty() {
-            Ok(Self { document, rules })
-        } else {
-            Err(BannerError::Invalid(problems))
-        }
+        if problems.is_empty() { Ok(Self { document, rules }) } else { Err(BannerError::Invalid(problems)) }
     }
 
     pub fn document(&self) -> &BannerDocument {

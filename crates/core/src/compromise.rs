@@ -9,7 +9,7 @@ use crate::deps::Deps;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::recovery::{NewRecoveryToken, Purpose, RecoveryToken};
-use crate::report_link::{new_report_link, ReportedEvent, REPORT_TOKEN_TTL_SECONDS};
+use crate::report_link::{REPORT_TOKEN_TTL_SECONDS, ReportedEvent, new_report_link};
 use crate::session::{SessionRecord, SessionStage};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
@@ -95,13 +95,17 @@ impl CompromiseReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompromiseError {
-    #[error("This link is not valid any more: it was already used, or it has expired. If you still think someone else is using your account, report it at /report-compromise.")]
+    #[error(
+        "This link is not valid any more: it was already used, or it has expired. If you still think someone else is using your account, report it at /report-compromise."
+    )]
     InvalidToken,
     #[error("Too many reports from this address. Try again in {}.", crate::clock::in_words(*.0))]
     TooMany(i64),
     #[error("There is no such entry in your security activity.")]
     NoSuchEntry,
-    #[error("This entry is older than 30 days, too old to lock the account from here. If you still think someone else is using your account, report it at /report-compromise.")]
+    #[error(
+        "This entry is older than 30 days, too old to lock the account from here. If you still think someone else is using your account, report it at /report-compromise."
+    )]
     EntryTooOld,
     #[error("composing the email failed: {0}")]
     Compose(String),

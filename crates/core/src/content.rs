@@ -10,7 +10,7 @@ use crate::banners::{BannerBoard, BannerError, Slot};
 use crate::clock::in_words;
 use crate::deps::Deps;
 use crate::help::{
-    render_markdown, search, Article, ArticleError, Ballot, BallotError, MyVote, NoReason, SearchIndex, Slug, Tally, Voter, WeeklyVotes,
+    Article, ArticleError, Ballot, BallotError, MyVote, NoReason, SearchIndex, Slug, Tally, Voter, WeeklyVotes, render_markdown, search,
 };
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};

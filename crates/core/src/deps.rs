@@ -9,7 +9,7 @@ use crate::keys::ServerKey;
 use crate::notice::Composer;
 use crate::password::PasswordHasher;
 use crate::store::{Store, StoreError};
-use crate::throttle::{settle_success, ThrottleKey};
+use crate::throttle::{ThrottleKey, settle_success};
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! checked and shown. The flows that use them are in `two_step.rs`.
 
 use crate::account::{AccountId, EmailAddress};
-use crate::keys::{random_bytes, ServerKey};
+use crate::keys::{ServerKey, random_bytes};
 use crate::outbox::NewMessage;
 use crate::store::StoreError;
 use async_trait::async_trait;
@@ -494,7 +494,7 @@ mod tests {
 
     #[test]
     fn requests_bring_codes_and_answers_as_secrets() {
-        use crate::input::{parse, ParseFailure, Refused};
+        use crate::input::{ParseFailure, Refused, parse};
         // Any code is taken: which method it is for decides, and a guess is counted first.
         for raw in ["123456", "", "not a code", "ABCD-EFGH-2345-6789"] {
             let code: FactorCode = serde_json::from_value(serde_json::Value::from(raw)).expect("any text");

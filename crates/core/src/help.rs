@@ -3,7 +3,7 @@
 //! article helpful?" votes (checklist S12.1).
 
 use crate::account::AccountId;
-use pulldown_cmark::{html, Event, Options, Parser};
+use pulldown_cmark::{Event, Options, Parser, html};
 use serde::Serialize;
 
 /// Longest free-text reason given with a "No" vote, in characters.
@@ -42,11 +42,7 @@ impl Slug {
             && !value.starts_with('-')
             && !value.ends_with('-')
             && !value.contains("--");
-        if ok {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(ArticleError::Slug)
-        }
+        if ok { Ok(Self(value.to_owned())) } else { Err(ArticleError::Slug) }
     }
     pub fn as_str(&self) -> &str {
         &self.0

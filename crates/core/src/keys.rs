@@ -1,10 +1,10 @@
 //! Random secrets and the keyed hash under which they are stored (checklist S1.1, S1.2, S7.1).
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use rand::rngs::OsRng;
 use rand::RngCore;
+use rand::rngs::OsRng;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use sha2::Sha256;
 

@@ -1,7 +1,7 @@
 //! The rules every new password passes, wherever it is chosen (sign-up, reset, change):
 //! the policy (S4.1-S4.3), then the optional Pwned Passwords check (S4.4).
 
-use crate::breached::{check_not_breached, BreachedPasswords};
+use crate::breached::{BreachedPasswords, check_not_breached};
 use crate::password::{Password, PasswordPolicy, WeakPassword};
 use std::sync::Arc;
 

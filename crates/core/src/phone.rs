@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn requests_bring_numbers_checked_as_far_as_they_can_be_without_a_country() {
-        use crate::input::{parse, ParseFailure, Refused};
+        use crate::input::{ParseFailure, Refused, parse};
         let refused = |raw: &str| match parse(|| serde_json::from_value::<PhoneInput>(serde_json::Value::from(raw))) {
             Err(ParseFailure::Refused(Refused::Phone(e))) => e,
             other => panic!("{raw:?}: {other:?}"),

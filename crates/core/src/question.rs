@@ -5,7 +5,7 @@
 
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
-use crate::factors::{check_answer, question_text, AnswerError, FactorKind, FactorRecord, FactorSecret, SecurityAnswer};
+use crate::factors::{AnswerError, FactorKind, FactorRecord, FactorSecret, SecurityAnswer, check_answer, question_text};
 use crate::password::{Password, Verified};
 use crate::step_up::QuestionChange;
 use crate::throttle::{ThrottleKey, ThrottleRule};

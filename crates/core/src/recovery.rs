@@ -7,7 +7,7 @@ use crate::audit::{AuditEvent, RequestContext};
 use crate::clock::in_words;
 use crate::deps::Deps;
 use crate::jobs::{DecodeError, Job, PasswordResetRequested};
-use crate::keys::{random_bytes, random_token, ServerKey};
+use crate::keys::{ServerKey, random_bytes, random_token};
 use crate::new_password::NewPasswords;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
@@ -639,7 +639,7 @@ impl Recovery {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::input::{parse, ParseFailure, Refused};
+    use crate::input::{ParseFailure, Refused, parse};
 
     #[test]
     fn a_malformed_code_is_an_attempt_that_matches_nothing() {

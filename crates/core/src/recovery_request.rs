@@ -7,14 +7,14 @@
 
 use crate::account::{AccountId, EmailAddress, LoginIdentifier};
 use crate::audit::{AuditEvent, RequestContext};
-use crate::compromise::{new_case_id, NewCase};
+use crate::compromise::{NewCase, new_case_id};
 use crate::deps::Deps;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::proof_of_work::{PowError, PowSolution, ProofOfWork};
 use crate::recovery::{ResetCode, ResetCodeAttempt};
 use crate::store::StoreError;
-use crate::throttle::{address_key, ThrottleKey, ThrottleRule};
+use crate::throttle::{ThrottleKey, ThrottleRule, address_key};
 use async_trait::async_trait;
 
 const HOUR: i64 = 3600;

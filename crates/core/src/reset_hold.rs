@@ -9,7 +9,7 @@ use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
-use crate::report_link::{report_link, ReportedEvent};
+use crate::report_link::{ReportedEvent, report_link};
 use crate::store::StoreError;
 
 /// A change refused because a 2-step reset waits on the account.

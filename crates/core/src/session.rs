@@ -2,7 +2,7 @@
 //! hash in the database, idle and absolute timeouts decided here.
 
 use crate::account::AccountId;
-use crate::keys::{random_token, ServerKey};
+use crate::keys::{ServerKey, random_token};
 use secrecy::{ExposeSecret, SecretString};
 
 /// The session id as the browser holds it. Never logged, never stored.
@@ -61,11 +61,7 @@ impl SessionStage {
         }
     }
     pub fn parse(s: &str) -> Self {
-        if s == "full" {
-            Self::Full
-        } else {
-            Self::SecondFactor
-        }
+        if s == "full" { Self::Full } else { Self::SecondFactor }
     }
 }
 

@@ -7,10 +7,10 @@ use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
-use crate::report_link::{new_report_link, ReportedEvent};
+use crate::report_link::{ReportedEvent, new_report_link};
 use crate::session::{SessionRecord, SessionStage, SessionToken};
 use crate::store::StoreError;
-use crate::trusted_device::{cookie_tag, DeviceToken, NewDevice, DEVICE_TTL_SECONDS};
+use crate::trusted_device::{DEVICE_TTL_SECONDS, DeviceToken, NewDevice, cookie_tag};
 
 /// Always a new id (S7.2): a session is never carried over from before login.
 pub(crate) async fn start_session(

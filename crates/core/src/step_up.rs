@@ -35,11 +35,7 @@ impl SteppedUp {
     /// Refuses a proof made by another account's session: an operation on an account needs
     /// that account's own step-up.
     pub fn check_owner(&self, account: &AccountId) -> Result<(), NotYourProof> {
-        if &self.account == account {
-            Ok(())
-        } else {
-            Err(NotYourProof)
-        }
+        if &self.account == account { Ok(()) } else { Err(NotYourProof) }
     }
 }
 
@@ -106,11 +102,7 @@ impl AnswerResetProof {
     }
 
     pub fn check_owner(&self, account: &AccountId) -> Result<(), NotYourProof> {
-        if &self.account == account {
-            Ok(())
-        } else {
-            Err(NotYourProof)
-        }
+        if &self.account == account { Ok(()) } else { Err(NotYourProof) }
     }
 }
 

@@ -6,7 +6,7 @@
 //! password change and "sign out everywhere".
 
 use crate::account::AccountId;
-use crate::keys::{random_token, ServerKey};
+use crate::keys::{ServerKey, random_token};
 use crate::store::StoreError;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};

@@ -23,7 +23,7 @@ use crate::factors::FactorKind;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::recovery::RecoveryToken;
-use crate::report_link::{report_link, ReportedEvent};
+use crate::report_link::{ReportedEvent, report_link};
 use crate::reset_hold::cancelled_notice;
 use crate::session::{SessionRecord, SessionStage, SessionToken};
 use crate::store::StoreError;

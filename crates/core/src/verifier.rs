@@ -7,8 +7,8 @@ use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::factors::{
-    generate_otp, mask_email, normalise_answer, normalise_code, question_text, recovery_code_hash, AnswerError, FactorCode, FactorKind,
-    FactorRecord, MethodView, NewOtp, TotpSecret,
+    AnswerError, FactorCode, FactorKind, FactorRecord, MethodView, NewOtp, TotpSecret, generate_otp, mask_email, normalise_answer,
+    normalise_code, question_text, recovery_code_hash,
 };
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
@@ -77,9 +77,7 @@ pub enum TwoStepError {
     SmsUnavailable,
     #[error("Add an authenticator app, a phone or recovery codes first: a security question is never enough on its own.")]
     QuestionNeedsAnotherMethod,
-    #[error(
-        "A security question cannot confirm it is you on its own here. Use your authenticator app, a text message or a recovery code."
-    )]
+    #[error("A security question cannot confirm it is you on its own here. Use your authenticator app, a text message or a recovery code.")]
     QuestionNotEnough,
     #[error("Remove your security question first: it cannot be your only method.")]
     LastRealMethod,

@@ -3,17 +3,17 @@
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, StepUp};
 use crate::web::state::AppState;
+use axum::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use axum::Json;
-use axum::Router;
 use doorman_core::auth::AuthError;
 use doorman_core::email_change::EmailChangeToken;
 use doorman_core::password_change::ChangeAllowedBy;
 use doorman_core::{EmailAddress, Password, PasswordAttempt};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 type Answer = Result<Json<Value>, ApiError>;
 

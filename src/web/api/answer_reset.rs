@@ -3,17 +3,17 @@
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, PendingSession, Query};
 use crate::web::state::AppState;
+use axum::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Json;
-use axum::Router;
-use doorman_core::answer_reset::{AnswerResetOrigin, AnswerResetToken};
-use doorman_core::factors::{FactorCode, SecurityAnswer, SECURITY_QUESTIONS};
-use doorman_core::recovery::{RecoveryToken, ResetCodeAttempt};
 use doorman_core::LoginIdentifier;
+use doorman_core::answer_reset::{AnswerResetOrigin, AnswerResetToken};
+use doorman_core::factors::{FactorCode, SECURITY_QUESTIONS, SecurityAnswer};
+use doorman_core::recovery::{RecoveryToken, ResetCodeAttempt};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

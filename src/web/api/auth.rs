@@ -1,14 +1,14 @@
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, MaybeSession, Path};
 use crate::web::state::AppState;
-use axum::extract::State;
-use axum::routing::{delete, get, post};
 use axum::Json;
 use axum::Router;
+use axum::extract::State;
+use axum::routing::{delete, get, post};
 use axum_extra::extract::CookieJar;
 use doorman_core::{LoginIdentifier, PasswordAttempt};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
 #[derive(Deserialize)]

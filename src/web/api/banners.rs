@@ -10,11 +10,11 @@
 use crate::web::content::viewer_of;
 use crate::web::extract::MaybeSession;
 use crate::web::state::AppState;
+use axum::Router;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use doorman_core::content::etag_of;
 use serde_json::json;
 

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use doorman_core::compromise::CompromiseError;
 use doorman_core::recovery::RecoveryToken;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,9 +1,9 @@
 use crate::web::error::ApiError;
 use crate::web::state::AppState;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// The process is up.
 pub async fn healthz() -> Json<Value> {

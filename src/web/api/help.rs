@@ -5,15 +5,15 @@ use crate::web::content::{check_address_limit, rfc3339, voter};
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Client, MaybeSession, Path, Query};
 use crate::web::state::AppState;
-use axum::extract::State;
-use axum::routing::{get, post};
 use axum::Json;
 use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use doorman_core::content::{ContentError, LibraryArticle};
 use doorman_core::help::Ballot;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn summary(a: &LibraryArticle) -> Value {
     json!({

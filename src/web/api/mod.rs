@@ -18,10 +18,10 @@ use crate::web::error::ApiError;
 use crate::web::state::AppState;
 use axum::http::StatusCode;
 use axum::{Json, Router};
+use doorman_core::Account;
 use doorman_core::audit::RequestContext;
 use doorman_core::two_step::Binding;
-use doorman_core::Account;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// Every API v1 route: each feature module brings its own `router()`.
 pub fn router() -> Router<AppState> {

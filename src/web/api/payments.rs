@@ -4,16 +4,16 @@
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, StepUp};
 use crate::web::state::AppState;
+use axum::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Json;
-use axum::Router;
 use doorman_core::factors::FactorCode;
-use doorman_core::payments::{Withdrawal, PAYOUT_DESTINATIONS};
+use doorman_core::payments::{PAYOUT_DESTINATIONS, Withdrawal};
 use doorman_core::two_step::Binding;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 type Answer = Result<Json<Value>, ApiError>;
 

@@ -9,13 +9,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use doorman_core::LoginIdentifier;
 use doorman_core::account::EmailAddress;
 use doorman_core::proof_of_work::PowSolution;
 use doorman_core::recovery::ResetCodeAttempt;
-use doorman_core::recovery_request::{CaseStatus, Hints, RecoveryRequestInput, RequestError, StatusLink, MAX_MESSAGE_CHARS};
-use doorman_core::LoginIdentifier;
+use doorman_core::recovery_request::{CaseStatus, Hints, MAX_MESSAGE_CHARS, RecoveryRequestInput, RequestError, StatusLink};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use doorman_core::support::{CaseSummary, SupportError};
 use doorman_core::support_view::MaskedField;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 type Answer = Result<Json<Value>, ApiError>;
 

@@ -4,20 +4,20 @@
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, Path, PendingSession, StepUp};
 use crate::web::state::AppState;
+use axum::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use axum::Json;
-use axum::Router;
 use axum_extra::extract::CookieJar;
+use doorman_core::PasswordAttempt;
 use doorman_core::audit::RequestContext;
-use doorman_core::factors::{FactorCode, SecurityAnswer, SECURITY_QUESTIONS};
+use doorman_core::factors::{FactorCode, SECURITY_QUESTIONS, SecurityAnswer};
 use doorman_core::phone::PhoneInput;
 use doorman_core::two_step::{Binding, StepUpProof, TwoStepError};
-use doorman_core::PasswordAttempt;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 type Answer = Result<Json<Value>, ApiError>;
 
@@ -240,7 +240,7 @@ pub async fn step_up(
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
                 "Send {method_id, code}, or {password} when you have no 2-step method.",
-            ))
+            ));
         }
     };
     let token = state.two_step.step_up(&session.record, &session.account, proof, &ctx).await?;

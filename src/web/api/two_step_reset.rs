@@ -3,17 +3,17 @@
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Client, CurrentSession, PendingSession};
 use crate::web::state::AppState;
+use axum::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Json;
-use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::audit::RequestContext;
 use doorman_core::clock::rfc3339;
 use doorman_core::two_step_reset::{ResetStatus, TwoStepResetToken};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

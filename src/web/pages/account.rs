@@ -1,14 +1,14 @@
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::error::PageError;
 use crate::web::extract::{Client, PageForm, PageSession};
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 

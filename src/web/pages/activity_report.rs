@@ -4,16 +4,16 @@
 //! lock takes is minted in the domain (`Compromise::lock_from_activity`).
 
 use super::compromise::ReportPage;
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, PageSession, Path};
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 

@@ -4,20 +4,20 @@
 //! accounts without the `admin` role get 403. Every form carries the CSRF token (S8.1)
 //! and every change is audited.
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::content::rfc3339;
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, MaybeSession, PageForm, Path, Query};
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use askama::Template;
+use axum::Router;
 use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
-use doorman_core::banners::{format_time, Slot, Viewer};
+use doorman_core::banners::{Slot, Viewer, format_time};
 use doorman_core::content::ContentError;
 use doorman_core::help::{Article, ArticleFields, Slug};
 use doorman_core::roles::Role;
@@ -65,11 +65,7 @@ impl AdminSession {
         Csrf::token(state, self.0.token.expose())
     }
     fn check(&self, state: &AppState, token: &str) -> Result<(), PageError> {
-        if Csrf::check(state, self.0.token.expose(), token) {
-            Ok(())
-        } else {
-            Err(PageError(forbidden_form()))
-        }
+        if Csrf::check(state, self.0.token.expose(), token) { Ok(()) } else { Err(PageError(forbidden_form())) }
     }
 }
 

@@ -2,21 +2,21 @@
 //! emailed link's token leaves the address bar at the first visit (a one-hour cookie,
 //! `Referrer-Policy: no-referrer`, a redirect); only the submitted form spends it.
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, PageSession, PendingSession, Query};
-use crate::web::security::{forbidden_form, no_referrer, Csrf};
+use crate::web::security::{Csrf, forbidden_form, no_referrer};
 use crate::web::state::AppState;
 use crate::web::step_up::urlencode;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use axum_extra::extract::CookieJar;
-use doorman_core::answer_reset::{AnswerResetError, AnswerResetGrant, AnswerResetOrigin, AnswerResetToken, ANSWER_RESET_TTL_SECONDS};
-use doorman_core::factors::{AnswerError, FactorCode, FactorKind, MethodView, SecurityAnswer, SECURITY_QUESTIONS};
+use doorman_core::answer_reset::{ANSWER_RESET_TTL_SECONDS, AnswerResetError, AnswerResetGrant, AnswerResetOrigin, AnswerResetToken};
+use doorman_core::factors::{AnswerError, FactorCode, FactorKind, MethodView, SECURITY_QUESTIONS, SecurityAnswer};
 use doorman_core::two_step::TwoStepError;
 use serde::Deserialize;
 
@@ -80,11 +80,7 @@ const COOKIE: &str = "doorman_answer_reset";
 const COOKIE_SECURE: &str = "__Host-doorman_answer_reset";
 
 fn cookie_name(state: &AppState) -> &'static str {
-    if state.web.secure_cookies {
-        COOKIE_SECURE
-    } else {
-        COOKIE
-    }
+    if state.web.secure_cookies { COOKIE_SECURE } else { COOKIE }
 }
 
 /// The cookie holds the link's token and where it was asked from ("<origin>.<token>").

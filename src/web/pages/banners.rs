@@ -11,20 +11,20 @@
 //! changes has a new id and shows again.
 
 use crate::web::extract::PageForm;
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
+use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::header::COOKIE;
 use axum::http::HeaderValue;
+use axum::http::header::COOKIE;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
-use axum::Router;
-use axum_extra::extract::cookie::Cookie;
 use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::Cookie;
+use doorman_core::Account;
 use doorman_core::banners::{Icon, Viewer};
 use doorman_core::content::BannerState;
 use doorman_core::keys::random_token;
-use doorman_core::Account;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -162,11 +162,7 @@ pub struct DismissForm {
 /// A path on this site to go back to; anything else goes to the start page.
 fn local_path(back: &str) -> &str {
     let ok = back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') && !back.chars().any(char::is_control);
-    if ok {
-        back
-    } else {
-        "/"
-    }
+    if ok { back } else { "/" }
 }
 
 /// `POST /banners/dismiss`: hides one banner text for this browser (S8.1: needs the token).

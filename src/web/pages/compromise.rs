@@ -1,22 +1,22 @@
 //! "This wasn't me" (issue 11 §4): the report link's page with its confirm button (opening
 //! the link changes nothing), and the public "Report a compromised account" form.
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, Query};
-use crate::web::security::{no_referrer, Csrf};
+use crate::web::security::{Csrf, no_referrer};
 use crate::web::state::AppState;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use axum_extra::extract::CookieJar;
+use doorman_core::LoginIdentifier;
 use doorman_core::compromise::{CompromiseError, Locked};
 use doorman_core::recovery::RecoveryToken;
 use doorman_core::report_link::ReportedEvent;
-use doorman_core::LoginIdentifier;
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -32,11 +32,7 @@ const REPORT_COOKIE_SECURE: &str = "__Host-doorman_report";
 const REPORT_COOKIE_SECONDS: i64 = 30 * 60;
 
 fn report_cookie_name(state: &AppState) -> &'static str {
-    if state.web.secure_cookies {
-        REPORT_COOKIE_SECURE
-    } else {
-        REPORT_COOKIE
-    }
+    if state.web.secure_cookies { REPORT_COOKIE_SECURE } else { REPORT_COOKIE }
 }
 
 fn cookie_token(state: &AppState, jar: &CookieJar) -> Option<RecoveryToken> {

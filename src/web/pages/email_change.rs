@@ -1,22 +1,22 @@
 //! Changing the account's email address: after a step-up, a link to the new address;
 //! confirming it on a page (opening the link changes nothing).
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, PageSession, Query, StepUp};
-use crate::web::security::{forbidden_form, no_referrer, Csrf};
+use crate::web::security::{Csrf, forbidden_form, no_referrer};
 use crate::web::state::AppState;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use axum_extra::extract::CookieJar;
+use doorman_core::EmailAddress;
 use doorman_core::email_change::EmailChangeError;
 use doorman_core::input::Deferred;
 use doorman_core::recovery::RecoveryToken;
-use doorman_core::EmailAddress;
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {
@@ -109,11 +109,7 @@ const CONFIRM_COOKIE_SECURE: &str = "__Host-doorman_email_change";
 const CONFIRM_COOKIE_SECONDS: i64 = 30 * 60;
 
 fn confirm_cookie_name(state: &AppState) -> &'static str {
-    if state.web.secure_cookies {
-        CONFIRM_COOKIE_SECURE
-    } else {
-        CONFIRM_COOKIE
-    }
+    if state.web.secure_cookies { CONFIRM_COOKIE_SECURE } else { CONFIRM_COOKIE }
 }
 
 fn confirm_page(

@@ -3,21 +3,21 @@
 //! article). Votes: one per visitor or account and article, changeable, CSRF-protected and
 //! rate limited per address (S12.1, S3.6, S8.1).
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::content::{check_address_limit, existing_visitor, rfc3339, voter};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, MaybeSession, PageForm, Path, Query};
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::content::{ContentError, LibraryArticle};
-use doorman_core::help::{Ballot, MyVote, NoChoice, Tally, MAX_REASON_CHARS};
+use doorman_core::help::{Ballot, MAX_REASON_CHARS, MyVote, NoChoice, Tally};
 use serde::Deserialize;
 
 pub fn router() -> Router<AppState> {

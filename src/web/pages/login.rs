@@ -1,15 +1,15 @@
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, MaybeSession, PageForm, Query};
 use crate::web::security::Csrf;
 use crate::web::shared::sign_in;
 use crate::web::state::AppState;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::{LoginIdentifier, PasswordAttempt};
 use serde::Deserialize;

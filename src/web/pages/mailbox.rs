@@ -1,15 +1,15 @@
 //! `/dev/mailbox`: in demo mode only, the messages the dev outbox wrote, so that a person
 //! trying doorman can open a reset link without a mail server. Absent (404) otherwise.
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::state::AppState;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/dev/mailbox", get(list))

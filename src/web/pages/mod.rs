@@ -19,15 +19,15 @@ mod support;
 pub mod two_step;
 mod two_step_reset;
 
-pub use chrome::{layout, Chrome};
+pub use chrome::{Chrome, layout};
 
 use crate::web::extract::MaybeSession;
 use crate::web::state::AppState;
 use askama::Template;
-use axum::http::{header, StatusCode};
+use axum::Router;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 
 pub fn router() -> Router<AppState> {
     Router::new()

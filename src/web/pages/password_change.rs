@@ -1,16 +1,16 @@
 //! `/account/password`: a new password with the current one (S4.6).
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, PageSession};
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use doorman_core::auth::AuthError;
 use doorman_core::input::Deferred;
 use doorman_core::password::MAX_PASSWORD_CHARS;

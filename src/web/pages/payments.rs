@@ -2,21 +2,21 @@
 //! bound to their amount and destination.
 
 use super::two_step::{Choice, VerifyPage};
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, Path, Query, StepUp};
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use crate::web::step_up::{to_step_up, urlencode};
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use doorman_core::approval::Approval;
 use doorman_core::factors::FactorCode;
-use doorman_core::payments::{Withdrawal, WithdrawalRecord, PAYOUT_DESTINATIONS};
+use doorman_core::payments::{PAYOUT_DESTINATIONS, Withdrawal, WithdrawalRecord};
 use doorman_core::step_up::SteppedUp;
 use doorman_core::two_step::Binding;
 use serde::Deserialize;

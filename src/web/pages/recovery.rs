@@ -1,19 +1,19 @@
 //! Forgot password and reset pages (checklist S1, S2). The reset link's token leaves the URL
 //! at once: the first visit moves it into a short-lived cookie and redirects (S1.8).
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, Query};
-use crate::web::security::{no_referrer, Csrf};
+use crate::web::security::{Csrf, no_referrer};
 use crate::web::shared::{request_reset, reset_password};
 use crate::web::state::AppState;
 use crate::web::step_up::urlencode;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::factors::{FactorCode, FactorKind, MethodView};
 use doorman_core::input::Deferred;
@@ -166,11 +166,7 @@ const RESET_COOKIE: &str = "doorman_reset";
 const RESET_COOKIE_SECURE: &str = "__Host-doorman_reset";
 
 fn reset_cookie_name(state: &AppState) -> &'static str {
-    if state.web.secure_cookies {
-        RESET_COOKIE_SECURE
-    } else {
-        RESET_COOKIE
-    }
+    if state.web.secure_cookies { RESET_COOKIE_SECURE } else { RESET_COOKIE }
 }
 
 /// The reset cookie, holding a link's token or a verified code's continuation.
@@ -264,11 +260,7 @@ fn expired_page(chrome: Chrome, state: &AppState, jar: CookieJar, status: Status
 
 /// The error of a step, shown on its page when a person can act on it.
 fn shown(error: ApiError) -> Result<ApiError, PageError> {
-    if error.status.is_client_error() {
-        Ok(error)
-    } else {
-        Err(PageError(error))
-    }
+    if error.status.is_client_error() { Ok(error) } else { Err(PageError(error)) }
 }
 
 /// `GET /reset-password[?token=...|?with=code]`. Opening the link changes nothing (S1.9):
@@ -377,11 +369,7 @@ pub(super) async fn cookie_grant(state: &AppState, jar: &CookieJar) -> Result<Re
 
 /// The field a refusal at step 2 is about.
 fn step_two_field(error: &ApiError) -> Field {
-    if error.code == "weak_password" {
-        Field::NewPassword
-    } else {
-        Field::FactorCode
-    }
+    if error.code == "weak_password" { Field::NewPassword } else { Field::FactorCode }
 }
 
 /// `POST /reset-password`: the only step that redeems (S1.9). No login follows (S1.11).

@@ -2,18 +2,18 @@
 //! the case's status page, reached by the link sent to the contact address (the token moves
 //! into a short-lived cookie at once; the page can add to the case).
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::api::recovery_requests::input_of;
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, Query};
-use crate::web::security::{no_referrer, Csrf};
+use crate::web::security::{Csrf, no_referrer};
 use crate::web::state::AppState;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::account::EmailAddress;
 use doorman_core::proof_of_work::PowSolution;
@@ -203,11 +203,7 @@ const STATUS_COOKIE_SECURE: &str = "__Host-doorman_case";
 const STATUS_COOKIE_SECONDS: i64 = 60 * 60;
 
 fn cookie_name(state: &AppState) -> &'static str {
-    if state.web.secure_cookies {
-        STATUS_COOKIE_SECURE
-    } else {
-        STATUS_COOKIE
-    }
+    if state.web.secure_cookies { STATUS_COOKIE_SECURE } else { STATUS_COOKIE }
 }
 
 fn cookie_link(state: &AppState, jar: &CookieJar) -> Option<StatusLink> {

@@ -4,20 +4,20 @@
 //! `SupportAgent` extractor sends anonymous visitors to the login page (303), refuses other
 //! accounts (403) and sends agents to step up. Every form carries the CSRF token (S8.1).
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::content::rfc3339;
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, Path, SupportAgent};
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use doorman_core::clock::in_words;
-use doorman_core::support::{CaseSummary, SupportError, MAX_COMMENT_CHARS};
+use doorman_core::support::{CaseSummary, MAX_COMMENT_CHARS, SupportError};
 use doorman_core::support_view::{AccountView, MaskedField};
 use serde::Deserialize;
 
@@ -211,11 +211,7 @@ pub struct CommentForm {
 }
 
 fn check_csrf(state: &AppState, agent: &SupportAgent, token: &str) -> Result<(), PageError> {
-    if Csrf::check(state, agent.1.token.expose(), token) {
-        Ok(())
-    } else {
-        Err(PageError(forbidden_form()))
-    }
+    if Csrf::check(state, agent.1.token.expose(), token) { Ok(()) } else { Err(PageError(forbidden_form())) }
 }
 
 fn back_to(id: &str) -> Response {

@@ -1,24 +1,24 @@
 //! 2-step pages: the second step of login with "Try another method", step-up before
 //! sensitive pages, and Security settings (checklist S5, S6, S7.2, S7.6).
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, PendingSession, Query, StepUp};
-use crate::web::security::{forbidden_form, Csrf};
+use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use crate::web::step_up::{to_step_up, urlencode};
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use axum_extra::extract::CookieJar;
-use doorman_core::factors::{FactorCode, FactorKind, MethodView, SecurityAnswer, SECURITY_QUESTIONS};
+use doorman_core::PasswordAttempt;
+use doorman_core::factors::{FactorCode, FactorKind, MethodView, SECURITY_QUESTIONS, SecurityAnswer};
 use doorman_core::input::Deferred;
 use doorman_core::phone::PhoneInput;
 use doorman_core::two_step::{Binding, StepUpProof, TotpEnrolment, TwoStepError};
-use doorman_core::PasswordAttempt;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
@@ -127,11 +127,7 @@ impl VerifyPage {
 
 /// An error a person can act on is shown on the page; anything else is a server error.
 fn shown(error: ApiError) -> Result<(StatusCode, String), PageError> {
-    if error.status.is_client_error() {
-        Ok((error.status, error.message))
-    } else {
-        Err(PageError(error))
-    }
+    if error.status.is_client_error() { Ok((error.status, error.message)) } else { Err(PageError(error)) }
 }
 
 /// A local path to return to; anything else becomes the account page.
@@ -152,11 +148,7 @@ pub fn safe_next(next: Option<&str>) -> String {
 }
 
 fn check_csrf(state: &AppState, session: &CurrentSession, token: &str) -> Result<(), PageError> {
-    if Csrf::check(state, session.token.expose(), token) {
-        Ok(())
-    } else {
-        Err(PageError(forbidden_form()))
-    }
+    if Csrf::check(state, session.token.expose(), token) { Ok(()) } else { Err(PageError(forbidden_form())) }
 }
 
 // ---- The second step of login ----

@@ -2,18 +2,18 @@
 //! these" at the second step of login leads here. Opening an emailed link changes nothing:
 //! its token moves into a short-lived cookie and a button does the rest (S1.8, S1.9).
 
-use super::{render, Chrome};
+use super::{Chrome, render};
 use crate::web::api::two_step_reset::limit;
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, PageForm, PendingSession, Query};
-use crate::web::security::{forbidden_form, no_referrer, Csrf};
+use crate::web::security::{Csrf, forbidden_form, no_referrer};
 use crate::web::state::AppState;
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use axum_extra::extract::CookieJar;
 use doorman_core::clock::{in_words, rfc2822};
 use doorman_core::recovery::RecoveryToken;
@@ -133,19 +133,11 @@ fn missing_link() -> String {
 /// A refusal on the page, or the error page for anything else.
 fn refusal(e: TwoStepResetError) -> Result<(StatusCode, String), PageError> {
     let error = ApiError::from(e);
-    if error.status.is_client_error() {
-        Ok((error.status, error.message))
-    } else {
-        Err(PageError(error))
-    }
+    if error.status.is_client_error() { Ok((error.status, error.message)) } else { Err(PageError(error)) }
 }
 
 fn session_csrf(state: &AppState, session: &CurrentSession, token: &str) -> Result<(), PageError> {
-    if Csrf::check(state, session.token.expose(), token) {
-        Ok(())
-    } else {
-        Err(PageError(forbidden_form()))
-    }
+    if Csrf::check(state, session.token.expose(), token) { Ok(()) } else { Err(PageError(forbidden_form())) }
 }
 
 // ---- "I can't use any of these": what happens, the request and its status ----
@@ -328,7 +320,7 @@ pub async fn cancel(
             let page = ResetPage {
                 notice: Some("The 2-step reset was cancelled. Your methods stay as they were.".into()),
                 paragraphs: vec![
-                    "If you did not ask for it, someone knows your password: sign in with one of your methods and change it.".into()
+                    "If you did not ask for it, someone knows your password: sign in with one of your methods and change it.".into(),
                 ],
                 links: vec![("/login", "Log in")],
                 ..base

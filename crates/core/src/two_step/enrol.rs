@@ -4,11 +4,11 @@
 //! [`ENROL_WINDOW_SECONDS`](super::ENROL_WINDOW_SECONDS) (it was started after a step-up, so
 //! finishing setting up an app needs no second one).
 
-use super::{TotpEnrolment, TwoStep, ENROL_WINDOW_SECONDS};
+use super::{ENROL_WINDOW_SECONDS, TotpEnrolment, TwoStep};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::factors::{
-    generate_recovery_codes, recovery_code_hash, FactorCode, FactorKind, FactorRecord, FactorSecret, SecurityAnswer, TotpSecret,
+    FactorCode, FactorKind, FactorRecord, FactorSecret, SecurityAnswer, TotpSecret, generate_recovery_codes, recovery_code_hash,
 };
 use crate::phone::PhoneInput;
 use crate::report_link::ReportedEvent;
@@ -287,11 +287,7 @@ impl TwoStep {
     pub async fn set_default_method(&self, by: &SteppedUp, account: &Account, method_id: &str) -> Result<(), TwoStepError> {
         by.check_owner(&account.id)?;
         crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
-        if self.deps.store.set_default_factor(&account.id, method_id).await? {
-            Ok(())
-        } else {
-            Err(TwoStepError::UnknownMethod)
-        }
+        if self.deps.store.set_default_factor(&account.id, method_id).await? { Ok(()) } else { Err(TwoStepError::UnknownMethod) }
     }
 
     /// The masked number of a phone being enrolled, to show again after a wrong code.

@@ -19,7 +19,7 @@ use crate::verifier::Verifier;
 use secrecy::SecretString;
 
 pub use crate::verifier::{
-    Binding, TwoStepError, TwoStepSettings, NO_USABLE_METHOD, OTP_MAX_ATTEMPTS, OTP_TTL_SECONDS, RESEND_COOLDOWN_SECONDS,
+    Binding, NO_USABLE_METHOD, OTP_MAX_ATTEMPTS, OTP_TTL_SECONDS, RESEND_COOLDOWN_SECONDS, TwoStepError, TwoStepSettings,
 };
 
 /// How long an enrolment started after a step-up may be confirmed.
