@@ -134,6 +134,27 @@ fn blank(chrome: Chrome, origin: AnswerResetOrigin) -> AnswerResetPage {
     }
 }
 
+/// What the reset cookie leads to: the link's grant, or (no cookie, or a dead link) only
+/// where it came from, for the expired page.
+enum Opened {
+    Live(AnswerResetOrigin, AnswerResetGrant),
+    Expired(AnswerResetOrigin),
+}
+
+async fn open_from_cookie(state: &AppState, jar: &CookieJar) -> Result<Opened, PageError> {
+    let Some((origin, token)) = cookie_value(state, jar) else { return Ok(Opened::Expired(AnswerResetOrigin::Login)) };
+    match state.answer_reset.open(&token).await {
+        Ok(grant) => Ok(Opened::Live(origin, grant)),
+        Err(AnswerResetError::InvalidToken) => Ok(Opened::Expired(origin)),
+        Err(e) => Err(PageError(ApiError::from(e))),
+    }
+}
+
+/// The page for a link that no longer works.
+fn expired(chrome: Chrome, state: &AppState, jar: CookieJar, status: StatusCode, origin: AnswerResetOrigin) -> Response {
+    respond(state, jar, status, AnswerResetPage { expired: true, ..blank(chrome, origin) })
+}
+
 fn respond(state: &AppState, jar: CookieJar, status: StatusCode, mut page: AnswerResetPage) -> Response {
     let (jar, binding) = Csrf::pre_session(state, jar);
     page.csrf = Csrf::token(state, &binding);
@@ -184,22 +205,15 @@ pub async fn show(
         };
         return Ok(no_referrer((jar, Redirect::to("/answer-reset")).into_response()));
     }
-    let Some((origin, token)) = cookie_value(&state, &jar) else {
-        return Ok(respond(&state, jar, StatusCode::OK, AnswerResetPage { expired: true, ..blank(chrome, AnswerResetOrigin::Login) }));
+    let (origin, grant) = match open_from_cookie(&state, &jar).await? {
+        Opened::Live(origin, grant) => (origin, grant),
+        Opened::Expired(origin) => return Ok(expired(chrome, &state, jar, StatusCode::OK, origin)),
     };
-    match state.answer_reset.open(&token).await {
-        Ok(grant) => {
-            let mut page = with_methods(&state, &grant, blank(chrome, origin), query.method.as_deref()).await?;
-            if query.sent.is_some() && page.methods.iter().any(|m| m.selected && m.sent) {
-                page.notice = page.methods.iter().find(|m| m.selected).map(|m| super::recovery::sent_notice(&m.view));
-            }
-            Ok(respond(&state, jar, StatusCode::OK, page))
-        }
-        Err(AnswerResetError::InvalidToken) => {
-            Ok(respond(&state, jar, StatusCode::OK, AnswerResetPage { expired: true, ..blank(chrome, origin) }))
-        }
-        Err(e) => Err(PageError(ApiError::from(e))),
+    let mut page = with_methods(&state, &grant, blank(chrome, origin), query.method.as_deref()).await?;
+    if query.sent.is_some() && page.methods.iter().any(|m| m.selected && m.sent) {
+        page.notice = page.methods.iter().find(|m| m.selected).map(|m| super::recovery::sent_notice(&m.view));
     }
+    Ok(respond(&state, jar, StatusCode::OK, page))
 }
 
 #[derive(Deserialize)]
@@ -229,20 +243,9 @@ pub async fn submit(
     PageForm(form): PageForm<SubmitForm>,
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
-    let Some((origin, token)) = cookie_value(&state, &jar) else {
-        return Ok(respond(
-            &state,
-            jar,
-            StatusCode::BAD_REQUEST,
-            AnswerResetPage { expired: true, ..blank(chrome, AnswerResetOrigin::Login) },
-        ));
-    };
-    let grant = match state.answer_reset.open(&token).await {
-        Ok(grant) => grant,
-        Err(AnswerResetError::InvalidToken) => {
-            return Ok(respond(&state, jar, StatusCode::BAD_REQUEST, AnswerResetPage { expired: true, ..blank(chrome, origin) }));
-        }
-        Err(e) => return Err(PageError(ApiError::from(e))),
+    let (origin, grant) = match open_from_cookie(&state, &jar).await? {
+        Opened::Live(origin, grant) => (origin, grant),
+        Opened::Expired(origin) => return Ok(expired(chrome, &state, jar, StatusCode::BAD_REQUEST, origin)),
     };
     let method_id = form.method_id.unwrap_or_default();
     let question_id = form.question_id.unwrap_or_default();
@@ -258,9 +261,7 @@ pub async fn submit(
             let done = "Your new security question is set. We have emailed you a confirmation. It will be asked at your next sign-in.";
             Ok(respond(&state, jar, StatusCode::OK, AnswerResetPage { done: Some(done.into()), ..blank(chrome, origin) }))
         }
-        Err(AnswerResetError::InvalidToken) => {
-            Ok(respond(&state, jar, StatusCode::BAD_REQUEST, AnswerResetPage { expired: true, ..blank(chrome, origin) }))
-        }
+        Err(AnswerResetError::InvalidToken) => Ok(expired(chrome, &state, jar, StatusCode::BAD_REQUEST, origin)),
         Err(e) => {
             let field = field_of(&e);
             let error = ApiError::from(e);
@@ -289,20 +290,9 @@ pub async fn send(
     PageForm(form): PageForm<SendForm>,
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
-    let Some((origin, token)) = cookie_value(&state, &jar) else {
-        return Ok(respond(
-            &state,
-            jar,
-            StatusCode::BAD_REQUEST,
-            AnswerResetPage { expired: true, ..blank(chrome, AnswerResetOrigin::Login) },
-        ));
-    };
-    let grant = match state.answer_reset.open(&token).await {
-        Ok(grant) => grant,
-        Err(AnswerResetError::InvalidToken) => {
-            return Ok(respond(&state, jar, StatusCode::BAD_REQUEST, AnswerResetPage { expired: true, ..blank(chrome, origin) }));
-        }
-        Err(e) => return Err(PageError(ApiError::from(e))),
+    let (origin, grant) = match open_from_cookie(&state, &jar).await? {
+        Opened::Live(origin, grant) => (origin, grant),
+        Opened::Expired(origin) => return Ok(expired(chrome, &state, jar, StatusCode::BAD_REQUEST, origin)),
     };
     match state.answer_reset.send_code(&grant, &form.method_id, &ctx).await {
         Ok(()) => Ok(no_referrer(Redirect::to(&format!("/answer-reset?method={}&sent=1", urlencode(&form.method_id))).into_response())),
