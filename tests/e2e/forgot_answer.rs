@@ -72,7 +72,14 @@ async fn forgot_answer_by_email_then_sign_in_with_the_new_answer() {
         browser.find("#question_id option[value='first_album']").await?.click().await?;
         browser.find("#answer").await?.send_keys("Rumours").await?;
         browser.button("Set new question").await?.click().await?;
-        ensure!(browser.find("#code").await?.attr("aria-invalid").await?.as_deref() == Some("true"), "the code field is marked");
+        // Read afresh until the refused form's page is there (the old page's field goes stale).
+        let page = &browser;
+        page.wait_for("the code field to be marked invalid", move || async move {
+            let marked = page.client.find(fantoccini::Locator::Css("#code")).await?.attr("aria-invalid").await?;
+            ensure!(marked.as_deref() == Some("true"), "the code field is marked {marked:?}");
+            Ok(())
+        })
+        .await?;
         walk.check("forgot answer, wrong code").await?;
         browser.find("#code").await?.send_keys(&code_now(&secret, 1)?).await?;
         browser.find("#question_id option[value='first_album']").await?.click().await?;
