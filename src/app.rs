@@ -88,6 +88,7 @@ async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bo
             issuer: config.product_name.clone(),
         },
         two_step_reset_wait_seconds: config.two_step_reset_wait_minutes * 60,
+        support_change_delay_seconds: config.support_change_delay_minutes * 60,
         proof_of_work_bits: config.proof_of_work_bits,
     };
     Ok((Services::new(deps, settings), store))

@@ -72,6 +72,8 @@ pub struct Config {
     /// How long a confirmed 2-step reset waits before it can be finished, in minutes (1 to
     /// 20160, default 4320: 72 hours).
     pub two_step_reset_wait_minutes: i64,
+    /// How long an approved two-person support action waits before it applies (issue 11 §6).
+    pub support_change_delay_minutes: i64,
     /// The proof of work of the recovery request form (issue 11 §3), in leading zero bits of
     /// SHA-256 (0 to 28, default 16: about a second in a browser; each bit doubles it; 0
     /// turns it off, for tests).
@@ -123,6 +125,7 @@ impl Default for Config {
             email_codes_enabled: false,
             step_up_window_minutes: 10,
             two_step_reset_wait_minutes: 4320,
+            support_change_delay_minutes: 1440,
             proof_of_work_bits: 16,
             sms_provider: None,
             sms_webhook_url: None,
@@ -199,6 +202,9 @@ impl Config {
         if !(1..=20160).contains(&self.two_step_reset_wait_minutes) {
             return Err(ConfigError::Invalid("two_step_reset_wait_minutes must be between 1 and 20160".into()));
         }
+        if !(1..=10080).contains(&self.support_change_delay_minutes) {
+            return Err(ConfigError::Invalid("support_change_delay_minutes must be between 1 and 10080".into()));
+        }
         self.sms().map_err(ConfigError::Invalid)?;
         self.breached().map_err(ConfigError::Invalid)?;
         if !(1..=300).contains(&self.header_read_timeout_seconds) {
@@ -228,7 +234,7 @@ impl Config {
     /// The settings as `doorman config check` prints them, secrets hidden.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\ntwo_step_reset_wait_minutes = {}\nproof_of_work_bits = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\n{}{}",
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\ntwo_step_reset_wait_minutes = {}\nsupport_change_delay_minutes = {}\nproof_of_work_bits = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\n{}{}",
             self.listen,
             redacted_text(&self.database_url),
             self.base_url,
@@ -244,6 +250,7 @@ impl Config {
             self.email_codes_enabled,
             self.step_up_window_minutes,
             self.two_step_reset_wait_minutes,
+            self.support_change_delay_minutes,
             self.proof_of_work_bits,
             self.password_min_length,
             self.product_name,

@@ -200,7 +200,7 @@ impl Composer for TemplateComposer {
                 let html = simple_html(&text);
                 (format!("Sign-in to your {product} account was paused"), Ok(text), html)
             }
-            Notice::TwoStepReset { username, subject, body } => {
+            Notice::Personal { username, subject, body } => {
                 let text = TwoStepResetText { product, username, body }.render().map_err(|e| e.to_string())?;
                 let html = simple_html(&text);
                 (format!("{subject} ({product})"), Ok(text), html)

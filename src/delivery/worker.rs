@@ -178,6 +178,9 @@ impl Worker {
     async fn perform(&self, row: &outbox::Job) -> Result<(), JobError> {
         match Job::decode(&row.kind, &row.payload)? {
             Job::PasswordResetRequested(request) => self.services.recovery.send_password_reset(request).await,
+            Job::SupportActionDue(due) => {
+                self.services.support.apply_due_action(&due.action_id).await.map_err(|e| JobError::Failed(e.to_string()))
+            }
         }
     }
 

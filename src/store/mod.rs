@@ -25,6 +25,7 @@ mod recovery;
 mod recovery_requests;
 mod sessions;
 mod support;
+mod support_actions;
 mod throttle;
 mod two_step_reset;
 

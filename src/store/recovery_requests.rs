@@ -102,6 +102,18 @@ impl RecoveryRequestStore for SqlStore {
             tx.rollback().await.map_err(backend_error)?;
             return Ok(false);
         }
+        // The first line of the case's identity checklist; it proves who reads the contact
+        // address, nothing about who owns the account, so it never counts toward an action.
+        sqlx::query(
+            "INSERT INTO support_case_checks (id, case_id, kind, note, agent_id, created_at) \
+             VALUES ($1, $2, 'contact_verified', 'The contact address was proved by the code sent to it.', NULL, $3)",
+        )
+        .bind(format!("contact-{}", c.case.id))
+        .bind(&c.case.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
         insert_message(&mut tx, self.sealer.as_ref(), &c.notice).await?;
         tx.commit().await.map_err(backend_error)?;
         Ok(true)

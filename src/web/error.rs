@@ -153,6 +153,31 @@ impl From<doorman_core::support::SupportError> for ApiError {
             SupportError::InvalidComment => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_comment", message).with("field", serde_json::json!("comment"))
             }
+            SupportError::InvalidCheckKind => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_kind", message).with("field", serde_json::json!("kind"))
+            }
+            SupportError::InvalidNote => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_note", message).with("field", serde_json::json!("note"))
+            }
+            SupportError::InvalidReason => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_reason", message).with("field", serde_json::json!("reason"))
+            }
+            SupportError::InvalidAction => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_action", message).with("field", serde_json::json!("action"))
+            }
+            SupportError::OwnAccount => Self::new(StatusCode::FORBIDDEN, "own_account", message),
+            SupportError::SameAgent => Self::new(StatusCode::FORBIDDEN, "same_agent", message),
+            SupportError::NotLocked => Self::new(StatusCode::CONFLICT, "not_locked", message),
+            SupportError::ChecksMissing => Self::new(StatusCode::CONFLICT, "checks_missing", message),
+            SupportError::NoContact => Self::new(StatusCode::CONFLICT, "no_contact", message),
+            SupportError::SameEmail => Self::new(StatusCode::CONFLICT, "same_email", message),
+            SupportError::ActionWaiting => Self::new(StatusCode::CONFLICT, "action_waiting", message),
+            SupportError::NoSuchAction => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            SupportError::ActionExpired => Self::new(StatusCode::CONFLICT, "action_expired", message),
+            SupportError::NotAwaitingApproval => Self::new(StatusCode::CONFLICT, "not_awaiting_approval", message),
+            SupportError::TargetChanged => Self::new(StatusCode::CONFLICT, "target_changed", message),
+            SupportError::InvalidToken => Self::new(StatusCode::BAD_REQUEST, "invalid_token", message),
+            SupportError::Compose(ref inner) => Self::internal(&std::io::Error::other(inner.clone())),
             SupportError::Store(ref inner) => Self::internal(inner),
         }
     }

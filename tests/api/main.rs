@@ -32,6 +32,7 @@ mod recovery_requests;
 mod sessions;
 mod sms;
 mod support;
+mod support_actions;
 mod throttling;
 mod two_step;
 mod two_step_reset;

@@ -20,7 +20,7 @@ on_both_backends!(
 );
 
 /// A signed-in agent (role `support`, TOTP enrolled), with its TOTP secret and method id.
-async fn agent(app: &TestApp, name: &str, ip: &str) -> (reqwest::Client, TotpSecret, String) {
+pub(crate) async fn agent(app: &TestApp, name: &str, ip: &str) -> (reqwest::Client, TotpSecret, String) {
     app.create_account(name, &format!("{name}@example.com")).await;
     assert!(app.services.roles.set_role(name, Role::Support, true, &RequestContext::cli()).await.unwrap());
     let client = TestApp::new_client();
@@ -29,13 +29,13 @@ async fn agent(app: &TestApp, name: &str, ip: &str) -> (reqwest::Client, TotpSec
     (client, secret, method_id)
 }
 
-async fn open_public_case(app: &TestApp, message: &str) -> String {
+pub(crate) async fn open_public_case(app: &TestApp, message: &str) -> String {
     app.services.compromise.report_publicly(&LoginIdentifier::new("maria"), message, &RequestContext::cli()).await.unwrap();
     let cases = app.services.deps.store.open_cases(200).await.unwrap();
     cases.into_iter().find(|c| c.kind == "compromise_form").expect("the case is in the queue").id
 }
 
-async fn post_form(app: &TestApp, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> Response {
+pub(crate) async fn post_form(app: &TestApp, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> Response {
     Response::read(client.post(app.url(path)).form(form).send().await.unwrap()).await
 }
 
@@ -60,6 +60,9 @@ async fn s11_every_support_route_refuses_anonymous_callers_and_other_accounts(ba
         format!("/api/v1/support/cases/{case}/claim"),
         format!("/api/v1/support/cases/{case}/comments"),
         format!("/api/v1/support/cases/{case}/resolve"),
+        format!("/api/v1/support/cases/{case}/checks"),
+        format!("/api/v1/support/cases/{case}/actions"),
+        "/api/v1/support/actions/some-action/approve".to_owned(),
     ];
     let page_gets = ["/support".to_owned(), format!("/support/cases/{case}")];
     let page_posts = [
@@ -67,6 +70,9 @@ async fn s11_every_support_route_refuses_anonymous_callers_and_other_accounts(ba
         format!("/support/cases/{case}/claim"),
         format!("/support/cases/{case}/comment"),
         format!("/support/cases/{case}/resolve"),
+        format!("/support/cases/{case}/checks"),
+        format!("/support/cases/{case}/actions"),
+        "/support/actions/some-action/approve".to_owned(),
     ];
 
     for (who, client) in [("anonymous", TestApp::new_client()), ("a plain account", plain.clone())] {

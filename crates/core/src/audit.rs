@@ -56,10 +56,17 @@ pub enum AuditEvent {
     SupportCaseCommented,
     SupportCaseResolved,
     SupportFieldRevealed,
+    SupportCheckRecorded,
+    SupportActionDone,
+    SupportActionProposed,
+    SupportActionApproved,
+    SupportActionCancelled,
+    SupportActionApplied,
+    SupportActionFailed,
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 51] = [
+    pub const ALL: [AuditEvent; 58] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -111,6 +118,13 @@ impl AuditEvent {
         Self::SupportCaseCommented,
         Self::SupportCaseResolved,
         Self::SupportFieldRevealed,
+        Self::SupportCheckRecorded,
+        Self::SupportActionDone,
+        Self::SupportActionProposed,
+        Self::SupportActionApproved,
+        Self::SupportActionCancelled,
+        Self::SupportActionApplied,
+        Self::SupportActionFailed,
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -170,6 +184,13 @@ impl AuditEvent {
             Self::SupportCaseCommented => "support_case_commented",
             Self::SupportCaseResolved => "support_case_resolved",
             Self::SupportFieldRevealed => "support_field_revealed",
+            Self::SupportCheckRecorded => "support_check_recorded",
+            Self::SupportActionDone => "support_action_done",
+            Self::SupportActionProposed => "support_action_proposed",
+            Self::SupportActionApproved => "support_action_approved",
+            Self::SupportActionCancelled => "support_action_cancelled",
+            Self::SupportActionApplied => "support_action_applied",
+            Self::SupportActionFailed => "support_action_failed",
         }
     }
 }
@@ -188,6 +209,11 @@ impl RequestContext {
     /// For actions taken on the command line.
     pub fn cli() -> Self {
         Self { ip: std::net::IpAddr::from([127, 0, 0, 1]), user_agent: "doorman-cli".into(), request_id: String::new(), country: None }
+    }
+
+    /// For what doorman does on its own when a time comes (the worker).
+    pub fn system() -> Self {
+        Self { ip: std::net::IpAddr::from([127, 0, 0, 1]), user_agent: "doorman".into(), request_id: String::new(), country: None }
     }
 }
 

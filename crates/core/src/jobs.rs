@@ -22,11 +22,23 @@ use std::net::IpAddr;
 /// The kind of [`Job::PasswordResetRequested`] in the queue.
 pub const PASSWORD_RESET_REQUESTED: &str = "password_reset_requested";
 
+/// The kind of [`Job::SupportActionDue`] in the queue.
+pub const SUPPORT_ACTION_DUE: &str = "support_action_due";
+
 /// Work for the worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Job {
     /// "Forgot password": look the login up and, within the limits, email a reset link.
     PasswordResetRequested(PasswordResetRequested),
+    /// An approved support action's cooling-off period is over: apply it unless cancelled.
+    SupportActionDue(SupportActionDue),
+}
+
+/// Which approved support action to apply (issue 11 §6). Queued when the second agent
+/// approves, due when the cooling-off period ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportActionDue {
+    pub action_id: String,
 }
 
 /// Who asked for a reset, and from where.
@@ -57,6 +69,7 @@ impl Job {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::PasswordResetRequested(_) => PASSWORD_RESET_REQUESTED,
+            Self::SupportActionDue(_) => SUPPORT_ACTION_DUE,
         }
     }
 
@@ -64,6 +77,7 @@ impl Job {
     pub fn encode(&self) -> Result<(&'static str, String), serde_json::Error> {
         let payload = match self {
             Self::PasswordResetRequested(request) => serde_json::to_string(request)?,
+            Self::SupportActionDue(due) => serde_json::to_string(due)?,
         };
         Ok((self.kind(), payload))
     }
@@ -73,6 +87,7 @@ impl Job {
         let bad = |e: serde_json::Error| DecodeError::Payload(e.to_string());
         match kind {
             PASSWORD_RESET_REQUESTED => serde_json::from_str(payload).map(Self::PasswordResetRequested).map_err(bad),
+            SUPPORT_ACTION_DUE => serde_json::from_str(payload).map(Self::SupportActionDue).map_err(bad),
             other => Err(DecodeError::UnknownKind(other.to_owned())),
         }
     }
@@ -129,7 +144,9 @@ mod tests {
     #[test]
     fn ipv6_addresses_round_trip() {
         let payload = r#"{"login":"maria","ip":"2001:db8::1","user_agent":"","request_id":""}"#;
-        let Job::PasswordResetRequested(request) = Job::decode(PASSWORD_RESET_REQUESTED, payload).unwrap();
+        let Ok(Job::PasswordResetRequested(request)) = Job::decode(PASSWORD_RESET_REQUESTED, payload) else {
+            panic!("not a reset request")
+        };
         assert_eq!(request.ip, "2001:db8::1".parse::<IpAddr>().unwrap());
         assert_eq!(Job::PasswordResetRequested(request).encode().unwrap().1, payload);
     }

@@ -51,6 +51,7 @@ pub mod sign_in;
 pub mod step_up;
 pub mod store;
 pub mod support;
+pub mod support_actions;
 pub mod support_view;
 pub mod throttle;
 pub mod trusted_device;

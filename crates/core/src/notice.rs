@@ -51,8 +51,9 @@ pub enum Notice<'a> {
         when: &'a str,
         reset_link: &'a str,
     },
-    /// A step of a 2-step reset (issue 11 §2): `body` is plain text, links included.
-    TwoStepReset {
+    /// A message to the account's owner whose `body` is plain text, links included: the
+    /// steps of a 2-step reset (issue 11 §2), support actions (§6).
+    Personal {
         username: &'a str,
         subject: &'a str,
         body: &'a str,

@@ -314,6 +314,9 @@ pub enum JobError {
     Decode(#[from] DecodeError),
     #[error(transparent)]
     Reset(#[from] ResetError),
+    /// Another feature's job failed; retried.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl JobError {
@@ -408,6 +411,15 @@ impl Recovery {
             return Ok(());
         }
 
+        self.email_reset_link(&account, now).await?;
+        self.deps.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, "account_matched; email_queued").await?;
+        Ok(())
+    }
+
+    /// Writes a new reset link and code for `account`, replacing its older ones (S1.6), and
+    /// the email that carries them. No limit is applied here: the caller applies its own
+    /// (a "forgot password" job its rate limits, support its step-up and audit).
+    pub async fn email_reset_link(&self, account: &crate::account::Account, now: i64) -> Result<(), ResetError> {
         let token = RecoveryToken::generate();
         let code = ResetCode::generate();
         let token_id = uuid::Uuid::new_v4().to_string();
@@ -434,7 +446,6 @@ impl Recovery {
         };
         let message = NewMessage::email(account.email.as_str(), "password_reset", Some(account.id.clone()), content, now);
         self.deps.store.issue_recovery_token(&record, &message).await?;
-        self.deps.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, "account_matched; email_queued").await?;
         Ok(())
     }
 

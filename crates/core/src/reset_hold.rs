@@ -35,7 +35,7 @@ pub(crate) async fn cancelled_notice(deps: &Deps, account: &Account, why: &str, 
     );
     let content = deps
         .composer
-        .compose(&Notice::TwoStepReset { username: account.username.as_str(), subject: "Your 2-step reset was cancelled", body: &body })
+        .compose(&Notice::Personal { username: account.username.as_str(), subject: "Your 2-step reset was cancelled", body: &body })
         .ok();
     Ok(content.map(|content| NewMessage::email(account.email.as_str(), "two_step_reset_cancelled", Some(account.id.clone()), content, now)))
 }

@@ -37,6 +37,8 @@ pub struct Settings {
     pub two_step_reset_wait_seconds: i64,
     /// The proof-of-work difficulty of the recovery request form (issue 11 §3).
     pub proof_of_work_bits: u8,
+    /// How long an approved two-person support action waits before it applies (issue 11 §6).
+    pub support_change_delay_seconds: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -63,15 +65,16 @@ impl Services {
     pub fn new(deps: Deps, settings: Settings) -> Self {
         let verifier = Verifier::new(deps.clone(), settings.two_step);
         let passwords = NewPasswords { policy: settings.password_policy, breached: settings.breached };
+        let recovery = Recovery::new(deps.clone(), verifier.clone(), passwords.clone(), settings.reset_token_ttl_seconds);
         Self {
             auth: Auth::new(deps.clone(), verifier.clone(), passwords.clone(), settings.session_policy),
-            recovery: Recovery::new(deps.clone(), verifier.clone(), passwords.clone(), settings.reset_token_ttl_seconds),
+            support: Support::new(deps.clone(), verifier.clone(), recovery.clone(), settings.support_change_delay_seconds),
+            recovery,
             two_step: TwoStep::new(deps.clone(), verifier.clone()),
             two_step_reset: TwoStepReset::new(deps.clone(), settings.two_step_reset_wait_seconds),
             answer_reset: AnswerReset::new(deps.clone(), verifier.clone()),
             activity: Activity::new(deps.clone()),
             recovery_requests: RecoveryRequests::new(deps.clone(), settings.proof_of_work_bits),
-            support: Support::new(deps.clone(), verifier.clone()),
             password_change: PasswordChange::new(deps.clone(), verifier, passwords),
             email_change: EmailChange::new(deps.clone()),
             payments: Payments::new(deps.clone()),

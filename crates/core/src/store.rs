@@ -172,6 +172,7 @@ pub trait Store:
     + crate::activity::ActivityStore
     + crate::recovery_request::RecoveryRequestStore
     + crate::support::SupportStore
+    + crate::support_actions::SupportActionStore
     + std::fmt::Debug
 {
     /// Is the database reachable (readiness).

@@ -10,6 +10,7 @@
 use crate::account::AccountId;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
+use crate::recovery::Recovery;
 use crate::roles::Role;
 use crate::step_up::SteppedUp;
 use crate::store::StoreError;
@@ -109,6 +110,42 @@ pub enum SupportError {
     ClaimedByOther,
     #[error("Write a comment of at most {MAX_COMMENT_CHARS} characters.")]
     InvalidComment,
+    #[error("Choose what was checked: last_sign_in, sign_in_country, payout_method, account_age or other.")]
+    InvalidCheckKind,
+    #[error("Write what was checked and what the person said, in at most {} characters.", crate::support_actions::MAX_REASON_CHARS)]
+    InvalidNote,
+    #[error("Write the reason for this action, in at most {} characters.", crate::support_actions::MAX_REASON_CHARS)]
+    InvalidReason,
+    #[error("Choose an action: send_reset_link, lock, unlock, revoke_sessions, reset_two_step or change_email.")]
+    InvalidAction,
+    #[error("Agents cannot act on their own account from the console.")]
+    OwnAccount,
+    #[error("This account is not locked.")]
+    NotLocked,
+    #[error(
+        "Record at least two checks of different kinds on the case's identity checklist first (the verified contact address does not count)."
+    )]
+    ChecksMissing,
+    #[error("This case has no verified contact address to move the account to.")]
+    NoContact,
+    #[error("The account already uses the case's contact address.")]
+    SameEmail,
+    #[error("Another support action on this account is waiting for approval or its cooling-off period. Cancel it or wait for it first.")]
+    ActionWaiting,
+    #[error("There is no such support action.")]
+    NoSuchAction,
+    #[error("A second, different agent must approve this action: you proposed it.")]
+    SameAgent,
+    #[error("This proposal waited more than 24 hours for approval and has expired. Propose it again.")]
+    ActionExpired,
+    #[error("This action is not waiting for approval any more.")]
+    NotAwaitingApproval,
+    #[error("The case's contact address changed after the action was proposed, so the approval no longer matches it. Propose it again.")]
+    TargetChanged,
+    #[error("This link is not valid any more: the change was already cancelled or applied, or the link is wrong.")]
+    InvalidToken,
+    #[error("composing a message failed: {0}")]
+    Compose(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -129,11 +166,19 @@ impl From<CaseUpdate> for Result<(), SupportError> {
 pub struct Support {
     pub(crate) deps: Deps,
     verifier: Verifier,
+    /// Sends the reset links support actions send.
+    pub(crate) recovery: Recovery,
+    /// How long an approved two-person action waits before it applies.
+    pub(crate) change_delay_seconds: i64,
 }
 
 impl Support {
-    pub fn new(deps: Deps, verifier: Verifier) -> Self {
-        Self { deps, verifier }
+    pub fn new(deps: Deps, verifier: Verifier, recovery: Recovery, change_delay_seconds: i64) -> Self {
+        Self { deps, verifier, recovery, change_delay_seconds }
+    }
+
+    pub fn change_delay_seconds(&self) -> i64 {
+        self.change_delay_seconds
     }
 
     /// Whether the account may use the console at all: the role, then 2-step. Checked

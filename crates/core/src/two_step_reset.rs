@@ -238,7 +238,7 @@ impl TwoStepReset {
         let content = self
             .deps
             .composer
-            .compose(&Notice::TwoStepReset { username: account.username.as_str(), subject, body })
+            .compose(&Notice::Personal { username: account.username.as_str(), subject, body })
             .map_err(TwoStepResetError::Compose)?;
         Ok(NewMessage::email(account.email.as_str(), kind, Some(account.id.clone()), content, now))
     }

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(answer_reset::router())
         .merge(recovery_requests::router())
         .merge(support::router())
+        .merge(support::owner::router())
 }
 
 /// `{"status": ...}`: what a change that needs no more words answers.

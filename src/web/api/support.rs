@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use doorman_core::support::{CaseSummary, SupportError};
+use doorman_core::support_actions::{ActionOutcome, CaseCheck, ProposedAction, SupportAction};
 use doorman_core::support_view::MaskedField;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,14 +35,104 @@ pub async fn cases(State(state): State<AppState>, SupportAgent(agent, _): Suppor
     Ok(Json(json!({ "cases": queue.iter().map(case_json).collect::<Vec<_>>() })))
 }
 
-/// `GET /api/v1/support/cases/{id}`: the case with its details and notes; 404 `not_found`.
+fn check_json(check: &CaseCheck) -> Value {
+    json!({ "kind": check.kind.as_str(), "note": check.note, "agent": check.agent, "at": rfc3339(check.at), "counts": check.kind.counts() })
+}
+
+pub fn action_json(action: &ProposedAction, now: i64) -> Value {
+    json!({
+        "id": action.id,
+        "action": action.action.as_str(),
+        "target": action.target,
+        "reason": action.reason,
+        "status": action.status_at(now).as_str(),
+        "proposed_by": action.proposer,
+        "proposed_at": rfc3339(action.proposed_at),
+        "expires_at": rfc3339(action.expires_at),
+        "approved_by": action.approver,
+        "effective_at": action.effective_at.map(rfc3339),
+    })
+}
+
+/// `GET /api/v1/support/cases/{id}`: the case with its details, notes, identity checklist and
+/// two-person actions; 404 `not_found`.
 pub async fn case(State(state): State<AppState>, SupportAgent(agent, _): SupportAgent, Path(id): Path<String>) -> Answer {
     let case = state.support.case(&agent, &id).await?;
+    let now = state.clock.unix();
     let mut body = case_json(&case.summary);
     body["details"] = json!(case.details);
     body["notes"] =
         case.notes.iter().map(|n| json!({ "at": rfc3339(n.at), "agent": n.agent, "comment": n.body })).collect::<Vec<_>>().into();
+    body["checks"] = state.support.checks(&agent, &id).await?.iter().map(check_json).collect::<Vec<_>>().into();
+    body["actions"] = state.support.actions(&agent, &id).await?.iter().map(|a| action_json(a, now)).collect::<Vec<_>>().into();
     Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckBody {
+    kind: String,
+    note: String,
+}
+
+/// `POST /api/v1/support/cases/{id}/checks` `{"kind","note"}`: 201 `{"status":"recorded"}`; 400
+/// `invalid_kind` (`contact_verified` is doorman's own) or `invalid_note`; 409 `case_resolved`.
+pub async fn check(
+    State(state): State<AppState>,
+    SupportAgent(agent, _): SupportAgent,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CheckBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.support.record_check(&agent, &id, &body.kind, &body.note, &ctx).await?;
+    Ok((StatusCode::CREATED, status("recorded")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    action: String,
+    reason: String,
+}
+
+/// `POST /api/v1/support/cases/{id}/actions` `{"action","reason"}`: 200 `{"status":"done"}`, or
+/// 202 `{"status":"awaiting_approval","action_id"}` for `reset_two_step` and `change_email`;
+/// 400 `invalid_action` or `invalid_reason`; 403 `own_account`; 409 `checks_missing`,
+/// `action_waiting`, `no_contact`, `same_email`, `not_locked` or `case_resolved`.
+pub async fn act(
+    State(state): State<AppState>,
+    SupportAgent(agent, _): SupportAgent,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ActionBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let action = SupportAction::parse(&body.action).ok_or(SupportError::InvalidAction)?;
+    Ok(match state.support.act(&agent, &id, action, &body.reason, &ctx).await? {
+        ActionOutcome::Done => (StatusCode::OK, status("done")),
+        ActionOutcome::AwaitingApproval { action_id } => {
+            (StatusCode::ACCEPTED, Json(json!({ "status": "awaiting_approval", "action_id": action_id })))
+        }
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveBody {
+    reason: String,
+}
+
+/// `POST /api/v1/support/actions/{action_id}/approve` `{"reason"}`: 200
+/// `{"status":"approved","effective_at"}`; 403 `same_agent` (the proposer) or `own_account`;
+/// 404 `not_found`; 409 `action_expired`, `not_awaiting_approval` or `target_changed`.
+pub async fn approve(
+    State(state): State<AppState>,
+    SupportAgent(agent, _): SupportAgent,
+    Client(ctx): Client,
+    Path(action_id): Path<String>,
+    ApiJson(body): ApiJson<ApproveBody>,
+) -> Answer {
+    let effective_at = state.support.approve(&agent, &action_id, &body.reason, &ctx).await?;
+    Ok(Json(json!({ "status": "approved", "effective_at": rfc3339(effective_at) })))
 }
 
 /// `POST /api/v1/support/cases/{id}/claim` `{}`: 200 `{"status":"claimed"}`; 404 `not_found`;
@@ -136,4 +227,73 @@ pub fn router() -> Router<AppState> {
         .route("/support/cases/{id}/resolve", post(resolve))
         .route("/support/cases/{id}/account", get(account))
         .route("/support/cases/{id}/account/reveal", post(reveal))
+        .route("/support/cases/{id}/checks", post(check))
+        .route("/support/cases/{id}/actions", post(act))
+        .route("/support/actions/{action_id}/approve", post(approve))
+}
+
+/// The owner's side of support actions: pending changes on their own account, cancelled from
+/// a signed-in session or with the link the old address got.
+pub mod owner {
+    use super::{Answer, action_json, status};
+    use crate::web::error::ApiError;
+    use crate::web::extract::{ApiJson, ApiSession, Client, Path};
+    use crate::web::state::AppState;
+    use axum::extract::State;
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use doorman_core::support::SupportError;
+    use doorman_core::support_actions::SupportCancelToken;
+    use serde::Deserialize;
+    use serde_json::{Value, json};
+
+    /// `GET /api/v1/account/support-actions`: `{"actions":[...]}`, approved support changes of
+    /// the signed-in account that have not taken effect yet.
+    pub async fn pending(State(state): State<AppState>, ApiSession(session): ApiSession) -> Answer {
+        let now = state.clock.unix();
+        let pending = state.support.pending_for_owner(&session.account.id).await?;
+        Ok(Json(json!({ "actions": pending.iter().map(|a| action_json(a, now)).collect::<Vec<_>>() })))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct EmptyBody {}
+
+    /// `POST /api/v1/account/support-actions/{id}/cancel` `{}`: 200 `{"status":"cancelled"}`; 404
+    /// `not_found` (not this account's); 409 `not_awaiting_approval`.
+    pub async fn cancel(
+        State(state): State<AppState>,
+        ApiSession(session): ApiSession,
+        Client(ctx): Client,
+        Path(id): Path<String>,
+        ApiJson(_): ApiJson<EmptyBody>,
+    ) -> Answer {
+        state.support.cancel_by_owner(&session.account.id, &id, &ctx).await?;
+        Ok(status("cancelled"))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct TokenBody {
+        token: String,
+    }
+
+    /// `POST /api/v1/support-actions/cancel` `{"token"}`: the link the old address got. 200
+    /// `{"status":"cancelled"}`; 400 `invalid_token`.
+    pub async fn cancel_by_link(
+        State(state): State<AppState>,
+        Client(ctx): Client,
+        ApiJson(body): ApiJson<TokenBody>,
+    ) -> Result<Json<Value>, ApiError> {
+        let token = SupportCancelToken::parse(&body.token).ok_or(SupportError::InvalidToken)?;
+        state.support.cancel_by_link(&token, &ctx).await?;
+        Ok(status("cancelled"))
+    }
+
+    pub fn router() -> Router<AppState> {
+        Router::new()
+            .route("/account/support-actions", get(pending))
+            .route("/account/support-actions/{id}/cancel", post(cancel))
+            .route("/support-actions/cancel", post(cancel_by_link))
+    }
 }

@@ -315,6 +315,16 @@ struct ActivityPage {
     items: Vec<ActivityRow>,
     next_before: Option<i64>,
     older_page: bool,
+    csrf: String,
+    /// Approved support changes not yet in effect, each with a cancel button.
+    pending: Vec<PendingRow>,
+    support_cancelled: bool,
+}
+
+struct PendingRow {
+    id: String,
+    change: String,
+    effective: String,
 }
 
 struct ActivityRow {
@@ -328,6 +338,7 @@ struct ActivityRow {
 #[derive(Deserialize)]
 pub struct ActivityQuery {
     before: Option<i64>,
+    support_cancelled: Option<u8>,
 }
 
 /// `GET /account/activity[?before=ID]`: recent sign-ins and security changes, each with
@@ -350,6 +361,26 @@ pub async fn activity(
             report_url: crate::web::shared::report_url(i.id),
         })
         .collect();
-    let view = ActivityPage { chrome, items, next_before: page.next_before, older_page: query.before.is_some() };
+    let pending = state
+        .support
+        .pending_for_owner(&session.account.id)
+        .await
+        .map_err(|e| PageError(ApiError::from(e)))?
+        .into_iter()
+        .map(|a| PendingRow {
+            change: a.describe(),
+            effective: a.effective_at.map(doorman_core::clock::rfc2822).unwrap_or_default(),
+            id: a.id,
+        })
+        .collect();
+    let view = ActivityPage {
+        chrome,
+        items,
+        next_before: page.next_before,
+        older_page: query.before.is_some(),
+        csrf: crate::web::security::Csrf::token(&state, session.token.expose()),
+        pending,
+        support_cancelled: query.support_cancelled.is_some(),
+    };
     Ok(render(StatusCode::OK, &view))
 }

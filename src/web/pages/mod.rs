@@ -16,6 +16,7 @@ mod payments;
 mod recovery;
 mod recovery_request;
 mod support;
+mod support_actions;
 pub mod two_step;
 mod two_step_reset;
 
@@ -48,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .merge(banners::router())
         .merge(admin::router())
         .merge(support::router())
+        .merge(support_actions::router())
         .merge(mailbox::router())
         .route("/static/app.css", get(|| async { asset("text/css; charset=utf-8", include_str!("../../../static/app.css")) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", include_str!("../../../static/app.js")) }))

@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use doorman_core::clock::in_words;
 use doorman_core::support::{CaseSummary, MAX_COMMENT_CHARS, SupportError};
+use doorman_core::support_actions::{ActionStatus, CheckKind, MAX_REASON_CHARS, SupportAction};
 use doorman_core::support_view::{AccountView, MaskedField};
 use serde::Deserialize;
 
@@ -98,6 +99,37 @@ struct CasePage {
     error: Option<String>,
     max_comment: usize,
     account: Option<AccountSection>,
+    checks: Vec<CheckRow>,
+    /// Kinds an agent can record, with their words.
+    check_kinds: Vec<(&'static str, &'static str)>,
+    actions: Vec<ActionRow>,
+    /// Actions an agent can take or propose, with their words.
+    action_kinds: Vec<(&'static str, &'static str, bool)>,
+    /// The outcome or refusal of the last checklist or action form.
+    action_error: Option<String>,
+    action_done: Option<String>,
+    max_reason: usize,
+}
+
+pub struct CheckRow {
+    pub kind: &'static str,
+    pub counts: bool,
+    pub note: String,
+    pub by: String,
+    pub when: String,
+}
+
+pub struct ActionRow {
+    pub id: String,
+    pub action: &'static str,
+    pub target: String,
+    pub reason: String,
+    pub status: &'static str,
+    pub proposed_by: String,
+    pub approved_by: String,
+    pub effective: String,
+    /// Another agent may approve it now.
+    pub approvable: bool,
 }
 
 pub struct AccountSection {
@@ -141,15 +173,18 @@ fn account_section(view: AccountView, revealed: Option<(MaskedField, String)>, n
     }
 }
 
-/// What a case page shows back after a form: the refused note, or a revealed field.
+/// What a case page shows back after a form: the refused note, a revealed field, or the
+/// outcome of a checklist or action form.
 #[derive(Default)]
-struct Shown {
-    comment: String,
-    error: Option<String>,
-    revealed: Option<(MaskedField, String)>,
+pub(super) struct Shown {
+    pub(super) comment: String,
+    pub(super) error: Option<String>,
+    pub(super) revealed: Option<(MaskedField, String)>,
+    pub(super) action_error: Option<String>,
+    pub(super) action_done: Option<String>,
 }
 
-async fn case_page(
+pub(super) async fn case_page(
     state: &AppState,
     agent: &SupportAgent,
     chrome: Chrome,
@@ -157,7 +192,7 @@ async fn case_page(
     status: StatusCode,
     shown: Shown,
 ) -> Result<Response, PageError> {
-    let Shown { comment, error, revealed } = shown;
+    let Shown { comment, error, revealed, action_error, action_done } = shown;
     let detail = state.support.case(&agent.0, id).await.map_err(ApiError::from)?;
     let now = state.clock.unix();
     let account = match state.support.account_view(&agent.0, id).await {
@@ -174,8 +209,51 @@ async fn case_page(
             body: n.body.clone(),
         })
         .collect();
+    let checks = state
+        .support
+        .checks(&agent.0, id)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|c| CheckRow {
+            kind: c.kind.in_words(),
+            counts: c.kind.counts(),
+            note: c.note,
+            by: c.agent.unwrap_or_else(|| "doorman".into()),
+            when: rfc3339(c.at),
+        })
+        .collect();
+    let me = agent.0.account();
+    let actions = state
+        .support
+        .actions(&agent.0, id)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|a| {
+            let status = a.status_at(now);
+            ActionRow {
+                approvable: status == ActionStatus::Proposed && a.proposed_by.as_ref() != Some(me),
+                id: a.id,
+                action: a.action.in_words(),
+                target: a.target,
+                reason: a.reason,
+                status: status.as_str(),
+                proposed_by: a.proposer.unwrap_or_default(),
+                approved_by: a.approver.unwrap_or_default(),
+                effective: a.effective_at.map(rfc3339).unwrap_or_default(),
+            }
+        })
+        .collect();
     let page = CasePage {
         chrome,
+        checks,
+        check_kinds: CheckKind::RECORDABLE.iter().map(|k| (k.as_str(), k.in_words())).collect(),
+        actions,
+        action_kinds: SupportAction::ALL.iter().map(|a| (a.as_str(), a.in_words(), a.needs_two_agents())).collect(),
+        action_error,
+        action_done,
+        max_reason: MAX_REASON_CHARS,
         csrf: Csrf::token(state, agent.1.token.expose()),
         resolved: detail.summary.status == "resolved",
         case: row(&detail.summary, state.clock.unix()),
@@ -210,11 +288,11 @@ pub struct CommentForm {
     comment: String,
 }
 
-fn check_csrf(state: &AppState, agent: &SupportAgent, token: &str) -> Result<(), PageError> {
+pub(super) fn check_csrf(state: &AppState, agent: &SupportAgent, token: &str) -> Result<(), PageError> {
     if Csrf::check(state, agent.1.token.expose(), token) { Ok(()) } else { Err(PageError(forbidden_form())) }
 }
 
-fn back_to(id: &str) -> Response {
+pub(super) fn back_to(id: &str) -> Response {
     Redirect::to(&format!("/support/cases/{id}")).into_response()
 }
 
@@ -250,7 +328,7 @@ pub async fn comment(
                 chrome,
                 &id,
                 StatusCode::BAD_REQUEST,
-                Shown { comment: form.comment, error: Some(e.to_string()), revealed: None },
+                Shown { comment: form.comment, error: Some(e.to_string()), ..Shown::default() },
             )
             .await
         }
