@@ -28,5 +28,6 @@ mod phone;
 mod recovery;
 mod recovery_request;
 mod support;
+mod support_actions;
 mod two_step;
 mod two_step_reset;

@@ -12,7 +12,7 @@ const CONTACT: &str = "new-me@example.org";
 
 /// The code sent to the contact address, read from the demo mailbox by a fetch from the
 /// current page (the browser stays on the form that asks for it).
-async fn code_from_mailbox(browser: &Browser) -> anyhow::Result<String> {
+pub(crate) async fn code_from_mailbox(browser: &Browser) -> anyhow::Result<String> {
     browser
         .wait_for("the code email in the demo mailbox", || async {
             let script = "const done = arguments[arguments.length - 1]; \
