@@ -31,7 +31,7 @@ async fn for_account(conn: &mut AnyConnection, sql: &'static str, account: &str,
 }
 
 /// Undoes the reported change where it can be; whether something was undone.
-async fn roll_back(conn: &mut AnyConnection, account: &str, event: &ReportedEvent, now: i64) -> Result<bool, StoreError> {
+async fn roll_back(conn: &mut AnyConnection, account: &str, event: &ReportedEvent, event_at: i64, now: i64) -> Result<bool, StoreError> {
     let done = match event {
         // Back to the old address, unless another account took it meanwhile.
         ReportedEvent::EmailChanged { old_email } => sqlx::query(
@@ -59,6 +59,17 @@ async fn roll_back(conn: &mut AnyConnection, account: &str, event: &ReportedEven
         )
         .bind(method_id)
         .bind(account)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend_error)?,
+        // A 2-step reset someone else ran: the methods it removed come back (not recovery
+        // codes: they were spent). Methods added since go below, with every lock.
+        ReportedEvent::TwoStepResetStarted => sqlx::query(
+            "UPDATE second_factors SET removed_at = NULL WHERE account_id = $1 AND removed_at IS NOT NULL \
+             AND removed_at >= $2 AND created_at < $2 AND kind <> 'recovery_code'",
+        )
+        .bind(account)
+        .bind(event_at)
         .execute(&mut *conn)
         .await
         .map_err(backend_error)?,
@@ -160,7 +171,7 @@ impl CompromiseStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend_error)?;
-        let rolled_back = roll_back(&mut tx, account, &lock.report.event, now).await?;
+        let rolled_back = roll_back(&mut tx, account, &lock.report.event, lock.report.event_at, now).await?;
         // A running 2-step reset is cancelled: its unsent finish email goes, its links die.
         sqlx::query(
             "DELETE FROM outbox WHERE status = 'pending' AND id IN \
