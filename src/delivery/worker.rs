@@ -177,7 +177,7 @@ impl Worker {
     /// Decodes a queued row and does what it says.
     async fn perform(&self, row: &outbox::Job) -> Result<(), JobError> {
         match Job::decode(&row.kind, &row.payload)? {
-            Job::PasswordResetRequested(request) => self.services.recovery.send_password_reset(request).await,
+            Job::PasswordResetRequested(request) => self.services.recovery.send_password_reset(request, &row.id).await,
             Job::SupportActionDue(due) => {
                 self.services.support.apply_due_action(&due.action_id).await.map_err(|e| JobError::Failed(e.to_string()))
             }

@@ -3,8 +3,9 @@ use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::outbox::NewMessage;
-use doorman_core::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ValidToken};
+use doorman_core::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ResetIssue, ValidToken};
 use doorman_core::store::{RecoveryStore, StoreError};
+use doorman_core::throttle::ThrottleKey;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -67,6 +68,34 @@ impl RecoveryStore for SqlStore {
         replace_tokens(&mut tx, token).await?;
         insert_message(&mut tx, self.sealer.as_ref(), message).await?;
         tx.commit().await.map_err(backend_error)
+    }
+
+    async fn issue_reset_within_limits(
+        &self,
+        limits: &[ThrottleKey],
+        now: i64,
+        token: &NewRecoveryToken,
+        message: &NewMessage,
+    ) -> Result<ResetIssue, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        // A job run again after a crash finds its own token, and does nothing more.
+        let done = sqlx::query("SELECT 1 AS one FROM recovery_tokens WHERE id = $1")
+            .bind(&token.id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        if done.is_some() {
+            tx.rollback().await.map_err(backend_error)?;
+            return Ok(ResetIssue::AlreadyIssued);
+        }
+        if super::throttle::claim_in(&mut tx, limits, now).await?.is_some() {
+            tx.rollback().await.map_err(backend_error)?;
+            return Ok(ResetIssue::Refused);
+        }
+        replace_tokens(&mut tx, token).await?;
+        insert_message(&mut tx, self.sealer.as_ref(), message).await?;
+        tx.commit().await.map_err(backend_error)?;
+        Ok(ResetIssue::Issued)
     }
 
     async fn issue_tokens(

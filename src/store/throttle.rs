@@ -2,8 +2,8 @@ use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::store::{StoreError, ThrottleStore};
 use doorman_core::throttle::{EventCount, Refusal, ThrottleKey};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 fn count_from_row(row: &AnyRow) -> Result<EventCount, StoreError> {
     Ok(EventCount {
@@ -25,6 +25,44 @@ macro_rules! count_one {
     };
 }
 
+/// Count, then compare, inside the caller's transaction (S3.7, S3.8): refuses when one of
+/// `keys` is over its limit (counting nothing), else counts one attempt under every key. The
+/// keys' rows stay locked until the transaction ends, so guesses on any number of replicas are
+/// admitted one after another. Keys are locked in one order (no deadlocks).
+pub(super) async fn claim_in(conn: &mut AnyConnection, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
+    let mut sorted: Vec<&ThrottleKey> = keys.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    sorted.dedup_by(|a, b| a.key == b.key);
+    // One statement per key creates the row when missing, or else locks it (the no-op update
+    // takes the row lock on PostgreSQL; the first write takes SQLite's write lock), and
+    // returns its counts. Two statements (insert if missing, then select) failed when a
+    // success cleared the row in between: found under a burst of logins (issue 12).
+    let mut refusal: Option<Refusal> = None;
+    for key in &sorted {
+        let row = sqlx::query(
+            "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ($1, 0, $2, 0) \
+             ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING failures, window_start, last_failure",
+        )
+        .bind(&key.key)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(backend_error)?;
+        if let Some(until) = key.rule.blocked_until(&count_from_row(&row)?, now) {
+            let refusal = refusal.get_or_insert(Refusal { keys: Vec::new(), until });
+            refusal.keys.push(key.key.clone());
+            refusal.until = refusal.until.max(until);
+        }
+    }
+    if refusal.is_some() {
+        return Ok(refusal);
+    }
+    for key in &sorted {
+        sqlx::query(count_one!()).bind(&key.key).bind(now).bind(now - key.window()).execute(&mut *conn).await.map_err(backend_error)?;
+    }
+    Ok(None)
+}
+
 #[async_trait]
 impl ThrottleStore for SqlStore {
     async fn event_counts(&self, keys: &[String]) -> Result<Vec<(String, EventCount)>, StoreError> {
@@ -43,43 +81,14 @@ impl ThrottleStore for SqlStore {
     }
 
     async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
-        // S3.7, S3.8: the check and the count happen in one transaction that holds the keys'
-        // rows, so guesses on any number of replicas are admitted one after another and none
-        // is compared past its limit. Keys are locked in one order (no deadlocks).
-        let mut sorted: Vec<&ThrottleKey> = keys.iter().collect();
-        sorted.sort_by(|a, b| a.key.cmp(&b.key));
-        sorted.dedup_by(|a, b| a.key == b.key);
         let mut tx = self.pool.begin().await.map_err(backend_error)?;
-        // One statement per key creates the row when missing, or else locks it (the no-op
-        // update takes the row lock on PostgreSQL; the first write takes SQLite's write lock),
-        // and returns its counts. Two statements (insert if missing, then select) failed when
-        // a success cleared the row in between: found under a burst of logins (issue 12).
-        let mut refusal: Option<Refusal> = None;
-        for key in &sorted {
-            let row = sqlx::query(
-                "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ($1, 0, $2, 0) \
-                 ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING failures, window_start, last_failure",
-            )
-            .bind(&key.key)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(backend_error)?;
-            if let Some(until) = key.rule.blocked_until(&count_from_row(&row)?, now) {
-                let refusal = refusal.get_or_insert(Refusal { keys: Vec::new(), until });
-                refusal.keys.push(key.key.clone());
-                refusal.until = refusal.until.max(until);
-            }
-        }
+        let refusal = claim_in(&mut tx, keys, now).await?;
         if refusal.is_some() {
             tx.rollback().await.map_err(backend_error)?;
-            return Ok(refusal);
+        } else {
+            tx.commit().await.map_err(backend_error)?;
         }
-        for key in &sorted {
-            sqlx::query(count_one!()).bind(&key.key).bind(now).bind(now - key.window()).execute(&mut *tx).await.map_err(backend_error)?;
-        }
-        tx.commit().await.map_err(backend_error)?;
-        Ok(None)
+        Ok(refusal)
     }
 
     async fn count_attempt(&self, key: &ThrottleKey, now: i64) -> Result<i64, StoreError> {

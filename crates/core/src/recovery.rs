@@ -307,6 +307,16 @@ pub struct SecondFactorProof<'a> {
     pub code: &'a crate::factors::FactorCode,
 }
 
+/// What writing a "forgot password" job's reset link came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetIssue {
+    Issued,
+    /// A limit is spent: nothing was counted or written.
+    Refused,
+    /// This job's token exists: it ran before (and crashed before it was marked done).
+    AlreadyIssued,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     /// A row this release cannot read as a job.
@@ -386,8 +396,10 @@ impl Recovery {
     }
 
     /// The job of a "forgot password" request (run by the worker): finds the account and,
-    /// within the limits, writes the token and the email.
-    pub async fn send_password_reset(&self, request: PasswordResetRequested) -> Result<(), JobError> {
+    /// within the limits, writes the token and the email. `job_id` makes it idempotent: a job
+    /// run again after a crash (its lease ran out) neither counts against the limits again
+    /// nor writes a second email (issue 13: one lost in two runs of a `kill -9` test).
+    pub async fn send_password_reset(&self, request: PasswordResetRequested, job_id: &str) -> Result<(), JobError> {
         let ctx = RequestContext { ip: request.ip, user_agent: request.user_agent, request_id: request.request_id, country: None };
         let now = self.deps.clock.unix();
         // Asking for an email starts the count of typed codes again for this login, whether or
@@ -406,13 +418,20 @@ impl Recovery {
             .last_token_issued_at(&account.id, Purpose::PasswordReset)
             .await?
             .is_some_and(|t| now - t < RESEND_COOLDOWN_SECONDS);
-        if too_soon || self.deps.claim(&limits).await?.is_some() {
+        if too_soon {
             self.deps.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, "account_matched; rate_limited").await?;
             return Ok(());
         }
-
-        self.email_reset_link(&account, now).await?;
-        self.deps.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, "account_matched; email_queued").await?;
+        // The token's and the email's ids are the job's (a UUID, as every token id), so that a
+        // second run finds them.
+        let (token, message) = self.reset_link(&account, job_id, now)?;
+        let outcome = self.deps.store.issue_reset_within_limits(&limits, now, &token, &message).await?;
+        let detail = match outcome {
+            ResetIssue::Issued => "account_matched; email_queued",
+            ResetIssue::Refused => "account_matched; rate_limited",
+            ResetIssue::AlreadyIssued => return Ok(()),
+        };
+        self.deps.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, detail).await?;
         Ok(())
     }
 
@@ -420,9 +439,22 @@ impl Recovery {
     /// the email that carries them. No limit is applied here: the caller applies its own
     /// (a "forgot password" job its rate limits, support its step-up and audit).
     pub async fn email_reset_link(&self, account: &crate::account::Account, now: i64) -> Result<(), ResetError> {
+        let (record, message) = self.reset_link(account, &uuid::Uuid::new_v4().to_string(), now)?;
+        self.deps.store.issue_recovery_token(&record, &message).await?;
+        Ok(())
+    }
+
+    /// A new reset link and code for `account`, stored under `token_id`, and the email that
+    /// carries them (with the same id); not yet written.
+    fn reset_link(
+        &self,
+        account: &crate::account::Account,
+        token_id: &str,
+        now: i64,
+    ) -> Result<(NewRecoveryToken, NewMessage), ResetError> {
         let token = RecoveryToken::generate();
         let code = ResetCode::generate();
-        let token_id = uuid::Uuid::new_v4().to_string();
+        let token_id = token_id.to_owned();
         let link = format!("{}reset-password?token={}", self.deps.base_url, token.expose());
         let content = self
             .deps
@@ -444,9 +476,9 @@ impl Recovery {
             expires_at: now + self.reset_token_ttl_seconds,
             event: None,
         };
-        let message = NewMessage::email(account.email.as_str(), "password_reset", Some(account.id.clone()), content, now);
-        self.deps.store.issue_recovery_token(&record, &message).await?;
-        Ok(())
+        let mut message = NewMessage::email(account.email.as_str(), "password_reset", Some(account.id.clone()), content, now);
+        message.id = record.id.clone();
+        Ok((record, message))
     }
 
     /// Checks what a person brings to the reset page, and makes the grant every later step

@@ -4,7 +4,7 @@
 use crate::account::{Account, AccountId, Country, EmailAddress, UserType, Username};
 use crate::audit::AuditRecord;
 use crate::outbox::{ClaimedMessage, Job, NewMessage, OutboxSummary};
-use crate::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ValidToken};
+use crate::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ResetIssue, ValidToken};
 use crate::session::SessionRecord;
 use crate::throttle::{EventCount, Refusal, ThrottleKey};
 use async_trait::async_trait;
@@ -114,6 +114,18 @@ pub trait RecoveryStore: Send + Sync {
     /// In one transaction: voids the account's unused tokens of the same purpose (S1.6),
     /// stores the new token's hash and writes the message that carries it.
     async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError>;
+    /// In one transaction, for a "forgot password" job: nothing when a token with `token`'s id
+    /// exists (the job ran before a crash and is run again); else counts one attempt under
+    /// `limits` (refusing when one is spent, counting nothing), then does what
+    /// [`issue_recovery_token`](Self::issue_recovery_token) does. A crash anywhere leaves
+    /// either all of it or none: a job run twice neither counts twice nor emails twice.
+    async fn issue_reset_within_limits(
+        &self,
+        limits: &[ThrottleKey],
+        now: i64,
+        token: &NewRecoveryToken,
+        message: &NewMessage,
+    ) -> Result<ResetIssue, StoreError>;
     /// In one transaction: voids the account's unused tokens of `replacing`'s purpose and
     /// stores it (when given), stores each of `adding` beside what exists (report links are
     /// voided by nothing but their own use or expiry), and writes the message that carries them.

@@ -1,0 +1,254 @@
+//! Three `doorman serve` replicas on one PostgreSQL, as operators scale out (issue 13): a
+//! session made on one is good on the others and a logout on one ends it everywhere; the
+//! limits that protect secrets hold across them; a banner change reaches every replica within
+//! 3 seconds with no restart; and a replica killed with `kill -9` in the middle of a burst of
+//! reset requests loses no email and shows none twice.
+//!
+//! PostgreSQL only: replicas sharing one SQLite file over a network is not a deployment.
+
+use crate::helpers::{Backend, PASSWORD, TestApp, eventually, eventually_within, test_config};
+use doorman::Config;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One `doorman serve` process.
+struct Replica {
+    child: Child,
+    port: u16,
+}
+
+impl Replica {
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Replicas of one deployment: one database, one secret key, one mail folder (the dev outbox,
+/// where each message is one file named after its id).
+struct Cluster {
+    config: Config,
+    dir: PathBuf,
+    replicas: Vec<Replica>,
+    /// An in-process app on the same database, for setting up accounts (its worker is off).
+    app: TestApp,
+}
+
+impl Cluster {
+    async fn start(n: usize) -> Self {
+        let config = test_config(Backend::Postgres).await;
+        let dir = config.secret_key_file.parent().unwrap().to_path_buf();
+        // The in-process app migrates the database and writes the secret key first, so the
+        // replicas never race for either.
+        let app = TestApp::spawn_with(config.clone()).await;
+        let mut cluster = Self { config, dir, replicas: Vec::new(), app };
+        for i in 0..n {
+            cluster.add_replica(i).await;
+        }
+        cluster
+    }
+
+    async fn add_replica(&mut self, run: usize) {
+        let port = free_port();
+        let log = std::fs::File::create(self.dir.join(format!("replica-{run}-{port}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(&self.dir)
+            .env("DOORMAN_DATABASE_URL", &self.config.database_url)
+            .env("DOORMAN_SECRET_KEY_FILE", &self.config.secret_key_file)
+            .env("DOORMAN_MAIL_DIR", &self.config.mail_dir)
+            .env("DOORMAN_BASE_URL", crate::helpers::BASE_URL)
+            .env("DOORMAN_CLIENT_IP_HEADER", "X-Real-IP")
+            .env("DOORMAN_MAIL_WORKER", "true")
+            .env("DOORMAN_LOG", "info,sqlx=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let client = reqwest::Client::new();
+        eventually("a replica to be ready", 60, async || {
+            let response = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.ok()?;
+            (response.status() == 200).then_some(())
+        })
+        .await;
+        self.replicas.push(Replica { child, port });
+    }
+
+    /// `kill -9`: no shutdown, no lease given back.
+    fn kill(&mut self, index: usize) {
+        let mut replica = self.replicas.remove(index);
+        replica.child.kill().unwrap();
+        replica.child.wait().unwrap();
+    }
+}
+
+async fn post(client: &reqwest::Client, url: &str, ip: &str, body: Value) -> (u16, Value) {
+    let response = client.post(url).header("X-Real-IP", ip).json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The reset emails in the mail folder, by recipient: how many files each has.
+fn reset_emails(mail_dir: &Path) -> HashMap<String, usize> {
+    let mut found = HashMap::new();
+    for entry in std::fs::read_dir(mail_dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".eml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        if !text.contains("Subject: Reset your") {
+            continue;
+        }
+        if let Some(to) = text.lines().find_map(|l| l.strip_prefix("To: ")) {
+            *found.entry(to.trim_matches(|c| c == '<' || c == '>').to_owned()).or_insert(0) += 1;
+        }
+    }
+    found
+}
+
+/// A session made on one replica is good on the others; a logout on any ends it on all.
+#[tokio::test]
+async fn s7_a_session_is_good_on_every_replica_and_a_logout_on_one_ends_it_everywhere() {
+    let cluster = Cluster::start(3).await;
+    cluster.app.create_account("maria", "maria@example.com").await;
+    // Cookies are not bound to a port: one browser, three replicas behind a balancer.
+    let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let (status, body) =
+        post(&browser, &cluster.replicas[0].url("/api/v1/login"), "192.0.2.30", json!({ "login": "maria", "password": PASSWORD })).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("authenticated")), "{body}");
+    for replica in &cluster.replicas {
+        let session = browser.get(replica.url("/api/v1/session")).send().await.unwrap();
+        assert_eq!(session.status(), 200, "the session works on the replica at {}", replica.port);
+    }
+    let (status, _) = post(&browser, &cluster.replicas[2].url("/api/v1/logout"), "192.0.2.30", json!({})).await;
+    assert_eq!(status, 200);
+    for replica in &cluster.replicas {
+        let session = browser.get(replica.url("/api/v1/session")).send().await.unwrap();
+        assert_eq!(session.status(), 401, "logged out on the replica at {} too", replica.port);
+    }
+}
+
+/// S3.1, S3.7: the limits that protect a password are stored, not per process. Guesses spread
+/// over three replicas from many addresses use up one login's budget, after which the right
+/// password is refused on every replica too.
+#[tokio::test]
+async fn s3_1_a_logins_budget_holds_across_replicas() {
+    let cluster = Cluster::start(3).await;
+    cluster.app.create_account("maria", "maria@example.com").await;
+    let client = reqwest::Client::new();
+    let mut refused_at = None;
+    for attempt in 0..130 {
+        let replica = &cluster.replicas[attempt % 3];
+        // A new /24 every time: no address budget is the one that stops it.
+        let ip = format!("10.{}.{}.7", attempt / 200, attempt % 200);
+        let (status, body) =
+            post(&client, &replica.url("/api/v1/login"), &ip, json!({ "login": "maria", "password": "wrong guess" })).await;
+        match status {
+            401 => {}
+            429 => {
+                refused_at = Some(attempt);
+                break;
+            }
+            other => panic!("attempt {attempt}: {other} {body}"),
+        }
+    }
+    // 100 failures a day per login (S3.1), counted on all replicas together.
+    assert_eq!(refused_at, Some(100), "the 101st guess, whichever replica gets it, is refused");
+    for (i, replica) in cluster.replicas.iter().enumerate() {
+        let (status, body) =
+            post(&client, &replica.url("/api/v1/login"), &format!("10.9.{i}.1"), json!({ "login": "maria", "password": PASSWORD })).await;
+        assert_eq!((status, body["error"].as_str()), (429, Some("too_many_attempts")), "replica {i}: {body}");
+    }
+}
+
+/// A banner change reaches every replica within 3 seconds, with no restart.
+#[tokio::test]
+async fn a_banner_change_reaches_every_replica_within_three_seconds() {
+    let cluster = Cluster::start(3).await;
+    let document = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-banners.json")).unwrap();
+    let file = cluster.dir.join("banners.json");
+    std::fs::write(&file, document.trim()).unwrap();
+    let imported = Command::new(env!("CARGO_BIN_EXE_doorman"))
+        .args(["banners", "import", file.to_str().unwrap()])
+        .env("DOORMAN_DATABASE_URL", &cluster.config.database_url)
+        .env("DOORMAN_SECRET_KEY_FILE", &cluster.config.secret_key_file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    let expected: Value = serde_json::from_str(document.trim()).unwrap();
+    let client = reqwest::Client::new();
+    for replica in &cluster.replicas {
+        eventually_within("the replica to serve the new banners", Duration::from_secs(3), async || {
+            let served: Value = client.get(replica.url("/api/v1/banners")).send().await.ok()?.json().await.ok()?;
+            (served == expected).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Twenty people ask for a reset, spread over three replicas, and one replica is killed with
+/// `kill -9` at once, at a different moment in each of three deployments run side by side.
+/// Every email arrives (the killed replica's leased jobs and messages are taken over when
+/// their leases run out) and none arrives twice: a job run again after a crash neither
+/// counts against the limits a second time nor writes a second email.
+#[tokio::test]
+async fn kill_9_of_a_replica_during_a_burst_of_resets_loses_no_email_and_sends_none_twice() {
+    let runs = [0u64, 40, 150].map(|delay_ms| async move {
+        let mut cluster = Cluster::start(3).await;
+        let people: Vec<String> = (0..20).map(|i| format!("person{i:02}")).collect();
+        for name in &people {
+            cluster.app.create_account(name, &format!("{name}@example.com")).await;
+        }
+        let client = reqwest::Client::new();
+        // One office behind one address: the per-address budget (20 an hour) is exactly used.
+        let burst = people.iter().enumerate().map(|(i, name)| {
+            let url = cluster.replicas[i % 3].url("/api/v1/password/forgot");
+            let client = client.clone();
+            async move { post(&client, &url, "192.0.2.77", json!({ "login": name })).await.0 }
+        });
+        let answers = futures::future::join_all(burst).await;
+        assert!(answers.iter().all(|s| *s == 202), "{answers:?}");
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        cluster.kill(0);
+
+        let mail_dir = cluster.config.mail_dir.clone();
+        let mut last = HashMap::new();
+        for _ in 0..150 {
+            last = reset_emails(&mail_dir);
+            if last.len() == people.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        let emails = last;
+        let missing: Vec<&String> = people.iter().filter(|p| !emails.contains_key(&format!("{p}@example.com"))).collect();
+        assert!(
+            missing.is_empty(),
+            "kill after {delay_ms} ms: no reset email within 150 s for {missing:?} (logs in {})",
+            cluster.dir.display()
+        );
+        // A little longer: a copy made by a second run of a job would show up now.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let emails_after = reset_emails(&mail_dir);
+        assert_eq!(emails_after, emails, "kill after {delay_ms} ms: nothing more arrived");
+        for name in &people {
+            assert_eq!(emails.get(&format!("{name}@example.com")), Some(&1), "kill after {delay_ms} ms: {name}: {emails:?}");
+        }
+    });
+    futures::future::join_all(runs).await;
+}
