@@ -29,6 +29,7 @@ mod password_change;
 mod pwned;
 mod recovery;
 mod recovery_requests;
+mod retention;
 mod sessions;
 mod sms;
 mod support;
