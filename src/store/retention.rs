@@ -1,5 +1,7 @@
 //! Retention (issue 13): each kind of row is pruned by one statement that deletes at most
-//! `limit` rows found through an index (migration 20261129000040), and fail-open counts.
+//! `limit` rows, the oldest first, found through an index (migration 20261129000040), and
+//! fail-open counts. The `ORDER BY` makes PostgreSQL read the index in order: without it, it
+//! chose a sequential scan while many rows were old, which reads the whole table once none is.
 
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
@@ -15,40 +17,48 @@ impl SqlStore {
         match what {
             Prunable::FinishedJobs => {
                 "DELETE FROM jobs WHERE id IN \
-                 (SELECT id FROM jobs WHERE status IN ('done', 'failed') AND created_at < $1 LIMIT $2)"
+                 (SELECT id FROM jobs WHERE status IN ('done', 'failed') AND created_at < $1 ORDER BY created_at LIMIT $2)"
             }
             Prunable::FinishedMessages => {
                 "DELETE FROM outbox WHERE id IN \
-                 (SELECT id FROM outbox WHERE status IN ('sent', 'dead') AND created_at < $1 LIMIT $2)"
+                 (SELECT id FROM outbox WHERE status IN ('sent', 'dead') AND created_at < $1 ORDER BY created_at LIMIT $2)"
             }
             // Tables keyed by several columns: by SQLite's rowid, or PostgreSQL's ctid.
             Prunable::DeliveryCounts => self.backend.pick(
-                "DELETE FROM delivery_failures WHERE rowid IN (SELECT rowid FROM delivery_failures WHERE day < $1 LIMIT $2)",
-                "DELETE FROM delivery_failures WHERE ctid IN (SELECT ctid FROM delivery_failures WHERE day < $1 LIMIT $2)",
+                "DELETE FROM delivery_failures WHERE rowid IN (SELECT rowid FROM delivery_failures WHERE day < $1 ORDER BY day LIMIT $2)",
+                "DELETE FROM delivery_failures WHERE ctid IN (SELECT ctid FROM delivery_failures WHERE day < $1 ORDER BY day LIMIT $2)",
             ),
             Prunable::FailOpenCounts => self.backend.pick(
-                "DELETE FROM fail_open_counts WHERE rowid IN (SELECT rowid FROM fail_open_counts WHERE day < $1 LIMIT $2)",
-                "DELETE FROM fail_open_counts WHERE ctid IN (SELECT ctid FROM fail_open_counts WHERE day < $1 LIMIT $2)",
+                "DELETE FROM fail_open_counts WHERE rowid IN (SELECT rowid FROM fail_open_counts WHERE day < $1 ORDER BY day LIMIT $2)",
+                "DELETE FROM fail_open_counts WHERE ctid IN (SELECT ctid FROM fail_open_counts WHERE day < $1 ORDER BY day LIMIT $2)",
             ),
             Prunable::IdleSessions => {
-                "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE last_seen_at < $1 LIMIT $2)"
+                "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE last_seen_at < $1 ORDER BY last_seen_at LIMIT $2)"
             }
-            Prunable::OldSessions => "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE created_at < $1 LIMIT $2)",
+            Prunable::OldSessions => {
+                "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
+            }
             Prunable::RateCounters => {
-                "DELETE FROM rate_counters WHERE key IN (SELECT key FROM rate_counters WHERE last_failure < $1 LIMIT $2)"
+                "DELETE FROM rate_counters WHERE key IN (SELECT key FROM rate_counters WHERE last_failure < $1 ORDER BY last_failure LIMIT $2)"
             }
             Prunable::RecoveryTokens => {
-                "DELETE FROM recovery_tokens WHERE id IN (SELECT id FROM recovery_tokens WHERE expires_at < $1 LIMIT $2)"
+                "DELETE FROM recovery_tokens WHERE id IN (SELECT id FROM recovery_tokens WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)"
             }
-            Prunable::OtpCodes => "DELETE FROM otp_codes WHERE id IN (SELECT id FROM otp_codes WHERE expires_at < $1 LIMIT $2)",
-            Prunable::Approvals => "DELETE FROM approvals WHERE id IN (SELECT id FROM approvals WHERE expires_at < $1 LIMIT $2)",
-            Prunable::EmailChanges => "DELETE FROM email_changes WHERE id IN (SELECT id FROM email_changes WHERE expires_at < $1 LIMIT $2)",
+            Prunable::OtpCodes => {
+                "DELETE FROM otp_codes WHERE id IN (SELECT id FROM otp_codes WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)"
+            }
+            Prunable::Approvals => {
+                "DELETE FROM approvals WHERE id IN (SELECT id FROM approvals WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)"
+            }
+            Prunable::EmailChanges => {
+                "DELETE FROM email_changes WHERE id IN (SELECT id FROM email_changes WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)"
+            }
             Prunable::TrustedDevices => {
-                "DELETE FROM trusted_devices WHERE id_hash IN (SELECT id_hash FROM trusted_devices WHERE expires_at < $1 LIMIT $2)"
+                "DELETE FROM trusted_devices WHERE id_hash IN (SELECT id_hash FROM trusted_devices WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)"
             }
             Prunable::UnconfirmedRecoveryRequests => {
                 "DELETE FROM recovery_requests WHERE id IN \
-                 (SELECT id FROM recovery_requests WHERE case_id IS NULL AND expires_at < $1 LIMIT $2)"
+                 (SELECT id FROM recovery_requests WHERE case_id IS NULL AND expires_at < $1 ORDER BY expires_at LIMIT $2)"
             }
         }
     }
