@@ -11,11 +11,11 @@ use crate::web::router;
 use crate::web::state::{AppState, WebSettings};
 use anyhow::Context;
 use doorman_core::audit_chain::Audit;
-use doorman_core::auth::Auth;
 use doorman_core::clock::{Clock, SystemClock};
 use doorman_core::deps::Deps;
 use doorman_core::keys::ServerKey;
 use doorman_core::password::{PasswordHasher, PasswordPolicy};
+use doorman_core::retention::Retention;
 use doorman_core::services::{Services, Settings};
 use doorman_core::session::SessionPolicy;
 use doorman_core::two_step::TwoStepSettings;
@@ -90,6 +90,7 @@ async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bo
         two_step_reset_wait_seconds: config.two_step_reset_wait_minutes * 60,
         support_change_delay_seconds: config.support_change_delay_minutes * 60,
         proof_of_work_bits: config.proof_of_work_bits,
+        retention: config.retention(),
     };
     Ok((Services::new(deps, settings), store))
 }
@@ -177,9 +178,10 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let services = self.services;
         let refresh = tokio::spawn(doorman_core::content::refresh_forever(services.content));
-        let purge = tokio::spawn(purge_sessions_forever(services.auth));
-        // Sealing runs where the worker runs; it is deterministic, so several sealers agree.
+        // Sealing and pruning run where the worker runs; sealing is deterministic, so several
+        // sealers agree, and two prunes delete the same rows.
         let seal = self.worker.is_some().then(|| tokio::spawn(seal_audit_forever(services.audit)));
+        let prune = self.worker.is_some().then(|| tokio::spawn(prune_forever(services.retention)));
         let (stop, stopped) = watch::channel(false);
         let stop = Arc::new(stop);
         let worker = self.worker.map(|worker| {
@@ -196,7 +198,9 @@ impl Application {
             }
         };
         let result = crate::server::serve(self.listener, router(self.state), self.serve, signal).await;
-        purge.abort();
+        if let Some(prune) = prune {
+            prune.abort();
+        }
         refresh.abort();
         if let Some(seal) = seal {
             seal.abort();
@@ -212,13 +216,18 @@ impl Application {
     }
 }
 
-/// Expired sessions are refused on sight; this only keeps the table small.
-async fn purge_sessions_forever(auth: Auth) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
+/// How often finished, expired and old rows are pruned (issue 13).
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Prunes what the retention settings no longer keep, at start and then every hour, in
+/// small batches (see `doorman_core::retention`).
+async fn prune_forever(retention: Retention) {
+    let mut tick = tokio::time::interval(PRUNE_INTERVAL);
     loop {
         tick.tick().await;
-        if let Err(e) = auth.purge_expired_sessions().await {
-            tracing::warn!(error = %e, "purging expired sessions failed");
+        match retention.prune_once().await {
+            Ok(report) => tracing::info!(?report, "pruned old rows"),
+            Err(e) => tracing::warn!(error = %e, "pruning old rows failed"),
         }
     }
 }

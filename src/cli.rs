@@ -44,6 +44,9 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Prune once what the retention settings no longer keep (`serve` does it every hour
+    /// where the worker runs), and print what was removed.
+    Prune,
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -160,6 +163,7 @@ pub async fn run() -> ExitCode {
             serve(&config, demo).await
         }
         Command::Migrate => migrate(&config).await,
+        Command::Prune => prune(&config).await,
         Command::User { command: UserCommand::Add { username, email, user_type, country, password_stdin: _ } } => {
             add_user(&config, &username, &email, &user_type, &country).await
         }
@@ -218,8 +222,11 @@ async fn audit_verify(config: &Config) -> anyhow::Result<()> {
     let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
     let newly = services.audit.seal_audit_chain().await?;
     match services.audit.verify_audit_chain().await? {
-        doorman_core::audit_chain::ChainReport::Intact { sealed, unsealed } => {
+        doorman_core::audit_chain::ChainReport::Intact { sealed, unsealed, pruned_through } => {
             println!("audit chain intact: {sealed} events sealed ({newly} just now), {unsealed} younger than a minute not yet sealed");
+            if let Some(id) = pruned_through {
+                println!("events up to {id} were pruned by retention; the walk started from their sealed checkpoint");
+            }
             Ok(())
         }
         doorman_core::audit_chain::ChainReport::Broken { at_id, sealed_before } => {
@@ -228,6 +235,24 @@ async fn audit_verify(config: &Config) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+async fn prune(config: &Config) -> anyhow::Result<()> {
+    let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
+    // Seal first: only sealed events are pruned.
+    services.audit.seal_audit_chain().await?;
+    let report = services.retention.prune_once().await?;
+    let policy = services.retention.policy();
+    println!(
+        "retention: finished jobs and messages {} days, audit events {} days, resolved cases' personal data {} days",
+        policy.finished_days, policy.audit_days, policy.cases_days
+    );
+    for (what, removed) in &report.removed {
+        println!("  {:<40} {removed} removed", what.as_str());
+    }
+    println!("  {:<40} {} erased", "resolved cases' personal data", report.cases_erased);
+    println!("  {:<40} {} removed", "audit events", report.audit_events);
+    Ok(())
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
@@ -266,6 +291,7 @@ async fn mail_status(config: &Config, limit: i64) -> anyhow::Result<()> {
     let summary = store.outbox_summary(limit.max(0)).await?;
     println!("pending {}\nsent    {}\ndead    {}", summary.pending, summary.sent, summary.dead);
     print_delivery_failures(&store).await?;
+    print_fail_opens(&store).await?;
     if summary.dead_letters.is_empty() {
         return Ok(());
     }
@@ -315,6 +341,30 @@ async fn print_delivery_failures(store: &SqlStore) -> anyhow::Result<()> {
             row.failures,
             row.dead,
             row.sent,
+            row.last_error.as_deref().unwrap_or_default().replace(['\r', '\n'], " ")
+        );
+    }
+    Ok(())
+}
+
+/// The checks that let a request through because they could not run (the Pwned Passwords
+/// check fails open, S4.4), by UTC day over the last 7 days.
+async fn print_fail_opens(store: &SqlStore) -> anyhow::Result<()> {
+    use doorman_core::breached::FailOpenStore;
+    use doorman_core::delivery_failures::DAY_SECONDS;
+    let today = time::OffsetDateTime::now_utc().unix_timestamp();
+    let rows = store.fail_open_since(today - 6 * DAY_SECONDS).await?;
+    let total: i64 = rows.iter().map(|r| r.failures).sum();
+    println!("\nChecks that failed open in the last 7 days: {total}");
+    for row in &rows {
+        let day = time::OffsetDateTime::from_unix_timestamp(row.day)
+            .ok()
+            .and_then(|t| t.format(&time::macros::format_description!("[year]-[month]-[day]")).ok())
+            .unwrap_or_else(|| row.day.to_string());
+        println!(
+            "  {day}  {}  failed open {}\n    last error: {}",
+            row.check,
+            row.failures,
             row.last_error.as_deref().unwrap_or_default().replace(['\r', '\n'], " ")
         );
     }

@@ -7,6 +7,7 @@
 //! ([`Config::mail`], [`Config::sms`], [`Config::breached`]).
 
 use crate::settings::{BreachedSettings, MailSettings, Query, SmsProvider, SmsSettings, redacted, redacted_text};
+use doorman_core::retention::{RETAIN_DAYS_RANGE, RetentionPolicy};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use lettre::message::Mailbox;
@@ -97,6 +98,12 @@ pub struct Config {
     /// The Pwned Passwords range API (e.g. `https://api.pwnedpasswords.com`): only the first 5
     /// hex characters of a new password's SHA-1 are sent (k-anonymity). Not with the file.
     pub pwned_passwords_api: Option<url::Url>,
+    /// Days finished jobs and sent or dead-lettered messages are kept (1 to 36500, default 7).
+    pub retain_finished_days: i64,
+    /// Days audit events are kept (1 to 36500, default 365); the chain still verifies.
+    pub retain_audit_days: i64,
+    /// Days a resolved support case keeps its personal data (1 to 36500, default 180).
+    pub retain_cases_days: i64,
 }
 
 impl Default for Config {
@@ -136,6 +143,9 @@ impl Default for Config {
             sms_from: None,
             pwned_passwords_file: None,
             pwned_passwords_api: None,
+            retain_finished_days: RetentionPolicy::default().finished_days,
+            retain_audit_days: RetentionPolicy::default().audit_days,
+            retain_cases_days: RetentionPolicy::default().cases_days,
         }
     }
 }
@@ -213,6 +223,19 @@ impl Config {
         if self.session_idle_timeout_minutes < 1 || self.session_absolute_timeout_hours < 1 {
             return Err(ConfigError::Invalid("session timeouts must be positive".into()));
         }
+        for (name, days) in [
+            ("retain_finished_days", self.retain_finished_days),
+            ("retain_audit_days", self.retain_audit_days),
+            ("retain_cases_days", self.retain_cases_days),
+        ] {
+            if !RETAIN_DAYS_RANGE.contains(&days) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be between {} and {} days, not {days}",
+                    RETAIN_DAYS_RANGE.start(),
+                    RETAIN_DAYS_RANGE.end()
+                )));
+            }
+        }
         if !(self.database_url.starts_with("sqlite:")
             || self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://"))
@@ -220,6 +243,11 @@ impl Config {
             return Err(ConfigError::Invalid("database_url must be a sqlite: or postgres:// URL".into()));
         }
         Ok(())
+    }
+
+    /// How long finished, expired and personal data are kept.
+    pub fn retention(&self) -> RetentionPolicy {
+        RetentionPolicy { finished_days: self.retain_finished_days, audit_days: self.retain_audit_days, cases_days: self.retain_cases_days }
     }
 
     pub fn is_https(&self) -> bool {
@@ -234,7 +262,7 @@ impl Config {
     /// The settings as `doorman config check` prints them, secrets hidden.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\ntwo_step_reset_wait_minutes = {}\nsupport_change_delay_minutes = {}\nproof_of_work_bits = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\n{}{}",
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\ntwo_step_reset_wait_minutes = {}\nsupport_change_delay_minutes = {}\nproof_of_work_bits = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\nretain_finished_days = {}\nretain_audit_days = {}\nretain_cases_days = {}\n{}{}",
             self.listen,
             redacted_text(&self.database_url),
             self.base_url,
@@ -263,6 +291,9 @@ impl Config {
                 || format!("{} (4 per CPU)", 4 * std::thread::available_parallelism().map_or(2, |n| n.get())),
                 |q| q.to_string()
             ),
+            self.retain_finished_days,
+            self.retain_audit_days,
+            self.retain_cases_days,
             self.describe_sms(),
             self.describe_breached(),
         )
@@ -462,6 +493,22 @@ mod tests {
         for secret in ["k3y", "s3cret", "t0ken"] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
+    }
+
+    #[test]
+    fn retention_days_are_checked_at_start_up() {
+        let config = Config::default();
+        assert_eq!(config.retention(), RetentionPolicy { finished_days: 7, audit_days: 365, cases_days: 180 });
+        assert!(config.describe().contains("retain_audit_days = 365"));
+        for (broken, name) in [
+            (Config { retain_finished_days: 0, ..Config::default() }, "retain_finished_days"),
+            (Config { retain_audit_days: -1, ..Config::default() }, "retain_audit_days"),
+            (Config { retain_cases_days: 36_501, ..Config::default() }, "retain_cases_days"),
+        ] {
+            let error = broken.validate().unwrap_err().to_string();
+            assert!(error.contains(name) && error.contains("between 1 and 36500"), "{error}");
+        }
+        assert!(Config { retain_finished_days: 1, retain_cases_days: 36_500, ..Config::default() }.validate().is_ok());
     }
 
     #[test]

@@ -2,7 +2,7 @@ use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::audit::{AuditEvent, AuditRecord};
-use doorman_core::audit_chain::ChainedEvent;
+use doorman_core::audit_chain::{AuditCheckpoint, ChainedEvent};
 use doorman_core::store::{AuditStore, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -84,6 +84,81 @@ impl AuditStore for SqlStore {
             .map_err(backend_error)?;
         let n: i64 = row.try_get("n").map_err(backend_error)?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn first_audit_id(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT id FROM audit_events ORDER BY id LIMIT 1").fetch_optional(&self.pool).await.map_err(backend_error)?;
+        row.map(|r| r.try_get("id").map_err(backend_error)).transpose()
+    }
+
+    async fn newest_audit_id_before(&self, at: i64) -> Result<Option<i64>, StoreError> {
+        // One read of audit_events_at_idx, from its end.
+        let row = sqlx::query("SELECT id FROM audit_events WHERE at < $1 ORDER BY at DESC, id DESC LIMIT 1")
+            .bind(at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        row.map(|r| r.try_get("id").map_err(backend_error)).transpose()
+    }
+
+    async fn audit_event(&self, id: i64) -> Result<Option<ChainedEvent>, StoreError> {
+        let sql = concat!("SELECT ", chained_columns!(), " FROM audit_events WHERE id = $1");
+        let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await.map_err(backend_error)?;
+        row.as_ref().map(chained_from_row).transpose()
+    }
+
+    async fn insert_audit_checkpoint(&self, c: &AuditCheckpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (event_id, chain_hash, event_at, created_at, seal) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(c.event_id)
+        .bind(&c.chain_hash)
+        .bind(c.event_at)
+        .bind(c.created_at)
+        .bind(&c.seal)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
+    async fn audit_checkpoint_before(&self, first_event: Option<i64>) -> Result<Option<AuditCheckpoint>, StoreError> {
+        let row = sqlx::query(
+            "SELECT event_id, chain_hash, event_at, created_at, seal FROM audit_checkpoints \
+             WHERE event_id < $1 ORDER BY event_id DESC LIMIT 1",
+        )
+        .bind(first_event.unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(AuditCheckpoint {
+            event_id: row.try_get("event_id").map_err(backend_error)?,
+            chain_hash: row.try_get("chain_hash").map_err(backend_error)?,
+            event_at: row.try_get("event_at").map_err(backend_error)?,
+            created_at: row.try_get("created_at").map_err(backend_error)?,
+            seal: row.try_get("seal").map_err(backend_error)?,
+        }))
+    }
+
+    async fn delete_audit_through(&self, through: i64, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE id <= $1 ORDER BY id LIMIT $2)")
+            .bind(through)
+            .bind(limit)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_audit_checkpoints_before(&self, event_id: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM audit_checkpoints WHERE event_id < $1")
+            .bind(event_id)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(done.rows_affected())
     }
 }
 

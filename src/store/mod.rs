@@ -23,6 +23,7 @@ pub mod migrations;
 mod outbox;
 mod recovery;
 mod recovery_requests;
+mod retention;
 mod sessions;
 mod support;
 mod support_actions;

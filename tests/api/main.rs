@@ -30,6 +30,7 @@ mod pwned;
 mod recovery;
 mod recovery_requests;
 mod replicas;
+mod retention;
 mod sessions;
 mod sms;
 mod support;

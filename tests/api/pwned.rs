@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use doorman::Config;
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::{AuthError, NewAccountRequest};
+use doorman_core::breached::PWNED_PASSWORDS_CHECK;
 use doorman_core::password::WeakPassword;
 use doorman_core::{Country, EmailAddress, Password, UserType, Username};
 use serde_json::json;
@@ -169,6 +170,7 @@ async fn s4_4_the_range_api_is_sent_only_a_five_character_prefix(backend: Backen
             assert!(!everything.contains(&hash[5..]) && !everything.contains(password), "nothing but the prefix leaves");
         }
     }
+    assert_eq!(app.services.deps.store.fail_open_since(0).await.unwrap(), vec![], "a check that answered did not fail open");
 }
 
 /// Fail open: with the API down the check cannot be made, so the reset goes through (the
@@ -179,12 +181,30 @@ async fn s4_4_an_unreachable_range_api_fails_open(backend: Backend) {
         listener.local_addr().unwrap()
     };
     let api = url::Url::parse(&format!("http://{closed}")).unwrap();
-    let app = TestApp::spawn_with(Config { pwned_passwords_api: Some(api), ..test_config(backend).await }).await;
+    let config = Config { pwned_passwords_api: Some(api), ..test_config(backend).await };
+    let url = config.database_url.clone();
+    let app = TestApp::spawn_with(config).await;
     app.create_account("maria", "maria@example.com").await;
     let token = app.reset_mail("maria").await.token("reset-password");
     let reset = app.reset(json!({ "token": token, "new_password": BREACHED })).await;
     assert_eq!(reset.status, 200, "{}", reset.text);
     assert_eq!(app.login("maria", BREACHED).await.status, 200);
+
+    // Each fail-open is counted (the account's creation and the reset) for operators.
+    let counts = app.services.deps.store.fail_open_since(0).await.unwrap();
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert_eq!((counts[0].check.as_str(), counts[0].failures), (PWNED_PASSWORDS_CHECK, 2), "{counts:?}");
+    assert!(counts[0].last_error.as_deref().is_some_and(|e| e.contains("127.0.0.1")), "says what failed: {counts:?}");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_doorman"))
+        .args(["mail", "status"])
+        .env("DOORMAN_DATABASE_URL", &url)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{status:?}");
+    assert!(stdout.contains("Checks that failed open in the last 7 days: 2"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.contains("pwned_passwords") && l.contains("failed open 2")), "{stdout}");
 }
 
 /// Fail open, slowly: an API that does not answer is given up after 3 seconds.

@@ -44,6 +44,7 @@ pub mod recovery;
 pub mod recovery_request;
 pub mod report_link;
 pub mod reset_hold;
+pub mod retention;
 pub mod roles;
 pub mod services;
 pub mod session;

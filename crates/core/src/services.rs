@@ -16,6 +16,7 @@ use crate::password_change::PasswordChange;
 use crate::payments::Payments;
 use crate::recovery::Recovery;
 use crate::recovery_request::RecoveryRequests;
+use crate::retention::{Retention, RetentionPolicy};
 use crate::roles::Roles;
 use crate::session::SessionPolicy;
 use crate::support::Support;
@@ -39,6 +40,8 @@ pub struct Settings {
     pub proof_of_work_bits: u8,
     /// How long an approved two-person support action waits before it applies (issue 11 §6).
     pub support_change_delay_seconds: i64,
+    /// How long finished, expired and personal data are kept (issue 13).
+    pub retention: RetentionPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -59,13 +62,15 @@ pub struct Services {
     pub activity: Activity,
     pub recovery_requests: RecoveryRequests,
     pub support: Support,
+    pub retention: Retention,
 }
 
 impl Services {
     pub fn new(deps: Deps, settings: Settings) -> Self {
         let verifier = Verifier::new(deps.clone(), settings.two_step);
-        let passwords = NewPasswords { policy: settings.password_policy, breached: settings.breached };
+        let passwords = NewPasswords { policy: settings.password_policy, breached: settings.breached, deps: deps.clone() };
         let recovery = Recovery::new(deps.clone(), verifier.clone(), passwords.clone(), settings.reset_token_ttl_seconds);
+        let audit = Audit::new(deps.clone());
         Self {
             auth: Auth::new(deps.clone(), verifier.clone(), passwords.clone(), settings.session_policy),
             support: Support::new(deps.clone(), verifier.clone(), recovery.clone(), settings.support_change_delay_seconds),
@@ -79,7 +84,8 @@ impl Services {
             email_change: EmailChange::new(deps.clone()),
             payments: Payments::new(deps.clone()),
             content: Content::new(deps.clone()),
-            audit: Audit::new(deps.clone()),
+            retention: Retention::new(deps.clone(), audit.clone(), settings.retention, settings.session_policy),
+            audit,
             roles: Roles::new(deps.clone()),
             compromise: Compromise::new(deps.clone()),
             deps,

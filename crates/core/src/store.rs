@@ -84,6 +84,18 @@ pub trait AuditStore: Send + Sync {
     /// Every event after `after_id`, sealed or not, in id order.
     async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<crate::audit_chain::ChainedEvent>, StoreError>;
     async fn count_unsealed_audit(&self) -> Result<u64, StoreError>;
+    /// The smallest event id left, if any.
+    async fn first_audit_id(&self) -> Result<Option<i64>, StoreError>;
+    /// The id of the newest event (by time) before `at`.
+    async fn newest_audit_id_before(&self, at: i64) -> Result<Option<i64>, StoreError>;
+    async fn audit_event(&self, id: i64) -> Result<Option<crate::audit_chain::ChainedEvent>, StoreError>;
+    /// Records a checkpoint; one already there for its event is kept.
+    async fn insert_audit_checkpoint(&self, checkpoint: &crate::audit_chain::AuditCheckpoint) -> Result<(), StoreError>;
+    /// The newest checkpoint of an event before `first_event` (or the newest of all when `None`).
+    async fn audit_checkpoint_before(&self, first_event: Option<i64>) -> Result<Option<crate::audit_chain::AuditCheckpoint>, StoreError>;
+    /// Deletes up to `limit` events with ids up to `through`, oldest first; returns how many.
+    async fn delete_audit_through(&self, through: i64, limit: i64) -> Result<u64, StoreError>;
+    async fn delete_audit_checkpoints_before(&self, event_id: i64) -> Result<u64, StoreError>;
 }
 
 #[async_trait]
@@ -185,6 +197,8 @@ pub trait Store:
     + crate::recovery_request::RecoveryRequestStore
     + crate::support::SupportStore
     + crate::support_actions::SupportActionStore
+    + crate::retention::RetentionStore
+    + crate::breached::FailOpenStore
     + std::fmt::Debug
 {
     /// Is the database reachable (readiness).
