@@ -78,7 +78,10 @@ impl SqlStore {
         }
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10))
+            // While the database is down, a request waits this long for a connection, then
+            // answers 503 `unavailable` (issue 13): long enough for a burst, short enough that
+            // clients and balancers see the outage instead of a hang.
+            .acquire_timeout(Duration::from_secs(5))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -61,14 +61,29 @@ impl ApiError {
         }
     }
 
-    /// Logs the whole cause chain and answers without any of it.
+    /// Logs the whole cause chain and answers without any of it: 503 `unavailable` with
+    /// `Retry-After` when the database cannot be reached (it is down or restarting: the same
+    /// request works again by itself once it is back, issue 13), else an opaque 500.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = error.to_string();
+        let mut unreachable = database_unreachable(error);
         let mut source = error.source();
         while let Some(cause) = source {
             chain.push_str(": ");
             chain.push_str(&cause.to_string());
+            unreachable |= database_unreachable(cause);
             source = cause.source();
+        }
+        if unreachable {
+            tracing::warn!(error = %chain, "the database is unreachable");
+            return Self {
+                retry_after: Some(5),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "The service cannot reach its database right now. Please try again in a few seconds.",
+                )
+            };
         }
         tracing::error!(error = %chain, "request failed");
         Self::new(
@@ -76,6 +91,19 @@ impl ApiError {
             "internal_error",
             "Something went wrong on our side. Please try again; if it keeps happening, contact support with the X-Request-Id of this response.",
         )
+    }
+}
+
+/// Whether a failure means the database is down or unreachable, not that a statement failed:
+/// no connection could be had, the connection broke, or the server said it is shutting down or
+/// not accepting connections (SQLSTATE class 08, 57P01 to 57P03).
+fn database_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
+    match error.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => true,
+        Some(sqlx::Error::Database(db)) => {
+            db.code().is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
     }
 }
 

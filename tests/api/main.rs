@@ -16,6 +16,7 @@ mod csrf_and_headers;
 mod dead_ends;
 mod devices;
 mod email_change;
+mod faults;
 mod forgot_answer;
 mod guessing;
 mod help;
