@@ -1,11 +1,11 @@
 -- wrk script of scripts/bench: one request shape per run, configured by environment variables.
---   BENCH_METHOD (GET), BENCH_PATH (/), BENCH_BODY: the body, where every "{n}" becomes a
+--   BENCH_METHOD (GET; the path is the URL's), BENCH_BODY: the body, where every "{n}" becomes a
 --   random number in 1..BENCH_ACCOUNTS (so each request names a random seeded account),
 --   BENCH_CONTENT_TYPE, BENCH_COOKIE, BENCH_EXPECT: the expected statuses, e.g. "202" or "200,503".
 -- Every request carries its own client address in X-Real-IP (doorman runs with
 -- client_ip_header = X-Real-IP), so per-address limits never short-cut the work.
 -- Every response's status is counted; done() prints one line a shell can read:
---   RESULT rps=.. p50_ms=.. p99_ms=.. max_ms=.. requests=.. unexpected=.. socket_errors=.. statuses=200:10,503:2
+--   RESULT rps=.. ok_rps=.. p50_ms=.. p99_ms=.. max_ms=.. requests=.. unexpected=.. socket_errors=.. statuses=200:10,503:2
 
 local threads = {}
 local thread_count = 0
@@ -17,7 +17,6 @@ function setup(thread)
 end
 
 local method = os.getenv("BENCH_METHOD") or "GET"
-local path = os.getenv("BENCH_PATH") or "/"
 local body_template = os.getenv("BENCH_BODY")
 local accounts = tonumber(os.getenv("BENCH_ACCOUNTS") or "1000")
 local expected = {}
@@ -45,7 +44,7 @@ function request()
   if body_template then
     body = string.gsub(body_template, "{n}", function() return tostring(math.random(1, accounts)) end)
   end
-  return wrk.format(method, path, headers, body)
+  return wrk.format(method, nil, headers, body)
 end
 
 function response(status, headers, body)
@@ -65,11 +64,15 @@ function done(summary, latency, requests)
     end
   end
   local parts = {}
-  for status, count in pairs(merged) do table.insert(parts, status .. ":" .. count) end
+  local ok = 0
+  for status, count in pairs(merged) do
+    table.insert(parts, status .. ":" .. count)
+    if status >= 200 and status < 300 then ok = ok + count end
+  end
   table.sort(parts)
   local e = summary.errors
   local socket_errors = e.connect + e.read + e.write + e.timeout
-  io.write(string.format("RESULT rps=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f requests=%d unexpected=%d socket_errors=%d statuses=%s\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+  io.write(string.format("RESULT rps=%.1f ok_rps=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f requests=%d unexpected=%d socket_errors=%d statuses=%s\n",
+    summary.requests / (summary.duration / 1e6), ok / (summary.duration / 1e6), latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000, summary.requests, total_unexpected, socket_errors, table.concat(parts, ",")))
 end
