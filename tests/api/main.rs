@@ -17,6 +17,7 @@ mod dead_ends;
 mod devices;
 mod email_change;
 mod forgot_answer;
+mod forgot_coalescing;
 mod guessing;
 mod help;
 mod jobs;
