@@ -215,6 +215,22 @@ impl JobStore for SqlStore {
         Ok(())
     }
 
+    async fn enqueue_job_once(&self, kind: &str, payload: &str, coalesce_key: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, payload, next_attempt_at, created_at, coalesce_key) VALUES ($1, $2, $3, $4, $4, $5) \
+             ON CONFLICT (coalesce_key) DO NOTHING",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(kind)
+        .bind(payload)
+        .bind(now)
+        .bind(coalesce_key)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        Ok(())
+    }
+
     async fn claim_jobs(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<Job>, StoreError> {
         let rows = self.claim_rows(&CLAIM_JOBS, worker, now, lease_seconds, limit).await?;
         rows.iter()

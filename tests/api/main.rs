@@ -18,6 +18,7 @@ mod devices;
 mod email_change;
 mod faults;
 mod forgot_answer;
+mod forgot_coalescing;
 mod guessing;
 mod help;
 mod jobs;

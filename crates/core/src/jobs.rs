@@ -99,6 +99,13 @@ pub async fn enqueue<S: JobStore + ?Sized>(store: &S, job: &Job, now: i64) -> Re
     store.enqueue_job(kind, &payload, now).await
 }
 
+/// Queues `job`, due at `now`, unless a job with the same `coalesce_key` was queued before:
+/// repeats of the same intent are merged at intake.
+pub async fn enqueue_once<S: JobStore + ?Sized>(store: &S, job: &Job, coalesce_key: &str, now: i64) -> Result<(), StoreError> {
+    let (kind, payload) = job.encode().map_err(|e| StoreError::Backend(Box::new(e)))?;
+    store.enqueue_job_once(kind, &payload, coalesce_key, now).await
+}
+
 /// A [`LoginIdentifier`] as its key, refusing control characters on the way in.
 mod login_key {
     use crate::account::LoginIdentifier;

@@ -385,6 +385,12 @@ impl Recovery {
 
     /// "Forgot password": records the intent and returns. Nothing here depends on whether
     /// an account matches (S2.1, S2.3), and nothing changes on any account (S1.9).
+    ///
+    /// Repeats are merged at intake (issue 12): at most one job per login per clock minute,
+    /// keyed by a keyed hash of the login, the same insert for existing and unknown logins. A
+    /// flood of repeats then costs the worker nothing, and real users' emails stay fast. The
+    /// worker sends at most one reset email per account a minute anyway
+    /// ([`RESEND_COOLDOWN_SECONDS`]), so a merged repeat loses no email.
     pub async fn request_password_reset(&self, login: &LoginIdentifier, ctx: &RequestContext) -> Result<(), StoreError> {
         let job = Job::PasswordResetRequested(PasswordResetRequested {
             login: login.clone(),
@@ -392,7 +398,10 @@ impl Recovery {
             user_agent: ctx.user_agent.chars().take(512).collect(),
             request_id: ctx.request_id.clone(),
         });
-        crate::jobs::enqueue(&*self.deps.store, &job, self.deps.clock.unix()).await
+        let now = self.deps.clock.unix();
+        let minute = now.div_euclid(60);
+        let coalesce_key = format!("password-reset:{minute}:{}", self.deps.key.keyed_hash("password-reset-intent", login.key().as_bytes()));
+        crate::jobs::enqueue_once(&*self.deps.store, &job, &coalesce_key, now).await
     }
 
     /// The job of a "forgot password" request (run by the worker): finds the account and,

@@ -115,6 +115,9 @@ pub trait OutboxStore: Send + Sync {
 #[async_trait]
 pub trait JobStore: Send + Sync {
     async fn enqueue_job(&self, kind: &str, payload: &str, now: i64) -> Result<(), StoreError>;
+    /// Queues a job unless one with the same `coalesce_key` was ever queued: a repeat costs one
+    /// insert that changes nothing.
+    async fn enqueue_job_once(&self, kind: &str, payload: &str, coalesce_key: &str, now: i64) -> Result<(), StoreError>;
     async fn claim_jobs(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<Job>, StoreError>;
     async fn complete_job(&self, id: &str) -> Result<(), StoreError>;
     /// Retried at `retry_at`, or kept as failed when `None`.

@@ -1,0 +1,79 @@
+//! Helpers of `scripts/bench` (issue 12), one binary with three commands:
+//!
+//! - `hello ADDR`: a bare axum hello-world, the limit doorman's cheap pages are compared with.
+//! - `argon2-rate THREADS SECONDS`: raw argon2id verifications per second at doorman's
+//!   parameters, with the same `argon2` crate, the limit of logins.
+//! - `hash PASSWORD`: one argon2id hash made by doorman's own hasher, copied to every seeded
+//!   account (hashing a million passwords would take hours and measure nothing).
+
+use anyhow::{Context, bail};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
+use doorman_core::password::{Password, PasswordHasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// doorman's parameters (`PasswordHasher::owasp`): m=19456 KiB, t=2, p=1.
+const MEMORY_KIB: u32 = 19456;
+const ITERATIONS: u32 = 2;
+const PARALLELISM: u32 = 1;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["hello", addr] => hello(addr),
+        ["argon2-rate", threads, seconds] => argon2_rate(threads.parse()?, seconds.parse()?),
+        ["hash", password] => hash(password),
+        _ => bail!("usage: doorman-bench hello ADDR | argon2-rate THREADS SECONDS | hash PASSWORD"),
+    }
+}
+
+fn hello(addr: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "Hello, World!" }));
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        axum::serve(listener, app).await?;
+        Ok(())
+    })
+}
+
+/// Verifies one stored hash on `threads` threads for `seconds`, and prints the rate.
+fn argon2_rate(threads: usize, seconds: u64) -> anyhow::Result<()> {
+    let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let password = b"correct horse battery staple";
+    let stored = argon.hash_password(password).map_err(|e| anyhow::anyhow!("{e}"))?.to_string();
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let (argon, stored, done, stop) = (argon.clone(), stored.clone(), done.clone(), stop.clone());
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("{e}"))?;
+                while !stop.load(Ordering::Relaxed) {
+                    argon.verify_password(password, &parsed).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.join().map_err(|_| anyhow::anyhow!("a hashing thread panicked"))??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!("{:.1}", done.load(Ordering::Relaxed) as f64 / elapsed);
+    Ok(())
+}
+
+fn hash(password: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let hasher = PasswordHasher::owasp(None)?;
+    let password = Password::new(password).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    println!("{}", runtime.block_on(hasher.hash(&password))?);
+    Ok(())
+}
