@@ -242,3 +242,11 @@ impl AuditRecord {
         }
     }
 }
+
+/// A stored event with its place in the hash chain (`audit_chain`).
+#[derive(Debug, Clone)]
+pub struct ChainedEvent {
+    pub id: i64,
+    pub record: AuditRecord,
+    pub chain_hash: Option<String>,
+}

@@ -4,22 +4,20 @@
 //! key, of the event's fields and the previous seal. Sealing is deterministic, so two
 //! replicas sealing at once write the same values. `doorman audit verify` walks the chain.
 
-use crate::audit::AuditRecord;
+pub use crate::audit::ChainedEvent;
 use crate::deps::Deps;
 use crate::keys::ServerKey;
 use crate::store::StoreError;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `Audit` reads and writes.
+    pub trait AuditChainStorage: crate::store::AuditStore
+}
 
 /// Events younger than this are left for the next round.
 pub const SEAL_AFTER_SECONDS: i64 = 60;
 const GENESIS: &str = "doorman-audit-chain";
-
-/// A stored event with its place in the chain.
-#[derive(Debug, Clone)]
-pub struct ChainedEvent {
-    pub id: i64,
-    pub record: AuditRecord,
-    pub chain_hash: Option<String>,
-}
 
 /// The seal of one event, given the previous seal.
 pub fn seal(key: &ServerKey, previous: &str, event: &ChainedEvent) -> String {
@@ -56,11 +54,12 @@ pub enum ChainReport {
 #[derive(Debug, Clone)]
 pub struct Audit {
     deps: Deps,
+    store: Arc<dyn AuditChainStorage>,
 }
 
 impl Audit {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
+    pub fn new(deps: Deps, store: Arc<dyn AuditChainStorage>) -> Self {
+        Self { store, deps }
     }
 
     /// Seals what is old enough; returns how many events were sealed.
@@ -68,17 +67,17 @@ impl Audit {
         let before = self.deps.clock.unix() - SEAL_AFTER_SECONDS;
         let mut sealed = 0;
         loop {
-            let (mut previous_id, mut previous) = match self.deps.store.last_sealed_audit().await? {
+            let (mut previous_id, mut previous) = match self.store.last_sealed_audit().await? {
                 Some((id, hash)) => (id, hash),
                 None => (0, GENESIS.to_owned()),
             };
-            let batch = self.deps.store.unsealed_audit(previous_id, before, 500).await?;
+            let batch = self.store.unsealed_audit(previous_id, before, 500).await?;
             if batch.is_empty() {
                 return Ok(sealed);
             }
             for event in &batch {
                 let hash = seal(&self.deps.key, &previous, event);
-                self.deps.store.seal_audit(event.id, &hash).await?;
+                self.store.seal_audit(event.id, &hash).await?;
                 previous_id = event.id;
                 previous = hash;
                 sealed += 1;
@@ -94,7 +93,7 @@ impl Audit {
         let mut sealed = 0u64;
         let mut unsealed_seen: Option<i64> = None;
         loop {
-            let batch = self.deps.store.audit_events_after(after, 1000).await?;
+            let batch = self.store.audit_events_after(after, 1000).await?;
             if batch.is_empty() {
                 break;
             }
@@ -115,7 +114,7 @@ impl Audit {
                 }
             }
         }
-        let unsealed = self.deps.store.count_unsealed_audit().await?;
+        let unsealed = self.store.count_unsealed_audit().await?;
         Ok(ChainReport::Intact { sealed, unsealed })
     }
 }

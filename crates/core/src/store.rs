@@ -2,9 +2,8 @@
 //! crate; the domain never sees SQL.
 
 use crate::account::{Account, AccountId, Country, EmailAddress, UserType, Username};
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, ChainedEvent};
 use crate::outbox::{ClaimedMessage, Job, NewMessage, OutboxSummary};
-use crate::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ValidToken};
 use crate::session::SessionRecord;
 use crate::throttle::{EventCount, Refusal, ThrottleKey};
 use async_trait::async_trait;
@@ -79,10 +78,10 @@ pub trait AuditStore: Send + Sync {
     /// The newest sealed event's id and seal.
     async fn last_sealed_audit(&self) -> Result<Option<(i64, String)>, StoreError>;
     /// Unsealed events after `after_id` and older than `before`, in id order.
-    async fn unsealed_audit(&self, after_id: i64, before: i64, limit: i64) -> Result<Vec<crate::audit_chain::ChainedEvent>, StoreError>;
+    async fn unsealed_audit(&self, after_id: i64, before: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError>;
     async fn seal_audit(&self, id: i64, chain_hash: &str) -> Result<(), StoreError>;
     /// Every event after `after_id`, sealed or not, in id order.
-    async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<crate::audit_chain::ChainedEvent>, StoreError>;
+    async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError>;
     async fn count_unsealed_audit(&self) -> Result<u64, StoreError>;
 }
 
@@ -109,72 +108,23 @@ pub trait JobStore: Send + Sync {
     async fn fail_job(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError>;
 }
 
+/// The storage every feature shares, through `Deps`. It names no
+/// feature: each feature declares its own store traits in its own file, and a feature's
+/// service holds a handle that combines the few it uses (wired in `services`).
 #[async_trait]
-pub trait RecoveryStore: Send + Sync {
-    /// In one transaction: voids the account's unused tokens of the same purpose (S1.6),
-    /// stores the new token's hash and writes the message that carries it.
-    async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError>;
-    /// In one transaction: voids the account's unused tokens of `replacing`'s purpose and
-    /// stores it (when given), stores each of `adding` beside what exists (report links are
-    /// voided by nothing but their own use or expiry), and writes the message that carries them.
-    async fn issue_tokens(
-        &self,
-        replacing: Option<&NewRecoveryToken>,
-        adding: &[NewRecoveryToken],
-        message: &NewMessage,
-    ) -> Result<(), StoreError>;
-    /// Spends a live token by its id, once: exactly one of concurrent redemptions wins.
-    async fn redeem_token(&self, purpose: Purpose, id: &str, now: i64) -> Result<bool, StoreError>;
-    async fn find_valid_token(&self, purpose: Purpose, token_hash: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
-    /// A live token by its id (a reset continued after its emailed code was verified).
-    async fn find_valid_token_by_id(&self, purpose: Purpose, id: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
-    /// The newest live password-reset token of the account a login names, in one query
-    /// whether or not the account exists (S2.5: reset by code does the same work for all).
-    async fn reset_code_target(&self, login_key: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
-    /// In one transaction: sets the password, voids every reset link, ends every session but
-    /// `keep_session`, and writes the notice. Returns how many sessions ended.
-    async fn change_password(
-        &self,
-        account: &AccountId,
-        password_hash: &str,
-        keep_session: &str,
-        notice: &NewMessage,
-        now: i64,
-    ) -> Result<u64, StoreError>;
-    /// When the account's newest token of a purpose was issued, if any.
-    async fn last_token_issued_at(&self, account: &AccountId, purpose: Purpose) -> Result<Option<i64>, StoreError>;
-    /// In one transaction: redeems the token (exactly one of concurrent redemptions wins,
-    /// S1.4), sets the password, voids every other reset token (S1.6), ends every session
-    /// (S1.11), clears the login throttles, issues the "this wasn't me" token and writes the
-    /// confirmation. `None` when the token could no longer be redeemed; else sessions ended.
-    async fn complete_password_reset(&self, completion: &PasswordResetCompletion) -> Result<Option<u64>, StoreError>;
-}
-
-#[async_trait]
-pub trait Store:
-    AccountStore
-    + SessionStore
-    + ThrottleStore
-    + AuditStore
-    + OutboxStore
-    + JobStore
-    + RecoveryStore
-    + crate::roles::RoleStore
-    + crate::content::ContentStore
-    + crate::factors::FactorStore
-    + crate::approval::ApprovalStore
-    + crate::payments::WithdrawalStore
-    + crate::email_change::EmailChangeStore
-    + crate::delivery_failures::DeliveryFailureStore
-    + crate::trusted_device::DeviceStore
-    + crate::compromise::CompromiseStore
-    + crate::two_step_reset::TwoStepResetStore
-    + crate::activity::ActivityStore
-    + crate::recovery_request::RecoveryRequestStore
-    + crate::support::SupportStore
-    + crate::support_actions::SupportActionStore
-    + std::fmt::Debug
-{
+pub trait SharedStore: AccountStore + SessionStore + ThrottleStore + AuditStore + OutboxStore + JobStore + std::fmt::Debug {
     /// Is the database reachable (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Declares the storage a feature's service holds: one trait that combines the few store
+/// traits the feature uses, implemented by every type that implements them. Keeps each
+/// feature's needs in its own file, so this file names no feature.
+#[macro_export]
+macro_rules! storage_trait {
+    ($(#[$meta:meta])* $vis:vis trait $name:ident: $($bound:path),+ $(,)?) => {
+        $(#[$meta])*
+        $vis trait $name: $($bound +)+ std::fmt::Debug + Send + Sync {}
+        impl<T: $($bound +)+ std::fmt::Debug + Send + Sync + ?Sized> $name for T {}
+    };
 }

@@ -1,0 +1,199 @@
+//! Recovery tokens: the secrets that emailed links carry (password reset, "this wasn't me",
+//! answer reset and the links built on them), their stored records, and the storage they
+//! need. Shared by the features that send such links, below all of them.
+
+use crate::account::AccountId;
+use crate::keys::{ServerKey, random_token};
+use crate::outbox::NewMessage;
+use crate::store::StoreError;
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    PasswordReset,
+    ReportNotMe,
+    /// "Forgot your answer?": the emailed link that lets another method set a new question.
+    AnswerReset,
+}
+
+impl Purpose {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password_reset",
+            Self::ReportNotMe => "report_not_me",
+            Self::AnswerReset => "answer_reset",
+        }
+    }
+}
+
+/// A link's token that cannot be a token: answered as a reset link that no longer works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("This reset link is not valid any more: it was used, replaced by a newer one, or has expired. Ask for a new email.")]
+pub struct InvalidResetLink;
+
+/// A recovery token as it travels in a link. Only its keyed hash is stored, under a key
+/// that names its purpose, so that a token of one purpose never works in another (S1.3).
+pub struct RecoveryToken(SecretString);
+
+impl std::fmt::Debug for RecoveryToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RecoveryToken(<redacted>)")
+    }
+}
+
+impl RecoveryToken {
+    /// 256 bits from the OS CSPRNG (S1.1).
+    pub fn generate() -> Self {
+        Self(random_token(32))
+    }
+    pub fn parse(raw: &str) -> Option<Self> {
+        let raw = raw.trim();
+        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(SecretString::from(raw.to_owned())))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+    pub fn storage_key(&self, key: &ServerKey, purpose: Purpose) -> String {
+        key.keyed_hash(&format!("recovery:{}", purpose.as_str()), self.expose().as_bytes())
+    }
+}
+
+/// A reset link's token as a request brings it: one that cannot be a token is answered as
+/// one that no longer works, at the edge (256 bits cannot be guessed, so it is not counted).
+impl<'de> serde::Deserialize<'de> for RecoveryToken {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let typed = crate::input::text(deserializer)?;
+        Self::parse(typed.expose_secret()).ok_or_else(|| crate::input::refuse(InvalidResetLink))
+    }
+}
+
+pub struct NewRecoveryToken {
+    pub id: String,
+    pub account_id: AccountId,
+    pub purpose: Purpose,
+    pub token_hash: String,
+    pub code_hash: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// What a "this wasn't me" token reports; `None` for other purposes.
+    pub event: Option<ReportedEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ValidToken {
+    pub id: String,
+    pub account_id: AccountId,
+    pub code_hash: Option<String>,
+}
+
+pub struct PasswordResetCompletion {
+    pub token_id: String,
+    pub account_id: AccountId,
+    pub password_hash: String,
+    /// Login throttle keys to clear: a successful recovery ends a lock-out (S3.1).
+    pub throttle_keys: Vec<String>,
+    pub report_token: NewRecoveryToken,
+    pub confirmation: NewMessage,
+    pub now: i64,
+}
+
+/// The event a report link reports, with what a lock needs to roll it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportedEvent {
+    PasswordChanged,
+    /// A 2-step method (or phone) was added: a lock removes it.
+    MethodAdded {
+        method_id: String,
+    },
+    /// A 2-step method was removed: a lock puts it back.
+    MethodRemoved {
+        method_id: String,
+    },
+    /// The account's address changed: a lock moves it back to `old_email`.
+    EmailChanged {
+        old_email: String,
+    },
+    TwoStepResetStarted,
+    NewDeviceSignIn,
+    /// Any other security email (recovery codes used, a code replayed...): nothing to undo.
+    SecurityChange,
+}
+
+impl ReportedEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PasswordChanged => "password_changed",
+            Self::MethodAdded { .. } => "method_added",
+            Self::MethodRemoved { .. } => "method_removed",
+            Self::EmailChanged { .. } => "email_changed",
+            Self::TwoStepResetStarted => "two_step_reset_started",
+            Self::NewDeviceSignIn => "new_device_sign_in",
+            Self::SecurityChange => "security_change",
+        }
+    }
+
+    /// The stored detail: a method's id or the old address.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Self::MethodAdded { method_id } | Self::MethodRemoved { method_id } => Some(method_id),
+            Self::EmailChanged { old_email } => Some(old_email),
+            _ => None,
+        }
+    }
+
+    /// Read back from storage; an unknown kind reports nothing that can be undone.
+    pub fn from_stored(kind: Option<&str>, detail: Option<String>) -> Self {
+        match (kind, detail) {
+            (Some("password_changed"), _) => Self::PasswordChanged,
+            (Some("method_added"), Some(method_id)) => Self::MethodAdded { method_id },
+            (Some("method_removed"), Some(method_id)) => Self::MethodRemoved { method_id },
+            (Some("email_changed"), Some(old_email)) => Self::EmailChanged { old_email },
+            (Some("two_step_reset_started"), _) => Self::TwoStepResetStarted,
+            (Some("new_device_sign_in"), _) => Self::NewDeviceSignIn,
+            _ => Self::SecurityChange,
+        }
+    }
+}
+
+#[async_trait]
+pub trait RecoveryStore: Send + Sync {
+    /// In one transaction: voids the account's unused tokens of the same purpose (S1.6),
+    /// stores the new token's hash and writes the message that carries it.
+    async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError>;
+    /// In one transaction: voids the account's unused tokens of `replacing`'s purpose and
+    /// stores it (when given), stores each of `adding` beside what exists (report links are
+    /// voided by nothing but their own use or expiry), and writes the message that carries them.
+    async fn issue_tokens(
+        &self,
+        replacing: Option<&NewRecoveryToken>,
+        adding: &[NewRecoveryToken],
+        message: &NewMessage,
+    ) -> Result<(), StoreError>;
+    /// Spends a live token by its id, once: exactly one of concurrent redemptions wins.
+    async fn redeem_token(&self, purpose: Purpose, id: &str, now: i64) -> Result<bool, StoreError>;
+    async fn find_valid_token(&self, purpose: Purpose, token_hash: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
+    /// A live token by its id (a reset continued after its emailed code was verified).
+    async fn find_valid_token_by_id(&self, purpose: Purpose, id: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
+    /// The newest live password-reset token of the account a login names, in one query
+    /// whether or not the account exists (S2.5: reset by code does the same work for all).
+    async fn reset_code_target(&self, login_key: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
+    /// In one transaction: sets the password, voids every reset link, ends every session but
+    /// `keep_session`, and writes the notice. Returns how many sessions ended.
+    async fn change_password(
+        &self,
+        account: &AccountId,
+        password_hash: &str,
+        keep_session: &str,
+        notice: &NewMessage,
+        now: i64,
+    ) -> Result<u64, StoreError>;
+    /// When the account's newest token of a purpose was issued, if any.
+    async fn last_token_issued_at(&self, account: &AccountId, purpose: Purpose) -> Result<Option<i64>, StoreError>;
+    /// In one transaction: redeems the token (exactly one of concurrent redemptions wins,
+    /// S1.4), sets the password, voids every other reset token (S1.6), ends every session
+    /// (S1.11), clears the login throttles, issues the "this wasn't me" token and writes the
+    /// confirmation. `None` when the token could no longer be redeemed; else sessions ended.
+    async fn complete_password_reset(&self, completion: &PasswordResetCompletion) -> Result<Option<u64>, StoreError>;
+}
