@@ -90,6 +90,14 @@ fn item(id: i64, r: AuditRecord) -> ActivityItem {
     }
 }
 
+/// One listed entry of the account's activity, by id (also what a report from the activity
+/// page names, `compromise.rs`); `None` for another account's, an unlisted event or none.
+pub async fn entry(store: &dyn ActivityStore, account: &AccountId, id: i64) -> Result<Option<ActivityItem>, StoreError> {
+    let Some(after) = id.checked_add(1).filter(|_| id > 0) else { return Ok(None) };
+    let rows = store.activity_of(account, after, 1).await?;
+    Ok(rows.into_iter().find(|(found, _)| *found == id).map(|(id, r)| item(id, r)))
+}
+
 #[derive(Debug, Clone)]
 pub struct Activity {
     store: Arc<dyn ActivityStorage>,
@@ -103,9 +111,7 @@ impl Activity {
     /// One listed entry of the account's activity, by id; `None` for another account's, an
     /// unlisted event or no event at all.
     pub async fn entry(&self, account: &AccountId, id: i64) -> Result<Option<ActivityItem>, StoreError> {
-        let Some(after) = id.checked_add(1).filter(|_| id > 0) else { return Ok(None) };
-        let rows = self.store.activity_of(account, after, 1).await?;
-        Ok(rows.into_iter().find(|(found, _)| *found == id).map(|(id, r)| item(id, r)))
+        entry(&*self.store, account, id).await
     }
 
     /// A page of the account's activity, older than `before` (the newest page without it).

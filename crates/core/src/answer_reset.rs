@@ -12,11 +12,11 @@ use crate::factors::{FactorCode, FactorKind, MethodView, SecurityAnswer};
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::question::{check_question, install_question};
-use crate::recovery::{NewRecoveryToken, Purpose, RecoveryToken, ValidToken};
 use crate::report_link::{ReportedEvent, new_report_link};
 use crate::step_up::{AnswerResetProof, QuestionChange};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
+use crate::token::{NewRecoveryToken, Purpose, RecoveryToken, ValidToken};
 use crate::verifier::{Binding, TwoStepError, Verifier};
 use std::sync::Arc;
 

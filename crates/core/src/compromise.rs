@@ -3,7 +3,7 @@
 //! verified here, the only place one is made.
 
 use crate::account::{AccountId, LoginIdentifier};
-use crate::activity::{Activity, ActivityItem};
+use crate::activity::ActivityItem;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::notice::Notice;
@@ -21,7 +21,7 @@ crate::storage_trait! {
     pub trait CompromiseStorage:
         crate::store::AccountStore,
         CompromiseStore,
-        crate::activity::ActivityStorage,
+        crate::activity::ActivityStore,
         crate::report_link::ReportLinkStore,
 }
 
@@ -155,7 +155,7 @@ impl Compromise {
     /// An entry of the owner's own activity page, for its confirmation page: `NoSuchEntry`
     /// unless it is one of `account`'s listed events, `EntryTooOld` past a report link's life.
     pub async fn activity_entry(&self, account: &AccountId, entry_id: i64) -> Result<ActivityItem, CompromiseError> {
-        let item = Activity::new(self.store.clone()).entry(account, entry_id).await?.ok_or(CompromiseError::NoSuchEntry)?;
+        let item = crate::activity::entry(&*self.store, account, entry_id).await?.ok_or(CompromiseError::NoSuchEntry)?;
         if item.at + REPORT_TOKEN_TTL_SECONDS <= self.deps.now() {
             return Err(CompromiseError::EntryTooOld);
         }

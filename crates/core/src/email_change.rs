@@ -8,10 +8,10 @@ use crate::deps::Deps;
 use crate::keys::ServerKey;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
-use crate::recovery::RecoveryToken;
 use crate::step_up::{NotYourProof, SteppedUp};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
+use crate::token::RecoveryToken;
 use async_trait::async_trait;
 use std::sync::Arc;
 

@@ -4,10 +4,9 @@
 
 use crate::account::{AccountId, LoginIdentifier};
 use crate::audit::{AuditEvent, RequestContext};
-use crate::clock::in_words;
 use crate::deps::Deps;
 use crate::jobs::{DecodeError, Job, PasswordResetRequested};
-use crate::keys::{ServerKey, random_bytes};
+use crate::keys::ServerKey;
 use crate::new_password::NewPasswords;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
@@ -15,9 +14,10 @@ use crate::password::{HashError, Password, WeakPassword};
 use crate::store::StoreError;
 use crate::throttle::ThrottleKey;
 use crate::throttle::ThrottleRule;
-pub use crate::token::{NewRecoveryToken, PasswordResetCompletion, Purpose, RecoveryStore, RecoveryToken, ValidToken};
+pub use crate::token::{
+    NewRecoveryToken, PasswordResetCompletion, Purpose, RecoveryStore, RecoveryToken, ResetCode, ResetCodeAttempt, ValidToken,
+};
 use crate::verifier::Verifier;
-use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 
 crate::storage_trait! {
@@ -37,84 +37,6 @@ pub const CODE_REFUSAL_FLOOR: std::time::Duration = std::time::Duration::from_mi
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
 /// The least time between two reset emails to one account.
 pub const RESEND_COOLDOWN_SECONDS: i64 = 60;
-
-/// The short code in a reset email, for reading the email on one device and typing on another.
-pub struct ResetCode(SecretString);
-
-impl std::fmt::Debug for ResetCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ResetCode(<redacted>)")
-    }
-}
-
-impl ResetCode {
-    /// Eight digits, uniform from the OS CSPRNG.
-    pub fn generate() -> Self {
-        let bytes = random_bytes(8);
-        let n = u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]);
-        // 2^64 mod 10^8 bias is below 10^-11: negligible.
-        Self(SecretString::from(format!("{:08}", n % 100_000_000)))
-    }
-    /// What a person typed: spaces and dashes are ignored.
-    pub fn parse(raw: &str) -> Option<Self> {
-        let digits: String = raw.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
-        (digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| Self(SecretString::from(digits)))
-    }
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-    /// Keyed by the token it belongs to, so equal codes of two emails hash differently.
-    pub fn storage_key(&self, key: &ServerKey, token_id: &str) -> String {
-        key.keyed_hash(&format!("reset-code:{token_id}"), self.expose().as_bytes())
-    }
-    /// "1234 5678", easier to read out.
-    pub fn grouped(&self) -> String {
-        let code = self.expose();
-        format!("{} {}", &code[..4], &code[4..])
-    }
-}
-
-/// A reset code as a request brings it: whatever was typed. A malformed one is not refused at
-/// the edge: it is a guess like any other, counted and compared as a wrong code is, so it gets
-/// a wrong code's answer, at a wrong code's time (S2.5, S3.7).
-pub struct ResetCodeAttempt {
-    typed: SecretString,
-    code: Option<ResetCode>,
-}
-
-impl ResetCodeAttempt {
-    pub fn new(raw: &str) -> Self {
-        Self { typed: SecretString::from(raw.to_owned()), code: ResetCode::parse(raw) }
-    }
-    /// The text as typed, to show again in the form.
-    pub fn typed(&self) -> &str {
-        self.typed.expose_secret()
-    }
-    /// Whether it has a code's shape; one that has not can match nothing.
-    pub fn is_well_formed(&self) -> bool {
-        self.code.is_some()
-    }
-    /// The keyed hash to compare with the stored one: the code's, or for a malformed
-    /// attempt, one made the same way from what was typed, so that it costs the same.
-    pub fn storage_key(&self, key: &ServerKey, token_id: &str) -> String {
-        match &self.code {
-            Some(code) => code.storage_key(key, token_id),
-            None => key.keyed_hash(&format!("reset-code:{token_id}"), self.typed().as_bytes()),
-        }
-    }
-}
-
-impl std::fmt::Debug for ResetCodeAttempt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ResetCodeAttempt(<redacted>)")
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for ResetCodeAttempt {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        crate::input::text(deserializer).map(|typed| Self::new(typed.expose_secret()))
-    }
-}
 
 /// emailed code that was counted and matched (or by the continuation that a verified code
 /// was exchanged for). Private fields and no public constructor: only
@@ -226,6 +148,15 @@ pub enum ResetError {
     SecondFactor(#[from] crate::verifier::TwoStepError),
     #[error(transparent)]
     ResetWaiting(#[from] crate::reset_hold::ResetWaiting),
+}
+
+impl From<crate::token::ResetLinkError> for ResetError {
+    fn from(e: crate::token::ResetLinkError) -> Self {
+        match e {
+            crate::token::ResetLinkError::Store(e) => Self::Store(e),
+            crate::token::ResetLinkError::Compose(e) => Self::Compose(e),
+        }
+    }
 }
 
 /// The second factor offered with a reset on an account with 2-step on.
@@ -350,33 +281,7 @@ impl Recovery {
     /// the email that carries them. No limit is applied here: the caller applies its own
     /// (a "forgot password" job its rate limits, support its step-up and audit).
     pub async fn email_reset_link(&self, account: &crate::account::Account, now: i64) -> Result<(), ResetError> {
-        let token = RecoveryToken::generate();
-        let code = ResetCode::generate();
-        let token_id = uuid::Uuid::new_v4().to_string();
-        let link = format!("{}reset-password?token={}", self.deps.base_url, token.expose());
-        let content = self
-            .deps
-            .composer
-            .compose(&Notice::PasswordReset {
-                username: account.username.as_str(),
-                link: &link,
-                code: &code.grouped(),
-                valid_for: &in_words(self.reset_token_ttl_seconds),
-            })
-            .map_err(ResetError::Compose)?;
-        let record = NewRecoveryToken {
-            id: token_id.clone(),
-            account_id: account.id.clone(),
-            purpose: Purpose::PasswordReset,
-            token_hash: token.storage_key(&self.deps.key, Purpose::PasswordReset),
-            code_hash: Some(code.storage_key(&self.deps.key, &token_id)),
-            created_at: now,
-            expires_at: now + self.reset_token_ttl_seconds,
-            event: None,
-        };
-        let message = NewMessage::email(account.email.as_str(), "password_reset", Some(account.id.clone()), content, now);
-        self.store.issue_recovery_token(&record, &message).await?;
-        Ok(())
+        Ok(crate::token::email_reset_link(&self.deps, &*self.store, account, self.reset_token_ttl_seconds, now).await?)
     }
 
     /// Checks what a person brings to the reset page, and makes the grant every later step

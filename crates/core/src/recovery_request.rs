@@ -12,9 +12,9 @@ use crate::deps::Deps;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::proof_of_work::{PowError, PowSolution, ProofOfWork};
-use crate::recovery::{ResetCode, ResetCodeAttempt};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule, address_key};
+use crate::token::{ResetCode, ResetCodeAttempt};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -153,11 +153,11 @@ pub struct RecoveryRequestInput {
 }
 
 /// The status link as it travels: only its keyed hash is stored, under its own purpose.
-pub struct StatusLink(crate::recovery::RecoveryToken);
+pub struct StatusLink(crate::token::RecoveryToken);
 
 impl StatusLink {
     pub fn parse(raw: &str) -> Option<Self> {
-        crate::recovery::RecoveryToken::parse(raw).map(Self)
+        crate::token::RecoveryToken::parse(raw).map(Self)
     }
     pub fn expose(&self) -> &str {
         self.0.expose()
@@ -264,7 +264,7 @@ impl RecoveryRequests {
             return Err(RequestError::InvalidCode);
         }
         let case_id = new_case_id();
-        let link = StatusLink(crate::recovery::RecoveryToken::generate());
+        let link = StatusLink(crate::token::RecoveryToken::generate());
         let url = format!("{}recovery-request/status?token={}", self.deps.base_url, link.expose());
         let body = format!(
             "Your recovery request was received. Your case number is {case_id}.\n\nA support agent will check what you \

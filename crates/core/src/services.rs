@@ -96,7 +96,13 @@ impl Services {
         let recovery = Recovery::new(deps.clone(), store.clone(), verifier.clone(), passwords.clone(), settings.reset_token_ttl_seconds);
         Self {
             auth: Auth::new(deps.clone(), store.clone(), verifier.clone(), passwords.clone(), settings.session_policy),
-            support: Support::new(deps.clone(), store.clone(), verifier.clone(), recovery.clone(), settings.support_change_delay_seconds),
+            support: Support::new(
+                deps.clone(),
+                store.clone(),
+                verifier.clone(),
+                settings.reset_token_ttl_seconds,
+                settings.support_change_delay_seconds,
+            ),
             recovery,
             two_step: TwoStep::new(deps.clone(), store.clone(), verifier.clone()),
             two_step_reset: TwoStepReset::new(deps.clone(), store.clone(), settings.two_step_reset_wait_seconds),

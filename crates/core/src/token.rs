@@ -1,9 +1,13 @@
 //! Recovery tokens: the secrets that emailed links carry (password reset, "this wasn't me",
-//! answer reset and the links built on them), their stored records, and the storage they
-//! need. Shared by the features that send such links, below all of them.
+//! answer reset and the links built on them) and a reset email's short code, their stored
+//! records, the storage they need, and the reset email itself (sent by forgot password and
+//! by support). Shared by the features that send such links, below all of them.
 
-use crate::account::AccountId;
-use crate::keys::{ServerKey, random_token};
+use crate::account::{Account, AccountId};
+use crate::clock::in_words;
+use crate::deps::Deps;
+use crate::keys::{ServerKey, random_bytes, random_token};
+use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::store::StoreError;
 use async_trait::async_trait;
@@ -69,6 +73,84 @@ impl<'de> serde::Deserialize<'de> for RecoveryToken {
     }
 }
 
+/// The short code in a reset email, for reading the email on one device and typing on another.
+pub struct ResetCode(SecretString);
+
+impl std::fmt::Debug for ResetCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetCode(<redacted>)")
+    }
+}
+
+impl ResetCode {
+    /// Eight digits, uniform from the OS CSPRNG.
+    pub fn generate() -> Self {
+        let bytes = random_bytes(8);
+        let n = u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]);
+        // 2^64 mod 10^8 bias is below 10^-11: negligible.
+        Self(SecretString::from(format!("{:08}", n % 100_000_000)))
+    }
+    /// What a person typed: spaces and dashes are ignored.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let digits: String = raw.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+        (digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| Self(SecretString::from(digits)))
+    }
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+    /// Keyed by the token it belongs to, so equal codes of two emails hash differently.
+    pub fn storage_key(&self, key: &ServerKey, token_id: &str) -> String {
+        key.keyed_hash(&format!("reset-code:{token_id}"), self.expose().as_bytes())
+    }
+    /// "1234 5678", easier to read out.
+    pub fn grouped(&self) -> String {
+        let code = self.expose();
+        format!("{} {}", &code[..4], &code[4..])
+    }
+}
+
+/// A reset code as a request brings it: whatever was typed. A malformed one is not refused at
+/// the edge: it is a guess like any other, counted and compared as a wrong code is, so it gets
+/// a wrong code's answer, at a wrong code's time (S2.5, S3.7).
+pub struct ResetCodeAttempt {
+    typed: SecretString,
+    code: Option<ResetCode>,
+}
+
+impl ResetCodeAttempt {
+    pub fn new(raw: &str) -> Self {
+        Self { typed: SecretString::from(raw.to_owned()), code: ResetCode::parse(raw) }
+    }
+    /// The text as typed, to show again in the form.
+    pub fn typed(&self) -> &str {
+        self.typed.expose_secret()
+    }
+    /// Whether it has a code's shape; one that has not can match nothing.
+    pub fn is_well_formed(&self) -> bool {
+        self.code.is_some()
+    }
+    /// The keyed hash to compare with the stored one: the code's, or for a malformed
+    /// attempt, one made the same way from what was typed, so that it costs the same.
+    pub fn storage_key(&self, key: &ServerKey, token_id: &str) -> String {
+        match &self.code {
+            Some(code) => code.storage_key(key, token_id),
+            None => key.keyed_hash(&format!("reset-code:{token_id}"), self.typed().as_bytes()),
+        }
+    }
+}
+
+impl std::fmt::Debug for ResetCodeAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResetCodeAttempt(<redacted>)")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ResetCodeAttempt {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::input::text(deserializer).map(|typed| Self::new(typed.expose_secret()))
+    }
+}
+
 pub struct NewRecoveryToken {
     pub id: String,
     pub account_id: AccountId,
@@ -97,6 +179,53 @@ pub struct PasswordResetCompletion {
     pub report_token: NewRecoveryToken,
     pub confirmation: NewMessage,
     pub now: i64,
+}
+
+/// Why a reset link could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetLinkError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("composing the email failed: {0}")]
+    Compose(String),
+}
+
+/// Writes a new reset link and code for `account`, valid `ttl_seconds`, replacing its older
+/// ones (S1.6), and the email that carries them. No limit is applied here: the caller applies
+/// its own (a "forgot password" job its rate limits, support its step-up and audit).
+pub async fn email_reset_link(
+    deps: &Deps,
+    store: &dyn RecoveryStore,
+    account: &Account,
+    ttl_seconds: i64,
+    now: i64,
+) -> Result<(), ResetLinkError> {
+    let token = RecoveryToken::generate();
+    let code = ResetCode::generate();
+    let token_id = uuid::Uuid::new_v4().to_string();
+    let link = format!("{}reset-password?token={}", deps.base_url, token.expose());
+    let content = deps
+        .composer
+        .compose(&Notice::PasswordReset {
+            username: account.username.as_str(),
+            link: &link,
+            code: &code.grouped(),
+            valid_for: &in_words(ttl_seconds),
+        })
+        .map_err(ResetLinkError::Compose)?;
+    let record = NewRecoveryToken {
+        id: token_id.clone(),
+        account_id: account.id.clone(),
+        purpose: Purpose::PasswordReset,
+        token_hash: token.storage_key(&deps.key, Purpose::PasswordReset),
+        code_hash: Some(code.storage_key(&deps.key, &token_id)),
+        created_at: now,
+        expires_at: now + ttl_seconds,
+        event: None,
+    };
+    let message = NewMessage::email(account.email.as_str(), "password_reset", Some(account.id.clone()), content, now);
+    store.issue_recovery_token(&record, &message).await?;
+    Ok(())
 }
 
 /// The event a report link reports, with what a lock needs to roll it back.

@@ -22,12 +22,12 @@ use crate::deps::Deps;
 use crate::factors::FactorKind;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
-use crate::recovery::RecoveryToken;
 use crate::report_link::{ReportedEvent, report_link};
 use crate::reset_hold::cancelled_notice;
 use crate::session::{SessionRecord, SessionStage, SessionToken};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
+use crate::token::RecoveryToken;
 use async_trait::async_trait;
 use std::sync::Arc;
 

@@ -18,8 +18,8 @@ use crate::audit::{AuditEvent, RequestContext};
 use crate::keys::random_token;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
-use crate::recovery::RecoveryToken;
 use crate::store::StoreError;
+use crate::token::RecoveryToken;
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
@@ -421,7 +421,9 @@ impl Support {
         };
         match action {
             SupportAction::SendResetLink => {
-                self.recovery.email_reset_link(&account, now).await.map_err(|e| SupportError::Compose(e.to_string()))?;
+                crate::token::email_reset_link(&self.deps, &*self.store, &account, self.reset_token_ttl_seconds, now)
+                    .await
+                    .map_err(|e| SupportError::Compose(e.to_string()))?;
             }
             SupportAction::Lock => {
                 let notice = told("Your account was locked by support", "locked sign-in and withdrawals")?;
@@ -441,7 +443,9 @@ impl Support {
                         "unlocked sign-in; set a new password with the reset link we send next",
                     )?)
                     .await?;
-                self.recovery.email_reset_link(&account, now).await.map_err(|e| SupportError::Compose(e.to_string()))?;
+                crate::token::email_reset_link(&self.deps, &*self.store, &account, self.reset_token_ttl_seconds, now)
+                    .await
+                    .map_err(|e| SupportError::Compose(e.to_string()))?;
                 self.deps.audit(AuditEvent::AccountUnlocked, Some(&account.id), ctx, "support; a new password is required").await?;
             }
             SupportAction::RevokeSessions => {

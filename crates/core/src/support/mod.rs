@@ -10,7 +10,6 @@
 use crate::account::AccountId;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
-use crate::recovery::Recovery;
 use crate::roles::Role;
 use crate::step_up::SteppedUp;
 use crate::store::StoreError;
@@ -30,6 +29,7 @@ crate::storage_trait! {
         crate::store::AuditStore,
         crate::factors::FactorStore,
         crate::compromise::CompromiseStore,
+        crate::token::RecoveryStore,
 }
 
 pub mod actions;
@@ -189,14 +189,21 @@ pub struct Support {
     pub(crate) store: Arc<dyn SupportStorage>,
     verifier: Verifier,
     /// Sends the reset links support actions send.
-    pub(crate) recovery: Recovery,
+    /// How long a reset link an agent sends stays valid.
+    pub(crate) reset_token_ttl_seconds: i64,
     /// How long an approved two-person action waits before it applies.
     pub(crate) change_delay_seconds: i64,
 }
 
 impl Support {
-    pub fn new(deps: Deps, store: Arc<dyn SupportStorage>, verifier: Verifier, recovery: Recovery, change_delay_seconds: i64) -> Self {
-        Self { store, deps, verifier, recovery, change_delay_seconds }
+    pub fn new(
+        deps: Deps,
+        store: Arc<dyn SupportStorage>,
+        verifier: Verifier,
+        reset_token_ttl_seconds: i64,
+        change_delay_seconds: i64,
+    ) -> Self {
+        Self { store, deps, verifier, reset_token_ttl_seconds, change_delay_seconds }
     }
 
     pub fn change_delay_seconds(&self) -> i64 {
