@@ -108,9 +108,9 @@ pub trait JobStore: Send + Sync {
     async fn fail_job(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError>;
 }
 
-/// The storage every feature shares, through `Deps`. It names no
-/// feature: each feature declares its own store traits in its own file, and a feature's
-/// service holds a handle that combines the few it uses (wired in `services`).
+/// The storage every feature shares, through `Deps`. It names no feature: each feature
+/// declares its own store traits in its own file, and a feature's service holds a handle
+/// that combines the few it uses (wired in `services`).
 #[async_trait]
 pub trait SharedStore: AccountStore + SessionStore + ThrottleStore + AuditStore + OutboxStore + JobStore + std::fmt::Debug {
     /// Is the database reachable (readiness).
