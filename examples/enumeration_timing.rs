@@ -106,7 +106,7 @@ async fn main() -> anyhow::Result<()> {
     for k in 0..holders {
         let login = format!("holder{k}");
         for _ in 0..600 {
-            if services.deps.store.reset_code_target(&login, services.deps.clock.unix()).await?.is_some() {
+            if services.store.reset_code_target(&login, services.deps.clock.unix()).await?.is_some() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -16,7 +16,7 @@ use doorman_core::deps::Deps;
 use doorman_core::keys::ServerKey;
 use doorman_core::password::{PasswordHasher, PasswordPolicy};
 use doorman_core::retention::Retention;
-use doorman_core::services::{Services, Settings};
+use doorman_core::services::{Services, Settings, Storage};
 use doorman_core::session::SessionPolicy;
 use doorman_core::two_step::TwoStepSettings;
 use secrecy::ExposeSecret;
@@ -65,8 +65,9 @@ async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bo
     let key = load_server_key(config)?;
     let store = SqlStore::connect(&config.database_url).await.context("connecting to the database")?.with_sealing_key(key.clone());
     store.migrate().await.context("applying database migrations")?;
+    let storage: Arc<dyn Storage> = Arc::new(store.clone());
     let deps = Deps {
-        store: Arc::new(store.clone()),
+        store: storage.clone(),
         hasher: PasswordHasher::owasp(config.hash_queue)?,
         clock,
         key,
@@ -92,7 +93,7 @@ async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bo
         proof_of_work_bits: config.proof_of_work_bits,
         retention: config.retention(),
     };
-    Ok((Services::new(deps, settings), store))
+    Ok((Services::new(storage, deps, settings), store))
 }
 
 /// How messages leave, from the mail and SMS settings (the demo's dev outbox included).

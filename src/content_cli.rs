@@ -105,7 +105,7 @@ fn demo_articles(now: i64) -> anyhow::Result<Vec<Article>> {
 pub async fn seed_demo_content(services: &Services) -> anyhow::Result<()> {
     let articles = demo_articles(services.deps.clock.unix())?;
     services.content.seed_articles(&articles, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    if services.deps.store.banner_document().await?.is_none() {
+    if services.store.banner_document().await?.is_none() {
         services.content.import_banners(DEMO_BANNERS, None, &RequestContext::cli()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     println!(

@@ -132,7 +132,7 @@ impl Worker {
     /// The jobs part of a round: claims the due jobs and runs them, recording each outcome.
     pub async fn run_jobs(&self) -> Result<Progress, StoreError> {
         let started = Instant::now();
-        let jobs = self.services.deps.store.claim_jobs(&self.id, self.services.deps.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
+        let jobs = self.services.store.claim_jobs(&self.id, self.services.deps.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
         let mut progress = Progress { jobs: jobs.len(), ..Progress::default() };
         for job in jobs {
             if started.elapsed() > LEASE_BUDGET {
@@ -153,7 +153,7 @@ impl Worker {
             Ok(result) => result.map_err(|e| (e.to_string(), e.is_permanent())),
             Err(_) => Err((format!("did not finish within {} seconds", JOB_TIMEOUT.as_secs()), false)),
         };
-        let store = &self.services.deps.store;
+        let store = &self.services.store;
         let succeeded = outcome.is_ok();
         let recorded = match outcome {
             Ok(()) => {
@@ -186,8 +186,7 @@ impl Worker {
 
     async fn send_messages(&self) -> Result<Progress, StoreError> {
         let started = Instant::now();
-        let messages =
-            self.services.deps.store.claim_messages(&self.id, self.services.deps.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
+        let messages = self.services.store.claim_messages(&self.id, self.services.deps.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
         let mut progress = Progress { messages: messages.len(), ..Progress::default() };
         for message in messages {
             if started.elapsed() > LEASE_BUDGET {
@@ -207,7 +206,7 @@ impl Worker {
     }
 
     async fn record(&self, message: &ClaimedMessage, outcome: Result<(), SendError>) {
-        let store = &self.services.deps.store;
+        let store = &self.services.store;
         let now = self.services.deps.clock.unix();
         match outcome {
             Ok(()) => {
@@ -254,7 +253,7 @@ impl Worker {
             at: now,
             failure,
         };
-        if let Err(e) = self.services.deps.store.record_delivery_attempt(&attempt).await {
+        if let Err(e) = self.services.store.record_delivery_attempt(&attempt).await {
             tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not count the delivery attempt");
         }
     }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::compromise::{AccountLock, AccountLockRecord, CompromiseStore, LockOutcome, NewCase, StoredReport};
 use doorman_core::recovery::{NewRecoveryToken, Purpose};
-use doorman_core::report_link::ReportedEvent;
+use doorman_core::report_link::{ReportLinkStore, ReportedEvent};
 use doorman_core::store::StoreError;
 use sqlx::{AnyConnection, Row};
 
@@ -79,12 +79,15 @@ async fn roll_back(conn: &mut AnyConnection, account: &str, event: &ReportedEven
 }
 
 #[async_trait]
-impl CompromiseStore for SqlStore {
+impl ReportLinkStore for SqlStore {
     async fn insert_report_token(&self, token: &NewRecoveryToken) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend_error)?;
         insert_token(&mut conn, token).await
     }
+}
 
+#[async_trait]
+impl CompromiseStore for SqlStore {
     async fn find_report(&self, token_hash: &str, now: i64) -> Result<Option<StoredReport>, StoreError> {
         let row = sqlx::query(
             "SELECT id, account_id, created_at, event_kind, event_detail FROM recovery_tokens \

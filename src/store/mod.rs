@@ -31,7 +31,7 @@ mod throttle;
 mod two_step_reset;
 
 use async_trait::async_trait;
-use doorman_core::store::{Store, StoreError};
+use doorman_core::store::{SharedStore, StoreError};
 use sqlx::AnyPool;
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
@@ -127,7 +127,7 @@ fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
 }
 
 #[async_trait]
-impl Store for SqlStore {
+impl SharedStore for SqlStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(backend_error)
     }

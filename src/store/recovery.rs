@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::outbox::NewMessage;
 use doorman_core::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ResetIssue, ValidToken};
-use doorman_core::store::{RecoveryStore, StoreError};
+use doorman_core::store::StoreError;
 use doorman_core::throttle::ThrottleKey;
+use doorman_core::token::RecoveryStore;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 

@@ -5,6 +5,7 @@ use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::outbox::NewMessage;
+use doorman_core::reset_hold::ResetHoldStore;
 use doorman_core::store::StoreError;
 use doorman_core::two_step_reset::{NewTwoStepReset, ResetLink, ResetState, StartWait, TwoStepResetRecord, TwoStepResetStore};
 use sqlx::Row;
@@ -47,26 +48,6 @@ impl TwoStepResetStore for SqlStore {
         .await
         .map_err(backend_error)?;
         row.try_get("at").map_err(backend_error)
-    }
-
-    async fn two_step_reset_waiting(&self, account: &AccountId) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM two_step_resets WHERE account_id = $1 AND status = 'waiting'")
-            .bind(account.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(row.try_get::<i64, _>("n").map_err(backend_error)? > 0)
-    }
-
-    async fn running_two_step_reset(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id FROM two_step_resets WHERE account_id = $1 AND status IN ('requested', 'waiting') ORDER BY created_at DESC, id DESC LIMIT 1",
-        )
-        .bind(account.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        row.map(|r| r.try_get("id").map_err(backend_error)).transpose()
     }
 
     async fn insert_two_step_reset(&self, r: &NewTwoStepReset, message: &NewMessage) -> Result<bool, StoreError> {
@@ -160,34 +141,6 @@ impl TwoStepResetStore for SqlStore {
         Ok(true)
     }
 
-    async fn cancel_two_step_reset(&self, id: &str, now: i64, messages: &[NewMessage]) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
-        // The finish email, if it still waits in the outbox, never goes.
-        sqlx::query("DELETE FROM outbox WHERE status = 'pending' AND id = (SELECT finish_message_id FROM two_step_resets WHERE id = $1)")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_error)?;
-        let done = sqlx::query(
-            "UPDATE two_step_resets SET status = 'cancelled', confirm_hash = NULL, cancel_hash = NULL, finish_hash = NULL, ended_at = $1 \
-             WHERE id = $2 AND status IN ('requested', 'waiting')",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend_error)?;
-        if done.rows_affected() != 1 {
-            tx.rollback().await.map_err(backend_error)?;
-            return Ok(false);
-        }
-        for message in messages {
-            insert_message(&mut tx, self.sealer.as_ref(), message).await?;
-        }
-        tx.commit().await.map_err(backend_error)?;
-        Ok(true)
-    }
-
     async fn complete_two_step_reset(&self, id: &str, finish_hash: &str, now: i64, messages: &[NewMessage]) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend_error)?;
         let row = sqlx::query(
@@ -214,6 +167,58 @@ impl TwoStepResetStore for SqlStore {
         }
         for sql in ["DELETE FROM sessions WHERE account_id = $1", "DELETE FROM trusted_devices WHERE account_id = $1"] {
             sqlx::query(sql).bind(&account).execute(&mut *tx).await.map_err(backend_error)?;
+        }
+        for message in messages {
+            insert_message(&mut tx, self.sealer.as_ref(), message).await?;
+        }
+        tx.commit().await.map_err(backend_error)?;
+        Ok(true)
+    }
+}
+
+/// The hold a waiting 2-step reset puts on its account.
+#[async_trait]
+impl ResetHoldStore for SqlStore {
+    async fn two_step_reset_waiting(&self, account: &AccountId) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM two_step_resets WHERE account_id = $1 AND status = 'waiting'")
+            .bind(account.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(row.try_get::<i64, _>("n").map_err(backend_error)? > 0)
+    }
+
+    async fn running_two_step_reset(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM two_step_resets WHERE account_id = $1 AND status IN ('requested', 'waiting') ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(account.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        row.map(|r| r.try_get("id").map_err(backend_error)).transpose()
+    }
+
+    async fn cancel_two_step_reset(&self, id: &str, now: i64, messages: &[NewMessage]) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        // The finish email, if it still waits in the outbox, never goes.
+        sqlx::query("DELETE FROM outbox WHERE status = 'pending' AND id = (SELECT finish_message_id FROM two_step_resets WHERE id = $1)")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        let done = sqlx::query(
+            "UPDATE two_step_resets SET status = 'cancelled', confirm_hash = NULL, cancel_hash = NULL, finish_hash = NULL, ended_at = $1 \
+             WHERE id = $2 AND status IN ('requested', 'waiting')",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        if done.rows_affected() != 1 {
+            tx.rollback().await.map_err(backend_error)?;
+            return Ok(false);
         }
         for message in messages {
             insert_message(&mut tx, self.sealer.as_ref(), message).await?;

@@ -4,15 +4,18 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use doorman_core::account::AccountFieldError;
 use doorman_core::auth::AuthError;
 use doorman_core::email_change::EmailChangeError;
-use doorman_core::factors::MethodView;
+use doorman_core::factors::{AnswerError, MethodView};
 use doorman_core::input::Refused;
-use doorman_core::password::HashError;
+use doorman_core::password::{HashError, WeakPassword};
 use doorman_core::payments::PaymentError;
+use doorman_core::phone::PhoneError;
 use doorman_core::recovery::ResetError;
 use doorman_core::reset_hold::ResetWaiting;
 use doorman_core::store::StoreError;
+use doorman_core::token::InvalidResetLink;
 use doorman_core::two_step::TwoStepError;
 use doorman_core::two_step_reset::TwoStepResetError;
 
@@ -374,14 +377,23 @@ impl From<TwoStepResetError> for ApiError {
 /// domain's own error for it gets from a handler.
 impl From<Refused> for ApiError {
     fn from(refused: Refused) -> Self {
-        match refused {
-            Refused::Password(weak) => Self::from(AuthError::WeakPassword(weak)),
-            Refused::Phone(e) => Self::from(TwoStepError::Phone(e)),
-            Refused::Answer(e) => Self::from(TwoStepError::Answer(e)),
-            Refused::Email(e) => Self::new(StatusCode::BAD_REQUEST, "invalid_email", e.to_string()),
-            Refused::ResetLink => Self::from(ResetError::InvalidToken),
-            Refused::EmailChangeLink => Self::from(EmailChangeError::InvalidToken),
-            Refused::TwoStepResetLink => Self::from(TwoStepResetError::InvalidToken),
+        if let Some(weak) = refused.downcast_ref::<WeakPassword>() {
+            Self::from(AuthError::WeakPassword(weak.clone()))
+        } else if let Some(e) = refused.downcast_ref::<PhoneError>() {
+            Self::from(TwoStepError::Phone(e.clone()))
+        } else if let Some(e) = refused.downcast_ref::<AnswerError>() {
+            Self::from(TwoStepError::Answer(e.clone()))
+        } else if let Some(e) = refused.downcast_ref::<AccountFieldError>() {
+            Self::new(StatusCode::BAD_REQUEST, "invalid_email", e.to_string())
+        } else if refused.downcast_ref::<InvalidResetLink>().is_some() {
+            Self::from(ResetError::InvalidToken)
+        } else if let Some(EmailChangeError::InvalidToken) = refused.downcast_ref::<EmailChangeError>() {
+            Self::from(EmailChangeError::InvalidToken)
+        } else if let Some(TwoStepResetError::InvalidToken) = refused.downcast_ref::<TwoStepResetError>() {
+            Self::from(TwoStepResetError::InvalidToken)
+        } else {
+            // A refusal of a type not mapped above: still the caller's value, in its words.
+            Self::new(StatusCode::BAD_REQUEST, "invalid_value", refused.to_string())
         }
     }
 }

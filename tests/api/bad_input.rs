@@ -257,7 +257,7 @@ async fn every_error_answers_in_our_shape(backend: Backend) {
 async fn domain_values_are_refused_at_the_edge_with_the_domains_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let account = app.create_account("maria", "maria@example.com").await;
-    let store = &app.services.deps.store;
+    let store = &app.services.store;
     let client = TestApp::new_client();
     assert_eq!(app.login_as(&client, "192.0.2.10", "maria", PASSWORD).await.status, 200);
     let other = TestApp::new_client();

@@ -375,8 +375,8 @@ async fn admins_preview_schedule_and_end_banners(backend: Backend) {
     assert!(active(&app, &maria, &[]).await.is_empty(), "the cancelled banner does not start later");
     assert_eq!(post_form(&app, &admin, "/admin/banners/end", &[("csrf", &csrf), ("slot", "9")]).await.status, 400);
 
-    let admin_account = app.services.deps.store.find_for_login("admin").await.unwrap().unwrap().0;
-    let audit = app.services.deps.store.audit_of(&admin_account.id, 50).await.unwrap();
+    let admin_account = app.services.store.find_for_login("admin").await.unwrap().unwrap().0;
+    let audit = app.services.store.audit_of(&admin_account.id, 50).await.unwrap();
     assert_eq!(audit.iter().filter(|r| r.event == doorman_core::audit::AuditEvent::BannersChanged).count(), 4);
 }
 

@@ -128,7 +128,7 @@ async fn s7_7_a_lock_revokes_every_session_and_token_and_refuses_password_login_
     assert_eq!(old.status, 401, "the replaced password is just wrong");
 
     // Audited: the lock (with its case) and the refused login.
-    let events = app.services.deps.store.audit_of(&account.id, 100).await.unwrap();
+    let events = app.services.store.audit_of(&account.id, 100).await.unwrap();
     let locked = events.iter().find(|e| e.event == AuditEvent::AccountLocked).expect("the lock is audited");
     assert!(locked.detail.contains(&case) && locked.detail.contains("password_changed"), "{}", locked.detail);
     assert_eq!(events.iter().filter(|e| e.event == AuditEvent::LoginRefusedLocked).count(), 2);
@@ -187,7 +187,7 @@ async fn a_reported_email_change_is_reverted_and_a_reset_to_the_old_address_unlo
     assert_eq!(done.status, 200, "{}", done.text);
     let back = app.login_as(&TestApp::new_client(), "192.0.2.10", "maria", NEW_PASSWORD).await;
     assert_eq!((back.status, back.json()["status"].clone()), (200, json!("authenticated")), "unlocked, with a new password");
-    let events = app.services.deps.store.audit_of(&account.id, 100).await.unwrap();
+    let events = app.services.store.audit_of(&account.id, 100).await.unwrap();
     assert!(events.iter().any(|e| e.event == AuditEvent::AccountUnlocked && e.detail == "password reset"));
 }
 

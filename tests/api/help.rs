@@ -453,8 +453,8 @@ async fn admins_create_and_edit_articles(backend: Backend) {
     let index = app.get(&admin, "/admin").await;
     assert!(index.text.contains("Your sessions, explained"));
     // Every change is audited with the admin's account.
-    let admin_account = app.services.deps.store.find_for_login("admin").await.unwrap().unwrap().0;
-    let audit = app.services.deps.store.audit_of(&admin_account.id, 50).await.unwrap();
+    let admin_account = app.services.store.find_for_login("admin").await.unwrap().unwrap().0;
+    let audit = app.services.store.audit_of(&admin_account.id, 50).await.unwrap();
     assert_eq!(audit.iter().filter(|r| r.event == doorman_core::audit::AuditEvent::HelpArticleSaved).count(), 2);
 }
 

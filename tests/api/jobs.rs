@@ -15,7 +15,7 @@ async fn jobs_that_can_never_run_are_dead_lettered(backend: Backend) {
     let config = test_config(backend).await;
     let app = TestApp::spawn_with(config.clone()).await;
     app.create_account("maria", "maria@example.com").await;
-    let store = &app.services.deps.store;
+    let store = &app.services.store;
     let now = app.services.deps.clock.unix();
     let nul = json!({ "login": "ma\u{0}ria", "ip": "192.0.2.1", "user_agent": "test", "request_id": "r" }).to_string();
     store.enqueue_job("no_such_job", "{}", now).await.unwrap();
@@ -74,7 +74,7 @@ async fn jobs_queued_by_the_previous_release_still_run(backend: Backend) {
     assert_eq!((status.as_str(), last_error), ("done", None));
 
     // The address came through as an address, not as the old 0.0.0.0 fallback.
-    let events = app.services.deps.store.audit_of(&maria.id, 20).await.unwrap();
+    let events = app.services.store.audit_of(&maria.id, 20).await.unwrap();
     let requested = events.iter().find(|e| e.event == AuditEvent::PasswordResetRequested).expect("the request is audited");
     assert_eq!(
         (requested.ip.as_str(), requested.request_id.as_str(), requested.detail.as_str()),

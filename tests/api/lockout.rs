@@ -109,7 +109,7 @@ async fn s3_9_a_trusted_device_has_its_own_small_budget_then_counts_like_any_bro
 
 /// How many of northwind's audited login failures carry this detail.
 async fn failures(app: &TestApp, detail: &str) -> usize {
-    let store = &app.services.deps.store;
+    let store = &app.services.store;
     let account = store.find_for_login("northwind").await.unwrap().unwrap().0;
     store.audit_of(&account.id, 50).await.unwrap().iter().filter(|r| r.detail == detail).count()
 }

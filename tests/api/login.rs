@@ -109,13 +109,13 @@ async fn usernames_are_unique_whatever_their_case(backend: Backend) {
 async fn outdated_password_hashes_are_upgraded_at_login(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let account = app.create_account("maria", "maria@example.com").await;
-    let (_, stored) = app.services.deps.store.find_for_login("maria").await.unwrap().unwrap();
+    let (_, stored) = app.services.store.find_for_login("maria").await.unwrap().unwrap();
     assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
 
     let weak = PasswordHasher::new(4096, 1, 1, 1).unwrap().hash(&Password::new(PASSWORD).unwrap()).await.unwrap();
-    app.services.deps.store.set_password_hash(&account.id, &weak, 0).await.unwrap();
+    app.services.store.set_password_hash(&account.id, &weak, 0).await.unwrap();
     assert_eq!(app.login("maria", PASSWORD).await.status, 200);
-    let (_, upgraded) = app.services.deps.store.find_for_login("maria").await.unwrap().unwrap();
+    let (_, upgraded) = app.services.store.find_for_login("maria").await.unwrap().unwrap();
     assert!(upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{upgraded}");
     assert_eq!(
         TestApp::new_client()
@@ -142,7 +142,7 @@ async fn login_and_logout_are_audited(backend: Backend) {
         client.post(app.url("/api/v1/logout")).header("X-Real-IP", "198.51.100.7").json(&serde_json::json!({})).send().await.unwrap();
     assert_eq!(logout.status(), 200);
 
-    let events = app.services.deps.store.audit_of(&account.id, 50).await.unwrap();
+    let events = app.services.store.audit_of(&account.id, 50).await.unwrap();
     let kinds: Vec<AuditEvent> = events.iter().rev().map(|e| e.event).collect();
     assert_eq!(kinds, vec![AuditEvent::AccountCreated, AuditEvent::LoginFailed, AuditEvent::LoginSucceeded, AuditEvent::Logout]);
     let failed = events.iter().find(|e| e.event == AuditEvent::LoginFailed).unwrap();

@@ -145,12 +145,12 @@ fn content(n: usize) -> MessageContent {
 
 async fn enqueue(app: &TestApp, recipient: &str, account: Option<AccountId>, n: usize) -> String {
     let message = NewMessage::email(recipient, "password_reset", account, content(n), app.clock.unix());
-    app.services.deps.store.enqueue_message(&message).await.unwrap();
+    app.services.store.enqueue_message(&message).await.unwrap();
     message.id
 }
 
 async fn summary(app: &TestApp) -> OutboxSummary {
-    app.services.deps.store.outbox_summary(50).await.unwrap()
+    app.services.store.outbox_summary(50).await.unwrap()
 }
 
 async fn messages_are_delivered_over_smtp(backend: Backend) {
@@ -180,7 +180,7 @@ async fn messages_are_delivered_over_smtp(backend: Backend) {
     let summary = summary(&app).await;
     assert_eq!((summary.pending, summary.sent, summary.dead), (0, 1, 0));
 
-    let audit = app.services.deps.store.audit_of(&account.id, 20).await.unwrap();
+    let audit = app.services.store.audit_of(&account.id, 20).await.unwrap();
     let sent = audit.iter().find(|r| r.event.as_str() == "email_sent").expect("an email_sent audit record");
     assert_eq!((sent.detail.as_str(), sent.user_agent.as_str(), sent.ip.as_str()), ("password_reset", "doorman-worker", "0.0.0.0"));
 }

@@ -170,7 +170,7 @@ async fn s4_4_the_range_api_is_sent_only_a_five_character_prefix(backend: Backen
             assert!(!everything.contains(&hash[5..]) && !everything.contains(password), "nothing but the prefix leaves");
         }
     }
-    assert_eq!(app.services.deps.store.fail_open_since(0).await.unwrap(), vec![], "a check that answered did not fail open");
+    assert_eq!(app.services.store.fail_open_since(0).await.unwrap(), vec![], "a check that answered did not fail open");
 }
 
 /// Fail open: with the API down the check cannot be made, so the reset goes through (the
@@ -191,7 +191,7 @@ async fn s4_4_an_unreachable_range_api_fails_open(backend: Backend) {
     assert_eq!(app.login("maria", BREACHED).await.status, 200);
 
     // Each fail-open is counted (the account's creation and the reset) for operators.
-    let counts = app.services.deps.store.fail_open_since(0).await.unwrap();
+    let counts = app.services.store.fail_open_since(0).await.unwrap();
     assert_eq!(counts.len(), 1, "{counts:?}");
     assert_eq!((counts[0].check.as_str(), counts[0].failures), (PWNED_PASSWORDS_CHECK, 2), "{counts:?}");
     assert!(counts[0].last_error.as_deref().is_some_and(|e| e.contains("127.0.0.1")), "says what failed: {counts:?}");

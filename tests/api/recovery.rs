@@ -355,7 +355,7 @@ async fn resets_are_audited(backend: Backend) {
     app.login("maria", PASSWORD).await;
     let token = app.reset_mail("maria").await.token("reset-password");
     app.reset(json!({ "token": token, "new_password": NEW_PASSWORD })).await;
-    let events = app.services.deps.store.audit_of(&account.id, 20).await.unwrap();
+    let events = app.services.store.audit_of(&account.id, 20).await.unwrap();
     let find = |e: AuditEvent| events.iter().find(|r| r.event == e).unwrap_or_else(|| panic!("no {e:?} in {events:?}"));
     assert!(find(AuditEvent::PasswordResetRequested).detail.contains("account_matched"));
     assert_eq!(find(AuditEvent::PasswordResetCompleted).detail, "link");

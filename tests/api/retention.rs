@@ -208,7 +208,7 @@ async fn s11_a_resolved_cases_personal_data_is_erased_after_its_retention(backen
     let app = TestApp::spawn_with(config).await;
     app.create_account("maria", "maria@example.com").await;
     let agent = app.create_account("agent", "agent@example.com").await.id;
-    let store = &app.services.deps.store;
+    let store = &app.services.store;
     let case_sql = |case: &str, what: &str| format!("SELECT COUNT(*) FROM {what} WHERE case_id = '{case}'");
     let personal = |case: &str| {
         let (url, case) = (url.clone(), case.to_owned());

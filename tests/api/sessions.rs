@@ -108,7 +108,7 @@ async fn only_a_keyed_hash_of_the_session_id_is_stored(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let account = app.create_account("maria", "maria@example.com").await;
     let token = cookie_value(&app.login("maria", PASSWORD).await.session_cookie());
-    let sessions = app.services.deps.store.sessions_of(&account.id).await.unwrap();
+    let sessions = app.services.store.sessions_of(&account.id).await.unwrap();
     assert_eq!(sessions.len(), 1);
     assert_ne!(sessions[0].id_hash, token);
     assert!(!sessions[0].id_hash.contains(&token));

@@ -121,13 +121,13 @@ fn content() -> MessageContent {
 
 async fn enqueue_sms(app: &TestApp, account: Option<AccountId>, created_at: i64) -> String {
     let message = NewMessage::sms(NUMBER, "verification_code", account, content(), created_at);
-    app.services.deps.store.enqueue_message(&message).await.unwrap();
+    app.services.store.enqueue_message(&message).await.unwrap();
     message.id
 }
 
 /// The failures counted since yesterday, by day, channel and country.
 async fn failures(app: &TestApp) -> Vec<DeliveryFailures> {
-    app.services.deps.store.delivery_failures_since(app.clock.unix() - DAY_SECONDS).await.unwrap()
+    app.services.store.delivery_failures_since(app.clock.unix() - DAY_SECONDS).await.unwrap()
 }
 
 /// Waits for the worker to count its last attempt (it does so after marking the row).
@@ -169,7 +169,7 @@ async fn the_webhook_receives_signed_json(backend: Backend) {
     assert_eq!(request.json(), serde_json::json!({ "to": NUMBER, "text": CODE_TEXT, "message_id": id }));
     verify_signature(request);
 
-    let audit = app.services.deps.store.audit_of(&account.id, 20).await.unwrap();
+    let audit = app.services.store.audit_of(&account.id, 20).await.unwrap();
     let sent = audit.iter().find(|r| r.event.as_str() == "sms_sent").expect("an sms_sent audit record");
     assert_eq!(sent.detail, "verification_code");
     let counted = failures(&app).await;
@@ -227,7 +227,7 @@ async fn an_sms_the_webhook_refuses_ends_as_a_dead_letter(backend: Backend) {
     assert_eq!(counted.len(), 1, "{counted:?}");
     assert_eq!((counted[0].channel.as_str(), country_of(&counted[0]).as_str()), ("sms", "PH"));
     assert_eq!((counted[0].failures, counted[0].dead, counted[0].sent), (1, 1, 0));
-    let audit = app.services.deps.store.audit_of(&account.id, 20).await.unwrap();
+    let audit = app.services.store.audit_of(&account.id, 20).await.unwrap();
     let failed = audit.iter().find(|r| r.event.as_str() == "sms_failed").expect("an sms_failed audit record");
     assert!(failed.detail.contains("dead letter") && !failed.detail.contains("482915"), "{}", failed.detail);
 
@@ -323,7 +323,7 @@ async fn the_dev_outbox_shows_sms_on_the_demo_mailbox(backend: Backend) {
 
     // Email failures are counted too, with no country.
     let email = NewMessage::email("not an address", "password_reset", None, content(), app.clock.unix());
-    app.services.deps.store.enqueue_message(&email).await.unwrap();
+    app.services.store.enqueue_message(&email).await.unwrap();
     let counted = counted(&app, |rows| !rows.is_empty()).await;
     assert_eq!(counted.len(), 1, "{counted:?}");
     assert_eq!((counted[0].channel.as_str(), counted[0].country, counted[0].failures, counted[0].dead), ("email", None, 1, 1));
@@ -409,7 +409,7 @@ mod no_provider {
         assert!(posted.text.contains("Text-message codes are not available on this server"), "{}", posted.text);
 
         // Nothing was stored, queued or written.
-        assert!(app.services.deps.store.factors_of(&account.id).await.unwrap().is_empty());
+        assert!(app.services.store.factors_of(&account.id).await.unwrap().is_empty());
         let queued = app.deliver().await;
         assert!(queued.iter().all(|m| !m.to.starts_with('+')), "no text queued: {queued:?}");
         assert!(!config.mail_dir.join("sms").exists(), "no code on disk");

@@ -31,7 +31,7 @@ pub(crate) async fn agent(app: &TestApp, name: &str, ip: &str) -> (reqwest::Clie
 
 pub(crate) async fn open_public_case(app: &TestApp, message: &str) -> String {
     app.services.compromise.report_publicly(&LoginIdentifier::new("maria"), message, &RequestContext::cli()).await.unwrap();
-    let cases = app.services.deps.store.open_cases(200).await.unwrap();
+    let cases = app.services.store.open_cases(200).await.unwrap();
     cases.into_iter().find(|c| c.kind == "compromise_form").expect("the case is in the queue").id
 }
 
@@ -102,7 +102,7 @@ async fn s11_every_support_route_refuses_anonymous_callers_and_other_accounts(ba
         }
     }
     // Nothing changed: the case is still open, unclaimed, without notes.
-    let detail = app.services.deps.store.open_cases(200).await.unwrap();
+    let detail = app.services.store.open_cases(200).await.unwrap();
     let still = detail.iter().find(|c| c.id == case).expect("still open");
     assert_eq!((still.status.as_str(), still.claimed_by.as_deref()), ("open", None));
 }
@@ -132,7 +132,7 @@ async fn s11_an_agent_needs_two_step_on_and_a_fresh_step_up_for_every_action(bac
     assert_eq!((stale_list.status, stale_list.error_code().as_str()), (403, "step_up_required"));
     let page = app.get(&client, "/support").await;
     assert_eq!((page.status, page.header("location")), (303, Some("/step-up?next=/support")));
-    let claimed_unstepped = app.services.deps.store.open_cases(200).await.unwrap();
+    let claimed_unstepped = app.services.store.open_cases(200).await.unwrap();
     assert!(claimed_unstepped.iter().all(|c| c.claimed_by.is_none()), "nothing claimed without a step-up");
 
     let stepped =
@@ -194,13 +194,13 @@ async fn s11_an_agent_claims_comments_and_resolves_a_case_from_the_queue(backend
     assert_eq!(app.get(&client, "/api/v1/support/cases/C-0000000000").await.status, 404);
 
     // Audited with the agent who did it.
-    let agent_id = app.services.deps.store.find_for_login("agent").await.unwrap().unwrap().0.id;
-    let events = app.services.deps.store.audit_of(&agent_id, 100).await.unwrap();
+    let agent_id = app.services.store.find_for_login("agent").await.unwrap().unwrap().0.id;
+    let events = app.services.store.audit_of(&agent_id, 100).await.unwrap();
     for event in [AuditEvent::SupportCaseClaimed, AuditEvent::SupportCaseResolved] {
         assert!(events.iter().any(|e| e.event == event && e.detail.contains(&case)), "{event:?} in {events:?}");
     }
-    let other_id = app.services.deps.store.find_for_login("other").await.unwrap().unwrap().0.id;
-    let events = app.services.deps.store.audit_of(&other_id, 100).await.unwrap();
+    let other_id = app.services.store.find_for_login("other").await.unwrap().unwrap().0.id;
+    let events = app.services.store.audit_of(&other_id, 100).await.unwrap();
     assert!(events.iter().any(|e| e.event == AuditEvent::SupportCaseCommented && e.detail.contains(&case)));
     let _ = owner;
 }
@@ -276,8 +276,8 @@ async fn s11_the_account_view_masks_contact_data_and_revealing_a_field_is_audite
     assert_eq!(form.status, 200);
     assert!(form.text.contains("id=\"account-username\">maria<"), "{}", form.text);
 
-    let agent_id = app.services.deps.store.find_for_login("agent").await.unwrap().unwrap().0.id;
-    let events = app.services.deps.store.audit_of(&agent_id, 100).await.unwrap();
+    let agent_id = app.services.store.find_for_login("agent").await.unwrap().unwrap().0.id;
+    let events = app.services.store.audit_of(&agent_id, 100).await.unwrap();
     let reveals: Vec<_> = events.iter().filter(|e| e.event == AuditEvent::SupportFieldRevealed).map(|e| e.detail.clone()).collect();
     assert_eq!(reveals.len(), 2, "{reveals:?}");
     assert!(
@@ -286,7 +286,7 @@ async fn s11_the_account_view_masks_contact_data_and_revealing_a_field_is_audite
 
     // A case without an account: 404 no_account, and the page says so.
     app.services.compromise.report_publicly(&LoginIdentifier::new("nobody"), "?", &RequestContext::cli()).await.unwrap();
-    let cases = app.services.deps.store.open_cases(200).await.unwrap();
+    let cases = app.services.store.open_cases(200).await.unwrap();
     let orphan = cases.iter().find(|c| c.id != case).unwrap().id.clone();
     let none = app.get(&client, &format!("/api/v1/support/cases/{orphan}/account")).await;
     assert_eq!((none.status, none.error_code().as_str()), (404, "no_account"));

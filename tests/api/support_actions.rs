@@ -67,12 +67,12 @@ impl AgentClient {
 }
 
 async fn account_id(app: &TestApp, login: &str) -> AccountId {
-    app.services.deps.store.find_for_login(login).await.unwrap().expect("the account").0.id
+    app.services.store.find_for_login(login).await.unwrap().expect("the account").0.id
 }
 
 async fn audited(app: &TestApp, who: &str, event: AuditEvent, needle: &str) -> bool {
     let id = account_id(app, who).await;
-    app.services.deps.store.audit_of(&id, 200).await.unwrap().iter().any(|e| e.event == event && e.detail.contains(needle))
+    app.services.store.audit_of(&id, 200).await.unwrap().iter().any(|e| e.event == event && e.detail.contains(needle))
 }
 
 fn mails_of<'a>(mails: &'a [Mail], kind: &str) -> Vec<&'a Mail> {
@@ -134,14 +134,14 @@ async fn s11_one_agent_actions_take_a_reason_are_emailed_and_audited(backend: Ba
     assert!(audited(&app, "ana", AuditEvent::SupportActionDone, "action=send_reset_link").await);
 
     // Nobody acts on their own account through the console.
-    let cases = app.services.deps.store.open_cases(200).await.unwrap();
+    let cases = app.services.store.open_cases(200).await.unwrap();
     let ana_case = {
         app.services
             .compromise
             .report_publicly(&doorman_core::account::LoginIdentifier::new("ana"), "ana's own", &doorman_core::audit::RequestContext::cli())
             .await
             .unwrap();
-        let after = app.services.deps.store.open_cases(200).await.unwrap();
+        let after = app.services.store.open_cases(200).await.unwrap();
         after.into_iter().find(|c| !cases.iter().any(|o| o.id == c.id)).expect("a new case").id
     };
     let self_service = ana.act(&app, &ana_case, "revoke_sessions", "testing").await;
@@ -241,9 +241,9 @@ async fn s11_a_lost_email_is_moved_by_two_agents_after_two_kinds_of_evidence_and
     // During the cooling-off period nothing changes.
     app.clock.advance(23 * 3600);
     assert!(app.deliver().await.is_empty());
-    let maria = app.services.deps.store.get_account(&account_id(&app, "maria").await).await.unwrap().unwrap();
+    let maria = app.services.store.get_account(&account_id(&app, "maria").await).await.unwrap().unwrap();
     assert_eq!(maria.email.as_str(), "maria@example.com");
-    assert!(!app.services.deps.store.factors_of(&maria.id).await.unwrap().is_empty());
+    assert!(!app.services.store.factors_of(&maria.id).await.unwrap().is_empty());
 
     app.clock.advance(3600 + 60);
     let mails = app.deliver().await;
@@ -251,10 +251,10 @@ async fn s11_a_lost_email_is_moved_by_two_agents_after_two_kinds_of_evidence_and
     let mut to: Vec<&str> = applied.iter().map(|m| m.to.as_str()).collect();
     to.sort_unstable();
     assert_eq!(to, vec!["maria@example.com", CONTACT], "{mails:?}");
-    let maria = app.services.deps.store.get_account(&account_id(&app, "maria").await).await.unwrap().unwrap();
+    let maria = app.services.store.get_account(&account_id(&app, "maria").await).await.unwrap().unwrap();
     assert_eq!(maria.email.as_str(), CONTACT);
     assert_eq!(app.get(&owner, "/api/v1/account/sessions").await.status, 401, "every session ended");
-    assert!(app.services.deps.store.factors_of(&maria.id).await.unwrap().is_empty(), "2-step removed");
+    assert!(app.services.store.factors_of(&maria.id).await.unwrap().is_empty(), "2-step removed");
     assert!(audited(&app, "maria", AuditEvent::SupportActionApplied, &action_id).await);
     assert!(audited(&app, "ana", AuditEvent::SupportActionProposed, &action_id).await);
     assert!(audited(&app, "ben", AuditEvent::SupportActionApproved, &action_id).await);
@@ -363,5 +363,5 @@ async fn s11_the_owner_cancels_a_pending_support_change_by_link_or_from_a_sessio
     let mails = app.deliver().await;
     assert!(mails_of(&mails, "support_action_applied").is_empty(), "{mails:?}");
     let maria = account_id(&app, "maria").await;
-    assert!(!app.services.deps.store.factors_of(&maria).await.unwrap().is_empty(), "the method stays");
+    assert!(!app.services.store.factors_of(&maria).await.unwrap().is_empty(), "the method stays");
 }

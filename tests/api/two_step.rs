@@ -171,7 +171,7 @@ async fn a_totp_code_never_works_twice(backend: Backend) {
     let second = TestApp::new_client();
     app.login_as(&second, "192.0.2.10", "maria", PASSWORD).await;
     assert_eq!(second_factor(&app, &second, &method_id, &code).await.status, 401, "replay refused");
-    let events = app.services.deps.store.audit_of(&account.id, 50).await.unwrap();
+    let events = app.services.store.audit_of(&account.id, 50).await.unwrap();
     assert!(events.iter().any(|e| e.event == AuditEvent::TotpReplayed));
     assert!(app.deliver().await.iter().any(|m| m.text.contains("had already been used")));
 }

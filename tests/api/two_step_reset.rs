@@ -411,13 +411,13 @@ async fn s9_the_cancel_and_completion_emails_carry_their_own_report_link(backend
     let completion_report = report_token(&completion);
     assert_ne!(completion_report, cancelled_report, "each email its own link");
 
-    let maria = app.services.deps.store.find_for_login("maria").await.unwrap().unwrap().0.id;
-    assert!(app.services.deps.store.factors_of(&maria).await.unwrap().is_empty(), "the reset removed every method");
+    let maria = app.services.store.find_for_login("maria").await.unwrap().unwrap().0.id;
+    assert!(app.services.store.factors_of(&maria).await.unwrap().is_empty(), "the reset removed every method");
     let locked = report(&app, &completion_report).await;
     assert_eq!((locked.status, locked.json()["status"].as_str()), (200, Some("locked")), "{}", locked.text);
     assert_eq!(app.get(&half, "/api/v1/session").await.status, 401, "whoever finished it is signed out");
     // The methods the reset removed come back, so the owner can unlock with one of them.
-    let back = app.services.deps.store.factors_of(&maria).await.unwrap();
+    let back = app.services.store.factors_of(&maria).await.unwrap();
     assert!(back.iter().any(|f| f.kind == doorman_core::factors::FactorKind::Totp), "{back:?}");
     let second = report(&app, &cancelled_report).await;
     assert_eq!(second.status, 200, "the older link still works (its own case): {}", second.text);

@@ -141,7 +141,7 @@ async fn voting_on_an_article_updates_how_many_found_it_helpful() {
         expect_count(&browser, "1 out of 2 found this helpful").await?;
 
         let slug = Slug::parse("forgot-password")?;
-        let reasons = browser.services.deps.store.no_reasons(&slug, 10).await?;
+        let reasons = browser.services.store.no_reasons(&slug, 10).await?;
         ensure!(reasons.len() == 1 && reasons[0].comment == "Which folder is the spam folder?", "reasons: {reasons:?}");
         Ok(())
     })

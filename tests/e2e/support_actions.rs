@@ -144,10 +144,10 @@ async fn s11_lost_email_an_agent_and_an_approver_move_the_account_and_a_reset_li
 
             // After the cooling-off period the worker applies it; maria's session ends.
             browser.clock.advance(24 * 3600 + 60);
-            let maria = browser.services.deps.store.find_for_login(USERNAME).await?.context("maria")?.0.id;
+            let maria = browser.services.store.find_for_login(USERNAME).await?.context("maria")?.0.id;
             browser
                 .wait_for("the email change to apply", || async {
-                    let account = browser.services.deps.store.get_account(&maria).await?.context("maria")?;
+                    let account = browser.services.store.get_account(&maria).await?.context("maria")?;
                     if account.email.as_str() != CONTACT {
                         bail!("still {}", account.email.as_str());
                     }

@@ -5,9 +5,14 @@
 
 use crate::account::AccountId;
 use crate::audit::{AuditEvent, AuditRecord};
-use crate::deps::Deps;
 use crate::store::StoreError;
 use async_trait::async_trait;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `Activity` reads and writes.
+    pub trait ActivityStorage: ActivityStore
+}
 
 /// The events the activity page lists. The same list is written in the partial index of
 /// migration 20261129000012 and in the store's query: change all three together.
@@ -85,28 +90,34 @@ fn item(id: i64, r: AuditRecord) -> ActivityItem {
     }
 }
 
+/// One listed entry of the account's activity, by id (also what a report from the activity
+/// page names, `compromise.rs`); `None` for another account's, an unlisted event or none.
+pub async fn entry(store: &dyn ActivityStore, account: &AccountId, id: i64) -> Result<Option<ActivityItem>, StoreError> {
+    let Some(after) = id.checked_add(1).filter(|_| id > 0) else { return Ok(None) };
+    let rows = store.activity_of(account, after, 1).await?;
+    Ok(rows.into_iter().find(|(found, _)| *found == id).map(|(id, r)| item(id, r)))
+}
+
 #[derive(Debug, Clone)]
 pub struct Activity {
-    deps: Deps,
+    store: Arc<dyn ActivityStorage>,
 }
 
 impl Activity {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
+    pub fn new(store: Arc<dyn ActivityStorage>) -> Self {
+        Self { store }
     }
 
     /// One listed entry of the account's activity, by id; `None` for another account's, an
     /// unlisted event or no event at all.
     pub async fn entry(&self, account: &AccountId, id: i64) -> Result<Option<ActivityItem>, StoreError> {
-        let Some(after) = id.checked_add(1).filter(|_| id > 0) else { return Ok(None) };
-        let rows = self.deps.store.activity_of(account, after, 1).await?;
-        Ok(rows.into_iter().find(|(found, _)| *found == id).map(|(id, r)| item(id, r)))
+        entry(&*self.store, account, id).await
     }
 
     /// A page of the account's activity, older than `before` (the newest page without it).
     pub async fn page(&self, account: &AccountId, before: Option<i64>) -> Result<ActivityPage, StoreError> {
         let before = before.filter(|b| *b > 0).unwrap_or(i64::MAX);
-        let mut rows = self.deps.store.activity_of(account, before, PAGE_SIZE + 1).await?;
+        let mut rows = self.store.activity_of(account, before, PAGE_SIZE + 1).await?;
         let more = rows.len() as i64 > PAGE_SIZE;
         rows.truncate(PAGE_SIZE as usize);
         let next_before = if more { rows.last().map(|(id, _)| *id) } else { None };

@@ -12,12 +12,18 @@ use crate::factors::{FactorCode, FactorKind, MethodView, SecurityAnswer};
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::question::{check_question, install_question};
-use crate::recovery::{NewRecoveryToken, Purpose, RecoveryToken, ValidToken};
 use crate::report_link::{ReportedEvent, new_report_link};
 use crate::step_up::{AnswerResetProof, QuestionChange};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
+use crate::token::{NewRecoveryToken, Purpose, RecoveryToken, ValidToken};
 use crate::verifier::{Binding, TwoStepError, Verifier};
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `AnswerReset` reads and writes.
+    pub trait AnswerResetStorage: crate::store::AccountStore, crate::token::RecoveryStore
+}
 
 /// How long the emailed link works.
 pub const ANSWER_RESET_TTL_SECONDS: i64 = 3600;
@@ -87,7 +93,7 @@ impl AnswerResetToken {
 impl<'de> serde::Deserialize<'de> for AnswerResetToken {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let typed = crate::input::text(deserializer)?;
-        Self::parse(secrecy::ExposeSecret::expose_secret(&typed)).ok_or_else(|| crate::input::refuse(crate::input::Refused::ResetLink))
+        Self::parse(secrecy::ExposeSecret::expose_secret(&typed)).ok_or_else(|| crate::input::refuse(crate::token::InvalidResetLink))
     }
 }
 
@@ -105,12 +111,13 @@ fn email_limits(account: &AccountId, ip: std::net::IpAddr) -> Vec<ThrottleKey> {
 #[derive(Debug, Clone)]
 pub struct AnswerReset {
     deps: Deps,
+    store: Arc<dyn AnswerResetStorage>,
     verifier: Verifier,
 }
 
 impl AnswerReset {
-    pub fn new(deps: Deps, verifier: Verifier) -> Self {
-        Self { deps, verifier }
+    pub fn new(deps: Deps, store: Arc<dyn AnswerResetStorage>, verifier: Verifier) -> Self {
+        Self { store, deps, verifier }
     }
 
     /// Emails a "Forgot your answer?" link to the account's address, when the account has a
@@ -156,7 +163,7 @@ impl AnswerReset {
             event: None,
         };
         let message = NewMessage::email(account.email.as_str(), "answer_reset", Some(account.id.clone()), content, now);
-        self.deps.store.issue_tokens(Some(&record), std::slice::from_ref(&report.token), &message).await?;
+        self.store.issue_tokens(Some(&record), std::slice::from_ref(&report.token), &message).await?;
         self.deps.audit(AuditEvent::AnswerResetRequested, Some(&account.id), ctx, origin.as_str()).await?;
         Ok(())
     }
@@ -164,9 +171,9 @@ impl AnswerReset {
     /// Opens a link without spending it (GETs change nothing).
     pub async fn open(&self, token: &AnswerResetToken) -> Result<AnswerResetGrant, AnswerResetError> {
         let hash = token.0.storage_key(&self.deps.key, Purpose::AnswerReset);
-        let found = self.deps.store.find_valid_token(Purpose::AnswerReset, &hash, self.deps.now()).await?;
+        let found = self.store.find_valid_token(Purpose::AnswerReset, &hash, self.deps.now()).await?;
         let token = found.ok_or(AnswerResetError::InvalidToken)?;
-        let account = self.deps.store.get_account(&token.account_id).await?.ok_or(AnswerResetError::InvalidToken)?;
+        let account = self.store.get_account(&token.account_id).await?.ok_or(AnswerResetError::InvalidToken)?;
         Ok(AnswerResetGrant { token, account })
     }
 
@@ -212,7 +219,7 @@ impl AnswerReset {
         let checked = check_question(&self.verifier, account, question_id, answer).await?;
         self.verifier.verify_method(account, method_id, code, &Self::binding(grant), ctx).await?;
         let proof = AnswerResetProof::after_link_and_method(account.id.clone(), grant.token.id.clone());
-        if !self.deps.store.redeem_token(Purpose::AnswerReset, proof.token_id(), self.deps.now()).await? {
+        if !self.store.redeem_token(Purpose::AnswerReset, proof.token_id(), self.deps.now()).await? {
             return Err(AnswerResetError::InvalidToken);
         }
         install_question(&self.verifier, QuestionChange::AnswerReset(&proof), account, checked, ctx).await?;

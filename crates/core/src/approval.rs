@@ -32,7 +32,13 @@ pub trait ApprovalStore: Send + Sync {
 }
 
 /// Records what a session asks to do, for it to approve next.
-pub(crate) async fn request(deps: &Deps, session: &SessionRecord, purpose: &str, context: &str) -> Result<Approval, StoreError> {
+pub(crate) async fn request(
+    deps: &Deps,
+    store: &dyn ApprovalStore,
+    session: &SessionRecord,
+    purpose: &str,
+    context: &str,
+) -> Result<Approval, StoreError> {
     let now = deps.now();
     let approval = Approval {
         id: uuid::Uuid::new_v4().to_string(),
@@ -45,6 +51,6 @@ pub(crate) async fn request(deps: &Deps, session: &SessionRecord, purpose: &str,
         approved_at: None,
         used_at: None,
     };
-    deps.store.insert_approval(&approval).await?;
+    store.insert_approval(&approval).await?;
     Ok(approval)
 }

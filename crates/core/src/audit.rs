@@ -242,3 +242,23 @@ impl AuditRecord {
         }
     }
 }
+
+/// The chain's state where pruned events were cut off (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    /// The last pruned event.
+    pub event_id: i64,
+    pub chain_hash: String,
+    pub event_at: i64,
+    pub created_at: i64,
+    /// `audit_chain::checkpoint_seal` of the fields above it.
+    pub seal: String,
+}
+
+/// A stored event with its place in the hash chain (`audit_chain`).
+#[derive(Debug, Clone)]
+pub struct ChainedEvent {
+    pub id: i64,
+    pub record: AuditRecord,
+    pub chain_hash: Option<String>,
+}

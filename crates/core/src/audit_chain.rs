@@ -10,22 +10,20 @@
 //! start when there is none), so the chain still verifies; removing a checkpoint, or events
 //! after one, still breaks it, and a checkpoint cannot be made without the key.
 
-use crate::audit::AuditRecord;
+pub use crate::audit::{AuditCheckpoint, ChainedEvent};
 use crate::deps::Deps;
 use crate::keys::ServerKey;
 use crate::store::StoreError;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `Audit` reads and writes.
+    pub trait AuditChainStorage: crate::store::AuditStore
+}
 
 /// Events younger than this are left for the next round.
 pub const SEAL_AFTER_SECONDS: i64 = 60;
 const GENESIS: &str = "doorman-audit-chain";
-
-/// A stored event with its place in the chain.
-#[derive(Debug, Clone)]
-pub struct ChainedEvent {
-    pub id: i64,
-    pub record: AuditRecord,
-    pub chain_hash: Option<String>,
-}
 
 /// The seal of one event, given the previous seal.
 pub fn seal(key: &ServerKey, previous: &str, event: &ChainedEvent) -> String {
@@ -42,18 +40,6 @@ pub fn seal(key: &ServerKey, previous: &str, event: &ChainedEvent) -> String {
     ];
     // Unit separators keep field boundaries unambiguous.
     key.keyed_hash("audit-chain", format!("{previous}\u{1f}{}", fields.join("\u{1f}")).as_bytes())
-}
-
-/// The chain's state where pruned events were cut off (see the module documentation).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditCheckpoint {
-    /// The last pruned event.
-    pub event_id: i64,
-    pub chain_hash: String,
-    pub event_at: i64,
-    pub created_at: i64,
-    /// [`checkpoint_seal`] of the fields above it.
-    pub seal: String,
 }
 
 /// The seal of a checkpoint: only the holder of the server key can make one.
@@ -78,11 +64,12 @@ pub enum ChainReport {
 #[derive(Debug, Clone)]
 pub struct Audit {
     deps: Deps,
+    store: Arc<dyn AuditChainStorage>,
 }
 
 impl Audit {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
+    pub fn new(deps: Deps, store: Arc<dyn AuditChainStorage>) -> Self {
+        Self { store, deps }
     }
 
     /// Seals what is old enough; returns how many events were sealed.
@@ -91,20 +78,20 @@ impl Audit {
         let mut sealed = 0;
         loop {
             // After a prune that left no sealed event, the chain goes on from its checkpoint.
-            let (mut previous_id, mut previous) = match self.deps.store.last_sealed_audit().await? {
+            let (mut previous_id, mut previous) = match self.store.last_sealed_audit().await? {
                 Some((id, hash)) => (id, hash),
                 None => match self.deps.store.audit_checkpoint_before(None).await? {
                     Some(checkpoint) => (checkpoint.event_id, checkpoint.chain_hash),
                     None => (0, GENESIS.to_owned()),
                 },
             };
-            let batch = self.deps.store.unsealed_audit(previous_id, before, 500).await?;
+            let batch = self.store.unsealed_audit(previous_id, before, 500).await?;
             if batch.is_empty() {
                 return Ok(sealed);
             }
             for event in &batch {
                 let hash = seal(&self.deps.key, &previous, event);
-                self.deps.store.seal_audit(event.id, &hash).await?;
+                self.store.seal_audit(event.id, &hash).await?;
                 previous_id = event.id;
                 previous = hash;
                 sealed += 1;
@@ -130,7 +117,7 @@ impl Audit {
         let mut sealed = 0u64;
         let mut unsealed_seen: Option<i64> = None;
         loop {
-            let batch = self.deps.store.audit_events_after(after, 1000).await?;
+            let batch = self.store.audit_events_after(after, 1000).await?;
             if batch.is_empty() {
                 break;
             }
@@ -151,7 +138,7 @@ impl Audit {
                 }
             }
         }
-        let unsealed = self.deps.store.count_unsealed_audit().await?;
+        let unsealed = self.store.count_unsealed_audit().await?;
         Ok(ChainReport::Intact { sealed, unsealed, pruned_through: checkpoint.map(|c| c.event_id) })
     }
 
@@ -159,7 +146,7 @@ impl Audit {
     /// checkpoint; returns how many were deleted. Unsealed events are never deleted (their
     /// seal needs the event before them).
     pub async fn prune_audit_log(&self, before: i64, now: i64) -> Result<u64, StoreError> {
-        let store = &self.deps.store;
+        let store = &self.store;
         let (Some(newest_old), Some((last_sealed, _))) = (store.newest_audit_id_before(before).await?, store.last_sealed_audit().await?)
         else {
             return Ok(0);
@@ -171,7 +158,7 @@ impl Audit {
         store
             .insert_audit_checkpoint(&AuditCheckpoint { event_id: event.id, chain_hash, event_at: event.record.at, created_at: now, seal })
             .await?;
-        let deleted = crate::retention::in_batches(|| store.delete_audit_through(event.id, crate::retention::PRUNE_BATCH)).await?;
+        let deleted = crate::batch::in_batches(|| store.delete_audit_through(event.id, crate::batch::PRUNE_BATCH)).await?;
         // Only once every event up to it is gone: verifying needs no older checkpoint.
         store.delete_audit_checkpoints_before(event.id).await?;
         Ok(deleted)

@@ -1,5 +1,5 @@
 //! The operations of signing in and out, and of creating accounts. Each takes its inputs as
-//! domain types, talks to storage through [`Store`], and records what it did in the audit log.
+//! domain types, talks to storage through [`AuthStorage`], and records what it did in the audit log.
 
 use crate::account::{Account, AccountId, Country, EmailAddress, LoginIdentifier, UserType, Username};
 use crate::audit::{AuditEvent, RequestContext};
@@ -13,6 +13,19 @@ use crate::store::{NewAccount, StoreError};
 use crate::throttle::{Refusal, ThrottleKey, ThrottleRule, account_cap, device_cap, login_keys};
 use crate::trusted_device::{DeviceToken, NewDevice};
 use crate::verifier::Verifier;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `Auth` reads and writes.
+    pub trait AuthStorage:
+        crate::store::AccountStore,
+        crate::compromise::CompromiseStore,
+        crate::trusted_device::DeviceStore,
+        crate::store::OutboxStore,
+        crate::store::SessionStore,
+        crate::store::ThrottleStore,
+        crate::sign_in::SignInStorage,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -57,6 +70,7 @@ impl From<StoreError> for AuthError {
 #[derive(Debug, Clone)]
 pub struct Auth {
     deps: Deps,
+    store: Arc<dyn AuthStorage>,
     verifier: Verifier,
     passwords: NewPasswords,
     session_policy: SessionPolicy,
@@ -83,8 +97,14 @@ pub struct SignedIn {
 }
 
 impl Auth {
-    pub fn new(deps: Deps, verifier: Verifier, passwords: NewPasswords, session_policy: SessionPolicy) -> Self {
-        Self { deps, verifier, passwords, session_policy }
+    pub fn new(
+        deps: Deps,
+        store: Arc<dyn AuthStorage>,
+        verifier: Verifier,
+        passwords: NewPasswords,
+        session_policy: SessionPolicy,
+    ) -> Self {
+        Self { store, deps, verifier, passwords, session_policy }
     }
 
     pub fn session_policy(&self) -> SessionPolicy {
@@ -95,7 +115,6 @@ impl Auth {
         self.passwords.check(&request.password, &[request.username.as_str(), request.email.local_part()]).await?;
         let password_hash = self.deps.hasher.hash(&request.password).await?;
         let account = self
-            .deps
             .store
             .insert_account(NewAccount {
                 id: AccountId::generate(),
@@ -126,10 +145,10 @@ impl Auth {
         ctx: &RequestContext,
     ) -> Result<SignedIn, AuthError> {
         let now = self.deps.clock.unix();
-        let found = self.deps.store.find_for_login(login.key()).await?;
+        let found = self.store.find_for_login(login.key()).await?;
         let account_id = found.as_ref().map(|(a, _)| a.id.clone());
         let device = match &account_id {
-            Some(id) => trusted_device(&self.deps, id, devices).await?,
+            Some(id) => trusted_device(&self.deps, &*self.store, id, devices).await?,
             None => None,
         };
         // A trusted device spends only its own budget (S3.9); once that is spent, it is
@@ -138,12 +157,12 @@ impl Auth {
             Some(hash) => vec![device_cap(hash)],
             None => self.untrusted_login_keys(login, account_id.as_ref(), ctx),
         };
-        let mut refused = self.deps.store.claim_attempt(&keys, now).await?;
+        let mut refused = self.store.claim_attempt(&keys, now).await?;
         let mut trusted = device.is_some();
         if refused.is_some() && trusted {
             trusted = false;
             keys = self.untrusted_login_keys(login, account_id.as_ref(), ctx);
-            refused = self.deps.store.claim_attempt(&keys, now).await?;
+            refused = self.store.claim_attempt(&keys, now).await?;
         }
         if let Some(refusal) = refused {
             return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?);
@@ -155,7 +174,7 @@ impl Auth {
             Ok(slot) => slot,
             Err(e) => {
                 let counted: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
-                self.deps.store.release_attempt(&counted).await?;
+                self.store.release_attempt(&counted).await?;
                 return Err(e.into());
             }
         };
@@ -164,7 +183,7 @@ impl Auth {
         let account = match (found, verified) {
             (Some((account, _)), Verified::Yes) => account,
             (Some((account, _)), Verified::YesRehashed(new_hash)) => {
-                self.deps.store.set_password_hash(&account.id, &new_hash, now).await?;
+                self.store.set_password_hash(&account.id, &new_hash, now).await?;
                 self.deps.audit(AuditEvent::PasswordRehashed, Some(&account.id), ctx, "").await?;
                 account
             }
@@ -179,19 +198,19 @@ impl Auth {
             }
         };
         self.deps.settle(&keys).await?;
-        if self.deps.store.lock_of(&account.id).await?.is_some() {
+        if self.store.lock_of(&account.id).await?.is_some() {
             self.deps.audit(AuditEvent::LoginRefusedLocked, Some(&account.id), ctx, "right password; account locked").await?;
             return Err(AuthError::AccountLocked);
         }
         if self.verifier.two_step_enabled(&account.id).await? {
-            let token = start_session(&self.deps, &account.id, ctx, SessionStage::SecondFactor).await?;
+            let token = start_session(&self.deps, &*self.store, &account.id, ctx, SessionStage::SecondFactor).await?;
             self.end_previous(previous).await?;
             self.deps.audit(AuditEvent::PasswordAccepted, Some(&account.id), ctx, "second step required").await?;
             return Ok(SignedIn { token, account, second_step: true, device: None });
         }
-        let token = start_session(&self.deps, &account.id, ctx, SessionStage::Full).await?;
+        let token = start_session(&self.deps, &*self.store, &account.id, ctx, SessionStage::Full).await?;
         self.end_previous(previous).await?;
-        let device = renew_device(&self.deps, &account.id, devices, ctx).await?;
+        let device = renew_device(&self.deps, &*self.store, &account.id, devices, ctx).await?;
         self.deps.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, "password").await?;
         Ok(SignedIn { token, account, second_step: false, device: Some(device) })
     }
@@ -234,10 +253,10 @@ impl Auth {
     async fn tell_owner_of_lockout(&self, account: &AccountId, ctx: &RequestContext) -> Result<(), AuthError> {
         let once_a_day =
             ThrottleKey { key: format!("lockout-notice:{account}"), rule: ThrottleRule::Budget { limit: 1, window: 86_400, cooldown: 0 } };
-        if self.deps.store.count_attempt(&once_a_day, self.deps.clock.unix()).await? != 1 {
+        if self.store.count_attempt(&once_a_day, self.deps.clock.unix()).await? != 1 {
             return Ok(());
         }
-        let Some(account) = self.deps.store.get_account(account).await? else { return Ok(()) };
+        let Some(account) = self.store.get_account(account).await? else { return Ok(()) };
         let now = self.deps.clock.unix();
         let content = self
             .deps
@@ -249,7 +268,7 @@ impl Auth {
             })
             .map_err(|e| AuthError::Store(StoreError::Backend(e.into())))?;
         let message = crate::outbox::NewMessage::email(account.email.as_str(), "logins_paused", Some(account.id.clone()), content, now);
-        self.deps.store.enqueue_message(&message).await?;
+        self.store.enqueue_message(&message).await?;
         self.deps.audit(AuditEvent::LoginThrottled, Some(&account.id), ctx, "owner told").await?;
         Ok(())
     }
@@ -258,25 +277,25 @@ impl Auth {
     /// are deleted on sight.
     pub async fn authenticate(&self, token: &SessionToken) -> Result<Option<(SessionRecord, Account)>, AuthError> {
         let id_hash = token.storage_key(&self.deps.key);
-        let Some(session) = self.deps.store.find_session(&id_hash).await? else {
+        let Some(session) = self.store.find_session(&id_hash).await? else {
             return Ok(None);
         };
         let now = self.deps.clock.unix();
         if !self.session_policy.is_live(&session, now) {
-            self.deps.store.delete_session(&id_hash).await?;
+            self.store.delete_session(&id_hash).await?;
             return Ok(None);
         }
         if self.session_policy.should_touch(&session, now) {
-            self.deps.store.touch_session(&id_hash, now).await?;
+            self.store.touch_session(&id_hash, now).await?;
         }
-        let account = self.deps.store.get_account(&session.account_id).await?;
+        let account = self.store.get_account(&session.account_id).await?;
         Ok(account.map(|a| (session, a)))
     }
 
     /// The account's live sessions, newest first (S7.8).
     pub async fn live_sessions(&self, account: &AccountId) -> Result<Vec<SessionRecord>, AuthError> {
         let now = self.deps.clock.unix();
-        let sessions = self.deps.store.sessions_of(account).await?;
+        let sessions = self.store.sessions_of(account).await?;
         Ok(sessions.into_iter().filter(|s| s.stage == SessionStage::Full && self.session_policy.is_live(s, now)).collect())
     }
 
@@ -284,12 +303,12 @@ impl Auth {
     /// when `id` is `None` (S7.7, S7.8). Another account's session is never touched.
     pub async fn revoke_sessions(&self, current: &SessionRecord, id: Option<&str>, ctx: &RequestContext) -> Result<u64, AuthError> {
         let ended = match id {
-            Some(id) => self.deps.store.end_sessions_of(&current.account_id, Some(id), None).await?,
-            None => self.deps.store.end_sessions_of(&current.account_id, None, Some(&current.id_hash)).await?,
+            Some(id) => self.store.end_sessions_of(&current.account_id, Some(id), None).await?,
+            None => self.store.end_sessions_of(&current.account_id, None, Some(&current.id_hash)).await?,
         };
         if id.is_none() {
             // "Sign out everywhere" also ends every trusted device (S3.9).
-            self.deps.store.delete_devices_of(&current.account_id).await?;
+            self.store.delete_devices_of(&current.account_id).await?;
         }
         let detail = format!("{ended} ended by the owner{}", if id.is_none() { " (all others)" } else { "" });
         self.deps.audit(AuditEvent::SessionsRevoked, Some(&current.account_id), ctx, &detail).await?;
@@ -299,7 +318,7 @@ impl Auth {
     /// Ends the browser's earlier session after a sign-in.
     async fn end_previous(&self, previous: Option<&SessionRecord>) -> Result<(), StoreError> {
         match previous {
-            Some(session) => self.deps.store.delete_session(&session.id_hash).await,
+            Some(session) => self.store.delete_session(&session.id_hash).await,
             None => Ok(()),
         }
     }
@@ -308,12 +327,12 @@ impl Auth {
     pub async fn purge_expired_sessions(&self) -> Result<u64, StoreError> {
         let now = self.deps.now();
         let policy = self.session_policy;
-        self.deps.store.purge_sessions(now - policy.idle_timeout_seconds, now - policy.absolute_timeout_seconds).await
+        self.store.purge_sessions(now - policy.idle_timeout_seconds, now - policy.absolute_timeout_seconds).await
     }
 
     /// Ends the session on the server (S7.5).
     pub async fn logout(&self, session: &SessionRecord, ctx: &RequestContext) -> Result<(), AuthError> {
-        self.deps.store.delete_session(&session.id_hash).await?;
+        self.store.delete_session(&session.id_hash).await?;
         self.deps.audit(AuditEvent::Logout, Some(&session.account_id), ctx, "").await?;
         Ok(())
     }

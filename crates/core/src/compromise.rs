@@ -3,17 +3,27 @@
 //! verified here, the only place one is made.
 
 use crate::account::{AccountId, LoginIdentifier};
-use crate::activity::{Activity, ActivityItem};
+use crate::activity::ActivityItem;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
-use crate::recovery::{NewRecoveryToken, Purpose, RecoveryToken};
 use crate::report_link::{REPORT_TOKEN_TTL_SECONDS, ReportedEvent, new_report_link};
 use crate::session::{SessionRecord, SessionStage};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
+use crate::token::{Purpose, RecoveryToken};
 use async_trait::async_trait;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `Compromise` reads and writes.
+    pub trait CompromiseStorage:
+        crate::store::AccountStore,
+        CompromiseStore,
+        crate::activity::ActivityStore,
+        crate::report_link::ReportLinkStore,
+}
 
 /// A report link as stored: whose, and the event it reports.
 #[derive(Debug, Clone)]
@@ -61,8 +71,6 @@ pub struct LockOutcome {
 
 #[async_trait]
 pub trait CompromiseStore {
-    /// Stores a report token; never voids another.
-    async fn insert_report_token(&self, token: &NewRecoveryToken) -> Result<(), StoreError>;
     async fn find_report(&self, token_hash: &str, now: i64) -> Result<Option<StoredReport>, StoreError>;
     /// Spends the report token, locks the account, revokes every session, device cookie and
     /// outstanding token, rolls the reported change back where it can, opens the case and
@@ -126,11 +134,12 @@ pub struct Locked {
 #[derive(Debug, Clone)]
 pub struct Compromise {
     deps: Deps,
+    store: Arc<dyn CompromiseStorage>,
 }
 
 impl Compromise {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
+    pub fn new(deps: Deps, store: Arc<dyn CompromiseStorage>) -> Self {
+        Self { store, deps }
     }
 
     fn report_hash(&self, token: &RecoveryToken) -> String {
@@ -139,14 +148,14 @@ impl Compromise {
 
     /// Checks a report link's token without spending it (opening the page changes nothing).
     pub async fn verify_report(&self, token: &RecoveryToken) -> Result<CompromiseReport, CompromiseError> {
-        let found = self.deps.store.find_report(&self.report_hash(token), self.deps.now()).await?;
+        let found = self.store.find_report(&self.report_hash(token), self.deps.now()).await?;
         Ok(CompromiseReport { report: found.ok_or(CompromiseError::InvalidToken)?, via: "report link" })
     }
 
     /// An entry of the owner's own activity page, for its confirmation page: `NoSuchEntry`
     /// unless it is one of `account`'s listed events, `EntryTooOld` past a report link's life.
     pub async fn activity_entry(&self, account: &AccountId, entry_id: i64) -> Result<ActivityItem, CompromiseError> {
-        let item = Activity::new(self.deps.clone()).entry(account, entry_id).await?.ok_or(CompromiseError::NoSuchEntry)?;
+        let item = crate::activity::entry(&*self.store, account, entry_id).await?.ok_or(CompromiseError::NoSuchEntry)?;
         if item.at + REPORT_TOKEN_TTL_SECONDS <= self.deps.now() {
             return Err(CompromiseError::EntryTooOld);
         }
@@ -181,7 +190,7 @@ impl Compromise {
         let event = reported_event_of(item.event);
         let now = self.deps.now();
         let minted = new_report_link(&self.deps, account, event.clone(), now);
-        self.deps.store.insert_report_token(&minted.token).await?;
+        self.store.insert_report_token(&minted.token).await?;
         let report = StoredReport { token_id: minted.token.id.clone(), account_id: account.clone(), event, event_at: item.at };
         self.lock(CompromiseReport { report, via: "activity page" }, ctx).await
     }
@@ -189,7 +198,7 @@ impl Compromise {
     /// Locks the account at once (see [`CompromiseStore::lock_account`]).
     pub async fn lock(&self, report: CompromiseReport, ctx: &RequestContext) -> Result<Locked, CompromiseError> {
         let now = self.deps.now();
-        let account = self.deps.store.get_account(report.account()).await?.ok_or(CompromiseError::InvalidToken)?;
+        let account = self.store.get_account(report.account()).await?.ok_or(CompromiseError::InvalidToken)?;
         let case_id = new_case_id();
         let reset_link = format!("{}forgot-password", self.deps.base_url);
         let content = self
@@ -225,7 +234,7 @@ impl Compromise {
             notices,
             now,
         };
-        let outcome = self.deps.store.lock_account(&lock).await?.ok_or(CompromiseError::InvalidToken)?;
+        let outcome = self.store.lock_account(&lock).await?.ok_or(CompromiseError::InvalidToken)?;
         let via = report.via;
         let detail = format!("reported {kind} from a {via}; case {case_id}; rolled back: {}", outcome.rolled_back);
         self.deps.audit(AuditEvent::AccountLocked, Some(&account.id), ctx, &detail).await?;
@@ -253,7 +262,7 @@ impl Compromise {
             return Err(CompromiseError::TooMany(wait));
         }
         let now = self.deps.now();
-        let account = self.deps.store.find_for_login(login.key()).await?.map(|(a, _)| a.id);
+        let account = self.store.find_for_login(login.key()).await?.map(|(a, _)| a.id);
         let message: String = message.chars().take(2000).collect();
         let case = NewCase {
             id: new_case_id(),
@@ -262,13 +271,13 @@ impl Compromise {
             created_at: now,
             details: format!("Login as typed: {}\n\n{message}", login.key()),
         };
-        self.deps.store.open_case(&case).await?;
+        self.store.open_case(&case).await?;
         self.deps.audit(AuditEvent::CompromiseReported, account.as_ref(), ctx, &format!("public form; case {}", case.id)).await?;
         Ok(())
     }
 
     pub async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError> {
-        self.deps.store.lock_of(account).await
+        self.store.lock_of(account).await
     }
 }
 

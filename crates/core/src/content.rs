@@ -18,6 +18,11 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, RwLock};
 
+crate::storage_trait! {
+    /// The storage `Content` reads and writes.
+    pub trait ContentStorage: ContentStore
+}
+
 /// Votes allowed per client address per hour, across replicas (S3.6, S12.1). The web layer
 /// also applies its in-process per-address limit first.
 pub const VOTES_PER_ADDRESS_PER_HOUR: i64 = 60;
@@ -199,12 +204,13 @@ fn vote_address_key(ctx: &RequestContext) -> ThrottleKey {
 #[derive(Debug, Clone)]
 pub struct Content {
     deps: Deps,
+    store: Arc<dyn ContentStorage>,
     cache: ContentCache,
 }
 
 impl Content {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps, cache: ContentCache::default() }
+    pub fn new(deps: Deps, store: Arc<dyn ContentStorage>) -> Self {
+        Self { store, deps, cache: ContentCache::default() }
     }
 
     /// The help articles in memory.
@@ -219,17 +225,17 @@ impl Content {
 
     /// A voter's current answer on an article, if any.
     pub async fn vote_of(&self, slug: &Slug, voter: &Voter) -> Result<Option<MyVote>, StoreError> {
-        self.deps.store.vote_of(slug, &voter.key()).await
+        self.store.vote_of(slug, &voter.key()).await
     }
 
     /// Votes by week, for the admin pages.
     pub async fn weekly_votes(&self, slug: &Slug) -> Result<Vec<WeeklyVotes>, StoreError> {
-        self.deps.store.weekly_votes(slug).await
+        self.store.weekly_votes(slug).await
     }
 
     /// "No" answers that say something, newest first, for the admin pages.
     pub async fn no_reasons(&self, slug: &Slug, limit: i64) -> Result<Vec<NoReason>, StoreError> {
-        self.deps.store.no_reasons(slug, limit).await
+        self.store.no_reasons(slug, limit).await
     }
 
     /// Loads articles and banners whose stored version differs from the copy in memory
@@ -237,7 +243,7 @@ impl Content {
     pub async fn refresh_content(&self) -> Result<bool, StoreError> {
         // The version is read before the content: a change landing in between is at worst
         // loaded twice, never missed.
-        let versions = self.deps.store.content_versions().await?;
+        let versions = self.store.content_versions().await?;
         let mut changed = false;
         if versions.banners != self.cache.banners().version {
             self.load_banners(versions.banners).await?;
@@ -251,7 +257,7 @@ impl Content {
     }
 
     async fn load_banners(&self, version: i64) -> Result<(), StoreError> {
-        let board = match self.deps.store.banner_document().await? {
+        let board = match self.store.banner_document().await? {
             Some(json) => BannerBoard::parse_json(&json).unwrap_or_else(|e| {
                 // Only checked documents are stored; should one not parse (a newer version's
                 // format?), show no banners rather than fail every page.
@@ -265,14 +271,14 @@ impl Content {
     }
 
     async fn load_help(&self, version: i64) -> Result<(), StoreError> {
-        let articles = self.deps.store.help_articles().await?;
+        let articles = self.store.help_articles().await?;
         self.cache.set_help(HelpLibrary::new(version, articles));
         Ok(())
     }
 
     /// After a change made here: reload at once rather than at the next poll.
     async fn reload_now(&self) -> Result<(), StoreError> {
-        let versions = self.deps.store.content_versions().await?;
+        let versions = self.store.content_versions().await?;
         self.load_banners(versions.banners).await?;
         self.load_help(versions.help).await
     }
@@ -291,7 +297,7 @@ impl Content {
         ctx: &RequestContext,
         detail: &str,
     ) -> Result<(), ContentError> {
-        self.deps.store.save_banner_document(&board.to_json(), self.deps.clock.unix()).await?;
+        self.store.save_banner_document(&board.to_json(), self.deps.clock.unix()).await?;
         self.deps.audit(AuditEvent::BannersChanged, actor, ctx, detail).await?;
         self.reload_now().await?;
         Ok(())
@@ -306,7 +312,7 @@ impl Content {
 
     /// The stored banner document as JSON, read from storage (for `doorman banners export`).
     pub async fn export_banners(&self) -> Result<String, StoreError> {
-        Ok(match self.deps.store.banner_document().await? {
+        Ok(match self.store.banner_document().await? {
             Some(json) => json,
             None => BannerBoard::default().to_json(),
         })
@@ -320,10 +326,10 @@ impl Content {
         actor: Option<&AccountId>,
         ctx: &RequestContext,
     ) -> Result<(), ContentError> {
-        if !create && self.deps.store.help_articles().await?.iter().all(|a| a.slug != article.slug) {
+        if !create && self.store.help_articles().await?.iter().all(|a| a.slug != article.slug) {
             return Err(ContentError::NotFound);
         }
-        if !self.deps.store.save_help_article(article, create).await? {
+        if !self.store.save_help_article(article, create).await? {
             return Err(ContentError::SlugTaken);
         }
         self.deps.audit(AuditEvent::HelpArticleSaved, actor, ctx, article.slug.as_str()).await?;
@@ -334,13 +340,13 @@ impl Content {
     /// Adds or refreshes articles by slug (the demo's articles), leaving unchanged ones
     /// alone so their "updated" time stays true. Returns how many were written.
     pub async fn seed_articles(&self, articles: &[Article], ctx: &RequestContext) -> Result<usize, ContentError> {
-        let stored = self.deps.store.help_articles().await?;
+        let stored = self.store.help_articles().await?;
         let mut written = 0;
         for article in articles {
             if stored.iter().any(|s| s.same_content(article)) {
                 continue;
             }
-            self.deps.store.save_help_article(article, false).await?;
+            self.store.save_help_article(article, false).await?;
             self.deps.audit(AuditEvent::HelpArticleSaved, None, ctx, article.slug.as_str()).await?;
             written += 1;
         }
@@ -358,11 +364,11 @@ impl Content {
         if let Some(wait) = self.deps.claim(std::slice::from_ref(&key)).await? {
             return Err(ContentError::RateLimited { retry_after_seconds: wait });
         }
-        Ok(self.deps.store.record_vote(&article.article.slug, &voter.key(), ballot, now).await?)
+        Ok(self.store.record_vote(&article.article.slug, &voter.key(), ballot, now).await?)
     }
 
     pub async fn vote_tally(&self, slug: &Slug) -> Result<Tally, StoreError> {
-        self.deps.store.vote_tally(slug).await
+        self.store.vote_tally(slug).await
     }
 }
 

@@ -8,13 +8,13 @@ use crate::clock::Clock;
 use crate::keys::ServerKey;
 use crate::notice::Composer;
 use crate::password::PasswordHasher;
-use crate::store::{Store, StoreError};
+use crate::store::{SharedStore, StoreError};
 use crate::throttle::{ThrottleKey, settle_success};
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct Deps {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn SharedStore>,
     pub clock: Arc<dyn Clock>,
     pub key: ServerKey,
     pub hasher: PasswordHasher,

@@ -8,11 +8,21 @@ use crate::deps::Deps;
 use crate::keys::ServerKey;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
-use crate::recovery::RecoveryToken;
 use crate::step_up::{NotYourProof, SteppedUp};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
+use crate::token::RecoveryToken;
 use async_trait::async_trait;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `EmailChange` reads and writes.
+    pub trait EmailChangeStorage:
+        crate::store::AccountStore,
+        crate::report_link::ReportLinkStore,
+        EmailChangeStore,
+        crate::reset_hold::ResetHoldStore,
+}
 
 /// How long the link to the new address works.
 pub const EMAIL_CHANGE_TTL_SECONDS: i64 = 24 * 3600;
@@ -88,7 +98,7 @@ impl<'de> serde::Deserialize<'de> for EmailChangeToken {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let typed = crate::input::text(deserializer)?;
         let token = RecoveryToken::parse(secrecy::ExposeSecret::expose_secret(&typed));
-        token.map(Self).ok_or_else(|| crate::input::refuse(crate::input::Refused::EmailChangeLink))
+        token.map(Self).ok_or_else(|| crate::input::refuse(EmailChangeError::InvalidToken))
     }
 }
 
@@ -100,11 +110,12 @@ fn token_hash(key: &ServerKey, token: &RecoveryToken) -> String {
 #[derive(Debug, Clone)]
 pub struct EmailChange {
     deps: Deps,
+    store: Arc<dyn EmailChangeStorage>,
 }
 
 impl EmailChange {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
+    pub fn new(deps: Deps, store: Arc<dyn EmailChangeStorage>) -> Self {
+        Self { store, deps }
     }
 
     /// Sends a confirmation link to the new address (or, when it already has an account, a
@@ -117,7 +128,7 @@ impl EmailChange {
         ctx: &RequestContext,
     ) -> Result<(), EmailChangeError> {
         by.check_owner(&account.id)?;
-        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
+        crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
         if new_email == &account.email {
             return Err(EmailChangeError::Same);
         }
@@ -130,7 +141,7 @@ impl EmailChange {
             return Err(EmailChangeError::TooMany(wait));
         }
 
-        let taken = self.deps.store.find_for_login(new_email.as_str()).await?.is_some();
+        let taken = self.store.find_for_login(new_email.as_str()).await?.is_some();
         let token = RecoveryToken::generate();
         let link = format!("{}account/email/confirm?token={}", self.deps.base_url, token.expose());
         let notice = if taken {
@@ -149,7 +160,7 @@ impl EmailChange {
             created_at: now,
             expires_at: now + EMAIL_CHANGE_TTL_SECONDS,
         };
-        self.deps.store.insert_email_change(&change, &message).await?;
+        self.store.insert_email_change(&change, &message).await?;
         self.deps
             .audit(AuditEvent::EmailChangeRequested, Some(&account.id), ctx, if taken { "address in use" } else { "link sent" })
             .await?;
@@ -178,11 +189,11 @@ impl EmailChange {
                 .ok()?;
             Some(NewMessage::email(old.as_str(), "email_changed", Some(account.id.clone()), content, now))
         };
-        match self.deps.store.complete_email_change(&token_hash(&self.deps.key, token), now, &notice).await? {
+        match self.store.complete_email_change(&token_hash(&self.deps.key, token), now, &notice).await? {
             EmailChangeOutcome::Changed { account, old_email } => {
                 let event = crate::report_link::ReportedEvent::EmailChanged { old_email: old_email.as_str().to_owned() };
                 let record = crate::report_link::token_record(&self.deps, &report, &account.id, event, now);
-                self.deps.store.insert_report_token(&record).await?;
+                self.store.insert_report_token(&record).await?;
                 self.deps.audit(AuditEvent::EmailChanged, Some(&account.id), ctx, "").await?;
                 Ok(account)
             }

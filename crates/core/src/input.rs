@@ -8,42 +8,32 @@
 //!
 //! Some rules forbid refusing a value at the edge, and those fields take types that accept
 //! whatever was typed: a password typed to be checked is a wrong password, never a "too long"
-//! one ([`PasswordAttempt`](crate::password::PasswordAttempt), S2.1); a guess at a secret is
-//! counted before it is compared, malformed or not ([`ResetCodeAttempt`](crate::recovery::ResetCodeAttempt),
-//! [`FactorCode`](crate::factors::FactorCode), S3.7). [`Deferred`] holds a refusal for the
+//! one (`password::PasswordAttempt`, S2.1); a guess at a secret is counted before it is
+//! compared, malformed or not (`recovery::ResetCodeAttempt`, `factors::FactorCode`, S3.7). [`Deferred`] holds a refusal for the
 //! handler to answer at the right moment (after a reset code is counted), or on its own form.
 
-use crate::account::AccountFieldError;
-use crate::factors::AnswerError;
-use crate::password::WeakPassword;
-use crate::phone::PhoneError;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::{Deserialize, DeserializeOwned, Deserializer, Error as _};
 use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Why a domain type refused a value a request brought: the domain's own error, which the
-/// web layer answers as it does wherever the domain gives it (`src/web/error.rs`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
-    /// A new password the rules refuse before any account is known (too long).
-    #[error(transparent)]
-    Password(#[from] WeakPassword),
-    #[error(transparent)]
-    Phone(#[from] PhoneError),
-    /// A new security answer that is too long or too easy to guess, whoever gives it.
-    #[error(transparent)]
-    Answer(#[from] AnswerError),
-    #[error(transparent)]
-    Email(#[from] AccountFieldError),
-    /// Not the shape of a reset link's token (which is not guessable, so not counted).
-    #[error("{}", crate::recovery::ResetError::InvalidToken)]
-    ResetLink,
-    /// Not the shape of an email-change link's token.
-    #[error("{}", crate::email_change::EmailChangeError::InvalidToken)]
-    EmailChangeLink,
-    /// Not the shape of a 2-step reset link's token.
-    #[error("{}", crate::two_step_reset::TwoStepResetError::InvalidToken)]
-    TwoStepResetLink,
+/// web layer answers as it does wherever the domain gives it (`src/web/error.rs`). Held
+/// without naming its type, so that this file depends on no feature; the web layer finds the
+/// type again with [`Refused::downcast_ref`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct Refused(Arc<dyn std::error::Error + Send + Sync>);
+
+impl Refused {
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error))
+    }
+
+    /// The domain's error, when it is an `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        self.0.downcast_ref::<E>()
+    }
 }
 
 std::thread_local! {
@@ -54,8 +44,8 @@ std::thread_local! {
 
 /// What a domain type's `Deserialize` returns when its constructor refuses a value: the
 /// serde error, with the refusal recorded beside it for [`parse`].
-pub fn refuse<E: serde::de::Error>(refused: impl Into<Refused>) -> E {
-    let refused = refused.into();
+pub fn refuse<E: serde::de::Error>(refused: impl std::error::Error + Send + Sync + 'static) -> E {
+    let refused = Refused::new(refused);
     let error = E::custom(&refused);
     REFUSED.with(|slot| *slot.borrow_mut() = Some(refused));
     error
@@ -135,7 +125,7 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Deferred<T> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::password::Password;
+    use crate::password::{Password, WeakPassword};
 
     #[derive(serde::Deserialize, Debug)]
     #[serde(deny_unknown_fields)]
@@ -149,7 +139,10 @@ mod tests {
     fn a_refusal_is_told_from_a_malformed_body() {
         let long = "x".repeat(1025);
         let refused = parse(|| serde_json::from_str::<Body>(&format!(r#"{{"new_password": "{long}"}}"#))).unwrap_err();
-        assert!(matches!(refused, ParseFailure::Refused(Refused::Password(WeakPassword::TooLong { max: 1024 }))), "{refused:?}");
+        assert!(
+            matches!(&refused, ParseFailure::Refused(r) if r.downcast_ref::<WeakPassword>() == Some(&WeakPassword::TooLong { max: 1024 })),
+            "{refused:?}"
+        );
         for malformed in [r#"{"new_password": 5}"#, r#"{}"#, r#"{"new_password": "a fine passphrase", "x": 1}"#] {
             let failure = parse(|| serde_json::from_str::<Body>(malformed)).unwrap_err();
             assert!(matches!(failure, ParseFailure::Malformed(_)), "{malformed}: {failure:?}");
@@ -165,7 +158,7 @@ mod tests {
             .expect("a deferred refusal is not a failed parse");
         assert_eq!(body.new_password.expose(), "a fine passphrase");
         let later = body.later.expect("later");
-        assert_eq!(later.value().unwrap_err(), Refused::Password(WeakPassword::TooLong { max: 1024 }));
+        assert_eq!(later.value().unwrap_err().downcast_ref::<WeakPassword>(), Some(&WeakPassword::TooLong { max: 1024 }));
         assert_eq!(later.typed(), long);
         let fine: Body = serde_json::from_str(r#"{"new_password": "a fine passphrase", "later": "another one"}"#).unwrap();
         assert_eq!(fine.later.unwrap().value().unwrap().expose(), "another one");

@@ -1,18 +1,24 @@
 //! The rules every new password passes, wherever it is chosen (sign-up, reset, change):
 //! the policy (S4.1-S4.3), then the optional Pwned Passwords check (S4.4).
 
-use crate::breached::{BreachedPasswords, PWNED_PASSWORDS_CHECK, Verdict, check_breached};
-use crate::deps::Deps;
+use crate::breached::{BreachedPasswords, FailOpenStore, PWNED_PASSWORDS_CHECK, Verdict, check_breached};
+use crate::clock::Clock;
 use crate::password::{Password, PasswordPolicy, WeakPassword};
 use std::sync::Arc;
+
+crate::storage_trait! {
+    /// Where a Pwned Passwords check that failed open is counted.
+    pub trait FailOpenStorage: FailOpenStore
+}
 
 #[derive(Debug, Clone)]
 pub struct NewPasswords {
     pub policy: PasswordPolicy,
     /// The optional Pwned Passwords check of new passwords (S4.4); `None` when off.
     pub breached: Option<Arc<dyn BreachedPasswords>>,
-    /// Where a check that failed open is counted.
-    pub deps: Deps,
+    /// Where a check that failed open is counted, and when.
+    pub fail_opens: Arc<dyn FailOpenStorage>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl NewPasswords {
@@ -23,7 +29,7 @@ impl NewPasswords {
         if let Verdict::FailedOpen(error) = &verdict {
             // Counted for operators (`doorman mail status`); a failure to count changes nothing
             // for the person choosing the password.
-            let counted = self.deps.store.count_fail_open(PWNED_PASSWORDS_CHECK, &error.0, self.deps.now()).await;
+            let counted = self.fail_opens.count_fail_open(PWNED_PASSWORDS_CHECK, &error.0, self.clock.unix()).await;
             if let Err(e) = counted {
                 tracing::warn!(error = %e, "could not count a fail-open of the Pwned Passwords check");
             }

@@ -13,6 +13,15 @@ use crate::password::Password;
 use crate::session::SessionRecord;
 use crate::step_up::SteppedUp;
 use crate::verifier::{TwoStepError, Verifier};
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `PasswordChange` reads and writes.
+    pub trait PasswordChangeStorage:
+        crate::token::RecoveryStore,
+        crate::reset_hold::ResetHoldStore,
+        crate::report_link::ReportLinkStore,
+}
 
 /// What allows a password change: the current password, or this account's recent step-up.
 #[derive(Clone, Copy)]
@@ -24,13 +33,14 @@ pub enum ChangeAllowedBy<'a> {
 #[derive(Debug, Clone)]
 pub struct PasswordChange {
     deps: Deps,
+    store: Arc<dyn PasswordChangeStorage>,
     verifier: Verifier,
     passwords: NewPasswords,
 }
 
 impl PasswordChange {
-    pub fn new(deps: Deps, verifier: Verifier, passwords: NewPasswords) -> Self {
-        Self { deps, verifier, passwords }
+    pub fn new(deps: Deps, store: Arc<dyn PasswordChangeStorage>, verifier: Verifier, passwords: NewPasswords) -> Self {
+        Self { store, deps, verifier, passwords }
     }
 
     /// The rules a new password must pass (shown on the form).
@@ -48,7 +58,7 @@ impl PasswordChange {
         ctx: &RequestContext,
     ) -> Result<u64, AuthError> {
         let now = self.deps.now();
-        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
+        crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
         match allowed_by {
             ChangeAllowedBy::CurrentPassword(current) => {
                 // Counted before it is compared, against the session's own budget (S3.7).
@@ -69,7 +79,8 @@ impl PasswordChange {
         let hash = self.deps.hasher.hash(new_password).await?;
         let when = crate::clock::rfc2822(now);
         let report_link =
-            crate::report_link::report_link(&self.deps, &account.id, crate::report_link::ReportedEvent::PasswordChanged).await?;
+            crate::report_link::report_link(&self.deps, &*self.store, &account.id, crate::report_link::ReportedEvent::PasswordChanged)
+                .await?;
         let content = self
             .deps
             .composer
@@ -82,7 +93,7 @@ impl PasswordChange {
             })
             .map_err(|e| AuthError::Store(crate::store::StoreError::Backend(e.into())))?;
         let message = NewMessage::email(account.email.as_str(), "password_changed", Some(account.id.clone()), content, now);
-        let ended = self.deps.store.change_password(&account.id, &hash, &session.id_hash, &message, now).await?;
+        let ended = self.store.change_password(&account.id, &hash, &session.id_hash, &message, now).await?;
         let how = match allowed_by {
             ChangeAllowedBy::CurrentPassword(_) => "with the current password",
             ChangeAllowedBy::SteppedUp(_) => "after step-up",

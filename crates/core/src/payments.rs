@@ -9,6 +9,16 @@ use crate::session::SessionRecord;
 use crate::step_up::{NotYourProof, SteppedUp};
 use crate::store::StoreError;
 use async_trait::async_trait;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `Payments` reads and writes.
+    pub trait PaymentsStorage:
+        crate::approval::ApprovalStore,
+        crate::compromise::CompromiseStore,
+        WithdrawalStore,
+        crate::reset_hold::ResetHoldStore,
+}
 
 /// Where the demo can send money.
 pub const PAYOUT_DESTINATIONS: [(&str, &str); 3] =
@@ -123,16 +133,17 @@ pub enum PaymentError {
 #[derive(Debug, Clone)]
 pub struct Payments {
     deps: Deps,
+    store: Arc<dyn PaymentsStorage>,
 }
 
 impl Payments {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
+    pub fn new(deps: Deps, store: Arc<dyn PaymentsStorage>) -> Self {
+        Self { store, deps }
     }
 
     /// Records a withdrawal a session asks for; it waits for an approval of exactly it.
     pub async fn request_withdrawal(&self, session: &SessionRecord, withdrawal: &Withdrawal) -> Result<Approval, StoreError> {
-        crate::approval::request(&self.deps, session, "withdrawal", &withdrawal.context()).await
+        crate::approval::request(&self.deps, &*self.store, session, "withdrawal", &withdrawal.context()).await
     }
 
     /// Submits a withdrawal with an approval made for exactly it, once. The approval is the
@@ -145,16 +156,16 @@ impl Payments {
         withdrawal: &Withdrawal,
         ctx: &RequestContext,
     ) -> Result<(), PaymentError> {
-        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
+        crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
         let now = self.deps.now();
         // Frozen while locked, whatever proof is offered.
-        if self.deps.store.lock_of(&account.id).await?.is_some() {
+        if self.store.lock_of(&account.id).await?.is_some() {
             return Err(PaymentError::Frozen);
         }
-        let approval = self.deps.store.get_approval(&account.id, approval_id).await?.ok_or(PaymentError::ApprovalInvalid)?;
+        let approval = self.store.get_approval(&account.id, approval_id).await?.ok_or(PaymentError::ApprovalInvalid)?;
         // The approval's own context is compared in the same statement that spends it.
         let bound = Approval { context: withdrawal.context(), ..approval };
-        if !self.deps.store.record_withdrawal(&bound, withdrawal.amount.cents(), withdrawal.destination, now).await? {
+        if !self.store.record_withdrawal(&bound, withdrawal.amount.cents(), withdrawal.destination, now).await? {
             return Err(PaymentError::ApprovalInvalid);
         }
         self.deps
@@ -165,7 +176,7 @@ impl Payments {
 
     /// The payout details: past withdrawals. Needs the account's step-up (S7.6).
     pub async fn history(&self, by: &SteppedUp) -> Result<Vec<WithdrawalRecord>, PaymentError> {
-        Ok(self.deps.store.withdrawals_of(by.account()).await?)
+        Ok(self.store.withdrawals_of(by.account()).await?)
     }
 }
 

@@ -275,9 +275,9 @@ mod tests {
 
     #[test]
     fn requests_bring_numbers_checked_as_far_as_they_can_be_without_a_country() {
-        use crate::input::{ParseFailure, Refused, parse};
+        use crate::input::{ParseFailure, parse};
         let refused = |raw: &str| match parse(|| serde_json::from_value::<PhoneInput>(serde_json::Value::from(raw))) {
-            Err(ParseFailure::Refused(Refused::Phone(e))) => e,
+            Err(ParseFailure::Refused(r)) if r.downcast_ref::<PhoneError>().is_some() => r.downcast_ref::<PhoneError>().cloned().unwrap(),
             other => panic!("{raw:?}: {other:?}"),
         };
         assert_eq!(refused(""), PhoneError::Empty);

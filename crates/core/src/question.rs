@@ -27,9 +27,9 @@ pub(crate) async fn check_question(
 ) -> Result<CheckedQuestion, TwoStepError> {
     let deps = &verifier.deps;
     // While a 2-step reset waits, methods do not change, whatever the proof (issue 11 §2).
-    crate::reset_hold::refuse_while_waiting(deps, &account.id).await??;
+    crate::reset_hold::refuse_while_waiting(&*verifier.store, &account.id).await??;
     question_text(question_id).ok_or(AnswerError::UnknownQuestion)?;
-    let factors = deps.store.factors_of(&account.id).await?;
+    let factors = verifier.store.factors_of(&account.id).await?;
     let has_real = factors.iter().any(|f| f.confirmed_at.is_some() && !matches!(f.kind, FactorKind::SecurityQuestion));
     if !has_real {
         return Err(TwoStepError::QuestionNeedsAnotherMethod);
@@ -46,7 +46,7 @@ pub(crate) async fn check_question(
     if let Some(wait) = deps.claim(&oracle).await? {
         return Err(TwoStepError::Throttled(wait));
     }
-    let stored = deps.store.find_for_login(&account.username.key()).await?.map(|(_, hash)| hash);
+    let stored = verifier.store.find_for_login(&account.username.key()).await?.map(|(_, hash)| hash);
     for candidate in [answer.typed(), normalised] {
         if let Ok(candidate) = Password::new(candidate)
             && deps.hasher.verify(&candidate, stored.as_deref()).await? != Verified::No
@@ -70,8 +70,8 @@ pub(crate) async fn install_question(
     by.check_owner(&account.id)?;
     let deps = &verifier.deps;
     let now = deps.clock.unix();
-    for old in deps.store.factors_of(&account.id).await?.iter().filter(|f| f.kind == FactorKind::SecurityQuestion) {
-        deps.store.remove_factor(&account.id, &old.id, now).await?;
+    for old in verifier.store.factors_of(&account.id).await?.iter().filter(|f| f.kind == FactorKind::SecurityQuestion) {
+        verifier.store.remove_factor(&account.id, &old.id, now).await?;
     }
     let factor = FactorRecord {
         id: uuid::Uuid::new_v4().to_string(),
@@ -84,8 +84,8 @@ pub(crate) async fn install_question(
         last_used_step: None,
         created_at: now,
     };
-    deps.store.insert_factor(&factor).await?;
-    deps.store.confirm_factor(&account.id, &factor.id, now).await?;
+    verifier.store.insert_factor(&factor).await?;
+    verifier.store.confirm_factor(&account.id, &factor.id, now).await?;
     let (detail, change) = match by {
         QuestionChange::SteppedUp(_) => ("security_question", format!("{} was added as a 2-step verification method.", FactorKind::SecurityQuestion.title())),
         QuestionChange::AnswerReset(_) => (

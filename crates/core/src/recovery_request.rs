@@ -12,10 +12,16 @@ use crate::deps::Deps;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::proof_of_work::{PowError, PowSolution, ProofOfWork};
-use crate::recovery::{ResetCode, ResetCodeAttempt};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule, address_key};
+use crate::token::{ResetCode, ResetCodeAttempt};
 use async_trait::async_trait;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `RecoveryRequests` reads and writes.
+    pub trait RecoveryRequestStorage: crate::store::AccountStore, RecoveryRequestStore
+}
 
 const HOUR: i64 = 3600;
 const DAY: i64 = 24 * HOUR;
@@ -147,11 +153,11 @@ pub struct RecoveryRequestInput {
 }
 
 /// The status link as it travels: only its keyed hash is stored, under its own purpose.
-pub struct StatusLink(crate::recovery::RecoveryToken);
+pub struct StatusLink(crate::token::RecoveryToken);
 
 impl StatusLink {
     pub fn parse(raw: &str) -> Option<Self> {
-        crate::recovery::RecoveryToken::parse(raw).map(Self)
+        crate::token::RecoveryToken::parse(raw).map(Self)
     }
     pub fn expose(&self) -> &str {
         self.0.expose()
@@ -164,12 +170,13 @@ impl StatusLink {
 #[derive(Debug, Clone)]
 pub struct RecoveryRequests {
     deps: Deps,
+    store: Arc<dyn RecoveryRequestStorage>,
     pow: ProofOfWork,
 }
 
 impl RecoveryRequests {
-    pub fn new(deps: Deps, proof_of_work_bits: u8) -> Self {
-        Self { pow: ProofOfWork::new(deps.clone(), proof_of_work_bits), deps }
+    pub fn new(deps: Deps, store: Arc<dyn RecoveryRequestStorage>, proof_of_work_bits: u8) -> Self {
+        Self { store, pow: ProofOfWork::new(deps.clone(), proof_of_work_bits), deps }
     }
 
     pub fn proof_of_work(&self) -> &ProofOfWork {
@@ -200,7 +207,7 @@ impl RecoveryRequests {
             return Err(RequestError::TooMany(wait));
         }
         let now = self.deps.now();
-        let account = self.deps.store.find_for_login(input.login.key()).await?.map(|(a, _)| a.id);
+        let account = self.store.find_for_login(input.login.key()).await?.map(|(a, _)| a.id);
         let id = uuid::Uuid::new_v4().to_string();
         let code = ResetCode::generate();
         let message: String = input.message.trim().chars().take(MAX_MESSAGE_CHARS).collect();
@@ -231,7 +238,7 @@ impl RecoveryRequests {
             created_at: now,
             expires_at: now + CODE_TTL_SECONDS,
         };
-        self.deps.store.insert_request(&request, &notice).await?;
+        self.store.insert_request(&request, &notice).await?;
         self.deps.audit(AuditEvent::RecoveryRequestSubmitted, account.as_ref(), ctx, &format!("request {id}")).await?;
         Ok(())
     }
@@ -247,8 +254,8 @@ impl RecoveryRequests {
             return Err(RequestError::TooMany(wait));
         }
         let now = self.deps.now();
-        let pending = self.deps.store.pending_request(contact.as_str(), now).await?.ok_or(RequestError::InvalidCode)?;
-        if !self.deps.store.count_code_try(&pending.id, MAX_CODE_TRIES).await? {
+        let pending = self.store.pending_request(contact.as_str(), now).await?.ok_or(RequestError::InvalidCode)?;
+        if !self.store.count_code_try(&pending.id, MAX_CODE_TRIES).await? {
             return Err(RequestError::TooManyTries);
         }
         let typed: String = code.typed().chars().filter(|c| c.is_ascii_digit()).collect();
@@ -257,7 +264,7 @@ impl RecoveryRequests {
             return Err(RequestError::InvalidCode);
         }
         let case_id = new_case_id();
-        let link = StatusLink(crate::recovery::RecoveryToken::generate());
+        let link = StatusLink(crate::token::RecoveryToken::generate());
         let url = format!("{}recovery-request/status?token={}", self.deps.base_url, link.expose());
         let body = format!(
             "Your recovery request was received. Your case number is {case_id}.\n\nA support agent will check what you \
@@ -280,7 +287,7 @@ impl RecoveryRequests {
             status_expires_at: now + STATUS_LINK_TTL_SECONDS,
             notice: NewMessage::email(contact.as_str(), "recovery_request_case", None, content, now),
         };
-        if !self.deps.store.confirm_request(&confirmation, now).await? {
+        if !self.store.confirm_request(&confirmation, now).await? {
             return Err(RequestError::InvalidCode);
         }
         let detail = format!("request {}; case {case_id}", pending.id);
@@ -290,7 +297,7 @@ impl RecoveryRequests {
 
     /// The case behind a status link (reading changes nothing).
     pub async fn status(&self, link: &StatusLink) -> Result<CaseStatus, RequestError> {
-        let found = self.deps.store.case_by_status_link(&link.hash(&self.deps), self.deps.now()).await?;
+        let found = self.store.case_by_status_link(&link.hash(&self.deps), self.deps.now()).await?;
         found.ok_or(RequestError::InvalidLink)
     }
 
@@ -305,7 +312,7 @@ impl RecoveryRequests {
             return Err(RequestError::TooMany(wait));
         }
         let body: String = body.trim().chars().take(MAX_MESSAGE_CHARS).collect();
-        self.deps.store.add_case_note(&case.id, "requester", &body, self.deps.now()).await?;
+        self.store.add_case_note(&case.id, "requester", &body, self.deps.now()).await?;
         self.deps.audit(AuditEvent::CaseNoteAdded, None, ctx, &format!("case {}; by the requester", case.id)).await?;
         self.status(link).await
     }

@@ -13,14 +13,10 @@ use crate::deps::Deps;
 use crate::session::SessionPolicy;
 use crate::store::StoreError;
 use async_trait::async_trait;
-use std::future::Future;
-use std::time::Duration;
+use std::sync::Arc;
 
 pub const DAY_SECONDS: i64 = 86_400;
-/// Rows one statement deletes or blanks at most.
-pub const PRUNE_BATCH: i64 = 500;
-/// The pause between two batches, so that requests get the database in between.
-pub const PRUNE_PAUSE: Duration = Duration::from_millis(20);
+pub use crate::batch::{PRUNE_BATCH, PRUNE_PAUSE, in_batches};
 /// How long a row that stopped mattering (an expired session, token or code, a counter past
 /// its window) is kept after, for operators looking into something that just happened.
 pub const GRACE_SECONDS: i64 = DAY_SECONDS;
@@ -132,17 +128,23 @@ impl PruneReport {
     }
 }
 
+crate::storage_trait! {
+    /// The storage `Retention` prunes (the audit log's through `Audit`).
+    pub trait RetentionStorage: RetentionStore
+}
+
 #[derive(Debug, Clone)]
 pub struct Retention {
     deps: Deps,
+    store: Arc<dyn RetentionStorage>,
     audit: Audit,
     policy: RetentionPolicy,
     sessions: SessionPolicy,
 }
 
 impl Retention {
-    pub fn new(deps: Deps, audit: Audit, policy: RetentionPolicy, sessions: SessionPolicy) -> Self {
-        Self { deps, audit, policy, sessions }
+    pub fn new(deps: Deps, store: Arc<dyn RetentionStorage>, audit: Audit, policy: RetentionPolicy, sessions: SessionPolicy) -> Self {
+        Self { deps, store, audit, policy, sessions }
     }
 
     pub fn policy(&self) -> RetentionPolicy {
@@ -170,7 +172,7 @@ impl Retention {
     /// One full pass: every kind of row, the cases, then the audit log.
     pub async fn prune_once(&self) -> Result<PruneReport, StoreError> {
         let now = self.deps.clock.unix();
-        let store = &self.deps.store;
+        let store = &self.store;
         let mut report = PruneReport::default();
         for what in Prunable::ALL {
             let before = self.cutoff(what, now);
@@ -181,23 +183,6 @@ impl Retention {
         report.cases_erased = in_batches(|| store.erase_resolved_cases(resolved_before, now, PRUNE_BATCH)).await?;
         report.audit_events = self.audit.prune_audit_log(now - self.policy.audit_days * DAY_SECONDS, now).await?;
         Ok(report)
-    }
-}
-
-/// Runs `batch` until it does less than a full batch, pausing between two; the total.
-pub async fn in_batches<F, Fut>(mut batch: F) -> Result<u64, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<u64, StoreError>>,
-{
-    let mut total = 0;
-    loop {
-        let done = batch().await?;
-        total += done;
-        if done < PRUNE_BATCH as u64 {
-            return Ok(total);
-        }
-        tokio::time::sleep(PRUNE_PAUSE).await;
     }
 }
 

@@ -7,6 +7,12 @@ use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::store::StoreError;
 use async_trait::async_trait;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `Roles` reads and writes.
+    pub trait RolesStorage: crate::store::AccountStore, RoleStore
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -51,26 +57,27 @@ pub enum RoleError {
 #[derive(Debug, Clone)]
 pub struct Roles {
     deps: Deps,
+    store: Arc<dyn RolesStorage>,
 }
 
 impl Roles {
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
+    pub fn new(deps: Deps, store: Arc<dyn RolesStorage>) -> Self {
+        Self { store, deps }
     }
 
     pub async fn has_role(&self, account: &AccountId, role: Role) -> Result<bool, StoreError> {
-        Ok(self.deps.store.roles_of(account).await?.contains(&role))
+        Ok(self.store.roles_of(account).await?.contains(&role))
     }
 
     /// Grants (`grant = true`) or revokes a role of the account named by username or email;
     /// returns whether anything changed.
     pub async fn set_role(&self, login: &str, role: Role, grant: bool, ctx: &RequestContext) -> Result<bool, RoleError> {
         let identifier = LoginIdentifier::new(login);
-        let (account, _) = self.deps.store.find_for_login(identifier.key()).await?.ok_or(RoleError::UnknownAccount)?;
+        let (account, _) = self.store.find_for_login(identifier.key()).await?.ok_or(RoleError::UnknownAccount)?;
         let changed = if grant {
-            self.deps.store.grant_role(&account.id, role, self.deps.clock.unix()).await?
+            self.store.grant_role(&account.id, role, self.deps.clock.unix()).await?
         } else {
-            self.deps.store.revoke_role(&account.id, role).await?
+            self.store.revoke_role(&account.id, role).await?
         };
         if changed {
             let event = if grant { AuditEvent::RoleGranted } else { AuditEvent::RoleRevoked };

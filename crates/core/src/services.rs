@@ -47,6 +47,8 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct Services {
     pub deps: Deps,
+    /// The whole storage, for the server crate (its jobs and command line) and tests.
+    pub store: Arc<dyn Storage>,
     pub auth: Auth,
     pub recovery: Recovery,
     pub two_step: TwoStep,
@@ -65,30 +67,70 @@ pub struct Services {
     pub retention: Retention,
 }
 
+crate::storage_trait! {
+    /// Everything the features store: the shared traits and every feature's own. The server
+    /// crate's store implements it; each service is handed the same store, seen through its
+    /// feature's trait.
+    pub trait Storage:
+        crate::store::SharedStore,
+        crate::activity::ActivityStorage,
+        crate::answer_reset::AnswerResetStorage,
+        crate::audit_chain::AuditChainStorage,
+        crate::auth::AuthStorage,
+        crate::compromise::CompromiseStorage,
+        crate::content::ContentStorage,
+        crate::email_change::EmailChangeStorage,
+        crate::password_change::PasswordChangeStorage,
+        crate::payments::PaymentsStorage,
+        crate::recovery::RecoveryStorage,
+        crate::recovery_request::RecoveryRequestStorage,
+        crate::roles::RolesStorage,
+        crate::support::SupportStorage,
+        crate::two_step::TwoStepStorage,
+        crate::two_step_reset::TwoStepResetStorage,
+        crate::verifier::VerifierStorage,
+        crate::delivery_failures::DeliveryFailureStore,
+        crate::retention::RetentionStorage,
+        crate::new_password::FailOpenStorage,
+}
+
 impl Services {
-    pub fn new(deps: Deps, settings: Settings) -> Self {
-        let verifier = Verifier::new(deps.clone(), settings.two_step);
-        let passwords = NewPasswords { policy: settings.password_policy, breached: settings.breached, deps: deps.clone() };
-        let recovery = Recovery::new(deps.clone(), verifier.clone(), passwords.clone(), settings.reset_token_ttl_seconds);
-        let audit = Audit::new(deps.clone());
+    /// `store` is the storage `deps` shares, seen whole.
+    pub fn new(store: Arc<dyn Storage>, deps: Deps, settings: Settings) -> Self {
+        let verifier = Verifier::new(deps.clone(), store.clone(), settings.two_step);
+        let passwords = NewPasswords {
+            policy: settings.password_policy,
+            breached: settings.breached,
+            fail_opens: store.clone(),
+            clock: deps.clock.clone(),
+        };
+        let recovery = Recovery::new(deps.clone(), store.clone(), verifier.clone(), passwords.clone(), settings.reset_token_ttl_seconds);
+        let audit = Audit::new(deps.clone(), store.clone());
         Self {
-            auth: Auth::new(deps.clone(), verifier.clone(), passwords.clone(), settings.session_policy),
-            support: Support::new(deps.clone(), verifier.clone(), recovery.clone(), settings.support_change_delay_seconds),
+            auth: Auth::new(deps.clone(), store.clone(), verifier.clone(), passwords.clone(), settings.session_policy),
+            support: Support::new(
+                deps.clone(),
+                store.clone(),
+                verifier.clone(),
+                settings.reset_token_ttl_seconds,
+                settings.support_change_delay_seconds,
+            ),
             recovery,
-            two_step: TwoStep::new(deps.clone(), verifier.clone()),
-            two_step_reset: TwoStepReset::new(deps.clone(), settings.two_step_reset_wait_seconds),
-            answer_reset: AnswerReset::new(deps.clone(), verifier.clone()),
-            activity: Activity::new(deps.clone()),
-            recovery_requests: RecoveryRequests::new(deps.clone(), settings.proof_of_work_bits),
-            password_change: PasswordChange::new(deps.clone(), verifier, passwords),
-            email_change: EmailChange::new(deps.clone()),
-            payments: Payments::new(deps.clone()),
-            content: Content::new(deps.clone()),
-            retention: Retention::new(deps.clone(), audit.clone(), settings.retention, settings.session_policy),
+            two_step: TwoStep::new(deps.clone(), store.clone(), verifier.clone()),
+            two_step_reset: TwoStepReset::new(deps.clone(), store.clone(), settings.two_step_reset_wait_seconds),
+            answer_reset: AnswerReset::new(deps.clone(), store.clone(), verifier.clone()),
+            activity: Activity::new(store.clone()),
+            recovery_requests: RecoveryRequests::new(deps.clone(), store.clone(), settings.proof_of_work_bits),
+            password_change: PasswordChange::new(deps.clone(), store.clone(), verifier, passwords),
+            email_change: EmailChange::new(deps.clone(), store.clone()),
+            payments: Payments::new(deps.clone(), store.clone()),
+            content: Content::new(deps.clone(), store.clone()),
+            retention: Retention::new(deps.clone(), store.clone(), audit.clone(), settings.retention, settings.session_policy),
             audit,
-            roles: Roles::new(deps.clone()),
-            compromise: Compromise::new(deps.clone()),
+            roles: Roles::new(deps.clone(), store.clone()),
+            compromise: Compromise::new(deps.clone(), store.clone()),
             deps,
+            store,
         }
     }
 }

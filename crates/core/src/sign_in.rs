@@ -12,9 +12,20 @@ use crate::session::{SessionRecord, SessionStage, SessionToken};
 use crate::store::StoreError;
 use crate::trusted_device::{DEVICE_TTL_SECONDS, DeviceToken, NewDevice, cookie_tag};
 
+crate::storage_trait! {
+    /// The storage of signing in: sessions, trusted devices, and the new-device alert.
+    pub trait SignInStorage:
+        crate::store::AccountStore,
+        crate::store::SessionStore,
+        crate::trusted_device::DeviceStore,
+        crate::activity::ActivityStore,
+        crate::token::RecoveryStore,
+}
+
 /// Always a new id (S7.2): a session is never carried over from before login.
 pub(crate) async fn start_session(
     deps: &Deps,
+    store: &dyn SignInStorage,
     account: &AccountId,
     ctx: &RequestContext,
     stage: SessionStage,
@@ -32,13 +43,18 @@ pub(crate) async fn start_session(
         // Signing in is a verification: sensitive actions right after login need no step-up.
         verified_at: if stage == SessionStage::Full { now } else { 0 },
     };
-    deps.store.insert_session(&record).await?;
+    store.insert_session(&record).await?;
     Ok(token)
 }
 
 /// Replaces a session with a full one, verified now, under a new id (after the second step
 /// and at step-up, S7.2).
-pub(crate) async fn rotate_session(deps: &Deps, old: &SessionRecord, ctx: &RequestContext) -> Result<SessionToken, StoreError> {
+pub(crate) async fn rotate_session(
+    deps: &Deps,
+    store: &dyn SignInStorage,
+    old: &SessionRecord,
+    ctx: &RequestContext,
+) -> Result<SessionToken, StoreError> {
     let token = SessionToken::generate();
     let now = deps.now();
     let record = SessionRecord {
@@ -51,17 +67,22 @@ pub(crate) async fn rotate_session(deps: &Deps, old: &SessionRecord, ctx: &Reque
         stage: SessionStage::Full,
         verified_at: now,
     };
-    deps.store.replace_session(&old.id_hash, &record).await?;
+    store.replace_session(&old.id_hash, &record).await?;
     Ok(token)
 }
 
 /// Which of the presented device cookies is a live trusted device of the account.
-pub(crate) async fn trusted_device(deps: &Deps, account: &AccountId, devices: &[DeviceToken]) -> Result<Option<String>, StoreError> {
+pub(crate) async fn trusted_device(
+    deps: &Deps,
+    store: &dyn SignInStorage,
+    account: &AccountId,
+    devices: &[DeviceToken],
+) -> Result<Option<String>, StoreError> {
     if devices.is_empty() {
         return Ok(None);
     }
     let hashes: Vec<String> = devices.iter().take(16).map(|d| d.storage_key(&deps.key)).collect();
-    deps.store.find_device(account, &hashes, deps.now()).await
+    store.find_device(account, &hashes, deps.now()).await
 }
 
 /// A new trusted-device cookie after a full sign-in; the one the browser presented for
@@ -69,19 +90,20 @@ pub(crate) async fn trusted_device(deps: &Deps, account: &AccountId, devices: &[
 /// device: the owner is told (issue 11 §5), except at the account's very first sign-in.
 pub(crate) async fn renew_device(
     deps: &Deps,
+    store: &dyn SignInStorage,
     account: &AccountId,
     presented: &[DeviceToken],
     ctx: &RequestContext,
 ) -> Result<NewDevice, StoreError> {
-    let known = trusted_device(deps, account, presented).await?;
+    let known = trusted_device(deps, store, account, presented).await?;
     if let Some(old) = &known {
-        deps.store.delete_device(old).await?;
+        store.delete_device(old).await?;
     }
     let token = DeviceToken::generate();
     let now = deps.now();
-    deps.store.insert_device(account, &token.storage_key(&deps.key), now, now + DEVICE_TTL_SECONDS).await?;
+    store.insert_device(account, &token.storage_key(&deps.key), now, now + DEVICE_TTL_SECONDS).await?;
     if known.is_none() {
-        alert_new_device(deps, account, ctx).await?;
+        alert_new_device(deps, store, account, ctx).await?;
     }
     Ok(NewDevice { token, cookie_tag: cookie_tag(&deps.key, account) })
 }
@@ -90,11 +112,11 @@ pub(crate) async fn renew_device(
 /// the device from the user agent's fixed names (S9.2), the address, and "this wasn't me".
 /// Not at the first sign-in of an account (no surprise there): called before this sign-in
 /// is audited, so any earlier success means the account has signed in before.
-async fn alert_new_device(deps: &Deps, account: &AccountId, ctx: &RequestContext) -> Result<(), StoreError> {
-    if !deps.store.has_event(account, AuditEvent::LoginSucceeded).await? {
+async fn alert_new_device(deps: &Deps, store: &dyn SignInStorage, account: &AccountId, ctx: &RequestContext) -> Result<(), StoreError> {
+    if !store.has_event(account, AuditEvent::LoginSucceeded).await? {
         return Ok(());
     }
-    let Some(account) = deps.store.get_account(account).await? else { return Ok(()) };
+    let Some(account) = store.get_account(account).await? else { return Ok(()) };
     let now = deps.now();
     let device = crate::device::Device::from_user_agent(&ctx.user_agent).describe();
     let place = match &ctx.country {
@@ -114,6 +136,6 @@ async fn alert_new_device(deps: &Deps, account: &AccountId, ctx: &RequestContext
         })
         .map_err(|e| StoreError::Backend(e.into()))?;
     let message = NewMessage::email(account.email.as_str(), "new_device", Some(account.id.clone()), content, now);
-    deps.store.issue_tokens(None, std::slice::from_ref(&report.token), &message).await?;
+    store.issue_tokens(None, std::slice::from_ref(&report.token), &message).await?;
     deps.audit(AuditEvent::NewDeviceSignIn, Some(&account.id), ctx, &device).await
 }

@@ -2,9 +2,8 @@
 //! crate; the domain never sees SQL.
 
 use crate::account::{Account, AccountId, Country, EmailAddress, UserType, Username};
-use crate::audit::AuditRecord;
+use crate::audit::{AuditRecord, ChainedEvent};
 use crate::outbox::{ClaimedMessage, Job, NewMessage, OutboxSummary};
-use crate::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ResetIssue, ValidToken};
 use crate::session::SessionRecord;
 use crate::throttle::{EventCount, Refusal, ThrottleKey};
 use async_trait::async_trait;
@@ -79,20 +78,20 @@ pub trait AuditStore: Send + Sync {
     /// The newest sealed event's id and seal.
     async fn last_sealed_audit(&self) -> Result<Option<(i64, String)>, StoreError>;
     /// Unsealed events after `after_id` and older than `before`, in id order.
-    async fn unsealed_audit(&self, after_id: i64, before: i64, limit: i64) -> Result<Vec<crate::audit_chain::ChainedEvent>, StoreError>;
+    async fn unsealed_audit(&self, after_id: i64, before: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError>;
     async fn seal_audit(&self, id: i64, chain_hash: &str) -> Result<(), StoreError>;
     /// Every event after `after_id`, sealed or not, in id order.
-    async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<crate::audit_chain::ChainedEvent>, StoreError>;
+    async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError>;
     async fn count_unsealed_audit(&self) -> Result<u64, StoreError>;
     /// The smallest event id left, if any.
     async fn first_audit_id(&self) -> Result<Option<i64>, StoreError>;
     /// The id of the newest event (by time) before `at`.
     async fn newest_audit_id_before(&self, at: i64) -> Result<Option<i64>, StoreError>;
-    async fn audit_event(&self, id: i64) -> Result<Option<crate::audit_chain::ChainedEvent>, StoreError>;
+    async fn audit_event(&self, id: i64) -> Result<Option<crate::audit::ChainedEvent>, StoreError>;
     /// Records a checkpoint; one already there for its event is kept.
-    async fn insert_audit_checkpoint(&self, checkpoint: &crate::audit_chain::AuditCheckpoint) -> Result<(), StoreError>;
+    async fn insert_audit_checkpoint(&self, checkpoint: &crate::audit::AuditCheckpoint) -> Result<(), StoreError>;
     /// The newest checkpoint of an event before `first_event` (or the newest of all when `None`).
-    async fn audit_checkpoint_before(&self, first_event: Option<i64>) -> Result<Option<crate::audit_chain::AuditCheckpoint>, StoreError>;
+    async fn audit_checkpoint_before(&self, first_event: Option<i64>) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError>;
     /// Deletes up to `limit` events with ids up to `through`, oldest first; returns how many.
     async fn delete_audit_through(&self, through: i64, limit: i64) -> Result<u64, StoreError>;
     async fn delete_audit_checkpoints_before(&self, event_id: i64) -> Result<u64, StoreError>;
@@ -124,86 +123,23 @@ pub trait JobStore: Send + Sync {
     async fn fail_job(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError>;
 }
 
+/// The storage every feature shares, through `Deps`. It names no feature: each feature
+/// declares its own store traits in its own file, and a feature's service holds a handle
+/// that combines the few it uses (wired in `services`).
 #[async_trait]
-pub trait RecoveryStore: Send + Sync {
-    /// In one transaction: voids the account's unused tokens of the same purpose (S1.6),
-    /// stores the new token's hash and writes the message that carries it.
-    async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError>;
-    /// In one transaction, for a "forgot password" job: nothing when a token with `token`'s id
-    /// exists (the job ran before a crash and is run again); else counts one attempt under
-    /// `limits` (refusing when one is spent, counting nothing), then does what
-    /// [`issue_recovery_token`](Self::issue_recovery_token) does. A crash anywhere leaves
-    /// either all of it or none: a job run twice neither counts twice nor emails twice.
-    async fn issue_reset_within_limits(
-        &self,
-        limits: &[ThrottleKey],
-        now: i64,
-        token: &NewRecoveryToken,
-        message: &NewMessage,
-    ) -> Result<ResetIssue, StoreError>;
-    /// In one transaction: voids the account's unused tokens of `replacing`'s purpose and
-    /// stores it (when given), stores each of `adding` beside what exists (report links are
-    /// voided by nothing but their own use or expiry), and writes the message that carries them.
-    async fn issue_tokens(
-        &self,
-        replacing: Option<&NewRecoveryToken>,
-        adding: &[NewRecoveryToken],
-        message: &NewMessage,
-    ) -> Result<(), StoreError>;
-    /// Spends a live token by its id, once: exactly one of concurrent redemptions wins.
-    async fn redeem_token(&self, purpose: Purpose, id: &str, now: i64) -> Result<bool, StoreError>;
-    async fn find_valid_token(&self, purpose: Purpose, token_hash: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
-    /// A live token by its id (a reset continued after its emailed code was verified).
-    async fn find_valid_token_by_id(&self, purpose: Purpose, id: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
-    /// The newest live password-reset token of the account a login names, in one query
-    /// whether or not the account exists (S2.5: reset by code does the same work for all).
-    async fn reset_code_target(&self, login_key: &str, now: i64) -> Result<Option<ValidToken>, StoreError>;
-    /// In one transaction: sets the password, voids every reset link, ends every session but
-    /// `keep_session`, and writes the notice. Returns how many sessions ended.
-    async fn change_password(
-        &self,
-        account: &AccountId,
-        password_hash: &str,
-        keep_session: &str,
-        notice: &NewMessage,
-        now: i64,
-    ) -> Result<u64, StoreError>;
-    /// When the account's newest token of a purpose was issued, if any.
-    async fn last_token_issued_at(&self, account: &AccountId, purpose: Purpose) -> Result<Option<i64>, StoreError>;
-    /// In one transaction: redeems the token (exactly one of concurrent redemptions wins,
-    /// S1.4), sets the password, voids every other reset token (S1.6), ends every session
-    /// (S1.11), clears the login throttles, issues the "this wasn't me" token and writes the
-    /// confirmation. `None` when the token could no longer be redeemed; else sessions ended.
-    async fn complete_password_reset(&self, completion: &PasswordResetCompletion) -> Result<Option<u64>, StoreError>;
-}
-
-#[async_trait]
-pub trait Store:
-    AccountStore
-    + SessionStore
-    + ThrottleStore
-    + AuditStore
-    + OutboxStore
-    + JobStore
-    + RecoveryStore
-    + crate::roles::RoleStore
-    + crate::content::ContentStore
-    + crate::factors::FactorStore
-    + crate::approval::ApprovalStore
-    + crate::payments::WithdrawalStore
-    + crate::email_change::EmailChangeStore
-    + crate::delivery_failures::DeliveryFailureStore
-    + crate::trusted_device::DeviceStore
-    + crate::compromise::CompromiseStore
-    + crate::two_step_reset::TwoStepResetStore
-    + crate::activity::ActivityStore
-    + crate::recovery_request::RecoveryRequestStore
-    + crate::support::SupportStore
-    + crate::support_actions::SupportActionStore
-    + crate::retention::RetentionStore
-    + crate::breached::FailOpenStore
-    + std::fmt::Debug
-{
+pub trait SharedStore: AccountStore + SessionStore + ThrottleStore + AuditStore + OutboxStore + JobStore + std::fmt::Debug {
     /// Is the database reachable (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Declares the storage a feature's service holds: one trait that combines the few store
+/// traits the feature uses, implemented by every type that implements them. Keeps each
+/// feature's needs in its own file, so this file names no feature.
+#[macro_export]
+macro_rules! storage_trait {
+    ($(#[$meta:meta])* $vis:vis trait $name:ident: $($bound:path),+ $(,)?) => {
+        $(#[$meta])*
+        $vis trait $name: $($bound +)+ std::fmt::Debug + Send + Sync {}
+        impl<T: $($bound +)+ std::fmt::Debug + Send + Sync + ?Sized> $name for T {}
+    };
 }

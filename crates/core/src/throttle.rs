@@ -18,7 +18,7 @@
 //! answers like a wrong password, so a 429 never links two aliases (S2.1, S3.9).
 //!
 //! Every guess is counted before its secret is compared, in one database transaction that
-//! also checks the limits (S3.7, S3.8): see [`crate::store::ThrottleStore::claim_attempt`].
+//! also checks the limits (S3.7, S3.8): see `ThrottleStore::claim_attempt` in the store module.
 
 use std::net::IpAddr;
 

@@ -22,13 +22,25 @@ use crate::deps::Deps;
 use crate::factors::FactorKind;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
-use crate::recovery::RecoveryToken;
 use crate::report_link::{ReportedEvent, report_link};
 use crate::reset_hold::cancelled_notice;
 use crate::session::{SessionRecord, SessionStage, SessionToken};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
+use crate::token::RecoveryToken;
 use async_trait::async_trait;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `TwoStepReset` reads and writes.
+    pub trait TwoStepResetStorage:
+        crate::store::AccountStore,
+        crate::factors::FactorStore,
+        TwoStepResetStore,
+        crate::reset_hold::ResetHoldStore,
+        crate::report_link::ReportLinkStore,
+        crate::sign_in::SignInStorage,
+}
 
 /// How long the confirm link works.
 pub const CONFIRM_TTL_SECONDS: i64 = 24 * 3600;
@@ -113,10 +125,6 @@ pub trait TwoStepResetStore: Send + Sync {
     async fn latest_two_step_reset(&self, account: &AccountId) -> Result<Option<TwoStepResetRecord>, StoreError>;
     /// When the newest cancelled *wait* (a confirmed request) of the account was cancelled.
     async fn last_cancelled_wait(&self, account: &AccountId) -> Result<Option<i64>, StoreError>;
-    /// Whether a confirmed request waits (or is ready) on the account.
-    async fn two_step_reset_waiting(&self, account: &AccountId) -> Result<bool, StoreError>;
-    /// The id of the account's request that is requested or waiting, if any.
-    async fn running_two_step_reset(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
     /// In one transaction: `false` when a wait already runs; else voids the account's
     /// unconfirmed requests, stores this one and writes the confirm email.
     async fn insert_two_step_reset(&self, reset: &NewTwoStepReset, message: &NewMessage) -> Result<bool, StoreError>;
@@ -134,9 +142,6 @@ pub trait TwoStepResetStore: Send + Sync {
         wait: &StartWait,
         messages: &[NewMessage],
     ) -> Result<bool, StoreError>;
-    /// Cancels a requested or waiting request, voids its links, deletes its unsent finish
-    /// email and writes the messages; `false` when it was not running any more.
-    async fn cancel_two_step_reset(&self, id: &str, now: i64, messages: &[NewMessage]) -> Result<bool, StoreError>;
     /// In one transaction: redeems the finish link of a waiting request whose wait is over,
     /// removes every 2-step method and recovery code of the account, ends its sessions and
     /// trusted devices, and writes the messages. `false` when it could not be redeemed.
@@ -176,7 +181,7 @@ impl<'de> serde::Deserialize<'de> for TwoStepResetToken {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let typed = crate::input::text(deserializer)?;
         let token = RecoveryToken::parse(secrecy::ExposeSecret::expose_secret(&typed));
-        token.map(Self).ok_or_else(|| crate::input::refuse(crate::input::Refused::TwoStepResetLink))
+        token.map(Self).ok_or_else(|| crate::input::refuse(TwoStepResetError::InvalidToken))
     }
 }
 
@@ -218,12 +223,13 @@ pub struct ResetStatus {
 #[derive(Debug, Clone)]
 pub struct TwoStepReset {
     deps: Deps,
+    store: Arc<dyn TwoStepResetStorage>,
     wait_seconds: i64,
 }
 
 impl TwoStepReset {
-    pub fn new(deps: Deps, wait_seconds: i64) -> Self {
-        Self { deps, wait_seconds }
+    pub fn new(deps: Deps, store: Arc<dyn TwoStepResetStorage>, wait_seconds: i64) -> Self {
+        Self { store, deps, wait_seconds }
     }
 
     pub fn wait_seconds(&self) -> i64 {
@@ -246,7 +252,7 @@ impl TwoStepReset {
     /// A text to every confirmed phone of the account: no link, ever.
     async fn texts(&self, account: &Account, text: &str, now: i64) -> Result<Vec<NewMessage>, TwoStepResetError> {
         let content = self.deps.composer.compose(&Notice::TwoStepResetText { text }).map_err(TwoStepResetError::Compose)?;
-        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factors = self.store.factors_of(&account.id).await?;
         Ok(factors
             .iter()
             .filter(|f| f.kind == FactorKind::Sms && f.confirmed_at.is_some())
@@ -257,8 +263,8 @@ impl TwoStepReset {
     /// Where the account's reset stands.
     pub async fn status(&self, account: &Account) -> Result<ResetStatus, TwoStepResetError> {
         let now = self.deps.now();
-        let latest = self.deps.store.latest_two_step_reset(&account.id).await?;
-        let cancelled = self.deps.store.last_cancelled_wait(&account.id).await?;
+        let latest = self.store.latest_two_step_reset(&account.id).await?;
+        let cancelled = self.store.last_cancelled_wait(&account.id).await?;
         let new_request_after = cancelled.map(|at| at + COOL_OFF_SECONDS).filter(|until| *until > now);
         let none = ResetStatus { status: "none", ready_at: None, remaining_seconds: None, new_request_after };
         let Some(latest) = latest else { return Ok(none) };
@@ -284,13 +290,13 @@ impl TwoStepReset {
             return Err(TwoStepResetError::PasswordFirst);
         }
         let now = self.deps.now();
-        if let Some(at) = self.deps.store.last_cancelled_wait(&account.id).await?
+        if let Some(at) = self.store.last_cancelled_wait(&account.id).await?
             && at + COOL_OFF_SECONDS > now
         {
             self.deps.audit(AuditEvent::TwoStepResetRefused, Some(&account.id), ctx, "cancelled in the last 7 days").await?;
             return Err(TwoStepResetError::RecentlyCancelled(at + COOL_OFF_SECONDS));
         }
-        if self.deps.store.two_step_reset_waiting(&account.id).await? {
+        if self.store.two_step_reset_waiting(&account.id).await? {
             return Err(TwoStepResetError::AlreadyRunning);
         }
         let cap = [ThrottleKey {
@@ -314,7 +320,7 @@ impl TwoStepReset {
             created_at: now,
             confirm_expires_at: now + CONFIRM_TTL_SECONDS,
         };
-        if !self.deps.store.insert_two_step_reset(&reset, &message).await? {
+        if !self.store.insert_two_step_reset(&reset, &message).await? {
             return Err(TwoStepResetError::AlreadyRunning);
         }
         self.deps.audit(AuditEvent::TwoStepResetRequested, Some(&account.id), ctx, "confirm link sent").await?;
@@ -326,14 +332,13 @@ impl TwoStepReset {
     pub async fn confirm(&self, token: &TwoStepResetToken, ctx: &RequestContext) -> Result<i64, TwoStepResetError> {
         let now = self.deps.now();
         let confirm_hash = self.hash(ResetLink::Confirm, token.token());
-        let reset =
-            self.deps.store.find_two_step_reset(ResetLink::Confirm, &confirm_hash, now).await?.ok_or(TwoStepResetError::InvalidToken)?;
-        let account = self.deps.store.get_account(&reset.account_id).await?.ok_or(TwoStepResetError::InvalidToken)?;
+        let reset = self.store.find_two_step_reset(ResetLink::Confirm, &confirm_hash, now).await?.ok_or(TwoStepResetError::InvalidToken)?;
+        let account = self.store.get_account(&reset.account_id).await?.ok_or(TwoStepResetError::InvalidToken)?;
         let ready_at = now + self.wait_seconds;
         let (cancel, finish) = (RecoveryToken::generate(), RecoveryToken::generate());
         let base = &self.deps.base_url;
         let when = crate::clock::rfc2822(ready_at);
-        let report = report_link(&self.deps, &account.id, ReportedEvent::TwoStepResetStarted).await?;
+        let report = report_link(&self.deps, &*self.store, &account.id, ReportedEvent::TwoStepResetStarted).await?;
         let announce = format!(
             "A 2-step reset of your account was confirmed. Unless it is cancelled, every 2-step verification method and recovery code of your account will be removed after {when}, and whoever finishes it (with your password) can sign in without them.\n\nUntil then your email, password, phone, methods and withdrawals cannot change.\n\nIf you did not ask for this, cancel it now:\n\n{base}two-step-reset/cancel?token={}\n\nSigning in with one of your methods also cancels it.\n\nIf someone else started it, they know your password: this wasn't me, lock my account (it also cancels the reset):\n\n{report}",
             cancel.expose()
@@ -356,7 +361,7 @@ impl TwoStepReset {
             finish_message_id: finish_message.id.clone(),
         };
         messages.push(finish_message);
-        if !self.deps.store.start_two_step_wait(&reset.id, &confirm_hash, now, &wait, &messages).await? {
+        if !self.store.start_two_step_wait(&reset.id, &confirm_hash, now, &wait, &messages).await? {
             return Err(TwoStepResetError::InvalidToken);
         }
         self.deps.audit(AuditEvent::TwoStepResetStarted, Some(&account.id), ctx, &format!("ready at {ready_at}")).await?;
@@ -367,11 +372,14 @@ impl TwoStepReset {
     pub async fn cancel(&self, token: &TwoStepResetToken, ctx: &RequestContext) -> Result<(), TwoStepResetError> {
         let now = self.deps.now();
         let hash = self.hash(ResetLink::Cancel, token.token());
-        let reset = self.deps.store.find_two_step_reset(ResetLink::Cancel, &hash, now).await?.ok_or(TwoStepResetError::InvalidToken)?;
-        let account = self.deps.store.get_account(&reset.account_id).await?.ok_or(TwoStepResetError::InvalidToken)?;
+        let reset = self.store.find_two_step_reset(ResetLink::Cancel, &hash, now).await?.ok_or(TwoStepResetError::InvalidToken)?;
+        let account = self.store.get_account(&reset.account_id).await?.ok_or(TwoStepResetError::InvalidToken)?;
         let messages: Vec<NewMessage> =
-            cancelled_notice(&self.deps, &account, "someone used the cancel link in our email", now).await?.into_iter().collect();
-        if !self.deps.store.cancel_two_step_reset(&reset.id, now, &messages).await? {
+            cancelled_notice(&self.deps, &*self.store, &account, "someone used the cancel link in our email", now)
+                .await?
+                .into_iter()
+                .collect();
+        if !self.store.cancel_two_step_reset(&reset.id, now, &messages).await? {
             return Err(TwoStepResetError::InvalidToken);
         }
         self.deps.audit(AuditEvent::TwoStepResetCancelled, Some(&account.id), ctx, "cancel link").await?;
@@ -394,8 +402,7 @@ impl TwoStepReset {
         }
         let now = self.deps.now();
         let finish_hash = self.hash(ResetLink::Finish, token.token());
-        let reset =
-            self.deps.store.find_two_step_reset(ResetLink::Finish, &finish_hash, now).await?.ok_or(TwoStepResetError::InvalidToken)?;
+        let reset = self.store.find_two_step_reset(ResetLink::Finish, &finish_hash, now).await?.ok_or(TwoStepResetError::InvalidToken)?;
         // Another account's link is as good as no link.
         if reset.account_id != account.id {
             return Err(TwoStepResetError::InvalidToken);
@@ -406,7 +413,7 @@ impl TwoStepReset {
         }
         let proof = WaitElapsed { account: account.id.clone(), reset_id: reset.id };
         self.remove_lost_methods(proof, account, &finish_hash, ctx).await?;
-        let token = crate::sign_in::start_session(&self.deps, &account.id, ctx, SessionStage::Full).await?;
+        let token = crate::sign_in::start_session(&self.deps, &*self.store, &account.id, ctx, SessionStage::Full).await?;
         self.deps.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, "password+two_step_reset").await?;
         Ok(token)
     }
@@ -424,7 +431,7 @@ impl TwoStepReset {
             return Err(TwoStepResetError::InvalidToken);
         }
         let now = self.deps.now();
-        let report = report_link(&self.deps, &account.id, ReportedEvent::TwoStepResetStarted).await?;
+        let report = report_link(&self.deps, &*self.store, &account.id, ReportedEvent::TwoStepResetStarted).await?;
         let body = format!(
             "Your 2-step reset was finished: every 2-step verification method and recovery code of your account was removed, and every session was signed out.\n\nWhen: {}\nFrom: {}\n\nSet up a new method in Security settings now.\n\nIf this was not you, lock your account at once (this wasn't me):\n\n{report}",
             crate::clock::rfc2822(now),
@@ -433,7 +440,7 @@ impl TwoStepReset {
         let mut messages = vec![self.email(account, "two_step_reset_completed", "Your 2-step verification was reset", &body, now)?];
         let text = "the 2-step reset of your account was finished: this phone no longer signs you in. Not you? Contact support.";
         messages.extend(self.texts(account, text, now).await?);
-        if !self.deps.store.complete_two_step_reset(&by.reset_id, finish_hash, now, &messages).await? {
+        if !self.store.complete_two_step_reset(&by.reset_id, finish_hash, now, &messages).await? {
             return Err(TwoStepResetError::InvalidToken);
         }
         self.deps.audit(AuditEvent::TwoStepResetCompleted, Some(&account.id), ctx, "methods, recovery codes and sessions removed").await?;

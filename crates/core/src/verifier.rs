@@ -19,6 +19,18 @@ use crate::step_up::{NotYourProof, StepUpRequired};
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
 use secrecy::ExposeSecret;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `Verifier` reads and writes.
+    pub trait VerifierStorage:
+        crate::store::AccountStore,
+        crate::factors::FactorStore,
+        crate::store::OutboxStore,
+        crate::store::ThrottleStore,
+        crate::report_link::ReportLinkStore,
+        crate::reset_hold::ResetHoldStore,
+}
 
 /// Lifetime of a code sent by SMS or email (S1.5, S5.5).
 pub const OTP_TTL_SECONDS: i64 = 10 * 60;
@@ -124,12 +136,13 @@ fn factor_limits(account: &AccountId, factor_id: &str) -> Vec<ThrottleKey> {
 #[derive(Debug, Clone)]
 pub struct Verifier {
     pub(crate) deps: Deps,
+    pub(crate) store: Arc<dyn VerifierStorage>,
     pub(crate) settings: TwoStepSettings,
 }
 
 impl Verifier {
-    pub fn new(deps: Deps, settings: TwoStepSettings) -> Self {
-        Self { deps, settings }
+    pub fn new(deps: Deps, store: Arc<dyn VerifierStorage>, settings: TwoStepSettings) -> Self {
+        Self { store, deps, settings }
     }
 
     pub fn settings(&self) -> &TwoStepSettings {
@@ -146,7 +159,7 @@ impl Verifier {
     /// Every enrolled method, as Security settings list them, with `available` false for a
     /// phone when this server cannot send texts.
     pub async fn enrolled_methods(&self, account: &Account) -> Result<Vec<MethodView>, TwoStepError> {
-        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factors = self.store.factors_of(&account.id).await?;
         let mut views = Vec::new();
         for f in factors.iter().filter(|f| f.confirmed_at.is_some()) {
             if f.kind == FactorKind::Email && !self.settings.email_codes_enabled {
@@ -158,7 +171,7 @@ impl Verifier {
                 FactorKind::Email => mask_email(&account.email),
                 FactorKind::SecurityQuestion => question_text(&f.label).unwrap_or("Security question").to_owned(),
                 FactorKind::RecoveryCode => {
-                    let left = self.deps.store.recovery_codes_left(&account.id).await?;
+                    let left = self.store.recovery_codes_left(&account.id).await?;
                     if left == 0 {
                         continue;
                     }
@@ -181,7 +194,7 @@ impl Verifier {
 
     /// Whether the account has 2-step on: any confirmed method besides recovery codes.
     pub async fn two_step_enabled(&self, account: &AccountId) -> Result<bool, StoreError> {
-        let factors = self.deps.store.factors_of(account).await?;
+        let factors = self.store.factors_of(account).await?;
         // Email codes the operator turned off no longer count: they could not be used.
         let usable = |f: &&FactorRecord| f.kind != FactorKind::Email || self.settings.email_codes_enabled;
         Ok(factors.iter().filter(usable).any(|f| f.confirmed_at.is_some() && f.kind != FactorKind::RecoveryCode))
@@ -201,7 +214,7 @@ impl Verifier {
     ) -> Result<(), TwoStepError> {
         let now = self.deps.clock.unix();
         let when = crate::clock::rfc2822(now);
-        let report_link = crate::report_link::report_link(&self.deps, &account.id, event).await?;
+        let report_link = crate::report_link::report_link(&self.deps, &*self.store, &account.id, event).await?;
         let content = self
             .deps
             .composer
@@ -214,7 +227,7 @@ impl Verifier {
             })
             .map_err(TwoStepError::Compose)?;
         let message = NewMessage::email(account.email.as_str(), "security_change", Some(account.id.clone()), content, now);
-        self.deps.store.enqueue_message(&message).await?;
+        self.store.enqueue_message(&message).await?;
         Ok(())
     }
 
@@ -227,7 +240,7 @@ impl Verifier {
         binding: &Binding<'_>,
         ctx: &RequestContext,
     ) -> Result<(), TwoStepError> {
-        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factors = self.store.factors_of(&account.id).await?;
         let factor = factors.iter().find(|f| f.id == method_id && f.confirmed_at.is_some()).ok_or(TwoStepError::UnknownMethod)?;
         if !factor.kind.is_sent() {
             return Err(TwoStepError::NotSendable);
@@ -251,7 +264,7 @@ impl Verifier {
         ctx: &RequestContext,
     ) -> Result<(), TwoStepError> {
         let now = self.deps.clock.unix();
-        if let Some(last) = self.deps.store.last_otp_sent_at(&factor.id).await?
+        if let Some(last) = self.store.last_otp_sent_at(&factor.id).await?
             && now - last < RESEND_COOLDOWN_SECONDS
         {
             return Err(TwoStepError::ResendTooSoon(RESEND_COOLDOWN_SECONDS - (now - last)));
@@ -294,21 +307,21 @@ impl Verifier {
             FactorKind::Sms => NewMessage::sms(factor.secret.expose(), "verification_code", Some(account.id.clone()), content, now),
             _ => NewMessage::email(account.email.as_str(), "verification_code", Some(account.id.clone()), content, now),
         };
-        self.deps.store.insert_otp(&otp, &message).await?;
+        self.store.insert_otp(&otp, &message).await?;
         self.deps.audit(AuditEvent::CodeSent, Some(&account.id), ctx, factor.kind.as_str()).await?;
         Ok(())
     }
 
     /// Checks a sent code for a binding and method, spending it when right.
     pub(crate) async fn check_otp(&self, binding: &str, factor: &FactorRecord, code: &FactorCode, now: i64) -> Result<bool, TwoStepError> {
-        match self.deps.store.latest_otp(binding, &factor.id, now).await? {
+        match self.store.latest_otp(binding, &factor.id, now).await? {
             Some(otp) if otp.attempts < OTP_MAX_ATTEMPTS => {
-                if !self.deps.store.claim_otp_attempt(&otp.id, OTP_MAX_ATTEMPTS).await? {
+                if !self.store.claim_otp_attempt(&otp.id, OTP_MAX_ATTEMPTS).await? {
                     return Ok(false);
                 }
                 let typed = self.deps.key.keyed_hash(&format!("otp:{}", otp.id), normalise_code(code.expose()).as_bytes());
                 if subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), otp.code_hash.as_bytes()).into() {
-                    Ok(self.deps.store.consume_otp(&otp.id, now).await?)
+                    Ok(self.store.consume_otp(&otp.id, now).await?)
                 } else {
                     Ok(false)
                 }
@@ -321,7 +334,7 @@ impl Verifier {
     /// spent, tries left): pages then ask for it rather than offer to send one.
     pub async fn code_is_live(&self, binding_key: &str, method_id: &str) -> Result<bool, TwoStepError> {
         let now = self.deps.clock.unix();
-        Ok(self.deps.store.latest_otp(binding_key, method_id, now).await?.is_some_and(|otp| otp.attempts < OTP_MAX_ATTEMPTS))
+        Ok(self.store.latest_otp(binding_key, method_id, now).await?.is_some_and(|otp| otp.attempts < OTP_MAX_ATTEMPTS))
     }
 
     /// Count, then compare (S3.4, S3.7, S3.8): one try at a method is counted before its
@@ -347,7 +360,7 @@ impl Verifier {
             key: format!("second-step-failed:{pending_session}"),
             rule: ThrottleRule::Budget { limit: 1, window: 3600, cooldown: 0 },
         };
-        if self.deps.store.count_attempt(&key, now).await? == 1 {
+        if self.store.count_attempt(&key, now).await? == 1 {
             self.notify(account, "Someone entered your password correctly but did not pass 2-step verification. If that was not you, change your password now.", ctx).await?;
         }
         Ok(())
@@ -370,7 +383,7 @@ impl Verifier {
         binding: &Binding<'_>,
         ctx: &RequestContext,
     ) -> Result<FactorKind, TwoStepError> {
-        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factors = self.store.factors_of(&account.id).await?;
         let Some(factor) = factors.iter().find(|f| f.id == method_id && f.confirmed_at.is_some()) else {
             return Err(TwoStepError::Invalid);
         };
@@ -386,7 +399,7 @@ impl Verifier {
             FactorKind::Totp => {
                 let secret = TotpSecret::open(factor.secret.expose(), &self.deps.key).map_err(|_| TwoStepError::Seal)?;
                 match secret.matching_step(code.expose(), now, factor.last_used_step) {
-                    Some(step) => self.deps.store.advance_totp_step(&factor.id, step).await?,
+                    Some(step) => self.store.advance_totp_step(&factor.id, step).await?,
                     None => {
                         if secret.matching_step(code.expose(), now, None).is_some() {
                             // A right code used twice: someone may have seen it (S5.3).
@@ -403,13 +416,10 @@ impl Verifier {
                 matches!(self.deps.hasher.verify(&answer, Some(factor.secret.expose())).await?, Verified::Yes | Verified::YesRehashed(_))
             }
             FactorKind::RecoveryCode => {
-                let used = self
-                    .deps
-                    .store
-                    .use_recovery_code(&account.id, &recovery_code_hash(&self.deps.key, &account.id, code.expose()), now)
-                    .await?;
+                let used =
+                    self.store.use_recovery_code(&account.id, &recovery_code_hash(&self.deps.key, &account.id, code.expose()), now).await?;
                 if used {
-                    let left = self.deps.store.recovery_codes_left(&account.id).await?;
+                    let left = self.store.recovery_codes_left(&account.id).await?;
                     self.deps.audit(AuditEvent::RecoveryCodeUsed, Some(&account.id), ctx, &format!("{left} left")).await?;
                     self.notify(account, &format!("A recovery code was used to verify it is you. {left} codes are left."), ctx).await?;
                 }
@@ -447,7 +457,7 @@ impl Verifier {
         if let Some(wait) = self.deps.claim(&keys).await? {
             return Err(TwoStepError::Throttled(wait));
         }
-        let found = self.deps.store.find_for_login(account.username.key().as_str()).await?;
+        let found = self.store.find_for_login(account.username.key().as_str()).await?;
         let verified = self.deps.hasher.verify(password, found.as_ref().map(|(_, h)| h.as_str())).await?;
         if verified == Verified::No {
             self.deps.audit(AuditEvent::SecondFactorFailed, Some(&account.id), ctx, "password").await?;
@@ -457,7 +467,7 @@ impl Verifier {
     }
 
     pub(crate) async fn is_security_question(&self, account: &AccountId, method_id: &str) -> Result<bool, StoreError> {
-        let factors = self.deps.store.factors_of(account).await?;
+        let factors = self.store.factors_of(account).await?;
         Ok(factors.iter().any(|f| f.id == method_id && f.kind == FactorKind::SecurityQuestion))
     }
 }

@@ -12,7 +12,7 @@ impl TwoStep {
     /// The account's approval, while it can still be approved and spent.
     pub async fn live_approval(&self, account: &Account, approval_id: &str) -> Result<Option<Approval>, TwoStepError> {
         let now = self.deps.now();
-        Ok(self.deps.store.get_approval(&account.id, approval_id).await?.filter(|a| a.expires_at > now && a.used_at.is_none()))
+        Ok(self.store.get_approval(&account.id, approval_id).await?.filter(|a| a.expires_at > now && a.used_at.is_none()))
     }
 
     /// Verifies a method for one approval (its context is what the user saw).
@@ -32,7 +32,7 @@ impl TwoStep {
         }
         let binding_key = format!("approval:{}", approval.id);
         self.verifier.verify_method(account, method_id, code, &Binding { key: &binding_key, purpose: "withdrawal" }, ctx).await?;
-        self.deps.store.mark_approved(&approval.id, now).await?;
+        self.store.mark_approved(&approval.id, now).await?;
         self.deps.audit(AuditEvent::SteppedUp, Some(&account.id), ctx, &format!("approval for {}", approval.purpose)).await?;
         Ok(Approval { approved_at: Some(now), ..approval })
     }

@@ -21,13 +21,13 @@ impl TwoStep {
     /// Confirming an enrolment needs this account's step-up, or an enrolment started within
     /// the enrolment window (never a `SteppedUp` made where no step-up happened).
     async fn may_finish_enrolment(&self, by: Option<&SteppedUp>, account: &Account, method_id: &str) -> Result<(), TwoStepError> {
-        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
+        crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
         if let Some(proof) = by {
             proof.check_owner(&account.id)?;
             return Ok(());
         }
         let now = self.deps.now();
-        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factors = self.store.factors_of(&account.id).await?;
         if factors.iter().any(|f| f.id == method_id && f.confirmed_at.is_none() && now - f.created_at <= ENROL_WINDOW_SECONDS) {
             return Ok(());
         }
@@ -36,7 +36,7 @@ impl TwoStep {
 
     pub async fn start_totp(&self, by: &SteppedUp, account: &Account) -> Result<TotpEnrolment, TwoStepError> {
         by.check_owner(&account.id)?;
-        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
+        crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
         let secret = TotpSecret::generate();
         let factor = FactorRecord {
             id: uuid::Uuid::new_v4().to_string(),
@@ -49,7 +49,7 @@ impl TwoStep {
             last_used_step: None,
             created_at: self.deps.clock.unix(),
         };
-        self.deps.store.insert_factor(&factor).await?;
+        self.store.insert_factor(&factor).await?;
         Ok(TotpEnrolment {
             method_id: factor.id,
             otpauth_uri: secret.otpauth_uri(&self.verifier.settings.issuer, account.username.as_str()),
@@ -61,7 +61,7 @@ impl TwoStep {
     /// check as confirming it.
     pub async fn pending_totp(&self, by: Option<&SteppedUp>, account: &Account, method_id: &str) -> Result<TotpEnrolment, TwoStepError> {
         self.may_finish_enrolment(by, account, method_id).await?;
-        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factors = self.store.factors_of(&account.id).await?;
         let factor = factors
             .iter()
             .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
@@ -84,7 +84,7 @@ impl TwoStep {
         ctx: &RequestContext,
     ) -> Result<(), TwoStepError> {
         self.may_finish_enrolment(by, account, method_id).await?;
-        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factors = self.store.factors_of(&account.id).await?;
         let factor = factors
             .iter()
             .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
@@ -97,8 +97,8 @@ impl TwoStep {
             return Err(TwoStepError::InvalidTotp);
         };
         self.deps.settle(&limits).await?;
-        self.deps.store.advance_totp_step(&factor.id, step).await?;
-        self.deps.store.confirm_factor(&account.id, &factor.id, now).await?;
+        self.store.advance_totp_step(&factor.id, step).await?;
+        self.store.confirm_factor(&account.id, &factor.id, now).await?;
         self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "totp").await?;
         let event = ReportedEvent::MethodAdded { method_id: factor.id.clone() };
         self.verifier.notify_event(account, "An authenticator app was added as a 2-step verification method.", event, ctx).await
@@ -114,7 +114,7 @@ impl TwoStep {
         ctx: &RequestContext,
     ) -> Result<(String, String), TwoStepError> {
         by.check_owner(&account.id)?;
-        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
+        crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
         if !self.verifier.settings.sms_available {
             return Err(TwoStepError::SmsUnavailable);
         }
@@ -139,7 +139,7 @@ impl TwoStep {
             last_used_step: None,
             created_at: self.deps.clock.unix(),
         };
-        self.deps.store.insert_factor(&factor).await?;
+        self.store.insert_factor(&factor).await?;
         let binding = format!("enrol:{}", factor.id);
         self.verifier.deliver_code(account, &factor, &Binding { key: &binding, purpose: "enrol" }, ctx).await?;
         Ok((factor.id, factor.label))
@@ -157,7 +157,7 @@ impl TwoStep {
         if !self.verifier.settings.sms_available {
             return Err(TwoStepError::SmsUnavailable);
         }
-        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factors = self.store.factors_of(&account.id).await?;
         let factor = factors
             .iter()
             .find(|f| f.id == method_id && f.kind == FactorKind::Sms && f.confirmed_at.is_none())
@@ -170,7 +170,7 @@ impl TwoStep {
             return Err(TwoStepError::WrongEnrolmentCode);
         }
         self.deps.settle(&limits).await?;
-        self.deps.store.confirm_factor(&account.id, &factor.id, now).await?;
+        self.store.confirm_factor(&account.id, &factor.id, now).await?;
         self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "sms").await?;
         let change = format!("The phone number {} was added for text-message codes.", factor.label);
         self.verifier.notify_event(account, &change, ReportedEvent::MethodAdded { method_id: factor.id.clone() }, ctx).await
@@ -178,7 +178,7 @@ impl TwoStep {
 
     pub async fn add_email_codes(&self, by: &SteppedUp, account: &Account, ctx: &RequestContext) -> Result<String, TwoStepError> {
         by.check_owner(&account.id)?;
-        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
+        crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
         if !self.verifier.settings.email_codes_enabled {
             return Err(TwoStepError::EmailCodesDisabled);
         }
@@ -220,8 +220,8 @@ impl TwoStep {
             last_used_step: None,
             created_at: now,
         };
-        self.deps.store.insert_factor(&factor).await?;
-        self.deps.store.confirm_factor(&account.id, &factor.id, now).await?;
+        self.store.insert_factor(&factor).await?;
+        self.store.confirm_factor(&account.id, &factor.id, now).await?;
         self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, kind.as_str()).await?;
         let change = format!("{} was added as a 2-step verification method.", kind.title());
         self.verifier.notify_event(account, &change, ReportedEvent::MethodAdded { method_id: factor.id.clone() }, ctx).await?;
@@ -236,11 +236,11 @@ impl TwoStep {
         ctx: &RequestContext,
     ) -> Result<Vec<SecretString>, TwoStepError> {
         by.check_owner(&account.id)?;
-        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
+        crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
         let codes = generate_recovery_codes();
         let hashes: Vec<String> = codes.iter().map(|c| recovery_code_hash(&self.deps.key, &account.id, c.expose_secret())).collect();
         let now = self.deps.clock.unix();
-        let existing = self.deps.store.factors_of(&account.id).await?.into_iter().find(|f| f.kind == FactorKind::RecoveryCode);
+        let existing = self.store.factors_of(&account.id).await?.into_iter().find(|f| f.kind == FactorKind::RecoveryCode);
         let factor = existing.unwrap_or(FactorRecord {
             id: uuid::Uuid::new_v4().to_string(),
             account_id: account.id.clone(),
@@ -252,7 +252,7 @@ impl TwoStep {
             last_used_step: None,
             created_at: now,
         });
-        self.deps.store.replace_recovery_codes(&account.id, &factor, &hashes, now).await?;
+        self.store.replace_recovery_codes(&account.id, &factor, &hashes, now).await?;
         self.deps.audit(AuditEvent::RecoveryCodesRegenerated, Some(&account.id), ctx, "").await?;
         self.verifier.notify(account, "New recovery codes were made; the old ones no longer work.", ctx).await?;
         Ok(codes)
@@ -267,8 +267,8 @@ impl TwoStep {
         ctx: &RequestContext,
     ) -> Result<(), TwoStepError> {
         by.check_owner(&account.id)?;
-        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
-        let factors = self.deps.store.factors_of(&account.id).await?;
+        crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
+        let factors = self.store.factors_of(&account.id).await?;
         let factor = factors.iter().find(|f| f.id == method_id).ok_or(TwoStepError::UnknownMethod)?;
         let real_left = factors
             .iter()
@@ -278,7 +278,7 @@ impl TwoStep {
         if has_question && real_left == 0 {
             return Err(TwoStepError::LastRealMethod);
         }
-        self.deps.store.remove_factor(&account.id, &factor.id, self.deps.clock.unix()).await?;
+        self.store.remove_factor(&account.id, &factor.id, self.deps.clock.unix()).await?;
         self.deps.audit(AuditEvent::FactorRemoved, Some(&account.id), ctx, factor.kind.as_str()).await?;
         let change = format!("{} was removed from your 2-step verification methods.", factor.kind.title());
         self.verifier.notify_event(account, &change, ReportedEvent::MethodRemoved { method_id: factor.id.clone() }, ctx).await
@@ -286,13 +286,13 @@ impl TwoStep {
 
     pub async fn set_default_method(&self, by: &SteppedUp, account: &Account, method_id: &str) -> Result<(), TwoStepError> {
         by.check_owner(&account.id)?;
-        crate::reset_hold::refuse_while_waiting(&self.deps, &account.id).await??;
-        if self.deps.store.set_default_factor(&account.id, method_id).await? { Ok(()) } else { Err(TwoStepError::UnknownMethod) }
+        crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
+        if self.store.set_default_factor(&account.id, method_id).await? { Ok(()) } else { Err(TwoStepError::UnknownMethod) }
     }
 
     /// The masked number of a phone being enrolled, to show again after a wrong code.
     pub async fn pending_phone_label(&self, account: &Account, method_id: &str) -> Result<String, TwoStepError> {
-        let factors = self.deps.store.factors_of(&account.id).await?;
+        let factors = self.store.factors_of(&account.id).await?;
         Ok(factors.into_iter().find(|f| f.id == method_id).map(|f| f.label).unwrap_or_default())
     }
 }

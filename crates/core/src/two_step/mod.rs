@@ -21,6 +21,16 @@ use secrecy::SecretString;
 pub use crate::verifier::{
     Binding, NO_USABLE_METHOD, OTP_MAX_ATTEMPTS, OTP_TTL_SECONDS, RESEND_COOLDOWN_SECONDS, TwoStepError, TwoStepSettings,
 };
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `TwoStep` reads and writes.
+    pub trait TwoStepStorage:
+        crate::approval::ApprovalStore,
+        crate::factors::FactorStore,
+        crate::sign_in::SignInStorage,
+        crate::reset_hold::ResetHoldStorage,
+}
 
 /// How long an enrolment started after a step-up may be confirmed.
 pub const ENROL_WINDOW_SECONDS: i64 = 15 * 60;
@@ -41,14 +51,15 @@ pub enum StepUpProof<'a> {
 #[derive(Debug, Clone)]
 pub struct TwoStep {
     deps: Deps,
+    store: Arc<dyn TwoStepStorage>,
     verifier: Verifier,
     window: StepUpWindow,
 }
 
 impl TwoStep {
-    pub fn new(deps: Deps, verifier: Verifier) -> Self {
+    pub fn new(deps: Deps, store: Arc<dyn TwoStepStorage>, verifier: Verifier) -> Self {
         let window = StepUpWindow { seconds: verifier.settings.step_up_window_seconds };
-        Self { deps, verifier, window }
+        Self { store, deps, verifier, window }
     }
 
     pub fn settings(&self) -> &TwoStepSettings {
@@ -107,10 +118,10 @@ impl TwoStep {
     ) -> Result<(SessionToken, NewDevice), TwoStepError> {
         let binding = Binding { key: &pending.id_hash, purpose: "login" };
         let kind = self.verifier.verify_method(account, method_id, code, &binding, ctx).await?;
-        let token = rotate_session(&self.deps, pending, ctx).await?;
+        let token = rotate_session(&self.deps, &*self.store, pending, ctx).await?;
         // Proof the owner still has a method: a running 2-step reset ends here (issue 11 §2).
-        crate::reset_hold::cancel_after_second_step(&self.deps, account, ctx).await?;
-        let device = renew_device(&self.deps, &account.id, devices, ctx).await?;
+        crate::reset_hold::cancel_after_second_step(&self.deps, &*self.store, account, ctx).await?;
+        let device = renew_device(&self.deps, &*self.store, &account.id, devices, ctx).await?;
         self.deps.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, &format!("password+{}", kind.as_str())).await?;
         Ok((token, device))
     }
@@ -168,7 +179,7 @@ impl TwoStep {
                 }
             }
         }
-        let token = rotate_session(&self.deps, session, ctx).await?;
+        let token = rotate_session(&self.deps, &*self.store, session, ctx).await?;
         self.deps.audit(AuditEvent::SteppedUp, Some(&account.id), ctx, "").await?;
         Ok(token)
     }

@@ -10,12 +10,33 @@
 use crate::account::AccountId;
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
-use crate::recovery::Recovery;
 use crate::roles::Role;
 use crate::step_up::SteppedUp;
 use crate::store::StoreError;
 use crate::verifier::Verifier;
 use async_trait::async_trait;
+use std::sync::Arc;
+
+crate::storage_trait! {
+    /// The storage `Support` reads and writes.
+    pub trait SupportStorage:
+        crate::store::AccountStore,
+        crate::store::OutboxStore,
+        crate::store::SessionStore,
+        crate::roles::RoleStore,
+        SupportStore,
+        actions::SupportActionStore,
+        crate::store::AuditStore,
+        crate::factors::FactorStore,
+        crate::compromise::CompromiseStore,
+        crate::token::RecoveryStore,
+}
+
+pub mod actions;
+pub mod view;
+
+/// Longest reason or checklist note, in characters.
+pub const MAX_REASON_CHARS: usize = 2000;
 
 /// Longest comment an agent may write, in characters.
 pub const MAX_COMMENT_CHARS: usize = 4000;
@@ -112,9 +133,9 @@ pub enum SupportError {
     InvalidComment,
     #[error("Choose what was checked: last_sign_in, sign_in_country, payout_method, account_age or other.")]
     InvalidCheckKind,
-    #[error("Write what was checked and what the person said, in at most {} characters.", crate::support_actions::MAX_REASON_CHARS)]
+    #[error("Write what was checked and what the person said, in at most {} characters.", MAX_REASON_CHARS)]
     InvalidNote,
-    #[error("Write the reason for this action, in at most {} characters.", crate::support_actions::MAX_REASON_CHARS)]
+    #[error("Write the reason for this action, in at most {} characters.", MAX_REASON_CHARS)]
     InvalidReason,
     #[error("Choose an action: send_reset_link, lock, unlock, revoke_sessions, reset_two_step or change_email.")]
     InvalidAction,
@@ -165,16 +186,24 @@ impl From<CaseUpdate> for Result<(), SupportError> {
 #[derive(Debug, Clone)]
 pub struct Support {
     pub(crate) deps: Deps,
+    pub(crate) store: Arc<dyn SupportStorage>,
     verifier: Verifier,
     /// Sends the reset links support actions send.
-    pub(crate) recovery: Recovery,
+    /// How long a reset link an agent sends stays valid.
+    pub(crate) reset_token_ttl_seconds: i64,
     /// How long an approved two-person action waits before it applies.
     pub(crate) change_delay_seconds: i64,
 }
 
 impl Support {
-    pub fn new(deps: Deps, verifier: Verifier, recovery: Recovery, change_delay_seconds: i64) -> Self {
-        Self { deps, verifier, recovery, change_delay_seconds }
+    pub fn new(
+        deps: Deps,
+        store: Arc<dyn SupportStorage>,
+        verifier: Verifier,
+        reset_token_ttl_seconds: i64,
+        change_delay_seconds: i64,
+    ) -> Self {
+        Self { store, deps, verifier, reset_token_ttl_seconds, change_delay_seconds }
     }
 
     pub fn change_delay_seconds(&self) -> i64 {
@@ -184,7 +213,7 @@ impl Support {
     /// Whether the account may use the console at all: the role, then 2-step. Checked
     /// before the step-up, so other accounts are refused (403) without being asked to step up.
     pub async fn admit(&self, account: &AccountId) -> Result<(), SupportError> {
-        let roles = self.deps.store.roles_of(account).await?;
+        let roles = self.store.roles_of(account).await?;
         if !roles.iter().any(|r| matches!(r, Role::Support | Role::Admin)) {
             return Err(SupportError::NotAgent);
         }
@@ -201,15 +230,15 @@ impl Support {
     }
 
     pub async fn queue(&self, _agent: &Agent) -> Result<Vec<CaseSummary>, SupportError> {
-        Ok(self.deps.store.open_cases(QUEUE_LIMIT).await?)
+        Ok(self.store.open_cases(QUEUE_LIMIT).await?)
     }
 
     pub async fn case(&self, _agent: &Agent, id: &str) -> Result<CaseDetail, SupportError> {
-        self.deps.store.case_detail(id).await?.ok_or(SupportError::NoSuchCase)
+        self.store.case_detail(id).await?.ok_or(SupportError::NoSuchCase)
     }
 
     pub async fn claim(&self, agent: &Agent, id: &str, ctx: &RequestContext) -> Result<(), SupportError> {
-        let update = self.deps.store.claim_case(id, &agent.account, self.deps.now()).await?;
+        let update = self.store.claim_case(id, &agent.account, self.deps.now()).await?;
         Result::from(update)?;
         self.deps.audit(AuditEvent::SupportCaseClaimed, Some(&agent.account), ctx, &format!("case={id}")).await?;
         Ok(())
@@ -220,14 +249,14 @@ impl Support {
         if body.is_empty() || body.chars().count() > MAX_COMMENT_CHARS {
             return Err(SupportError::InvalidComment);
         }
-        let update = self.deps.store.add_agent_note(id, &agent.account, body, self.deps.now()).await?;
+        let update = self.store.add_agent_note(id, &agent.account, body, self.deps.now()).await?;
         Result::from(update)?;
         self.deps.audit(AuditEvent::SupportCaseCommented, Some(&agent.account), ctx, &format!("case={id}")).await?;
         Ok(())
     }
 
     pub async fn resolve(&self, agent: &Agent, id: &str, ctx: &RequestContext) -> Result<(), SupportError> {
-        let update = self.deps.store.resolve_case(id, &agent.account, self.deps.now()).await?;
+        let update = self.store.resolve_case(id, &agent.account, self.deps.now()).await?;
         Result::from(update)?;
         self.deps.audit(AuditEvent::SupportCaseResolved, Some(&agent.account), ctx, &format!("case={id}")).await?;
         Ok(())

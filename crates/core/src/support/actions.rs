@@ -12,19 +12,18 @@
 //!   can be applied with. Meanwhile the old address holds a cancel link and the owner's
 //!   activity page a cancel button.
 
+use super::{Agent, CaseUpdate, Support, SupportError};
 use crate::account::{Account, AccountId, EmailAddress};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::keys::random_token;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
-use crate::recovery::RecoveryToken;
 use crate::store::StoreError;
-use crate::support::{Agent, CaseUpdate, Support, SupportError};
+use crate::token::RecoveryToken;
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
 
-/// Longest reason or checklist note, in characters.
-pub const MAX_REASON_CHARS: usize = 2000;
+pub use super::MAX_REASON_CHARS;
 /// How long a proposal waits for its second agent.
 pub const APPROVAL_TTL_SECONDS: i64 = 86_400;
 /// What the keyed hash of a cancel link is bound to.
@@ -354,12 +353,12 @@ impl Support {
     }
 
     async fn account_of(&self, case_id: &str) -> Result<Account, SupportError> {
-        let case = self.deps.store.case_detail(case_id).await?.ok_or(SupportError::NoSuchCase)?;
+        let case = self.store.case_detail(case_id).await?.ok_or(SupportError::NoSuchCase)?;
         if case.summary.status == "resolved" {
             return Err(SupportError::Resolved);
         }
         let id = case.account_id.ok_or(SupportError::NoAccount)?;
-        self.deps.store.get_account(&id).await?.ok_or(SupportError::NoAccount)
+        self.store.get_account(&id).await?.ok_or(SupportError::NoAccount)
     }
 
     /// Records a check on the case's identity checklist.
@@ -381,18 +380,18 @@ impl Support {
             agent: agent.account().clone(),
             now: self.deps.now(),
         };
-        Result::from(self.deps.store.add_check(&check).await?)?;
+        Result::from(self.store.add_check(&check).await?)?;
         let detail = format!("case={case_id} kind={}", kind.as_str());
         self.deps.audit(AuditEvent::SupportCheckRecorded, Some(agent.account()), ctx, &detail).await?;
         Ok(())
     }
 
     pub async fn checks(&self, _agent: &Agent, case_id: &str) -> Result<Vec<CaseCheck>, SupportError> {
-        Ok(self.deps.store.checks_of(case_id).await?)
+        Ok(self.store.checks_of(case_id).await?)
     }
 
     pub async fn actions(&self, _agent: &Agent, case_id: &str) -> Result<Vec<ProposedAction>, SupportError> {
-        Ok(self.deps.store.actions_of_case(case_id).await?)
+        Ok(self.store.actions_of_case(case_id).await?)
     }
 
     /// An action on the account the case names: done at once, or proposed for a second agent.
@@ -422,33 +421,36 @@ impl Support {
         };
         match action {
             SupportAction::SendResetLink => {
-                self.recovery.email_reset_link(&account, now).await.map_err(|e| SupportError::Compose(e.to_string()))?;
+                crate::token::email_reset_link(&self.deps, &*self.store, &account, self.reset_token_ttl_seconds, now)
+                    .await
+                    .map_err(|e| SupportError::Compose(e.to_string()))?;
             }
             SupportAction::Lock => {
                 let notice = told("Your account was locked by support", "locked sign-in and withdrawals")?;
-                let ended = self.deps.store.support_lock(&account.id, case_id, now, &[notice]).await?;
+                let ended = self.store.support_lock(&account.id, case_id, now, &[notice]).await?;
                 self.deps.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{ended} ended by a support lock")).await?;
             }
             SupportAction::Unlock => {
                 let unusable =
                     crate::password::Password::new(random_token(32).expose_secret()).map_err(|e| SupportError::Compose(e.to_string()))?;
                 let hash = self.deps.hasher.hash(&unusable).await.map_err(|e| SupportError::Compose(e.to_string()))?;
-                if !self.deps.store.support_unlock(&account.id, &hash, now).await? {
+                if !self.store.support_unlock(&account.id, &hash, now).await? {
                     return Err(SupportError::NotLocked);
                 }
-                self.deps
-                    .store
+                self.store
                     .enqueue_message(&told(
                         "Your account was unlocked by support",
                         "unlocked sign-in; set a new password with the reset link we send next",
                     )?)
                     .await?;
-                self.recovery.email_reset_link(&account, now).await.map_err(|e| SupportError::Compose(e.to_string()))?;
+                crate::token::email_reset_link(&self.deps, &*self.store, &account, self.reset_token_ttl_seconds, now)
+                    .await
+                    .map_err(|e| SupportError::Compose(e.to_string()))?;
                 self.deps.audit(AuditEvent::AccountUnlocked, Some(&account.id), ctx, "support; a new password is required").await?;
             }
             SupportAction::RevokeSessions => {
-                let ended = self.deps.store.delete_sessions_of(&account.id).await?;
-                self.deps.store.enqueue_message(&told("Support signed out your sessions", "signed out every session")?).await?;
+                let ended = self.store.delete_sessions_of(&account.id).await?;
+                self.store.enqueue_message(&told("Support signed out your sessions", "signed out every session")?).await?;
                 self.deps.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{ended} ended by support")).await?;
             }
             SupportAction::ResetTwoStep | SupportAction::ChangeEmail => {
@@ -468,7 +470,7 @@ impl Support {
         reason: String,
         ctx: &RequestContext,
     ) -> Result<ActionOutcome, SupportError> {
-        let checks = self.deps.store.checks_of(case_id).await?;
+        let checks = self.store.checks_of(case_id).await?;
         let mut kinds: Vec<CheckKind> = checks.iter().map(|c| c.kind).filter(CheckKind::counts).collect();
         kinds.sort_by_key(|k| k.as_str());
         kinds.dedup();
@@ -477,7 +479,7 @@ impl Support {
         }
         let target = match action {
             SupportAction::ChangeEmail => {
-                let contact = self.deps.store.case_contact(case_id).await?.ok_or(SupportError::NoContact)?;
+                let contact = self.store.case_contact(case_id).await?.ok_or(SupportError::NoContact)?;
                 if contact.eq_ignore_ascii_case(account.email.as_str()) {
                     return Err(SupportError::SameEmail);
                 }
@@ -495,7 +497,7 @@ impl Support {
             agent: agent.account().clone(),
             now: self.deps.now(),
         };
-        if !self.deps.store.propose_action(&proposal).await? {
+        if !self.store.propose_action(&proposal).await? {
             return Err(SupportError::ActionWaiting);
         }
         let detail =
@@ -509,7 +511,7 @@ impl Support {
     pub async fn approve(&self, agent: &Agent, action_id: &str, reason: &str, ctx: &RequestContext) -> Result<i64, SupportError> {
         let reason = checked_text(reason, SupportError::InvalidReason)?;
         let now = self.deps.now();
-        let action = self.deps.store.support_action(action_id).await?.ok_or(SupportError::NoSuchAction)?;
+        let action = self.store.support_action(action_id).await?.ok_or(SupportError::NoSuchAction)?;
         if action.proposed_by.as_ref() == Some(agent.account()) {
             return Err(SupportError::SameAgent);
         }
@@ -523,11 +525,11 @@ impl Support {
         }
         // Bound to the target as proposed: a contact address that changed since voids it.
         if action.action == SupportAction::ChangeEmail
-            && self.deps.store.case_contact(&action.case_id).await?.as_deref() != Some(action.target.as_str())
+            && self.store.case_contact(&action.case_id).await?.as_deref() != Some(action.target.as_str())
         {
             return Err(SupportError::TargetChanged);
         }
-        let account = self.deps.store.get_account(&action.account_id).await?.ok_or(SupportError::NoAccount)?;
+        let account = self.store.get_account(&action.account_id).await?.ok_or(SupportError::NoAccount)?;
         let effective_at = now + self.change_delay_seconds;
         let cancel = RecoveryToken::generate();
         let when = crate::clock::rfc2822(effective_at);
@@ -565,7 +567,7 @@ impl Support {
             job: crate::jobs::Job::SupportActionDue(crate::jobs::SupportActionDue { action_id: action.id.clone() }),
             messages,
         };
-        if !self.deps.store.approve_action(&approval).await? {
+        if !self.store.approve_action(&approval).await? {
             return Err(SupportError::NotAwaitingApproval);
         }
         let detail = format!(
@@ -581,7 +583,7 @@ impl Support {
 
     /// The approved action a cancel link names, for its page (opening it changes nothing).
     pub async fn action_to_cancel(&self, token: &SupportCancelToken) -> Result<ProposedAction, SupportError> {
-        let action = self.deps.store.action_by_cancel_hash(&self.cancel_hash(&token.0)).await?.ok_or(SupportError::InvalidToken)?;
+        let action = self.store.action_by_cancel_hash(&self.cancel_hash(&token.0)).await?.ok_or(SupportError::InvalidToken)?;
         if action.status != ActionStatus::Approved {
             return Err(SupportError::InvalidToken);
         }
@@ -596,8 +598,7 @@ impl Support {
 
     /// The owner cancels a pending action from their activity page.
     pub async fn cancel_by_owner(&self, owner: &AccountId, action_id: &str, ctx: &RequestContext) -> Result<(), SupportError> {
-        let action =
-            self.deps.store.support_action(action_id).await?.filter(|a| &a.account_id == owner).ok_or(SupportError::NoSuchAction)?;
+        let action = self.store.support_action(action_id).await?.filter(|a| &a.account_id == owner).ok_or(SupportError::NoSuchAction)?;
         if action.status != ActionStatus::Approved {
             return Err(SupportError::NotAwaitingApproval);
         }
@@ -605,13 +606,13 @@ impl Support {
     }
 
     async fn cancel(&self, action: ProposedAction, via: &str, ctx: &RequestContext) -> Result<(), SupportError> {
-        let account = self.deps.store.get_account(&action.account_id).await?.ok_or(SupportError::NoAccount)?;
+        let account = self.store.get_account(&action.account_id).await?.ok_or(SupportError::NoAccount)?;
         let body =
             format!("The pending support change to your account (case {}) was cancelled from {via}. Nothing changed.", action.case_id);
         let notice =
             self.personal(account.email.as_str(), &account, "support_action_cancelled", "A support change was cancelled", &body)?;
         let note = format!("The pending {} was cancelled from {via}.", action.action.as_str());
-        if !self.deps.store.cancel_action(&action.id, self.deps.now(), &note, &[notice]).await? {
+        if !self.store.cancel_action(&action.id, self.deps.now(), &note, &[notice]).await? {
             return Err(SupportError::InvalidToken);
         }
         self.deps.audit(AuditEvent::SupportActionCancelled, Some(&account.id), ctx, &format!("id={} via {via}", action.id)).await?;
@@ -620,14 +621,14 @@ impl Support {
 
     /// Pending support changes of the owner's account, for their activity page.
     pub async fn pending_for_owner(&self, owner: &AccountId) -> Result<Vec<ProposedAction>, SupportError> {
-        Ok(self.deps.store.pending_actions_of(owner).await?)
+        Ok(self.store.pending_actions_of(owner).await?)
     }
 
     /// The worker's step when an approved action's time comes: mints [`TwoAgentsApproved`]
     /// from the stored approval and applies it. Nothing happens for a cancelled action.
     pub async fn apply_due_action(&self, action_id: &str) -> Result<(), SupportError> {
         let now = self.deps.now();
-        let Some(action) = self.deps.store.support_action(action_id).await? else { return Ok(()) };
+        let Some(action) = self.store.support_action(action_id).await? else { return Ok(()) };
         let Some(proof) = TwoAgentsApproved::from_approved(action, now) else { return Ok(()) };
         self.apply(proof, now).await
     }
@@ -635,12 +636,12 @@ impl Support {
     async fn apply(&self, by: TwoAgentsApproved, now: i64) -> Result<(), SupportError> {
         let action = by.action;
         let ctx = RequestContext::system();
-        let Some(account) = self.deps.store.get_account(&action.account_id).await? else { return Ok(()) };
+        let Some(account) = self.store.get_account(&action.account_id).await? else { return Ok(()) };
         let new_email = match action.action {
             SupportAction::ChangeEmail => {
                 // Still bound to the case's contact as proposed.
-                if self.deps.store.case_contact(&action.case_id).await?.as_deref() != Some(action.target.as_str()) {
-                    self.deps.store.mark_action_failed(&action.id, now).await?;
+                if self.store.case_contact(&action.case_id).await?.as_deref() != Some(action.target.as_str()) {
+                    self.store.mark_action_failed(&action.id, now).await?;
                     return Ok(());
                 }
                 Some(EmailAddress::parse(&action.target).map_err(|e| SupportError::Compose(e.to_string()))?)
@@ -662,10 +663,10 @@ impl Support {
         }
         let applied = AppliedAction { action_id: action.id.clone(), account_id: account.id.clone(), new_email, now, messages };
         let detail = format!("id={} action={} case={}", action.id, action.action.as_str(), action.case_id);
-        match self.deps.store.apply_action(&applied).await? {
+        match self.store.apply_action(&applied).await? {
             ApplyOutcome::Applied => self.deps.audit(AuditEvent::SupportActionApplied, Some(&account.id), &ctx, &detail).await?,
             ApplyOutcome::EmailTaken => {
-                self.deps.store.mark_action_failed(&action.id, now).await?;
+                self.store.mark_action_failed(&action.id, now).await?;
                 self.deps.audit(AuditEvent::SupportActionFailed, Some(&account.id), &ctx, &format!("{detail} email taken")).await?;
             }
             ApplyOutcome::NotDue => {}

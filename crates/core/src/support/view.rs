@@ -3,10 +3,10 @@
 //! events and cases. Revealing a masked field is an operation of its own, audited with the
 //! agent and the account.
 
+use super::{Agent, CaseSummary, Support, SupportError};
 use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, AuditRecord, RequestContext};
 use crate::factors::FactorRecord;
-use crate::support::{Agent, CaseSummary, Support, SupportError};
 
 /// Audit events the view shows.
 pub const VIEW_EVENTS: i64 = 20;
@@ -92,15 +92,15 @@ fn method_line(f: &FactorRecord) -> MethodLine {
 
 impl Support {
     async fn account_of_case(&self, case_id: &str) -> Result<Account, SupportError> {
-        let case = self.deps.store.case_detail(case_id).await?.ok_or(SupportError::NoSuchCase)?;
+        let case = self.store.case_detail(case_id).await?.ok_or(SupportError::NoSuchCase)?;
         let id: AccountId = case.account_id.ok_or(SupportError::NoAccount)?;
-        self.deps.store.get_account(&id).await?.ok_or(SupportError::NoAccount)
+        self.store.get_account(&id).await?.ok_or(SupportError::NoAccount)
     }
 
     /// The account the case names, masked.
     pub async fn account_view(&self, _agent: &Agent, case_id: &str) -> Result<AccountView, SupportError> {
         let account = self.account_of_case(case_id).await?;
-        let store = &self.deps.store;
+        let store = &self.store;
         let methods = store.factors_of(&account.id).await?.iter().map(method_line).collect();
         let sessions = store
             .sessions_of(&account.id)
