@@ -80,7 +80,7 @@ pub fn all_routes() -> Vec<RouteEntry> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
-    use axum::routing::{delete, get, post};
+    use axum::routing::{delete, get};
 
     async fn nothing() {}
 
