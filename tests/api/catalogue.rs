@@ -1,11 +1,12 @@
 //! The bad-input catalogue (issue 13): every route the router lists (`all_routes`, so a new
 //! route is covered without touching this file) gets hostile input for each of its methods,
-//! anonymously, signed in as an admin, and as staff (support and admin, TOTP enrolled): bad path parameters and query strings; bodies that
-//! are invalid UTF-8, deeply nested, of the wrong type, with duplicate keys or arrays for
+//! anonymously, signed in as an admin, and as staff (support and admin, TOTP enrolled): bad
+//! path parameters and query strings; bodies that are invalid UTF-8, deeply nested, of the wrong type, with duplicate keys or arrays for
 //! objects, too large, in the wrong content type; and every field set to NUL and control
 //! characters, CR/LF header injection, SQL and HTML metacharacters and Unicode look-alikes.
 //! Page forms go with and without their CSRF token. No answer may be a 5xx; every 4xx is in
-//! our error shape (JSON for /api, an error page otherwise); and nothing is stored (S8.3, S8.4).
+//! our error shape (JSON for /api, an error page otherwise); and nothing is stored. Forms need
+//! their token (S8.1). docs/SECURITY.md, "The bad-input catalogue", describes it.
 
 use crate::help::admin;
 use crate::helpers::{Backend, PASSWORD, Response, TestApp, csrf_of};
