@@ -527,4 +527,68 @@ mod tests {
         assert!(config.breached().is_err());
         assert!(config.validate().is_err(), "config check refuses it");
     }
+
+    /// Property tests of the configuration file parser (issue 13): whatever the file holds,
+    /// loading it gives a checked configuration or an error, never a panic.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const KEYS: [&str; 16] = [
+            "listen",
+            "database_url",
+            "base_url",
+            "mail_dir",
+            "smtp_url",
+            "secret_key",
+            "session_idle_timeout_minutes",
+            "password_min_length",
+            "client_ip_header",
+            "max_body_bytes",
+            "reset_token_ttl_minutes",
+            "mail_from",
+            "mail_worker",
+            "proof_of_work_bits",
+            "sms_provider",
+            "pwned_passwords_api",
+        ];
+
+        /// A value as TOML writes it: numbers at and past their limits, booleans, and strings
+        /// with control characters, quotes and look-alikes.
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<i64>().prop_map(|n| n.to_string()),
+                (0u64..100).prop_map(|n| n.to_string()),
+                Just("true".to_owned()),
+                Just("1e400".to_owned()),
+                "[ -~\\u{0}-\\u{1f}а-я]{0,30}".prop_map(|s| format!("{s:?}")),
+                Just("\"http://127.0.0.1:8080\"".to_owned()),
+                Just("[1, 2]".to_owned()),
+                Just("{ a = 1 }".to_owned()),
+            ]
+        }
+
+        fn toml_file() -> impl Strategy<Value = String> {
+            let line = (prop::sample::select(KEYS.to_vec()), value()).prop_map(|(key, value)| format!("{key} = {value}\n"));
+            prop_oneof![prop::collection::vec(line, 0..6).prop_map(|lines| lines.concat()), any::<String>()]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(64) })]
+
+            #[test]
+            fn any_configuration_file_loads_checked_or_is_refused(text in toml_file()) {
+                let dir = std::env::temp_dir().join(format!("doorman-config-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir).unwrap();
+                let path = dir.join("doorman.toml");
+                std::fs::write(&path, &text).unwrap();
+                let loaded = Config::load(Some(&path));
+                std::fs::remove_dir_all(&dir).unwrap();
+                if let Ok(config) = loaded {
+                    prop_assert!(config.validate().is_ok());
+                    let _ = config.describe();
+                }
+            }
+        }
+    }
 }

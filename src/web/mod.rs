@@ -6,6 +6,7 @@ pub mod content;
 pub mod error;
 pub mod extract;
 pub mod pages;
+pub mod routes;
 pub mod security;
 pub mod shared;
 pub mod state;
@@ -25,17 +26,16 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub fn router(state: AppState) -> Router {
-    let api = api::router().layer(axum::middleware::from_fn_with_state(state.clone(), security::api_guard));
+    let api = api::router().into_router().layer(axum::middleware::from_fn_with_state(state.clone(), security::api_guard));
     let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
         let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
         // The path only: query strings may carry tokens and never reach a log (S1.8).
         tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
     });
     Router::new()
-        .merge(pages::router())
-        .nest("/api/v1", api)
-        .route("/healthz", get(api::health::healthz))
-        .route("/readyz", get(api::health::readyz))
+        .merge(pages::router().into_router())
+        .nest(API_PREFIX, api)
+        .merge(health_routes().into_router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), pages::layout))
@@ -56,6 +56,14 @@ pub fn router(state: AppState) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(state.web.max_body_bytes)),
         )
         .with_state(state)
+}
+
+/// Where the JSON API is nested.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// The health checks, outside both the pages and the API.
+pub fn health_routes() -> routes::Routes {
+    routes::Routes::new().route("/healthz", get(api::health::healthz)).route("/readyz", get(api::health::readyz))
 }
 
 #[derive(Debug, thiserror::Error)]

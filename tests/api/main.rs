@@ -8,6 +8,7 @@ mod activity;
 mod audit_chain;
 mod bad_input;
 mod banners;
+mod catalogue;
 mod cli;
 mod code_steps;
 mod compromise;

@@ -2,9 +2,9 @@
 
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, StepUp};
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -78,8 +78,8 @@ pub async fn change_password(
 }
 
 /// This module's routes, under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/account/email", post(change_email))
         .route("/account/password", post(change_password))
         .route("/account/email/confirm", post(confirm_email))

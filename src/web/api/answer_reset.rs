@@ -2,9 +2,9 @@
 
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, PendingSession, Query};
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -138,8 +138,8 @@ pub async fn activity(
 }
 
 /// This module's routes, under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/login/forgot-answer", post(from_login))
         .route("/password/reset/forgot-answer", post(from_reset))
         .route("/answer-reset/open", post(open))

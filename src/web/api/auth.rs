@@ -1,8 +1,8 @@
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, MaybeSession, Path};
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::routing::{delete, get, post};
 use axum_extra::extract::CookieJar;
@@ -113,8 +113,8 @@ pub async fn revoke_session(
 }
 
 /// This module's routes, under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/session", get(session))

@@ -9,8 +9,8 @@
 
 use crate::web::content::viewer_of;
 use crate::web::extract::MaybeSession;
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -73,6 +73,6 @@ pub async fn active(State(state): State<AppState>, MaybeSession(session): MaybeS
 }
 
 /// This module's routes, under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/banners", get(document)).route("/banners/active", get(active))
+pub fn router() -> Routes {
+    Routes::new().route("/banners", get(document)).route("/banners/active", get(active))
 }

@@ -2,10 +2,11 @@
 
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, Path};
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
+use axum::Json;
 use axum::extract::State;
 use axum::routing::post;
-use axum::{Json, Router};
 use doorman_core::compromise::CompromiseError;
 use doorman_core::recovery::RecoveryToken;
 use serde::Deserialize;
@@ -49,6 +50,6 @@ pub async fn report_activity(
 #[serde(deny_unknown_fields)]
 pub struct EmptyBody {}
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/report-compromise", post(report)).route("/account/activity/{id}/report", post(report_activity))
+pub fn router() -> Routes {
+    Routes::new().route("/report-compromise", post(report)).route("/account/activity/{id}/report", post(report_activity))
 }

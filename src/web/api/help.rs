@@ -4,9 +4,9 @@
 use crate::web::content::{check_address_limit, rfc3339, voter};
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Client, MaybeSession, Path, Query};
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
@@ -88,8 +88,8 @@ pub async fn vote(
 }
 
 /// This module's routes, under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/help/articles", get(list))
         .route("/help/articles/{slug}", get(show))
         .route("/help/articles/{slug}/vote", post(vote))

@@ -15,17 +15,18 @@ pub mod two_step;
 pub mod two_step_reset;
 
 use crate::web::error::ApiError;
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
+use axum::Json;
 use axum::http::StatusCode;
-use axum::{Json, Router};
 use doorman_core::Account;
 use doorman_core::audit::RequestContext;
 use doorman_core::two_step::Binding;
 use serde_json::{Value, json};
 
 /// Every API v1 route: each feature module brings its own `router()`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .merge(auth::router())
         .merge(recovery::router())
         .merge(two_step::router())

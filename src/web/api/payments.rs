@@ -3,9 +3,9 @@
 
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, StepUp};
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -107,8 +107,8 @@ pub async fn approve_send(
 }
 
 /// This module's routes, under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/payments", get(payments))
         .route("/payments/withdrawals", post(withdraw))
         .route("/payments/withdrawals/approve", post(approve))

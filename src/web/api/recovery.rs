@@ -1,9 +1,9 @@
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Client};
+use crate::web::routes::Routes;
 use crate::web::shared::{request_reset, reset_password};
 use crate::web::state::AppState;
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -98,8 +98,8 @@ pub async fn reset(State(state): State<AppState>, Client(ctx): Client, ApiJson(b
 }
 
 /// This module's routes, under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/password/forgot", post(forgot))
         .route("/password/reset", post(reset))
         .route("/password/reset/send", post(send_code))

@@ -4,11 +4,12 @@
 use super::accepted;
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Client};
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use doorman_core::LoginIdentifier;
 use doorman_core::account::EmailAddress;
 use doorman_core::proof_of_work::PowSolution;
@@ -17,8 +18,8 @@ use doorman_core::recovery_request::{CaseStatus, Hints, MAX_MESSAGE_CHARS, Recov
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/recovery-requests", post(request))
         .route("/recovery-requests/challenge", get(challenge))
         .route("/recovery-requests/confirm", post(confirm))

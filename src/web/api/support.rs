@@ -5,11 +5,12 @@ use super::status;
 use crate::web::content::rfc3339;
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Client, Path, SupportAgent};
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use doorman_core::support::{CaseSummary, SupportError};
 use doorman_core::support_actions::{ActionOutcome, CaseCheck, ProposedAction, SupportAction};
 use doorman_core::support_view::MaskedField;
@@ -218,8 +219,8 @@ pub async fn reveal(
     Ok(Json(json!({ "field": field.as_str(), "value": value })))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/support/cases", get(cases))
         .route("/support/cases/{id}", get(case))
         .route("/support/cases/{id}/claim", post(claim))
@@ -238,10 +239,11 @@ pub mod owner {
     use super::{Answer, action_json, status};
     use crate::web::error::ApiError;
     use crate::web::extract::{ApiJson, ApiSession, Client, Path};
+    use crate::web::routes::Routes;
     use crate::web::state::AppState;
+    use axum::Json;
     use axum::extract::State;
     use axum::routing::{get, post};
-    use axum::{Json, Router};
     use doorman_core::support::SupportError;
     use doorman_core::support_actions::SupportCancelToken;
     use serde::Deserialize;
@@ -290,8 +292,8 @@ pub mod owner {
         Ok(status("cancelled"))
     }
 
-    pub fn router() -> Router<AppState> {
-        Router::new()
+    pub fn router() -> Routes {
+        Routes::new()
             .route("/account/support-actions", get(pending))
             .route("/account/support-actions/{id}/cancel", post(cancel))
             .route("/support-actions/cancel", post(cancel_by_link))

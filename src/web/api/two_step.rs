@@ -3,9 +3,9 @@
 
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, Path, PendingSession, StepUp};
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -260,8 +260,8 @@ pub async fn step_up_send(
 }
 
 /// This module's routes, under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/login/second-factor", post(second_factor))
         .route("/login/second-factor/send", post(second_factor_send))
         .route("/account/two-step", get(list))

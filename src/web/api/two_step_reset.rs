@@ -2,9 +2,9 @@
 
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, Client, CurrentSession, PendingSession};
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -122,8 +122,8 @@ pub async fn complete(
 }
 
 /// This module's routes, under `/api/v1`.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/recovery/two-step-reset", get(status).post(request))
         .route("/recovery/two-step-reset/confirm", post(confirm))
         .route("/recovery/two-step-reset/cancel", post(cancel))

@@ -1,10 +1,10 @@
 use super::{Chrome, render};
 use crate::web::error::PageError;
 use crate::web::extract::{Client, PageForm, PageSession};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,8 +12,8 @@ use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/account", get(show))
         .route("/account/sessions", get(sessions))
         .route("/account/sessions/revoke", post(revoke))

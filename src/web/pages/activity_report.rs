@@ -7,9 +7,9 @@ use super::compromise::ReportPage;
 use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, PageSession, Path};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,8 +17,8 @@ use axum::routing::get;
 use axum_extra::extract::CookieJar;
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/account/activity/{id}/report", get(confirm_page).post(lock))
+pub fn router() -> Routes {
+    Routes::new().route("/account/activity/{id}/report", get(confirm_page).post(lock))
 }
 
 fn action(id: i64) -> String {

@@ -8,10 +8,10 @@ use super::{Chrome, render};
 use crate::web::content::rfc3339;
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, MaybeSession, PageForm, Path, Query};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -24,8 +24,8 @@ use doorman_core::roles::Role;
 use doorman_core::{Country, UserType};
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/admin", get(index))
         .route("/admin/help/new", get(new_article).post(create_article))
         .route("/admin/help/{slug}", get(edit_article).post(update_article))

@@ -5,11 +5,11 @@
 use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, PageSession, PendingSession, Query};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form, no_referrer};
 use crate::web::state::AppState;
 use crate::web::step_up::urlencode;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -20,8 +20,8 @@ use doorman_core::factors::{AnswerError, FactorCode, FactorKind, MethodView, SEC
 use doorman_core::two_step::TwoStepError;
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/login/verify/forgot-answer", post(from_login))
         .route("/reset-password/forgot-answer", post(from_reset))
         .route("/answer-reset", get(show).post(submit))

@@ -11,9 +11,9 @@
 //! changes has a new id and shows again.
 
 use crate::web::extract::PageForm;
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
-use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::http::header::COOKIE;
@@ -33,8 +33,8 @@ const DISMISSED_COOKIE: &str = "doorman_dismissed";
 /// How many dismissals the cookie remembers (the oldest are forgotten first).
 const MAX_DISMISSED: usize = 20;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/banners/dismiss", post(dismiss))
+pub fn router() -> Routes {
+    Routes::new().route("/banners/dismiss", post(dismiss))
 }
 
 /// What the banners of one page request depend on, apart from who is signed in.

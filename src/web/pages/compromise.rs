@@ -4,10 +4,10 @@
 use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, Query};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, no_referrer};
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,8 +19,8 @@ use doorman_core::recovery::RecoveryToken;
 use doorman_core::report_link::ReportedEvent;
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/report-not-me", get(report_form).post(report_submit))
         .route("/report-compromise", get(public_form).post(public_submit))
 }

@@ -4,10 +4,10 @@
 use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, PageSession, Query, StepUp};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form, no_referrer};
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,8 +19,8 @@ use doorman_core::input::Deferred;
 use doorman_core::recovery::RecoveryToken;
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/account/email", get(form).post(submit)).route("/account/email/confirm", get(confirm_form).post(confirm_submit))
+pub fn router() -> Routes {
+    Routes::new().route("/account/email", get(form).post(submit)).route("/account/email/confirm", get(confirm_form).post(confirm_submit))
 }
 
 #[derive(Template)]

@@ -7,10 +7,10 @@ use super::{Chrome, render};
 use crate::web::content::{check_address_limit, existing_visitor, rfc3339, voter};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, MaybeSession, PageForm, Path, Query};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -20,8 +20,8 @@ use doorman_core::content::{ContentError, LibraryArticle};
 use doorman_core::help::{Ballot, MAX_REASON_CHARS, MyVote, NoChoice, Tally};
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/help", get(index)).route("/help/{slug}", get(article)).route("/help/{slug}/vote", post(vote))
+pub fn router() -> Routes {
+    Routes::new().route("/help", get(index)).route("/help/{slug}", get(article)).route("/help/{slug}/vote", post(vote))
 }
 
 pub struct ArticleLink {

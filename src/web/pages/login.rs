@@ -1,11 +1,11 @@
 use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, MaybeSession, PageForm, Query};
+use crate::web::routes::Routes;
 use crate::web::security::Csrf;
 use crate::web::shared::sign_in;
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,8 +14,8 @@ use axum_extra::extract::CookieJar;
 use doorman_core::{LoginIdentifier, PasswordAttempt};
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/login", get(show).post(submit))
+pub fn router() -> Routes {
+    Routes::new().route("/login", get(show).post(submit))
 }
 
 #[derive(Template)]

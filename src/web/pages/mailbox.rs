@@ -3,16 +3,16 @@
 
 use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
+use crate::web::routes::Routes;
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/dev/mailbox", get(list))
+pub fn router() -> Routes {
+    Routes::new().route("/dev/mailbox", get(list))
 }
 
 pub struct MailView {

@@ -23,15 +23,14 @@ mod two_step_reset;
 pub use chrome::{Chrome, layout};
 
 use crate::web::extract::MaybeSession;
-use crate::web::state::AppState;
+use crate::web::routes::Routes;
 use askama::Template;
-use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/", get(home))
         .merge(login::router())
         .merge(account::router())

@@ -3,10 +3,10 @@
 use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, PageSession};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -18,8 +18,8 @@ use doorman_core::password_change::ChangeAllowedBy;
 use doorman_core::{Password, PasswordAttempt};
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/account/password", get(form).post(submit))
+pub fn router() -> Routes {
+    Routes::new().route("/account/password", get(form).post(submit))
 }
 
 #[derive(Template)]

@@ -5,11 +5,11 @@ use super::two_step::{Choice, VerifyPage};
 use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, Path, Query, StepUp};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use crate::web::step_up::{to_step_up, urlencode};
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,8 +21,8 @@ use doorman_core::step_up::SteppedUp;
 use doorman_core::two_step::Binding;
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/payments", get(show))
         .route("/payments/withdraw", post(withdraw))
         .route("/payments/confirm/{id}", get(confirm).post(confirm_submit))

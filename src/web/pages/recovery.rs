@@ -4,12 +4,12 @@
 use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, Query};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, no_referrer};
 use crate::web::shared::{request_reset, reset_password};
 use crate::web::state::AppState;
 use crate::web::step_up::urlencode;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -22,8 +22,8 @@ use doorman_core::recovery::{RecoveryToken, ResetCodeAttempt, ResetError, ResetG
 use doorman_core::{LoginIdentifier, Password};
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/forgot-password", get(forgot_form).post(forgot_submit))
         .route("/reset-password", get(reset_form).post(reset_submit))
         .route("/reset-password/code", post(code_submit))

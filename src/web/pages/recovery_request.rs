@@ -6,10 +6,10 @@ use super::{Chrome, render};
 use crate::web::api::recovery_requests::input_of;
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, Query};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, no_referrer};
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -21,8 +21,8 @@ use doorman_core::recovery::ResetCodeAttempt;
 use doorman_core::recovery_request::{CaseStatus, Hints, RequestError, StatusLink};
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/recovery-request", get(form).post(submit))
         .route("/recovery-request/confirm", post(confirm))
         .route("/recovery-request/status", get(status).post(add_note))

@@ -8,10 +8,10 @@ use super::{Chrome, render};
 use crate::web::content::rfc3339;
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, Path, SupportAgent};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -22,8 +22,8 @@ use doorman_core::support_actions::{ActionStatus, CheckKind, MAX_REASON_CHARS, S
 use doorman_core::support_view::{AccountView, MaskedField};
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/support", get(queue))
         .route("/support/cases/{id}", get(case))
         .route("/support/cases/{id}/claim", post(claim))

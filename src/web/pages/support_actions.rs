@@ -6,10 +6,10 @@ use super::support::{Shown, back_to, case_page, check_csrf};
 use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, PageSession, Path, Query, SupportAgent};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, no_referrer};
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -19,8 +19,8 @@ use doorman_core::support::SupportError;
 use doorman_core::support_actions::{ActionOutcome, SupportAction, SupportCancelToken};
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/support/cases/{id}/checks", post(record_check))
         .route("/support/cases/{id}/actions", post(act))
         .route("/support/actions/{action_id}/approve", post(approve))

@@ -4,11 +4,11 @@
 use super::{Chrome, render};
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, PageForm, PageSession, PendingSession, Query, StepUp};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
 use crate::web::step_up::{to_step_up, urlencode};
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -22,8 +22,8 @@ use doorman_core::two_step::{Binding, StepUpProof, TotpEnrolment, TwoStepError};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/login/verify", get(second_step).post(second_step_submit))
         .route("/login/verify/send", post(second_step_send))
         .route("/step-up", get(step_up).post(step_up_submit))

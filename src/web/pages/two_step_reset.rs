@@ -6,10 +6,10 @@ use super::{Chrome, render};
 use crate::web::api::two_step_reset::limit;
 use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, CurrentSession, PageForm, PendingSession, Query};
+use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form, no_referrer};
 use crate::web::state::AppState;
 use askama::Template;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -20,8 +20,8 @@ use doorman_core::recovery::RecoveryToken;
 use doorman_core::two_step_reset::{TwoStepResetError, TwoStepResetToken};
 use serde::Deserialize;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/login/two-step-reset", get(status_page).post(request))
         .route("/two-step-reset/confirm", get(confirm_page).post(confirm))
         .route("/two-step-reset/cancel", get(cancel_page).post(cancel))
