@@ -29,6 +29,7 @@ mod mail;
 mod migrations;
 mod overload;
 mod password_change;
+mod permissions;
 mod pwned;
 mod recovery;
 mod recovery_requests;
