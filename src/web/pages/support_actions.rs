@@ -147,6 +147,22 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
+impl CancelPage {
+    fn blank(chrome: Chrome) -> Self {
+        Self { chrome, csrf: String::new(), token: String::new(), change: None, effective: String::new(), cancelled: false, error: None }
+    }
+}
+
+/// A link that does not work is a page that says so (400); anything else an error page.
+fn refused(state: &AppState, jar: CookieJar, blank: CancelPage, error: SupportError) -> Result<Response, PageError> {
+    match error {
+        SupportError::InvalidToken => {
+            Ok(cancel_response(state, jar, StatusCode::BAD_REQUEST, CancelPage { error: Some(error.to_string()), ..blank }))
+        }
+        other => Err(PageError(ApiError::from(other))),
+    }
+}
+
 fn cancel_response(state: &AppState, jar: CookieJar, status: StatusCode, page: CancelPage) -> Response {
     let (jar, binding) = Csrf::pre_session(state, jar);
     let page = CancelPage { csrf: Csrf::token(state, &binding), ..page };
@@ -162,15 +178,7 @@ pub async fn cancel_page(
     jar: CookieJar,
     Query(query): Query<TokenQuery>,
 ) -> Result<Response, PageError> {
-    let blank = CancelPage {
-        chrome,
-        csrf: String::new(),
-        token: String::new(),
-        change: None,
-        effective: String::new(),
-        cancelled: false,
-        error: None,
-    };
+    let blank = CancelPage::blank(chrome);
     let token = query.token.unwrap_or_default();
     let found = match SupportCancelToken::parse(&token) {
         Some(parsed) => state.support.action_to_cancel(&parsed).await,
@@ -181,13 +189,7 @@ pub async fn cancel_page(
             let effective = action.effective_at.map(doorman_core::clock::rfc2822).unwrap_or_default();
             cancel_response(&state, jar, StatusCode::OK, CancelPage { token, change: Some(action.describe()), effective, ..blank })
         }
-        Err(SupportError::InvalidToken) => cancel_response(
-            &state,
-            jar,
-            StatusCode::BAD_REQUEST,
-            CancelPage { error: Some(SupportError::InvalidToken.to_string()), ..blank },
-        ),
-        Err(e) => return Err(PageError(ApiError::from(e))),
+        Err(e) => return refused(&state, jar, blank, e),
     })
 }
 
@@ -206,28 +208,14 @@ pub async fn cancel_submit(
     PageForm(form): PageForm<CancelForm>,
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
-    let blank = CancelPage {
-        chrome,
-        csrf: String::new(),
-        token: String::new(),
-        change: None,
-        effective: String::new(),
-        cancelled: false,
-        error: None,
-    };
+    let blank = CancelPage::blank(chrome);
     let result = match SupportCancelToken::parse(&form.token) {
         Some(token) => state.support.cancel_by_link(&token, &ctx).await,
         None => Err(SupportError::InvalidToken),
     };
     Ok(match result {
         Ok(()) => cancel_response(&state, jar, StatusCode::OK, CancelPage { cancelled: true, ..blank }),
-        Err(SupportError::InvalidToken) => cancel_response(
-            &state,
-            jar,
-            StatusCode::BAD_REQUEST,
-            CancelPage { error: Some(SupportError::InvalidToken.to_string()), ..blank },
-        ),
-        Err(e) => return Err(PageError(ApiError::from(e))),
+        Err(e) => return refused(&state, jar, blank, e),
     })
 }
 
