@@ -2,7 +2,7 @@
 //! blocking pool, so that hashing never stalls the async runtime (S4.7, S4.8).
 
 // argon2 0.6 draws each 16-byte salt from the OS inside `hash_password` (getrandom).
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -170,6 +170,11 @@ pub struct PasswordHasher {
     running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
     dummy_hash: Arc<str>,
+    /// argon2id's working memory (19 MiB at OWASP's parameters), one per running job, kept
+    /// for the next verification instead of allocated and freed each time: glibc serves a
+    /// freed block of that size from its heap afterwards and never gives it back, which made
+    /// the process grow to 674-966 MB during a login run (issue 12, docs/BENCHMARKS.md).
+    memory: Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
 }
 
 /// A place in the hashing queue, taken before any other work of a request (a login takes
@@ -197,6 +202,7 @@ impl PasswordHasher {
             running: Arc::new(Semaphore::new(running)),
             admitted: Arc::new(Semaphore::new(running + queue)),
             dummy_hash: dummy.into(),
+            memory: Arc::new(std::sync::Mutex::new(Vec::new())),
         })
     }
 
@@ -241,9 +247,10 @@ impl PasswordHasher {
         let argon = self.argon();
         let params = self.params.clone();
         let secret = password.0.clone();
+        let memory = self.memory.clone();
         self.run(slot, move || {
             let parsed = PasswordHash::new(&stored).map_err(|e| HashError::Argon2(e.to_string()))?;
-            let ok = argon.verify_password(secret.expose_secret().as_bytes(), &parsed).is_ok();
+            let ok = verify_reusing(&argon, &params, &memory, secret.expose_secret().as_bytes(), &parsed);
             if !ok || !is_real {
                 return Ok(Verified::No);
             }
@@ -273,6 +280,37 @@ impl PasswordHasher {
         .await
         .map_err(|_| HashError::PoolClosed)?
     }
+}
+
+/// Checks `password` against `parsed`. A hash made with the current parameters (every one
+/// doorman writes, and the dummy hash, so that known and unknown accounts still cost the same,
+/// S2.3) is recomputed in working memory taken from `memory` and put back after; any other
+/// goes through argon2's own check, which allocates its memory.
+fn verify_reusing(
+    argon: &Argon2<'_>,
+    params: &Params,
+    memory: &std::sync::Mutex<Vec<Vec<Block>>>,
+    password: &[u8],
+    parsed: &PasswordHash,
+) -> bool {
+    let stored_params = Params::try_from(parsed).ok();
+    let current = parsed.algorithm.as_str() == "argon2id"
+        && parsed.version.is_some_and(|v| v == u32::from(Version::V0x13))
+        && stored_params.is_some_and(|p| p.m_cost() == params.m_cost() && p.t_cost() == params.t_cost() && p.p_cost() == params.p_cost());
+    let (Some(salt), Some(expected)) = (parsed.salt.as_ref(), parsed.hash.as_ref()) else { return false };
+    if !current || expected.len() > 64 {
+        return argon.verify_password(password, parsed).is_ok();
+    }
+    let taken = memory.lock().ok().and_then(|mut free| free.pop());
+    let mut blocks = taken.unwrap_or_else(|| vec![Block::default(); params.block_count()]);
+    let mut out = [0u8; 64];
+    let out = &mut out[..expected.len()];
+    let computed = argon.hash_password_into_with_memory(password, salt.as_ref(), out, &mut blocks[..]).is_ok();
+    let ok = computed && bool::from(subtle::ConstantTimeEq::ct_eq(&out[..], expected.as_bytes()));
+    if let Ok(mut free) = memory.lock() {
+        free.push(blocks);
+    }
+    ok
 }
 
 #[cfg(test)]
@@ -383,5 +421,24 @@ mod tests {
         };
         assert!(upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{upgraded}");
         assert_eq!(hasher.verify(&pw("tulip harbour seventy"), Some(&upgraded)).await.expect("verify"), Verified::Yes);
+    }
+
+    /// Issue 12: verifications at the current parameters reuse their working memory (one block
+    /// set per running job, never freed); the answers are the same as argon2's own check.
+    #[tokio::test]
+    async fn verifications_reuse_their_working_memory_and_answer_the_same() {
+        let hasher = PasswordHasher::new(1024, 1, 1, 2).expect("hasher");
+        let hash = hasher.hash(&pw("tulip harbour seventy")).await.expect("hash");
+        for _ in 0..5 {
+            assert_eq!(hasher.verify(&pw("tulip harbour seventy"), Some(&hash)).await.expect("verify"), Verified::Yes);
+            assert_eq!(hasher.verify(&pw("tulip harbour sevent"), Some(&hash)).await.expect("verify"), Verified::No);
+            assert_eq!(hasher.verify(&pw("anything"), None).await.expect("verify"), Verified::No, "the dummy hash");
+        }
+        let kept = hasher.memory.lock().expect("memory").len();
+        assert_eq!(kept, 1, "one block set served fifteen verifications one after another");
+        // A stored hash whose output was tampered with never verifies.
+        let (head, last) = hash.split_at(hash.len() - 2);
+        let tampered = format!("{head}{}", if last.starts_with('A') { last.replacen('A', "B", 1) } else { format!("A{}", &last[1..]) });
+        assert_eq!(hasher.verify(&pw("tulip harbour seventy"), Some(&tampered)).await.expect("verify"), Verified::No);
     }
 }
