@@ -142,30 +142,7 @@ impl CompromiseStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(backend_error)?;
-        let sessions = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind(account)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_error)?
-            .rows_affected();
-        sqlx::query("DELETE FROM trusted_devices WHERE account_id = $1").bind(account).execute(&mut *tx).await.map_err(backend_error)?;
-        // Every outstanding token but the other report links (each is its own event's).
-        for_account(
-            &mut tx,
-            "UPDATE recovery_tokens SET used_at = $2 WHERE account_id = $1 AND purpose <> 'report_not_me' AND used_at IS NULL",
-            account,
-            now,
-        )
-        .await?;
-        for_account(&mut tx, "UPDATE email_changes SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL", account, now).await?;
-        for_account(&mut tx, "UPDATE approvals SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL", account, now).await?;
-        for_account(
-            &mut tx,
-            "UPDATE otp_codes SET used_at = $2 WHERE used_at IS NULL AND factor_id IN (SELECT id FROM second_factors WHERE account_id = $1)",
-            account,
-            now,
-        )
-        .await?;
+        let sessions = super::support_actions::revoke_access(&mut tx, account, now).await?;
         // Recovery codes made at or after the reported event are not the owner's.
         sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL AND created_at >= $3")
             .bind(now)

@@ -60,8 +60,9 @@ async fn delete(conn: &mut AnyConnection, sql: &'static str, account: &str) -> R
 }
 
 /// Ends every session and device cookie of the account and voids its outstanding tokens
-/// (report links excepted: each is its own event's); returns the sessions ended.
-async fn revoke_access(conn: &mut AnyConnection, account: &str, now: i64) -> Result<u64, StoreError> {
+/// (report links excepted: each is its own event's); returns the sessions ended. A lock, a
+/// support lock or unlock and an applied support change all do this.
+pub(super) async fn revoke_access(conn: &mut AnyConnection, account: &str, now: i64) -> Result<u64, StoreError> {
     let sessions = delete(conn, "DELETE FROM sessions WHERE account_id = $1", account).await?;
     delete(conn, "DELETE FROM trusted_devices WHERE account_id = $1", account).await?;
     for sql in [
