@@ -63,10 +63,22 @@ impl WebSettings {
 /// limits kept in the database (which every replica shares).
 pub type AddressLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
 
-/// What handlers reach: one service per feature (no store: every storage step goes through
-/// a domain operation), the shared key and clock, and the web settings.
+/// What handlers reach, behind one `Arc`: every extractor and middleware takes the state by
+/// value, and cloning the services themselves (each with its own `Deps`, a few dozen reference
+/// counts and strings) was the largest cost of a cheap request (issue 12, docs/BENCHMARKS.md).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handlers>);
+
+impl std::ops::Deref for AppState {
+    type Target = Handlers;
+    fn deref(&self) -> &Handlers {
+        &self.0
+    }
+}
+
+/// One service per feature (no store: every storage step goes through a domain operation),
+/// the shared key and clock, and the web settings.
+pub struct Handlers {
     pub auth: Auth,
     pub recovery: Recovery,
     pub two_step: TwoStep,
@@ -95,7 +107,7 @@ impl AppState {
         // 20 at once, then one every 6 seconds, per address.
         let quota = governor::Quota::per_minute(std::num::NonZeroU32::MIN.saturating_add(9))
             .allow_burst(std::num::NonZeroU32::MIN.saturating_add(19));
-        Self {
+        Self(Arc::new(Handlers {
             auth: services.auth.clone(),
             recovery: services.recovery.clone(),
             two_step: services.two_step.clone(),
@@ -115,7 +127,7 @@ impl AppState {
             health: Health(services.deps.clone()),
             web: Arc::new(web),
             anonymous_writes: Arc::new(governor::RateLimiter::keyed(quota)),
-        }
+        }))
     }
 }
 
