@@ -13,6 +13,7 @@ use anyhow::Context;
 use doorman_core::audit_chain::Audit;
 use doorman_core::clock::{Clock, SystemClock};
 use doorman_core::deps::Deps;
+use doorman_core::keyring::{Keyring, Keys};
 use doorman_core::keys::ServerKey;
 use doorman_core::password::{PasswordHasher, PasswordPolicy};
 use doorman_core::retention::Retention;
@@ -37,6 +38,8 @@ pub struct Application {
     worker: Option<Worker>,
     mail_wakeup: Arc<Notify>,
     serve: ServeSettings,
+    /// How often every replica reloads the keyring.
+    keyring_reload: Duration,
 }
 
 /// How long shutting down waits for the worker to finish the round under way.
@@ -62,15 +65,17 @@ pub async fn services(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
 }
 
 async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bool) -> anyhow::Result<(Services, SqlStore)> {
-    let key = load_server_key(config)?;
-    let store = SqlStore::connect(&config.database_url).await.context("connecting to the database")?.with_sealing_key(key.clone());
+    // The operator's secret is the root of the keyring: it wraps the rotated keys and is
+    // itself the original key (issue 13).
+    let keys = Keyring::new(load_server_key(config)?, clock.clone());
+    let store = SqlStore::connect(&config.database_url).await.context("connecting to the database")?.with_sealing_key(keys.clone());
     store.migrate().await.context("applying database migrations")?;
     let storage: Arc<dyn Storage> = Arc::new(store.clone());
     let deps = Deps {
         store: storage.clone(),
         hasher: PasswordHasher::owasp(config.hash_queue)?,
         clock,
-        key,
+        keys,
         composer: Arc::new(TemplateComposer { product_name: config.product_name.clone(), base_url: base_url(config) }),
         base_url: base_url(config),
     };
@@ -93,7 +98,9 @@ async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bo
         proof_of_work_bits: config.proof_of_work_bits,
         retention: config.retention(),
     };
-    Ok((Services::new(storage, deps, settings), store))
+    let services = Services::new(storage, deps, settings);
+    services.keys.load().await.context("loading the keyring")?;
+    Ok((services, store))
 }
 
 /// How messages leave, from the mail and SMS settings (the demo's dev outbox included).
@@ -153,7 +160,18 @@ impl Application {
         let state = AppState::new(&services, WebSettings::from_config(config, options.demo));
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
         let address = listener.local_addr()?;
-        Ok(Self { listener, address, state, services, store, worker, mail_wakeup, serve: ServeSettings::from_config(config) })
+        let keyring_reload = Duration::from_secs(config.keyring_reload_seconds.unsigned_abs());
+        Ok(Self {
+            listener,
+            address,
+            state,
+            services,
+            store,
+            worker,
+            mail_wakeup,
+            serve: ServeSettings::from_config(config),
+            keyring_reload,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -179,9 +197,13 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let services = self.services;
         let refresh = tokio::spawn(doorman_core::content::refresh_forever(services.content));
+        let reload = tokio::spawn(reload_keyring_forever(services.keys.clone(), self.keyring_reload));
+        // The re-seal pass runs where the worker runs; two at once move each value once
+        // (each replacement checks the value it replaces).
+        let reseal = self.worker.is_some().then(|| tokio::spawn(reseal_forever(services.keys.clone(), self.keyring_reload)));
         // Sealing and pruning run where the worker runs; sealing is deterministic, so several
         // sealers agree, and two prunes delete the same rows.
-        let seal = self.worker.is_some().then(|| tokio::spawn(seal_audit_forever(services.audit)));
+        let seal = self.worker.is_some().then(|| tokio::spawn(seal_audit_forever(services.audit, services.keys.clone())));
         let prune = self.worker.is_some().then(|| tokio::spawn(prune_forever(services.retention)));
         let (stop, stopped) = watch::channel(false);
         let stop = Arc::new(stop);
@@ -203,6 +225,10 @@ impl Application {
             prune.abort();
         }
         refresh.abort();
+        reload.abort();
+        if let Some(reseal) = reseal {
+            reseal.abort();
+        }
         if let Some(seal) = seal {
             seal.abort();
         }
@@ -233,11 +259,48 @@ async fn prune_forever(retention: Retention) {
     }
 }
 
-/// Chains audit events once they are old enough (S10.3).
-async fn seal_audit_forever(audit: Audit) {
+/// Reloads the keyring every `interval`, and at once (at most once a second) when a value
+/// names a key this replica has not loaded (issue 13).
+async fn reload_keyring_forever(keys: Keys, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = keys.keyring().reload_wanted() => {}
+        }
+        if let Err(e) = keys.reload().await {
+            tracing::warn!(error = %e, "reloading the keyring failed; the keys loaded before stay in use");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Moves TOTP secrets and waiting message bodies sealed under older keys to the signing key,
+/// every ten keyring reloads; it reads nothing while only one key is live.
+async fn reseal_forever(keys: Keys, reload: Duration) {
+    let mut tick = tokio::time::interval(reload * 10);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match keys.reseal_once().await {
+            Ok(0) => {}
+            Ok(moved) => tracing::info!(moved, "re-sealed values under the signing key"),
+            Err(e) => tracing::warn!(error = %e, "re-sealing under the signing key failed"),
+        }
+    }
+}
+
+/// Chains audit events once they are old enough (S10.3), with the keyring reloaded first so
+/// that each link is sealed under the key signing at its event's time.
+async fn seal_audit_forever(audit: Audit, keys: Keys) {
     let mut tick = tokio::time::interval(Duration::from_secs(15));
     loop {
         tick.tick().await;
+        if let Err(e) = keys.reload().await {
+            tracing::warn!(error = %e, "reloading the keyring before sealing failed");
+            continue;
+        }
         if let Err(e) = audit.seal_audit_chain().await {
             tracing::warn!(error = %e, "sealing the audit chain failed");
         }

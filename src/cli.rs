@@ -72,6 +72,36 @@ enum Command {
         #[command(subcommand)]
         command: ArticlesCommand,
     },
+    /// Rotate the keys that sign sessions, links and codes and seal secrets (issue 13).
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Add a key that signs everything new from ACTIVATE_IN seconds on (default: twice
+    /// `keyring_reload_seconds` plus 30 s, so every replica has loaded it first). Older keys
+    /// keep verifying what they made.
+    Rotate {
+        #[arg(long)]
+        activate_in: Option<i64>,
+    },
+    /// List the keys: id, created, signing from, retired, and what still needs each.
+    List,
+    /// Stop accepting a key. Refused for the signing key, while secrets or waiting messages
+    /// are still sealed under it (the background pass re-seals them; `doorman key reseal` now),
+    /// and, without --force, while sessions, devices, links or codes made under it are live.
+    Retire {
+        id: String,
+        /// Retire even though sessions, trusted devices, links and recovery codes made under
+        /// the key still work: they stop working (signs those people out).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Re-seal now what is sealed under older keys (the worker does it in the background).
+    Reseal,
 }
 
 #[derive(Subcommand)]
@@ -178,6 +208,7 @@ pub async fn run() -> ExitCode {
         Command::Banners { command: BannersCommand::Export } => crate::content_cli::export_banners(&config).await,
         Command::Articles { command: ArticlesCommand::Import { dir } } => crate::content_cli::import_articles(&config, &dir).await,
         Command::Audit { command: AuditCommand::Verify } => audit_verify(&config).await,
+        Command::Key { command } => key_command(&config, command).await,
         Command::Config { command: ConfigCommand::Check } => {
             print!("{}", config.describe());
             println!("configuration OK");
@@ -235,6 +266,76 @@ async fn audit_verify(config: &Config) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+fn time_text(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+async fn key_command(config: &Config, command: KeyCommand) -> anyhow::Result<()> {
+    let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
+    let keys = &services.keys;
+    // The shortest delay that still lets every replica reload before the key signs, with
+    // a margin for clocks a few seconds apart.
+    let minimum = config.keyring_reload_seconds + 5;
+    match command {
+        KeyCommand::Rotate { activate_in } => {
+            let delay = activate_in.unwrap_or(2 * config.keyring_reload_seconds + 30);
+            if delay < minimum {
+                anyhow::bail!(
+                    "--activate-in must be at least keyring_reload_seconds + 5 = {minimum} seconds, so that every replica loads the key before it signs anything"
+                );
+            }
+            let key = keys.rotate(delay).await?;
+            println!("added key {}: it signs everything new from {} (in {delay} s)", key.id, time_text(key.active_from));
+            println!("older keys keep verifying what they made; `doorman key list` shows what still needs them");
+        }
+        KeyCommand::List => {
+            let signing = keys.keyring().signing_id();
+            println!("{:<10} {:<26} {:<26} {:<26} uses", "id", "created", "signing from", "retired");
+            for key in keys.keyring().keys() {
+                let uses = keys.uses(&key.id).await?;
+                let uses = if uses.is_empty() {
+                    "-".to_owned()
+                } else {
+                    uses.iter().map(|(u, n)| format!("{n} {}", u.as_str())).collect::<Vec<_>>().join(", ")
+                };
+                let mut notes = Vec::new();
+                if key.original {
+                    notes.push("original (the secret key)");
+                }
+                if key.id == signing {
+                    notes.push("signing");
+                }
+                println!(
+                    "{:<10} {:<26} {:<26} {:<26} {uses}{}",
+                    key.id.as_str(),
+                    if key.original && key.created_at == 0 { "-".to_owned() } else { time_text(key.created_at) },
+                    time_text(key.active_from),
+                    key.retired_at.map(time_text).unwrap_or_else(|| "-".into()),
+                    if notes.is_empty() { String::new() } else { format!("  [{}]", notes.join(", ")) },
+                );
+            }
+        }
+        KeyCommand::Retire { id, force } => match keys.retire(&id, force).await {
+            Ok(key) => println!("retired key {}: values made under it are no longer accepted", key.id),
+            Err(e @ doorman_core::keyring::RetireError::StillNeeded { forcible: true, .. }) => {
+                anyhow::bail!("{e}; they stop working if it is retired: wait until they expire, or retire with --force")
+            }
+            Err(e @ doorman_core::keyring::RetireError::StillNeeded { .. }) => {
+                anyhow::bail!("{e}; the worker re-seals them in the background (or run `doorman key reseal`), then retire again")
+            }
+            Err(e) => return Err(e.into()),
+        },
+        KeyCommand::Reseal => {
+            let moved = keys.reseal_once().await?;
+            println!("re-sealed {moved} values under key {}", keys.keyring().signing_id());
+        }
+    }
+    Ok(())
 }
 
 async fn prune(config: &Config) -> anyhow::Result<()> {

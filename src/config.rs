@@ -104,6 +104,10 @@ pub struct Config {
     pub retain_audit_days: i64,
     /// Days a resolved support case keeps its personal data (1 to 36500, default 180).
     pub retain_cases_days: i64,
+    /// Seconds between two reloads of the keyring on every replica (1 to 3600, default 30).
+    /// `doorman key rotate` activates a new key no sooner than this plus a margin, so every
+    /// replica knows a key before anything is made with it. All replicas must share it.
+    pub keyring_reload_seconds: i64,
 }
 
 impl Default for Config {
@@ -146,6 +150,7 @@ impl Default for Config {
             retain_finished_days: RetentionPolicy::default().finished_days,
             retain_audit_days: RetentionPolicy::default().audit_days,
             retain_cases_days: RetentionPolicy::default().cases_days,
+            keyring_reload_seconds: 30,
         }
     }
 }
@@ -220,6 +225,9 @@ impl Config {
         if !(1..=300).contains(&self.header_read_timeout_seconds) {
             return Err(ConfigError::Invalid("header_read_timeout_seconds must be between 1 and 300".into()));
         }
+        if !(1..=3600).contains(&self.keyring_reload_seconds) {
+            return Err(ConfigError::Invalid("keyring_reload_seconds must be between 1 and 3600".into()));
+        }
         if self.session_idle_timeout_minutes < 1 || self.session_absolute_timeout_hours < 1 {
             return Err(ConfigError::Invalid("session timeouts must be positive".into()));
         }
@@ -262,7 +270,7 @@ impl Config {
     /// The settings as `doorman config check` prints them, secrets hidden.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\ntwo_step_reset_wait_minutes = {}\nsupport_change_delay_minutes = {}\nproof_of_work_bits = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\nretain_finished_days = {}\nretain_audit_days = {}\nretain_cases_days = {}\n{}{}",
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\ntwo_step_reset_wait_minutes = {}\nsupport_change_delay_minutes = {}\nproof_of_work_bits = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\nretain_finished_days = {}\nretain_audit_days = {}\nretain_cases_days = {}\nkeyring_reload_seconds = {}\n{}{}",
             self.listen,
             redacted_text(&self.database_url),
             self.base_url,
@@ -294,6 +302,7 @@ impl Config {
             self.retain_finished_days,
             self.retain_audit_days,
             self.retain_cases_days,
+            self.keyring_reload_seconds,
             self.describe_sms(),
             self.describe_breached(),
         )

@@ -19,6 +19,7 @@ mod delivery_failures;
 mod devices;
 mod email_change;
 mod factors;
+mod keyring;
 pub mod migrations;
 mod outbox;
 mod recovery;
@@ -58,7 +59,7 @@ pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
     /// Seals message bodies in the outbox (they hold links and codes until sent, S1.2).
-    sealer: Option<doorman_core::keys::ServerKey>,
+    sealer: Option<doorman_core::keyring::Keyring>,
 }
 
 pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
@@ -98,8 +99,9 @@ impl SqlStore {
         Ok(Self { pool, backend, sealer: None })
     }
 
-    /// Message bodies written from now on are encrypted under `key` until they are sent.
-    pub fn with_sealing_key(mut self, key: doorman_core::keys::ServerKey) -> Self {
+    /// Message bodies written from now on are encrypted under the keyring's signing key
+    /// until they are sent, and opened under the key they name.
+    pub fn with_sealing_key(mut self, key: doorman_core::keyring::Keyring) -> Self {
         self.sealer = Some(key);
         self
     }

@@ -5,7 +5,7 @@
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
-use doorman_core::keys::ServerKey;
+use doorman_core::keyring::Keyring;
 use doorman_core::outbox::{Channel, ClaimedMessage, DeadLetter, Job, MessageContent, NewMessage, OutboxSummary};
 use doorman_core::store::{JobStore, OutboxStore, StoreError};
 use sqlx::any::AnyRow;
@@ -63,24 +63,25 @@ const SEALED: &str = "sealed:v1:";
 
 /// A body as stored: sealed when a key is set. Bodies written without one (by tools or
 /// older versions) are read as they are.
-fn seal_body(sealer: Option<&ServerKey>, body: &str) -> Result<String, StoreError> {
+fn seal_body(sealer: Option<&Keyring>, body: &str) -> Result<String, StoreError> {
     match sealer {
         Some(key) if !body.is_empty() => {
-            let sealed = key.seal("outbox-body", body.as_bytes()).map_err(|e| StoreError::Backend(Box::new(e)))?;
+            let sealed =
+                key.seal(doorman_core::outbox::BODY_SEAL_PURPOSE, body.as_bytes()).map_err(|e| StoreError::Backend(Box::new(e)))?;
             Ok(format!("{SEALED}{sealed}"))
         }
         _ => Ok(body.to_owned()),
     }
 }
 
-fn open_body(sealer: Option<&ServerKey>, stored: String) -> Result<String, StoreError> {
+fn open_body(sealer: Option<&Keyring>, stored: String) -> Result<String, StoreError> {
     let Some(sealed) = stored.strip_prefix(SEALED) else { return Ok(stored) };
     let key = sealer.ok_or_else(|| StoreError::Backend("a sealed message body needs the server key".into()))?;
-    let bytes = key.open("outbox-body", sealed).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    let bytes = key.open(doorman_core::outbox::BODY_SEAL_PURPOSE, sealed).map_err(|e| StoreError::Backend(Box::new(e)))?;
     String::from_utf8(bytes).map_err(|e| StoreError::Backend(Box::new(e)))
 }
 
-pub(crate) async fn insert_message(conn: &mut AnyConnection, sealer: Option<&ServerKey>, m: &NewMessage) -> Result<(), StoreError> {
+pub(crate) async fn insert_message(conn: &mut AnyConnection, sealer: Option<&Keyring>, m: &NewMessage) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO outbox (id, channel, recipient, kind, account_id, subject, body_text, body_html, next_attempt_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

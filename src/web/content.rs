@@ -59,7 +59,7 @@ fn visitor_cookie_name(state: &AppState) -> &'static str {
 
 fn visitor_from_value(state: &AppState, value: &str) -> Voter {
     // Only a keyed hash of the cookie is stored, never the cookie itself.
-    Voter::Visitor(state.key.keyed_hash("help-visitor", value.as_bytes()))
+    Voter::Visitor(state.keys.stable_hash("help-visitor", value.as_bytes()))
 }
 
 fn plausible(value: &str) -> bool {

@@ -69,11 +69,11 @@ pub struct Csrf;
 
 impl Csrf {
     pub fn token(state: &AppState, binding: &str) -> String {
-        state.key.sign("csrf", binding.as_bytes())
+        state.keys.sign("csrf", binding.as_bytes())
     }
 
     pub fn check(state: &AppState, binding: &str, token: &str) -> bool {
-        state.key.verify("csrf", binding.as_bytes(), token)
+        state.keys.verify("csrf", binding.as_bytes(), token)
     }
 
     /// The pre-session value from the cookie jar, adding a new cookie when there is none.

@@ -9,7 +9,7 @@ use doorman_core::compromise::Compromise;
 use doorman_core::content::Content;
 use doorman_core::deps::Deps;
 use doorman_core::email_change::EmailChange;
-use doorman_core::keys::ServerKey;
+use doorman_core::keyring::Keyring;
 use doorman_core::password_change::PasswordChange;
 use doorman_core::payments::Payments;
 use doorman_core::recovery::Recovery;
@@ -94,7 +94,7 @@ pub struct Handlers {
     pub activity: doorman_core::activity::Activity,
     pub support: doorman_core::support::Support,
     /// Signs CSRF tokens and keys visitor ids.
-    pub key: ServerKey,
+    pub keys: Keyring,
     pub clock: Arc<dyn Clock>,
     /// Readiness: whether storage answers.
     pub health: Health,
@@ -122,7 +122,7 @@ impl AppState {
             answer_reset: services.answer_reset.clone(),
             activity: services.activity.clone(),
             support: services.support.clone(),
-            key: services.deps.key.clone(),
+            keys: services.deps.keys.clone(),
             clock: services.deps.clock.clone(),
             health: Health(services.deps.clone()),
             web: Arc::new(web),

@@ -23,6 +23,7 @@ mod forgot_coalescing;
 mod guessing;
 mod help;
 mod jobs;
+mod keys;
 mod lockout;
 mod login;
 mod mail;

@@ -2,7 +2,8 @@
 //! session made on one is good on the others and a logout on one ends it everywhere; the
 //! limits that protect secrets hold across them; a banner change reaches every replica within
 //! 3 seconds with no restart; and a replica killed with `kill -9` in the middle of a burst of
-//! reset requests loses no email and shows none twice.
+//! reset requests loses no email and shows none twice. A key rotation under load signs nobody
+//! out (issue 13).
 //!
 //! PostgreSQL only: replicas sharing one SQLite file over a network is not a deployment.
 
@@ -73,6 +74,8 @@ impl Cluster {
             .env("DOORMAN_BASE_URL", crate::helpers::BASE_URL)
             .env("DOORMAN_CLIENT_IP_HEADER", "X-Real-IP")
             .env("DOORMAN_MAIL_WORKER", "true")
+            // Keyring reloads every second, so a rotation's test waits seconds, not minutes.
+            .env("DOORMAN_KEYRING_RELOAD_SECONDS", "1")
             .env("DOORMAN_LOG", "info,sqlx=warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -251,4 +254,130 @@ async fn kill_9_of_a_replica_during_a_burst_of_resets_loses_no_email_and_sends_n
         }
     });
     futures::future::join_all(runs).await;
+}
+
+/// Issue 13: `doorman key rotate` while signed-in people keep using three replicas and others
+/// sign in. No signed-in request gets a 401 or a 500, every login succeeds, sessions made after
+/// the activation name the new key, and the workers' background pass re-seals the
+/// authenticator secret sealed under the old key.
+#[tokio::test]
+async fn key_rotation_under_load_signs_nobody_out() {
+    use doorman_core::factors::TotpSecret;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let cluster = Cluster::start(3).await;
+    let people: Vec<String> = (0..6).map(|i| format!("person{i}")).collect();
+    for name in &people {
+        cluster.app.create_account(name, &format!("{name}@example.com")).await;
+    }
+    // Everyone signs in before the rotation, each on one replica; person0 adds an authenticator.
+    let mut signed_in = Vec::new();
+    for (i, name) in people.iter().enumerate() {
+        let browser = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let (status, body) = post(
+            &browser,
+            &cluster.replicas[i % 3].url("/api/v1/login"),
+            &format!("192.0.2.{}", 40 + i),
+            json!({ "login": name, "password": PASSWORD }),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        signed_in.push(browser);
+    }
+    let (status, body) = post(&signed_in[0], &cluster.replicas[0].url("/api/v1/account/two-step/totp"), "192.0.2.40", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let secret = TotpSecret::from_base32(body["secret"].as_str().unwrap()).unwrap();
+    let code = secret.code_at_step(time::OffsetDateTime::now_utc().unix_timestamp() / 30);
+    let (status, body) = post(
+        &signed_in[0],
+        &cluster.replicas[1].url("/api/v1/account/two-step/totp/confirm"),
+        "192.0.2.40",
+        json!({ "method_id": body["method_id"], "code": code }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let before = crate::keys::totp_secret_row(&cluster.config.database_url).await;
+    assert!(!before.contains('.'), "sealed under the original key");
+
+    // Load: every signed-in person asks for their session on the replicas in turn, and new
+    // logins keep coming, while the rotation happens.
+    let stop = Arc::new(AtomicBool::new(false));
+    let urls: Vec<String> = cluster.replicas.iter().map(|r| r.url("")).collect();
+    let clicks = signed_in.iter().enumerate().map(|(i, browser)| {
+        let (browser, urls, stop) = (browser.clone(), urls.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            let mut n = i;
+            while !stop.load(Ordering::Relaxed) {
+                let response = browser.get(format!("{}/api/v1/session", urls[n % 3])).send().await.unwrap();
+                statuses.push(response.status().as_u16());
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            statuses
+        })
+    });
+    let clicks: Vec<_> = clicks.collect();
+    let logins = {
+        let (urls, stop, people) = (urls.clone(), stop.clone(), people.clone());
+        tokio::spawn(async move {
+            let mut results = Vec::new();
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                // person0 has 2-step on; the others sign in fully with the password.
+                let name = &people[1 + n % 5];
+                let response = reqwest::Client::new()
+                    .post(format!("{}/api/v1/login", urls[n % 3]))
+                    .header("X-Real-IP", format!("198.51.100.{}", n % 200))
+                    .json(&json!({ "login": name, "password": PASSWORD }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let cookie = response
+                    .headers()
+                    .get_all("set-cookie")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .find_map(|c| c.strip_prefix("doorman_session="))
+                    .map(|c| c.split(';').next().unwrap_or_default().to_owned())
+                    .unwrap_or_default();
+                results.push((time::OffsetDateTime::now_utc().unix_timestamp(), status, cookie));
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            results
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let config = cluster.config.clone();
+    let (new_key, active_from) = tokio::task::spawn_blocking(move || crate::keys::rotate(&config)).await.unwrap();
+    crate::keys::wait_until(active_from + 4).await;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut requests = 0;
+    for (i, task) in clicks.into_iter().enumerate() {
+        let statuses = task.await.unwrap();
+        requests += statuses.len();
+        assert!(statuses.iter().all(|s| *s == 200), "person{i} was refused during the rotation: {statuses:?}");
+    }
+    assert!(requests > 100, "the load ran: {requests} requests");
+    let logins = logins.await.unwrap();
+    assert!(logins.iter().all(|(_, status, _)| *status == 200), "every login succeeded: {logins:?}");
+    let after: Vec<&String> = logins.iter().filter(|(at, _, _)| *at > active_from + 1).map(|(_, _, cookie)| cookie).collect();
+    assert!(!after.is_empty(), "logins after the activation: {logins:?}");
+    assert!(after.iter().all(|c| c.starts_with(&format!("{new_key}."))), "sessions made after the activation name the new key: {after:?}");
+    // The sessions made before still work everywhere.
+    for (i, browser) in signed_in.iter().enumerate() {
+        for url in &urls {
+            assert_eq!(browser.get(format!("{url}/api/v1/session")).send().await.unwrap().status(), 200, "person{i} on {url}");
+        }
+    }
+    // The workers' background pass (every ten reloads) moves the authenticator secret.
+    let url = cluster.config.database_url.clone();
+    eventually("the authenticator secret to be re-sealed under the new key", 60, async || {
+        let row = crate::keys::totp_secret_row(&url).await;
+        row.starts_with(&format!("{new_key}.")).then_some(())
+    })
+    .await;
 }

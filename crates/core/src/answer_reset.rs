@@ -137,7 +137,7 @@ impl AnswerReset {
             return Ok(());
         }
         let now = self.deps.now();
-        let token = RecoveryToken::generate();
+        let token = RecoveryToken::generate(&self.deps.keys);
         let link = format!("{}answer-reset?token={}&from={}", self.deps.base_url, token.expose(), origin.as_str());
         let report = new_report_link(&self.deps, &account.id, ReportedEvent::SecurityChange, now);
         let content = self
@@ -156,7 +156,7 @@ impl AnswerReset {
             id: uuid::Uuid::new_v4().to_string(),
             account_id: account.id.clone(),
             purpose: Purpose::AnswerReset,
-            token_hash: token.storage_key(&self.deps.key, Purpose::AnswerReset),
+            token_hash: token.storage_key(&self.deps.keys, Purpose::AnswerReset),
             code_hash: None,
             created_at: now,
             expires_at: now + ANSWER_RESET_TTL_SECONDS,
@@ -170,7 +170,7 @@ impl AnswerReset {
 
     /// Opens a link without spending it (GETs change nothing).
     pub async fn open(&self, token: &AnswerResetToken) -> Result<AnswerResetGrant, AnswerResetError> {
-        let hash = token.0.storage_key(&self.deps.key, Purpose::AnswerReset);
+        let hash = token.0.storage_key(&self.deps.keys, Purpose::AnswerReset);
         let found = self.store.find_valid_token(Purpose::AnswerReset, &hash, self.deps.now()).await?;
         let token = found.ok_or(AnswerResetError::InvalidToken)?;
         let account = self.store.get_account(&token.account_id).await?.ok_or(AnswerResetError::InvalidToken)?;

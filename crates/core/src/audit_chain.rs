@@ -1,8 +1,12 @@
 //! The audit log's hash chain (checklist S10.3). Events are appended without a hash; a
 //! sealer, run by the worker, chains them in id order once they are a minute old (so that
-//! no slower transaction can still add an earlier id): each seal is an HMAC, under the server
-//! key, of the event's fields and the previous seal. Sealing is deterministic, so two
-//! replicas sealing at once write the same values. `doorman audit verify` walks the chain.
+//! no slower transaction can still add an earlier id): each seal is an HMAC, under the key
+//! that was signing at the event's time (see [`crate::keyring`]), of the event's fields and
+//! the previous seal, and names that key (`<key id>$<hex>`; none for the original key, as
+//! every seal made before key ids existed). Sealing is deterministic (the event's time picks
+//! the key, and a key is loaded everywhere before it signs), so two replicas sealing at once
+//! write the same values. `doorman audit verify` walks the chain, checking each link under
+//! the key it names, retired keys included: a rotation never breaks the chain.
 //!
 //! Old events are pruned (issue 13, [`Audit::prune_audit_log`]): before the events up to id N
 //! are deleted, a checkpoint records N, N's seal and time, itself sealed under the server key.
@@ -12,7 +16,7 @@
 
 pub use crate::audit::{AuditCheckpoint, ChainedEvent};
 use crate::deps::Deps;
-use crate::keys::ServerKey;
+use crate::keyring::Keyring;
 use crate::store::StoreError;
 use std::sync::Arc;
 
@@ -26,7 +30,11 @@ pub const SEAL_AFTER_SECONDS: i64 = 60;
 const GENESIS: &str = "doorman-audit-chain";
 
 /// The seal of one event, given the previous seal.
-pub fn seal(key: &ServerKey, previous: &str, event: &ChainedEvent) -> String {
+pub fn seal(keys: &Keyring, previous: &str, event: &ChainedEvent) -> String {
+    keys.audit_seal(event.record.at, "audit-chain", &seal_input(previous, event))
+}
+
+fn seal_input(previous: &str, event: &ChainedEvent) -> Vec<u8> {
     let r = &event.record;
     let fields = [
         event.id.to_string(),
@@ -39,12 +47,20 @@ pub fn seal(key: &ServerKey, previous: &str, event: &ChainedEvent) -> String {
         r.detail.clone(),
     ];
     // Unit separators keep field boundaries unambiguous.
-    key.keyed_hash("audit-chain", format!("{previous}\u{1f}{}", fields.join("\u{1f}")).as_bytes())
+    format!("{previous}\u{1f}{}", fields.join("\u{1f}")).into_bytes()
 }
 
 /// The seal of a checkpoint: only the holder of the server key can make one.
-pub fn checkpoint_seal(key: &ServerKey, event_id: i64, chain_hash: &str, event_at: i64) -> String {
-    key.keyed_hash("audit-checkpoint", format!("{event_id}\u{1f}{chain_hash}\u{1f}{event_at}").as_bytes())
+/// Under the key signing at `now` (the checkpoint's `created_at`), naming it.
+pub fn checkpoint_seal(keys: &Keyring, now: i64, event_id: i64, chain_hash: &str, event_at: i64) -> String {
+    keys.audit_seal(now, "audit-checkpoint", format!("{event_id}\u{1f}{chain_hash}\u{1f}{event_at}").as_bytes())
+}
+
+/// Whether a stored checkpoint's seal is right: under the key that was signing when it was
+/// made, as a link must be under the key signing at its event's time, so that a retired key
+/// cannot vouch for anything dated after its successor took over.
+fn checkpoint_holds(keys: &Keyring, c: &AuditCheckpoint) -> bool {
+    checkpoint_seal(keys, c.created_at, c.event_id, &c.chain_hash, c.event_at) == c.seal
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +106,7 @@ impl Audit {
                 return Ok(sealed);
             }
             for event in &batch {
-                let hash = seal(&self.deps.key, &previous, event);
+                let hash = seal(&self.deps.keys, &previous, event);
                 self.store.seal_audit(event.id, &hash).await?;
                 previous_id = event.id;
                 previous = hash;
@@ -107,7 +123,7 @@ impl Audit {
         let checkpoint = self.deps.store.audit_checkpoint_before(first).await?;
         let (mut previous, mut after) = match &checkpoint {
             Some(c) => {
-                if c.seal != checkpoint_seal(&self.deps.key, c.event_id, &c.chain_hash, c.event_at) {
+                if !checkpoint_holds(&self.deps.keys, c) {
                     return Ok(ChainReport::Broken { at_id: first.unwrap_or(c.event_id), sealed_before: 0 });
                 }
                 (c.chain_hash.clone(), c.event_id)
@@ -126,7 +142,7 @@ impl Audit {
                 match &event.chain_hash {
                     Some(hash) => {
                         // A sealed event after an unsealed one: something was put back in.
-                        if unsealed_seen.is_some() || *hash != seal(&self.deps.key, &previous, event) {
+                        if unsealed_seen.is_some() || *hash != seal(&self.deps.keys, &previous, event) {
                             return Ok(ChainReport::Broken { at_id: event.id, sealed_before: sealed });
                         }
                         previous = hash.clone();
@@ -154,7 +170,7 @@ impl Audit {
         let through = newest_old.min(last_sealed);
         let Some(event) = store.audit_event(through).await? else { return Ok(0) };
         let Some(chain_hash) = event.chain_hash else { return Ok(0) };
-        let seal = checkpoint_seal(&self.deps.key, event.id, &chain_hash, event.record.at);
+        let seal = checkpoint_seal(&self.deps.keys, now, event.id, &chain_hash, event.record.at);
         store
             .insert_audit_checkpoint(&AuditCheckpoint { event_id: event.id, chain_hash, event_at: event.record.at, created_at: now, seal })
             .await?;

@@ -276,7 +276,7 @@ impl Auth {
     /// The account behind a session cookie, if the session is live (S7.4). Expired sessions
     /// are deleted on sight.
     pub async fn authenticate(&self, token: &SessionToken) -> Result<Option<(SessionRecord, Account)>, AuthError> {
-        let id_hash = token.storage_key(&self.deps.key);
+        let id_hash = token.storage_key(&self.deps.keys);
         let Some(session) = self.store.find_session(&id_hash).await? else {
             return Ok(None);
         };

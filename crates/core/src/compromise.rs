@@ -143,7 +143,7 @@ impl Compromise {
     }
 
     fn report_hash(&self, token: &RecoveryToken) -> String {
-        token.storage_key(&self.deps.key, Purpose::ReportNotMe)
+        token.storage_key(&self.deps.keys, Purpose::ReportNotMe)
     }
 
     /// Checks a report link's token without spending it (opening the page changes nothing).

@@ -5,7 +5,7 @@
 use crate::account::AccountId;
 use crate::audit::{AuditEvent, AuditRecord, RequestContext};
 use crate::clock::Clock;
-use crate::keys::ServerKey;
+use crate::keyring::Keyring;
 use crate::notice::Composer;
 use crate::password::PasswordHasher;
 use crate::store::{SharedStore, StoreError};
@@ -16,7 +16,8 @@ use std::sync::Arc;
 pub struct Deps {
     pub store: Arc<dyn SharedStore>,
     pub clock: Arc<dyn Clock>,
-    pub key: ServerKey,
+    /// The keys every keyed hash, signature and seal is made under (see [`crate::keyring`]).
+    pub keys: Keyring,
     pub hasher: PasswordHasher,
     /// Writes the content of every email from its templates.
     pub composer: Arc<dyn Composer>,

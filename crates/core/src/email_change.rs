@@ -5,7 +5,7 @@
 use crate::account::{Account, AccountId, EmailAddress};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
-use crate::keys::ServerKey;
+use crate::keyring::Keyring;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::step_up::{NotYourProof, SteppedUp};
@@ -102,8 +102,8 @@ impl<'de> serde::Deserialize<'de> for EmailChangeToken {
     }
 }
 
-fn token_hash(key: &ServerKey, token: &RecoveryToken) -> String {
-    key.keyed_hash("email-change", token.expose().as_bytes())
+fn token_hash(keys: &Keyring, token: &RecoveryToken) -> String {
+    keys.token_hash("email-change", token.expose())
 }
 
 /// Moving an account to a new email address.
@@ -142,7 +142,7 @@ impl EmailChange {
         }
 
         let taken = self.store.find_for_login(new_email.as_str()).await?.is_some();
-        let token = RecoveryToken::generate();
+        let token = RecoveryToken::generate(&self.deps.keys);
         let link = format!("{}account/email/confirm?token={}", self.deps.base_url, token.expose());
         let notice = if taken {
             Notice::EmailInUse { username: account.username.as_str() }
@@ -156,7 +156,11 @@ impl EmailChange {
             account_id: account.id.clone(),
             new_email: new_email.clone(),
             // A taken address gets no working link: its token is never sent.
-            token_hash: if taken { token_hash(&self.deps.key, &RecoveryToken::generate()) } else { token_hash(&self.deps.key, &token) },
+            token_hash: if taken {
+                token_hash(&self.deps.keys, &RecoveryToken::generate(&self.deps.keys))
+            } else {
+                token_hash(&self.deps.keys, &token)
+            },
             created_at: now,
             expires_at: now + EMAIL_CHANGE_TTL_SECONDS,
         };
@@ -174,7 +178,7 @@ impl EmailChange {
         let ip = ctx.ip.to_string();
         let composer = self.deps.composer.clone();
         // "This wasn't me" on the old address: its token is stored once the account is known.
-        let report = RecoveryToken::generate();
+        let report = RecoveryToken::generate(&self.deps.keys);
         let report_link = crate::report_link::link_of(&self.deps, &report);
         let notice = move |account: &Account, old: &EmailAddress| {
             let change = format!("The email address of your account was changed from {} to {}.", old.as_str(), account.email.as_str());
@@ -189,7 +193,7 @@ impl EmailChange {
                 .ok()?;
             Some(NewMessage::email(old.as_str(), "email_changed", Some(account.id.clone()), content, now))
         };
-        match self.store.complete_email_change(&token_hash(&self.deps.key, token), now, &notice).await? {
+        match self.store.complete_email_change(&token_hash(&self.deps.keys, token), now, &notice).await? {
             EmailChangeOutcome::Changed { account, old_email } => {
                 let event = crate::report_link::ReportedEvent::EmailChanged { old_email: old_email.as_str().to_owned() };
                 let record = crate::report_link::token_record(&self.deps, &report, &account.id, event, now);

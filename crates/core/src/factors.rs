@@ -2,7 +2,8 @@
 //! checked and shown. The flows that use them are in `two_step.rs`.
 
 use crate::account::{AccountId, EmailAddress};
-use crate::keys::{ServerKey, random_bytes};
+use crate::keyring::Keyring;
+use crate::keys::random_bytes;
 use crate::outbox::NewMessage;
 use crate::store::StoreError;
 use async_trait::async_trait;
@@ -224,12 +225,13 @@ impl TotpSecret {
             enc(issuer)
         )
     }
-    /// Encrypted under the server key for storage (S5.1).
-    pub fn seal(&self, key: &ServerKey) -> Result<String, crate::keys::SealError> {
-        key.seal("totp-secret", self.bytes())
+    /// Encrypted under the signing key for storage (S5.1), naming it.
+    pub fn seal(&self, keys: &Keyring) -> Result<String, crate::keys::SealError> {
+        keys.seal(TOTP_SEAL_PURPOSE, self.bytes())
     }
-    pub fn open(sealed: &str, key: &ServerKey) -> Result<Self, crate::keys::SealError> {
-        key.open("totp-secret", sealed).map(Self::from_bytes)
+    /// Opens a secret sealed under any live key.
+    pub fn open(sealed: &str, keys: &Keyring) -> Result<Self, crate::keys::SealError> {
+        keys.open(TOTP_SEAL_PURPOSE, sealed).map(Self::from_bytes)
     }
 }
 
@@ -260,8 +262,17 @@ pub fn generate_recovery_codes() -> Vec<SecretString> {
         .collect()
 }
 
-pub fn recovery_code_hash(key: &ServerKey, account: &AccountId, raw: &str) -> String {
-    key.keyed_hash(&format!("recovery-code:{account}"), normalise_code(raw).as_bytes())
+/// What TOTP secrets are sealed for (the re-seal pass opens them with it).
+pub const TOTP_SEAL_PURPOSE: &str = "totp-secret";
+
+/// A new recovery code's hash, under the signing key.
+pub fn recovery_code_hash(keys: &Keyring, account: &AccountId, raw: &str) -> String {
+    keys.hash(&format!("recovery-code:{account}"), normalise_code(raw).as_bytes())
+}
+
+/// A typed recovery code's hashes under every live key: whichever key stored it finds it.
+pub fn recovery_code_hashes(keys: &Keyring, account: &AccountId, raw: &str) -> Vec<String> {
+    keys.hashes(&format!("recovery-code:{account}"), normalise_code(raw).as_bytes())
 }
 
 // ---- Security questions (S6) ----
@@ -457,12 +468,12 @@ mod tests {
 
     #[test]
     fn sealed_secrets_open_only_with_the_key() {
-        let key = ServerKey::generate();
+        let key = crate::keyring::Keyring::single(crate::keys::ServerKey::generate());
         let secret = TotpSecret::generate();
         let sealed = secret.seal(&key).expect("seal");
         assert!(!sealed.contains(secret.base32().expose_secret()));
         assert_eq!(TotpSecret::open(&sealed, &key).expect("open").bytes(), secret.bytes());
-        assert!(TotpSecret::open(&sealed, &ServerKey::generate()).is_err());
+        assert!(TotpSecret::open(&sealed, &crate::keyring::Keyring::single(crate::keys::ServerKey::generate())).is_err());
     }
 
     #[test]
@@ -473,7 +484,7 @@ mod tests {
         let first = codes[0].expose_secret();
         assert_eq!(first.len(), 19);
         assert_eq!(normalise_code(first).len(), 16);
-        let key = ServerKey::generate();
+        let key = crate::keyring::Keyring::single(crate::keys::ServerKey::generate());
         let account = AccountId::generate();
         assert_eq!(recovery_code_hash(&key, &account, first), recovery_code_hash(&key, &account, &first.to_lowercase().replace('-', " ")));
     }

@@ -36,6 +36,7 @@ pub mod factors;
 pub mod help;
 pub mod input;
 pub mod jobs;
+pub mod keyring;
 pub mod keys;
 pub mod new_password;
 pub mod notice;

@@ -136,6 +136,9 @@ pub fn retry_delay(attempts: i64) -> Option<i64> {
     Some((5i64 << exponent).min(3600))
 }
 
+/// What outbox bodies are sealed for while they wait (the re-seal pass opens them with it).
+pub const BODY_SEAL_PURPOSE: &str = "outbox-body";
+
 #[cfg(test)]
 mod tests {
     use super::retry_delay;

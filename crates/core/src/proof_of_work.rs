@@ -79,17 +79,18 @@ impl ProofOfWork {
         let expires_at = self.deps.now() + CHALLENGE_TTL_SECONDS;
         let nonce = hex::encode(crate::keys::random_bytes(12));
         let body = format!("{expires_at}.{}.{nonce}", self.bits);
-        let tag = self.deps.key.sign("proof-of-work", body.as_bytes());
+        let tag = self.deps.keys.sign("proof-of-work", body.as_bytes());
         Challenge { challenge: format!("{body}.{tag}"), bits: self.bits, expires_at }
     }
 
     /// Checks a solution and spends its challenge; refused when forged, expired, solved at
     /// fewer bits than it asks, or already spent.
     pub async fn spend(&self, solution: &PowSolution) -> Result<(), PowError> {
-        let parts: Vec<&str> = solution.challenge.split('.').collect();
+        // The tag may name its key (`<id>.<tag>`): it is everything after the third dot.
+        let parts: Vec<&str> = solution.challenge.splitn(4, '.').collect();
         let [expires, bits, nonce, tag] = parts[..] else { return Err(PowError::Invalid) };
         let body = format!("{expires}.{bits}.{nonce}");
-        if !self.deps.key.verify("proof-of-work", body.as_bytes(), tag) {
+        if !self.deps.keys.verify("proof-of-work", body.as_bytes(), tag) {
             return Err(PowError::Invalid);
         }
         let (Ok(expires), Ok(bits)) = (expires.parse::<i64>(), bits.parse::<u8>()) else { return Err(PowError::Invalid) };
@@ -100,7 +101,7 @@ impl ProofOfWork {
             return Err(PowError::Invalid);
         }
         let spent = [ThrottleKey {
-            key: format!("pow:{}", self.deps.key.keyed_hash("proof-of-work-spent", solution.challenge.as_bytes())),
+            key: format!("pow:{}", self.deps.keys.stable_hash("proof-of-work-spent", solution.challenge.as_bytes())),
             rule: ThrottleRule::Budget { limit: 1, window: CHALLENGE_TTL_SECONDS, cooldown: CHALLENGE_TTL_SECONDS },
         }];
         if self.deps.claim(&spent).await?.is_some() {

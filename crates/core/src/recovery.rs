@@ -6,7 +6,7 @@ use crate::account::{AccountId, LoginIdentifier};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::jobs::{DecodeError, Job, PasswordResetRequested};
-use crate::keys::ServerKey;
+use crate::keyring::Keyring;
 use crate::new_password::NewPasswords;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
@@ -98,7 +98,7 @@ impl ResetContinuation {
     pub fn parse(raw: &str) -> Option<Self> {
         let (token_id, tag) = raw.strip_prefix(CONTINUATION_PREFIX)?.split_once('.')?;
         let id_ok = !token_id.is_empty() && token_id.len() <= 64 && token_id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-        let tag_ok = tag.len() == 43 && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let tag_ok = crate::keyring::tag_shape(tag);
         (id_ok && tag_ok).then(|| Self { token_id: token_id.to_owned(), tag: tag.to_owned() })
     }
 }
@@ -201,9 +201,10 @@ fn reset_limits(account: &AccountId, ip: &str) -> Vec<ThrottleKey> {
 /// The counter of codes typed with one login (as typed, whether or not it names an account),
 /// since a reset email was last asked for with it. It decides only whether a refusal says
 /// "too many tries": the five tries per email are the token's own counter's (S2.5, S3.4).
-fn typed_login_counter(key: &ServerKey, login: &LoginIdentifier) -> ThrottleKey {
+/// Named under the root key: a rotation does not reset it.
+fn typed_login_counter(keys: &Keyring, login: &LoginIdentifier) -> ThrottleKey {
     ThrottleKey {
-        key: format!("reset-code-typed:{}", key.keyed_hash("reset-code-typed", login.key().as_bytes())),
+        key: format!("reset-code-typed:{}", keys.stable_hash("reset-code-typed", login.key().as_bytes())),
         rule: ThrottleRule::Budget { limit: MAX_CODE_ATTEMPTS, window: 3600, cooldown: 3600 },
     }
 }
@@ -255,7 +256,8 @@ impl Recovery {
         });
         let now = self.deps.clock.unix();
         let minute = now.div_euclid(60);
-        let coalesce_key = format!("password-reset:{minute}:{}", self.deps.key.keyed_hash("password-reset-intent", login.key().as_bytes()));
+        let coalesce_key =
+            format!("password-reset:{minute}:{}", self.deps.keys.stable_hash("password-reset-intent", login.key().as_bytes()));
         crate::jobs::enqueue_once(&*self.deps.store, &job, &coalesce_key, now).await
     }
 
@@ -269,7 +271,7 @@ impl Recovery {
         // Asking for an email starts the count of typed codes again for this login, whether or
         // not it names an account and whether or not an email goes out: "too many tries" then
         // never depends on the account (S2.5). The token's own five tries stay as they are.
-        self.store.clear_events(&[typed_login_counter(&self.deps.key, &request.login).key]).await?;
+        self.store.clear_events(&[typed_login_counter(&self.deps.keys, &request.login).key]).await?;
         let Some((account, _)) = self.store.find_for_login(request.login.key()).await? else {
             // Operators see whether an account matched; the requester never does.
             self.deps.audit(AuditEvent::PasswordResetRequested, None, &ctx, "no_account").await?;
@@ -317,12 +319,12 @@ impl Recovery {
         let now = self.deps.clock.unix();
         let (token, via) = match proof {
             ResetProof::Link(token) => {
-                let hash = token.storage_key(&self.deps.key, Purpose::PasswordReset);
+                let hash = token.storage_key(&self.deps.keys, Purpose::PasswordReset);
                 (self.store.find_valid_token(Purpose::PasswordReset, &hash, now).await?.ok_or(ResetError::InvalidToken)?, Via::Link)
             }
             ResetProof::Continued(continuation) => {
                 // Signed by this server (constant-time check), so not guessable: no count.
-                if !self.deps.key.verify(CONTINUATION_PURPOSE, continuation.token_id.as_bytes(), &continuation.tag) {
+                if !self.deps.keys.verify(CONTINUATION_PURPOSE, continuation.token_id.as_bytes(), &continuation.tag) {
                     return Err(ResetError::InvalidToken);
                 }
                 let found = self.store.find_valid_token_by_id(Purpose::PasswordReset, &continuation.token_id, now).await?;
@@ -350,7 +352,7 @@ impl Recovery {
     /// so it exists only after the code was counted and matched (S3.7).
     pub fn continuation(&self, grant: &ResetGrant) -> ResetContinuation {
         let token_id = grant.token.id.clone();
-        let tag = self.deps.key.sign(CONTINUATION_PURPOSE, token_id.as_bytes());
+        let tag = self.deps.keys.sign(CONTINUATION_PURPOSE, token_id.as_bytes());
         ResetContinuation { token_id, tag }
     }
 
@@ -361,19 +363,19 @@ impl Recovery {
             None => format!("login:{}", login.key()),
         };
         let counter = ThrottleKey {
-            key: format!("reset-code:{}", self.deps.key.keyed_hash("reset-code-counter", counted.as_bytes())),
+            key: format!("reset-code:{}", self.deps.keys.stable_hash("reset-code-counter", counted.as_bytes())),
             rule: ThrottleRule::Budget { limit: MAX_CODE_ATTEMPTS, window: 3600, cooldown: 3600 },
         };
         let tries = self.store.count_attempt(&counter, now).await?;
         // Counted as well under the login as typed, for every input: only this count says
         // "too many tries", so that answer never depends on whether the login names an
         // account, nor links two aliases of one account (S2.5, S3.9).
-        let typed_counter = typed_login_counter(&self.deps.key, login);
+        let typed_counter = typed_login_counter(&self.deps.keys, login);
         let typed_tries = self.store.count_attempt(&typed_counter, now).await?;
-        let typed = code.storage_key(&self.deps.key, found.as_ref().map_or("", |t| t.id.as_str()));
-        // A stored hash is 64 hex characters; with no token, compare against a value no
-        // code can hash to, so that the same comparison runs.
+        // A stored hash is 64 hex characters (after its key id); with no token, compare
+        // against a value no code can hash to, so that the same comparison runs.
         let expected = found.as_ref().and_then(|t| t.code_hash.clone()).unwrap_or_else(|| "-".repeat(64));
+        let typed = code.storage_key(&self.deps.keys, &expected, found.as_ref().map_or("", |t| t.id.as_str()));
         let matches = bool::from(subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), expected.as_bytes())) && code.is_well_formed();
         match found {
             Some(token) if matches && tries <= MAX_CODE_ATTEMPTS => {
@@ -423,7 +425,7 @@ impl Recovery {
     /// Whether a reset link can still be used, without using it (opening the link changes
     /// nothing, S1.9).
     pub async fn reset_link_is_valid(&self, token: &RecoveryToken) -> Result<bool, StoreError> {
-        let hash = token.storage_key(&self.deps.key, Purpose::PasswordReset);
+        let hash = token.storage_key(&self.deps.keys, Purpose::PasswordReset);
         Ok(self.store.find_valid_token(Purpose::PasswordReset, &hash, self.deps.clock.unix()).await?.is_some())
     }
 
@@ -508,25 +510,25 @@ mod tests {
 
     #[test]
     fn a_malformed_code_is_an_attempt_that_matches_nothing() {
-        let key = ServerKey::generate();
+        let key = Keyring::single(crate::keys::ServerKey::generate());
         let code = ResetCode::generate();
         let stored = code.storage_key(&key, "t1");
         let typed: ResetCodeAttempt = serde_json::from_value(serde_json::Value::from(code.grouped())).unwrap();
         assert!(typed.is_well_formed());
         assert_eq!(typed.typed(), code.grouped(), "shown again as typed");
-        assert_eq!(typed.storage_key(&key, "t1"), stored, "spaces are ignored, as ResetCode::parse does");
+        assert_eq!(typed.storage_key(&key, &stored, "t1"), stored, "spaces are ignored, as ResetCode::parse does");
         for malformed in ["", "1234", "1234 567x", &"9".repeat(500)] {
             let attempt: ResetCodeAttempt = serde_json::from_value(serde_json::Value::from(malformed)).expect("never refused");
             assert!(!attempt.is_well_formed(), "{malformed}");
-            assert_eq!(attempt.storage_key(&key, "t1").len(), stored.len(), "hashed like a code");
-            assert_ne!(attempt.storage_key(&key, "t1"), stored);
+            assert_eq!(attempt.storage_key(&key, &stored, "t1").len(), stored.len(), "hashed like a code");
+            assert_ne!(attempt.storage_key(&key, &stored, "t1"), stored);
         }
         assert_eq!(format!("{typed:?}"), "ResetCodeAttempt(<redacted>)");
     }
 
     #[test]
     fn a_token_of_the_wrong_shape_is_refused_as_an_invalid_link() {
-        let token = RecoveryToken::generate();
+        let token = RecoveryToken::generate(&Keyring::single(crate::keys::ServerKey::generate()));
         let parsed: RecoveryToken = serde_json::from_value(serde_json::Value::from(token.expose())).unwrap();
         assert_eq!(parsed.expose(), token.expose());
         let refused = parse(|| serde_json::from_str::<RecoveryToken>("\"short\"")).unwrap_err();
@@ -539,7 +541,7 @@ mod tests {
 
     #[test]
     fn a_continuation_travels_as_the_token_id_and_a_tag() {
-        let key = ServerKey::generate();
+        let key = Keyring::single(crate::keys::ServerKey::generate());
         let token_id = uuid::Uuid::new_v4().to_string();
         let tag = key.sign(CONTINUATION_PURPOSE, token_id.as_bytes());
         let encoded = ResetContinuation { token_id: token_id.clone(), tag: tag.clone() }.encode();
@@ -547,7 +549,10 @@ mod tests {
         let parsed = ResetContinuation::parse(&encoded).expect("its own shape parses");
         assert_eq!((parsed.token_id.as_str(), parsed.tag.as_str()), (token_id.as_str(), tag.as_str()));
         assert!(key.verify(CONTINUATION_PURPOSE, parsed.token_id.as_bytes(), &parsed.tag));
-        assert!(!ServerKey::generate().verify(CONTINUATION_PURPOSE, parsed.token_id.as_bytes(), &parsed.tag), "another key");
+        assert!(
+            !Keyring::single(crate::keys::ServerKey::generate()).verify(CONTINUATION_PURPOSE, parsed.token_id.as_bytes(), &parsed.tag),
+            "another key"
+        );
         assert!(!format!("{parsed:?}").contains(&tag), "redacted in logs");
         for junk in ["", "c1.", "c1.abc", &format!("c1.{token_id}.short"), &format!("c2.{token_id}.{tag}"), &format!("c1.x'y.{tag}")] {
             assert!(ResetContinuation::parse(junk).is_none(), "{junk:?}");
@@ -556,7 +561,7 @@ mod tests {
 
     #[test]
     fn a_reset_cookie_holds_a_link_token_or_a_continuation() {
-        let token = RecoveryToken::generate();
+        let token = RecoveryToken::generate(&Keyring::single(crate::keys::ServerKey::generate()));
         assert!(matches!(ResetProof::from_cookie(token.expose()), Some(ResetProof::Link(_))));
         let continuation = format!("c1.{}.{}", uuid::Uuid::new_v4(), "a".repeat(43));
         assert!(matches!(ResetProof::from_cookie(&continuation), Some(ResetProof::Continued(_))));

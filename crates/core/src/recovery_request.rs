@@ -163,7 +163,7 @@ impl StatusLink {
         self.0.expose()
     }
     fn hash(&self, deps: &Deps) -> String {
-        deps.key.keyed_hash("recovery-request-status", self.0.expose().as_bytes())
+        deps.keys.token_hash("recovery-request-status", self.0.expose())
     }
 }
 
@@ -184,7 +184,7 @@ impl RecoveryRequests {
     }
 
     fn code_hash(&self, request_id: &str, code: &str) -> String {
-        self.deps.key.keyed_hash(&format!("recovery-request-code:{request_id}"), code.as_bytes())
+        self.deps.keys.hash(&format!("recovery-request-code:{request_id}"), code.as_bytes())
     }
 
     /// Records the request and sends a code to the contact address. The answer and the
@@ -259,12 +259,12 @@ impl RecoveryRequests {
             return Err(RequestError::TooManyTries);
         }
         let typed: String = code.typed().chars().filter(|c| c.is_ascii_digit()).collect();
-        let expected = self.code_hash(&pending.id, &typed);
+        let expected = self.deps.keys.hash_like(&pending.code_hash, &format!("recovery-request-code:{}", pending.id), typed.as_bytes());
         if !code.is_well_formed() || !bool::from(subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), pending.code_hash.as_bytes())) {
             return Err(RequestError::InvalidCode);
         }
         let case_id = new_case_id();
-        let link = StatusLink(crate::token::RecoveryToken::generate());
+        let link = StatusLink(crate::token::RecoveryToken::generate(&self.deps.keys));
         let url = format!("{}recovery-request/status?token={}", self.deps.base_url, link.expose());
         let body = format!(
             "Your recovery request was received. Your case number is {case_id}.\n\nA support agent will check what you \

@@ -29,7 +29,7 @@ pub struct NewReportLink {
 
 /// Makes a report link for `event` on `account`, not yet stored.
 pub fn new_report_link(deps: &Deps, account: &AccountId, event: ReportedEvent, now: i64) -> NewReportLink {
-    let token = RecoveryToken::generate();
+    let token = RecoveryToken::generate(&deps.keys);
     let link = link_of(deps, &token);
     NewReportLink { link, token: token_record(deps, &token, account, event, now) }
 }
@@ -46,7 +46,7 @@ pub fn token_record(deps: &Deps, token: &RecoveryToken, account: &AccountId, eve
         id: uuid::Uuid::new_v4().to_string(),
         account_id: account.clone(),
         purpose: Purpose::ReportNotMe,
-        token_hash: token.storage_key(&deps.key, Purpose::ReportNotMe),
+        token_hash: token.storage_key(&deps.keys, Purpose::ReportNotMe),
         code_hash: None,
         created_at: now,
         expires_at: now + REPORT_TOKEN_TTL_SECONDS,

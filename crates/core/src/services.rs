@@ -10,6 +10,7 @@ use crate::compromise::Compromise;
 use crate::content::Content;
 use crate::deps::Deps;
 use crate::email_change::EmailChange;
+use crate::keyring::Keys;
 use crate::new_password::NewPasswords;
 use crate::password::PasswordPolicy;
 use crate::password_change::PasswordChange;
@@ -65,6 +66,8 @@ pub struct Services {
     pub recovery_requests: RecoveryRequests,
     pub support: Support,
     pub retention: Retention,
+    /// The keyring's rotation, reload and re-seal pass (issue 13).
+    pub keys: Keys,
 }
 
 crate::storage_trait! {
@@ -92,6 +95,7 @@ crate::storage_trait! {
         crate::delivery_failures::DeliveryFailureStore,
         crate::retention::RetentionStorage,
         crate::new_password::FailOpenStorage,
+        crate::keyring::KeysStorage,
 }
 
 impl Services {
@@ -129,6 +133,7 @@ impl Services {
             audit,
             roles: Roles::new(deps.clone(), store.clone()),
             compromise: Compromise::new(deps.clone(), store.clone()),
+            keys: Keys::new(deps.keys.clone(), deps.clock.clone(), store.clone()),
             deps,
             store,
         }

@@ -2,7 +2,7 @@
 //! hash in the database, idle and absolute timeouts decided here.
 
 use crate::account::AccountId;
-use crate::keys::{ServerKey, random_token};
+use crate::keyring::Keyring;
 use secrecy::{ExposeSecret, SecretString};
 
 /// The session id as the browser holds it. Never logged, never stored.
@@ -16,20 +16,19 @@ impl std::fmt::Debug for SessionToken {
 
 impl SessionToken {
     /// 32 bytes from the OS CSPRNG (S7.1).
-    pub fn generate() -> Self {
-        Self(random_token(32))
+    pub fn generate(keys: &Keyring) -> Self {
+        Self(keys.new_token())
     }
     /// A value read from a cookie; anything that is not the shape we issue is refused here,
     /// so malformed cookies never reach storage.
     pub fn from_cookie(raw: &str) -> Option<Self> {
-        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| Self(SecretString::from(raw.to_owned())))
+        crate::keyring::token_shape(raw).then(|| Self(SecretString::from(raw.to_owned())))
     }
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
-    pub fn storage_key(&self, key: &ServerKey) -> String {
-        key.keyed_hash("session", self.expose().as_bytes())
+    pub fn storage_key(&self, keys: &Keyring) -> String {
+        keys.token_hash("session", self.expose())
     }
 }
 
@@ -135,7 +134,12 @@ mod tests {
 
     #[test]
     fn only_our_token_shape_is_read_from_cookies() {
-        assert!(SessionToken::from_cookie(SessionToken::generate().expose()).is_some());
+        assert!(
+            SessionToken::from_cookie(
+                SessionToken::generate(&crate::keyring::Keyring::single(crate::keys::ServerKey::generate())).expose()
+            )
+            .is_some()
+        );
         assert!(SessionToken::from_cookie("short").is_none());
         assert!(SessionToken::from_cookie(&"%".repeat(43)).is_none());
     }

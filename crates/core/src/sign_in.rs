@@ -30,10 +30,10 @@ pub(crate) async fn start_session(
     ctx: &RequestContext,
     stage: SessionStage,
 ) -> Result<SessionToken, StoreError> {
-    let token = SessionToken::generate();
+    let token = SessionToken::generate(&deps.keys);
     let now = deps.now();
     let record = SessionRecord {
-        id_hash: token.storage_key(&deps.key),
+        id_hash: token.storage_key(&deps.keys),
         account_id: account.clone(),
         created_at: now,
         last_seen_at: now,
@@ -55,10 +55,10 @@ pub(crate) async fn rotate_session(
     old: &SessionRecord,
     ctx: &RequestContext,
 ) -> Result<SessionToken, StoreError> {
-    let token = SessionToken::generate();
+    let token = SessionToken::generate(&deps.keys);
     let now = deps.now();
     let record = SessionRecord {
-        id_hash: token.storage_key(&deps.key),
+        id_hash: token.storage_key(&deps.keys),
         account_id: old.account_id.clone(),
         created_at: if old.stage == SessionStage::Full { old.created_at } else { now },
         last_seen_at: now,
@@ -81,7 +81,7 @@ pub(crate) async fn trusted_device(
     if devices.is_empty() {
         return Ok(None);
     }
-    let hashes: Vec<String> = devices.iter().take(16).map(|d| d.storage_key(&deps.key)).collect();
+    let hashes: Vec<String> = devices.iter().take(16).map(|d| d.storage_key(&deps.keys)).collect();
     store.find_device(account, &hashes, deps.now()).await
 }
 
@@ -99,13 +99,13 @@ pub(crate) async fn renew_device(
     if let Some(old) = &known {
         store.delete_device(old).await?;
     }
-    let token = DeviceToken::generate();
+    let token = DeviceToken::generate(&deps.keys);
     let now = deps.now();
-    store.insert_device(account, &token.storage_key(&deps.key), now, now + DEVICE_TTL_SECONDS).await?;
+    store.insert_device(account, &token.storage_key(&deps.keys), now, now + DEVICE_TTL_SECONDS).await?;
     if known.is_none() {
         alert_new_device(deps, store, account, ctx).await?;
     }
-    Ok(NewDevice { token, cookie_tag: cookie_tag(&deps.key, account) })
+    Ok(NewDevice { token, cookie_tag: cookie_tag(&deps.keys, account) })
 }
 
 /// The new-device email: time, approximate place (the country a trusted proxy vouches for),

@@ -6,7 +6,8 @@
 use crate::account::{Account, AccountId};
 use crate::clock::in_words;
 use crate::deps::Deps;
-use crate::keys::{ServerKey, random_bytes, random_token};
+use crate::keyring::Keyring;
+use crate::keys::random_bytes;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::store::StoreError;
@@ -48,19 +49,19 @@ impl std::fmt::Debug for RecoveryToken {
 
 impl RecoveryToken {
     /// 256 bits from the OS CSPRNG (S1.1).
-    pub fn generate() -> Self {
-        Self(random_token(32))
+    /// Names the signing key (see [`crate::keyring`]).
+    pub fn generate(keys: &Keyring) -> Self {
+        Self(keys.new_token())
     }
     pub fn parse(raw: &str) -> Option<Self> {
         let raw = raw.trim();
-        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| Self(SecretString::from(raw.to_owned())))
+        crate::keyring::token_shape(raw).then(|| Self(SecretString::from(raw.to_owned())))
     }
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
-    pub fn storage_key(&self, key: &ServerKey, purpose: Purpose) -> String {
-        key.keyed_hash(&format!("recovery:{}", purpose.as_str()), self.expose().as_bytes())
+    pub fn storage_key(&self, keys: &Keyring, purpose: Purpose) -> String {
+        keys.token_hash(&format!("recovery:{}", purpose.as_str()), self.expose())
     }
 }
 
@@ -98,9 +99,10 @@ impl ResetCode {
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
-    /// Keyed by the token it belongs to, so equal codes of two emails hash differently.
-    pub fn storage_key(&self, key: &ServerKey, token_id: &str) -> String {
-        key.keyed_hash(&format!("reset-code:{token_id}"), self.expose().as_bytes())
+    /// Under the signing key, naming it; keyed by the token it belongs to, so equal codes
+    /// of two emails hash differently.
+    pub fn storage_key(&self, keys: &Keyring, token_id: &str) -> String {
+        keys.hash(&format!("reset-code:{token_id}"), self.expose().as_bytes())
     }
     /// "1234 5678", easier to read out.
     pub fn grouped(&self) -> String {
@@ -131,11 +133,13 @@ impl ResetCodeAttempt {
     }
     /// The keyed hash to compare with the stored one: the code's, or for a malformed
     /// attempt, one made the same way from what was typed, so that it costs the same.
-    pub fn storage_key(&self, key: &ServerKey, token_id: &str) -> String {
-        match &self.code {
-            Some(code) => code.storage_key(key, token_id),
-            None => key.keyed_hash(&format!("reset-code:{token_id}"), self.typed().as_bytes()),
-        }
+    /// Made under the key the stored hash names.
+    pub fn storage_key(&self, keys: &Keyring, stored: &str, token_id: &str) -> String {
+        let typed = match &self.code {
+            Some(code) => code.expose(),
+            None => self.typed(),
+        };
+        keys.hash_like(stored, &format!("reset-code:{token_id}"), typed.as_bytes())
     }
 }
 
@@ -214,7 +218,7 @@ pub fn reset_link(
     ttl_seconds: i64,
     now: i64,
 ) -> Result<(NewRecoveryToken, NewMessage), ResetLinkError> {
-    let token = RecoveryToken::generate();
+    let token = RecoveryToken::generate(&deps.keys);
     let code = ResetCode::generate();
     let token_id = token_id.to_owned();
     let link = format!("{}reset-password?token={}", deps.base_url, token.expose());
@@ -231,8 +235,8 @@ pub fn reset_link(
         id: token_id.clone(),
         account_id: account.id.clone(),
         purpose: Purpose::PasswordReset,
-        token_hash: token.storage_key(&deps.key, Purpose::PasswordReset),
-        code_hash: Some(code.storage_key(&deps.key, &token_id)),
+        token_hash: token.storage_key(&deps.keys, Purpose::PasswordReset),
+        code_hash: Some(code.storage_key(&deps.keys, &token_id)),
         created_at: now,
         expires_at: now + ttl_seconds,
         event: None,

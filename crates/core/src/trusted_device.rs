@@ -6,7 +6,7 @@
 //! password change and "sign out everywhere".
 
 use crate::account::AccountId;
-use crate::keys::{ServerKey, random_token};
+use crate::keyring::Keyring;
 use crate::store::StoreError;
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -25,18 +25,17 @@ impl std::fmt::Debug for DeviceToken {
 
 impl DeviceToken {
     /// 256 bits from the OS CSPRNG.
-    pub fn generate() -> Self {
-        Self(random_token(32))
+    pub fn generate(keys: &Keyring) -> Self {
+        Self(keys.new_token())
     }
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == 43 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| Self(SecretString::from(raw.to_owned())))
+        crate::keyring::token_shape(raw).then(|| Self(SecretString::from(raw.to_owned())))
     }
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
-    pub fn storage_key(&self, key: &ServerKey) -> String {
-        key.keyed_hash("trusted-device", self.expose().as_bytes())
+    pub fn storage_key(&self, keys: &Keyring) -> String {
+        keys.token_hash("trusted-device", self.expose())
     }
 }
 
@@ -49,8 +48,9 @@ pub struct NewDevice {
 }
 
 /// The tag that names an account's device cookie in a browser.
-pub fn cookie_tag(key: &ServerKey, account: &AccountId) -> String {
-    key.keyed_hash("trusted-device-cookie", account.as_str().as_bytes()).chars().take(16).collect()
+/// Under the root key, so that a rotation does not rename the cookie.
+pub fn cookie_tag(keys: &Keyring, account: &AccountId) -> String {
+    keys.stable_hash("trusted-device-cookie", account.as_str().as_bytes()).chars().take(16).collect()
 }
 
 #[async_trait]
@@ -69,7 +69,7 @@ mod tests {
 
     #[test]
     fn device_tokens_are_long_and_parse_back() {
-        let token = DeviceToken::generate();
+        let token = DeviceToken::generate(&crate::keyring::Keyring::single(crate::keys::ServerKey::generate()));
         assert_eq!(token.expose().len(), 43);
         assert!(DeviceToken::parse(token.expose()).is_some());
         assert!(DeviceToken::parse("short").is_none());
@@ -78,11 +78,11 @@ mod tests {
 
     #[test]
     fn cookie_tags_differ_by_account_and_key() {
-        let key = ServerKey::generate();
+        let key = crate::keyring::Keyring::single(crate::keys::ServerKey::generate());
         let a = AccountId::from_stored("a".into());
         let b = AccountId::from_stored("b".into());
         assert_ne!(cookie_tag(&key, &a), cookie_tag(&key, &b));
-        assert_ne!(cookie_tag(&key, &a), cookie_tag(&ServerKey::generate(), &a));
+        assert_ne!(cookie_tag(&key, &a), cookie_tag(&crate::keyring::Keyring::single(crate::keys::ServerKey::generate()), &a));
         assert_eq!(cookie_tag(&key, &a).len(), 16);
     }
 }

@@ -237,7 +237,7 @@ impl TwoStepReset {
     }
 
     fn hash(&self, link: ResetLink, token: &RecoveryToken) -> String {
-        self.deps.key.keyed_hash(link.purpose(), token.expose().as_bytes())
+        self.deps.keys.token_hash(link.purpose(), token.expose())
     }
 
     fn email(&self, account: &Account, kind: &'static str, subject: &str, body: &str, now: i64) -> Result<NewMessage, TwoStepResetError> {
@@ -306,7 +306,7 @@ impl TwoStepReset {
         if let Some(wait) = self.deps.claim(&cap).await? {
             return Err(TwoStepResetError::TooMany(wait));
         }
-        let token = RecoveryToken::generate();
+        let token = RecoveryToken::generate(&self.deps.keys);
         let link = format!("{}two-step-reset/confirm?token={}", self.deps.base_url, token.expose());
         let body = format!(
             "Someone who knows your password asked to reset 2-step verification on your account, because they cannot use any of its methods.\n\nIf it was you, open this link and confirm to start the waiting period of {}:\n\n{link}\n\nThe link works once, for 24 hours. Nothing changes until you confirm, and the reset can be cancelled during the wait.\n\nIf it was not you, do not open the link: someone knows your password. Sign in with one of your methods and change it.",
@@ -335,7 +335,7 @@ impl TwoStepReset {
         let reset = self.store.find_two_step_reset(ResetLink::Confirm, &confirm_hash, now).await?.ok_or(TwoStepResetError::InvalidToken)?;
         let account = self.store.get_account(&reset.account_id).await?.ok_or(TwoStepResetError::InvalidToken)?;
         let ready_at = now + self.wait_seconds;
-        let (cancel, finish) = (RecoveryToken::generate(), RecoveryToken::generate());
+        let (cancel, finish) = (RecoveryToken::generate(&self.deps.keys), RecoveryToken::generate(&self.deps.keys));
         let base = &self.deps.base_url;
         let when = crate::clock::rfc2822(ready_at);
         let report = report_link(&self.deps, &*self.store, &account.id, ReportedEvent::TwoStepResetStarted).await?;

@@ -8,7 +8,7 @@ use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::factors::{
     AnswerError, FactorCode, FactorKind, FactorRecord, MethodView, NewOtp, TotpSecret, generate_otp, mask_email, normalise_answer,
-    normalise_code, question_text, recovery_code_hash,
+    normalise_code, question_text, recovery_code_hashes,
 };
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
@@ -289,7 +289,7 @@ impl Verifier {
             id: otp_id.clone(),
             binding: binding.key.to_owned(),
             factor_id: factor.id.clone(),
-            code_hash: self.deps.key.keyed_hash(&format!("otp:{otp_id}"), code.expose_secret().as_bytes()),
+            code_hash: self.deps.keys.hash(&format!("otp:{otp_id}"), code.expose_secret().as_bytes()),
             created_at: now,
             expires_at: now + OTP_TTL_SECONDS,
         };
@@ -319,7 +319,7 @@ impl Verifier {
                 if !self.store.claim_otp_attempt(&otp.id, OTP_MAX_ATTEMPTS).await? {
                     return Ok(false);
                 }
-                let typed = self.deps.key.keyed_hash(&format!("otp:{}", otp.id), normalise_code(code.expose()).as_bytes());
+                let typed = self.deps.keys.hash_like(&otp.code_hash, &format!("otp:{}", otp.id), normalise_code(code.expose()).as_bytes());
                 if subtle::ConstantTimeEq::ct_eq(typed.as_bytes(), otp.code_hash.as_bytes()).into() {
                     Ok(self.store.consume_otp(&otp.id, now).await?)
                 } else {
@@ -397,7 +397,7 @@ impl Verifier {
         let now = self.deps.clock.unix();
         let ok = match factor.kind {
             FactorKind::Totp => {
-                let secret = TotpSecret::open(factor.secret.expose(), &self.deps.key).map_err(|_| TwoStepError::Seal)?;
+                let secret = TotpSecret::open(factor.secret.expose(), &self.deps.keys).map_err(|_| TwoStepError::Seal)?;
                 match secret.matching_step(code.expose(), now, factor.last_used_step) {
                     Some(step) => self.store.advance_totp_step(&factor.id, step).await?,
                     None => {
@@ -416,8 +416,14 @@ impl Verifier {
                 matches!(self.deps.hasher.verify(&answer, Some(factor.secret.expose())).await?, Verified::Yes | Verified::YesRehashed(_))
             }
             FactorKind::RecoveryCode => {
-                let used =
-                    self.store.use_recovery_code(&account.id, &recovery_code_hash(&self.deps.key, &account.id, code.expose()), now).await?;
+                // Under every live key: codes made before a rotation keep working (issue 13).
+                let mut used = false;
+                for hash in recovery_code_hashes(&self.deps.keys, &account.id, code.expose()) {
+                    if self.store.use_recovery_code(&account.id, &hash, now).await? {
+                        used = true;
+                        break;
+                    }
+                }
                 if used {
                     let left = self.store.recovery_codes_left(&account.id).await?;
                     self.deps.audit(AuditEvent::RecoveryCodeUsed, Some(&account.id), ctx, &format!("{left} left")).await?;

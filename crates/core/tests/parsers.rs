@@ -28,7 +28,7 @@ fn hostile_text() -> impl Strategy<Value = String> {
 
 /// Any string bounded at a size the edge would let through.
 fn token_like() -> impl Strategy<Value = String> {
-    prop_oneof!["[A-Za-z0-9_-]{40,46}", "[A-Za-z0-9_\\-=+/. ]{0,60}", any::<String>()]
+    prop_oneof!["[A-Za-z0-9_-]{40,46}", "[0-9a-f]{7,9}\\.[A-Za-z0-9_-]{42,44}", "[A-Za-z0-9_\\-=+/. ]{0,60}", any::<String>()]
 }
 
 /// 64 cases a property; a failure prints its minimal input rather than writing a file.
@@ -98,8 +98,16 @@ proptest! {
             DeviceToken::parse(&raw).map(|t| t.expose().to_owned()),
             SessionToken::from_cookie(&raw).map(|t| t.expose().to_owned()),
         ].into_iter().flatten() {
-            prop_assert_eq!(accepted.len(), 43);
-            prop_assert!(accepted.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            // 43 base64url characters, after an optional key id and a dot (issue 13).
+            let bare = match accepted.split_once('.') {
+                Some((id, rest)) => {
+                    prop_assert!(id.len() == 8 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+                    rest
+                }
+                None => accepted.as_str(),
+            };
+            prop_assert_eq!(bare.len(), 43);
+            prop_assert!(bare.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         }
         if let Some(continuation) = ResetContinuation::parse(&raw) {
             prop_assert_eq!(ResetContinuation::parse(&continuation.encode()).map(|c| c.encode()), Some(continuation.encode()));
@@ -108,9 +116,10 @@ proptest! {
 
     #[test]
     fn generated_tokens_parse(_n in 0..4u8) {
-        let token = RecoveryToken::generate();
+        let keys = doorman_core::keyring::Keyring::single(doorman_core::keys::ServerKey::generate());
+        let token = RecoveryToken::generate(&keys);
         prop_assert!(RecoveryToken::parse(token.expose()).is_some());
-        let session = SessionToken::generate();
+        let session = SessionToken::generate(&keys);
         prop_assert!(SessionToken::from_cookie(session.expose()).is_some());
     }
 

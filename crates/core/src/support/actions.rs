@@ -340,7 +340,7 @@ fn checked_text(text: &str, error: SupportError) -> Result<String, SupportError>
 
 impl Support {
     fn cancel_hash(&self, token: &RecoveryToken) -> String {
-        self.deps.key.keyed_hash(CANCEL_PURPOSE, token.expose().as_bytes())
+        self.deps.keys.token_hash(CANCEL_PURPOSE, token.expose())
     }
 
     fn personal(&self, to: &str, account: &Account, kind: &'static str, subject: &str, body: &str) -> Result<NewMessage, SupportError> {
@@ -531,7 +531,7 @@ impl Support {
         }
         let account = self.store.get_account(&action.account_id).await?.ok_or(SupportError::NoAccount)?;
         let effective_at = now + self.change_delay_seconds;
-        let cancel = RecoveryToken::generate();
+        let cancel = RecoveryToken::generate(&self.deps.keys);
         let when = crate::clock::rfc2822(effective_at);
         let what = match action.action {
             SupportAction::ChangeEmail => format!("change your account's email address to {}", action.target),

@@ -43,7 +43,7 @@ impl TwoStep {
             account_id: account.id.clone(),
             kind: FactorKind::Totp,
             label: String::new(),
-            secret: FactorSecret::from(secret.seal(&self.deps.key).map_err(|_| TwoStepError::Seal)?),
+            secret: FactorSecret::from(secret.seal(&self.deps.keys).map_err(|_| TwoStepError::Seal)?),
             is_default: false,
             confirmed_at: None,
             last_used_step: None,
@@ -66,7 +66,7 @@ impl TwoStep {
             .iter()
             .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
             .ok_or(TwoStepError::UnknownMethod)?;
-        let secret = TotpSecret::open(factor.secret.expose(), &self.deps.key).map_err(|_| TwoStepError::Seal)?;
+        let secret = TotpSecret::open(factor.secret.expose(), &self.deps.keys).map_err(|_| TwoStepError::Seal)?;
         Ok(TotpEnrolment {
             method_id: factor.id.clone(),
             otpauth_uri: secret.otpauth_uri(&self.verifier.settings.issuer, account.username.as_str()),
@@ -90,7 +90,7 @@ impl TwoStep {
             .find(|f| f.id == method_id && f.kind == FactorKind::Totp && f.confirmed_at.is_none())
             .ok_or(TwoStepError::UnknownMethod)?;
         let limits = self.verifier.claim_guess(account, factor).await?;
-        let secret = TotpSecret::open(factor.secret.expose(), &self.deps.key).map_err(|_| TwoStepError::Seal)?;
+        let secret = TotpSecret::open(factor.secret.expose(), &self.deps.keys).map_err(|_| TwoStepError::Seal)?;
         let now = self.deps.clock.unix();
         let Some(step) = secret.matching_step(code.expose(), now, factor.last_used_step) else {
             self.verifier.record_failure(account, factor, ctx).await?;
@@ -238,7 +238,7 @@ impl TwoStep {
         by.check_owner(&account.id)?;
         crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
         let codes = generate_recovery_codes();
-        let hashes: Vec<String> = codes.iter().map(|c| recovery_code_hash(&self.deps.key, &account.id, c.expose_secret())).collect();
+        let hashes: Vec<String> = codes.iter().map(|c| recovery_code_hash(&self.deps.keys, &account.id, c.expose_secret())).collect();
         let now = self.deps.clock.unix();
         let existing = self.store.factors_of(&account.id).await?.into_iter().find(|f| f.kind == FactorKind::RecoveryCode);
         let factor = existing.unwrap_or(FactorRecord {
