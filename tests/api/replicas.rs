@@ -46,16 +46,23 @@ struct Cluster {
     replicas: Vec<Replica>,
     /// An in-process app on the same database, for setting up accounts (its worker is off).
     app: TestApp,
+    /// One cluster at a time: three replicas' pools (16 connections each) next to another
+    /// cluster's and the in-process tests' can exhaust PostgreSQL's 100 connections, and a
+    /// refused connection is a 503 that says nothing about what a test checks.
+    _turn: tokio::sync::SemaphorePermit<'static>,
 }
+
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 impl Cluster {
     async fn start(n: usize) -> Self {
+        let turn = ONE_CLUSTER_AT_A_TIME.acquire().await.unwrap();
         let config = test_config(Backend::Postgres).await;
         let dir = config.secret_key_file.parent().unwrap().to_path_buf();
         // The in-process app migrates the database and writes the secret key first, so the
         // replicas never race for either.
         let app = TestApp::spawn_with(config.clone()).await;
-        let mut cluster = Self { config, dir, replicas: Vec::new(), app };
+        let mut cluster = Self { config, dir, replicas: Vec::new(), app, _turn: turn };
         for i in 0..n {
             cluster.add_replica(i).await;
         }
