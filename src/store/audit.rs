@@ -61,14 +61,18 @@ impl AuditStore for SqlStore {
         rows.iter().map(chained_from_row).collect()
     }
 
-    async fn seal_audit(&self, id: i64, chain_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE audit_events SET chain_hash = $1 WHERE id = $2 AND chain_hash IS NULL")
-            .bind(chain_hash)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(())
+    async fn seal_audit(&self, seals: &[(i64, String)]) -> Result<(), StoreError> {
+        // One transaction per batch: one commit (and on SQLite one sync) instead of one per event.
+        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        for (id, chain_hash) in seals {
+            sqlx::query("UPDATE audit_events SET chain_hash = $1 WHERE id = $2 AND chain_hash IS NULL")
+                .bind(chain_hash)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_error)?;
+        }
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError> {

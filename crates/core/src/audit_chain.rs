@@ -76,6 +76,11 @@ pub enum ChainReport {
     Broken { at_id: i64, sealed_before: u64 },
 }
 
+/// Events sealed per transaction.
+const SEAL_BATCH: i64 = 500;
+/// The pause between two batches of a backlog.
+const SEAL_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// The audit log's chain: sealing (the worker) and verifying (`doorman audit verify`).
 #[derive(Debug, Clone)]
 pub struct Audit {
@@ -94,25 +99,28 @@ impl Audit {
         let mut sealed = 0;
         loop {
             // After a prune that left no sealed event, the chain goes on from its checkpoint.
-            let (mut previous_id, mut previous) = match self.store.last_sealed_audit().await? {
+            let (previous_id, mut previous) = match self.store.last_sealed_audit().await? {
                 Some((id, hash)) => (id, hash),
                 None => match self.deps.store.audit_checkpoint_before(None).await? {
                     Some(checkpoint) => (checkpoint.event_id, checkpoint.chain_hash),
                     None => (0, GENESIS.to_owned()),
                 },
             };
-            let batch = self.store.unsealed_audit(previous_id, before, 500).await?;
+            let batch = self.store.unsealed_audit(previous_id, before, SEAL_BATCH).await?;
             if batch.is_empty() {
                 return Ok(sealed);
             }
+            let mut seals = Vec::with_capacity(batch.len());
             for event in &batch {
                 let hash = seal(&self.deps.keys, &previous, event);
-                self.store.seal_audit(event.id, &hash).await?;
-                previous_id = event.id;
-                previous = hash;
-                sealed += 1;
+                previous.clone_from(&hash);
+                seals.push((event.id, hash));
             }
-            let _ = previous_id;
+            self.store.seal_audit(&seals).await?;
+            sealed += seals.len() as u64;
+            // Requests first: a backlog (after a flood) is sealed a batch at a time, with the
+            // runtime free to serve requests in between.
+            tokio::time::sleep(SEAL_PAUSE).await;
         }
     }
 

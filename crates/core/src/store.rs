@@ -79,7 +79,8 @@ pub trait AuditStore: Send + Sync {
     async fn last_sealed_audit(&self) -> Result<Option<(i64, String)>, StoreError>;
     /// Unsealed events after `after_id` and older than `before`, in id order.
     async fn unsealed_audit(&self, after_id: i64, before: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError>;
-    async fn seal_audit(&self, id: i64, chain_hash: &str) -> Result<(), StoreError>;
+    /// Writes the seals of one batch (event id, chain hash) in one transaction.
+    async fn seal_audit(&self, seals: &[(i64, String)]) -> Result<(), StoreError>;
     /// Every event after `after_id`, sealed or not, in id order.
     async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError>;
     async fn count_unsealed_audit(&self) -> Result<u64, StoreError>;
