@@ -13,36 +13,15 @@
 
 use doorman::Config;
 use doorman::app::{Application, Options};
+use doorman_bench::stats::{mann_whitney_z, quantile, sorted};
 use doorman_core::audit::RequestContext;
 use doorman_core::auth::NewAccountRequest;
 use doorman_core::{Country, EmailAddress, Password, UserType, Username};
 use std::time::Instant;
 
-fn quantiles(mut samples: Vec<f64>) -> [f64; 4] {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    [at(0.25), at(0.5), at(0.75), at(0.99)]
-}
-
-/// Mann-Whitney U of two samples, as a z score (normal approximation, ties averaged):
-/// |z| < 1.96 means no evidence at the 5 % level that one side is slower.
-fn mann_whitney_z(a: &[f64], b: &[f64]) -> f64 {
-    let mut all: Vec<(f64, bool)> = a.iter().map(|x| (*x, true)).chain(b.iter().map(|x| (*x, false))).collect();
-    all.sort_by(|x, y| x.0.total_cmp(&y.0));
-    let mut rank_sum_a = 0.0;
-    let mut i = 0;
-    while i < all.len() {
-        let mut j = i;
-        while j + 1 < all.len() && all[j + 1].0 == all[i].0 {
-            j += 1;
-        }
-        let rank = (i + j) as f64 / 2.0 + 1.0;
-        rank_sum_a += all[i..=j].iter().filter(|x| x.1).count() as f64 * rank;
-        i = j + 1;
-    }
-    let (n1, n2) = (a.len() as f64, b.len() as f64);
-    let u = rank_sum_a - n1 * (n1 + 1.0) / 2.0;
-    (u - n1 * n2 / 2.0) / (n1 * n2 * (n1 + n2 + 1.0) / 12.0).sqrt()
+fn quantiles(samples: Vec<f64>) -> [f64; 4] {
+    let s = sorted(samples);
+    [quantile(&s, 0.25), quantile(&s, 0.5), quantile(&s, 0.75), quantile(&s, 0.99)]
 }
 
 #[tokio::main]

@@ -1,13 +1,16 @@
-//! Helpers of `scripts/bench` (issue 12), one binary with three commands:
+//! Helpers of `scripts/bench` (issue 12), one binary with these commands:
 //!
 //! - `hello ADDR`: a bare axum hello-world, the limit doorman's cheap pages are compared with.
 //! - `argon2-rate THREADS SECONDS`: raw argon2id verifications per second at doorman's
 //!   parameters, with the same `argon2` crate, the limit of logins.
 //! - `hash PASSWORD`: one argon2id hash made by doorman's own hasher, copied to every seeded
 //!   account (hashing a million passwords would take hours and measure nothing).
+//! - `pairs` and `refusals`: requests timed one at a time ([`probe`]).
+
+mod probe;
 
 use anyhow::{Context, bail};
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, Version};
 use doorman_core::password::{Password, PasswordHasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,7 +27,16 @@ fn main() -> anyhow::Result<()> {
         ["hello", addr] => hello(addr),
         ["argon2-rate", threads, seconds] => argon2_rate(threads.parse()?, seconds.parse()?),
         ["hash", password] => hash(password),
-        _ => bail!("usage: doorman-bench hello ADDR | argon2-rate THREADS SECONDS | hash PASSWORD"),
+        ["pairs", url, rounds, expect, body_a, body_b, accounts] => {
+            probe::pairs(url, rounds.parse()?, expect.parse()?, body_a, body_b, accounts.parse()?)
+        }
+        ["refusals", url, body, accounts, seconds, interval_ms] => {
+            probe::refusals(url, body, accounts.parse()?, seconds.parse()?, interval_ms.parse()?)
+        }
+        _ => bail!(
+            "usage: doorman-bench hello ADDR | argon2-rate THREADS SECONDS | hash PASSWORD \
+             | pairs URL ROUNDS EXPECT BODY_A BODY_B ACCOUNTS | refusals URL BODY ACCOUNTS SECONDS INTERVAL_MS"
+        ),
     }
 }
 
@@ -38,10 +50,13 @@ fn hello(addr: &str) -> anyhow::Result<()> {
     })
 }
 
-/// Verifies one stored hash on `threads` threads for `seconds`, and prints the rate.
+/// Verifies one stored hash on `threads` threads for `seconds`, and prints the rate. Each
+/// thread keeps its working memory between verifications, as doorman's hasher does, so the
+/// limit is the fastest form of the check (argon2's own `verify_password` allocates and frees
+/// 19 MiB each time, which is slower and would flatter doorman).
 fn argon2_rate(threads: usize, seconds: u64) -> anyhow::Result<()> {
     let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let password = b"correct horse battery staple";
     let stored = argon.hash_password(password).map_err(|e| anyhow::anyhow!("{e}"))?.to_string();
     let done = Arc::new(AtomicU64::new(0));
@@ -49,11 +64,20 @@ fn argon2_rate(threads: usize, seconds: u64) -> anyhow::Result<()> {
     let started = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let (argon, stored, done, stop) = (argon.clone(), stored.clone(), done.clone(), stop.clone());
+            let (argon, params, stored, done, stop) = (argon.clone(), params.clone(), stored.clone(), done.clone(), stop.clone());
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let salt = parsed.salt.context("the hash has a salt")?;
+                let expected = parsed.hash.context("the hash has an output")?;
+                let mut blocks = vec![Block::default(); params.block_count()];
+                let mut out = vec![0u8; expected.len()];
                 while !stop.load(Ordering::Relaxed) {
-                    argon.verify_password(password, &parsed).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    argon
+                        .hash_password_into_with_memory(password, salt.as_ref(), &mut out, &mut blocks[..])
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    if out != expected.as_bytes() {
+                        bail!("the raw verification did not match");
+                    }
                     done.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
