@@ -242,7 +242,7 @@ impl Recovery {
     /// "Forgot password": records the intent and returns. Nothing here depends on whether
     /// an account matches (S2.1, S2.3), and nothing changes on any account (S1.9).
     ///
-    /// Repeats are merged at intake (issue 12): at most one job per login per clock minute,
+    /// Repeats are merged at intake (issue 12): at most one job per login per minute,
     /// keyed by a keyed hash of the login, the same insert for existing and unknown logins. A
     /// flood of repeats then costs the worker nothing, and real users' emails stay fast. The
     /// worker sends at most one reset email per account a minute anyway
@@ -255,9 +255,8 @@ impl Recovery {
             request_id: ctx.request_id.clone(),
         });
         let now = self.deps.clock.unix();
-        let minute = now.div_euclid(60);
-        let coalesce_key =
-            format!("password-reset:{minute}:{}", self.deps.keys.stable_hash("password-reset-intent", login.key().as_bytes()));
+        let login_hash = self.deps.keys.stable_hash("password-reset-intent", login.key().as_bytes());
+        let coalesce_key = format!("password-reset:{}:{login_hash}", merge_window(now, &login_hash));
         crate::jobs::enqueue_once(&*self.deps.store, &job, &coalesce_key, now).await
     }
 
@@ -502,10 +501,31 @@ impl Recovery {
     }
 }
 
+/// The minute a forgot-password request is merged into, for the login whose keyed hash is
+/// `login_hash`. Each login's minutes start at its own second (from the hash), so a flood
+/// that repeats many logins opens their new windows spread over the minute, not all at once on
+/// the clock's full minute: those bursts of a thousand jobs at :00 held up the one real user
+/// whose request came right after them (issue 12, docs/BENCHMARKS.md).
+fn merge_window(now: i64, login_hash: &str) -> i64 {
+    let offset = login_hash.get(login_hash.len().saturating_sub(4)..).and_then(|h| i64::from_str_radix(h, 16).ok()).unwrap_or(0) % 60;
+    (now + offset).div_euclid(60)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_logins_merge_window_lasts_a_minute_and_opens_at_its_own_second() {
+        let boundaries = |hash: &str| -> Vec<i64> { (1..600).filter(|t| merge_window(*t, hash) != merge_window(t - 1, hash)).collect() };
+        let early = boundaries("ab0000");
+        let late = boundaries("ab001e");
+        assert_eq!(early.len(), 10, "one new window a minute: {early:?}");
+        assert!(early.windows(2).all(|w| w[1] - w[0] == 60));
+        assert_eq!(late.len(), 10);
+        assert_ne!(early[0] % 60, late[0] % 60, "two logins open their windows at different seconds");
+    }
     use crate::input::{ParseFailure, parse};
 
     #[test]
