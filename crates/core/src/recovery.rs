@@ -518,7 +518,7 @@ mod tests {
 
     #[test]
     fn each_logins_merge_window_lasts_a_minute_and_opens_at_its_own_second() {
-        let boundaries = |hash: &str| -> Vec<i64> { (1..600).filter(|t| merge_window(*t, hash) != merge_window(t - 1, hash)).collect() };
+        let boundaries = |hash: &str| -> Vec<i64> { (1..=600).filter(|t| merge_window(*t, hash) != merge_window(t - 1, hash)).collect() };
         let early = boundaries("ab0000");
         let late = boundaries("ab001e");
         assert_eq!(early.len(), 10, "one new window a minute: {early:?}");
