@@ -144,6 +144,11 @@ impl Auth {
         previous: Option<&SessionRecord>,
         ctx: &RequestContext,
     ) -> Result<SignedIn, AuthError> {
+        // A place in the hashing queue (admission control) first, before any other work: under
+        // overload a refusal costs no database round trip and comes back at once. It depends on
+        // nothing the request names, so it tells nothing about the account (S2.5), and nothing
+        // has been counted yet, so a refusal is not a guess (S3.1).
+        let slot = self.deps.hasher.admit()?;
         let now = self.deps.clock.unix();
         let found = self.store.find_for_login(login.key()).await?;
         let account_id = found.as_ref().map(|(a, _)| a.id.clone());
@@ -165,20 +170,8 @@ impl Auth {
             refused = self.store.claim_attempt(&keys, now).await?;
         }
         if let Some(refusal) = refused {
-            return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?);
+            return Err(self.refuse_login(slot, password, account_id.as_ref(), &refusal, ctx).await?);
         }
-        // A place in the hashing queue (admission control). Refused for overload, the attempt
-        // just counted is given back: a refusal is not a guess (S3.1), and the answer is the
-        // same whoever the login names (S2.5).
-        let slot = match self.deps.hasher.admit() {
-            Ok(slot) => slot,
-            Err(e) => {
-                let counted: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
-                self.store.release_attempt(&counted).await?;
-                return Err(e.into());
-            }
-        };
-
         let verified = self.deps.hasher.verify_in(slot, password, found.as_ref().map(|(_, hash)| hash.as_str())).await?;
         let account = match (found, verified) {
             (Some((account, _)), Verified::Yes) => account,
@@ -228,6 +221,7 @@ impl Auth {
     /// (S2.1, S3.9). The owner hears of a spent budget once a day.
     async fn refuse_login(
         &self,
+        slot: crate::password::HashSlot,
         password: &Password,
         account: Option<&AccountId>,
         refusal: &Refusal,
@@ -242,7 +236,7 @@ impl Auth {
             self.tell_owner_of_lockout(account, ctx).await?;
         }
         if only_account {
-            self.deps.hasher.verify(password, None).await?;
+            self.deps.hasher.verify_in(slot, password, None).await?;
             return Ok(AuthError::InvalidCredentials);
         }
         Ok(AuthError::Throttled { retry_after_seconds: refusal.until - self.deps.clock.unix() })

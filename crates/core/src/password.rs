@@ -273,12 +273,41 @@ impl PasswordHasher {
     ) -> Result<T, HashError> {
         let permit = self.running.clone().acquire_owned().await.map_err(|_| HashError::PoolClosed)?;
         tokio::task::spawn_blocking(move || {
+            lower_this_threads_priority();
             let result = job();
             drop((permit, slot));
             result
         })
         .await
         .map_err(|_| HashError::PoolClosed)?
+    }
+}
+
+/// How much lower than requests password hashing runs (a Linux nice value, per thread).
+/// CPU time goes to the runtime's threads first: a login refused for overload, a banner or a
+/// page is answered in milliseconds while every core hashes (issue 12's overload scenario), and
+/// hashing still takes whatever CPU is left, all of it on an otherwise idle server. At 5 the
+/// scheduler weighs a hashing thread about a third of a request thread, so a flood of cheap
+/// requests slows logins down but cannot stop them.
+pub const HASHING_NICE: i32 = 5;
+
+/// Lowers the calling thread's priority to [`HASHING_NICE`] once. The thread is one of
+/// tokio's blocking pool, and stays lower for whatever blocking work it takes later (file
+/// writes of the mail worker, name lookups): background work either way. Raising it back would
+/// need a privilege a server should not have.
+fn lower_this_threads_priority() {
+    thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if LOWERED.get() {
+        return;
+    }
+    LOWERED.set(true);
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and setpriority only take and return integers. On Linux the nice value
+    // is per thread, and PRIO_PROCESS with a thread id names that thread. A failure leaves the
+    // priority as it was, which is harmless.
+    unsafe {
+        let thread = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, HASHING_NICE);
     }
 }
 
