@@ -30,6 +30,7 @@ mod migrations;
 mod overload;
 mod password_change;
 mod permissions;
+mod postgres_restart;
 mod pwned;
 mod recovery;
 mod recovery_requests;
