@@ -16,6 +16,7 @@ mod connections;
 mod csrf_and_headers;
 mod dead_ends;
 mod devices;
+mod disk_full;
 mod email_change;
 mod faults;
 mod forgot_answer;

@@ -285,8 +285,12 @@ impl Auth {
             self.store.delete_session(&id_hash).await?;
             return Ok(None);
         }
-        if self.session_policy.should_touch(&session, now) {
-            self.store.touch_session(&id_hash, now).await?;
+        // Noting that the session was seen is not worth failing the request for: when it
+        // cannot be written (the disk is full), the session lives on from its last touch.
+        if self.session_policy.should_touch(&session, now)
+            && let Err(e) = self.store.touch_session(&id_hash, now).await
+        {
+            tracing::warn!(error = %e, "could not note that a session was seen");
         }
         let account = self.store.get_account(&session.account_id).await?;
         Ok(account.map(|a| (session, a)))
