@@ -219,7 +219,8 @@ async fn on_a_full_disk_writes_answer_503_storage_full_reads_work_and_nothing_is
     assert_eq!(integrity(&server), ["ok"], "the database is sound while the disk is full");
     assert_eq!(counts(&server), before, "the refused writes left no session, job or token behind");
 
-    // Space comes back: the same requests succeed, with no restart.
+    // Space comes back: the same requests succeed, with no restart. The refused password
+    // change changed nothing: the old password still signs in.
     std::fs::remove_file(&filler).unwrap();
     assert_eq!(counts(&server), before);
     let signed_in = login(&server, &TestApp::new_client(), "192.0.2.86", PASSWORD).await;

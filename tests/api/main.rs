@@ -29,6 +29,7 @@ mod login;
 mod mail;
 mod migrations;
 mod overload;
+mod own_postgres;
 mod password_change;
 mod permissions;
 mod postgres_restart;

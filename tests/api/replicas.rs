@@ -6,7 +6,8 @@
 //!
 //! PostgreSQL only: replicas sharing one SQLite file over a network is not a deployment.
 
-use crate::helpers::{Backend, PASSWORD, TestApp, eventually, eventually_within, test_config};
+use crate::helpers::{Backend, PASSWORD, TestApp, config_in, eventually, eventually_within, temp_dir, test_config};
+use crate::own_postgres::OwnPostgres;
 use doorman::Config;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -246,8 +247,8 @@ struct KillRun {
 /// Twenty people ask for a reset, spread over three replicas (one office behind one address:
 /// the per-address budget, 20 an hour, is exactly used), and one replica is killed with
 /// `kill -9` `delay_ms` after the last answer.
-async fn kill_during_a_burst(delay_ms: u64) -> KillRun {
-    let mut cluster = Cluster::start(3).await;
+async fn kill_during_a_burst(pg: &OwnPostgres, delay_ms: u64) -> KillRun {
+    let mut cluster = Cluster::start_with(config_in(&temp_dir(), pg.create_database().await), 3).await;
     let people: Vec<String> = (0..20).map(|i| format!("person{i:02}")).collect();
     for name in &people {
         cluster.app.create_account(name, &format!("{name}@example.com")).await;
@@ -286,7 +287,9 @@ async fn kill_during_a_burst(delay_ms: u64) -> KillRun {
 
 /// Twenty people ask for a reset, spread over three replicas, and one replica is killed with
 /// `kill -9` at once, at a different moment in each deployment (`DOORMAN_TEST_KILL_MOMENTS`
-/// of them, three side by side at a time). Every email arrives (the killed replica's leased
+/// of them, three side by side at a time, on a PostgreSQL server of the test's own: twelve
+/// processes with a pool each would use up the shared server's connection slots, and the
+/// 503s that follow are another fault than the one tested). Every email arrives (the killed replica's leased
 /// jobs and messages are taken over when their leases run out) and none arrives twice: a job
 /// run again after a crash neither counts against the limits a second time nor writes a
 /// second email.
@@ -294,9 +297,10 @@ async fn kill_during_a_burst(delay_ms: u64) -> KillRun {
 async fn kill_9_of_a_replica_during_a_burst_of_resets_loses_no_email_and_sends_none_twice() {
     let n = kill_moments();
     let moments: Vec<u64> = (0..n).map(|i| kill_moment(i, n)).collect();
+    let pg = OwnPostgres::start();
     let mut runs = Vec::new();
     for round in moments.chunks(3) {
-        runs.extend(futures::future::join_all(round.iter().map(|delay_ms| kill_during_a_burst(*delay_ms))).await);
+        runs.extend(futures::future::join_all(round.iter().map(|delay_ms| kill_during_a_burst(&pg, *delay_ms))).await);
     }
     let slowest = runs.iter().map(|r| r.took).max().unwrap_or_default();
     eprintln!(
