@@ -488,3 +488,27 @@ impl IntoResponse for PageError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{ApiError, DatabaseFault, database_fault};
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_full_disk_and_an_unreachable_database_are_told_apart_from_other_failures() {
+        let enospc = || Error::from_raw_os_error(28);
+        assert_eq!(database_fault(&enospc()), Some(DatabaseFault::Full));
+        assert_eq!(database_fault(&sqlx::Error::Io(enospc())), Some(DatabaseFault::Full));
+        assert_eq!(database_fault(&sqlx::Error::Io(Error::from(ErrorKind::ConnectionRefused))), Some(DatabaseFault::Unreachable));
+        assert_eq!(database_fault(&sqlx::Error::PoolTimedOut), Some(DatabaseFault::Unreachable));
+        assert_eq!(database_fault(&Error::other("a template failed")), None);
+        assert_eq!(database_fault(&sqlx::Error::RowNotFound), None);
+
+        let full = ApiError::internal(&sqlx::Error::Io(enospc()));
+        assert_eq!((full.status.as_u16(), full.code, full.retry_after), (503, "storage_full", Some(60)));
+        let down = ApiError::internal(&sqlx::Error::PoolTimedOut);
+        assert_eq!((down.status.as_u16(), down.code, down.retry_after), (503, "unavailable", Some(5)));
+        let other = ApiError::internal(&Error::other("a template failed"));
+        assert_eq!((other.status.as_u16(), other.code), (500, "internal_error"));
+    }
+}
