@@ -390,7 +390,21 @@ async fn mail_status(config: &Config, limit: i64) -> anyhow::Result<()> {
     let store = SqlStore::connect(&config.database_url).await.context("connecting to the database")?;
     store.migrate().await.context("applying database migrations")?;
     let summary = store.outbox_summary(limit.max(0)).await?;
-    println!("pending {}\nsent    {}\ndead    {}", summary.pending, summary.sent, summary.dead);
+    // The backlog: how many wait, for how long, and how many have failed once already (the
+    // mail server is down or refusing, issue 13).
+    let backlog = match summary.oldest_pending_at {
+        Some(oldest) if summary.pending > 0 => {
+            let age = (time::OffsetDateTime::now_utc().unix_timestamp() - oldest).max(0);
+            format!(
+                "  (oldest written {} ago, at {}; {} waiting to retry after a failed attempt)",
+                doorman_core::clock::in_words(age),
+                doorman_core::clock::rfc3339(oldest),
+                summary.retrying
+            )
+        }
+        _ => String::new(),
+    };
+    println!("pending {}{backlog}\nsent    {}\ndead    {}", summary.pending, summary.sent, summary.dead);
     print_delivery_failures(&store).await?;
     print_fail_opens(&store).await?;
     if summary.dead_letters.is_empty() {

@@ -180,8 +180,10 @@ impl Config {
         if file.is_some() && !path.exists() {
             return Err(ConfigError::Invalid(format!("the configuration file {} does not exist", path.display())));
         }
-        let mut figment =
-            Figment::new().merge(Toml::file(path)).merge(Env::prefixed("DOORMAN_").ignore(&["config", "log", "test_postgres_url"]));
+        // `DOORMAN_TEST_*` are the test suite's knobs (README, "Run every test"), which the
+        // `doorman` processes the tests start inherit.
+        const NOT_SETTINGS: [&str; 5] = ["config", "log", "test_postgres_url", "test_kill_moments", "test_pg_bin"];
+        let mut figment = Figment::new().merge(Toml::file(path)).merge(Env::prefixed("DOORMAN_").ignore(&NOT_SETTINGS));
         // Text even when it looks like a number: `DOORMAN_SMS_FROM=+15005550006` would
         // otherwise be read as the integer 15005550006.
         for (key, value) in Env::prefixed("DOORMAN_").only(&TEXT_KEYS).iter() {

@@ -43,12 +43,15 @@ pub struct Progress {
     pub messages: usize,
     /// Of those, the ones that failed (to be retried, or dead-lettered).
     pub failures: usize,
+    /// Messages sent.
+    pub sent: usize,
 }
 
 impl Progress {
-    /// A full batch was claimed: more rows may be due already.
+    /// A full batch was claimed, or a message went out (the next one to its recipient waited
+    /// for it): more rows may be due already.
     pub fn more_may_be_due(&self) -> bool {
-        self.jobs as i64 >= BATCH_SIZE || self.messages as i64 >= BATCH_SIZE
+        self.jobs as i64 >= BATCH_SIZE || self.messages as i64 >= BATCH_SIZE || self.sent > 0
     }
 }
 
@@ -126,7 +129,7 @@ impl Worker {
         let jobs = self.run_jobs().await;
         let messages = self.send_messages().await;
         let (jobs, messages) = (jobs?, messages?);
-        Ok(Progress { jobs: jobs.jobs, messages: messages.messages, failures: jobs.failures + messages.failures })
+        Ok(Progress { jobs: jobs.jobs, messages: messages.messages, failures: jobs.failures + messages.failures, sent: messages.sent })
     }
 
     /// The jobs part of a round: claims the due jobs and runs them, recording each outcome.
@@ -197,8 +200,9 @@ impl Worker {
                 Some(stale) => Err(stale),
                 None => self.transport.send(&message).await,
             };
-            if outcome.is_err() {
-                progress.failures += 1;
+            match outcome {
+                Ok(()) => progress.sent += 1,
+                Err(_) => progress.failures += 1,
             }
             self.record(&message, outcome).await;
         }

@@ -34,8 +34,8 @@ mod two_step_reset;
 use async_trait::async_trait;
 use doorman_core::store::{SharedStore, StoreError};
 use sqlx::AnyPool;
-use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
+use sqlx::{Connection, Executor};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,26 @@ impl SqlStore {
                         conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").await?;
                     }
                     Ok(())
+                })
+            })
+            // A SQLite connection that comes back still inside a transaction, by sqlx's count,
+            // is closed rather than reused. That happens when the disk is full (issue 13):
+            // SQLite rolls a failed COMMIT back by itself, sqlx's ROLLBACK then fails, and its
+            // count stays at one, so the connection's next transaction would open with a
+            // SAVEPOINT that a rollback leaves open, holding the write lock for good (every
+            // other writer then waits its busy timeout and fails). The ping first runs any
+            // rollback still queued by a dropped transaction.
+            .after_release(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend != Backend::Sqlite {
+                        return Ok(true);
+                    }
+                    conn.ping().await?;
+                    let sound = !conn.is_in_transaction();
+                    if !sound {
+                        tracing::warn!("closing a database connection left inside a transaction (after a failed commit?)");
+                    }
+                    Ok(sound)
                 })
             })
             .connect(url)

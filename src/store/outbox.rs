@@ -1,6 +1,11 @@
 //! The outbox and the job queue: rows claimed with a lease, so that several replicas never
 //! take the same row while its lease runs (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite
 //! has one writer at a time, which gives the same guarantee).
+//!
+//! Messages to one recipient go out in the order they were written (issue 13): a message is
+//! not claimed while an earlier one (by `seq`, the insertion order) to the same recipient on
+//! the same channel is still pending, whether it is being sent or waits for its next try.
+//! One that waits for a later time (`send_at`) and has not been tried holds nothing up.
 
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
@@ -13,20 +18,26 @@ use sqlx::{AnyConnection, Row};
 
 /// The statement that leases up to `$4` due rows of `$table` (the outbox or the jobs) to the
 /// worker `$1` until `$2`, taking over leases expired at `$3`, and returns their `$columns`:
-/// one for SQLite and one for PostgreSQL, which locks the rows it takes.
+/// one for SQLite and one for PostgreSQL, which locks the rows it takes. `$also` is a further
+/// condition on the candidate row, named `due`.
 macro_rules! claim_sql {
-    ($table:literal, $columns:literal) => {
-        ClaimSql { sqlite: claim_sql!($table, $columns, ""), postgres: claim_sql!($table, $columns, " FOR UPDATE SKIP LOCKED") }
+    ($table:literal, $columns:literal, $also:literal) => {
+        ClaimSql {
+            sqlite: claim_sql!($table, $columns, $also, ""),
+            postgres: claim_sql!($table, $columns, $also, " FOR UPDATE SKIP LOCKED"),
+        }
     };
-    ($table:literal, $columns:literal, $lock:literal) => {
+    ($table:literal, $columns:literal, $also:literal, $lock:literal) => {
         concat!(
             "UPDATE ",
             $table,
             " SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM ",
             $table,
-            " WHERE status = 'pending' AND next_attempt_at <= $3 \
-              AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at LIMIT $4",
+            " AS due WHERE status = 'pending' AND next_attempt_at <= $3 \
+              AND (lease_until IS NULL OR lease_until < $3)",
+            $also,
+            " ORDER BY next_attempt_at LIMIT $4",
             $lock,
             ") RETURNING ",
             $columns
@@ -40,9 +51,16 @@ struct ClaimSql {
     postgres: &'static str,
 }
 
-const CLAIM_MESSAGES: ClaimSql =
-    claim_sql!("outbox", "id, channel, recipient, kind, account_id, subject, body_text, body_html, attempts, created_at");
-const CLAIM_JOBS: ClaimSql = claim_sql!("jobs", "id, kind, payload, attempts");
+/// A message waits while an earlier one to its recipient is pending and has been tried (it is
+/// being sent, or waits for its retry) or is due.
+const CLAIM_MESSAGES: ClaimSql = claim_sql!(
+    "outbox",
+    "id, channel, recipient, kind, account_id, subject, body_text, body_html, attempts, created_at",
+    " AND NOT EXISTS (SELECT 1 FROM outbox AS earlier WHERE earlier.status = 'pending' \
+       AND earlier.channel = due.channel AND earlier.recipient = due.recipient AND earlier.seq < due.seq \
+       AND (earlier.attempts > 0 OR earlier.next_attempt_at <= $3))"
+);
+const CLAIM_JOBS: ClaimSql = claim_sql!("jobs", "id, kind, payload, attempts", "");
 
 impl SqlStore {
     /// Leases due rows with a statement of `claim_sql!`, in the backend's dialect.
@@ -82,23 +100,29 @@ fn open_body(sealer: Option<&Keyring>, stored: String) -> Result<String, StoreEr
 }
 
 pub(crate) async fn insert_message(conn: &mut AnyConnection, sealer: Option<&Keyring>, m: &NewMessage) -> Result<(), StoreError> {
-    sqlx::query(
+    // `seq`, the insertion order: a sequence on PostgreSQL (the column's default), the next
+    // number on SQLite, whose writers take turns.
+    let sql = if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+        "INSERT INTO outbox (id, channel, recipient, kind, account_id, subject, body_text, body_html, next_attempt_at, created_at, seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))"
+    } else {
         "INSERT INTO outbox (id, channel, recipient, kind, account_id, subject, body_text, body_html, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&m.id)
-    .bind(m.channel.as_str())
-    .bind(&m.recipient)
-    .bind(m.kind)
-    .bind(m.account_id.as_ref().map(|a| a.as_str().to_owned()))
-    .bind(&m.content.subject)
-    .bind(seal_body(sealer, &m.content.text)?)
-    .bind(seal_body(sealer, &m.content.html)?)
-    .bind(m.send_at)
-    .bind(m.created_at)
-    .execute(conn)
-    .await
-    .map_err(backend_error)?;
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    };
+    sqlx::query(sql)
+        .bind(&m.id)
+        .bind(m.channel.as_str())
+        .bind(&m.recipient)
+        .bind(m.kind)
+        .bind(m.account_id.as_ref().map(|a| a.as_str().to_owned()))
+        .bind(&m.content.subject)
+        .bind(seal_body(sealer, &m.content.text)?)
+        .bind(seal_body(sealer, &m.content.html)?)
+        .bind(m.send_at)
+        .bind(m.created_at)
+        .execute(conn)
+        .await
+        .map_err(backend_error)?;
     Ok(())
 }
 
@@ -180,6 +204,14 @@ impl OutboxStore for SqlStore {
                 _ => summary.dead = n,
             }
         }
+        let backlog = sqlx::query(
+            "SELECT MIN(created_at) AS oldest, COUNT(CASE WHEN attempts > 0 THEN 1 END) AS retrying FROM outbox WHERE status = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        summary.oldest_pending_at = backlog.try_get("oldest").map_err(backend_error)?;
+        summary.retrying = backlog.try_get("retrying").map_err(backend_error)?;
         let dead = sqlx::query(
             "SELECT id, channel, recipient, kind, attempts, last_error, created_at FROM outbox WHERE status = 'dead' ORDER BY created_at DESC LIMIT $1",
         )

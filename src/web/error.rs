@@ -66,47 +66,79 @@ impl ApiError {
 
     /// Logs the whole cause chain and answers without any of it: 503 `unavailable` with
     /// `Retry-After` when the database cannot be reached (it is down or restarting: the same
-    /// request works again by itself once it is back, issue 13), else an opaque 500.
+    /// request works again by itself once it is back, issue 13), 503 `storage_full` when its
+    /// disk is full (nothing was saved; the same request works once space is freed), else an
+    /// opaque 500.
     pub fn internal(error: &(dyn std::error::Error + 'static)) -> Self {
         let mut chain = error.to_string();
-        let mut unreachable = database_unreachable(error);
+        let mut fault = database_fault(error);
         let mut source = error.source();
         while let Some(cause) = source {
             chain.push_str(": ");
             chain.push_str(&cause.to_string());
-            unreachable |= database_unreachable(cause);
+            fault = fault.or(database_fault(cause));
             source = cause.source();
         }
-        if unreachable {
-            tracing::warn!(error = %chain, "the database is unreachable");
-            return Self {
-                retry_after: Some(5),
-                ..Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "The service cannot reach its database right now. Please try again in a few seconds.",
+        match fault {
+            Some(DatabaseFault::Unreachable) => {
+                tracing::warn!(error = %chain, "the database is unreachable");
+                Self {
+                    retry_after: Some(5),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "The service cannot reach its database right now. Please try again in a few seconds.",
+                    )
+                }
+            }
+            Some(DatabaseFault::Full) => {
+                tracing::error!(error = %chain, "the database's disk is full: free space on it");
+                Self {
+                    retry_after: Some(60),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage_full",
+                        "The service has run out of storage space, so it cannot save anything right now. Nothing was changed. Please try again later.",
+                    )
+                }
+            }
+            None => {
+                tracing::error!(error = %chain, "request failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "Something went wrong on our side. Please try again; if it keeps happening, contact support with the X-Request-Id of this response.",
                 )
-            };
+            }
         }
-        tracing::error!(error = %chain, "request failed");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "Something went wrong on our side. Please try again; if it keeps happening, contact support with the X-Request-Id of this response.",
-        )
     }
 }
 
-/// Whether a failure means the database is down or unreachable, not that a statement failed:
-/// no connection could be had, the connection broke, or the server said it is shutting down or
-/// not accepting connections (SQLSTATE class 08, 57P01 to 57P03).
-fn database_unreachable(error: &(dyn std::error::Error + 'static)) -> bool {
+/// A failure of the database itself rather than of a statement, which the same request
+/// survives once it is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DatabaseFault {
+    /// No connection could be had, the connection broke, or the server said it is shutting
+    /// down or not accepting connections (SQLSTATE class 08, 57P01 to 57P03).
+    Unreachable,
+    /// The disk under the database is full: SQLite's `SQLITE_FULL` (13), PostgreSQL's
+    /// `disk_full` (53100), or ENOSPC from the operating system.
+    Full,
+}
+
+fn database_fault(error: &(dyn std::error::Error + 'static)) -> Option<DatabaseFault> {
+    let disk_full = |io: &std::io::Error| io.kind() == std::io::ErrorKind::StorageFull;
     match error.downcast_ref::<sqlx::Error>() {
-        Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => true,
-        Some(sqlx::Error::Database(db)) => {
-            db.code().is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03"))
+        Some(sqlx::Error::Io(io)) if disk_full(io) => Some(DatabaseFault::Full),
+        Some(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)) => {
+            Some(DatabaseFault::Unreachable)
         }
-        _ => false,
+        Some(sqlx::Error::Database(db)) => match db.code()?.as_ref() {
+            "13" | "53100" => Some(DatabaseFault::Full),
+            code if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") => Some(DatabaseFault::Unreachable),
+            _ => None,
+        },
+        _ => error.downcast_ref::<std::io::Error>().filter(|io| disk_full(io)).map(|_| DatabaseFault::Full),
     }
 }
 
@@ -454,5 +486,29 @@ impl IntoResponse for PageError {
         response.extensions_mut().insert(ErrorPageMessage { code, message, next });
         set_retry_after(&mut response, retry_after);
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ApiError, DatabaseFault, database_fault};
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_full_disk_and_an_unreachable_database_are_told_apart_from_other_failures() {
+        let enospc = || Error::from_raw_os_error(28);
+        assert_eq!(database_fault(&enospc()), Some(DatabaseFault::Full));
+        assert_eq!(database_fault(&sqlx::Error::Io(enospc())), Some(DatabaseFault::Full));
+        assert_eq!(database_fault(&sqlx::Error::Io(Error::from(ErrorKind::ConnectionRefused))), Some(DatabaseFault::Unreachable));
+        assert_eq!(database_fault(&sqlx::Error::PoolTimedOut), Some(DatabaseFault::Unreachable));
+        assert_eq!(database_fault(&Error::other("a template failed")), None);
+        assert_eq!(database_fault(&sqlx::Error::RowNotFound), None);
+
+        let full = ApiError::internal(&sqlx::Error::Io(enospc()));
+        assert_eq!((full.status.as_u16(), full.code, full.retry_after), (503, "storage_full", Some(60)));
+        let down = ApiError::internal(&sqlx::Error::PoolTimedOut);
+        assert_eq!((down.status.as_u16(), down.code, down.retry_after), (503, "unavailable", Some(5)));
+        let other = ApiError::internal(&Error::other("a template failed"));
+        assert_eq!((other.status.as_u16(), other.code), (500, "internal_error"));
     }
 }

@@ -66,9 +66,15 @@ pub fn temp_dir() -> PathBuf {
 
 pub async fn test_config(backend: Backend) -> Config {
     let dir = temp_dir();
+    let database_url = fresh_database(backend, &dir).await;
+    config_in(&dir, database_url)
+}
+
+/// The tests' configuration for a database that already exists, with its files in `dir`.
+pub fn config_in(dir: &std::path::Path, database_url: String) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().expect("addr"),
-        database_url: fresh_database(backend, &dir).await,
+        database_url,
         base_url: url::Url::parse(BASE_URL).expect("url"),
         mail_dir: dir.join("mail"),
         secret_key_file: dir.join("secret.key"),

@@ -22,6 +22,7 @@ on_both_backends!(
     the_dev_outbox_writes_eml_files,
     a_crash_between_commit_and_delivery_loses_nothing,
     two_workers_never_send_a_message_twice,
+    a_long_smtp_outage_delivers_every_message_once_in_order_per_recipient,
 );
 
 const FROM: &str = "doorman <no-reply@doorman.test>";
@@ -53,14 +54,20 @@ impl SmtpSink {
     }
 
     fn received(&self) -> Vec<Received> {
-        let mut mails: Vec<Received> = std::fs::read_dir(&self.dir)
+        let mut mails = self.received_in_order();
+        mails.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+        mails
+    }
+
+    /// In the order the server accepted them (its files are numbered).
+    fn received_in_order(&self) -> Vec<Received> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)
             .unwrap()
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-            .map(|p| Received::parse(&std::fs::read(p).unwrap()))
             .collect();
-        mails.sort_by(|a, b| a.message_id.cmp(&b.message_id));
-        mails
+        paths.sort();
+        paths.into_iter().map(|p| Received::parse(&std::fs::read(p).unwrap())).collect()
     }
 
     /// Waits until `n` messages arrived, then a little longer to catch any extra copy.
@@ -402,4 +409,94 @@ async fn two_workers_never_send_a_message_twice(backend: Backend) {
     assert_eq!(received, ids);
     let summary = eventually("20 rows marked sent", 10, async || Some(summary(&second).await).filter(|s| s.sent == 20)).await;
     assert_eq!((summary.pending, summary.dead), (0, 0));
+}
+
+/// SMTP down for minutes, then back (issue 13): every message goes out once, and each
+/// recipient gets theirs in the order they were written, although the oldest went through
+/// many failed attempts and its retry delay grew while newer ones were written. Meanwhile
+/// `doorman mail status` shows the backlog.
+///
+/// What is compressed: the app runs on the test's clock, which stands still until the test
+/// moves it on by each retry delay, so seven failed attempts over five minutes of the app's
+/// time (5 s, 10 s, 20 s ... 160 s apart) take a few seconds. The refusals are real: nothing
+/// listens on the SMTP port until the sink starts on it.
+async fn a_long_smtp_outage_delivers_every_message_once_in_order_per_recipient(backend: Backend) {
+    let port = free_port();
+    let config = mail_config(backend, Some(port)).await;
+    let app = TestApp::spawn_with(config.clone()).await;
+    // The outage began ten minutes ago by the app's clock, so the backlog is that old.
+    app.clock.advance(-600);
+    let mut accounts = Vec::new();
+    for name in ["ana", "ben", "chen", "dara"] {
+        accounts.push(app.create_account(name, &format!("{name}@example.com")).await);
+    }
+    const ROUNDS: usize = 4;
+    const FAILED_ATTEMPTS: i64 = 7;
+    // Message `round` of each account is written after the first one's `round`th failure.
+    let mut written: Vec<Vec<String>> = vec![Vec::new(); accounts.len()];
+    let mut subjects = std::collections::HashMap::new();
+    for attempt in 1..=FAILED_ATTEMPTS {
+        let round = (attempt - 1) as usize;
+        if round < ROUNDS {
+            for (a, account) in accounts.iter().enumerate() {
+                let n = a * 10 + round;
+                let id = enqueue(&app, account.email.as_str(), Some(account.id.clone()), n).await;
+                subjects.insert(format!("{id}@doorman.test"), content(n).subject);
+                written[a].push(id);
+            }
+        }
+        for ids in &written {
+            let row = OutboxRow::wait(&config.database_url, &ids[0], &format!("failed attempt {attempt}"), |r| r.attempts == attempt).await;
+            assert_eq!(row.status, "pending");
+            assert!(row.last_error.as_deref().unwrap_or_default().contains("onnect"), "{row:?}");
+            for later in &ids[1..] {
+                let row = OutboxRow::read(&config.database_url, later).await;
+                assert_eq!((row.status.as_str(), row.attempts), ("pending", 0), "a later message waits for the earlier one");
+            }
+        }
+        if attempt < FAILED_ATTEMPTS {
+            app.clock.advance(retry_delay(attempt).unwrap());
+        }
+    }
+
+    // Operators see the backlog: how many, since when, and that they are being retried.
+    let output = Command::new(env!("CARGO_BIN_EXE_doorman"))
+        .args(["mail", "status"])
+        .current_dir(temp_dir())
+        .env("DOORMAN_DATABASE_URL", &config.database_url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let pending = stdout.lines().next().unwrap_or_default();
+    assert!(pending.starts_with("pending 16  (oldest written 1"), "{stdout}");
+    assert!(pending.contains(" minutes ago, at ") && pending.ends_with("; 4 waiting to retry after a failed attempt)"), "{stdout}");
+    assert!(stdout.contains("sent    0") && stdout.contains("dead    0"), "{stdout}");
+
+    // The server comes back. The newer messages are due, but each waits for the oldest one to
+    // its recipient, whose next try is 320 s away.
+    let sink = SmtpSink::start(port);
+    app.clock.advance(5);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(sink.received().is_empty(), "nothing goes out ahead of an older message to the same person");
+    app.clock.advance(retry_delay(FAILED_ATTEMPTS).unwrap());
+    let mails = sink.expect_exactly(ROUNDS * accounts.len()).await;
+    let ids: HashSet<&str> = mails.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids.len(), mails.len(), "no Message-ID twice");
+    let in_order = sink.received_in_order();
+    for (a, account) in accounts.iter().enumerate() {
+        let got: Vec<&str> = in_order.iter().filter(|m| m.to == account.email.as_str()).map(|m| m.subject.as_str()).collect();
+        let expected: Vec<&str> = written[a].iter().map(|id| subjects[&format!("{id}@doorman.test")].as_str()).collect();
+        assert_eq!(got, expected, "{}'s messages arrive once each, in the order they were written", account.email.as_str());
+    }
+    for ids in &written {
+        let first = OutboxRow::wait(&config.database_url, &ids[0], "the first marked sent", |r| r.status == "sent").await;
+        assert_eq!(first.attempts, FAILED_ATTEMPTS + 1);
+        for later in &ids[1..] {
+            let row = OutboxRow::wait(&config.database_url, later, "a later one marked sent", |r| r.status == "sent").await;
+            assert_eq!(row.attempts, 1, "sent at its first try, once the earlier one was out");
+        }
+    }
+    let summary = summary(&app).await;
+    assert_eq!((summary.pending, summary.sent, summary.dead, summary.oldest_pending_at), (0, 16, 0, None));
 }

@@ -1,6 +1,7 @@
 """An SMTP server for the integration tests (aiosmtpd), run as: smtp_sink.py PORT FOLDER.
 
-Saves every message it accepts, as received, to FOLDER/<uuid>.eml. Refuses recipients whose
+Saves every message it accepts, as received, to FOLDER/<n>-<uuid>.eml, where n counts the
+messages in the order they were accepted (so names sort in order of arrival). Refuses recipients whose
 address starts with "bounce" for good (550) and those starting with "busy" for now (451).
 Prints "ready" once it listens; stops when its standard input closes or it is killed.
 """
@@ -15,6 +16,7 @@ from aiosmtpd.controller import Controller
 class Sink:
     def __init__(self, folder):
         self.folder = folder
+        self.accepted = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower().startswith("bounce"):
@@ -25,7 +27,8 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        name = uuid.uuid4().hex
+        self.accepted += 1
+        name = "%06d-%s" % (self.accepted, uuid.uuid4().hex)
         partial = os.path.join(self.folder, "." + name + ".partial")
         with open(partial, "wb") as f:
             f.write(envelope.original_content)

@@ -144,11 +144,10 @@ impl Auth {
         previous: Option<&SessionRecord>,
         ctx: &RequestContext,
     ) -> Result<SignedIn, AuthError> {
-        // A place in the hashing queue (admission control) first, before any other work: under
-        // overload a refusal costs no database round trip and comes back at once. It depends on
-        // nothing the request names, so it tells nothing about the account (S2.5), and nothing
-        // has been counted yet, so a refusal is not a guess (S3.1).
-        let slot = self.deps.hasher.admit()?;
+        // A full hashing queue refuses at once, before any other work: under sustained overload
+        // a refusal costs no database round trip. It depends on nothing the request names, so
+        // it tells nothing about the account (S2.5), and nothing is counted (S3.1).
+        self.deps.hasher.has_room()?;
         let now = self.deps.clock.unix();
         let found = self.store.find_for_login(login.key()).await?;
         let account_id = found.as_ref().map(|(a, _)| a.id.clone());
@@ -170,8 +169,19 @@ impl Auth {
             refused = self.store.claim_attempt(&keys, now).await?;
         }
         if let Some(refusal) = refused {
-            return Err(self.refuse_login(slot, password, account_id.as_ref(), &refusal, ctx).await?);
+            return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?);
         }
+        // The place in the queue. Refused for overload, the attempt just counted is given
+        // back: a refusal is not a guess (S3.1), and the answer is the same whoever the login
+        // names (S2.5).
+        let slot = match self.deps.hasher.admit() {
+            Ok(slot) => slot,
+            Err(e) => {
+                let counted: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
+                self.store.release_attempt(&counted).await?;
+                return Err(e.into());
+            }
+        };
         let verified = self.deps.hasher.verify_in(slot, password, found.as_ref().map(|(_, hash)| hash.as_str())).await?;
         let account = match (found, verified) {
             (Some((account, _)), Verified::Yes) => account,
@@ -221,7 +231,6 @@ impl Auth {
     /// (S2.1, S3.9). The owner hears of a spent budget once a day.
     async fn refuse_login(
         &self,
-        slot: crate::password::HashSlot,
         password: &Password,
         account: Option<&AccountId>,
         refusal: &Refusal,
@@ -236,7 +245,7 @@ impl Auth {
             self.tell_owner_of_lockout(account, ctx).await?;
         }
         if only_account {
-            self.deps.hasher.verify_in(slot, password, None).await?;
+            self.deps.hasher.verify(password, None).await?;
             return Ok(AuthError::InvalidCredentials);
         }
         Ok(AuthError::Throttled { retry_after_seconds: refusal.until - self.deps.clock.unix() })
@@ -279,8 +288,12 @@ impl Auth {
             self.store.delete_session(&id_hash).await?;
             return Ok(None);
         }
-        if self.session_policy.should_touch(&session, now) {
-            self.store.touch_session(&id_hash, now).await?;
+        // Noting that the session was seen is not worth failing the request for: when it
+        // cannot be written (the disk is full), the session lives on from its last touch.
+        if self.session_policy.should_touch(&session, now)
+            && let Err(e) = self.store.touch_session(&id_hash, now).await
+        {
+            tracing::warn!(error = %e, "could not note that a session was seen");
         }
         let account = self.store.get_account(&session.account_id).await?;
         Ok(account.map(|a| (session, a)))

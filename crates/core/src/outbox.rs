@@ -111,6 +111,10 @@ pub struct DeadLetter {
 #[derive(Debug, Clone, Default)]
 pub struct OutboxSummary {
     pub pending: i64,
+    /// When the oldest pending message was written: how long the backlog has been building.
+    pub oldest_pending_at: Option<i64>,
+    /// Pending messages that have failed at least once and wait for their next try.
+    pub retrying: i64,
     pub sent: i64,
     pub dead: i64,
     pub dead_letters: Vec<DeadLetter>,

@@ -221,6 +221,12 @@ impl PasswordHasher {
         })
     }
 
+    /// [`HashError::Overloaded`] when the queue is full now: a check that costs nothing,
+    /// for refusing before any other work. [`Self::admit`] still decides.
+    pub fn has_room(&self) -> Result<(), HashError> {
+        if self.admitted.available_permits() == 0 { Err(HashError::Overloaded) } else { Ok(()) }
+    }
+
     fn argon(&self) -> Argon2<'static> {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
