@@ -1,10 +1,14 @@
-//! Helpers of `scripts/bench` (issue 12), one binary with three commands:
+//! Helpers of `scripts/bench` (issue 12) and `scripts/soak` (issue 13), one binary with four
+//! commands:
 //!
 //! - `hello ADDR`: a bare axum hello-world, the limit doorman's cheap pages are compared with.
 //! - `argon2-rate THREADS SECONDS`: raw argon2id verifications per second at doorman's
 //!   parameters, with the same `argon2` crate, the limit of logins.
 //! - `hash PASSWORD`: one argon2id hash made by doorman's own hasher, copied to every seeded
 //!   account (hashing a million passwords would take hours and measure nothing).
+//! - `soak --replicas URL,... ...`: the soak's load driver (see `soak.rs`).
+
+mod soak;
 
 use anyhow::{Context, bail};
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
@@ -20,11 +24,16 @@ const PARALLELISM: u32 = 1;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "soak") {
+        return soak::soak(&args[1..]);
+    }
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["hello", addr] => hello(addr),
         ["argon2-rate", threads, seconds] => argon2_rate(threads.parse()?, seconds.parse()?),
         ["hash", password] => hash(password),
-        _ => bail!("usage: doorman-bench hello ADDR | argon2-rate THREADS SECONDS | hash PASSWORD"),
+        _ => bail!(
+            "usage: doorman-bench hello ADDR | argon2-rate THREADS SECONDS | hash PASSWORD | soak --replicas URL,... (see scripts/soak)"
+        ),
     }
 }
 
