@@ -1,4 +1,5 @@
-//! Helpers of `scripts/bench` (issue 12), one binary with these commands:
+//! Helpers of `scripts/bench` (issue 12) and `scripts/soak` (issue 13), one binary with these
+//! commands:
 //!
 //! - `hello ADDR`: a bare axum hello-world, the limit doorman's cheap pages are compared with.
 //! - `argon2-rate THREADS SECONDS`: raw argon2id verifications per second at doorman's
@@ -6,8 +7,10 @@
 //! - `hash PASSWORD`: one argon2id hash made by doorman's own hasher, copied to every seeded
 //!   account (hashing a million passwords would take hours and measure nothing).
 //! - `pairs` and `refusals`: requests timed one at a time ([`probe`]).
+//! - `soak --replicas URL,... ...`: the soak's load driver (see `soak.rs`).
 
 mod probe;
+mod soak;
 
 use anyhow::{Context, bail};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, Version};
@@ -23,6 +26,9 @@ const PARALLELISM: u32 = 1;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "soak") {
+        return soak::soak(&args[1..]);
+    }
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["hello", addr] => hello(addr),
         ["argon2-rate", threads, seconds] => argon2_rate(threads.parse()?, seconds.parse()?),
@@ -35,7 +41,8 @@ fn main() -> anyhow::Result<()> {
         }
         _ => bail!(
             "usage: doorman-bench hello ADDR | argon2-rate THREADS SECONDS | hash PASSWORD \
-             | pairs URL ROUNDS EXPECT BODY_A BODY_B ACCOUNTS | refusals URL BODY ACCOUNTS SECONDS INTERVAL_MS"
+             | pairs URL ROUNDS EXPECT BODY_A BODY_B ACCOUNTS | refusals URL BODY ACCOUNTS SECONDS INTERVAL_MS \
+             | soak --replicas URL,... (see scripts/soak)"
         ),
     }
 }

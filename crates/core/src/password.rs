@@ -231,13 +231,14 @@ impl PasswordHasher {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
+    /// A PHC string of argon2id at the current parameters, with a fresh 16-byte salt, made in
+    /// working memory from the pool (as verifications are).
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let argon = self.argon();
+        let params = self.params.clone();
+        let memory = self.memory.clone();
         let secret = password.0.clone();
-        self.run(self.admit()?, move || {
-            argon.hash_password(secret.expose_secret().as_bytes()).map(|h| h.to_string()).map_err(|e| HashError::Argon2(e.to_string()))
-        })
-        .await
+        self.run(self.admit()?, move || hash_reusing(&argon, &params, &memory, secret.expose_secret().as_bytes())).await
     }
 
     /// Checks `password` against `stored`, or against a dummy hash when there is no account,
@@ -266,8 +267,7 @@ impl PasswordHasher {
             if !outdated {
                 return Ok(Verified::Yes);
             }
-            let fresh = argon.hash_password(secret.expose_secret().as_bytes()).map_err(|e| HashError::Argon2(e.to_string()))?;
-            Ok(Verified::YesRehashed(fresh.to_string()))
+            Ok(Verified::YesRehashed(hash_reusing(&argon, &params, &memory, secret.expose_secret().as_bytes())?))
         })
         .await
     }
@@ -317,6 +317,45 @@ fn lower_this_threads_priority() {
     }
 }
 
+/// A block set from `memory` (or a new one), and `use_it`'s result once the set is back.
+fn with_blocks<T>(params: &Params, memory: &std::sync::Mutex<Vec<Vec<Block>>>, use_it: impl FnOnce(&mut [Block]) -> T) -> T {
+    let taken = memory.lock().ok().and_then(|mut free| free.pop());
+    let mut blocks = taken.unwrap_or_else(|| vec![Block::default(); params.block_count()]);
+    let result = use_it(&mut blocks[..]);
+    if let Ok(mut free) = memory.lock() {
+        free.push(blocks);
+    }
+    result
+}
+
+/// A new hash of `password` at `params` in working memory from `memory`, as the PHC string
+/// argon2's own `hash_password` writes (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, unpadded
+/// standard base64, a 16-byte salt). Issue 13's soak: `hash_password` allocated its 19 MiB
+/// each time, and glibc kept each freed block in the arena of the blocking thread that ran
+/// it, so every new password (a reset, a change) could leave 19 MiB behind in the process.
+fn hash_reusing(
+    argon: &Argon2<'_>,
+    params: &Params,
+    memory: &std::sync::Mutex<Vec<Vec<Block>>>,
+    password: &[u8],
+) -> Result<String, HashError> {
+    use base64::Engine as _;
+    let salt = crate::keys::random_bytes(16);
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    with_blocks(params, memory, |blocks| argon.hash_password_into_with_memory(password, &salt, &mut out, blocks))
+        .map_err(|e| HashError::Argon2(e.to_string()))?;
+    let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
+    Ok(format!(
+        "$argon2id$v={}$m={},t={},p={}${}${}",
+        u32::from(Version::V0x13),
+        params.m_cost(),
+        params.t_cost(),
+        params.p_cost(),
+        b64.encode(&salt),
+        b64.encode(&out)
+    ))
+}
+
 /// Checks `password` against `parsed`. A hash made with the current parameters (every one
 /// doorman writes, and the dummy hash, so that known and unknown accounts still cost the same,
 /// S2.3) is recomputed in working memory taken from `memory` and put back after; any other
@@ -336,16 +375,10 @@ fn verify_reusing(
     if !current || expected.len() > 64 {
         return argon.verify_password(password, parsed).is_ok();
     }
-    let taken = memory.lock().ok().and_then(|mut free| free.pop());
-    let mut blocks = taken.unwrap_or_else(|| vec![Block::default(); params.block_count()]);
     let mut out = [0u8; 64];
     let out = &mut out[..expected.len()];
-    let computed = argon.hash_password_into_with_memory(password, salt.as_ref(), out, &mut blocks[..]).is_ok();
-    let ok = computed && bool::from(subtle::ConstantTimeEq::ct_eq(&out[..], expected.as_bytes()));
-    if let Ok(mut free) = memory.lock() {
-        free.push(blocks);
-    }
-    ok
+    let computed = with_blocks(params, memory, |blocks| argon.hash_password_into_with_memory(password, salt.as_ref(), out, blocks).is_ok());
+    computed && bool::from(subtle::ConstantTimeEq::ct_eq(&out[..], expected.as_bytes()))
 }
 
 #[cfg(test)]
@@ -475,5 +508,36 @@ mod tests {
         let (head, last) = hash.split_at(hash.len() - 2);
         let tampered = format!("{head}{}", if last.starts_with('A') { last.replacen('A', "B", 1) } else { format!("A{}", &last[1..]) });
         assert_eq!(hasher.verify(&pw("tulip harbour seventy"), Some(&tampered)).await.expect("verify"), Verified::No);
+    }
+
+    /// Issue 13's soak: new hashes (resets, password changes, upgrades) are made in the same
+    /// pooled working memory, and are the PHC strings argon2's own check accepts, each with
+    /// its own salt.
+    #[tokio::test]
+    async fn new_hashes_reuse_the_working_memory_and_verify_with_argon2s_own_check() {
+        let hasher = PasswordHasher::new(1024, 1, 1, 2).expect("hasher");
+        let mut hashes = Vec::new();
+        for _ in 0..5 {
+            hashes.push(hasher.hash(&pw("tulip harbour seventy")).await.expect("hash"));
+        }
+        assert_eq!(hasher.memory.lock().expect("memory").len(), 1, "one block set served five hashes one after another");
+        let own = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(1024, 1, 1, None).expect("params"));
+        for hash in &hashes {
+            assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{hash}");
+            let parsed = PasswordHash::new(hash).expect("a PHC string");
+            assert!(own.verify_password(b"tulip harbour seventy", &parsed).is_ok(), "argon2's own check accepts {hash}");
+            assert!(own.verify_password(b"tulip harbour sevent", &parsed).is_err());
+        }
+        let salts: std::collections::HashSet<&str> = hashes.iter().filter_map(|h| h.split('$').nth(4)).collect();
+        assert_eq!(salts.len(), 5, "a fresh salt each time");
+        // An upgrade from weaker parameters is made in the pool too.
+        let strong = PasswordHasher::new(2048, 2, 1, 2).expect("hasher");
+        match strong.verify(&pw("tulip harbour seventy"), Some(&hashes[0])).await.expect("verify") {
+            Verified::YesRehashed(new) => {
+                assert_eq!(strong.verify(&pw("tulip harbour seventy"), Some(&new)).await.expect("verify"), Verified::Yes)
+            }
+            other => panic!("expected a rehash, got {other:?}"),
+        }
+        assert_eq!(strong.memory.lock().expect("memory").len(), 1);
     }
 }
