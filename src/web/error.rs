@@ -64,6 +64,19 @@ impl ApiError {
         }
     }
 
+    /// 503 `unavailable`: the database cannot be reached (also answered at once, without
+    /// trying, while the breaker in `web::breaker` is open).
+    pub fn unavailable() -> Self {
+        Self {
+            retry_after: Some(5),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "The service cannot reach its database right now. Please try again in a few seconds.",
+            )
+        }
+    }
+
     /// Logs the whole cause chain and answers without any of it: 503 `unavailable` with
     /// `Retry-After` when the database cannot be reached (it is down or restarting: the same
     /// request works again by itself once it is back, issue 13), 503 `storage_full` when its
@@ -82,14 +95,7 @@ impl ApiError {
         match fault {
             Some(DatabaseFault::Unreachable) => {
                 tracing::warn!(error = %chain, "the database is unreachable");
-                Self {
-                    retry_after: Some(5),
-                    ..Self::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        "The service cannot reach its database right now. Please try again in a few seconds.",
-                    )
-                }
+                Self::unavailable()
             }
             Some(DatabaseFault::Full) => {
                 tracing::error!(error = %chain, "the database's disk is full: free space on it");
@@ -443,11 +449,19 @@ impl IntoResponse for ApiError {
         body.insert("message".into(), self.message.into());
         body.extend(self.extra.unwrap_or_default());
         let body = Json(serde_json::Value::Object(body));
+        let unreachable = self.code == "unavailable";
         let mut response = (self.status, body).into_response();
         set_retry_after(&mut response, self.retry_after);
+        if unreachable {
+            response.extensions_mut().insert(DatabaseUnreachable);
+        }
         response
     }
 }
+
+/// Marks an answer given because the database could not be reached, for the breaker.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseUnreachable;
 
 /// The one place that writes `Retry-After`: the seconds to wait, when there are any.
 pub fn set_retry_after(response: &mut Response, retry_after: Option<i64>) {
@@ -482,9 +496,13 @@ impl<E: Into<ApiError>> From<E> for PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let ApiError { status, code, message, retry_after, next, .. } = self.0;
+        let unreachable = code == "unavailable";
         let mut response = (status, message.clone()).into_response();
         response.extensions_mut().insert(ErrorPageMessage { code, message, next });
         set_retry_after(&mut response, retry_after);
+        if unreachable {
+            response.extensions_mut().insert(DatabaseUnreachable);
+        }
         response
     }
 }

@@ -2,6 +2,7 @@
 //! with a page or JSON.
 
 pub mod api;
+pub mod breaker;
 pub mod content;
 pub mod error;
 pub mod extract;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health_routes().into_router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), breaker::database_breaker))
         .layer(axum::middleware::from_fn_with_state(state.clone(), pages::layout))
         .layer(
             ServiceBuilder::new()

@@ -100,6 +100,8 @@ pub struct Handlers {
     pub health: Health,
     pub web: Arc<WebSettings>,
     pub anonymous_writes: Arc<AddressLimiter>,
+    /// Answers at once while the database cannot be reached.
+    pub database_breaker: crate::web::breaker::DatabaseBreaker,
 }
 
 impl AppState {
@@ -127,6 +129,7 @@ impl AppState {
             health: Health(services.deps.clone()),
             web: Arc::new(web),
             anonymous_writes: Arc::new(governor::RateLimiter::keyed(quota)),
+            database_breaker: crate::web::breaker::DatabaseBreaker::default(),
         }))
     }
 }

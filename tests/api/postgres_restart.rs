@@ -4,7 +4,8 @@
 //! connection cut) and start it again; the system's server on 5432 is never touched.
 //!
 //! While it is down, every replica answers within the pool's 5-second acquire timeout (plus a
-//! margin) with 503 `unavailable` in the usual error shape, and `/readyz` answers 503. Once it
+//! margin) with 503 `unavailable` in the usual error shape, most of them at once (the
+//! breaker, web::breaker), and `/readyz` answers 503. Once it
 //! is back, every replica serves again within seconds, none restarted, and every reset request
 //! answered 202, before or after the outage, has produced its email, once.
 
@@ -250,6 +251,12 @@ async fn a_postgres_crash_and_restart_under_load_loses_nothing_and_needs_no_repl
         slowest_down.as_secs_f64()
     );
     assert!(unavailable > 0, "the load met the outage");
+    // Fail fast: once a replica has found the database gone, its breaker answers the others at
+    // once (web::breaker); only its first request and one probe a while wait out the pool.
+    let mut refused_down: Vec<Duration> = answers.iter().filter(|a| a.phase == Phase::Down && a.status == 503).map(|a| a.took).collect();
+    refused_down.sort();
+    let median = refused_down.get(refused_down.len() / 2).copied().unwrap_or_default();
+    assert!(median < Duration::from_millis(500), "most refusals during the outage come at once: median {median:?} of {}", refused_down.len());
 
     // Every reset answered 202 produced its email, once; one that was not answered 202 at
     // most once (the request may have been stored before its connection broke).

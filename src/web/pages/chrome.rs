@@ -74,7 +74,10 @@ pub async fn layout(State(state): State<AppState>, mut request: Request, next: N
 
     let mut response = next.run(request).await;
     if let Some(error) = response.extensions_mut().remove::<ErrorPageMessage>() {
-        let account = slot.signed_in(&state, &headers).await;
+        // With the database out of reach, the page is drawn for a visitor: looking the session
+        // up would wait out the pool's timeout the breaker just spared the request.
+        let unreachable = response.extensions().get::<crate::web::error::DatabaseUnreachable>().is_some();
+        let account = if unreachable { None } else { slot.signed_in(&state, &headers).await };
         let chrome = Chrome::build(&state, Some(&context), account.as_ref());
         let page = error_page(chrome, response.status(), &error);
         let (parts, _) = response.into_parts();
