@@ -6,7 +6,8 @@
 //! may need the database are answered 503 `unavailable` at once, in the usual error shape and
 //! with `Retry-After`. Then one request goes through as a probe while the others are still
 //! answered at once: if the probe reaches the database, the breaker closes; if not, it opens
-//! again. Health checks (`/readyz` asks the database itself) and static assets always pass.
+//! again. Health checks and static assets always pass, and a successful `/readyz` (which asks
+//! the database itself) closes the breaker.
 //! The state is per process: every replica finds out for itself.
 
 use crate::web::error::{ApiError, DatabaseUnreachable, PageError};
@@ -65,6 +66,11 @@ impl DatabaseBreaker {
         }
     }
 
+    /// The database answered a check of its own.
+    fn close(&self) {
+        self.open_until_ms.store(0, Ordering::Release);
+    }
+
     /// What an answer said about the database.
     fn record(&self, unreachable: bool, probe: bool) {
         if unreachable {
@@ -93,15 +99,28 @@ impl Drop for ProbeGuard<'_> {
 
 pub async fn database_breaker(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if path.starts_with("/static/") || path == "/healthz" || path == "/readyz" {
+    let breaker = &state.database_breaker;
+    if path == "/readyz" {
+        // The readiness check asks the database itself: its success closes the breaker, so a
+        // replica that its balancer sees ready again serves again at once.
+        let response = next.run(request).await;
+        if response.status().is_success() {
+            breaker.close();
+        }
+        return response;
+    }
+    if path.starts_with("/static/") || path == "/healthz" {
         return next.run(request).await;
     }
-    let breaker = &state.database_breaker;
     let probe = match breaker.admit() {
         Admission::Pass => false,
         Admission::Probe => true,
         Admission::Refuse => {
-            return if path.starts_with("/api/") { ApiError::unavailable().into_response() } else { PageError(ApiError::unavailable()).into_response() };
+            return if path.starts_with("/api/") {
+                ApiError::unavailable().into_response()
+            } else {
+                PageError(ApiError::unavailable()).into_response()
+            };
         }
     };
     let mut guard = ProbeGuard(breaker, probe);
@@ -133,6 +152,9 @@ mod tests {
         assert_eq!(breaker.admit(), Admission::Probe);
         breaker.record(false, true);
         assert_eq!(breaker.admit(), Admission::Pass, "a good probe closes it");
+        breaker.record(true, false);
+        breaker.close();
+        assert_eq!(breaker.admit(), Admission::Pass, "so does a good readiness check");
     }
 
     #[test]
