@@ -6,8 +6,9 @@
 //! may need the database are answered 503 `unavailable` at once, in the usual error shape and
 //! with `Retry-After`. Then one request goes through as a probe while the others are still
 //! answered at once: if the probe reaches the database, the breaker closes; if not, it opens
-//! again. Health checks and static assets always pass, and a successful `/readyz` (which asks
-//! the database itself) closes the breaker.
+//! again. Health checks, static assets and the reads of banners and help articles (served from
+//! memory) always pass, and a successful `/readyz` (which asks the database itself) closes the
+//! breaker.
 //! The state is per process: every replica finds out for itself.
 
 use crate::web::error::{ApiError, DatabaseUnreachable, PageError};
@@ -97,6 +98,14 @@ impl Drop for ProbeGuard<'_> {
     }
 }
 
+/// Banners and help articles are served from memory (content.rs), so reading them works with
+/// the database down: they are not refused. (A signed-in reader's session is still looked up.)
+fn reads_cached_content(request: &Request) -> bool {
+    let path = request.uri().path();
+    matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD)
+        && (path.starts_with("/api/v1/banners") || path.starts_with("/api/v1/help/") || path == "/help" || path.starts_with("/help/"))
+}
+
 pub async fn database_breaker(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let breaker = &state.database_breaker;
@@ -109,7 +118,7 @@ pub async fn database_breaker(State(state): State<AppState>, request: Request, n
         }
         return response;
     }
-    if path.starts_with("/static/") || path == "/healthz" {
+    if path.starts_with("/static/") || path == "/healthz" || reads_cached_content(&request) {
         return next.run(request).await;
     }
     let probe = match breaker.admit() {
