@@ -143,9 +143,14 @@ pub async fn database_breaker(State(state): State<AppState>, request: Request, n
 mod tests {
     use super::*;
 
+    /// A breaker started a while ago, so that an open time of 1 ms is over.
+    fn breaker() -> DatabaseBreaker {
+        DatabaseBreaker { started: Instant::now().checked_sub(Duration::from_secs(1)).unwrap(), ..DatabaseBreaker::default() }
+    }
+
     #[test]
     fn opens_on_an_unreachable_answer_then_lets_one_probe_through() {
-        let breaker = DatabaseBreaker::default();
+        let breaker = breaker();
         assert_eq!(breaker.admit(), Admission::Pass);
         breaker.record(false, false);
         assert_eq!(breaker.admit(), Admission::Pass, "a good answer keeps it closed");
@@ -168,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_probe_dropped_before_its_answer_frees_the_next_one() {
-        let breaker = DatabaseBreaker::default();
+        let breaker = breaker();
         breaker.open_until_ms.store(1, Ordering::Release);
         assert_eq!(breaker.admit(), Admission::Probe);
         drop(ProbeGuard(&breaker, true));
