@@ -194,10 +194,31 @@ impl Browser {
         }
     }
 
-    /// The visible text of an element, once it is in the page.
+    /// The visible text of an element, once it is in the page. Found and read in one attempt,
+    /// again if the page changed in between (a stale element).
     pub async fn text(&self, css: &str) -> anyhow::Result<String> {
-        let element = self.find(css).await?;
-        element.text().await.with_context(|| format!("reading the text of {css}"))
+        let client = &self.client;
+        self.wait_for(css, move || async move {
+            let element = client.find(Locator::Css(css)).await?;
+            element.text().await.with_context(|| format!("reading the text of {css}"))
+        })
+        .await
+    }
+
+    /// Clicks `element` (a form's submit button) and waits until the page it was on is gone,
+    /// so that what is read next comes from the answer, not from the page before it.
+    pub async fn click_and_leave(&self, element: Element) -> anyhow::Result<()> {
+        element.clone().click().await.context("clicking")?;
+        self.wait_for("the next page", move || {
+            let element = element.clone();
+            async move {
+                match element.tag_name().await {
+                    Ok(_) => anyhow::bail!("still on the page"),
+                    Err(_) => Ok(()),
+                }
+            }
+        })
+        .await
     }
 
     /// The current value of a form field (the DOM property, not the HTML attribute).

@@ -59,7 +59,7 @@ async fn agent_signs_in(browser: &Browser, name: &str, secret: &TotpSecret) -> a
 async fn submit_case_form(browser: &Browser, select: &str, value: &str, text: &str, note: &str, button: &str) -> anyhow::Result<String> {
     browser.find(select).await?.select_by_value(value).await.with_context(|| format!("choosing {value}"))?;
     browser.find(text).await?.send_keys(note).await?;
-    browser.find(button).await?.click().await?;
+    browser.click_and_leave(browser.find(button).await?).await?;
     browser.text("#action-done").await.with_context(|| format!("the outcome of {value}"))
 }
 
