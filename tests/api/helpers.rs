@@ -356,3 +356,17 @@ impl OutboxRow {
         eventually(what, 20, async || Some(Self::read(database_url, id).await).filter(|row| !row.leased && done(row))).await
     }
 }
+
+/// `doorman mail status` on the database at `database_url`, as an operator runs it (from a
+/// folder of its own, so no configuration file is read): its output, once it has succeeded.
+pub fn mail_status(database_url: &str) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_doorman"))
+        .args(["mail", "status"])
+        .current_dir(temp_dir())
+        .env("DOORMAN_DATABASE_URL", database_url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}

@@ -257,15 +257,7 @@ async fn undeliverable_messages_end_as_dead_letters(backend: Backend) {
     assert!(sink.received().is_empty());
 
     // Operators see them with `doorman mail status`.
-    let dir = temp_dir();
-    let output = Command::new(env!("CARGO_BIN_EXE_doorman"))
-        .args(["mail", "status"])
-        .current_dir(&dir)
-        .env("DOORMAN_DATABASE_URL", &config.database_url)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = crate::helpers::mail_status(&config.database_url);
     assert!(stdout.contains("pending 0") && stdout.contains("sent    0") && stdout.contains("dead    3"), "{stdout}");
     for (id, recipient, error) in [
         (&refused, "bounce@example.com", "550"),
@@ -460,14 +452,7 @@ async fn a_long_smtp_outage_delivers_every_message_once_in_order_per_recipient(b
     }
 
     // Operators see the backlog: how many, since when, and that they are being retried.
-    let output = Command::new(env!("CARGO_BIN_EXE_doorman"))
-        .args(["mail", "status"])
-        .current_dir(temp_dir())
-        .env("DOORMAN_DATABASE_URL", &config.database_url)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = crate::helpers::mail_status(&config.database_url);
     let pending = stdout.lines().next().unwrap_or_default();
     assert!(pending.starts_with("pending 16  (oldest written 1"), "{stdout}");
     assert!(pending.contains(" minutes ago, at ") && pending.ends_with("; 4 waiting to retry after a failed attempt)"), "{stdout}");

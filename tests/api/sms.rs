@@ -232,14 +232,7 @@ async fn an_sms_the_webhook_refuses_ends_as_a_dead_letter(backend: Backend) {
     assert!(failed.detail.contains("dead letter") && !failed.detail.contains("482915"), "{}", failed.detail);
 
     // Operators see the failures per country with `doorman mail status`.
-    let output = Command::new(env!("CARGO_BIN_EXE_doorman"))
-        .args(["mail", "status"])
-        .current_dir(temp_dir())
-        .env("DOORMAN_DATABASE_URL", &config.database_url)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = crate::helpers::mail_status(&config.database_url);
     assert!(stdout.contains("dead    1"), "{stdout}");
     let line = stdout.lines().find(|l| l.contains("failed attempts")).unwrap_or_else(|| panic!("a failure line in {stdout}"));
     assert!(line.contains("sms") && line.contains("PH") && line.contains("failed attempts 1") && line.contains("dead 1"), "{line}");
