@@ -68,7 +68,7 @@ impl ApprovalStore for SqlStore {
 #[async_trait]
 impl WithdrawalStore for SqlStore {
     async fn record_withdrawal(&self, approval: &Approval, amount_cents: i64, destination: &str, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let spent = sqlx::query(
             "UPDATE approvals SET used_at = $1 WHERE id = $2 AND account_id = $3 AND purpose = 'withdrawal' AND context = $4 \
              AND approved_at IS NOT NULL AND used_at IS NULL AND expires_at > $1",

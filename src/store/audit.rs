@@ -63,7 +63,7 @@ impl AuditStore for SqlStore {
 
     async fn seal_audit(&self, seals: &[(i64, String)]) -> Result<(), StoreError> {
         // One transaction per batch: one commit (and on SQLite one sync) instead of one per event.
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         for (id, chain_hash) in seals {
             sqlx::query("UPDATE audit_events SET chain_hash = $1 WHERE id = $2 AND chain_hash IS NULL")
                 .bind(chain_hash)

@@ -112,7 +112,7 @@ impl CompromiseStore for SqlStore {
     async fn lock_account(&self, lock: &AccountLock) -> Result<Option<LockOutcome>, StoreError> {
         let account = lock.report.account_id.as_str();
         let now = lock.now;
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         // The report token is spent first, in one statement: of two clicks, one locks.
         let spent = sqlx::query(
             "UPDATE recovery_tokens SET used_at = $1 WHERE id = $2 AND account_id = $3 AND purpose = $4 AND used_at IS NULL AND expires_at > $1",

@@ -81,7 +81,7 @@ impl ContentStore for SqlStore {
             )
         };
         let related = a.related.iter().map(Slug::as_str).collect::<Vec<_>>().join(",");
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(sql)
             .bind(a.slug.as_str())
             .bind(&a.title)
@@ -196,7 +196,7 @@ impl ContentStore for SqlStore {
     }
 
     async fn save_banner_document(&self, json: &str, now: i64) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO banner_document (id, document, updated_at) VALUES (1, $1, $2) \
              ON CONFLICT (id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at",

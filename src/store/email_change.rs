@@ -11,7 +11,7 @@ use sqlx::Row;
 #[async_trait]
 impl EmailChangeStore for SqlStore {
     async fn insert_email_change(&self, c: &NewEmailChange, message: &NewMessage) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE email_changes SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL")
             .bind(c.created_at)
             .bind(c.account_id.as_str())
@@ -40,7 +40,7 @@ impl EmailChangeStore for SqlStore {
         now: i64,
         notice: &(dyn for<'n> Fn(&'n Account, &'n EmailAddress) -> Option<NewMessage> + Send + Sync),
     ) -> Result<EmailChangeOutcome, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         // Redeeming is one statement: of two clicks, one wins.
         let row = sqlx::query(
             "UPDATE email_changes SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING account_id, new_email",

@@ -64,7 +64,7 @@ impl FactorStore for SqlStore {
     }
 
     async fn confirm_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE second_factors SET confirmed_at = $1 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL")
             .bind(now)
             .bind(id)
@@ -87,7 +87,7 @@ impl FactorStore for SqlStore {
     }
 
     async fn remove_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL",
         )
@@ -119,7 +119,7 @@ impl FactorStore for SqlStore {
     }
 
     async fn set_default_factor(&self, account: &AccountId, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let exists = sqlx::query(
             "SELECT id FROM second_factors WHERE id = $1 AND account_id = $2 AND removed_at IS NULL AND confirmed_at IS NOT NULL AND kind <> 'recovery_code'",
         )
@@ -161,7 +161,7 @@ impl FactorStore for SqlStore {
         hashes: &[String],
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
             .bind(account.as_str())
             .execute(&mut *tx)
@@ -211,7 +211,7 @@ impl FactorStore for SqlStore {
     }
 
     async fn insert_otp(&self, otp: &NewOtp, message: &NewMessage) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE otp_codes SET used_at = $1 WHERE binding = $2 AND factor_id = $3 AND used_at IS NULL")
             .bind(otp.created_at)
             .bind(&otp.binding)

@@ -26,6 +26,7 @@ mod recovery;
 mod recovery_requests;
 mod retention;
 mod sessions;
+mod sqlite_waits;
 mod support;
 mod support_actions;
 mod throttle;
@@ -63,13 +64,67 @@ pub struct SqlStore {
 }
 
 pub(crate) fn backend_error(e: sqlx::Error) -> StoreError {
+    pool_health::failed();
     StoreError::Backend(Box::new(e))
+}
+
+/// When a pooled connection is checked before use. sqlx's default pings every idle
+/// connection before handing it out: one more round trip per statement on PostgreSQL, and
+/// one more hand-off to the connection's thread and back on SQLite, which in the load
+/// benchmark was a large share of a login's database time (issue 12). A connection is
+/// checked here only when it has been idle a while, or when any statement failed in the
+/// last minute (a restarted server leaves every pooled connection broken: those are then
+/// found and replaced before a request meets them, as before, issue 13).
+mod pool_health {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    /// A connection idle this long is checked before use.
+    pub const IDLE_CHECK: Duration = Duration::from_secs(10);
+    /// After a failed statement, every connection is checked before use for this long.
+    const SUSPECT_FOR_MS: u64 = 60_000;
+
+    /// Unix milliseconds of the last failed statement in this process (0: none).
+    static LAST_FAILURE_MS: AtomicU64 = AtomicU64::new(0);
+
+    fn now_ms() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    }
+
+    pub fn failed() {
+        LAST_FAILURE_MS.store(now_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether a connection idle for `idle_for` should be pinged before use.
+    pub fn check_before_use(idle_for: Duration) -> bool {
+        should_check(idle_for, LAST_FAILURE_MS.load(Ordering::Relaxed), now_ms())
+    }
+
+    fn should_check(idle_for: Duration, last_failure_ms: u64, now_ms: u64) -> bool {
+        idle_for >= IDLE_CHECK || (last_failure_ms != 0 && now_ms.saturating_sub(last_failure_ms) < SUSPECT_FOR_MS)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn connections_are_checked_when_idle_long_or_after_a_failure() {
+            let now = 1_800_000_000_000;
+            let busy = Duration::from_millis(3);
+            assert!(!should_check(busy, 0, now), "a busy pool with no failure is not pinged");
+            assert!(should_check(IDLE_CHECK, 0, now), "a connection idle 10 s is");
+            assert!(should_check(busy, now - 59_000, now), "a failure a minute ago makes every use checked");
+            assert!(!should_check(busy, now - 61_000, now), "and no longer after that");
+        }
+    }
 }
 
 impl SqlStore {
     /// Connects, creating the SQLite file's folder when needed.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
+        sqlite_waits::register();
         let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         if backend == Backend::Sqlite
             && let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(|p| p.to_path_buf()))
@@ -83,12 +138,26 @@ impl SqlStore {
             // answers 503 `unavailable` (issue 13): long enough for a burst, short enough that
             // clients and balancers see the outage instead of a hang.
             .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if pool_health::check_before_use(meta.idle_for) {
+                        // A broken connection is closed and another one taken.
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         // WAL lets readers and one writer work at once; the busy timeout makes
-                        // concurrent writers wait instead of failing.
+                        // concurrent writers wait instead of failing, and the short busy waits
+                        // (which replace it where they could be registered) wait less.
                         conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;").await?;
+                        if let Err(e) = conn.execute(sqlite_waits::INSTALL).await {
+                            tracing::warn!(error = %e, "SQLite's short busy waits are not installed; writers wait with the busy timeout");
+                        }
                     }
                     Ok(())
                 })
@@ -102,7 +171,9 @@ impl SqlStore {
             // rollback still queued by a dropped transaction.
             .after_release(move |conn, _meta| {
                 Box::pin(async move {
-                    if backend != Backend::Sqlite {
+                    // The count is read without a round trip; only a connection that still
+                    // counts a transaction is pinged (which runs a queued rollback) and read again.
+                    if backend != Backend::Sqlite || !conn.is_in_transaction() {
                         return Ok(true);
                     }
                     conn.ping().await?;
@@ -128,6 +199,19 @@ impl SqlStore {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`, waiting in the busy handler like any writer): a transaction that
+    /// read first and wrote later would otherwise fail at once with `SQLITE_BUSY` whenever
+    /// another connection had written in between, which the worker's jobs, now run side by
+    /// side (issue 12), made likely.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(backend_error)
     }
 
     pub fn pool(&self) -> &AnyPool {

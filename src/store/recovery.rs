@@ -65,7 +65,7 @@ pub(super) async fn insert_token(conn: &mut AnyConnection, t: &NewRecoveryToken)
 #[async_trait]
 impl RecoveryStore for SqlStore {
     async fn issue_recovery_token(&self, token: &NewRecoveryToken, message: &NewMessage) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         replace_tokens(&mut tx, token).await?;
         insert_message(&mut tx, self.sealer.as_ref(), message).await?;
         tx.commit().await.map_err(backend_error)
@@ -75,10 +75,11 @@ impl RecoveryStore for SqlStore {
         &self,
         limits: &[ThrottleKey],
         now: i64,
+        not_since: i64,
         token: &NewRecoveryToken,
         message: &NewMessage,
     ) -> Result<ResetIssue, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         // A job run again after a crash finds its own token, and does nothing more.
         let done = sqlx::query("SELECT 1 AS one FROM recovery_tokens WHERE id = $1")
             .bind(&token.id)
@@ -93,6 +94,20 @@ impl RecoveryStore for SqlStore {
             tx.rollback().await.map_err(backend_error)?;
             return Ok(ResetIssue::Refused);
         }
+        // After the claim: the account's limit row is held now (PostgreSQL; SQLite holds its
+        // write lock from BEGIN), so a job for the same account running at the same time
+        // waits, and then sees this one's token.
+        let recent = sqlx::query("SELECT 1 AS one FROM recovery_tokens WHERE account_id = $1 AND purpose = $2 AND created_at > $3 LIMIT 1")
+            .bind(token.account_id.as_str())
+            .bind(token.purpose.as_str())
+            .bind(not_since)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        if recent.is_some() {
+            tx.rollback().await.map_err(backend_error)?;
+            return Ok(ResetIssue::TooSoon);
+        }
         replace_tokens(&mut tx, token).await?;
         insert_message(&mut tx, self.sealer.as_ref(), message).await?;
         tx.commit().await.map_err(backend_error)?;
@@ -105,7 +120,7 @@ impl RecoveryStore for SqlStore {
         adding: &[NewRecoveryToken],
         message: &NewMessage,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         if let Some(token) = replacing {
             replace_tokens(&mut tx, token).await?;
         }
@@ -189,7 +204,7 @@ impl RecoveryStore for SqlStore {
         notice: &NewMessage,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(password_hash)
             .bind(now)
@@ -221,7 +236,7 @@ impl RecoveryStore for SqlStore {
     }
 
     async fn complete_password_reset(&self, c: &PasswordResetCompletion) -> Result<Option<u64>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         // The redemption itself: one statement, so of concurrent attempts exactly one wins.
         let redeemed = sqlx::query(
             "UPDATE recovery_tokens SET used_at = $1 WHERE id = $2 AND account_id = $3 AND purpose = $4 AND used_at IS NULL AND expires_at > $1",

@@ -13,7 +13,7 @@ use sqlx::Row;
 #[async_trait]
 impl RecoveryRequestStore for SqlStore {
     async fn insert_request(&self, request: &NewRequest, code_email: &NewMessage) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         // A new code voids the older ones sent to this address: only the newest works.
         sqlx::query("UPDATE recovery_requests SET expires_at = $2 WHERE contact_email = $1 AND confirmed_at IS NULL AND expires_at > $2")
             .bind(&request.contact_email)
@@ -71,7 +71,7 @@ impl RecoveryRequestStore for SqlStore {
     }
 
     async fn confirm_request(&self, c: &Confirmation, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO support_cases (id, kind, account_id, status, created_at, details, contact_email) \
              VALUES ($1, $2, $3, 'open', $4, $5, $6)",

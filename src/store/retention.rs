@@ -72,7 +72,7 @@ impl RetentionStore for SqlStore {
     }
 
     async fn erase_resolved_cases(&self, resolved_before: i64, now: i64, limit: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let ids: Vec<String> = sqlx::query(
             "SELECT id FROM support_cases WHERE status = 'resolved' AND erased_at IS NULL AND resolved_at < $1 \
              ORDER BY resolved_at LIMIT $2",

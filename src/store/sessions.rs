@@ -110,7 +110,7 @@ impl SessionStore for SqlStore {
     }
 
     async fn replace_session(&self, old_id_hash: &str, new: &SessionRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(old_id_hash).execute(&mut *tx).await.map_err(backend_error)?;
         write_session(&mut tx, new).await?;
         tx.commit().await.map_err(backend_error)

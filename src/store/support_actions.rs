@@ -136,7 +136,7 @@ impl SupportActionStore for SqlStore {
     }
 
     async fn propose_action(&self, p: &NewProposal) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE support_actions SET status = 'expired', ended_at = $2 WHERE account_id = $1 AND status = 'proposed' AND expires_at <= $2")
             .bind(p.account_id.as_str())
             .bind(p.now)
@@ -200,7 +200,7 @@ impl SupportActionStore for SqlStore {
 
     async fn approve_action(&self, a: &Approval) -> Result<bool, StoreError> {
         let (kind, payload) = a.job.encode().map_err(|e| StoreError::Backend(Box::new(e)))?;
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         // One statement decides: of two approvals, one wins; never the proposer's own.
         let approved = sqlx::query(
             "UPDATE support_actions SET status = 'approved', approved_by = $2, approved_at = $3, approval_reason = $4, \
@@ -238,7 +238,7 @@ impl SupportActionStore for SqlStore {
     }
 
     async fn cancel_action(&self, id: &str, now: i64, note: &str, messages: &[NewMessage]) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE support_actions SET status = 'cancelled', cancel_hash = NULL, ended_at = $2 WHERE id = $1 AND status IN ('proposed', 'approved')",
         )
@@ -273,7 +273,7 @@ impl SupportActionStore for SqlStore {
     async fn apply_action(&self, applied: &AppliedAction) -> Result<ApplyOutcome, StoreError> {
         let account = applied.account_id.as_str();
         let now = applied.now;
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let due = sqlx::query(
             "UPDATE support_actions SET status = 'applied', cancel_hash = NULL, ended_at = $2 \
              WHERE id = $1 AND status = 'approved' AND effective_at <= $2",
@@ -335,7 +335,7 @@ impl SupportActionStore for SqlStore {
     }
 
     async fn support_lock(&self, account: &AccountId, case_id: &str, now: i64, messages: &[NewMessage]) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         // An existing lock keeps its case and its (earlier) event.
         sqlx::query(
             "INSERT INTO account_locks (account_id, locked_at, event_at, case_id) VALUES ($1, $2, $2, $3) ON CONFLICT (account_id) DO NOTHING",
@@ -355,7 +355,7 @@ impl SupportActionStore for SqlStore {
     }
 
     async fn support_unlock(&self, account: &AccountId, unusable_hash: &str, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let unlocked = delete(&mut tx, "DELETE FROM account_locks WHERE account_id = $1", account.as_str()).await?;
         if unlocked != 1 {
             tx.rollback().await.map_err(backend_error)?;

@@ -81,7 +81,7 @@ impl ThrottleStore for SqlStore {
     }
 
     async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let refusal = claim_in(&mut tx, keys, now).await?;
         if refusal.is_some() {
             tx.rollback().await.map_err(backend_error)?;

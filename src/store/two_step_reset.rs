@@ -51,7 +51,7 @@ impl TwoStepResetStore for SqlStore {
     }
 
     async fn insert_two_step_reset(&self, r: &NewTwoStepReset, message: &NewMessage) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let waiting = sqlx::query("SELECT COUNT(*) AS n FROM two_step_resets WHERE account_id = $1 AND status = 'waiting'")
             .bind(r.account_id.as_str())
             .fetch_one(&mut *tx)
@@ -114,7 +114,7 @@ impl TwoStepResetStore for SqlStore {
         wait: &StartWait,
         messages: &[NewMessage],
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE two_step_resets SET status = 'waiting', confirm_hash = NULL, ready_at = $1, cancel_hash = $2, finish_hash = $3, \
              finish_message_id = $4 WHERE id = $5 AND confirm_hash = $6 AND status = 'requested' AND confirm_expires_at > $7 \
@@ -142,7 +142,7 @@ impl TwoStepResetStore for SqlStore {
     }
 
     async fn complete_two_step_reset(&self, id: &str, finish_hash: &str, now: i64, messages: &[NewMessage]) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE two_step_resets SET status = 'completed', cancel_hash = NULL, finish_hash = NULL, ended_at = $1 \
              WHERE id = $2 AND finish_hash = $3 AND status = 'waiting' AND ready_at <= $1 RETURNING account_id",
@@ -200,7 +200,7 @@ impl ResetHoldStore for SqlStore {
     }
 
     async fn cancel_two_step_reset(&self, id: &str, now: i64, messages: &[NewMessage]) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend_error)?;
+        let mut tx = self.begin_write().await?;
         // The finish email, if it still waits in the outbox, never goes.
         sqlx::query("DELETE FROM outbox WHERE status = 'pending' AND id = (SELECT finish_message_id FROM two_step_resets WHERE id = $1)")
             .bind(id)

@@ -102,6 +102,8 @@ pub struct Handlers {
     pub anonymous_writes: Arc<AddressLimiter>,
     /// Answers at once while the database cannot be reached.
     pub database_breaker: crate::web::breaker::DatabaseBreaker,
+    /// This second's answers of `GET /api/v1/banners/active`.
+    pub banner_answers: crate::web::api::banners::ActiveAnswers,
 }
 
 impl AppState {
@@ -130,6 +132,7 @@ impl AppState {
             web: Arc::new(web),
             anonymous_writes: Arc::new(governor::RateLimiter::keyed(quota)),
             database_breaker: crate::web::breaker::DatabaseBreaker::default(),
+            banner_answers: Default::default(),
         }))
     }
 }

@@ -47,3 +47,30 @@ async fn repeated_forgot_requests_within_a_minute_make_one_job_and_one_email(bac
     assert_eq!(mails.len(), 1, "{mails:?}");
     store.pool().close().await;
 }
+
+on_both_backends!(jobs_for_one_account_run_side_by_side_send_one_email,);
+
+/// The worker runs a batch's jobs side by side (issue 12). Jobs that name one account by
+/// different logins (its username, its email, in any case) are not merged at intake, so
+/// they can run at the same moment; the resend cooldown is checked inside the transaction
+/// that writes the link, once the account's limit row is held, so they still send one email.
+async fn jobs_for_one_account_run_side_by_side_send_one_email(backend: Backend) {
+    let app = TestApp::spawn_with(test_config(backend).await).await;
+    app.create_account("maria", "maria@example.com").await;
+    app.create_account("joao", "joao@example.com").await;
+    let logins = ["maria", "maria@example.com", "joao", "JOAO@example.com", "joao@EXAMPLE.com"];
+    for (i, login) in logins.iter().enumerate() {
+        let response = TestApp::new_client()
+            .post(app.url("/api/v1/password/forgot"))
+            .header("X-Real-IP", format!("198.51.100.{}", i + 1))
+            .json(&serde_json::json!({ "login": login }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    let mut mails = app.deliver().await;
+    mails.sort_by(|a, b| a.to.cmp(&b.to));
+    let to: Vec<&str> = mails.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(to, ["joao@example.com", "maria@example.com"], "one email per account, not one per login: {mails:?}");
+}

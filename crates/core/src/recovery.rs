@@ -287,10 +287,10 @@ impl Recovery {
         // second run finds them.
         let (token, message) =
             crate::token::reset_link(&self.deps, &account, job_id, self.reset_token_ttl_seconds, now).map_err(ResetError::from)?;
-        let outcome = self.store.issue_reset_within_limits(&limits, now, &token, &message).await?;
+        let outcome = self.store.issue_reset_within_limits(&limits, now, now - RESEND_COOLDOWN_SECONDS, &token, &message).await?;
         let detail = match outcome {
             ResetIssue::Issued => "account_matched; email_queued",
-            ResetIssue::Refused => "account_matched; rate_limited",
+            ResetIssue::Refused | ResetIssue::TooSoon => "account_matched; rate_limited",
             ResetIssue::AlreadyIssued => return Ok(()),
         };
         self.deps.audit(AuditEvent::PasswordResetRequested, Some(&account.id), &ctx, detail).await?;

@@ -254,6 +254,10 @@ pub enum ResetIssue {
     Refused,
     /// This job's token exists: it ran before (and crashed before it was marked done).
     AlreadyIssued,
+    /// The account was sent a link of the same purpose within the resend cooldown (by
+    /// another job that ran at the same time, on this worker or another replica's): nothing
+    /// was counted or written.
+    TooSoon,
 }
 
 /// The event a report link reports, with what a lock needs to roll it back.
@@ -322,12 +326,15 @@ pub trait RecoveryStore: Send + Sync {
     /// In one transaction, for a "forgot password" job: nothing when a token with `token`'s id
     /// exists (the job ran before a crash and is run again); else counts one attempt under
     /// `limits` (refusing when one is spent, counting nothing), then does what
-    /// `issue_recovery_token` does. A crash anywhere leaves either all of it or none: a job
-    /// run twice neither counts twice nor emails twice.
+    /// `issue_recovery_token` does, unless the account has a token of the same purpose
+    /// created after `not_since` (checked once the limits' rows are held, so two jobs for
+    /// one account at once send one email). A crash anywhere leaves either all of it or
+    /// none: a job run twice neither counts twice nor emails twice.
     async fn issue_reset_within_limits(
         &self,
         limits: &[crate::throttle::ThrottleKey],
         now: i64,
+        not_since: i64,
         token: &NewRecoveryToken,
         message: &NewMessage,
     ) -> Result<ResetIssue, StoreError>;
