@@ -28,9 +28,9 @@ pub const BATCH_SIZE: i64 = 32;
 /// (a thousand first-time "forgot password" jobs) kept later users' emails waiting 9 s
 /// (issue 12): most of a job is waiting for the database, not work. More at once takes more
 /// from the requests while a backlog runs (docs/BENCHMARKS.md, issue 12's third pass); four
-/// kept the flood's emails under a second. Messages of one batch have different recipients (a recipient's next
-/// message is claimed only once the earlier one is done), so sending them side by side keeps
-/// each recipient's order.
+/// kept the flood's emails under a second. Messages of one batch have different recipients
+/// (a recipient's next message is claimed only once the earlier one is done), so sending
+/// them side by side keeps each recipient's order.
 pub const CONCURRENCY: usize = 4;
 /// The pause between two rounds when there was nothing more to do.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
