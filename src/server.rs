@@ -9,12 +9,13 @@
 //! Handlers still see the peer as `ConnectInfo<SocketAddr>`. Stopping closes the listener,
 //! lets every connection finish the request under way, then returns.
 
-use axum::Router;
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -41,13 +42,16 @@ impl ServeSettings {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then drains the connections.
-pub async fn serve(
+/// Serves `app` on `listener` until `shutdown` completes, then drains the connections.
+pub async fn serve<App>(
     listener: TcpListener,
-    router: Router,
+    app: App,
     settings: ServeSettings,
     shutdown: impl Future<Output = ()> + Send,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    App: tower::Service<Request, Response = Response, Error = Infallible, Future: Send + 'static> + Clone + Send + Sync + 'static,
+{
     let open = OpenConnections::default();
     // `true` tells the connections to finish; the sender sees every receiver gone once they have.
     let (stop, stopping) = watch::channel(false);
@@ -72,11 +76,11 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let app = app.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let mut request = request.map(axum::body::Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request)
+            app.clone().oneshot(request)
         });
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout);

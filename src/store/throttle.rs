@@ -25,41 +25,73 @@ macro_rules! count_one {
     };
 }
 
+/// `$first, $first+1, ...` for `n` values: the numbered placeholders of a list.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 /// Count, then compare, inside the caller's transaction (S3.7, S3.8): refuses when one of
 /// `keys` is over its limit (counting nothing), else counts one attempt under every key. The
 /// keys' rows stay locked until the transaction ends, so guesses on any number of replicas are
 /// admitted one after another. Keys are locked in one order (no deadlocks).
+///
+/// Two statements whatever the number of keys (a login names six): the login's statements,
+/// not its hash, were what kept logins below the raw hash rate (issue 12).
 pub(super) async fn claim_in(conn: &mut AnyConnection, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
     let mut sorted: Vec<&ThrottleKey> = keys.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     sorted.dedup_by(|a, b| a.key == b.key);
-    // One statement per key creates the row when missing, or else locks it (the no-op update
-    // takes the row lock on PostgreSQL; the first write takes SQLite's write lock), and
-    // returns its counts. Two statements (insert if missing, then select) failed when a
-    // success cleared the row in between: found under a burst of logins (issue 12).
-    let mut refusal: Option<Refusal> = None;
+    if sorted.is_empty() {
+        return Ok(None);
+    }
+    // One statement creates the rows that are missing, locks the others (the no-op update
+    // takes the row lock on PostgreSQL, in the order of the list; the first write takes
+    // SQLite's write lock), and returns the counts. An insert-if-missing, then a select,
+    // failed when a success cleared the row in between: found under a burst of logins.
+    let lock = format!(
+        "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES {} \
+         ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING key, failures, window_start, last_failure",
+        (2..sorted.len() + 2).map(|i| format!("(${i}, 0, $1, 0)")).collect::<Vec<_>>().join(", ")
+    );
+    // Only numbered placeholders are written into the text; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(lock)).bind(now);
     for key in &sorted {
-        let row = sqlx::query(
-            "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ($1, 0, $2, 0) \
-             ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING failures, window_start, last_failure",
-        )
-        .bind(&key.key)
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(backend_error)?;
-        if let Some(until) = key.rule.blocked_until(&count_from_row(&row)?, now) {
+        query = query.bind(&key.key);
+    }
+    let rows = query.fetch_all(&mut *conn).await.map_err(backend_error)?;
+    let mut refusal: Option<Refusal> = None;
+    for row in &rows {
+        let name: String = row.try_get("key").map_err(backend_error)?;
+        let Some(key) = sorted.iter().find(|k| k.key == name) else { continue };
+        if let Some(until) = key.rule.blocked_until(&count_from_row(row)?, now) {
             let refusal = refusal.get_or_insert(Refusal { keys: Vec::new(), until });
             refusal.keys.push(key.key.clone());
             refusal.until = refusal.until.max(until);
         }
     }
-    if refusal.is_some() {
-        return Ok(refusal);
+    if let Some(mut refusal) = refusal {
+        refusal.keys.sort();
+        return Ok(Some(refusal));
     }
+    // Every row is ours now: one update counts the attempt under each, each key starting a
+    // new window where its own is over (`$2k+1` is the key, `$2k+2` its oldest window start
+    // still inside the window).
+    let n = sorted.len();
+    let window_over = format!(
+        "window_start <= CASE key {} END",
+        (0..n).map(|k| format!("WHEN ${} THEN ${}", 2 * k + 2, 2 * k + 3)).collect::<Vec<_>>().join(" ")
+    );
+    let count = format!(
+        "UPDATE rate_counters SET failures = CASE WHEN {window_over} THEN 1 ELSE failures + 1 END, \
+         window_start = CASE WHEN {window_over} THEN $1 ELSE window_start END, last_failure = $1 \
+         WHERE key IN ({})",
+        (0..n).map(|k| format!("${}", 2 * k + 2)).collect::<Vec<_>>().join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(count)).bind(now);
     for key in &sorted {
-        sqlx::query(count_one!()).bind(&key.key).bind(now).bind(now - key.window()).execute(&mut *conn).await.map_err(backend_error)?;
+        query = query.bind(&key.key).bind(now - key.window());
     }
+    query.execute(&mut *conn).await.map_err(backend_error)?;
     Ok(None)
 }
 
@@ -103,20 +135,40 @@ impl ThrottleStore for SqlStore {
     }
 
     async fn release_attempt(&self, keys: &[String]) -> Result<(), StoreError> {
-        for key in keys {
-            sqlx::query("UPDATE rate_counters SET failures = failures - 1 WHERE key = $1 AND failures > 0")
-                .bind(key)
-                .execute(&self.pool)
-                .await
-                .map_err(backend_error)?;
-        }
-        Ok(())
+        self.settle_attempts(&[], keys).await
     }
 
     async fn clear_events(&self, keys: &[String]) -> Result<(), StoreError> {
-        for key in keys {
-            sqlx::query("DELETE FROM rate_counters WHERE key = $1").bind(key).execute(&self.pool).await.map_err(backend_error)?;
+        self.settle_attempts(keys, &[]).await
+    }
+
+    /// One statement for a success's keys (a login settles six). A cleared row is set to
+    /// what a missing one counts as (no failures, its window over), and pruned with the
+    /// others. On PostgreSQL the rows are locked in key order first, the order
+    /// [`claim_in`] locks them in, so a settle and a claim never wait for each other in a
+    /// circle; SQLite has one writer and no row locks.
+    async fn settle_attempts(&self, cleared: &[String], released: &[String]) -> Result<(), StoreError> {
+        if cleared.is_empty() && released.is_empty() {
+            return Ok(());
         }
+        let all = cleared.len() + released.len();
+        // `$1..` are the cleared keys, then the released ones; the cleared list is never
+        // empty in SQL (a key no row has stands in), so one statement text serves.
+        let cleared_list = if cleared.is_empty() { "''".to_owned() } else { placeholders(1, cleared.len()) };
+        let lock_order = self.backend.pick("", " ORDER BY key FOR UPDATE");
+        let statement = format!(
+            "UPDATE rate_counters SET \
+               failures = CASE WHEN key IN ({cleared_list}) OR failures <= 0 THEN 0 ELSE failures - 1 END, \
+               window_start = CASE WHEN key IN ({cleared_list}) THEN 0 ELSE window_start END, \
+               last_failure = CASE WHEN key IN ({cleared_list}) THEN 0 ELSE last_failure END \
+             WHERE key IN (SELECT key FROM rate_counters WHERE key IN ({}){lock_order})",
+            placeholders(1, all)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
+        for key in cleared.iter().chain(released) {
+            query = query.bind(key);
+        }
+        query.execute(&self.pool).await.map_err(backend_error)?;
         Ok(())
     }
 }

@@ -171,9 +171,10 @@ impl Auth {
         if let Some(refusal) = refused {
             return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?);
         }
-        // The place in the queue. Refused for overload, the attempt just counted is given
-        // back: a refusal is not a guess (S3.1), and the answer is the same whoever the login
-        // names (S2.5).
+        // The place in the queue, taken only now: a throttled attempt never holds one, so a
+        // flood of throttled guesses cannot fill the queue in front of other people's logins.
+        // Refused for overload, the attempt just counted is given back: a refusal is not a
+        // guess (S3.1), and the answer is the same whoever the login names (S2.5).
         let slot = match self.deps.hasher.admit() {
             Ok(slot) => slot,
             Err(e) => {
@@ -213,7 +214,7 @@ impl Auth {
         }
         let token = start_session(&self.deps, &*self.store, &account.id, ctx, SessionStage::Full).await?;
         self.end_previous(previous).await?;
-        let device = renew_device(&self.deps, &*self.store, &account.id, devices, ctx).await?;
+        let device = renew_device(&self.deps, &*self.store, &account, devices, ctx).await?;
         self.deps.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, "password").await?;
         Ok(SignedIn { token, account, second_step: false, device: Some(device) })
     }

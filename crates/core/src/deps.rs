@@ -52,8 +52,7 @@ impl Deps {
     /// attempt back (they count failures).
     pub async fn settle(&self, keys: &[ThrottleKey]) -> Result<(), StoreError> {
         let (cleared, released) = settle_success(keys);
-        self.store.clear_events(&cleared).await?;
-        self.store.release_attempt(&released).await
+        self.store.settle_attempts(&cleared, &released).await
     }
 
     /// Is the database reachable (readiness).

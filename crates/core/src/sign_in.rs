@@ -2,7 +2,7 @@
 //! browser's trusted-device cookie renewed (S3.9). Password login (`Auth`) and the second
 //! step and step-up (`TwoStep`) both use them.
 
-use crate::account::AccountId;
+use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, RequestContext};
 use crate::deps::Deps;
 use crate::notice::Notice;
@@ -91,32 +91,31 @@ pub(crate) async fn trusted_device(
 pub(crate) async fn renew_device(
     deps: &Deps,
     store: &dyn SignInStorage,
-    account: &AccountId,
+    account: &Account,
     presented: &[DeviceToken],
     ctx: &RequestContext,
 ) -> Result<NewDevice, StoreError> {
-    let known = trusted_device(deps, store, account, presented).await?;
+    let known = trusted_device(deps, store, &account.id, presented).await?;
     if let Some(old) = &known {
         store.delete_device(old).await?;
     }
     let token = DeviceToken::generate(&deps.keys);
     let now = deps.now();
-    store.insert_device(account, &token.storage_key(&deps.keys), now, now + DEVICE_TTL_SECONDS).await?;
+    store.insert_device(&account.id, &token.storage_key(&deps.keys), now, now + DEVICE_TTL_SECONDS).await?;
     if known.is_none() {
         alert_new_device(deps, store, account, ctx).await?;
     }
-    Ok(NewDevice { token, cookie_tag: cookie_tag(&deps.keys, account) })
+    Ok(NewDevice { token, cookie_tag: cookie_tag(&deps.keys, &account.id) })
 }
 
 /// The new-device email: time, approximate place (the country a trusted proxy vouches for),
 /// the device from the user agent's fixed names (S9.2), the address, and "this wasn't me".
 /// Not at the first sign-in of an account (no surprise there): called before this sign-in
 /// is audited, so any earlier success means the account has signed in before.
-async fn alert_new_device(deps: &Deps, store: &dyn SignInStorage, account: &AccountId, ctx: &RequestContext) -> Result<(), StoreError> {
-    if !store.has_event(account, AuditEvent::LoginSucceeded).await? {
+async fn alert_new_device(deps: &Deps, store: &dyn SignInStorage, account: &Account, ctx: &RequestContext) -> Result<(), StoreError> {
+    if !store.has_event(&account.id, AuditEvent::LoginSucceeded).await? {
         return Ok(());
     }
-    let Some(account) = store.get_account(account).await? else { return Ok(()) };
     let now = deps.now();
     let device = crate::device::Device::from_user_agent(&ctx.user_agent).describe();
     let place = match &ctx.country {

@@ -69,6 +69,9 @@ pub trait ThrottleStore: Send + Sync {
     /// Takes back one counted attempt under each key (a success that budgets do not count).
     async fn release_attempt(&self, keys: &[String]) -> Result<(), StoreError>;
     async fn clear_events(&self, keys: &[String]) -> Result<(), StoreError>;
+    /// A success: clears the `cleared` keys and takes one attempt back under the
+    /// `released` ones, together.
+    async fn settle_attempts(&self, cleared: &[String], released: &[String]) -> Result<(), StoreError>;
 }
 
 #[async_trait]

@@ -82,7 +82,10 @@ pub async fn layout(State(state): State<AppState>, mut request: Request, next: N
         let page = error_page(chrome, response.status(), &error);
         let (parts, _) = response.into_parts();
         let (page_parts, body) = page.into_parts();
-        // Keep what the handler set (cookies, Retry-After); take the page's body and type.
+        // Keep what the handler set (cookies, Retry-After); take the page's body and type. The
+        // handler's length was its own body's: hyper counts the page's.
+        let mut parts = parts;
+        parts.headers.remove(axum::http::header::CONTENT_LENGTH);
         response = Response::from_parts(parts, body);
         for (name, value) in page_parts.headers.iter() {
             response.headers_mut().insert(name.clone(), value.clone());

@@ -121,7 +121,7 @@ impl TwoStep {
         let token = rotate_session(&self.deps, &*self.store, pending, ctx).await?;
         // Proof the owner still has a method: a running 2-step reset ends here (issue 11 §2).
         crate::reset_hold::cancel_after_second_step(&self.deps, &*self.store, account, ctx).await?;
-        let device = renew_device(&self.deps, &*self.store, &account.id, devices, ctx).await?;
+        let device = renew_device(&self.deps, &*self.store, account, devices, ctx).await?;
         self.deps.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, &format!("password+{}", kind.as_str())).await?;
         Ok((token, device))
     }
