@@ -97,21 +97,6 @@ pub(super) async fn claim_in(conn: &mut AnyConnection, keys: &[ThrottleKey], now
 
 #[async_trait]
 impl ThrottleStore for SqlStore {
-    async fn event_counts(&self, keys: &[String]) -> Result<Vec<(String, EventCount)>, StoreError> {
-        let mut counts = Vec::with_capacity(keys.len());
-        for key in keys {
-            let row = sqlx::query("SELECT failures, window_start, last_failure FROM rate_counters WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(backend_error)?;
-            if let Some(row) = row {
-                counts.push((key.clone(), count_from_row(&row)?));
-            }
-        }
-        Ok(counts)
-    }
-
     async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
         let mut tx = self.begin_write().await?;
         let refusal = claim_in(&mut tx, keys, now).await?;

@@ -5,7 +5,7 @@ use crate::account::{Account, AccountId, Country, EmailAddress, UserType, Userna
 use crate::audit::{AuditRecord, ChainedEvent};
 use crate::outbox::{ClaimedMessage, Job, NewMessage, OutboxSummary};
 use crate::session::SessionRecord;
-use crate::throttle::{EventCount, Refusal, ThrottleKey};
+use crate::throttle::{Refusal, ThrottleKey};
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,6 @@ pub trait SessionStore: Send + Sync {
 
 #[async_trait]
 pub trait ThrottleStore: Send + Sync {
-    async fn event_counts(&self, keys: &[String]) -> Result<Vec<(String, EventCount)>, StoreError>;
     /// Count, then compare (S3.7, S3.8): atomically, either refuses because one of `keys` is
     /// over its limit (counting nothing), or counts one attempt under every key. Called
     /// before a secret is compared; of parallel attempts on any number of replicas, none is
