@@ -14,12 +14,9 @@ macro_rules! chained_columns {
     };
 }
 
-#[async_trait]
-impl AuditStore for SqlStore {
-    async fn append_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, event, account_id, ip, user_agent, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+/// One audit event, unsealed (the sealer chains it later), on `conn`.
+pub(super) async fn insert_audit(conn: &mut sqlx::AnyConnection, r: &AuditRecord) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO audit_events (at, event, account_id, ip, user_agent, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(r.at)
         .bind(r.event.as_str())
         .bind(r.account_id.as_ref().map(|a| a.as_str().to_owned()))
@@ -27,10 +24,17 @@ impl AuditStore for SqlStore {
         .bind(&r.user_agent)
         .bind(&r.request_id)
         .bind(&r.detail)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
         .map_err(backend_error)?;
-        Ok(())
+    Ok(())
+}
+
+#[async_trait]
+impl AuditStore for SqlStore {
+    async fn append_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        insert_audit(&mut conn, r).await
     }
 
     async fn audit_of(&self, account: &AccountId, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {

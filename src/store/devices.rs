@@ -1,22 +1,33 @@
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
+use doorman_core::sign_in::DeviceRow;
 use doorman_core::store::StoreError;
 use doorman_core::trusted_device::DeviceStore;
 use sqlx::Row;
 
+pub(super) async fn insert_device(conn: &mut sqlx::AnyConnection, d: &DeviceRow) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO trusted_devices (id_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(&d.id_hash)
+        .bind(d.account.as_str())
+        .bind(d.created_at)
+        .bind(d.expires_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend_error)?;
+    Ok(())
+}
+
+pub(super) async fn delete_device(conn: &mut sqlx::AnyConnection, id_hash: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM trusted_devices WHERE id_hash = $1").bind(id_hash).execute(&mut *conn).await.map_err(backend_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl DeviceStore for SqlStore {
     async fn insert_device(&self, account: &AccountId, id_hash: &str, now: i64, expires_at: i64) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO trusted_devices (id_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(id_hash)
-            .bind(account.as_str())
-            .bind(now)
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        insert_device(&mut conn, &DeviceRow { account: account.clone(), id_hash: id_hash.to_owned(), created_at: now, expires_at }).await
     }
 
     async fn find_device(&self, account: &AccountId, id_hashes: &[String], now: i64) -> Result<Option<String>, StoreError> {
@@ -36,8 +47,8 @@ impl DeviceStore for SqlStore {
     }
 
     async fn delete_device(&self, id_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM trusted_devices WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await.map_err(backend_error)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        delete_device(&mut conn, id_hash).await
     }
 
     async fn delete_devices_of(&self, account: &AccountId) -> Result<u64, StoreError> {

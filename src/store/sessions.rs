@@ -2,6 +2,7 @@ use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::session::{SessionRecord, SessionStage};
+use doorman_core::sign_in::SignInWrites;
 use doorman_core::store::{SessionStore, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -24,6 +25,11 @@ fn session_from_row(row: &AnyRow) -> Result<SessionRecord, sqlx::Error> {
         stage: SessionStage::parse(&row.try_get::<String, _>("stage")?),
         verified_at: row.try_get("verified_at")?,
     })
+}
+
+async fn delete_session(conn: &mut sqlx::AnyConnection, id_hash: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *conn).await.map_err(backend_error)?;
+    Ok(())
 }
 
 pub(crate) async fn write_session(conn: &mut sqlx::AnyConnection, s: &SessionRecord) -> Result<(), StoreError> {
@@ -68,8 +74,33 @@ impl SessionStore for SqlStore {
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await.map_err(backend_error)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        delete_session(&mut conn, id_hash).await
+    }
+
+    async fn commit_sign_in(&self, w: &SignInWrites) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        super::throttle::settle_in(&mut tx, self.backend, &w.cleared, &w.released).await?;
+        if let Some(session) = &w.session {
+            write_session(&mut tx, session).await?;
+        }
+        if let Some(old) = &w.end_session {
+            delete_session(&mut tx, old).await?;
+        }
+        if let Some(old) = &w.retire_device {
+            super::devices::delete_device(&mut tx, old).await?;
+        }
+        if let Some(device) = &w.new_device {
+            super::devices::insert_device(&mut tx, device).await?;
+        }
+        if let Some((token, message)) = &w.alert {
+            super::recovery::insert_token(&mut tx, token).await?;
+            super::outbox::insert_message(&mut tx, self.sealer.as_ref(), message).await?;
+        }
+        for record in &w.audits {
+            super::audit::insert_audit(&mut tx, record).await?;
+        }
+        tx.commit().await.map_err(backend_error)
     }
 
     async fn delete_sessions_of(&self, account: &AccountId) -> Result<u64, StoreError> {

@@ -1,4 +1,4 @@
-use super::{SqlStore, backend_error};
+use super::{Backend, SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::store::{StoreError, ThrottleStore};
 use doorman_core::throttle::{EventCount, Refusal, ThrottleKey};
@@ -95,6 +95,40 @@ pub(super) async fn claim_in(conn: &mut AnyConnection, keys: &[ThrottleKey], now
     Ok(None)
 }
 
+/// A success's keys in one statement (a login settles six). A cleared row is set to what a
+/// missing one counts as (no failures, its window over), and pruned with the others. On
+/// PostgreSQL the rows are locked in key order first, the order [`claim_in`] locks them in,
+/// so a settle and a claim never wait for each other in a circle; SQLite has one writer and
+/// no row locks.
+pub(super) async fn settle_in(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    cleared: &[String],
+    released: &[String],
+) -> Result<(), StoreError> {
+    if cleared.is_empty() && released.is_empty() {
+        return Ok(());
+    }
+    // `$1..` are the cleared keys, then the released ones; the cleared list is never empty
+    // in SQL (a key no row has stands in), so one statement text serves.
+    let cleared_list = if cleared.is_empty() { "''".to_owned() } else { placeholders(1, cleared.len()) };
+    let lock_order = backend.pick("", " ORDER BY key FOR UPDATE");
+    let statement = format!(
+        "UPDATE rate_counters SET \
+           failures = CASE WHEN key IN ({cleared_list}) OR failures <= 0 THEN 0 ELSE failures - 1 END, \
+           window_start = CASE WHEN key IN ({cleared_list}) THEN 0 ELSE window_start END, \
+           last_failure = CASE WHEN key IN ({cleared_list}) THEN 0 ELSE last_failure END \
+         WHERE key IN (SELECT key FROM rate_counters WHERE key IN ({}){lock_order})",
+        placeholders(1, cleared.len() + released.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
+    for key in cleared.iter().chain(released) {
+        query = query.bind(key);
+    }
+    query.execute(&mut *conn).await.map_err(backend_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl ThrottleStore for SqlStore {
     async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
@@ -127,33 +161,8 @@ impl ThrottleStore for SqlStore {
         self.settle_attempts(keys, &[]).await
     }
 
-    /// One statement for a success's keys (a login settles six). A cleared row is set to
-    /// what a missing one counts as (no failures, its window over), and pruned with the
-    /// others. On PostgreSQL the rows are locked in key order first, the order
-    /// [`claim_in`] locks them in, so a settle and a claim never wait for each other in a
-    /// circle; SQLite has one writer and no row locks.
     async fn settle_attempts(&self, cleared: &[String], released: &[String]) -> Result<(), StoreError> {
-        if cleared.is_empty() && released.is_empty() {
-            return Ok(());
-        }
-        let all = cleared.len() + released.len();
-        // `$1..` are the cleared keys, then the released ones; the cleared list is never
-        // empty in SQL (a key no row has stands in), so one statement text serves.
-        let cleared_list = if cleared.is_empty() { "''".to_owned() } else { placeholders(1, cleared.len()) };
-        let lock_order = self.backend.pick("", " ORDER BY key FOR UPDATE");
-        let statement = format!(
-            "UPDATE rate_counters SET \
-               failures = CASE WHEN key IN ({cleared_list}) OR failures <= 0 THEN 0 ELSE failures - 1 END, \
-               window_start = CASE WHEN key IN ({cleared_list}) THEN 0 ELSE window_start END, \
-               last_failure = CASE WHEN key IN ({cleared_list}) THEN 0 ELSE last_failure END \
-             WHERE key IN (SELECT key FROM rate_counters WHERE key IN ({}){lock_order})",
-            placeholders(1, all)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
-        for key in cleared.iter().chain(released) {
-            query = query.bind(key);
-        }
-        query.execute(&self.pool).await.map_err(backend_error)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
+        settle_in(&mut conn, self.backend, cleared, released).await
     }
 }

@@ -53,6 +53,8 @@ pub trait SessionStore: Send + Sync {
     /// Replaces a session with a new one in one transaction (new id after the second step
     /// and at step-up, S7.2).
     async fn replace_session(&self, old_id_hash: &str, new: &SessionRecord) -> Result<(), StoreError>;
+    /// Everything a sign-in writes once its proof is checked, in one transaction.
+    async fn commit_sign_in(&self, writes: &crate::sign_in::SignInWrites) -> Result<(), StoreError>;
 }
 
 #[async_trait]

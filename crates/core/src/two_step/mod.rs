@@ -6,12 +6,12 @@ mod approvals;
 mod enrol;
 
 use crate::account::Account;
-use crate::audit::{AuditEvent, RequestContext};
+use crate::audit::{AuditEvent, AuditRecord, RequestContext};
 use crate::deps::Deps;
 use crate::factors::{FactorCode, MethodView};
 use crate::password::Password;
 use crate::session::{SessionRecord, SessionToken};
-use crate::sign_in::{renew_device, rotate_session};
+use crate::sign_in::{SignInWrites, renew_device, rotate_session};
 use crate::step_up::{NotYourProof, StepUpRequired, StepUpWindow, SteppedUp};
 use crate::store::StoreError;
 use crate::trusted_device::{DeviceToken, NewDevice};
@@ -121,8 +121,11 @@ impl TwoStep {
         let token = rotate_session(&self.deps, &*self.store, pending, ctx).await?;
         // Proof the owner still has a method: a running 2-step reset ends here (issue 11 §2).
         crate::reset_hold::cancel_after_second_step(&self.deps, &*self.store, account, ctx).await?;
-        let device = renew_device(&self.deps, &*self.store, account, devices, ctx).await?;
-        self.deps.audit(AuditEvent::LoginSucceeded, Some(&account.id), ctx, &format!("password+{}", kind.as_str())).await?;
+        let mut writes = SignInWrites::default();
+        let device = renew_device(&self.deps, &*self.store, account, devices, ctx, &mut writes).await?;
+        let detail = format!("password+{}", kind.as_str());
+        writes.audits.push(AuditRecord::new(self.deps.now(), AuditEvent::LoginSucceeded, Some(account.id.clone()), ctx, &detail));
+        self.store.commit_sign_in(&writes).await?;
         Ok((token, device))
     }
 
