@@ -25,11 +25,6 @@ pub(super) async fn delete_device(conn: &mut sqlx::AnyConnection, id_hash: &str)
 
 #[async_trait]
 impl DeviceStore for SqlStore {
-    async fn insert_device(&self, account: &AccountId, id_hash: &str, now: i64, expires_at: i64) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
-        insert_device(&mut conn, &DeviceRow { account: account.clone(), id_hash: id_hash.to_owned(), created_at: now, expires_at }).await
-    }
-
     async fn find_device(&self, account: &AccountId, id_hashes: &[String], now: i64) -> Result<Option<String>, StoreError> {
         for hash in id_hashes {
             let row = sqlx::query("SELECT id_hash FROM trusted_devices WHERE id_hash = $1 AND account_id = $2 AND expires_at > $3")
@@ -44,11 +39,6 @@ impl DeviceStore for SqlStore {
             }
         }
         Ok(None)
-    }
-
-    async fn delete_device(&self, id_hash: &str) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
-        delete_device(&mut conn, id_hash).await
     }
 
     async fn delete_devices_of(&self, account: &AccountId) -> Result<u64, StoreError> {

@@ -94,7 +94,7 @@ pub(crate) async fn trusted_device(
 
 /// What a sign-in writes once its proof is checked, written by the store in one transaction
 /// ([`crate::store::SessionStore::commit_sign_in`]): on PostgreSQL every commit is a WAL flush,
-/// and a login committed eight times, about 7 ms of CPU of its 22 besides the hash (issue 12).
+/// and a login committed seven times in its request (issue 12: 5.6 WAL flushes per login before, 2.3 after).
 #[derive(Default)]
 pub struct SignInWrites {
     /// Throttle keys a success clears, and those it takes its attempt back from.

@@ -55,10 +55,8 @@ pub fn cookie_tag(keys: &Keyring, account: &AccountId) -> String {
 
 #[async_trait]
 pub trait DeviceStore: Send + Sync {
-    async fn insert_device(&self, account: &AccountId, id_hash: &str, now: i64, expires_at: i64) -> Result<(), StoreError>;
     /// Which of `id_hashes` is a live trusted device of the account, if any.
     async fn find_device(&self, account: &AccountId, id_hashes: &[String], now: i64) -> Result<Option<String>, StoreError>;
-    async fn delete_device(&self, id_hash: &str) -> Result<(), StoreError>;
     /// Revokes every trusted device of the account; returns how many.
     async fn delete_devices_of(&self, account: &AccountId) -> Result<u64, StoreError>;
 }
