@@ -13,8 +13,8 @@ mod probe;
 mod soak;
 
 use anyhow::{Context, bail};
-use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, Version};
-use doorman_core::password::{Password, PasswordHasher};
+use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, Version};
+use doorman_core::password::{Password, PasswordHasher, WorkingMemory};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -58,8 +58,9 @@ fn hello(addr: &str) -> anyhow::Result<()> {
 }
 
 /// Verifies one stored hash on `threads` threads for `seconds`, and prints the rate. Each
-/// thread keeps its working memory between verifications, as doorman's hasher does, so the
-/// limit is the fastest form of the check (argon2's own `verify_password` allocates and frees
+/// thread keeps its working memory between verifications, in doorman's own [`WorkingMemory`]
+/// (on huge pages where the kernel gives them), as doorman's hashing threads do, so the limit
+/// is the fastest form of the check (argon2's own `verify_password` allocates and frees
 /// 19 MiB each time, which is slower and would flatter doorman).
 fn argon2_rate(threads: usize, seconds: u64) -> anyhow::Result<()> {
     let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -77,11 +78,11 @@ fn argon2_rate(threads: usize, seconds: u64) -> anyhow::Result<()> {
                 let parsed = PasswordHash::new(&stored).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let salt = parsed.salt.context("the hash has a salt")?;
                 let expected = parsed.hash.context("the hash has an output")?;
-                let mut blocks = vec![Block::default(); params.block_count()];
+                let mut memory = WorkingMemory::new(params.block_count());
                 let mut out = vec![0u8; expected.len()];
                 while !stop.load(Ordering::Relaxed) {
                     argon
-                        .hash_password_into_with_memory(password, salt.as_ref(), &mut out, &mut blocks[..])
+                        .hash_password_into_with_memory(password, salt.as_ref(), &mut out, memory.blocks())
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     if out != expected.as_bytes() {
                         bail!("the raw verification did not match");

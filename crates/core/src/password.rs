@@ -1,5 +1,6 @@
 //! Passwords: the NIST SP 800-63B policy (checklist S4) and argon2id hashing on a bounded
-//! blocking pool, so that hashing never stalls the async runtime (S4.7, S4.8).
+//! bounded set of hashing threads of its own, so that hashing never stalls the async runtime
+//! (S4.7, S4.8).
 
 // argon2 0.6 draws each 16-byte salt from the OS inside `hash_password` (getrandom).
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version};
@@ -7,6 +8,10 @@ use secrecy::{ExposeSecret, SecretString};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use unicode_normalization::UnicodeNormalization;
+
+mod threads;
+use threads::HashingThreads;
+pub use threads::WorkingMemory;
 
 /// The longest password accepted, in code points: far above the 128 NIST asks us to
 /// accept, low enough that hashing cost stays bounded (S4.8).
@@ -138,8 +143,10 @@ pub fn is_common(folded: &str) -> bool {
 pub enum HashError {
     #[error("password hashing failed: {0}")]
     Argon2(String),
-    #[error("the hashing pool is gone")]
+    #[error("the hashing threads are gone")]
     PoolClosed,
+    #[error("could not start the password hashing threads: {0}")]
+    Threads(String),
     /// Every hashing thread is busy and the queue in front of them is full: the caller is
     /// refused at once rather than left waiting behind a backlog (admission control).
     #[error("too many password checks at once")]
@@ -159,22 +166,21 @@ pub enum Verified {
     YesRehashed(String),
 }
 
-/// argon2id at OWASP's parameters (m=19456 KiB, t=2, p=1), run on tokio's blocking pool.
-/// `running` lets one job per hashing thread run; `admitted` bounds the running and the
-/// waiting together. A job that finds the queue full is refused at once
+/// argon2id at OWASP's parameters (m=19456 KiB, t=2, p=1), run on hashing threads of its own
+/// ([`threads`]: one per CPU, each with its working memory). `admitted` bounds the running and
+/// the waiting jobs together. A job that finds the queue full is refused at once
 /// ([`HashError::Overloaded`]): under overload, excess logins get a fast "try again" instead
 /// of waiting without bound, and memory stays bounded.
 #[derive(Clone, Debug)]
 pub struct PasswordHasher {
     params: Params,
-    running: Arc<Semaphore>,
     admitted: Arc<Semaphore>,
     dummy_hash: Arc<str>,
-    /// argon2id's working memory (19 MiB at OWASP's parameters), one per running job, kept
-    /// for the next verification instead of allocated and freed each time: glibc serves a
-    /// freed block of that size from its heap afterwards and never gives it back, which made
-    /// the process grow to 674-966 MB during a login run (issue 12, docs/BENCHMARKS.md).
-    memory: Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
+    /// Each thread keeps argon2id's working memory (19 MiB at OWASP's parameters) for the
+    /// next job instead of allocating and freeing it each time: glibc serves a freed block of
+    /// that size from its heap afterwards and never gives it back, which made the process grow
+    /// to 674-966 MB during a login run (issue 12, docs/BENCHMARKS.md).
+    threads: HashingThreads,
 }
 
 /// A place in the hashing queue, taken before any other work of a request (a login takes
@@ -197,13 +203,8 @@ impl PasswordHasher {
             .map_err(|e| HashError::Argon2(e.to_string()))?
             .to_string();
         let running = concurrency.max(1);
-        Ok(Self {
-            params,
-            running: Arc::new(Semaphore::new(running)),
-            admitted: Arc::new(Semaphore::new(running + queue)),
-            dummy_hash: dummy.into(),
-            memory: Arc::new(std::sync::Mutex::new(Vec::new())),
-        })
+        let threads = HashingThreads::start(running, params.block_count()).map_err(|e| HashError::Threads(e.to_string()))?;
+        Ok(Self { params, admitted: Arc::new(Semaphore::new(running + queue)), dummy_hash: dummy.into(), threads })
     }
 
     /// OWASP's argon2id parameters, with one hashing job per CPU and `queue` more waiting
@@ -232,13 +233,12 @@ impl PasswordHasher {
     }
 
     /// A PHC string of argon2id at the current parameters, with a fresh 16-byte salt, made in
-    /// working memory from the pool (as verifications are).
+    /// a hashing thread's working memory (as verifications are).
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let argon = self.argon();
         let params = self.params.clone();
-        let memory = self.memory.clone();
         let secret = password.0.clone();
-        self.run(self.admit()?, move || hash_reusing(&argon, &params, &memory, secret.expose_secret().as_bytes())).await
+        self.run(self.admit()?, move |blocks| hash_reusing(&argon, &params, blocks, secret.expose_secret().as_bytes())).await
     }
 
     /// Checks `password` against `stored`, or against a dummy hash when there is no account,
@@ -254,10 +254,9 @@ impl PasswordHasher {
         let argon = self.argon();
         let params = self.params.clone();
         let secret = password.0.clone();
-        let memory = self.memory.clone();
-        self.run(slot, move || {
+        self.run(slot, move |blocks| {
             let parsed = PasswordHash::new(&stored).map_err(|e| HashError::Argon2(e.to_string()))?;
-            let ok = verify_reusing(&argon, &params, &memory, secret.expose_secret().as_bytes(), &parsed);
+            let ok = verify_reusing(&argon, &params, blocks, secret.expose_secret().as_bytes(), &parsed);
             if !ok || !is_real {
                 return Ok(Verified::No);
             }
@@ -267,25 +266,26 @@ impl PasswordHasher {
             if !outdated {
                 return Ok(Verified::Yes);
             }
-            Ok(Verified::YesRehashed(hash_reusing(&argon, &params, &memory, secret.expose_secret().as_bytes())?))
+            Ok(Verified::YesRehashed(hash_reusing(&argon, &params, blocks, secret.expose_secret().as_bytes())?))
         })
         .await
     }
 
+    /// Runs `job` on a hashing thread; its place in the queue is freed when the job ends
+    /// (also when the request that asked for it has gone away meanwhile).
     async fn run<T: Send + 'static>(
         &self,
         slot: HashSlot,
-        job: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+        job: impl FnOnce(&mut [Block]) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let permit = self.running.clone().acquire_owned().await.map_err(|_| HashError::PoolClosed)?;
-        tokio::task::spawn_blocking(move || {
-            lower_this_threads_priority();
-            let result = job();
-            drop((permit, slot));
-            result
-        })
-        .await
-        .map_err(|_| HashError::PoolClosed)?
+        self.threads
+            .run(move |blocks| {
+                let result = job(blocks);
+                drop(slot);
+                result
+            })
+            .await
+            .ok_or(HashError::PoolClosed)?
     }
 }
 
@@ -297,53 +297,16 @@ impl PasswordHasher {
 /// requests slows logins down but cannot stop them.
 pub const HASHING_NICE: i32 = 5;
 
-/// Lowers the calling thread's priority to [`HASHING_NICE`] once. The thread is one of
-/// tokio's blocking pool, and stays lower for whatever blocking work it takes later (file
-/// writes of the mail worker, name lookups): background work either way. Raising it back would
-/// need a privilege a server should not have.
-fn lower_this_threads_priority() {
-    thread_local!(static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    if LOWERED.get() {
-        return;
-    }
-    LOWERED.set(true);
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority only take and return integers. On Linux the nice value
-    // is per thread, and PRIO_PROCESS with a thread id names that thread. A failure leaves the
-    // priority as it was, which is harmless.
-    unsafe {
-        let thread = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, thread as libc::id_t, HASHING_NICE);
-    }
-}
-
-/// A block set from `memory` (or a new one), and `use_it`'s result once the set is back.
-fn with_blocks<T>(params: &Params, memory: &std::sync::Mutex<Vec<Vec<Block>>>, use_it: impl FnOnce(&mut [Block]) -> T) -> T {
-    let taken = memory.lock().ok().and_then(|mut free| free.pop());
-    let mut blocks = taken.unwrap_or_else(|| vec![Block::default(); params.block_count()]);
-    let result = use_it(&mut blocks[..]);
-    if let Ok(mut free) = memory.lock() {
-        free.push(blocks);
-    }
-    result
-}
-
-/// A new hash of `password` at `params` in working memory from `memory`, as the PHC string
+/// A new hash of `password` at `params` in a hashing thread's working memory, as the PHC string
 /// argon2's own `hash_password` writes (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`, unpadded
 /// standard base64, a 16-byte salt). Issue 13's soak: `hash_password` allocated its 19 MiB
 /// each time, and glibc kept each freed block in the arena of the blocking thread that ran
 /// it, so every new password (a reset, a change) could leave 19 MiB behind in the process.
-fn hash_reusing(
-    argon: &Argon2<'_>,
-    params: &Params,
-    memory: &std::sync::Mutex<Vec<Vec<Block>>>,
-    password: &[u8],
-) -> Result<String, HashError> {
+fn hash_reusing(argon: &Argon2<'_>, params: &Params, blocks: &mut [Block], password: &[u8]) -> Result<String, HashError> {
     use base64::Engine as _;
     let salt = crate::keys::random_bytes(16);
     let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
-    with_blocks(params, memory, |blocks| argon.hash_password_into_with_memory(password, &salt, &mut out, blocks))
-        .map_err(|e| HashError::Argon2(e.to_string()))?;
+    argon.hash_password_into_with_memory(password, &salt, &mut out, blocks).map_err(|e| HashError::Argon2(e.to_string()))?;
     let b64 = base64::engine::general_purpose::STANDARD_NO_PAD;
     Ok(format!(
         "$argon2id$v={}$m={},t={},p={}${}${}",
@@ -358,15 +321,9 @@ fn hash_reusing(
 
 /// Checks `password` against `parsed`. A hash made with the current parameters (every one
 /// doorman writes, and the dummy hash, so that known and unknown accounts still cost the same,
-/// S2.3) is recomputed in working memory taken from `memory` and put back after; any other
+/// S2.3) is recomputed in the hashing thread's working memory; any other
 /// goes through argon2's own check, which allocates its memory.
-fn verify_reusing(
-    argon: &Argon2<'_>,
-    params: &Params,
-    memory: &std::sync::Mutex<Vec<Vec<Block>>>,
-    password: &[u8],
-    parsed: &PasswordHash,
-) -> bool {
+fn verify_reusing(argon: &Argon2<'_>, params: &Params, blocks: &mut [Block], password: &[u8], parsed: &PasswordHash) -> bool {
     let stored_params = Params::try_from(parsed).ok();
     let current = parsed.algorithm.as_str() == "argon2id"
         && parsed.version.is_some_and(|v| v == u32::from(Version::V0x13))
@@ -377,7 +334,7 @@ fn verify_reusing(
     }
     let mut out = [0u8; 64];
     let out = &mut out[..expected.len()];
-    let computed = with_blocks(params, memory, |blocks| argon.hash_password_into_with_memory(password, salt.as_ref(), out, blocks).is_ok());
+    let computed = argon.hash_password_into_with_memory(password, salt.as_ref(), out, blocks).is_ok();
     computed && bool::from(subtle::ConstantTimeEq::ct_eq(&out[..], expected.as_bytes()))
 }
 
@@ -492,7 +449,7 @@ mod tests {
     }
 
     /// Issue 12: verifications at the current parameters reuse their working memory (one block
-    /// set per running job, never freed); the answers are the same as argon2's own check.
+    /// set per hashing thread, never freed); the answers are the same as argon2's own check.
     #[tokio::test]
     async fn verifications_reuse_their_working_memory_and_answer_the_same() {
         let hasher = PasswordHasher::new(1024, 1, 1, 2).expect("hasher");
@@ -502,8 +459,7 @@ mod tests {
             assert_eq!(hasher.verify(&pw("tulip harbour sevent"), Some(&hash)).await.expect("verify"), Verified::No);
             assert_eq!(hasher.verify(&pw("anything"), None).await.expect("verify"), Verified::No, "the dummy hash");
         }
-        let kept = hasher.memory.lock().expect("memory").len();
-        assert_eq!(kept, 1, "one block set served fifteen verifications one after another");
+        assert!(hasher.threads.memory_sets() <= 2, "two threads' block sets served sixteen jobs");
         // A stored hash whose output was tampered with never verifies.
         let (head, last) = hash.split_at(hash.len() - 2);
         let tampered = format!("{head}{}", if last.starts_with('A') { last.replacen('A', "B", 1) } else { format!("A{}", &last[1..]) });
@@ -511,7 +467,7 @@ mod tests {
     }
 
     /// Issue 13's soak: new hashes (resets, password changes, upgrades) are made in the same
-    /// pooled working memory, and are the PHC strings argon2's own check accepts, each with
+    /// threads' working memory, and are the PHC strings argon2's own check accepts, each with
     /// its own salt.
     #[tokio::test]
     async fn new_hashes_reuse_the_working_memory_and_verify_with_argon2s_own_check() {
@@ -520,7 +476,7 @@ mod tests {
         for _ in 0..5 {
             hashes.push(hasher.hash(&pw("tulip harbour seventy")).await.expect("hash"));
         }
-        assert_eq!(hasher.memory.lock().expect("memory").len(), 1, "one block set served five hashes one after another");
+        assert!(hasher.threads.memory_sets() <= 2, "two threads' block sets served five hashes");
         let own = Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::new(1024, 1, 1, None).expect("params"));
         for hash in &hashes {
             assert!(hash.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{hash}");
@@ -538,6 +494,6 @@ mod tests {
             }
             other => panic!("expected a rehash, got {other:?}"),
         }
-        assert_eq!(strong.memory.lock().expect("memory").len(), 1);
+        assert!(strong.threads.memory_sets() <= 2);
     }
 }
