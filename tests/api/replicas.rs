@@ -87,10 +87,13 @@ impl Cluster {
     }
 
     async fn add_replica(&mut self, run: usize) {
-        let port = free_port();
-        let log = std::fs::File::create(self.dir.join(format!("replica-{run}-{port}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        let log = std::fs::File::create(self.dir.join(format!("replica-{run}.log"))).unwrap();
+        // Port 0, and the port read from the line `doorman serve` prints once it listens: a
+        // port picked free beforehand can be taken by another test's server before the replica
+        // binds it, and then that server answers the replica's requests (a kill test once
+        // "lost" the emails it had in fact sent elsewhere).
+        let mut child = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
             .current_dir(&self.dir)
             .env("DOORMAN_DATABASE_URL", &self.config.database_url)
             .env("DOORMAN_SECRET_KEY_FILE", &self.config.secret_key_file)
@@ -101,10 +104,16 @@ impl Cluster {
             // Keyring reloads every second, so a rotation's test waits seconds, not minutes.
             .env("DOORMAN_KEYRING_RELOAD_SECONDS", "1")
             .env("DOORMAN_LOG", "info,sqlx=warn")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let port = tokio::time::timeout(Duration::from_secs(60), tokio::task::spawn_blocking(move || listening_port(stdout)))
+            .await
+            .expect("a replica to listen within 60 s")
+            .unwrap()
+            .unwrap_or_else(|| panic!("replica {run} exited before listening (see replica-{run}.log in {})", self.dir.display()));
         let client = reqwest::Client::new();
         eventually("a replica to be ready", 60, async || {
             let response = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await.ok()?;
@@ -120,6 +129,20 @@ impl Cluster {
         replica.child.kill().unwrap();
         replica.child.wait().unwrap();
     }
+}
+
+/// The port of `doorman serve`'s "doorman is listening on http://ADDR ..." line, or `None`
+/// when the process ends first. The rest of its output is read and dropped on a thread of its
+/// own, so the pipe never fills.
+fn listening_port(stdout: std::process::ChildStdout) -> Option<u16> {
+    use std::io::BufRead as _;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let port = lines.by_ref().map_while(Result::ok).find_map(|line| {
+        let address = line.strip_prefix("doorman is listening on http://")?.split_whitespace().next()?;
+        address.parse::<std::net::SocketAddr>().ok().map(|a| a.port())
+    });
+    std::thread::spawn(move || lines.for_each(drop));
+    port
 }
 
 pub(crate) async fn post(client: &reqwest::Client, url: &str, ip: &str, body: Value) -> (u16, Value) {
