@@ -2,6 +2,9 @@
 --   BENCH_METHOD (GET; the path is the URL's), BENCH_BODY: the body, where every "{n}" becomes a
 --   random number in 1..BENCH_ACCOUNTS (so each request names a random seeded account),
 --   BENCH_CONTENT_TYPE, BENCH_COOKIE, BENCH_EXPECT: the expected statuses, e.g. "202" or "200,503".
+--   BENCH_DELAY_MS: each connection waits a random 0..2x this many milliseconds before each
+--   request (wrk's delay()), which paces the load at about connections / delay requests a
+--   second instead of as fast as the answers come back.
 -- Every request carries its own client address in X-Real-IP (doorman runs with
 -- client_ip_header = X-Real-IP), so per-address limits never short-cut the work.
 -- Every response's status is counted; done() prints one line a shell can read:
@@ -26,6 +29,13 @@ end
 local headers = {}
 if os.getenv("BENCH_CONTENT_TYPE") then headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE") end
 if os.getenv("BENCH_COOKIE") then headers["Cookie"] = os.getenv("BENCH_COOKIE") end
+
+local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+if delay_ms > 0 then
+  function delay()
+    return math.random(0, 2 * delay_ms)
+  end
+end
 
 counter = 0
 unexpected = 0
