@@ -201,12 +201,14 @@ impl Auth {
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        if self.store.lock_of(&account.id).await?.is_some() {
+        // The lock, the 2-step methods and "has it signed in before", in one read.
+        let facts = self.store.sign_in_facts(&account.id).await?;
+        if facts.locked {
             self.deps.settle(&keys).await?;
             self.deps.audit(AuditEvent::LoginRefusedLocked, Some(&account.id), ctx, "right password; account locked").await?;
             return Err(AuthError::AccountLocked);
         }
-        if self.verifier.two_step_enabled(&account.id).await? {
+        if self.verifier.two_step_on(facts.confirmed_methods.iter().copied()) {
             self.deps.settle(&keys).await?;
             let token = start_session(&self.deps, &*self.store, &account.id, ctx, SessionStage::SecondFactor).await?;
             self.end_previous(previous).await?;
@@ -224,7 +226,7 @@ impl Auth {
             end_session: previous.map(|p| p.id_hash.clone()),
             ..SignInWrites::default()
         };
-        let device = renew_device(&self.deps, &*self.store, &account, devices, ctx, &mut writes).await?;
+        let device = renew_device(&self.deps, &*self.store, &account, devices, Some(facts.signed_in_before), ctx, &mut writes).await?;
         writes.audits.push(AuditRecord::new(self.deps.now(), AuditEvent::LoginSucceeded, Some(account.id.clone()), ctx, "password"));
         self.store.commit_sign_in(&writes).await?;
         Ok(SignedIn { token, account, second_step: false, device: Some(device) })

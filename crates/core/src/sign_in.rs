@@ -111,6 +111,16 @@ pub struct SignInWrites {
     pub audits: Vec<AuditRecord>,
 }
 
+/// What a password sign-in reads after the password, in one round trip
+/// ([`crate::store::SessionStore::sign_in_facts`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInFacts {
+    pub locked: bool,
+    /// The kinds of the account's confirmed 2-step methods (recovery codes included).
+    pub confirmed_methods: Vec<crate::factors::FactorKind>,
+    pub signed_in_before: bool,
+}
+
 /// A trusted-device row to insert.
 pub struct DeviceRow {
     pub account: AccountId,
@@ -121,13 +131,15 @@ pub struct DeviceRow {
 
 /// A new trusted-device cookie after a full sign-in; the one the browser presented for
 /// this account, if any, is retired (rotation). A browser that presented none is a new
-/// device: the owner is told (issue 11 §5), except at the account's very first sign-in.
+/// device: the owner is told (issue 11 §5), except at the account's very first sign-in
+/// (`signed_in_before`, read here when the caller has not read it already).
 /// Only reads: the rows and the email go into `writes`.
 pub(crate) async fn renew_device(
     deps: &Deps,
     store: &dyn SignInStorage,
     account: &Account,
     presented: &[DeviceToken],
+    signed_in_before: Option<bool>,
     ctx: &RequestContext,
     writes: &mut SignInWrites,
 ) -> Result<NewDevice, StoreError> {
@@ -135,7 +147,13 @@ pub(crate) async fn renew_device(
     let token = DeviceToken::generate(&deps.keys);
     let now = deps.now();
     if known.is_none() {
-        alert_new_device(deps, store, account, ctx, writes).await?;
+        let signed_in_before = match signed_in_before {
+            Some(known) => known,
+            None => store.has_event(&account.id, AuditEvent::LoginSucceeded).await?,
+        };
+        if signed_in_before {
+            alert_new_device(deps, account, ctx, writes)?;
+        }
     }
     writes.retire_device = known;
     writes.new_device = Some(DeviceRow {
@@ -149,18 +167,9 @@ pub(crate) async fn renew_device(
 
 /// The new-device email: time, approximate place (the country a trusted proxy vouches for),
 /// the device from the user agent's fixed names (S9.2), the address, and "this wasn't me".
-/// Not at the first sign-in of an account (no surprise there): read before this sign-in's
-/// own success is written, so any earlier success means the account has signed in before.
-async fn alert_new_device(
-    deps: &Deps,
-    store: &dyn SignInStorage,
-    account: &Account,
-    ctx: &RequestContext,
-    writes: &mut SignInWrites,
-) -> Result<(), StoreError> {
-    if !store.has_event(&account.id, AuditEvent::LoginSucceeded).await? {
-        return Ok(());
-    }
+/// Not at the first sign-in of an account (no surprise there): whether it signed in before
+/// is read before this sign-in's own success is written.
+fn alert_new_device(deps: &Deps, account: &Account, ctx: &RequestContext, writes: &mut SignInWrites) -> Result<(), StoreError> {
     let now = deps.now();
     let device = crate::device::Device::from_user_agent(&ctx.user_agent).describe();
     let place = match &ctx.country {

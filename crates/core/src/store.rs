@@ -55,6 +55,10 @@ pub trait SessionStore: Send + Sync {
     async fn replace_session(&self, old_id_hash: &str, new: &SessionRecord) -> Result<(), StoreError>;
     /// Everything a sign-in writes once its proof is checked, in one transaction.
     async fn commit_sign_in(&self, writes: &crate::sign_in::SignInWrites) -> Result<(), StoreError>;
+    /// What a password sign-in decides on once the password is right, in one read: whether
+    /// the account is locked, the kinds of its confirmed 2-step methods, and whether it has
+    /// signed in before.
+    async fn sign_in_facts(&self, account: &AccountId) -> Result<crate::sign_in::SignInFacts, StoreError>;
 }
 
 #[async_trait]

@@ -195,9 +195,16 @@ impl Verifier {
     /// Whether the account has 2-step on: any confirmed method besides recovery codes.
     pub async fn two_step_enabled(&self, account: &AccountId) -> Result<bool, StoreError> {
         let factors = self.store.factors_of(account).await?;
+        Ok(self.two_step_on(factors.iter().filter(|f| f.confirmed_at.is_some()).map(|f| f.kind)))
+    }
+
+    /// [`Self::two_step_enabled`] from the kinds of an account's confirmed methods, read
+    /// elsewhere (a password sign-in reads them with the lock, in one round trip).
+    pub fn two_step_on(&self, confirmed: impl IntoIterator<Item = FactorKind>) -> bool {
         // Email codes the operator turned off no longer count: they could not be used.
-        let usable = |f: &&FactorRecord| f.kind != FactorKind::Email || self.settings.email_codes_enabled;
-        Ok(factors.iter().filter(usable).any(|f| f.confirmed_at.is_some() && f.kind != FactorKind::RecoveryCode))
+        confirmed
+            .into_iter()
+            .any(|kind| kind != FactorKind::RecoveryCode && (kind != FactorKind::Email || self.settings.email_codes_enabled))
     }
 
     pub(crate) async fn notify(&self, account: &Account, change: &str, ctx: &RequestContext) -> Result<(), TwoStepError> {

@@ -122,7 +122,7 @@ impl TwoStep {
         // Proof the owner still has a method: a running 2-step reset ends here (issue 11 §2).
         crate::reset_hold::cancel_after_second_step(&self.deps, &*self.store, account, ctx).await?;
         let mut writes = SignInWrites::default();
-        let device = renew_device(&self.deps, &*self.store, account, devices, ctx, &mut writes).await?;
+        let device = renew_device(&self.deps, &*self.store, account, devices, None, ctx, &mut writes).await?;
         let detail = format!("password+{}", kind.as_str());
         writes.audits.push(AuditRecord::new(self.deps.now(), AuditEvent::LoginSucceeded, Some(account.id.clone()), ctx, &detail));
         self.store.commit_sign_in(&writes).await?;
