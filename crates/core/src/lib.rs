@@ -47,6 +47,7 @@ pub mod payments;
 pub mod phone;
 pub mod proof_of_work;
 pub mod question;
+mod recent_intents;
 pub mod recovery;
 pub mod recovery_request;
 pub mod report_link;

@@ -11,6 +11,7 @@ use crate::new_password::NewPasswords;
 use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::password::{HashError, Password, WeakPassword};
+use crate::recent_intents::RecentIntents;
 use crate::store::StoreError;
 use crate::throttle::ThrottleKey;
 use crate::throttle::ThrottleRule;
@@ -217,6 +218,8 @@ pub struct Recovery {
     verifier: Verifier,
     passwords: NewPasswords,
     reset_token_ttl_seconds: i64,
+    /// The intents this process has queued, so that repeats are merged before the database.
+    recent_intents: Arc<RecentIntents>,
 }
 
 impl Recovery {
@@ -227,7 +230,7 @@ impl Recovery {
         passwords: NewPasswords,
         reset_token_ttl_seconds: i64,
     ) -> Self {
-        Self { store, deps, verifier, passwords, reset_token_ttl_seconds }
+        Self { store, deps, verifier, passwords, reset_token_ttl_seconds, recent_intents: Arc::default() }
     }
 
     /// The rules a new password must pass (shown on the form).
@@ -246,18 +249,29 @@ impl Recovery {
     /// keyed by a keyed hash of the login, the same insert for existing and unknown logins. A
     /// flood of repeats then costs the worker nothing, and real users' emails stay fast. The
     /// worker sends at most one reset email per account a minute anyway
-    /// ([`RESEND_COOLDOWN_SECONDS`]), so a merged repeat loses no email.
+    /// ([`RESEND_COOLDOWN_SECONDS`]), so a merged repeat loses no email. A repeat this
+    /// process queued already is merged before the database ([`RecentIntents`]); whether the
+    /// login was asked for in this minute is all that decides it, for any login.
     pub async fn request_password_reset(&self, login: &LoginIdentifier, ctx: &RequestContext) -> Result<(), StoreError> {
+        let now = self.deps.clock.unix();
+        let login_hash = self.deps.keys.stable_hash("password-reset-intent", login.key().as_bytes());
+        let window = merge_window(now, &login_hash);
+        let memo_key = RecentIntents::key(window, &login_hash);
+        if memo_key.is_some_and(|key| self.recent_intents.seen(key)) {
+            return Ok(());
+        }
         let job = Job::PasswordResetRequested(PasswordResetRequested {
             login: login.clone(),
             ip: ctx.ip,
             user_agent: ctx.user_agent.chars().take(512).collect(),
             request_id: ctx.request_id.clone(),
         });
-        let now = self.deps.clock.unix();
-        let login_hash = self.deps.keys.stable_hash("password-reset-intent", login.key().as_bytes());
-        let coalesce_key = format!("password-reset:{}:{login_hash}", merge_window(now, &login_hash));
-        crate::jobs::enqueue_once(&*self.deps.store, &job, &coalesce_key, now).await
+        let coalesce_key = format!("password-reset:{window}:{login_hash}");
+        crate::jobs::enqueue_once(&*self.deps.store, &job, &coalesce_key, now).await?;
+        if let Some(key) = memo_key {
+            self.recent_intents.remember(key);
+        }
+        Ok(())
     }
 
     /// The job of a "forgot password" request (run by the worker): finds the account and,
