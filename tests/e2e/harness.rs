@@ -296,8 +296,16 @@ impl Browser {
         let password_field = self.find("#password").await?;
         password_field.clear().await?;
         password_field.send_keys(password).await.context("typing the password")?;
+        // The page being left: its root goes stale once the answer's page replaces it. Without
+        // this wait, a step right after could find an element of the old page and use it as the
+        // new one loads (a stale element reference in a loop of wrong passwords).
+        let page = self.client.find(Locator::Css("html")).await.context("the login page")?;
         self.find("form[action='/login'] button[type=submit]").await?.click().await.context("clicking Log in")?;
-        Ok(())
+        self.wait_for("the login form's answer to load", || async {
+            ensure!(page.tag_name().await.is_err(), "the login page is still shown");
+            Ok(())
+        })
+        .await
     }
 }
 
