@@ -9,7 +9,7 @@
 //! integrity_check`). Once space is back, the same requests succeed, with no restart.
 
 use crate::helpers::{BASE_URL, PASSWORD, Response, TestApp, csrf_of, eventually, temp_dir};
-use crate::replicas::free_port;
+use crate::replicas::listening_port;
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,6 @@ impl ServerOnTmpfs {
         let dir = temp_dir();
         let data = dir.join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let port = free_port();
         let log = std::fs::File::create(dir.join("serve.log")).unwrap();
         // The accounts are made inside the namespace too: from outside, the mount is only seen
         // through /proc/<pid>/root once the server runs.
@@ -39,13 +38,12 @@ mount -t tmpfs -o size=8m tmpfs "$DATA"
 for name in maria ana; do
   printf '%s\n' "$PASSWORD" | "$DOORMAN" user add --username $name --email $name@example.com --user-type client --country US --password-stdin >/dev/null
 done
-exec "$DOORMAN" serve --listen "127.0.0.1:$PORT""#;
-        let child = Command::new("unshare")
+exec "$DOORMAN" serve --listen 127.0.0.1:0"#;
+        let mut child = Command::new("unshare")
             .args(["-rm", "sh", "-c", script])
             .current_dir(&dir)
             .env("DATA", &data)
             .env("PASSWORD", PASSWORD)
-            .env("PORT", port.to_string())
             .env("DOORMAN", env!("CARGO_BIN_EXE_doorman"))
             .env("DOORMAN_DATABASE_URL", format!("sqlite://{}/doorman.db?mode=rwc", data.display()))
             .env("DOORMAN_SECRET_KEY_FILE", dir.join("secret.key"))
@@ -55,10 +53,14 @@ exec "$DOORMAN" serve --listen "127.0.0.1:$PORT""#;
             .env("DOORMAN_MAIL_WORKER", "true")
             .env("DOORMAN_LOG", "info,sqlx=warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .expect("unshare (util-linux) must be installed");
+        // Port 0, and the port read from the line `doorman serve` prints once it listens (a
+        // port picked free beforehand can be taken by another test's server first). No line
+        // means the server did not start: `wait_ready` then says why, with its log.
+        let port = child.stdout.take().and_then(listening_port).unwrap_or(0);
         Self { child, port, data, dir }
     }
 

@@ -134,7 +134,7 @@ impl Cluster {
 /// The port of `doorman serve`'s "doorman is listening on http://ADDR ..." line, or `None`
 /// when the process ends first. The rest of its output is read and dropped on a thread of its
 /// own, so the pipe never fills.
-fn listening_port(stdout: std::process::ChildStdout) -> Option<u16> {
+pub(crate) fn listening_port(stdout: std::process::ChildStdout) -> Option<u16> {
     use std::io::BufRead as _;
     let mut lines = std::io::BufReader::new(stdout).lines();
     let port = lines.by_ref().map_while(Result::ok).find_map(|line| {
