@@ -183,8 +183,9 @@ pub struct PasswordHasher {
     threads: HashingThreads,
 }
 
-/// A place in the hashing queue, taken before any other work of a request (a login takes
-/// one before it counts its attempt, so that a refusal for overload counts nothing).
+/// A place in the hashing queue. A login takes it only after its attempt is counted (a
+/// throttled guess never holds one), and gives the attempt back when none is free, so that a
+/// refusal for overload counts nothing.
 #[derive(Debug)]
 pub struct HashSlot(#[allow(dead_code, reason = "held, not read: dropping it frees the place")] tokio::sync::OwnedSemaphorePermit);
 
@@ -486,7 +487,7 @@ mod tests {
         }
         let salts: std::collections::HashSet<&str> = hashes.iter().filter_map(|h| h.split('$').nth(4)).collect();
         assert_eq!(salts.len(), 5, "a fresh salt each time");
-        // An upgrade from weaker parameters is made in the pool too.
+        // An upgrade from weaker parameters is made on the hashing threads too.
         let strong = PasswordHasher::new(2048, 2, 1, 2).expect("hasher");
         match strong.verify(&pw("tulip harbour seventy"), Some(&hashes[0])).await.expect("verify") {
             Verified::YesRehashed(new) => {
