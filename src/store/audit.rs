@@ -1,3 +1,4 @@
+use super::batch::Statement;
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
@@ -14,27 +15,37 @@ macro_rules! chained_columns {
     };
 }
 
-/// One audit event, unsealed (the sealer chains it later), on `conn`.
-pub(super) async fn insert_audit(conn: &mut sqlx::AnyConnection, r: &AuditRecord) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO audit_events (at, event, account_id, ip, user_agent, request_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(r.at)
-        .bind(r.event.as_str())
-        .bind(r.account_id.as_ref().map(|a| a.as_str().to_owned()))
-        .bind(&r.ip)
-        .bind(&r.user_agent)
-        .bind(&r.request_id)
-        .bind(&r.detail)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend_error)?;
-    Ok(())
+/// Audit events, unsealed (the sealer chains them later), in one statement: `None` for none.
+/// Their ids follow the order of `records`.
+pub(super) fn audit_insert(records: &[AuditRecord]) -> Option<Statement> {
+    if records.is_empty() {
+        return None;
+    }
+    let rows: Vec<String> = (0..records.len())
+        .map(|i| {
+            let p = 7 * i;
+            format!("(${}, ${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7)
+        })
+        .collect();
+    let sql = format!("INSERT INTO audit_events (at, event, account_id, ip, user_agent, request_id, detail) VALUES {}", rows.join(", "));
+    let mut statement = Statement::new(sql);
+    for r in records {
+        statement = statement
+            .int(r.at)
+            .text(r.event.as_str())
+            .maybe_text(r.account_id.as_ref().map(|a| a.as_str()))
+            .text(&r.ip)
+            .text(&r.user_agent)
+            .text(&r.request_id)
+            .text(&r.detail);
+    }
+    Some(statement)
 }
 
 #[async_trait]
 impl AuditStore for SqlStore {
     async fn append_audit(&self, r: &AuditRecord) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
-        insert_audit(&mut conn, r).await
+        self.run_together(audit_insert(std::slice::from_ref(r)).into_iter().collect()).await
     }
 
     async fn audit_of(&self, account: &AccountId, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {

@@ -1,3 +1,4 @@
+use super::batch::Statement;
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
@@ -6,21 +7,16 @@ use doorman_core::store::StoreError;
 use doorman_core::trusted_device::DeviceStore;
 use sqlx::Row;
 
-pub(super) async fn insert_device(conn: &mut sqlx::AnyConnection, d: &DeviceRow) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO trusted_devices (id_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(&d.id_hash)
-        .bind(d.account.as_str())
-        .bind(d.created_at)
-        .bind(d.expires_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend_error)?;
-    Ok(())
+pub(super) fn device_insert(d: &DeviceRow) -> Statement {
+    Statement::new("INSERT INTO trusted_devices (id_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .text(&d.id_hash)
+        .text(d.account.as_str())
+        .int(d.created_at)
+        .int(d.expires_at)
 }
 
-pub(super) async fn delete_device(conn: &mut sqlx::AnyConnection, id_hash: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM trusted_devices WHERE id_hash = $1").bind(id_hash).execute(&mut *conn).await.map_err(backend_error)?;
-    Ok(())
+pub(super) fn device_delete(id_hash: &str) -> Statement {
+    Statement::new("DELETE FROM trusted_devices WHERE id_hash = $1").text(id_hash)
 }
 
 #[async_trait]

@@ -13,6 +13,7 @@ mod accounts;
 mod activity;
 mod approvals;
 mod audit;
+mod batch;
 mod compromise;
 mod content;
 mod delivery_failures;

@@ -7,7 +7,8 @@
 //! the same channel is still pending, whether it is being sent or waits for its next try.
 //! One that waits for a later time (`send_at`) and has not been tried holds nothing up.
 
-use super::{SqlStore, backend_error};
+use super::batch::Statement;
+use super::{Backend, SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::keyring::Keyring;
@@ -100,30 +101,30 @@ fn open_body(sealer: Option<&Keyring>, stored: String) -> Result<String, StoreEr
 }
 
 pub(crate) async fn insert_message(conn: &mut AnyConnection, sealer: Option<&Keyring>, m: &NewMessage) -> Result<(), StoreError> {
+    let backend = if conn.backend_name().eq_ignore_ascii_case("sqlite") { Backend::Sqlite } else { Backend::Postgres };
+    message_insert(backend, sealer, m)?.execute(conn).await.map(drop)
+}
+
+pub(crate) fn message_insert(backend: Backend, sealer: Option<&Keyring>, m: &NewMessage) -> Result<Statement, StoreError> {
     // `seq`, the insertion order: a sequence on PostgreSQL (the column's default), the next
     // number on SQLite, whose writers take turns.
-    let sql = if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+    let sql = backend.pick(
         "INSERT INTO outbox (id, channel, recipient, kind, account_id, subject, body_text, body_html, next_attempt_at, created_at, seq) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))"
-    } else {
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox))",
         "INSERT INTO outbox (id, channel, recipient, kind, account_id, subject, body_text, body_html, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-    };
-    sqlx::query(sql)
-        .bind(&m.id)
-        .bind(m.channel.as_str())
-        .bind(&m.recipient)
-        .bind(m.kind)
-        .bind(m.account_id.as_ref().map(|a| a.as_str().to_owned()))
-        .bind(&m.content.subject)
-        .bind(seal_body(sealer, &m.content.text)?)
-        .bind(seal_body(sealer, &m.content.html)?)
-        .bind(m.send_at)
-        .bind(m.created_at)
-        .execute(conn)
-        .await
-        .map_err(backend_error)?;
-    Ok(())
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    );
+    Ok(Statement::new(sql)
+        .text(&m.id)
+        .text(m.channel.as_str())
+        .text(&m.recipient)
+        .text(m.kind)
+        .maybe_text(m.account_id.as_ref().map(|a| a.as_str()))
+        .text(&m.content.subject)
+        .text(seal_body(sealer, &m.content.text)?)
+        .text(seal_body(sealer, &m.content.html)?)
+        .int(m.send_at)
+        .int(m.created_at))
 }
 
 fn channel(row: &AnyRow) -> Result<Channel, StoreError> {

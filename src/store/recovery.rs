@@ -1,3 +1,4 @@
+use super::batch::Statement;
 use super::outbox::insert_message;
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
@@ -5,7 +6,7 @@ use doorman_core::account::AccountId;
 use doorman_core::outbox::NewMessage;
 use doorman_core::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ResetIssue, ValidToken};
 use doorman_core::store::StoreError;
-use doorman_core::throttle::ThrottleKey;
+use doorman_core::throttle::{Claimed, ThrottleKey};
 use doorman_core::token::RecoveryStore;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -43,23 +44,23 @@ async fn replace_tokens(conn: &mut AnyConnection, t: &NewRecoveryToken) -> Resul
 
 /// Stores a token, voiding nothing.
 pub(super) async fn insert_token(conn: &mut AnyConnection, t: &NewRecoveryToken) -> Result<(), StoreError> {
-    sqlx::query(
+    token_insert(t).execute(conn).await.map(drop)
+}
+
+pub(super) fn token_insert(t: &NewRecoveryToken) -> Statement {
+    Statement::new(
         "INSERT INTO recovery_tokens (id, account_id, purpose, token_hash, code_hash, created_at, expires_at, event_kind, event_detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
-    .bind(&t.id)
-    .bind(t.account_id.as_str())
-    .bind(t.purpose.as_str())
-    .bind(&t.token_hash)
-    .bind(t.code_hash.clone())
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(t.event.as_ref().map(|e| e.kind()))
-    .bind(t.event.as_ref().and_then(|e| e.detail().map(str::to_owned)))
-    .execute(&mut *conn)
-    .await
-    .map_err(backend_error)?;
-    Ok(())
+    .text(&t.id)
+    .text(t.account_id.as_str())
+    .text(t.purpose.as_str())
+    .text(&t.token_hash)
+    .maybe_text(t.code_hash.clone())
+    .int(t.created_at)
+    .int(t.expires_at)
+    .maybe_text(t.event.as_ref().map(|e| e.kind()))
+    .maybe_text(t.event.as_ref().and_then(|e| e.detail()))
 }
 
 #[async_trait]
@@ -90,7 +91,7 @@ impl RecoveryStore for SqlStore {
             tx.rollback().await.map_err(backend_error)?;
             return Ok(ResetIssue::AlreadyIssued);
         }
-        if super::throttle::claim_in(&mut tx, limits, now).await?.is_some() {
+        if super::throttle::claim_in(&mut tx, limits, now, &mut || true).await? != Claimed::Counted {
             tx.rollback().await.map_err(backend_error)?;
             return Ok(ResetIssue::Refused);
         }

@@ -1,3 +1,4 @@
+use super::batch::Statement;
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
@@ -29,34 +30,29 @@ fn session_from_row(row: &AnyRow) -> Result<SessionRecord, sqlx::Error> {
     })
 }
 
-async fn delete_session(conn: &mut sqlx::AnyConnection, id_hash: &str) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *conn).await.map_err(backend_error)?;
-    Ok(())
+fn session_delete(id_hash: &str) -> Statement {
+    Statement::new("DELETE FROM sessions WHERE id_hash = $1").text(id_hash)
 }
 
-pub(crate) async fn write_session(conn: &mut sqlx::AnyConnection, s: &SessionRecord) -> Result<(), StoreError> {
-    sqlx::query(
+pub(crate) fn session_insert(s: &SessionRecord) -> Statement {
+    Statement::new(
         "INSERT INTO sessions (id_hash, account_id, created_at, last_seen_at, ip, user_agent, stage, verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(&s.id_hash)
-    .bind(s.account_id.as_str())
-    .bind(s.created_at)
-    .bind(s.last_seen_at)
-    .bind(&s.ip)
-    .bind(&s.user_agent)
-    .bind(s.stage.as_str())
-    .bind(s.verified_at)
-    .execute(conn)
-    .await
-    .map_err(backend_error)?;
-    Ok(())
+    .text(&s.id_hash)
+    .text(s.account_id.as_str())
+    .int(s.created_at)
+    .int(s.last_seen_at)
+    .text(&s.ip)
+    .text(&s.user_agent)
+    .text(s.stage.as_str())
+    .int(s.verified_at)
 }
 
 #[async_trait]
 impl SessionStore for SqlStore {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend_error)?;
-        write_session(&mut conn, s).await
+        session_insert(s).execute(&mut conn).await.map(drop)
     }
 
     async fn find_session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
@@ -77,7 +73,7 @@ impl SessionStore for SqlStore {
 
     async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend_error)?;
-        delete_session(&mut conn, id_hash).await
+        session_delete(id_hash).execute(&mut conn).await.map(drop)
     }
 
     async fn sign_in_facts(&self, account: &AccountId) -> Result<SignInFacts, StoreError> {
@@ -107,28 +103,19 @@ impl SessionStore for SqlStore {
     }
 
     async fn commit_sign_in(&self, w: &SignInWrites) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        super::throttle::settle_in(&mut tx, self.backend, &w.cleared, &w.released).await?;
-        if let Some(session) = &w.session {
-            write_session(&mut tx, session).await?;
-        }
-        if let Some(old) = &w.end_session {
-            delete_session(&mut tx, old).await?;
-        }
-        if let Some(old) = &w.retire_device {
-            super::devices::delete_device(&mut tx, old).await?;
-        }
-        if let Some(device) = &w.new_device {
-            super::devices::insert_device(&mut tx, device).await?;
-        }
+        // One round trip on PostgreSQL (issue 12): every part writes rows of its own.
+        let mut writes: Vec<Statement> = Vec::with_capacity(8);
+        writes.extend(super::throttle::settle_statement(self.backend, &w.cleared, &w.released));
+        writes.extend(w.session.as_ref().map(session_insert));
+        writes.extend(w.end_session.as_deref().map(session_delete));
+        writes.extend(w.retire_device.as_deref().map(super::devices::device_delete));
+        writes.extend(w.new_device.as_ref().map(super::devices::device_insert));
         if let Some((token, message)) = &w.alert {
-            super::recovery::insert_token(&mut tx, token).await?;
-            super::outbox::insert_message(&mut tx, self.sealer.as_ref(), message).await?;
+            writes.push(super::recovery::token_insert(token));
+            writes.push(super::outbox::message_insert(self.backend, self.sealer.as_ref(), message)?);
         }
-        for record in &w.audits {
-            super::audit::insert_audit(&mut tx, record).await?;
-        }
-        tx.commit().await.map_err(backend_error)
+        writes.extend(super::audit::audit_insert(&w.audits));
+        self.run_together(writes).await
     }
 
     async fn delete_sessions_of(&self, account: &AccountId) -> Result<u64, StoreError> {
@@ -169,9 +156,6 @@ impl SessionStore for SqlStore {
     }
 
     async fn replace_session(&self, old_id_hash: &str, new: &SessionRecord) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(old_id_hash).execute(&mut *tx).await.map_err(backend_error)?;
-        write_session(&mut tx, new).await?;
-        tx.commit().await.map_err(backend_error)
+        self.run_together(vec![session_delete(old_id_hash), session_insert(new)]).await
     }
 }

@@ -1,7 +1,8 @@
+use super::batch::Statement;
 use super::{Backend, SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::store::{StoreError, ThrottleStore};
-use doorman_core::throttle::{EventCount, Refusal, ThrottleKey};
+use doorman_core::throttle::{Claimed, EventCount, Refusal, ThrottleKey};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -37,12 +38,20 @@ fn placeholders(first: usize, n: usize) -> String {
 ///
 /// Two statements whatever the number of keys (a login names six): the login's statements,
 /// not its hash, were what kept logins below the raw hash rate (issue 12).
-pub(super) async fn claim_in(conn: &mut AnyConnection, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
+///
+/// `proceed` has the last word: asked once no key refuses, before anything is counted; when it
+/// says no, nothing is counted and the answer is [`Claimed::Declined`] (the caller rolls back).
+pub(super) async fn claim_in(
+    conn: &mut AnyConnection,
+    keys: &[ThrottleKey],
+    now: i64,
+    proceed: &mut (dyn FnMut() -> bool + Send),
+) -> Result<Claimed, StoreError> {
     let mut sorted: Vec<&ThrottleKey> = keys.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     sorted.dedup_by(|a, b| a.key == b.key);
     if sorted.is_empty() {
-        return Ok(None);
+        return Ok(if proceed() { Claimed::Counted } else { Claimed::Declined });
     }
     // One statement creates the rows that are missing, locks the others (the no-op update
     // takes the row lock on PostgreSQL, in the order of the list; the first write takes
@@ -71,7 +80,10 @@ pub(super) async fn claim_in(conn: &mut AnyConnection, keys: &[ThrottleKey], now
     }
     if let Some(mut refusal) = refusal {
         refusal.keys.sort();
-        return Ok(Some(refusal));
+        return Ok(Claimed::Refused(refusal));
+    }
+    if !proceed() {
+        return Ok(Claimed::Declined);
     }
     // Every row is ours now: one update counts the attempt under each, each key starting a
     // new window where its own is over (`$2k+1` is the key, `$2k+2` its oldest window start
@@ -92,7 +104,7 @@ pub(super) async fn claim_in(conn: &mut AnyConnection, keys: &[ThrottleKey], now
         query = query.bind(&key.key).bind(now - key.window());
     }
     query.execute(&mut *conn).await.map_err(backend_error)?;
-    Ok(None)
+    Ok(Claimed::Counted)
 }
 
 /// A success's keys in one statement (a login settles six). A cleared row is set to what a
@@ -100,14 +112,9 @@ pub(super) async fn claim_in(conn: &mut AnyConnection, keys: &[ThrottleKey], now
 /// PostgreSQL the rows are locked in key order first, the order [`claim_in`] locks them in,
 /// so a settle and a claim never wait for each other in a circle; SQLite has one writer and
 /// no row locks.
-pub(super) async fn settle_in(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    cleared: &[String],
-    released: &[String],
-) -> Result<(), StoreError> {
+pub(super) fn settle_statement(backend: Backend, cleared: &[String], released: &[String]) -> Option<Statement> {
     if cleared.is_empty() && released.is_empty() {
-        return Ok(());
+        return None;
     }
     // `$1..` are the cleared keys, then the released ones; the cleared list is never empty
     // in SQL (a key no row has stands in), so one statement text serves.
@@ -121,25 +128,34 @@ pub(super) async fn settle_in(
          WHERE key IN (SELECT key FROM rate_counters WHERE key IN ({}){lock_order})",
         placeholders(1, cleared.len() + released.len())
     );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement));
-    for key in cleared.iter().chain(released) {
-        query = query.bind(key);
-    }
-    query.execute(&mut *conn).await.map_err(backend_error)?;
-    Ok(())
+    Some(cleared.iter().chain(released).fold(Statement::new(statement), |s, key| s.text(key)))
 }
 
 #[async_trait]
 impl ThrottleStore for SqlStore {
     async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let refusal = claim_in(&mut tx, keys, now).await?;
-        if refusal.is_some() {
-            tx.rollback().await.map_err(backend_error)?;
-        } else {
-            tx.commit().await.map_err(backend_error)?;
+        match self.claim_attempt_unless(keys, now, &mut || true).await? {
+            Claimed::Refused(refusal) => Ok(Some(refusal)),
+            Claimed::Counted | Claimed::Declined => Ok(None),
         }
-        Ok(refusal)
+    }
+
+    async fn claim_attempt_unless(
+        &self,
+        keys: &[ThrottleKey],
+        now: i64,
+        proceed: &mut (dyn FnMut() -> bool + Send),
+    ) -> Result<Claimed, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let claimed = claim_in(&mut tx, keys, now, proceed).await?;
+        // A refusal or a "no" wrote nothing worth keeping: rolled back, so that no commit (a
+        // WAL flush on PostgreSQL) is waited for.
+        if claimed == Claimed::Counted {
+            tx.commit().await.map_err(backend_error)?;
+        } else {
+            tx.rollback().await.map_err(backend_error)?;
+        }
+        Ok(claimed)
     }
 
     async fn count_attempt(&self, key: &ThrottleKey, now: i64) -> Result<i64, StoreError> {
@@ -162,7 +178,6 @@ impl ThrottleStore for SqlStore {
     }
 
     async fn settle_attempts(&self, cleared: &[String], released: &[String]) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
-        settle_in(&mut conn, self.backend, cleared, released).await
+        self.run_together(settle_statement(self.backend, cleared, released).into_iter().collect()).await
     }
 }

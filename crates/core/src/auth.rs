@@ -10,7 +10,7 @@ use crate::password::{HashError, Password, Verified, WeakPassword};
 use crate::session::{SessionPolicy, SessionRecord, SessionStage, SessionToken};
 use crate::sign_in::{SignInWrites, new_session, renew_device, start_session, trusted_device};
 use crate::store::{NewAccount, StoreError};
-use crate::throttle::{Refusal, ThrottleKey, ThrottleRule, account_cap, device_cap, login_keys, settle_success};
+use crate::throttle::{Claimed, Refusal, ThrottleKey, ThrottleRule, account_cap, device_cap, login_keys, settle_success};
 use crate::trusted_device::{DeviceToken, NewDevice};
 use crate::verifier::Verifier;
 use std::sync::Arc;
@@ -161,28 +161,36 @@ impl Auth {
             Some(hash) => vec![device_cap(hash)],
             None => self.untrusted_login_keys(login, account_id.as_ref(), ctx),
         };
-        let mut refused = self.store.claim_attempt(&keys, now).await?;
-        let mut trusted = device.is_some();
-        if refused.is_some() && trusted {
-            trusted = false;
-            keys = self.untrusted_login_keys(login, account_id.as_ref(), ctx);
-            refused = self.store.claim_attempt(&keys, now).await?;
-        }
-        if let Some(refusal) = refused {
-            return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?);
-        }
-        // The place in the queue, taken only now: a throttled attempt never holds one, so a
-        // flood of throttled guesses cannot fill the queue in front of other people's logins.
-        // Refused for overload, the attempt just counted is given back: a refusal is not a
-        // guess (S3.1), and the answer is the same whoever the login names (S2.5).
-        let slot = match self.deps.hasher.admit() {
-            Ok(slot) => slot,
+        // The place in the queue is taken at the claim's last word, once no limit refuses: a
+        // throttled attempt never holds one, so a flood of throttled guesses cannot fill the
+        // queue in front of other people's logins. Refused for overload, the attempt is not
+        // counted (a refusal is not a guess, S3.1) and nothing is committed, so the 503 waits
+        // for no WAL flush; the answer is the same whoever the login names (S2.5).
+        let mut slot = None;
+        let mut full = None;
+        let mut take_place = || match self.deps.hasher.admit() {
+            Ok(place) => {
+                slot = Some(place);
+                true
+            }
             Err(e) => {
-                let counted: Vec<String> = keys.iter().map(|k| k.key.clone()).collect();
-                self.store.release_attempt(&counted).await?;
-                return Err(e.into());
+                full = Some(e);
+                false
             }
         };
+        let mut claimed = self.store.claim_attempt_unless(&keys, now, &mut take_place).await?;
+        let mut trusted = device.is_some();
+        if matches!(claimed, Claimed::Refused(_)) && trusted {
+            trusted = false;
+            keys = self.untrusted_login_keys(login, account_id.as_ref(), ctx);
+            claimed = self.store.claim_attempt_unless(&keys, now, &mut take_place).await?;
+        }
+        match claimed {
+            Claimed::Counted => {}
+            Claimed::Refused(refusal) => return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?),
+            Claimed::Declined => return Err(full.unwrap_or(HashError::Overloaded).into()),
+        }
+        let Some(slot) = slot else { return Err(HashError::Overloaded.into()) };
         let verified = self.deps.hasher.verify_in(slot, password, found.as_ref().map(|(_, hash)| hash.as_str())).await?;
         let account = match (found, verified) {
             (Some((account, _)), Verified::Yes) => account,

@@ -5,7 +5,7 @@ use crate::account::{Account, AccountId, Country, EmailAddress, UserType, Userna
 use crate::audit::{AuditRecord, ChainedEvent};
 use crate::outbox::{ClaimedMessage, Job, NewMessage, OutboxSummary};
 use crate::session::SessionRecord;
-use crate::throttle::{Refusal, ThrottleKey};
+use crate::throttle::{Claimed, Refusal, ThrottleKey};
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +68,16 @@ pub trait ThrottleStore: Send + Sync {
     /// before a secret is compared; of parallel attempts on any number of replicas, none is
     /// admitted past a limit.
     async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError>;
+    /// [`Self::claim_attempt`] with a last word: once no key refuses, and while the keys are
+    /// still held, `proceed` is asked once; when it says no, nothing is counted and the claim
+    /// answers [`Claimed::Declined`]. Nothing is written then, so nothing waits for a commit
+    /// (a login refused for overload, issue 12).
+    async fn claim_attempt_unless(
+        &self,
+        keys: &[ThrottleKey],
+        now: i64,
+        proceed: &mut (dyn FnMut() -> bool + Send),
+    ) -> Result<Claimed, StoreError>;
     /// Counts one attempt under `key` whatever its count, in one statement, and returns the
     /// new count (a new window starts where the old one is over).
     async fn count_attempt(&self, key: &ThrottleKey, now: i64) -> Result<i64, StoreError>;

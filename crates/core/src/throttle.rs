@@ -51,6 +51,17 @@ pub struct Refusal {
     pub until: i64,
 }
 
+/// What a claim with a last word ([`crate::store::ThrottleStore::claim_attempt_unless`]) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claimed {
+    /// One attempt counted under every key.
+    Counted,
+    /// A key is over its limit: nothing counted.
+    Refused(Refusal),
+    /// No key refused, but the caller said no at the last moment: nothing counted.
+    Declined,
+}
+
 /// What storage holds for one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventCount {
