@@ -7,8 +7,8 @@
 
 use super::send::{SEND_DEADLINE, SendError};
 use super::transport::Transport;
-use doorman_core::audit::{AuditEvent, RequestContext};
-use doorman_core::delivery_failures::{AttemptFailure, DeliveryAttempt, destination_country};
+use doorman_core::audit::{AuditEvent, AuditRecord, RequestContext};
+use doorman_core::delivery_failures::{AttemptFailure, DeliveryAttempt, DeliveryRecord, destination_country};
 use doorman_core::jobs::Job;
 use doorman_core::outbox::{self, Channel, ClaimedMessage, retry_delay};
 use doorman_core::recovery::JobError;
@@ -225,28 +225,19 @@ impl Worker {
         Ok(Progress { messages: claimed, sent, failures, ..Progress::default() })
     }
 
+    /// The attempt's outcome, its count and its audit event, written together (one commit).
     async fn record(&self, message: &ClaimedMessage, outcome: Result<(), SendError>) {
-        let store = &self.services.store;
         let now = self.services.deps.clock.unix();
-        match outcome {
+        let sms = message.channel == Channel::Sms;
+        let (failure, retry_at, event, detail) = match outcome {
             Ok(()) => {
-                if let Err(e) = store.mark_sent(&message.id, now).await {
-                    // Sent, but not marked: it goes again when the lease ends, with the same
-                    // Message-ID, so the receiver can drop the copy.
-                    tracing::error!(worker = %self.id, message = %message.id, error = %e, "sent, but could not mark the message sent");
-                    return;
-                }
                 tracing::info!(worker = %self.id, message = %message.id, kind = %message.kind, attempts = message.attempts, "{} sent", message.channel.as_str());
-                let event = if message.channel == Channel::Sms { AuditEvent::SmsSent } else { AuditEvent::EmailSent };
-                self.audit(event, message, &message.kind).await;
-                self.count(message, now, None).await;
+                let event = if sms { AuditEvent::SmsSent } else { AuditEvent::EmailSent };
+                (None, None, event, message.kind.clone())
             }
             Err(error) => {
                 let retry_at = if error.is_permanent() { None } else { retry_delay(message.attempts).map(|delay| now + delay) };
                 let text = error.to_string();
-                if let Err(e) = store.mark_failed(&message.id, &text, retry_at).await {
-                    tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not record a failed delivery");
-                }
                 let verdict = match retry_at {
                     Some(at) => format!("retry in {} s", at - now),
                     None => "dead letter".to_owned(),
@@ -257,36 +248,31 @@ impl Worker {
                 );
                 let detail: String =
                     format!("{}; attempt {}; {verdict}: {text}", message.kind, message.attempts).chars().take(300).collect();
-                let event = if message.channel == Channel::Sms { AuditEvent::SmsFailed } else { AuditEvent::EmailFailed };
-                self.audit(event, message, &detail).await;
-                self.count(message, now, Some(AttemptFailure { error: text, dead: retry_at.is_none() })).await;
+                let event = if sms { AuditEvent::SmsFailed } else { AuditEvent::EmailFailed };
+                (Some(AttemptFailure { error: text, dead: retry_at.is_none() }), retry_at, event, detail)
             }
-        }
-    }
-
-    /// Counts the attempt under its channel, destination country and day, for
-    /// `doorman mail status` and status banners.
-    async fn count(&self, message: &ClaimedMessage, now: i64, failure: Option<AttemptFailure>) {
-        let attempt = DeliveryAttempt {
-            channel: message.channel,
-            country: destination_country(message.channel, &message.recipient),
-            at: now,
-            failure,
         };
-        if let Err(e) = self.services.store.record_delivery_attempt(&attempt).await {
-            tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not count the delivery attempt");
-        }
-    }
-
-    async fn audit(&self, event: AuditEvent, message: &ClaimedMessage, detail: &str) {
         let ctx = RequestContext {
             ip: std::net::IpAddr::from([0, 0, 0, 0]),
             user_agent: "doorman-worker".into(),
             request_id: String::new(),
             country: None,
         };
-        if let Err(e) = self.services.deps.audit(event, message.account_id.as_ref(), &ctx, detail).await {
-            tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not write the audit record");
+        let record = DeliveryRecord {
+            message_id: message.id.clone(),
+            attempt: DeliveryAttempt {
+                channel: message.channel,
+                country: destination_country(message.channel, &message.recipient),
+                at: now,
+                failure,
+            },
+            retry_at,
+            audit: AuditRecord::new(now, event, message.account_id.clone(), &ctx, &detail),
+        };
+        if let Err(e) = self.services.store.record_delivery(&record).await {
+            // Sent but not marked, it goes again when the lease ends, with the same Message-ID,
+            // so the receiver can drop the copy; not sent, it is tried again then.
+            tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not record a delivery attempt");
         }
     }
 }

@@ -127,6 +127,27 @@ pub(crate) fn message_insert(backend: Backend, sealer: Option<&Keyring>, m: &New
         .int(m.created_at))
 }
 
+/// The message's state after an attempt: sent, or failed and retried at `retry_at`, or given
+/// up (`None`). A sent or dead message keeps no body: a link in it must not outlive it.
+pub(super) fn delivery_outcome(id: &str, failure: Option<(&str, Option<i64>)>, now: i64) -> Statement {
+    match failure {
+        None => Statement::new(
+            "UPDATE outbox SET status = 'sent', sent_at = $1, body_text = '', body_html = '', lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = $2",
+        )
+        .int(now),
+        Some((error, Some(at))) => {
+            Statement::new("UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3")
+                .int(at)
+                .text(error.chars().take(1000).collect::<String>())
+        }
+        Some((error, None)) => Statement::new(
+            "UPDATE outbox SET status = 'dead', body_text = '', body_html = '', last_error = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2",
+        )
+        .text(error.chars().take(1000).collect::<String>()),
+    }
+    .text(id)
+}
+
 fn channel(row: &AnyRow) -> Result<Channel, StoreError> {
     let raw: String = row.try_get("channel").map_err(backend_error)?;
     Channel::parse(&raw).ok_or_else(|| StoreError::Backend(format!("unknown channel {raw}").into()))
@@ -162,34 +183,6 @@ impl OutboxStore for SqlStore {
         }
         messages.sort_by_key(|m| m.created_at);
         Ok(messages)
-    }
-
-    async fn mark_sent(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, body_text = '', body_html = '', lease_owner = NULL, lease_until = NULL, last_error = NULL WHERE id = $2",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(backend_error)?;
-        Ok(())
-    }
-
-    async fn mark_failed(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError> {
-        let error: String = error.chars().take(1000).collect();
-        let query = match retry_at {
-            Some(at) => {
-                sqlx::query("UPDATE outbox SET next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL WHERE id = $3")
-                    .bind(at)
-            }
-            // Dead letters keep no body: the link in it must not outlive the message.
-            None => sqlx::query(
-                "UPDATE outbox SET status = 'dead', body_text = '', body_html = '', last_error = $1, lease_owner = NULL, lease_until = NULL WHERE id = $2",
-            ),
-        };
-        query.bind(error).bind(id).execute(&self.pool).await.map_err(backend_error)?;
-        Ok(())
     }
 
     async fn outbox_summary(&self, dead_letter_limit: i64) -> Result<OutboxSummary, StoreError> {

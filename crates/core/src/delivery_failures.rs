@@ -66,8 +66,23 @@ pub struct DeliveryFailures {
     pub updated_at: i64,
 }
 
+/// Everything one delivery attempt writes, together: the message's new state, the attempt
+/// counted, and the audit event. One commit instead of three (issue 12: on PostgreSQL each is
+/// a WAL flush, and every login's new-device email took three).
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord {
+    pub message_id: String,
+    /// `failure: None`: sent (its body is erased).
+    pub attempt: DeliveryAttempt,
+    /// A failed message's next try; `None` gives it up (a dead letter, its body erased).
+    pub retry_at: Option<i64>,
+    pub audit: crate::audit::AuditRecord,
+}
+
 #[async_trait]
 pub trait DeliveryFailureStore: Send + Sync {
+    /// Writes one attempt's [`DeliveryRecord`] in one transaction.
+    async fn record_delivery(&self, record: &DeliveryRecord) -> Result<(), StoreError>;
     /// Counts one attempt under its channel, country and day (an upsert: replicas may
     /// record at once).
     async fn record_delivery_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError>;

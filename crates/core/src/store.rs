@@ -123,10 +123,6 @@ pub trait OutboxStore: Send + Sync {
     async fn enqueue_message(&self, message: &NewMessage) -> Result<(), StoreError>;
     /// Takes up to `limit` due messages for `lease_seconds`; expired leases are taken over.
     async fn claim_messages(&self, worker: &str, now: i64, lease_seconds: i64, limit: i64) -> Result<Vec<ClaimedMessage>, StoreError>;
-    /// Marks a message sent and erases its body, which may hold a link with a token.
-    async fn mark_sent(&self, id: &str, now: i64) -> Result<(), StoreError>;
-    /// Records a failed attempt: retried at `retry_at`, or dead-lettered when `None`.
-    async fn mark_failed(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError>;
     async fn outbox_summary(&self, dead_letter_limit: i64) -> Result<OutboxSummary, StoreError>;
 }
 
