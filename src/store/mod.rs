@@ -3,9 +3,11 @@
 //! One implementation serves both backends through sqlx's `Any` driver: the SQL is written
 //! once in the dialect both accept (`$1` placeholders, `ON CONFLICT`, `RETURNING`, times as
 //! BIGINT Unix seconds), checked at run time, and the same behaviour tests run against
-//! both. Every statement is a `&'static str`, never assembled at run time: column lists
-//! that several statements share are macros joined with `concat!`, and where the dialects
-//! differ (row locks) [`Backend::pick`] chooses between two literals. Migrations are
+//! both. Statement text is written in the source: column lists that several statements
+//! share are macros joined with `concat!`, and where the dialects differ (row locks)
+//! [`Backend::pick`] chooses between two literals. Only numbered placeholders are ever
+//! added at run time (lists of keys, several rows, several writes joined into one PostgreSQL
+//! statement by [`batch`]); every value is bound. Migrations are
 //! written once in `migrations/common/` when both databases accept the SQL, and per
 //! backend only where it differs (see [`migrations`]).
 

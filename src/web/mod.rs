@@ -60,11 +60,35 @@ pub fn router(
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(CatchPanicLayer::custom(|_| error::ApiError::internal(&PanicCaught).into_response()))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(axum::middleware::from_fn(run_to_completion))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(state.web.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), pages::layout))
         .layer(axum::middleware::from_fn_with_state(state, breaker::database_breaker))
         .service(routes)
+}
+
+/// Every request that may change something runs to its end, in a task of its own, whether or
+/// not anyone still waits for the answer: hyper drops a request's future when its client goes
+/// away, and the timeout above drops it after 30 s. A login dropped half-way stopped between
+/// two of its writes; one dropped while sqlx waited for the answer to `BEGIN` left its pooled
+/// connection inside a transaction sqlx did not count, so the next requests' statements on it
+/// were rolled back or committed late, and their row locks stalled other logins (found by the
+/// load benchmark, issue 12; tests/api/abandoned.rs). Those who left just never read the answer.
+/// GET and HEAD change nothing in a transaction (their bookkeeping, such as noting that a
+/// session was seen, is one statement, safe to drop) and run inline: a task per request costs
+/// the cheap pages a tenth of their rate.
+async fn run_to_completion(request: Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
+    if request.method().is_safe() {
+        return next.run(request).await;
+    }
+    match tokio::spawn(next.run(request).instrument(tracing::Span::current())).await {
+        Ok(response) => response,
+        // The task panicked (the panic guard above cannot see into it), or the runtime is
+        // shutting down.
+        Err(_) => error::ApiError::internal(&PanicCaught).into_response(),
+    }
 }
 
 /// Where the JSON API is nested.

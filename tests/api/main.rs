@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod abandoned;
 mod activity;
 mod audit_chain;
 mod bad_input;
