@@ -47,7 +47,9 @@ end
 
 function request()
   counter = counter + 1
-  -- 10+thread . counter's 24 bits: a new address (and a new /24) for each request.
+  -- 10+thread . counter's 24 bits: a new address for each request, 256 requests of a thread in a
+  -- row from one /24 (as from an office, a carrier's NAT or a botnet's block), so that the /24's
+  -- limit row is shared by requests in flight at the same time.
   headers["X-Real-IP"] = string.format("%d.%d.%d.%d", 10 + id, math.floor(counter / 65536) % 256,
     math.floor(counter / 256) % 256, counter % 256)
   local body = nil
