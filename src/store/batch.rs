@@ -2,10 +2,10 @@
 //!
 //! On PostgreSQL every statement is a round trip, and every round trip costs the server a
 //! wake-up, a parse of the message and a reply: a login's writes as a transaction of eight
-//! statements cost ten round trips (BEGIN and COMMIT included), more database CPU than all
-//! the rest of the login besides the hash (issue 12). [`run_together`] sends them as one
-//! statement of data-modifying `WITH` parts instead: one round trip, one commit, and atomic as
-//! the transaction was. SQLite, in process, runs them as a transaction.
+//! statements cost ten round trips (BEGIN and COMMIT included), on the cores the hashing needs
+//! (issue 12). [`SqlStore::run_together`] sends them as one statement of data-modifying `WITH`
+//! parts instead: one round trip, one commit, and atomic as the transaction was. SQLite, in
+//! process, runs them as a transaction.
 //!
 //! Statements run together must not depend on each other's effects: PostgreSQL runs the
 //! parts of one statement on one snapshot, and none sees another's rows. They may not touch
