@@ -61,10 +61,6 @@ impl DeliveryFailureStore for SqlStore {
         self.run_together(writes).await
     }
 
-    async fn record_delivery_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError> {
-        self.run_together(vec![attempt_count(attempt)]).await
-    }
-
     async fn delivery_failures_since(&self, since_day: i64) -> Result<Vec<DeliveryFailures>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel, country, day, sent, failures, dead, last_error, updated_at FROM delivery_failures \

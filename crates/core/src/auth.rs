@@ -161,14 +161,14 @@ impl Auth {
             Some(hash) => vec![device_cap(hash)],
             None => self.untrusted_login_keys(login, account_id.as_ref(), ctx),
         };
+        // The queue may have filled during the reads: checked again before the claim's
+        // transaction, which a refusal at its last word would only roll back.
+        self.deps.hasher.has_room()?;
         // The place in the queue is taken at the claim's last word, once no limit refuses: a
         // throttled attempt never holds one, so a flood of throttled guesses cannot fill the
         // queue in front of other people's logins. Refused for overload, the attempt is not
         // counted (a refusal is not a guess, S3.1) and nothing is committed, so the 503 waits
         // for no WAL flush; the answer is the same whoever the login names (S2.5).
-        // The queue may have filled during the reads: checked again before the claim's
-        // transaction, which a refusal at its last word would only roll back.
-        self.deps.hasher.has_room()?;
         let mut slot = None;
         let mut full = None;
         let mut take_place = || match self.deps.hasher.admit() {

@@ -81,11 +81,9 @@ pub struct DeliveryRecord {
 
 #[async_trait]
 pub trait DeliveryFailureStore: Send + Sync {
-    /// Writes one attempt's [`DeliveryRecord`] in one transaction.
+    /// Writes one attempt's [`DeliveryRecord`] in one transaction; the count is an upsert under
+    /// its channel, country and day, so replicas recording at once add up.
     async fn record_delivery(&self, record: &DeliveryRecord) -> Result<(), StoreError>;
-    /// Counts one attempt under its channel, country and day (an upsert: replicas may
-    /// record at once).
-    async fn record_delivery_attempt(&self, attempt: &DeliveryAttempt) -> Result<(), StoreError>;
     /// The days from `since_day` on that had at least one failure, newest day first, then
     /// by channel and country.
     async fn delivery_failures_since(&self, since_day: i64) -> Result<Vec<DeliveryFailures>, StoreError>;
