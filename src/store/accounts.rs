@@ -1,7 +1,8 @@
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::{Account, AccountId, Country, EmailAddress, UserType, Username};
-use doorman_core::store::{AccountStore, NewAccount, StoreError};
+use doorman_core::store::{AccountStore, LoginLookup, NewAccount, StoreError};
+use doorman_core::throttle::EventCount;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
@@ -79,6 +80,47 @@ impl AccountStore for SqlStore {
         let sql = concat!("SELECT ", account_columns!(), ", password_hash FROM accounts WHERE username_key = $1 OR email = $1 LIMIT 1");
         let row = sqlx::query(sql).bind(login_key).fetch_optional(&self.pool).await.map_err(backend_error)?;
         row.map(|row| Ok((account_from_row(&row)?, row.try_get::<String, _>("password_hash").map_err(backend_error)?))).transpose()
+    }
+
+    async fn find_for_login_with_counts(
+        &self,
+        login_key: &str,
+        counter_keys: &[&str],
+        account_key_prefix: &str,
+    ) -> Result<LoginLookup, StoreError> {
+        // One row whatever is found: the account (or NULLs) beside each key's counter (or
+        // NULLs), every part an indexed lookup of its own. `c0` is the account's own key.
+        let columns: String = (0..=counter_keys.len())
+            .map(|k| format!(", c{k}.key AS key{k}, c{k}.failures AS failures{k}, c{k}.window_start AS window_start{k}, c{k}.last_failure AS last_failure{k}"))
+            .collect();
+        let joins: String = (1..=counter_keys.len()).map(|k| format!(" LEFT JOIN rate_counters c{k} ON c{k}.key = ${}", k + 2)).collect();
+        let sql = format!(
+            "SELECT a.id, a.username, a.email, a.user_type, a.country, a.created_at, a.updated_at, a.password_hash{columns} \
+             FROM (SELECT 1 AS one) AS base LEFT JOIN accounts a ON a.username_key = $1 OR a.email = $1 \
+             LEFT JOIN rate_counters c0 ON c0.key = $2 || a.id{joins}"
+        );
+        // Only numbered placeholders are written into the text; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(login_key).bind(account_key_prefix);
+        for key in counter_keys {
+            query = query.bind(*key);
+        }
+        // A username never contains '@', so at most one account matches.
+        let Some(row) = query.fetch_optional(&self.pool).await.map_err(backend_error)? else { return Ok(LoginLookup::default()) };
+        let found = match row.try_get::<Option<String>, _>("id").map_err(backend_error)? {
+            Some(_) => Some((account_from_row(&row)?, row.try_get::<String, _>("password_hash").map_err(backend_error)?)),
+            None => None,
+        };
+        let mut counts = Vec::new();
+        for k in 0..=counter_keys.len() {
+            let number = |name: &str| row.try_get::<Option<i64>, _>(format!("{name}{k}").as_str()).map_err(backend_error);
+            let key = row.try_get::<Option<String>, _>(format!("key{k}").as_str()).map_err(backend_error)?;
+            if let (Some(key), Some(failures), Some(window_start), Some(last_failure)) =
+                (key, number("failures")?, number("window_start")?, number("last_failure")?)
+            {
+                counts.push((key, EventCount { failures, window_start, last_failure }));
+            }
+        }
+        Ok(LoginLookup { found, counts })
     }
 
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {

@@ -6,7 +6,7 @@ use doorman_core::account::AccountId;
 use doorman_core::outbox::NewMessage;
 use doorman_core::recovery::{NewRecoveryToken, PasswordResetCompletion, Purpose, ResetIssue, ValidToken};
 use doorman_core::store::StoreError;
-use doorman_core::throttle::{Claimed, ThrottleKey};
+use doorman_core::throttle::ThrottleKey;
 use doorman_core::token::RecoveryStore;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -91,7 +91,7 @@ impl RecoveryStore for SqlStore {
             tx.rollback().await.map_err(backend_error)?;
             return Ok(ResetIssue::AlreadyIssued);
         }
-        if super::throttle::claim_in(&mut tx, limits, now, &mut || true).await? != Claimed::Counted {
+        if super::throttle::claim_in(&mut tx, limits, now).await?.is_some() {
             tx.rollback().await.map_err(backend_error)?;
             return Ok(ResetIssue::Refused);
         }

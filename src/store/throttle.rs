@@ -2,9 +2,10 @@ use super::batch::Statement;
 use super::{Backend, SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::store::{StoreError, ThrottleStore};
-use doorman_core::throttle::{Claimed, EventCount, Refusal, ThrottleKey};
+use doorman_core::throttle::{EventCount, Refusal, ThrottleKey, refusal};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 fn count_from_row(row: &AnyRow) -> Result<EventCount, StoreError> {
     Ok(EventCount {
@@ -31,27 +32,23 @@ fn placeholders(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Count, then compare, inside the caller's transaction (S3.7, S3.8): refuses when one of
-/// `keys` is over its limit (counting nothing), else counts one attempt under every key. The
-/// keys' rows stay locked until the transaction ends, so guesses on any number of replicas are
-/// admitted one after another. Keys are locked in one order (no deadlocks).
-///
-/// Two statements whatever the number of keys (a login names six): the login's statements,
-/// not its hash, were what kept logins below the raw hash rate (issue 12).
-///
-/// `proceed` has the last word: asked once no key refuses, before anything is counted; when it
-/// says no, nothing is counted and the answer is [`Claimed::Declined`] (the caller rolls back).
-pub(super) async fn claim_in(
-    conn: &mut AnyConnection,
-    keys: &[ThrottleKey],
-    now: i64,
-    proceed: &mut (dyn FnMut() -> bool + Send),
-) -> Result<Claimed, StoreError> {
+/// `keys` sorted by name, each once: the order every claim and settle locks rows in, so that
+/// two of them never wait for each other in a circle.
+fn lock_order(keys: &[ThrottleKey]) -> Vec<&ThrottleKey> {
     let mut sorted: Vec<&ThrottleKey> = keys.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     sorted.dedup_by(|a, b| a.key == b.key);
+    sorted
+}
+
+/// Count, then compare, inside the caller's transaction (S3.7, S3.8): refuses when one of
+/// `keys` is over its limit (counting nothing), else counts one attempt under every key. The
+/// keys' rows stay locked until the transaction ends, so guesses on any number of replicas are
+/// admitted one after another. Two statements whatever the number of keys (a login names six).
+pub(super) async fn claim_in(conn: &mut AnyConnection, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
+    let sorted = lock_order(keys);
     if sorted.is_empty() {
-        return Ok(if proceed() { Claimed::Counted } else { Claimed::Declined });
+        return Ok(None);
     }
     // One statement creates the rows that are missing, locks the others (the no-op update
     // takes the row lock on PostgreSQL, in the order of the list; the first write takes
@@ -68,22 +65,9 @@ pub(super) async fn claim_in(
         query = query.bind(&key.key);
     }
     let rows = query.fetch_all(&mut *conn).await.map_err(backend_error)?;
-    let mut refusal: Option<Refusal> = None;
-    for row in &rows {
-        let name: String = row.try_get("key").map_err(backend_error)?;
-        let Some(key) = sorted.iter().find(|k| k.key == name) else { continue };
-        if let Some(until) = key.rule.blocked_until(&count_from_row(row)?, now) {
-            let refusal = refusal.get_or_insert(Refusal { keys: Vec::new(), until });
-            refusal.keys.push(key.key.clone());
-            refusal.until = refusal.until.max(until);
-        }
-    }
-    if let Some(mut refusal) = refusal {
-        refusal.keys.sort();
-        return Ok(Claimed::Refused(refusal));
-    }
-    if !proceed() {
-        return Ok(Claimed::Declined);
+    let counts = counts_by_key(&rows)?;
+    if let Some(refusal) = refusal(sorted.iter().copied(), |key| counts.get(key).copied(), now) {
+        return Ok(Some(refusal));
     }
     // Every row is ours now: one update counts the attempt under each, each key starting a
     // new window where its own is over (`$2k+1` is the key, `$2k+2` its oldest window start
@@ -104,7 +88,12 @@ pub(super) async fn claim_in(
         query = query.bind(&key.key).bind(now - key.window());
     }
     query.execute(&mut *conn).await.map_err(backend_error)?;
-    Ok(Claimed::Counted)
+    Ok(None)
+}
+
+/// The rows' counts by key.
+fn counts_by_key(rows: &[AnyRow]) -> Result<HashMap<String, EventCount>, StoreError> {
+    rows.iter().map(|row| Ok((row.try_get::<String, _>("key").map_err(backend_error)?, count_from_row(row)?))).collect()
 }
 
 /// A success's keys in one statement (a login settles six). A cleared row is set to what a
@@ -119,7 +108,10 @@ pub(super) fn settle_statement(backend: Backend, cleared: &[String], released: &
     // `$1..` are the cleared keys, then the released ones; the cleared list is never empty
     // in SQL (a key no row has stands in), so one statement text serves.
     let cleared_list = if cleared.is_empty() { "''".to_owned() } else { placeholders(1, cleared.len()) };
-    let lock_order = backend.pick("", " ORDER BY key FOR UPDATE");
+    // In byte order (`COLLATE "C"`), the order of Rust's strings that claims lock in: a
+    // database created with a language's collation (en_US.UTF-8 puts "ip:" before "ip+login:")
+    // would otherwise lock the same rows in another order.
+    let lock_order = backend.pick("", " ORDER BY key COLLATE \"C\" FOR UPDATE");
     let statement = format!(
         "UPDATE rate_counters SET \
            failures = CASE WHEN key IN ({cleared_list}) OR failures <= 0 THEN 0 ELSE failures - 1 END, \
@@ -134,28 +126,15 @@ pub(super) fn settle_statement(backend: Backend, cleared: &[String], released: &
 #[async_trait]
 impl ThrottleStore for SqlStore {
     async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
-        match self.claim_attempt_unless(keys, now, &mut || true).await? {
-            Claimed::Refused(refusal) => Ok(Some(refusal)),
-            Claimed::Counted | Claimed::Declined => Ok(None),
-        }
-    }
-
-    async fn claim_attempt_unless(
-        &self,
-        keys: &[ThrottleKey],
-        now: i64,
-        proceed: &mut (dyn FnMut() -> bool + Send),
-    ) -> Result<Claimed, StoreError> {
         let mut tx = self.begin_write().await?;
-        let claimed = claim_in(&mut tx, keys, now, proceed).await?;
-        // A refusal or a "no" wrote nothing worth keeping: rolled back, so that no commit (a
-        // WAL flush on PostgreSQL) is waited for.
-        if claimed == Claimed::Counted {
+        let refused = claim_in(&mut tx, keys, now).await?;
+        // A refusal wrote nothing worth keeping: rolled back, so no commit is waited for.
+        if refused.is_none() {
             tx.commit().await.map_err(backend_error)?;
         } else {
             tx.rollback().await.map_err(backend_error)?;
         }
-        Ok(claimed)
+        Ok(refused)
     }
 
     async fn count_attempt(&self, key: &ThrottleKey, now: i64) -> Result<i64, StoreError> {

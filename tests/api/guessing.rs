@@ -191,7 +191,12 @@ async fn s3_8_limits_hold_across_two_replicas_on_one_database(backend: Backend) 
     });
     let statuses = futures::future::join_all(guesses).await;
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 5, "exactly five compared: {statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 19, "{statuses:?}");
+    // The others are refused before hashing: 429, or 503 for those of the burst that found
+    // their replica's hashing queue full (a place is taken before the claim; both count nothing).
+    assert!(statuses.iter().all(|s| [401, 429, 503].contains(s)), "{statuses:?}");
+    assert!(statuses.iter().filter(|s| **s == 429).count() >= 9, "most are told to wait: {statuses:?}");
+    let late = first.login_as(&TestApp::new_client(), "203.0.113.5", "maria", "guess guess guess").await;
+    assert_eq!(late.status, 429, "{}", late.text);
 
     let right = first.reset_mail("maria").await.code();
     let codes = (0..16).map(|i| {

@@ -10,7 +10,9 @@ use crate::password::{HashError, Password, Verified, WeakPassword};
 use crate::session::{SessionPolicy, SessionRecord, SessionStage, SessionToken};
 use crate::sign_in::{SignInWrites, new_session, renew_device, start_session, trusted_device};
 use crate::store::{NewAccount, StoreError};
-use crate::throttle::{Claimed, Refusal, ThrottleKey, ThrottleRule, account_cap, device_cap, login_keys, settle_success};
+use crate::throttle::{
+    ACCOUNT_KEY_PREFIX, Refusal, ThrottleKey, ThrottleRule, account_cap, device_cap, login_keys, refusal, settle_success,
+};
 use crate::trusted_device::{DeviceToken, NewDevice};
 use crate::verifier::Verifier;
 use std::sync::Arc;
@@ -149,7 +151,11 @@ impl Auth {
         // it tells nothing about the account (S2.5), and nothing is counted (S3.1).
         self.deps.hasher.has_room()?;
         let now = self.deps.clock.unix();
-        let found = self.store.find_for_login(login.key()).await?;
+        // The account, and what its limits hold now, in one read.
+        let typed_keys = login_keys(login.key(), ctx.ip);
+        let names: Vec<&str> = typed_keys.iter().map(|k| k.key.as_str()).collect();
+        let lookup = self.store.find_for_login_with_counts(login.key(), &names, ACCOUNT_KEY_PREFIX).await?;
+        let found = lookup.found;
         let account_id = found.as_ref().map(|(a, _)| a.id.clone());
         let device = match &account_id {
             Some(id) => trusted_device(&self.deps, &*self.store, id, devices).await?,
@@ -161,39 +167,30 @@ impl Auth {
             Some(hash) => vec![device_cap(hash)],
             None => self.untrusted_login_keys(login, account_id.as_ref(), ctx),
         };
-        // The queue may have filled during the reads: checked again before the claim's
-        // transaction, which a refusal at its last word would only roll back.
-        self.deps.hasher.has_room()?;
-        // The place in the queue is taken at the claim's last word, once no limit refuses: a
-        // throttled attempt never holds one, so a flood of throttled guesses cannot fill the
-        // queue in front of other people's logins. Refused for overload, the attempt is not
-        // counted (a refusal is not a guess, S3.1) and nothing is committed, so the 503 waits
-        // for no WAL flush; the answer is the same whoever the login names (S2.5).
-        let mut slot = None;
-        let mut full = None;
-        let mut take_place = || match self.deps.hasher.admit() {
-            Ok(place) => {
-                slot = Some(place);
-                true
-            }
-            Err(e) => {
-                full = Some(e);
-                false
-            }
-        };
-        let mut claimed = self.store.claim_attempt_unless(&keys, now, &mut take_place).await?;
+        // An attempt those limits refuse already is refused here, before it takes a place in
+        // the hashing queue: a flood of throttled guesses from one address cannot crowd other
+        // people's logins out of the queue. Nothing is counted either way (S3.1).
+        if device.is_none()
+            && let Some(refusal) = refusal(&keys, |key| lookup.counts.iter().find(|(k, _)| k == key).map(|(_, c)| *c), now)
+        {
+            return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?);
+        }
+        // A place in the queue, before anything is counted: with none free the answer is 503
+        // at once, and the attempt is not counted (a refusal is not a guess, S3.1). The answer
+        // is the same whoever the login names (S2.5).
+        let slot = self.deps.hasher.admit()?;
+        let mut refused = self.store.claim_attempt(&keys, now).await?;
         let mut trusted = device.is_some();
-        if matches!(claimed, Claimed::Refused(_)) && trusted {
+        if refused.is_some() && trusted {
             trusted = false;
             keys = self.untrusted_login_keys(login, account_id.as_ref(), ctx);
-            claimed = self.store.claim_attempt_unless(&keys, now, &mut take_place).await?;
+            refused = self.store.claim_attempt(&keys, now).await?;
         }
-        match claimed {
-            Claimed::Counted => {}
-            Claimed::Refused(refusal) => return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?),
-            Claimed::Declined => return Err(full.unwrap_or(HashError::Overloaded).into()),
+        if let Some(refusal) = refused {
+            // The place is given back before the refusal's own work (it may hash a dummy).
+            drop(slot);
+            return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?);
         }
-        let Some(slot) = slot else { return Err(HashError::Overloaded.into()) };
         let verified = self.deps.hasher.verify_in(slot, password, found.as_ref().map(|(_, hash)| hash.as_str())).await?;
         let account = match (found, verified) {
             (Some((account, _)), Verified::Yes) => account,

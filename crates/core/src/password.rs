@@ -183,9 +183,9 @@ pub struct PasswordHasher {
     threads: HashingThreads,
 }
 
-/// A place in the hashing queue. A login takes it at its claim's last word, once no limit
-/// refuses (a throttled guess never holds one); with none free the claim counts nothing, so a
-/// refusal for overload is not a guess.
+/// A place in the hashing queue. A login takes it once the limits it read do not refuse (a
+/// guess from a throttled address never holds one), and before its attempt is counted: with
+/// none free nothing is counted, so a refusal for overload is not a guess.
 #[derive(Debug)]
 pub struct HashSlot(#[allow(dead_code, reason = "held, not read: dropping it frees the place")] tokio::sync::OwnedSemaphorePermit);
 

@@ -5,7 +5,7 @@ use crate::account::{Account, AccountId, Country, EmailAddress, UserType, Userna
 use crate::audit::{AuditRecord, ChainedEvent};
 use crate::outbox::{ClaimedMessage, Job, NewMessage, OutboxSummary};
 use crate::session::SessionRecord;
-use crate::throttle::{Claimed, Refusal, ThrottleKey};
+use crate::throttle::{EventCount, Refusal, ThrottleKey};
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,11 +28,29 @@ pub struct NewAccount {
     pub now: i64,
 }
 
+/// An account found by what was typed at login (with its password hash), and the counts
+/// under some of the limits' keys, read together.
+#[derive(Debug, Default)]
+pub struct LoginLookup {
+    pub found: Option<(Account, String)>,
+    pub counts: Vec<(String, EventCount)>,
+}
+
 #[async_trait]
 pub trait AccountStore: Send + Sync {
     async fn insert_account(&self, account: NewAccount) -> Result<Account, StoreError>;
     /// By case-folded username or email.
     async fn find_for_login(&self, login_key: &str) -> Result<Option<(Account, String)>, StoreError>;
+    /// [`Self::find_for_login`], and in the same read what the rate limits hold now for
+    /// `counter_keys` and for the found account's key (`account_key_prefix` and its id); a key
+    /// with no row is left out. A login looks at its limits before it takes a place in the
+    /// hashing queue (issue 12).
+    async fn find_for_login_with_counts(
+        &self,
+        login_key: &str,
+        counter_keys: &[&str],
+        account_key_prefix: &str,
+    ) -> Result<LoginLookup, StoreError>;
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
     async fn set_password_hash(&self, id: &AccountId, hash: &str, now: i64) -> Result<(), StoreError>;
 }
@@ -68,16 +86,6 @@ pub trait ThrottleStore: Send + Sync {
     /// before a secret is compared; of parallel attempts on any number of replicas, none is
     /// admitted past a limit.
     async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError>;
-    /// [`Self::claim_attempt`] with a last word: once no key refuses, and while the keys are
-    /// still held, `proceed` is asked once; when it says no, nothing is counted and the claim
-    /// answers [`Claimed::Declined`]. Nothing is written then, so nothing waits for a commit
-    /// (a login refused for overload, issue 12).
-    async fn claim_attempt_unless(
-        &self,
-        keys: &[ThrottleKey],
-        now: i64,
-        proceed: &mut (dyn FnMut() -> bool + Send),
-    ) -> Result<Claimed, StoreError>;
     /// Counts one attempt under `key` whatever its count, in one statement, and returns the
     /// new count (a new window starts where the old one is over).
     async fn count_attempt(&self, key: &ThrottleKey, now: i64) -> Result<i64, StoreError>;

@@ -51,17 +51,6 @@ pub struct Refusal {
     pub until: i64,
 }
 
-/// What a claim with a last word ([`crate::store::ThrottleStore::claim_attempt_unless`]) did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claimed {
-    /// One attempt counted under every key.
-    Counted,
-    /// A key is over its limit: nothing counted.
-    Refused(Refusal),
-    /// No key refused, but the caller said no at the last moment: nothing counted.
-    Declined,
-}
-
 /// What storage holds for one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventCount {
@@ -92,6 +81,29 @@ impl ThrottleRule {
     }
 }
 
+/// Whether an attempt counted under `keys` is refused, given what storage holds for each key
+/// (`count_of`; a key it holds nothing for refuses nothing): every key over its limit, until
+/// the latest of their times. Keys are named in sorted order.
+pub fn refusal<'a>(
+    keys: impl IntoIterator<Item = &'a ThrottleKey>,
+    count_of: impl Fn(&str) -> Option<EventCount>,
+    now: i64,
+) -> Option<Refusal> {
+    let mut refusal: Option<Refusal> = None;
+    for key in keys {
+        let Some(until) = count_of(&key.key).and_then(|count| key.rule.blocked_until(&count, now)) else { continue };
+        let refusal = refusal.get_or_insert(Refusal { keys: Vec::new(), until });
+        if !refusal.keys.contains(&key.key) {
+            refusal.keys.push(key.key.clone());
+        }
+        refusal.until = refusal.until.max(until);
+    }
+    if let Some(refusal) = &mut refusal {
+        refusal.keys.sort();
+    }
+    refusal
+}
+
 /// The address as limits see it: IPv4 in full, IPv6 by its /64, since one subscriber gets a
 /// whole /64 and could otherwise rotate through it.
 pub fn address_key(ip: IpAddr) -> String {
@@ -118,10 +130,13 @@ pub fn login_cap(login: &str) -> ThrottleKey {
     ThrottleKey { key: login_key(login), rule: ThrottleRule::Budget { limit: 100, window: DAY, cooldown: HOUR } }
 }
 
+/// What [`account_cap`]'s key is the account's id after.
+pub const ACCOUNT_KEY_PREFIX: &str = "account:";
+
 /// The account's own budget, shared by every alias and every way of checking one of its
 /// secrets (login, step-up, password change, second step): 100 a day, then an hour (S3.9).
 pub fn account_cap(account: &crate::account::AccountId) -> ThrottleKey {
-    ThrottleKey { key: format!("account:{account}"), rule: ThrottleRule::Budget { limit: 100, window: DAY, cooldown: HOUR } }
+    ThrottleKey { key: format!("{ACCOUNT_KEY_PREFIX}{account}"), rule: ThrottleRule::Budget { limit: 100, window: DAY, cooldown: HOUR } }
 }
 
 /// A trusted device's own budget (S3.9): 10 failures a day, then an hour. Once spent, the
@@ -206,5 +221,20 @@ mod tests {
         let (cleared, released) = settle_success(&keys);
         assert_eq!(cleared, vec!["ip+login:2001:db8:1:2::/64:maria".to_owned(), "login:maria".to_owned()]);
         assert_eq!(released.len(), 2, "address budgets count failures only");
+    }
+
+    #[test]
+    fn a_refusal_names_every_key_over_its_limit_and_waits_for_the_latest() {
+        let keys = login_keys("maria", "203.0.113.7".parse().expect("ip"));
+        let held = |key: &str| match key {
+            "login:maria" => Some(count(100, 0, 500)),
+            "ip+login:203.0.113.7:maria" => Some(count(6, 0, 500)),
+            "ip:203.0.113.7" => Some(count(3, 0, 500)),
+            _ => None,
+        };
+        let refused = refusal(&keys, held, 500).expect("refused");
+        assert_eq!(refused.keys, vec!["ip+login:203.0.113.7:maria".to_owned(), "login:maria".to_owned()]);
+        assert_eq!(refused.until, 4100, "the hour's cool-down outlasts the 4 s delay");
+        assert_eq!(refusal(&keys, |_| None, 500), None, "a key with no count refuses nothing");
     }
 }
