@@ -129,6 +129,16 @@ impl AccountStore for SqlStore {
         row.as_ref().map(account_from_row).transpose()
     }
 
+    async fn get_unlocked_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        let sql = concat!(
+            "SELECT ",
+            account_columns!(),
+            " FROM accounts WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM account_locks WHERE account_id = $1)"
+        );
+        let row = sqlx::query(sql).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(backend_error)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
     async fn set_password_hash(&self, id: &AccountId, hash: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE accounts SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(hash)

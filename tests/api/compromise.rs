@@ -12,7 +12,8 @@ on_both_backends!(
     a_reported_email_change_is_reverted_and_a_reset_to_the_old_address_unlocks,
     a_reported_method_is_removed_and_only_a_method_from_before_unlocks,
     the_report_page_asks_before_it_locks,
-    s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_for_everyone
+    s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_for_everyone,
+    s7_7_a_session_that_outlives_its_accounts_lock_is_refused,
 );
 
 const NEW_PASSWORD: &str = "violet canyon drumbeat";
@@ -310,4 +311,31 @@ async fn s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_
     assert_eq!(limited.status, 429, "five an hour per address");
     assert!(limited.text.contains("Too many reports"));
     assert_eq!(app.post_json(&TestApp::new_client(), "/api/v1/report-compromise", json!({ "token": BASE_URL })).await.status, 400);
+}
+
+/// S7.7: a lock ends every session. A login that wrote its session while the lock was being
+/// committed (its checks read before the lock, its session written after the lock's revocation)
+/// would leave one behind; the session is refused as soon as it is used, and deleted.
+async fn s7_7_a_session_that_outlives_its_accounts_lock_is_refused(backend: Backend) {
+    let config = crate::helpers::test_config(backend).await;
+    let app = TestApp::spawn_with(config.clone()).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app, "198.51.100.20").await;
+    assert_eq!(app.get(&client, "/api/v1/session").await.status, 200);
+    // The race's outcome, written directly: the lock's row, the session still there.
+    let store = doorman::store::SqlStore::connect(&config.database_url).await.unwrap();
+    sqlx::query("INSERT INTO account_locks (account_id, locked_at, event_at, case_id) VALUES ($1, 1, 1, 'case')")
+        .bind(account.id.as_str())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let refused = app.get(&client, "/api/v1/session").await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    let (sessions,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sessions WHERE account_id = $1")
+        .bind(account.id.as_str())
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(sessions, 0, "the session is deleted");
+    store.pool().close().await;
 }

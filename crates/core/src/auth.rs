@@ -317,8 +317,13 @@ impl Auth {
         {
             tracing::warn!(error = %e, "could not note that a session was seen");
         }
-        let account = self.store.get_account(&session.account_id).await?;
-        Ok(account.map(|a| (session, a)))
+        // A lock ends every session (S7.7); one a login wrote while the lock was being
+        // committed would outlive it, so a locked account's session is refused here too.
+        let Some(account) = self.store.get_unlocked_account(&session.account_id).await? else {
+            self.store.delete_session(&id_hash).await?;
+            return Ok(None);
+        };
+        Ok(Some((session, account)))
     }
 
     /// The account's live sessions, newest first (S7.8).

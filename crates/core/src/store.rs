@@ -52,6 +52,9 @@ pub trait AccountStore: Send + Sync {
         account_key_prefix: &str,
     ) -> Result<LoginLookup, StoreError>;
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
+    /// [`Self::get_account`], or `None` while the account is locked (S7.7): what a session
+    /// may act as.
+    async fn get_unlocked_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError>;
     async fn set_password_hash(&self, id: &AccountId, hash: &str, now: i64) -> Result<(), StoreError>;
 }
 
