@@ -52,6 +52,14 @@ fn map_unique(e: sqlx::Error) -> StoreError {
     backend_error(e)
 }
 
+impl SqlStore {
+    /// The one account `sql` selects by its id (`$1`), if any.
+    async fn account_where(&self, sql: &'static str, id: &AccountId) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query(sql).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(backend_error)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+}
+
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn insert_account(&self, a: NewAccount) -> Result<Account, StoreError> {
@@ -94,10 +102,16 @@ impl AccountStore for SqlStore {
             .map(|k| format!(", c{k}.key AS key{k}, c{k}.failures AS failures{k}, c{k}.window_start AS window_start{k}, c{k}.last_failure AS last_failure{k}"))
             .collect();
         let joins: String = (1..=counter_keys.len()).map(|k| format!(" LEFT JOIN rate_counters c{k} ON c{k}.key = ${}", k + 2)).collect();
+        // The account's columns unqualified: no other table here has columns of those names.
         let sql = format!(
-            "SELECT a.id, a.username, a.email, a.user_type, a.country, a.created_at, a.updated_at, a.password_hash{columns} \
-             FROM (SELECT 1 AS one) AS base LEFT JOIN accounts a ON a.username_key = $1 OR a.email = $1 \
-             LEFT JOIN rate_counters c0 ON c0.key = $2 || a.id{joins}"
+            concat!(
+                "SELECT ",
+                account_columns!(),
+                ", password_hash{columns} FROM (SELECT 1 AS one) AS base ",
+                "LEFT JOIN accounts a ON a.username_key = $1 OR a.email = $1 LEFT JOIN rate_counters c0 ON c0.key = $2 || a.id{joins}"
+            ),
+            columns = columns,
+            joins = joins
         );
         // Only numbered placeholders are written into the text; every value is bound.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(login_key).bind(account_key_prefix);
@@ -124,9 +138,7 @@ impl AccountStore for SqlStore {
     }
 
     async fn get_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
-        let sql = concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1");
-        let row = sqlx::query(sql).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(backend_error)?;
-        row.as_ref().map(account_from_row).transpose()
+        self.account_where(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1"), id).await
     }
 
     async fn get_unlocked_account(&self, id: &AccountId) -> Result<Option<Account>, StoreError> {
@@ -135,8 +147,7 @@ impl AccountStore for SqlStore {
             account_columns!(),
             " FROM accounts WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM account_locks WHERE account_id = $1)"
         );
-        let row = sqlx::query(sql).bind(id.as_str()).fetch_optional(&self.pool).await.map_err(backend_error)?;
-        row.as_ref().map(account_from_row).transpose()
+        self.account_where(sql, id).await
     }
 
     async fn set_password_hash(&self, id: &AccountId, hash: &str, now: i64) -> Result<(), StoreError> {
