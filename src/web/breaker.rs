@@ -106,6 +106,13 @@ fn reads_cached_content(request: &Request) -> bool {
         && (path.starts_with("/api/v1/banners") || path.starts_with("/api/v1/help/") || path == "/help" || path.starts_with("/help/"))
 }
 
+/// Whether [`database_breaker`] sees this request: not the static assets, the liveness check
+/// or the reads served from memory.
+pub fn may_need_the_database(request: &Request) -> bool {
+    let path = request.uri().path();
+    !(path.starts_with("/static/") || path == "/healthz" || reads_cached_content(request))
+}
+
 pub async fn database_breaker(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let breaker = &state.database_breaker;
@@ -117,9 +124,6 @@ pub async fn database_breaker(State(state): State<AppState>, request: Request, n
             breaker.close();
         }
         return response;
-    }
-    if path.starts_with("/static/") || path == "/healthz" || reads_cached_content(&request) {
-        return next.run(request).await;
     }
     let probe = match breaker.admit() {
         Admission::Pass => false,

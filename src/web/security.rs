@@ -14,8 +14,8 @@ use secrecy::ExposeSecret;
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
+/// The headers every answer carries, unless its handler set its own.
+pub fn with_security_headers(mut response: Response, secure_cookies: bool) -> Response {
     let headers = response.headers_mut();
     let set = |headers: &mut axum::http::HeaderMap, name: header::HeaderName, value: &'static str| {
         headers.entry(name).or_insert(HeaderValue::from_static(value));
@@ -26,18 +26,20 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     set(headers, header::REFERRER_POLICY, "same-origin");
     // Pages and API answers can hold account data; only static assets say otherwise.
     set(headers, header::CACHE_CONTROL, "no-store");
-    if state.web.secure_cookies {
+    if secure_cookies {
         set(headers, header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
     }
     response
 }
 
-/// The JSON API refuses state changes that are not JSON, and those a browser marks as
-/// cross-site: a page on another origin cannot make a signed-in user act.
+/// Whether [`api_guard`] sees this request: what may change something in the JSON API.
+pub fn is_an_api_write(request: &Request) -> bool {
+    request.uri().path().starts_with(crate::web::API_PREFIX) && !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The JSON API refuses state changes ([`is_an_api_write`]) that are not JSON, and those a
+/// browser marks as cross-site: a page on another origin cannot make a signed-in user act.
 pub async fn api_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(request).await;
-    }
     let headers = request.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(site) = header("sec-fetch-site")

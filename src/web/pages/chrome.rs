@@ -57,14 +57,16 @@ impl FromRequestParts<AppState> for Chrome {
     }
 }
 
-/// Wraps every page request (not the API, assets or health checks): reads the banner
+/// Whether [`layout`] wraps this request: pages, not the API, assets or health checks.
+pub fn wears_the_layout(request: &Request) -> bool {
+    let path = request.uri().path();
+    !(path.starts_with("/api/") || path.starts_with("/static/") || path == "/healthz" || path == "/readyz")
+}
+
+/// Wraps every page request ([`wears_the_layout`]): reads the banner
 /// context and places it and the request's session slot in the request; afterwards an
 /// error answer ([`ErrorPageMessage`]) is rendered as an error page in the same layout.
 pub async fn layout(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    if path.starts_with("/api/") || path.starts_with("/static/") || path == "/healthz" || path == "/readyz" {
-        return next.run(request).await;
-    }
     let (context, issued) = BannerContext::read(&state, &mut request);
     let context = Arc::new(context);
     let slot = SessionSlot::default();

@@ -20,7 +20,7 @@ mod support_actions;
 pub mod two_step;
 mod two_step_reset;
 
-pub use chrome::{Chrome, layout};
+pub use chrome::{Chrome, layout, wears_the_layout};
 
 use crate::web::extract::MaybeSession;
 use crate::web::routes::Routes;
