@@ -157,7 +157,30 @@ impl RequestIds {
 
 #[cfg(test)]
 mod tests {
-    use super::RequestIds;
+    use super::{Only, RequestIds};
+    use axum::extract::Request;
+    use axum::response::Response;
+    use std::convert::Infallible;
+    use tower::{Layer, ServiceExt};
+
+    #[tokio::test]
+    async fn only_the_picked_requests_go_through_the_middleware() {
+        let marks = tower::util::MapResponseLayer::new(|mut response: Response| {
+            response.headers_mut().insert("x-wrapped", axum::http::HeaderValue::from_static("yes"));
+            response
+        });
+        let app = Only::for_requests(|request| request.uri().path() == "/picked", marks)
+            .layer(tower::service_fn(|_: Request| async { Ok::<_, Infallible>(Response::new(axum::body::Body::empty())) }));
+        let wrapped = |path: &'static str| {
+            let app = app.clone();
+            async move {
+                let response = app.oneshot(Request::get(path).body(axum::body::Body::empty()).unwrap()).await.unwrap();
+                response.headers().contains_key("x-wrapped")
+            }
+        };
+        assert!(wrapped("/picked").await);
+        assert!(!wrapped("/other").await);
+    }
 
     #[test]
     fn request_ids_are_32_hex_digits_one_prefix_per_process_and_never_repeat() {

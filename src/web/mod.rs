@@ -50,9 +50,8 @@ pub fn router(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
-    // Each middleware here that needs no `await` of its own is a plain tower layer: an
-    // `axum::middleware::from_fn` clones what it wraps and boxes it and two futures on every
-    // request, and five of them were a sixth of a banner request's time (issue 12).
+    // Plain tower layers wherever a middleware needs no `await` of its own, and the others only
+    // around the requests they act on (web::middleware says why).
     let secure = state.web.secure_cookies;
     ServiceBuilder::new()
         // Back to axum's body type, which the trace and timeout layers below wrap.
