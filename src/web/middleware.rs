@@ -16,7 +16,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 
 /// Every request that may change something runs to its end, in a task of its own, whether or
 /// not anyone still waits for the answer: hyper drops a request's future when its client goes
-/// away, and the timeout above drops it after 30 s. A login dropped half-way stopped between
+/// away, and the request timeout (`web::router`) drops it after 30 s. A login dropped half-way stopped between
 /// two of its writes; one dropped while sqlx waited for the answer to `BEGIN` left its pooled
 /// connection inside a transaction sqlx did not count, so the next requests' statements on it
 /// were rolled back or committed late, and their row locks stalled other logins (found by the
@@ -51,7 +51,7 @@ where
             async move {
                 Ok(match task.await {
                     Ok(Ok(response)) => response,
-                    // The task panicked (the panic guard above cannot see into it), or the
+                    // The task panicked (the panic guard in `web::router` cannot see into it), or the
                     // runtime is shutting down.
                     Ok(Err(never)) => match never {},
                     Err(_) => error::ApiError::internal(&crate::web::PanicCaught).into_response(),
