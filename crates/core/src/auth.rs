@@ -11,7 +11,7 @@ use crate::session::{SessionPolicy, SessionRecord, SessionStage, SessionToken};
 use crate::sign_in::{SignInWrites, new_session, renew_device, start_session, trusted_device};
 use crate::store::{NewAccount, StoreError};
 use crate::throttle::{
-    ACCOUNT_KEY_PREFIX, Refusal, ThrottleKey, ThrottleRule, account_cap, device_cap, login_keys, refusal, settle_success,
+    ACCOUNT_KEY_PREFIX, RecentRefusals, Refusal, ThrottleKey, ThrottleRule, account_cap, device_cap, login_keys, refusal, settle_success,
 };
 use crate::trusted_device::{DeviceToken, NewDevice};
 use crate::verifier::Verifier;
@@ -76,6 +76,9 @@ pub struct Auth {
     verifier: Verifier,
     passwords: NewPasswords,
     session_policy: SessionPolicy,
+    /// The throttle refusals this process gave lately: which logins take their place in the
+    /// hashing queue only after their read.
+    recent_refusals: Arc<RecentRefusals>,
 }
 
 pub struct NewAccountRequest {
@@ -106,7 +109,7 @@ impl Auth {
         passwords: NewPasswords,
         session_policy: SessionPolicy,
     ) -> Self {
-        Self { store, deps, verifier, passwords, session_policy }
+        Self { store, deps, verifier, passwords, session_policy, recent_refusals: Arc::default() }
     }
 
     pub fn session_policy(&self) -> SessionPolicy {
@@ -146,13 +149,21 @@ impl Auth {
         previous: Option<&SessionRecord>,
         ctx: &RequestContext,
     ) -> Result<SignedIn, AuthError> {
-        // A full hashing queue refuses at once, before any other work: under sustained overload
-        // a refusal costs no database round trip. It depends on nothing the request names, so
-        // it tells nothing about the account (S2.5), and nothing is counted (S3.1).
-        self.deps.hasher.has_room()?;
         let now = self.deps.clock.unix();
-        // The account, and what its limits hold now, in one read.
         let typed_keys = login_keys(login.key(), ctx.ip);
+        // A place in the hashing queue before any other work, or 503 at once: under overload a
+        // refusal waits for no database read (which then waits for a connection, issue 12). A
+        // login whose keys this process refused lately only checks for room here, and takes its
+        // place once the limits let it through (`RecentRefusals`). Either way the answer depends
+        // on nothing the request names, so it tells nothing about the account (S2.5), and
+        // nothing is counted (S3.1).
+        let early_slot = if self.recent_refusals.any_refused(&typed_keys, now) {
+            self.deps.hasher.has_room()?;
+            None
+        } else {
+            Some(self.deps.hasher.admit()?)
+        };
+        // The account, and what its limits hold now, in one read.
         let names: Vec<&str> = typed_keys.iter().map(|k| k.key.as_str()).collect();
         let lookup = self.store.find_for_login_with_counts(login.key(), &names, ACCOUNT_KEY_PREFIX).await?;
         let found = lookup.found;
@@ -167,18 +178,21 @@ impl Auth {
             Some(hash) => vec![device_cap(hash)],
             None => self.untrusted_login_keys(login, account_id.as_ref(), ctx),
         };
-        // An attempt those limits refuse already is refused here, before it takes a place in
-        // the hashing queue: a flood of throttled guesses from one address cannot crowd other
+        // An attempt those limits refuse already is refused here, and gives its place back
+        // before the refusal's own work: a flood of throttled guesses cannot crowd other
         // people's logins out of the queue. Nothing is counted either way (S3.1).
         if device.is_none()
             && let Some(refusal) = refusal(&keys, |key| lookup.counts.iter().find(|(k, _)| k == key).map(|(_, c)| *c), now)
         {
+            drop(early_slot);
             return Err(self.refuse_login(password, account_id.as_ref(), &refusal, ctx).await?);
         }
-        // A place in the queue, before anything is counted: with none free the answer is 503
-        // at once, and the attempt is not counted (a refusal is not a guess, S3.1). The answer
-        // is the same whoever the login names (S2.5).
-        let slot = self.deps.hasher.admit()?;
+        // The place, before anything is counted: with none free the answer is 503 at once, and
+        // the attempt is not counted (a refusal is not a guess, S3.1).
+        let slot = match early_slot {
+            Some(slot) => slot,
+            None => self.deps.hasher.admit()?,
+        };
         let mut refused = self.store.claim_attempt(&keys, now).await?;
         let mut trusted = device.is_some();
         if refused.is_some() && trusted {
@@ -260,6 +274,7 @@ impl Auth {
     ) -> Result<AuthError, AuthError> {
         let account_key = account.map(|a| account_cap(a).key);
         let only_account = refusal.keys.iter().all(|k| Some(k) == account_key.as_ref());
+        self.recent_refusals.note(refusal);
         self.deps.audit(AuditEvent::LoginThrottled, account, ctx, &refusal.keys.join(" ")).await?;
         if let (Some(account), Some(key)) = (account, &account_key)
             && refusal.keys.contains(key)

@@ -38,6 +38,7 @@ pub mod input;
 pub mod jobs;
 pub mod keyring;
 pub mod keys;
+mod memo;
 pub mod new_password;
 pub mod notice;
 pub mod outbox;

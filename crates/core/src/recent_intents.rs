@@ -8,25 +8,14 @@
 //! the database, whose key still merges across replicas. It holds no login, only a keyed hash's
 //! first 128 bits with the window, so nothing here depends on whether an account exists (S2.3).
 
-use std::collections::HashSet;
-use std::sync::{Mutex, PoisonError};
-
-/// Keys per generation: two generations bound the memo to about 2 MiB whatever a flood asks for,
-/// and a full generation becomes the older one, so a key stays known for at least this many
-/// newer ones.
-const GENERATION_SIZE: usize = 32_768;
+use crate::memo::Memo;
 
 /// An intent's identity: its merge window and the first 128 bits of the login's keyed hash.
 pub(crate) type IntentKey = (i64, u128);
 
+/// Bounded to about 2 MiB whatever a flood asks for ([`crate::memo`]).
 #[derive(Debug, Default)]
-pub(crate) struct RecentIntents(Mutex<Generations>);
-
-#[derive(Debug, Default)]
-struct Generations {
-    current: HashSet<IntentKey>,
-    previous: HashSet<IntentKey>,
-}
+pub(crate) struct RecentIntents(Memo<IntentKey, ()>);
 
 impl RecentIntents {
     /// The key of the intent for `login_hash` (hex) in `window`.
@@ -37,18 +26,13 @@ impl RecentIntents {
 
     /// Whether this process has queued the intent already.
     pub(crate) fn seen(&self, key: IntentKey) -> bool {
-        let generations = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        generations.current.contains(&key) || generations.previous.contains(&key)
+        self.0.get(&key).is_some()
     }
 
     /// Notes an intent the database now holds (queued now, or merged there with another
     /// replica's).
     pub(crate) fn remember(&self, key: IntentKey) {
-        let mut generations = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if generations.current.len() >= GENERATION_SIZE {
-            generations.previous = std::mem::take(&mut generations.current);
-        }
-        generations.current.insert(key);
+        self.0.insert(key, ());
     }
 }
 
@@ -66,19 +50,5 @@ mod tests {
         assert!(memo.seen(key));
         assert!(!memo.seen(RecentIntents::key(8, hash).expect("a key")), "the next minute asks again");
         assert_eq!(RecentIntents::key(7, "not hex"), None);
-    }
-
-    #[test]
-    fn the_memo_stays_bounded_and_forgets_the_oldest_generation() {
-        let memo = RecentIntents::default();
-        let total = 2 * GENERATION_SIZE + 10;
-        for n in 0..total {
-            memo.remember((0, n as u128));
-        }
-        let generations = memo.0.lock().expect("lock");
-        assert!(generations.current.len() + generations.previous.len() <= 2 * GENERATION_SIZE);
-        drop(generations);
-        assert!(memo.seen((0, (total - 1) as u128)), "the newest is kept");
-        assert!(!memo.seen((0, 0)), "the oldest is forgotten, and asks the database again");
     }
 }

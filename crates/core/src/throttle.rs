@@ -183,6 +183,37 @@ pub fn settle_success(keys: &[ThrottleKey]) -> (Vec<String>, Vec<String>) {
     (cleared, released)
 }
 
+/// The throttle refusals this process gave lately (issue 12), by key: a hint of the order a
+/// login's work is done in, never its answer. A login takes its place in the hashing queue
+/// before its first read, so that a refusal for overload is answered at once instead of after
+/// a read that waits for the database; a login whose keys were refused lately reads first and
+/// takes a place only if the limits let it through, so that a flood of throttled guesses never
+/// holds places that other people's logins need. A key this process has not seen refused only
+/// holds a place for one read. Keys are kept as a keyed 64-bit hash, so the memo holds no login.
+#[derive(Debug, Default)]
+pub struct RecentRefusals {
+    until: crate::memo::Memo<u64, i64>,
+    hashing: std::hash::RandomState,
+}
+
+impl RecentRefusals {
+    fn id(&self, key: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hashing, key)
+    }
+
+    /// Notes every key of `refusal` as refused until its time.
+    pub fn note(&self, refusal: &Refusal) {
+        for key in &refusal.keys {
+            self.until.insert(self.id(key), refusal.until);
+        }
+    }
+
+    /// Whether one of `keys` was refused here until after `now`.
+    pub fn any_refused(&self, keys: &[ThrottleKey], now: i64) -> bool {
+        keys.iter().any(|key| self.until.get(&self.id(&key.key)).is_some_and(|until| until > now))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +267,17 @@ mod tests {
         assert_eq!(refused.keys, vec!["ip+login:203.0.113.7:maria".to_owned(), "login:maria".to_owned()]);
         assert_eq!(refused.until, 4100, "the hour's cool-down outlasts the 4 s delay");
         assert_eq!(refusal(&keys, |_| None, 500), None, "a key with no count refuses nothing");
+    }
+
+    #[test]
+    fn a_refused_key_is_recalled_until_its_time() {
+        let recent = RecentRefusals::default();
+        let keys = login_keys("maria", "192.0.2.7".parse().expect("ip"));
+        assert!(!recent.any_refused(&keys, 100));
+        recent.note(&Refusal { keys: vec!["ip:192.0.2.7".to_owned()], until: 200 });
+        assert!(recent.any_refused(&keys, 100));
+        assert!(!recent.any_refused(&keys, 200), "over at its time");
+        let elsewhere = login_keys("maria", "198.51.100.1".parse().expect("ip"));
+        assert!(!recent.any_refused(&elsewhere, 100), "another address is not hinted");
     }
 }
