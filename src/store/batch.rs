@@ -4,8 +4,10 @@
 //! wake-up, a parse of the message and a reply: a login's writes as a transaction of eight
 //! statements cost ten round trips (BEGIN and COMMIT included), on the cores the hashing needs
 //! (issue 12). [`SqlStore::run_together`] sends them as one statement of data-modifying `WITH`
-//! parts instead: one round trip, one commit, and atomic as the transaction was. SQLite, in
-//! process, runs them as a transaction.
+//! parts instead: one round trip, one commit, and atomic as the transaction was. SQLite runs
+//! them as one script in a transaction: sqlx runs each call on the connection's own thread,
+//! and each call is two thread switches, which took CPU from the hashing threads (issue 12: a
+//! login's writes were ten calls, now three).
 //!
 //! Statements run together must not depend on each other's effects: PostgreSQL runs the
 //! parts of one statement on one snapshot, and none sees another's rows. They may not touch
@@ -66,13 +68,28 @@ impl Statement {
 /// The statements as one PostgreSQL statement: each a `WITH` part, its placeholders shifted
 /// past those of the parts before it.
 fn together(statements: Vec<Statement>) -> Statement {
+    let (parts, args) = shifted(statements);
+    let parts: Vec<String> = parts.iter().enumerate().map(|(i, sql)| format!("w{i} AS ({sql})")).collect();
+    Statement { sql: format!("WITH {} SELECT 1", parts.join(", ")).into(), args }
+}
+
+/// The statements as one SQLite script, run in one call to SQLite's thread: its `$n` name the
+/// script's values whichever statement they are in.
+fn script(statements: Vec<Statement>) -> Statement {
+    let (parts, args) = shifted(statements);
+    Statement { sql: parts.join("; ").into(), args }
+}
+
+/// Each statement's text with its placeholders shifted past those of the ones before it, and
+/// all their values in order.
+fn shifted(statements: Vec<Statement>) -> (Vec<String>, Vec<Arg>) {
     let mut parts = Vec::with_capacity(statements.len());
     let mut args = Vec::new();
-    for (i, statement) in statements.into_iter().enumerate() {
-        parts.push(format!("w{i} AS ({})", shift_placeholders(&statement.sql, args.len())));
+    for statement in statements {
+        parts.push(shift_placeholders(&statement.sql, args.len()));
         args.extend(statement.args);
     }
-    Statement { sql: format!("WITH {} SELECT 1", parts.join(", ")).into(), args }
+    (parts, args)
 }
 
 /// `sql` with every placeholder `$n` written as `$(n + by)`. Our statements hold no `$` in
@@ -103,11 +120,10 @@ impl SqlStore {
             // One statement is atomic by itself.
             (1, _) => statements.pop(),
             (_, Backend::Postgres) => Some(together(statements)),
+            // In a transaction, so that a statement that fails rolls back the ones before it.
             (_, Backend::Sqlite) => {
                 let mut tx = self.begin_write().await?;
-                for statement in statements {
-                    statement.execute(&mut tx).await?;
-                }
+                script(statements).execute(&mut tx).await?;
                 return tx.commit().await.map_err(backend_error);
             }
         };
@@ -138,5 +154,10 @@ mod tests {
         assert_eq!(one.sql, "WITH w0 AS (INSERT INTO t (a, b) VALUES ($1, $2)), w1 AS (DELETE FROM u WHERE id = $3) SELECT 1");
         assert_eq!(one.args.len(), 3);
         assert!(matches!(one.args[2], Arg::Text(None)));
+        let first = Statement::new("INSERT INTO t (a, b) VALUES ($1, $2)").int(1).text("x");
+        let second = Statement::new("DELETE FROM u WHERE id = $1").text("y");
+        let script = script(vec![first, second]);
+        assert_eq!(script.sql, "INSERT INTO t (a, b) VALUES ($1, $2); DELETE FROM u WHERE id = $3");
+        assert_eq!(script.args.len(), 3);
     }
 }
