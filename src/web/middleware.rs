@@ -127,13 +127,12 @@ impl RequestIds {
         Self(std::sync::Arc::new((prefix, std::hash::RandomState::new(), std::sync::atomic::AtomicU64::new(0))))
     }
 
-    /// What every request goes through first: a request id sent by the client is dropped, so
-    /// the ids in logs and audit rows cannot be chosen from outside, and ours is set.
+    /// What every request goes through first: ours replaces any request id the client sent
+    /// (`insert` drops every earlier value), so the ids in logs and audit rows cannot be chosen
+    /// from outside.
     pub fn assigner(self) -> impl FnMut(Request) -> Request + Clone {
         move |mut request: Request| {
-            let headers = request.headers_mut();
-            headers.remove(REQUEST_ID);
-            headers.insert(REQUEST_ID, self.next_id());
+            request.headers_mut().insert(REQUEST_ID, self.next_id());
             request
         }
     }

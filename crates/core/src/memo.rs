@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 /// Keys per generation: two generations bound a memo whatever a flood brings, and a full
 /// generation becomes the older one, so a key stays known for at least this many newer ones.
-pub(crate) const GENERATION_SIZE: usize = 32_768;
+const GENERATION_SIZE: usize = 32_768;
 
 #[derive(Debug)]
 pub(crate) struct Memo<K, V>(Mutex<Generations<K, V>>);
