@@ -16,10 +16,17 @@ pub fn safe_id(message: &ClaimedMessage) -> String {
 }
 
 /// Writes `dir/name` through a temporary file in the same folder (created when missing), so
-/// that a reader of the folder never sees half a file; an existing file is replaced.
+/// that a reader of the folder never sees half a file; an existing file is replaced. One
+/// blocking task for the three steps: each of tokio's file calls is a hand-off to a thread of
+/// its own, and each hand-off takes a core from the hashing (issue 12).
 pub async fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    tokio::fs::create_dir_all(dir).await?;
-    let partial = dir.join(format!(".{name}.partial"));
-    tokio::fs::write(&partial, bytes).await?;
-    tokio::fs::rename(&partial, dir.join(name)).await
+    let (dir, name, bytes) = (dir.to_owned(), name.to_owned(), bytes.to_owned());
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        let partial = dir.join(format!(".{name}.partial"));
+        std::fs::write(&partial, bytes)?;
+        std::fs::rename(&partial, dir.join(name))
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
