@@ -3,6 +3,7 @@
 use crate::helpers::{Backend, PASSWORD, TestApp, test_config};
 use crate::on_both_backends;
 use doorman_core::audit_chain::ChainReport;
+use doorman_core::clock::Clock;
 use std::process::Command;
 
 on_both_backends!(s10_3_an_edited_or_removed_audit_event_breaks_the_chain);
@@ -53,4 +54,37 @@ async fn s10_3_an_edited_or_removed_audit_event_breaks_the_chain(backend: Backen
     // Removing an event breaks the chain at the next one.
     sqlx::query("DELETE FROM audit_events WHERE id = 3").execute(store.pool()).await.unwrap();
     assert_eq!(app.services.audit.verify_audit_chain().await.unwrap(), ChainReport::Broken { at_id: 4, sealed_before: 2 });
+}
+
+on_both_backends!(s10_3_a_backlog_larger_than_one_batch_is_sealed_event_by_event);
+
+/// The sealer writes each batch of 500 in one statement (issue 12): a backlog of 1,201 events
+/// (three batches, the last of one event) is sealed whole, every event with its own seal, and
+/// the chain verifies across the batches' edges.
+async fn s10_3_a_backlog_larger_than_one_batch_is_sealed_event_by_event(backend: Backend) {
+    let config = test_config(backend).await;
+    let url = config.database_url.clone();
+    let app = TestApp::spawn_with(config).await;
+    let store = doorman::store::SqlStore::connect(&url).await.unwrap();
+    let at = app.clock.unix();
+    for batch in 0..13 {
+        let rows: Vec<String> =
+            (0..100).map(|i| format!("({at}, 'login_failed', NULL, '192.0.2.1', 'test', 'r{batch}-{i}', 'wrong_password')")).collect();
+        let sql = format!(
+            "INSERT INTO audit_events (at, event, account_id, ip, user_agent, request_id, detail) VALUES {}",
+            rows[..if batch == 12 { 1 } else { 100 }].join(", ")
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(store.pool()).await.unwrap();
+    }
+    app.clock.advance(61);
+    assert_eq!(app.services.audit.seal_audit_chain().await.unwrap(), 1_201);
+    let distinct: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT chain_hash) FROM audit_events WHERE chain_hash IS NOT NULL")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(distinct, 1_201, "every event has a seal of its own");
+    assert_eq!(
+        app.services.audit.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact { sealed: 1_201, unsealed: 0, pruned_through: None }
+    );
 }
