@@ -1,10 +1,7 @@
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::{Account, AccountId, Country, EmailAddress, UserType, Username};
-use doorman_core::audit::AuditEvent;
-use doorman_core::factors::FactorKind;
-use doorman_core::sign_in::SignInFacts;
-use doorman_core::store::{AccountStore, FoundForLogin, LoginLookup, NewAccount, StoreError};
+use doorman_core::store::{AccountStore, LoginLookup, NewAccount, StoreError};
 use doorman_core::throttle::EventCount;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -100,52 +97,31 @@ impl AccountStore for SqlStore {
         account_key_prefix: &str,
     ) -> Result<LoginLookup, StoreError> {
         // One row whatever is found: the account (or NULLs) beside each key's counter (or
-        // NULLs), every part an indexed lookup of its own. `c0` is the account's own key. What
-        // the sign-in needs after the password (the lock, the 2-step methods, whether the
-        // account signed in before) comes in the same read: one call fewer per login (issue 12).
+        // NULLs), every part an indexed lookup of its own. `c0` is the account's own key.
         let columns: String = (0..=counter_keys.len())
             .map(|k| format!(", c{k}.key AS key{k}, c{k}.failures AS failures{k}, c{k}.window_start AS window_start{k}, c{k}.last_failure AS last_failure{k}"))
             .collect();
         let joins: String = (1..=counter_keys.len()).map(|k| format!(" LEFT JOIN rate_counters c{k} ON c{k}.key = ${}", k + 2)).collect();
-        let signed_in = counter_keys.len() + 3;
-        let methods = self.backend.pick("group_concat(f.kind, ',')", "string_agg(f.kind, ',')");
         // The account's columns unqualified: no other table here has columns of those names.
         let sql = format!(
             concat!(
                 "SELECT ",
                 account_columns!(),
-                ", password_hash{columns}, ",
-                "(SELECT COUNT(*) FROM account_locks l WHERE l.account_id = a.id) AS locks, ",
-                "(SELECT COUNT(*) FROM (SELECT 1 FROM audit_events e WHERE e.account_id = a.id AND e.event = ${signed_in} LIMIT 1) AS earlier) AS sign_ins, ",
-                "(SELECT {methods} FROM second_factors f WHERE f.account_id = a.id AND f.confirmed_at IS NOT NULL AND f.removed_at IS NULL) AS methods ",
-                "FROM (SELECT 1 AS one) AS base ",
+                ", password_hash{columns} FROM (SELECT 1 AS one) AS base ",
                 "LEFT JOIN accounts a ON a.username_key = $1 OR a.email = $1 LEFT JOIN rate_counters c0 ON c0.key = $2 || a.id{joins}"
             ),
             columns = columns,
-            joins = joins,
-            signed_in = signed_in,
-            methods = methods
+            joins = joins
         );
         // Only numbered placeholders are written into the text; every value is bound.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(login_key).bind(account_key_prefix);
         for key in counter_keys {
             query = query.bind(*key);
         }
-        query = query.bind(AuditEvent::LoginSucceeded.as_str());
         // A username never contains '@', so at most one account matches.
         let Some(row) = query.fetch_optional(&self.pool).await.map_err(backend_error)? else { return Ok(LoginLookup::default()) };
         let found = match row.try_get::<Option<String>, _>("id").map_err(backend_error)? {
-            Some(_) => {
-                let account = account_from_row(&row)?;
-                let hash = row.try_get::<String, _>("password_hash").map_err(backend_error)?;
-                let methods = row.try_get::<Option<String>, _>("methods").map_err(backend_error)?.unwrap_or_default();
-                let facts = SignInFacts {
-                    locked: row.try_get::<i64, _>("locks").map_err(backend_error)? > 0,
-                    signed_in_before: row.try_get::<i64, _>("sign_ins").map_err(backend_error)? > 0,
-                    confirmed_methods: methods.split(',').filter_map(FactorKind::parse).collect(),
-                };
-                Some(FoundForLogin { account, password_hash: hash, facts })
-            }
+            Some(_) => Some((account_from_row(&row)?, row.try_get::<String, _>("password_hash").map_err(backend_error)?)),
             None => None,
         };
         let mut counts = Vec::new();

@@ -2,8 +2,10 @@ use super::batch::Statement;
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
+use doorman_core::audit::AuditEvent;
+use doorman_core::factors::FactorKind;
 use doorman_core::session::{SessionRecord, SessionStage};
-use doorman_core::sign_in::SignInWrites;
+use doorman_core::sign_in::{SignInFacts, SignInWrites};
 use doorman_core::store::{SessionStore, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -72,6 +74,32 @@ impl SessionStore for SqlStore {
     async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend_error)?;
         session_delete(id_hash).execute(&mut conn).await.map(drop)
+    }
+
+    async fn sign_in_facts(&self, account: &AccountId) -> Result<SignInFacts, StoreError> {
+        // One row per confirmed method (one with a NULL kind when there is none), each with
+        // the two counts: three reads' worth in one round trip.
+        let rows = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM account_locks WHERE account_id = $1) AS locks, \
+             (SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE account_id = $1 AND event = $2 LIMIT 1) AS earlier) AS sign_ins, \
+             f.kind AS kind \
+             FROM (SELECT 1 AS one) AS base \
+             LEFT JOIN second_factors f ON f.account_id = $1 AND f.confirmed_at IS NOT NULL AND f.removed_at IS NULL",
+        )
+        .bind(account.as_str())
+        .bind(AuditEvent::LoginSucceeded.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        let mut facts = SignInFacts::default();
+        for row in &rows {
+            facts.locked = row.try_get::<i64, _>("locks").map_err(backend_error)? > 0;
+            facts.signed_in_before = row.try_get::<i64, _>("sign_ins").map_err(backend_error)? > 0;
+            if let Some(kind) = row.try_get::<Option<String>, _>("kind").map_err(backend_error)? {
+                facts.confirmed_methods.extend(FactorKind::parse(&kind));
+            }
+        }
+        Ok(facts)
     }
 
     async fn commit_sign_in(&self, w: &SignInWrites) -> Result<(), StoreError> {

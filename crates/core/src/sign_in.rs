@@ -111,9 +111,8 @@ pub struct SignInWrites {
     pub audits: Vec<AuditRecord>,
 }
 
-/// What a password sign-in decides on once the password is right: whether the account is
-/// locked, the kinds of its confirmed 2-step methods, and whether it has signed in before.
-/// Read with the account ([`crate::store::AccountStore::find_for_login_with_counts`]).
+/// What a password sign-in reads after the password, in one round trip
+/// ([`crate::store::SessionStore::sign_in_facts`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignInFacts {
     pub locked: bool,

@@ -28,23 +28,12 @@ pub struct NewAccount {
     pub now: i64,
 }
 
-/// An account found by what was typed at login (with its password hash and what a sign-in
-/// needs to know of it), and the counts under some of the limits' keys, read together.
+/// An account found by what was typed at login (with its password hash), and the counts
+/// under some of the limits' keys, read together.
 #[derive(Debug, Default)]
 pub struct LoginLookup {
-    pub found: Option<FoundForLogin>,
+    pub found: Option<(Account, String)>,
     pub counts: Vec<(String, EventCount)>,
-}
-
-/// The account a login names, as read before its password is checked.
-#[derive(Debug)]
-pub struct FoundForLogin {
-    pub account: Account,
-    pub password_hash: String,
-    /// Read before the password is checked, and used only once it is right. A lock committed
-    /// while the password is hashed is still enforced: a locked account's sessions are
-    /// refused on every request (`get_unlocked_account`, S7.7).
-    pub facts: crate::sign_in::SignInFacts,
 }
 
 #[async_trait]
@@ -52,10 +41,10 @@ pub trait AccountStore: Send + Sync {
     async fn insert_account(&self, account: NewAccount) -> Result<Account, StoreError>;
     /// By case-folded username or email.
     async fn find_for_login(&self, login_key: &str) -> Result<Option<(Account, String)>, StoreError>;
-    /// [`Self::find_for_login`] with the account's sign-in facts, and in the same read what
-    /// the rate limits hold now for `counter_keys` and for the found account's key
-    /// (`account_key_prefix` and its id); a key with no row is left out. A login looks at its
-    /// limits before it takes a place in the hashing queue (issue 12).
+    /// [`Self::find_for_login`], and in the same read what the rate limits hold now for
+    /// `counter_keys` and for the found account's key (`account_key_prefix` and its id); a key
+    /// with no row is left out. A login looks at its limits before it takes a place in the
+    /// hashing queue (issue 12).
     async fn find_for_login_with_counts(
         &self,
         login_key: &str,
@@ -87,6 +76,10 @@ pub trait SessionStore: Send + Sync {
     async fn replace_session(&self, old_id_hash: &str, new: &SessionRecord) -> Result<(), StoreError>;
     /// Everything a sign-in writes once its proof is checked, in one transaction.
     async fn commit_sign_in(&self, writes: &crate::sign_in::SignInWrites) -> Result<(), StoreError>;
+    /// What a password sign-in decides on once the password is right, in one read: whether
+    /// the account is locked, the kinds of its confirmed 2-step methods, and whether it has
+    /// signed in before.
+    async fn sign_in_facts(&self, account: &AccountId) -> Result<crate::sign_in::SignInFacts, StoreError>;
 }
 
 #[async_trait]
