@@ -2,7 +2,6 @@ use super::batch::Statement;
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
-use doorman_core::audit::AuditEvent;
 use doorman_core::factors::FactorKind;
 use doorman_core::session::{SessionRecord, SessionStage};
 use doorman_core::sign_in::{SignInFacts, SignInWrites};
@@ -79,15 +78,16 @@ impl SessionStore for SqlStore {
     async fn sign_in_facts(&self, account: &AccountId) -> Result<SignInFacts, StoreError> {
         // One row per confirmed method (one with a NULL kind when there is none), each with
         // the two counts: three reads' worth in one round trip.
+        // The event is written as a literal, so that both databases use the partial index
+        // `audit_events_sign_in_idx` (one probe, however many events the account has).
         let rows = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM account_locks WHERE account_id = $1) AS locks, \
-             (SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE account_id = $1 AND event = $2 LIMIT 1) AS earlier) AS sign_ins, \
+             (SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE account_id = $1 AND event = 'login_succeeded' LIMIT 1) AS earlier) AS sign_ins, \
              f.kind AS kind \
              FROM (SELECT 1 AS one) AS base \
              LEFT JOIN second_factors f ON f.account_id = $1 AND f.confirmed_at IS NOT NULL AND f.removed_at IS NULL",
         )
         .bind(account.as_str())
-        .bind(AuditEvent::LoginSucceeded.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(backend_error)?;
@@ -157,5 +157,19 @@ impl SessionStore for SqlStore {
 
     async fn replace_session(&self, old_id_hash: &str, new: &SessionRecord) -> Result<(), StoreError> {
         self.run_together(vec![session_delete(old_id_hash), session_insert(new)]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use doorman_core::audit::AuditEvent;
+
+    /// `sign_in_facts` and the partial index `audit_events_sign_in_idx` name the event as a
+    /// literal: it must stay the name the audit log writes.
+    #[test]
+    fn the_sign_in_probe_names_the_event_the_audit_log_writes() {
+        assert_eq!(AuditEvent::LoginSucceeded.as_str(), "login_succeeded");
+        let migration = include_str!("../../migrations/common/20261130000070_first_sign_in_index.sql");
+        assert!(migration.contains("WHERE event = 'login_succeeded'"));
     }
 }
