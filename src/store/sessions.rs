@@ -77,9 +77,9 @@ impl SessionStore for SqlStore {
 
     async fn sign_in_facts(&self, account: &AccountId) -> Result<SignInFacts, StoreError> {
         // One row per confirmed method (one with a NULL kind when there is none), each with
-        // the two counts: three reads' worth in one round trip.
-        // The event is written as a literal, so that both databases use the partial index
-        // `audit_events_sign_in_idx` (one probe, however many events the account has).
+        // the two counts: three reads' worth in one round trip. The event is written as a
+        // literal, so that both databases use the partial index `audit_events_sign_in_idx`
+        // (one probe, however many events the account has).
         let rows = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM account_locks WHERE account_id = $1) AS locks, \
              (SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE account_id = $1 AND event = 'login_succeeded' LIMIT 1) AS earlier) AS sign_ins, \

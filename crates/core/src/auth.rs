@@ -224,9 +224,8 @@ impl Auth {
             }
         };
         // The lock, the 2-step methods and "has it signed in before", in one read, only once
-        // the password is right: the last walks the account's audit events, which refused
-        // guesses add to, so a guess must not make every attempt pay for that walk (issue 12,
-        // tenth pass: reading it with the account saved no CPU measurable here either).
+        // the password is right: a guess pays for no read it does not need (read with the
+        // account instead, it saved no CPU this machine could measure: issue 12, tenth pass).
         let facts = self.store.sign_in_facts(&account.id).await?;
         if facts.locked {
             self.deps.settle(&keys).await?;
