@@ -1,4 +1,4 @@
-use super::batch::Statement;
+use super::batch::{Statement, value_rows};
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
@@ -21,13 +21,10 @@ pub(super) fn audit_insert(records: &[AuditRecord]) -> Option<Statement> {
     if records.is_empty() {
         return None;
     }
-    let rows: Vec<String> = (0..records.len())
-        .map(|i| {
-            let p = 7 * i;
-            format!("(${}, ${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7)
-        })
-        .collect();
-    let sql = format!("INSERT INTO audit_events (at, event, account_id, ip, user_agent, request_id, detail) VALUES {}", rows.join(", "));
+    let sql = format!(
+        "INSERT INTO audit_events (at, event, account_id, ip, user_agent, request_id, detail) VALUES {}",
+        value_rows(records.len(), 7)
+    );
     let mut statement = Statement::new(sql);
     for r in records {
         statement = statement
@@ -83,15 +80,13 @@ impl AuditStore for SqlStore {
         if seals.is_empty() {
             return Ok(());
         }
-        let rows: Vec<String> = (0..seals.len()).map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2)).collect();
         let sql = format!(
             "UPDATE audit_events SET chain_hash = s.column2 FROM (VALUES {}) AS s \
              WHERE audit_events.id = s.column1 AND audit_events.chain_hash IS NULL",
-            rows.join(", ")
+            value_rows(seals.len(), 2)
         );
         let statement = seals.iter().fold(Statement::new(sql), |s, (id, hash)| s.int(*id).text(hash.as_str()));
-        let mut conn = self.pool.acquire().await.map_err(backend_error)?;
-        statement.execute(&mut conn).await.map(drop)
+        self.run_together(vec![statement]).await
     }
 
     async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError> {

@@ -65,6 +65,18 @@ impl Statement {
     }
 }
 
+/// `rows` rows of `width` numbered placeholders each, for a `VALUES` list:
+/// `($1, $2), ($3, $4)` for two rows of two.
+pub(crate) fn value_rows(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let values: Vec<String> = (1..=width).map(|column| format!("${}", row * width + column)).collect();
+            format!("({})", values.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The statements as one PostgreSQL statement: each a `WITH` part, its placeholders shifted
 /// past those of the parts before it.
 fn together(statements: Vec<Statement>) -> Statement {
@@ -144,6 +156,12 @@ mod tests {
         assert_eq!(shift_placeholders("SELECT $1, $2 WHERE a IN ($10)", 3), "SELECT $4, $5 WHERE a IN ($13)");
         assert_eq!(shift_placeholders("no placeholders", 3), "no placeholders");
         assert_eq!(shift_placeholders("a $ alone, $", 2), "a $ alone, $");
+    }
+
+    #[test]
+    fn value_rows_number_their_placeholders_row_by_row() {
+        assert_eq!(value_rows(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(value_rows(1, 3), "($1, $2, $3)");
     }
 
     #[test]
