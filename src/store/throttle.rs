@@ -7,14 +7,6 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
-fn count_from_row(row: &AnyRow) -> Result<EventCount, StoreError> {
-    Ok(EventCount {
-        failures: row.try_get("failures").map_err(backend_error)?,
-        window_start: row.try_get("window_start").map_err(backend_error)?,
-        last_failure: row.try_get("last_failure").map_err(backend_error)?,
-    })
-}
-
 /// One more attempt under a key, starting a new window where the old one is over. `$3` is
 /// the oldest window start still inside the key's window. A macro for `concat!`.
 macro_rules! count_one {
@@ -41,59 +33,63 @@ fn lock_order(keys: &[ThrottleKey]) -> Vec<&ThrottleKey> {
     sorted
 }
 
-/// Count, then compare, inside the caller's transaction (S3.7, S3.8): refuses when one of
-/// `keys` is over its limit (counting nothing), else counts one attempt under every key. The
-/// keys' rows stay locked until the transaction ends, so guesses on any number of replicas are
-/// admitted one after another. Two statements whatever the number of keys (a login names six).
+/// Count, then compare, inside the caller's transaction (S3.7, S3.8): counts one attempt under
+/// every key, and refuses when one of `keys` was over its limit before (the caller then rolls
+/// the count back). One statement whatever the number of keys (a login names five): it
+/// creates the rows that are missing and counts under the others, each key starting a new
+/// window where its own is over, and returns what each row held before the attempt. The rows
+/// stay locked until the transaction ends, so guesses on any number of replicas are admitted
+/// one after another, the later ones seeing the earlier ones' counts; PostgreSQL locks them in
+/// the order of the list, the key order every claim and settle uses, and SQLite's first write
+/// takes its one write lock.
 pub(super) async fn claim_in(conn: &mut AnyConnection, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
     let sorted = lock_order(keys);
     if sorted.is_empty() {
         return Ok(None);
     }
-    // One statement creates the rows that are missing, locks the others (the no-op update
-    // takes the row lock on PostgreSQL, in the order of the list; the first write takes
-    // SQLite's write lock), and returns the counts. An insert-if-missing, then a select,
-    // failed when a success cleared the row in between: found under a burst of logins.
-    let lock = format!(
-        "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES {} \
-         ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING key, failures, window_start, last_failure",
-        (2..sorted.len() + 2).map(|i| format!("(${i}, 0, $1, 0)")).collect::<Vec<_>>().join(", ")
-    );
-    // Only numbered placeholders are written into the text; every value is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(lock)).bind(now);
-    for key in &sorted {
-        query = query.bind(&key.key);
-    }
-    let rows = query.fetch_all(&mut *conn).await.map_err(backend_error)?;
-    let counts = counts_by_key(&rows)?;
-    if let Some(refusal) = refusal(sorted.iter().copied(), |key| counts.get(key).copied(), now) {
-        return Ok(Some(refusal));
-    }
-    // Every row is ours now: one update counts the attempt under each, each key starting a
-    // new window where its own is over (`$2k+1` is the key, `$2k+2` its oldest window start
-    // still inside the window).
+    // `$1` is now; `$2k+2` the k-th key, `$2k+3` its oldest window start still inside its window.
+    // Counting in the same write that locks the row, instead of locking with a no-op update
+    // and counting in a second one, halves the row versions a login writes (issue 12,
+    // eleventh pass); `previous_failure` keeps the time the limits' delays run from.
     let n = sorted.len();
     let window_over = format!(
-        "window_start <= CASE key {} END",
+        "rate_counters.window_start <= CASE rate_counters.key {} END",
         (0..n).map(|k| format!("WHEN ${} THEN ${}", 2 * k + 2, 2 * k + 3)).collect::<Vec<_>>().join(" ")
     );
     let count = format!(
-        "UPDATE rate_counters SET failures = CASE WHEN {window_over} THEN 1 ELSE failures + 1 END, \
-         window_start = CASE WHEN {window_over} THEN $1 ELSE window_start END, last_failure = $1 \
-         WHERE key IN ({})",
-        (0..n).map(|k| format!("${}", 2 * k + 2)).collect::<Vec<_>>().join(", ")
+        "INSERT INTO rate_counters (key, failures, window_start, last_failure, previous_failure) VALUES {} \
+         ON CONFLICT (key) DO UPDATE SET \
+           failures = CASE WHEN {window_over} THEN 1 ELSE rate_counters.failures + 1 END, \
+           window_start = CASE WHEN {window_over} THEN $1 ELSE rate_counters.window_start END, \
+           previous_failure = rate_counters.last_failure, \
+           last_failure = $1 \
+         RETURNING key, failures, window_start, previous_failure",
+        (0..n).map(|k| format!("(${}, 1, $1, $1, 0)", 2 * k + 2)).collect::<Vec<_>>().join(", ")
     );
+    // Only numbered placeholders are written into the text; every value is bound.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(count)).bind(now);
     for key in &sorted {
         query = query.bind(&key.key).bind(now - key.window());
     }
-    query.execute(&mut *conn).await.map_err(backend_error)?;
-    Ok(None)
+    let rows = query.fetch_all(&mut *conn).await.map_err(backend_error)?;
+    let before = counts_before(&rows)?;
+    Ok(refusal(sorted.iter().copied(), |key| before.get(key).copied(), now))
 }
 
-/// The rows' counts by key.
-fn counts_by_key(rows: &[AnyRow]) -> Result<HashMap<String, EventCount>, StoreError> {
-    rows.iter().map(|row| Ok((row.try_get::<String, _>("key").map_err(backend_error)?, count_from_row(row)?))).collect()
+/// What each counted row held before the attempt: one failure fewer, the same window (a window
+/// that started over, or a new row, holds no failure before, which refuses nothing whatever
+/// its window), and the failure before this one.
+fn counts_before(rows: &[AnyRow]) -> Result<HashMap<String, EventCount>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            let count = EventCount {
+                failures: row.try_get::<i64, _>("failures").map_err(backend_error)? - 1,
+                window_start: row.try_get("window_start").map_err(backend_error)?,
+                last_failure: row.try_get("previous_failure").map_err(backend_error)?,
+            };
+            Ok((row.try_get::<String, _>("key").map_err(backend_error)?, count))
+        })
+        .collect()
 }
 
 /// A success's keys in one statement (a login settles six). A cleared row is set to what a
@@ -112,13 +108,16 @@ pub(super) fn settle_statement(backend: Backend, cleared: &[String], released: &
     // database created with a language's collation (en_US.UTF-8 puts "ip:" before "ip+login:")
     // would otherwise lock the same rows in another order.
     let lock_order = backend.pick("", " ORDER BY key COLLATE \"C\" FOR UPDATE");
+    // The keys are named in the outer condition too: with them only in the subquery, PostgreSQL
+    // planned a hash join over the whole table while it was small or not yet analysed (a fresh
+    // server under the load benchmark read thousands of rows per login; issue 12, eleventh pass).
+    let keys = placeholders(1, cleared.len() + released.len());
     let statement = format!(
         "UPDATE rate_counters SET \
            failures = CASE WHEN key IN ({cleared_list}) OR failures <= 0 THEN 0 ELSE failures - 1 END, \
            window_start = CASE WHEN key IN ({cleared_list}) THEN 0 ELSE window_start END, \
            last_failure = CASE WHEN key IN ({cleared_list}) THEN 0 ELSE last_failure END \
-         WHERE key IN (SELECT key FROM rate_counters WHERE key IN ({}){lock_order})",
-        placeholders(1, cleared.len() + released.len())
+         WHERE key IN ({keys}) AND key IN (SELECT key FROM rate_counters WHERE key IN ({keys}){lock_order})"
     );
     Some(cleared.iter().chain(released).fold(Statement::new(statement), |s, key| s.text(key)))
 }
