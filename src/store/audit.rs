@@ -8,10 +8,14 @@ use doorman_core::store::{AuditStore, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-/// The columns [`chained_from_row`] reads, for `concat!` (queries stay `&'static str`).
-macro_rules! chained_columns {
+/// The columns [`chained_from_row`] reads, each event with its seal if it has one, for
+/// `concat!` (queries stay `&'static str`). The seal is a subquery, one probe of its key per
+/// event, rather than a join: PostgreSQL may plan a join as a merge from the seals' first row,
+/// and does not carry `e.id > $1` over to the seals' side.
+macro_rules! chained_events {
     () => {
-        "id, at, event, account_id, ip, user_agent, request_id, detail, chain_hash"
+        "SELECT e.id, e.at, e.event, e.account_id, e.ip, e.user_agent, e.request_id, e.detail, \
+         (SELECT s.chain_hash FROM audit_seals s WHERE s.event_id = e.id) AS chain_hash FROM audit_events e"
     };
 }
 
@@ -56,7 +60,8 @@ impl AuditStore for SqlStore {
     }
 
     async fn last_sealed_audit(&self) -> Result<Option<(i64, String)>, StoreError> {
-        let row = sqlx::query("SELECT id, chain_hash FROM audit_events WHERE chain_hash IS NOT NULL ORDER BY id DESC LIMIT 1")
+        // One probe at the end of the seals' key: seals are written in event order.
+        let row = sqlx::query("SELECT event_id AS id, chain_hash FROM audit_seals ORDER BY event_id DESC LIMIT 1")
             .fetch_optional(&self.pool)
             .await
             .map_err(backend_error)?;
@@ -64,11 +69,8 @@ impl AuditStore for SqlStore {
     }
 
     async fn unsealed_audit(&self, after_id: i64, before: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError> {
-        let sql = concat!(
-            "SELECT ",
-            chained_columns!(),
-            " FROM audit_events WHERE chain_hash IS NULL AND id > $1 AND at < $2 ORDER BY id LIMIT $3"
-        );
+        // The events after the newest seal are the unsealed ones: the sealer seals in id order.
+        let sql = concat!(chained_events!(), " WHERE e.id > $1 AND e.at < $2 ORDER BY e.id LIMIT $3");
         let rows = sqlx::query(sql).bind(after_id).bind(before).bind(limit).fetch_all(&self.pool).await.map_err(backend_error)?;
         rows.iter().map(chained_from_row).collect()
     }
@@ -76,13 +78,14 @@ impl AuditStore for SqlStore {
     async fn seal_audit(&self, seals: &[(i64, String)]) -> Result<(), StoreError> {
         // A batch in one statement: one call to SQLite's thread (or one round trip) and one
         // commit, instead of one per event (issue 12: each call wakes a thread that takes a
-        // core from the hashing). `VALUES` names its columns column1, column2 on both databases.
+        // core from the hashing). Rows of their own, not an update of the events' rows (issue
+        // 12, twelfth pass: see the migration `audit_seals`). A seal already there is kept: a
+        // second replica sealing at once writes the same values.
         if seals.is_empty() {
             return Ok(());
         }
         let sql = format!(
-            "UPDATE audit_events SET chain_hash = s.column2 FROM (VALUES {}) AS s \
-             WHERE audit_events.id = s.column1 AND audit_events.chain_hash IS NULL",
+            "INSERT INTO audit_seals (event_id, chain_hash) VALUES {} ON CONFLICT (event_id) DO NOTHING",
             value_rows(seals.len(), 2)
         );
         let statement = seals.iter().fold(Statement::new(sql), |s, (id, hash)| s.int(*id).text(hash.as_str()));
@@ -90,18 +93,9 @@ impl AuditStore for SqlStore {
     }
 
     async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError> {
-        let sql = concat!("SELECT ", chained_columns!(), " FROM audit_events WHERE id > $1 ORDER BY id LIMIT $2");
+        let sql = concat!(chained_events!(), " WHERE e.id > $1 ORDER BY e.id LIMIT $2");
         let rows = sqlx::query(sql).bind(after_id).bind(limit).fetch_all(&self.pool).await.map_err(backend_error)?;
         rows.iter().map(chained_from_row).collect()
-    }
-
-    async fn count_unsealed_audit(&self) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE chain_hash IS NULL")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        let n: i64 = row.try_get("n").map_err(backend_error)?;
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn first_audit_id(&self) -> Result<Option<i64>, StoreError> {
@@ -120,7 +114,7 @@ impl AuditStore for SqlStore {
     }
 
     async fn audit_event(&self, id: i64) -> Result<Option<ChainedEvent>, StoreError> {
-        let sql = concat!("SELECT ", chained_columns!(), " FROM audit_events WHERE id = $1");
+        let sql = concat!(chained_events!(), " WHERE e.id = $1");
         let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await.map_err(backend_error)?;
         row.as_ref().map(chained_from_row).transpose()
     }
@@ -161,12 +155,24 @@ impl AuditStore for SqlStore {
     }
 
     async fn delete_audit_through(&self, through: i64, limit: i64) -> Result<u64, StoreError> {
+        // The events and their seals together, the same number of the oldest of each: every
+        // event up to `through` is sealed, so each batch takes the same ids from both.
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE id <= $1 ORDER BY id LIMIT $2)")
             .bind(through)
             .bind(limit)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(backend_error)?;
+        sqlx::query(
+            "DELETE FROM audit_seals WHERE event_id IN (SELECT event_id FROM audit_seals WHERE event_id <= $1 ORDER BY event_id LIMIT $2)",
+        )
+        .bind(through)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        tx.commit().await.map_err(backend_error)?;
         Ok(done.rows_affected())
     }
 

@@ -43,3 +43,74 @@ async fn every_migration_applies_and_is_recorded_with_its_checksum(backend: Back
     assert_eq!(left, 0, "deleting the account deletes its devices");
     store.pool().close().await;
 }
+
+on_both_backends!(a_chain_sealed_before_seals_had_a_table_of_their_own_still_verifies);
+
+/// 20261130000090 moves each audit event's seal from a column of the event (`chain_hash`) to a
+/// row of `audit_seals` (issue 12, twelfth pass). A database sealed before it (two events
+/// sealed, the newest not yet) verifies after it (S10.3), and the sealer goes on from the
+/// newest seal it moved.
+async fn a_chain_sealed_before_seals_had_a_table_of_their_own_still_verifies(backend: Backend) {
+    use doorman_core::audit::{AuditEvent, AuditRecord, ChainedEvent};
+    use doorman_core::audit_chain::{ChainReport, GENESIS, seal};
+    use doorman_core::keyring::Keyring;
+    use doorman_core::keys::ServerKey;
+
+    let config = crate::helpers::test_config(backend).await;
+    let store = SqlStore::connect(&config.database_url).await.unwrap();
+    let before: Vec<_> = migrations(store.backend()).unwrap().into_iter().filter(|m| m.version < 20261130000090).collect();
+    sqlx::migrate::Migrator::with_migrations(before).run(store.pool()).await.unwrap();
+
+    let secret = "a test key of more than thirty-two bytes, for the seals";
+    std::fs::write(&config.secret_key_file, secret).unwrap();
+    let keys = Keyring::single(ServerKey::new(secret.as_bytes().to_vec()).unwrap());
+    let at = time::OffsetDateTime::now_utc().unix_timestamp() - 3600;
+    let mut previous = GENESIS.to_owned();
+    for id in 1..=3_i64 {
+        let record = AuditRecord {
+            at,
+            event: AuditEvent::LoginFailed,
+            account_id: None,
+            ip: "192.0.2.1".into(),
+            user_agent: "test".into(),
+            request_id: format!("r{id}"),
+            detail: "wrong_password".into(),
+        };
+        sqlx::query("INSERT INTO audit_events (id, at, event, account_id, ip, user_agent, request_id, detail) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7)")
+            .bind(id)
+            .bind(at)
+            .bind(record.event.as_str())
+            .bind(&record.ip)
+            .bind(&record.user_agent)
+            .bind(&record.request_id)
+            .bind(&record.detail)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        if id < 3 {
+            previous = seal(&keys, &previous, &ChainedEvent { id, record, chain_hash: None });
+            sqlx::query("UPDATE audit_events SET chain_hash = $1 WHERE id = $2")
+                .bind(&previous)
+                .bind(id)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+    }
+    if backend == Backend::Postgres {
+        // Explicit ids leave the sequence behind: the app's next event must come after them.
+        sqlx::query("SELECT setval('audit_events_id_seq', 3)").execute(store.pool()).await.unwrap();
+    }
+    store.pool().close().await;
+
+    let app = crate::helpers::TestApp::spawn_with(config).await;
+    assert_eq!(
+        app.services.audit.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact { sealed: 2, unsealed: 1, pruned_through: None }
+    );
+    assert_eq!(app.services.audit.seal_audit_chain().await.unwrap(), 1, "the sealer goes on from the newest moved seal");
+    assert_eq!(
+        app.services.audit.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact { sealed: 3, unsealed: 0, pruned_through: None }
+    );
+}

@@ -27,7 +27,8 @@ crate::storage_trait! {
 
 /// Events younger than this are left for the next round.
 pub const SEAL_AFTER_SECONDS: i64 = 60;
-const GENESIS: &str = "doorman-audit-chain";
+/// What the first event's seal follows.
+pub const GENESIS: &str = "doorman-audit-chain";
 
 /// The seal of one event, given the previous seal.
 pub fn seal(keys: &Keyring, previous: &str, event: &ChainedEvent) -> String {
@@ -138,7 +139,7 @@ impl Audit {
             }
             None => (GENESIS.to_owned(), 0),
         };
-        let mut sealed = 0u64;
+        let (mut sealed, mut unsealed) = (0u64, 0u64);
         let mut unsealed_seen: Option<i64> = None;
         loop {
             let batch = self.store.audit_events_after(after, 1000).await?;
@@ -158,11 +159,11 @@ impl Audit {
                     }
                     None => {
                         unsealed_seen.get_or_insert(event.id);
+                        unsealed += 1;
                     }
                 }
             }
         }
-        let unsealed = self.store.count_unsealed_audit().await?;
         Ok(ChainReport::Intact { sealed, unsealed, pruned_through: checkpoint.map(|c| c.event_id) })
     }
 

@@ -112,7 +112,6 @@ pub trait AuditStore: Send + Sync {
     async fn seal_audit(&self, seals: &[(i64, String)]) -> Result<(), StoreError>;
     /// Every event after `after_id`, sealed or not, in id order.
     async fn audit_events_after(&self, after_id: i64, limit: i64) -> Result<Vec<ChainedEvent>, StoreError>;
-    async fn count_unsealed_audit(&self) -> Result<u64, StoreError>;
     /// The smallest event id left, if any.
     async fn first_audit_id(&self) -> Result<Option<i64>, StoreError>;
     /// The id of the newest event (by time) before `at`.
@@ -122,7 +121,8 @@ pub trait AuditStore: Send + Sync {
     async fn insert_audit_checkpoint(&self, checkpoint: &crate::audit::AuditCheckpoint) -> Result<(), StoreError>;
     /// The newest checkpoint of an event before `first_event` (or the newest of all when `None`).
     async fn audit_checkpoint_before(&self, first_event: Option<i64>) -> Result<Option<crate::audit::AuditCheckpoint>, StoreError>;
-    /// Deletes up to `limit` events with ids up to `through`, oldest first; returns how many.
+    /// Deletes up to `limit` events with ids up to `through`, oldest first, with their seals;
+    /// returns how many events.
     async fn delete_audit_through(&self, through: i64, limit: i64) -> Result<u64, StoreError>;
     async fn delete_audit_checkpoints_before(&self, event_id: i64) -> Result<u64, StoreError>;
 }
