@@ -68,7 +68,10 @@ async fn services_with(config: &Config, clock: Arc<dyn Clock>, sms_available: bo
     // The operator's secret is the root of the keyring: it wraps the rotated keys and is
     // itself the original key (issue 13).
     let keys = Keyring::new(load_server_key(config)?, clock.clone());
-    let store = SqlStore::connect(&config.database_url).await.context("connecting to the database")?.with_sealing_key(keys.clone());
+    let store = SqlStore::connect_with_pool(&config.database_url, config.database_pool)
+        .await
+        .context("connecting to the database")?
+        .with_sealing_key(keys.clone());
     store.migrate().await.context("applying database migrations")?;
     let storage: Arc<dyn Storage> = Arc::new(store.clone());
     let deps = Deps {

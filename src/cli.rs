@@ -390,7 +390,7 @@ async fn add_user(config: &Config, username: &str, email: &str, user_type: &str,
 
 /// Reads the outbox only: needs no server key, and works while `doorman serve` runs.
 async fn mail_status(config: &Config, limit: i64) -> anyhow::Result<()> {
-    let store = SqlStore::connect(&config.database_url).await.context("connecting to the database")?;
+    let store = SqlStore::connect_with_pool(&config.database_url, config.database_pool).await.context("connecting to the database")?;
     store.migrate().await.context("applying database migrations")?;
     let summary = store.outbox_summary(limit.max(0)).await?;
     // The backlog: how many wait, for how long, and how many have failed once already (the

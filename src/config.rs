@@ -59,6 +59,10 @@ pub struct Config {
     /// Password checks that may wait for a hashing thread (one thread per CPU) before more
     /// are refused at once with 503 `overloaded`. Unset: 4 per CPU.
     pub hash_queue: Option<usize>,
+    /// Database connections this process keeps open at most (2 to 1000). Unset: 8 on SQLite,
+    /// 16 on PostgreSQL. Every replica keeps its own, and on PostgreSQL their sum must stay
+    /// under the server's `max_connections` (100 by default).
+    pub database_pool: Option<u32>,
     /// How long a password-reset link and code stay valid, in minutes (1 to 60).
     pub reset_token_ttl_minutes: i64,
     /// The From of every email, e.g. `doorman <no-reply@example.com>`.
@@ -130,6 +134,7 @@ impl Default for Config {
             header_read_timeout_seconds: 10,
             max_connections_per_address: 64,
             hash_queue: None,
+            database_pool: None,
             reset_token_ttl_minutes: 30,
             mail_from: "doorman <no-reply@localhost>".into(),
             mail_worker: true,
@@ -227,6 +232,9 @@ impl Config {
         if !(1..=300).contains(&self.header_read_timeout_seconds) {
             return Err(ConfigError::Invalid("header_read_timeout_seconds must be between 1 and 300".into()));
         }
+        if self.database_pool.is_some_and(|n| !(2..=1000).contains(&n)) {
+            return Err(ConfigError::Invalid("database_pool must be between 2 and 1000 connections".into()));
+        }
         if !(1..=3600).contains(&self.keyring_reload_seconds) {
             return Err(ConfigError::Invalid("keyring_reload_seconds must be between 1 and 3600".into()));
         }
@@ -272,7 +280,7 @@ impl Config {
     /// The settings as `doorman config check` prints them, secrets hidden.
     pub fn describe(&self) -> String {
         format!(
-            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\ntwo_step_reset_wait_minutes = {}\nsupport_change_delay_minutes = {}\nproof_of_work_bits = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\nretain_finished_days = {}\nretain_audit_days = {}\nretain_cases_days = {}\nkeyring_reload_seconds = {}\n{}{}",
+            "listen = {}\ndatabase_url = {}\nbase_url = {}\nmail_dir = {}\nsmtp_url = {}\nsecret_key = {}\nsecret_key_file = {}\nsession_idle_timeout_minutes = {}\nsession_absolute_timeout_hours = {}\nreset_token_ttl_minutes = {}\nmail_from = {}\nmail_worker = {}\nemail_codes_enabled = {}\nstep_up_window_minutes = {}\ntwo_step_reset_wait_minutes = {}\nsupport_change_delay_minutes = {}\nproof_of_work_bits = {}\npassword_min_length = {}\nproduct_name = {}\nclient_ip_header = {}\ncountry_header = {}\nmax_body_bytes = {}\nheader_read_timeout_seconds = {}\nmax_connections_per_address = {}\nhash_queue = {}\ndatabase_pool = {}\nretain_finished_days = {}\nretain_audit_days = {}\nretain_cases_days = {}\nkeyring_reload_seconds = {}\n{}{}",
             self.listen,
             redacted_text(&self.database_url),
             self.base_url,
@@ -300,6 +308,14 @@ impl Config {
             self.hash_queue.map_or_else(
                 || format!("{} (4 per CPU)", 4 * std::thread::available_parallelism().map_or(2, |n| n.get())),
                 |q| q.to_string()
+            ),
+            self.database_pool.map_or_else(
+                || format!(
+                    "{} (the default for {})",
+                    crate::store::default_pool_size(&self.database_url),
+                    self.database_url.split(':').next().unwrap_or("")
+                ),
+                |n| n.to_string()
             ),
             self.retain_finished_days,
             self.retain_audit_days,

@@ -126,6 +126,12 @@ mod pool_health {
 impl SqlStore {
     /// Connects, creating the SQLite file's folder when needed.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_pool(url, None).await
+    }
+
+    /// [`SqlStore::connect`] with at most `pool` connections (`DOORMAN_DATABASE_POOL`), or
+    /// [`default_pool_size`] when `None`.
+    pub async fn connect_with_pool(url: &str, pool: Option<u32>) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         sqlite_waits::register();
         let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
@@ -136,7 +142,7 @@ impl SqlStore {
             std::fs::create_dir_all(&parent).map_err(|e| StoreError::Backend(Box::new(e)))?;
         }
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .max_connections(pool.unwrap_or_else(|| default_pool_size(url)))
             // While the database is down, a request waits this long for a connection, then
             // answers 503 `unavailable` (issue 13): long enough for a burst, short enough that
             // clients and balancers see the outage instead of a hang.
@@ -227,6 +233,12 @@ impl SqlStore {
         let migrator = migrations::migrator(self.backend).map_err(|e| StoreError::Backend(Box::new(e)))?;
         migrator.run(&self.pool).await.map_err(|e| StoreError::Backend(Box::new(e)))
     }
+}
+
+/// Connections a process keeps at most when `DOORMAN_DATABASE_POOL` is unset: 8 on SQLite
+/// (one writer at a time; more connections only take turns), 16 on PostgreSQL.
+pub fn default_pool_size(url: &str) -> u32 {
+    if url.starts_with("sqlite:") { 8 } else { 16 }
 }
 
 fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {

@@ -476,3 +476,48 @@ async fn key_rotation_under_load_signs_nobody_out() {
     })
     .await;
 }
+
+/// `DOORMAN_DATABASE_POOL`: a replica keeps at most that many connections to PostgreSQL, so
+/// that several replicas fit under the server's `max_connections`; a burst of 40 concurrent
+/// reset requests (each one a write) is answered in full through 2 connections. Out of range,
+/// the setting is refused with a message that names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_keeps_no_more_database_connections_than_its_pool() {
+    use sqlx::Connection;
+    let mut config = test_config(Backend::Postgres).await;
+    config.database_pool = Some(2);
+    let url = config.database_url.clone();
+    let app = TestApp::spawn_with(config).await;
+    let client = reqwest::Client::new();
+    let burst = (0..40).map(|i| {
+        client
+            .post(app.url("/api/v1/password/forgot"))
+            .header("X-Real-IP", format!("198.51.100.{i}"))
+            .json(&json!({ "login": format!("person{i}@example.com") }))
+            .send()
+    });
+    for answer in futures::future::join_all(burst).await {
+        assert_eq!(answer.unwrap().status(), 202);
+    }
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let open: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!((1..=2).contains(&open), "{open} connections open for a pool of 2");
+
+    let check = |pool: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(["config", "check"])
+            .env("DOORMAN_DATABASE_POOL", pool)
+            .current_dir(temp_dir())
+            .output()
+            .unwrap();
+        (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr))
+    };
+    let (ok, text) = check("40");
+    assert!(ok && text.contains("database_pool = 40"), "{text}");
+    let (ok, text) = check("1");
+    assert!(!ok && text.contains("database_pool must be between 2 and 1000 connections"), "{text}");
+}
