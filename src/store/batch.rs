@@ -52,6 +52,18 @@ impl Statement {
         self
     }
 
+    /// The text, for tests of what other modules write.
+    #[cfg(test)]
+    pub(crate) fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    /// The text values in order (an integer as `None`), for tests of what other modules write.
+    #[cfg(test)]
+    pub(crate) fn texts(&self) -> Vec<Option<&str>> {
+        self.args.iter().map(|arg| if let Arg::Text(Some(v)) = arg { Some(v.as_str()) } else { None }).collect()
+    }
+
     pub(crate) async fn execute(self, conn: &mut AnyConnection) -> Result<u64, StoreError> {
         // Only numbered placeholders are ever written into the text; every value is bound.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql.into_owned()));

@@ -105,7 +105,7 @@ impl SessionStore for SqlStore {
     async fn commit_sign_in(&self, w: &SignInWrites) -> Result<(), StoreError> {
         // One round trip on PostgreSQL (issue 12): every part writes rows of its own.
         let mut writes: Vec<Statement> = Vec::with_capacity(8);
-        writes.extend(super::throttle::settle_statement(self.backend, &w.cleared, &w.released));
+        writes.extend(super::throttle::settle_statement(&w.cleared, &w.released));
         writes.extend(w.session.as_ref().map(session_insert));
         writes.extend(w.end_session.as_deref().map(session_delete));
         writes.extend(w.retire_device.as_deref().map(super::devices::device_delete));

@@ -1,5 +1,5 @@
 use super::batch::Statement;
-use super::{Backend, SqlStore, backend_error};
+use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::store::{StoreError, ThrottleStore};
 use doorman_core::throttle::{EventCount, Refusal, ThrottleKey, refusal};
@@ -17,11 +17,6 @@ macro_rules! count_one {
            window_start = CASE WHEN rate_counters.window_start <= $3 THEN $2 ELSE rate_counters.window_start END, \
            last_failure = $2"
     };
-}
-
-/// `$first, $first+1, ...` for `n` values: the numbered placeholders of a list.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// `keys` sorted by name, each once: the order every claim and settle locks rows in, so that
@@ -93,33 +88,37 @@ fn counts_before(rows: &[AnyRow]) -> Result<HashMap<String, EventCount>, StoreEr
 }
 
 /// A success's keys in one statement (a login settles six). A cleared row is set to what a
-/// missing one counts as (no failures, its window over), and pruned with the others. On
-/// PostgreSQL the rows are locked in key order first, the order [`claim_in`] locks them in,
-/// so a settle and a claim never wait for each other in a circle; SQLite has one writer and
-/// no row locks.
-pub(super) fn settle_statement(backend: Backend, cleared: &[String], released: &[String]) -> Option<Statement> {
-    if cleared.is_empty() && released.is_empty() {
+/// missing one counts as (no failures, its window over), and pruned with the others.
+///
+/// Written as an upsert, as [`claim_in`] counts, so that no plan is chosen: PostgreSQL finds
+/// each row through the primary key (the conflict's arbiter) and locks the rows in the order
+/// of the list, the key order every claim locks in, so a settle and a claim never wait for
+/// each other in a circle. As `UPDATE ... WHERE key IN (SELECT ... FOR UPDATE)` it was planned
+/// once per connection, while the table was small or not yet analysed, as sequential scans of
+/// the whole table, which then grew by two rows a login: on a fresh server most of a login's
+/// PostgreSQL time (issue 12, thirteenth pass). A key whose row is gone (pruned since its
+/// claim) gets the row a missing key stands for. SQLite has one writer and no row locks.
+pub(super) fn settle_statement(cleared: &[String], released: &[String]) -> Option<Statement> {
+    let mut keys: Vec<(&String, bool)> = cleared.iter().map(|k| (k, true)).chain(released.iter().map(|k| (k, false))).collect();
+    // In byte order, as claims lock; a key both cleared and released is cleared.
+    keys.sort_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
+    keys.dedup_by(|a, b| a.0 == b.0);
+    if keys.is_empty() {
         return None;
     }
-    // `$1..` are the cleared keys, then the released ones; the cleared list is never empty
-    // in SQL (a key no row has stands in), so one statement text serves.
-    let cleared_list = if cleared.is_empty() { "''".to_owned() } else { placeholders(1, cleared.len()) };
-    // In byte order (`COLLATE "C"`), the order of Rust's strings that claims lock in: a
-    // database created with a language's collation (en_US.UTF-8 puts "ip:" before "ip+login:")
-    // would otherwise lock the same rows in another order.
-    let lock_order = backend.pick("", " ORDER BY key COLLATE \"C\" FOR UPDATE");
-    // The keys are named in the outer condition too: with them only in the subquery, PostgreSQL
-    // planned a hash join over the whole table while it was small or not yet analysed (a fresh
-    // server under the load benchmark read thousands of rows per login; issue 12, eleventh pass).
-    let keys = placeholders(1, cleared.len() + released.len());
+    // `$k` is the k-th key; the cleared ones are named again in a list (never empty in SQL: a
+    // key no row has stands in).
+    let cleared_list: Vec<String> = keys.iter().enumerate().filter(|(_, (_, c))| *c).map(|(i, _)| format!("${}", i + 1)).collect();
+    let cleared_list = if cleared_list.is_empty() { "''".to_owned() } else { cleared_list.join(", ") };
     let statement = format!(
-        "UPDATE rate_counters SET \
-           failures = CASE WHEN key IN ({cleared_list}) OR failures <= 0 THEN 0 ELSE failures - 1 END, \
-           window_start = CASE WHEN key IN ({cleared_list}) THEN 0 ELSE window_start END, \
-           last_failure = CASE WHEN key IN ({cleared_list}) THEN 0 ELSE last_failure END \
-         WHERE key IN ({keys}) AND key IN (SELECT key FROM rate_counters WHERE key IN ({keys}){lock_order})"
+        "INSERT INTO rate_counters (key, failures, window_start, last_failure, previous_failure) VALUES {} \
+         ON CONFLICT (key) DO UPDATE SET \
+           failures = CASE WHEN rate_counters.key IN ({cleared_list}) OR rate_counters.failures <= 0 THEN 0 ELSE rate_counters.failures - 1 END, \
+           window_start = CASE WHEN rate_counters.key IN ({cleared_list}) THEN 0 ELSE rate_counters.window_start END, \
+           last_failure = CASE WHEN rate_counters.key IN ({cleared_list}) THEN 0 ELSE rate_counters.last_failure END",
+        (1..=keys.len()).map(|k| format!("(${k}, 0, 0, 0, 0)")).collect::<Vec<_>>().join(", ")
     );
-    Some(cleared.iter().chain(released).fold(Statement::new(statement), |s, key| s.text(key)))
+    Some(keys.iter().fold(Statement::new(statement), |s, (key, _)| s.text(key.as_str())))
 }
 
 #[async_trait]
@@ -156,6 +155,26 @@ impl ThrottleStore for SqlStore {
     }
 
     async fn settle_attempts(&self, cleared: &[String], released: &[String]) -> Result<(), StoreError> {
-        self.run_together(settle_statement(self.backend, cleared, released).into_iter().collect()).await
+        self.run_together(settle_statement(cleared, released).into_iter().collect()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settle_names_each_key_once_in_the_order_claims_lock_in() {
+        let cleared = ["login:ann".to_owned(), "ip+login:10.0.0.1:ann".to_owned(), "account:7".to_owned()];
+        let released = ["subnet:10.0.0.0/24".to_owned(), "ip:10.0.0.1".to_owned(), "account:7".to_owned()];
+        let settle = settle_statement(&cleared, &released).expect("keys to settle");
+        // Byte order, as `lock_order` sorts a claim's keys ('+' before ':'), each key once.
+        assert_eq!(settle.texts(), ["account:7", "ip+login:10.0.0.1:ann", "ip:10.0.0.1", "login:ann", "subnet:10.0.0.0/24"].map(Some));
+        // Found through the key's index, whatever the table's statistics: an upsert, not a scan.
+        assert!(settle.sql().starts_with("INSERT INTO rate_counters") && settle.sql().contains("ON CONFLICT (key) DO UPDATE"));
+        // A key that is both cleared and released is cleared: $1 (account:7), $2 and $4.
+        assert!(settle.sql().contains("rate_counters.key IN ($1, $2, $4)"), "{}", settle.sql());
+        assert!(settle_statement(&[], &[]).is_none());
+        assert!(settle_statement(&[], &released).unwrap().sql().contains("rate_counters.key IN ('')"));
     }
 }
