@@ -197,34 +197,78 @@ impl Worker {
         succeeded
     }
 
+    /// The messages part of a round: claims the due messages and sends them, a few at a time.
+    /// Each outcome is recorded as soon as the recording before it is done, together with the
+    /// others that ended meanwhile (one commit for the group): sends that end together cost
+    /// one commit instead of one each, without taking turns at their day's counter row
+    /// (issue 12).
     async fn send_messages(&self) -> Result<Progress, StoreError> {
         let started = Instant::now();
         let messages = self.services.store.claim_messages(&self.id, self.services.deps.clock.unix(), LEASE_SECONDS, BATCH_SIZE).await?;
         let claimed = messages.len();
-        let outcomes: Vec<Option<bool>> = futures::stream::iter(messages)
-            .map(|message| async move {
-                if started.elapsed() > LEASE_BUDGET {
-                    tracing::info!(worker = %self.id, message = %message.id, "lease running out: leaving the message to the next round");
-                    return None;
+        let (ended, mut to_record) = tokio::sync::mpsc::unbounded_channel();
+        let sending = async move {
+            let outcomes: Vec<Option<bool>> = futures::stream::iter(messages)
+                .map(|message| {
+                    let ended = ended.clone();
+                    async move {
+                        if started.elapsed() > LEASE_BUDGET {
+                            tracing::info!(worker = %self.id, message = %message.id, "lease running out: leaving the message to the next round");
+                            return None;
+                        }
+                        let outcome = match super::sms::too_old(&message, self.services.deps.clock.unix()) {
+                            Some(stale) => Err(stale),
+                            None => self.transport.send(&message).await,
+                        };
+                        let sent = outcome.is_ok();
+                        // The slot is given up once the outcome is written, so that no more than
+                        // CONCURRENCY messages are ever sent and not yet marked (a crash sends
+                        // those again). The recorder lives until every sender is done.
+                        let (written, recorded) = tokio::sync::oneshot::channel();
+                        if ended.send((self.delivery_record(&message, outcome), written)).is_ok() {
+                            let _ = recorded.await;
+                        }
+                        Some(sent)
+                    }
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            drop(ended);
+            outcomes
+        };
+        let recording = async {
+            while let Some(first) = to_record.recv().await {
+                let mut group = vec![first];
+                while let Ok(next) = to_record.try_recv() {
+                    group.push(next);
                 }
-                let outcome = match super::sms::too_old(&message, self.services.deps.clock.unix()) {
-                    Some(stale) => Err(stale),
-                    None => self.transport.send(&message).await,
-                };
-                let sent = outcome.is_ok();
-                self.record(&message, outcome).await;
-                Some(sent)
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+                let (records, written): (Vec<DeliveryRecord>, Vec<_>) = group.into_iter().unzip();
+                self.record(&records).await;
+                for sender in written {
+                    let _ = sender.send(());
+                }
+            }
+        };
+        let (outcomes, ()) = tokio::join!(sending, recording);
         let sent = outcomes.iter().filter(|o| **o == Some(true)).count();
         let failures = outcomes.iter().filter(|o| **o == Some(false)).count();
         Ok(Progress { messages: claimed, sent, failures, ..Progress::default() })
     }
 
-    /// The attempt's outcome, its count and its audit event, written together (one commit).
-    async fn record(&self, message: &ClaimedMessage, outcome: Result<(), SendError>) {
+    /// Writes a group of attempts' outcomes, counts and audit events together (one commit).
+    async fn record(&self, group: &[DeliveryRecord]) {
+        if let Err(e) = self.services.store.record_deliveries(group).await {
+            // Sent but not marked, they go again when the lease ends, with the same Message-ID,
+            // so the receiver can drop the copy; not sent, they are tried again then.
+            let ids: Vec<&str> = group.iter().map(|r| r.message_id.as_str()).collect();
+            tracing::error!(worker = %self.id, messages = ?ids, error = %e, "could not record delivery attempts");
+        }
+    }
+
+    /// What an attempt's outcome is to write: the message's new state, its count and its
+    /// audit event. Logged here, when the attempt ends.
+    fn delivery_record(&self, message: &ClaimedMessage, outcome: Result<(), SendError>) -> DeliveryRecord {
         let now = self.services.deps.clock.unix();
         let sms = message.channel == Channel::Sms;
         let (failure, retry_at, event, detail) = match outcome {
@@ -256,7 +300,7 @@ impl Worker {
             request_id: String::new(),
             country: None,
         };
-        let record = DeliveryRecord {
+        DeliveryRecord {
             message_id: message.id.clone(),
             attempt: DeliveryAttempt {
                 channel: message.channel,
@@ -266,11 +310,6 @@ impl Worker {
             },
             retry_at,
             audit: AuditRecord::new(now, event, message.account_id.clone(), &ctx, &detail),
-        };
-        if let Err(e) = self.services.store.record_delivery(&record).await {
-            // Sent but not marked, it goes again when the lease ends, with the same Message-ID,
-            // so the receiver can drop the copy; not sent, it is tried again then.
-            tracing::error!(worker = %self.id, message = %message.id, error = %e, "could not record a delivery attempt");
         }
     }
 }

@@ -30,6 +30,7 @@ on_both_backends!(
     an_sms_whose_code_has_expired_is_not_sent,
     the_dev_outbox_shows_sms_on_the_demo_mailbox,
     the_dev_outbox_is_used_outside_demo_only_when_named,
+    texts_sent_together_are_each_marked_once_and_counted_in_full,
 );
 
 const NUMBER: &str = "+639171234521";
@@ -238,6 +239,41 @@ async fn an_sms_the_webhook_refuses_ends_as_a_dead_letter(backend: Backend) {
     assert!(line.contains("sms") && line.contains("PH") && line.contains("failed attempts 1") && line.contains("dead 1"), "{line}");
     assert!(stdout.contains("answered 400"), "{stdout}");
     assert!(!stdout.contains("482915"), "no code in the status output: {stdout}");
+}
+
+/// The worker sends four messages at a time and writes the outcomes that end together in one
+/// commit (issue 12): every message still ends in its own state, once, with its own audit
+/// event, and the day's counts add up whatever the grouping.
+async fn texts_sent_together_are_each_marked_once_and_counted_in_full(backend: Backend) {
+    let provider = Provider::start(&[400, 200, 400, 200, 200, 400]).await;
+    let config = webhook_config(backend, &provider).await;
+    let app = TestApp::spawn_with(config.clone()).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+    // Twenty texts to twenty Philippine numbers (one recipient's texts go out one at a time).
+    let now = app.clock.unix();
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let message = NewMessage::sms(&format!("+6391712345{n:02}"), "verification_code", Some(account.id.clone()), content(), now);
+        app.services.store.enqueue_message(&message).await.unwrap();
+        ids.push(message.id);
+    }
+
+    let counted = counted(&app, |rows| rows.iter().map(|r| r.sent + r.failures).sum::<i64>() >= 20).await;
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!((counted[0].channel.as_str(), country_of(&counted[0]).as_str()), ("sms", "PH"));
+    assert_eq!((counted[0].sent, counted[0].failures, counted[0].dead), (17, 3, 3), "{counted:?}");
+    let mut states = Vec::new();
+    for id in &ids {
+        let row = OutboxRow::read(&config.database_url, id).await;
+        assert!(!row.leased && row.attempts == 1 && row.body_text.is_empty(), "{row:?}");
+        states.push(row.status);
+    }
+    assert_eq!(states.iter().filter(|s| *s == "sent").count(), 17, "{states:?}");
+    assert_eq!(states.iter().filter(|s| *s == "dead").count(), 3, "{states:?}");
+    assert_eq!(provider.received().len(), 20, "each text sent once");
+    let audit = app.services.store.audit_of(&account.id, 100).await.unwrap();
+    let events = |name: &str| audit.iter().filter(|r| r.event.as_str() == name).count();
+    assert_eq!((events("sms_sent"), events("sms_failed")), (17, 3));
 }
 
 async fn the_twilio_compatible_provider_gets_a_form_with_basic_auth(backend: Backend) {

@@ -81,9 +81,10 @@ pub struct DeliveryRecord {
 
 #[async_trait]
 pub trait DeliveryFailureStore: Send + Sync {
-    /// Writes one attempt's [`DeliveryRecord`] in one transaction; the count is an upsert under
-    /// its channel, country and day, so replicas recording at once add up.
-    async fn record_delivery(&self, record: &DeliveryRecord) -> Result<(), StoreError>;
+    /// Writes the [`DeliveryRecord`]s of a group of attempts (of different messages) in one
+    /// transaction; the counts are upserts of sums under each channel, country and day, so
+    /// replicas recording at once add up.
+    async fn record_deliveries(&self, records: &[DeliveryRecord]) -> Result<(), StoreError>;
     /// The days from `since_day` on that had at least one failure, newest day first, then
     /// by channel and country.
     async fn delivery_failures_since(&self, since_day: i64) -> Result<Vec<DeliveryFailures>, StoreError>;
