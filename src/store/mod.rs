@@ -223,6 +223,19 @@ impl SqlStore {
         .map_err(backend_error)
     }
 
+    /// [`SqlStore::begin_write`] whose commit does not wait for the disk: on PostgreSQL,
+    /// `synchronous_commit` is off for this transaction only (sent with its `BEGIN`, no round
+    /// trip more); the next commit that waits writes it to disk too. SQLite, with
+    /// `synchronous = NORMAL` in WAL mode, waits for no disk at commit anyway. Only for writes
+    /// whose caller commits another write before it answers.
+    pub(crate) async fn begin_write_flushed_later(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => return self.begin_write().await,
+            Backend::Postgres => self.pool.begin_with("BEGIN; SET LOCAL synchronous_commit = off").await,
+        }
+        .map_err(backend_error)
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }

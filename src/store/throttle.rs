@@ -121,18 +121,30 @@ pub(super) fn settle_statement(cleared: &[String], released: &[String]) -> Optio
     Some(keys.iter().fold(Statement::new(statement), |s, (key, _)| s.text(key.as_str())))
 }
 
+/// Claims in `tx` and ends it: committed when the attempt is let through; rolled back when it
+/// is refused, since a refusal wrote nothing worth keeping, so no commit is waited for.
+async fn claim_and_end(
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    keys: &[ThrottleKey],
+    now: i64,
+) -> Result<Option<Refusal>, StoreError> {
+    let refused = claim_in(&mut tx, keys, now).await?;
+    if refused.is_none() {
+        tx.commit().await.map_err(backend_error)?;
+    } else {
+        tx.rollback().await.map_err(backend_error)?;
+    }
+    Ok(refused)
+}
+
 #[async_trait]
 impl ThrottleStore for SqlStore {
     async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let refused = claim_in(&mut tx, keys, now).await?;
-        // A refusal wrote nothing worth keeping: rolled back, so no commit is waited for.
-        if refused.is_none() {
-            tx.commit().await.map_err(backend_error)?;
-        } else {
-            tx.rollback().await.map_err(backend_error)?;
-        }
-        Ok(refused)
+        claim_and_end(self.begin_write().await?, keys, now).await
+    }
+
+    async fn claim_attempt_answered_after_a_write(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError> {
+        claim_and_end(self.begin_write_flushed_later().await?, keys, now).await
     }
 
     async fn count_attempt(&self, key: &ThrottleKey, now: i64) -> Result<i64, StoreError> {

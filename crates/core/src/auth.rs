@@ -193,12 +193,14 @@ impl Auth {
             Some(slot) => slot,
             None => self.deps.hasher.admit()?,
         };
-        let mut refused = self.store.claim_attempt(&keys, now).await?;
+        // Every answer to an attempt let through comes after a write of its own (the failure's
+        // audit event, the settle, the sign-in), which writes the count to disk with it.
+        let mut refused = self.store.claim_attempt_answered_after_a_write(&keys, now).await?;
         let mut trusted = device.is_some();
         if refused.is_some() && trusted {
             trusted = false;
             keys = self.untrusted_login_keys(login, account_id.as_ref(), ctx);
-            refused = self.store.claim_attempt(&keys, now).await?;
+            refused = self.store.claim_attempt_answered_after_a_write(&keys, now).await?;
         }
         if let Some(refusal) = refused {
             // The place is given back before the refusal's own work (it may hash a dummy).

@@ -89,6 +89,14 @@ pub trait ThrottleStore: Send + Sync {
     /// before a secret is compared; of parallel attempts on any number of replicas, none is
     /// admitted past a limit.
     async fn claim_attempt(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError>;
+    /// [`ThrottleStore::claim_attempt`] for a caller that always commits another write before
+    /// it answers an attempt it was let through for (a login writes its audit event, its
+    /// settle or its sign-in): the count's commit need not wait for the disk, since that later
+    /// commit writes it there too (a database writes its log in order). A crash can then lose
+    /// only counts of attempts that were never answered (issue 12: one disk flush fewer per
+    /// login, and the rows' locks, which parallel logins from one network share, are held for
+    /// no flush).
+    async fn claim_attempt_answered_after_a_write(&self, keys: &[ThrottleKey], now: i64) -> Result<Option<Refusal>, StoreError>;
     /// Counts one attempt under `key` whatever its count, in one statement, and returns the
     /// new count (a new window starts where the old one is over).
     async fn count_attempt(&self, key: &ThrottleKey, now: i64) -> Result<i64, StoreError>;
