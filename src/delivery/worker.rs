@@ -257,12 +257,18 @@ impl Worker {
     }
 
     /// Writes a group of attempts' outcomes, counts and audit events together (one commit).
+    /// When the group cannot be written, each is tried alone, so that one record the database
+    /// refuses does not leave the others unmarked too.
     async fn record(&self, group: &[DeliveryRecord]) {
-        if let Err(e) = self.services.store.record_deliveries(group).await {
-            // Sent but not marked, they go again when the lease ends, with the same Message-ID,
-            // so the receiver can drop the copy; not sent, they are tried again then.
-            let ids: Vec<&str> = group.iter().map(|r| r.message_id.as_str()).collect();
-            tracing::error!(worker = %self.id, messages = ?ids, error = %e, "could not record delivery attempts");
+        if group.len() > 1 && self.services.store.record_deliveries(group).await.is_ok() {
+            return;
+        }
+        for record in group {
+            if let Err(e) = self.services.store.record_deliveries(std::slice::from_ref(record)).await {
+                // Sent but not marked, it goes again when the lease ends, with the same
+                // Message-ID, so the receiver can drop the copy; not sent, it is tried again then.
+                tracing::error!(worker = %self.id, message = %record.message_id, error = %e, "could not record a delivery attempt");
+            }
         }
     }
 
@@ -279,7 +285,10 @@ impl Worker {
             }
             Err(error) => {
                 let retry_at = if error.is_permanent() { None } else { retry_delay(message.attempts).map(|delay| now + delay) };
-                let text = error.to_string();
+                // A provider's or mail server's words, without control characters: PostgreSQL
+                // refuses a NUL in text (the outcome could not be written, and the message went
+                // again at every lease's end), and `doorman mail status` prints them to a terminal.
+                let text: String = error.to_string().chars().filter(|c| !c.is_control()).collect();
                 let verdict = match retry_at {
                     Some(at) => format!("retry in {} s", at - now),
                     None => "dead letter".to_owned(),

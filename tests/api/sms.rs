@@ -31,6 +31,7 @@ on_both_backends!(
     the_dev_outbox_shows_sms_on_the_demo_mailbox,
     the_dev_outbox_is_used_outside_demo_only_when_named,
     texts_sent_together_are_each_marked_once_and_counted_in_full,
+    a_providers_refusal_with_control_characters_is_stored_without_them,
 );
 
 const NUMBER: &str = "+639171234521";
@@ -65,6 +66,8 @@ struct ProviderState {
     received: Arc<Mutex<Vec<Received>>>,
     /// The statuses to answer with, in turn; then 200.
     answers: Arc<Mutex<VecDeque<u16>>>,
+    /// The `message` of a refusal, when not the usual one.
+    refusal_message: Arc<Mutex<Option<String>>>,
 }
 
 /// An HTTP server standing for an SMS provider; stops with the test's runtime.
@@ -97,10 +100,11 @@ async fn record(State(state): State<ProviderState>, uri: Uri, headers: HeaderMap
     state.received.lock().unwrap().push(Received { path: uri.path().to_owned(), headers, body });
     let status = state.answers.lock().unwrap().pop_front().unwrap_or(200);
     // Twilio's way of explaining a refusal; it names the number, never the text.
+    let message = state.refusal_message.lock().unwrap().clone().unwrap_or_else(|| format!("The 'To' number {NUMBER} is not valid."));
     let body = if status == 200 {
         r#"{"sid": "SM0123", "status": "queued"}"#.to_owned()
     } else {
-        format!(r#"{{"code": 21211, "message": "The 'To' number {NUMBER} is not valid.", "status": {status}}}"#)
+        serde_json::json!({"code": 21211, "message": message, "status": status}).to_string()
     };
     (StatusCode::from_u16(status).unwrap(), body)
 }
@@ -313,6 +317,36 @@ async fn the_twilio_compatible_provider_gets_a_form_with_basic_auth(backend: Bac
     let counted = counted(&app, |rows| !rows.is_empty()).await;
     assert_eq!(counted.len(), 1, "{counted:?}");
     assert_eq!((country_of(&counted[0]).as_str(), counted[0].failures, counted[0].dead, counted[0].sent), ("PH", 1, 1, 1));
+}
+
+/// A provider's words are stored, shown by `doorman mail status` and audited: a NUL in them
+/// (which PostgreSQL refuses in text) left the outcome unwritten, so the text was sent again at
+/// every lease's end; a terminal escape would have reached an operator's terminal.
+async fn a_providers_refusal_with_control_characters_is_stored_without_them(backend: Backend) {
+    let provider = Provider::start(&[400]).await;
+    *provider.state.refusal_message.lock().unwrap() = Some("bad\u{0}number \u{1b}[31mred\u{1b}[0m".into());
+    let config = Config {
+        sms_twilio_base_url: provider.url("/"),
+        sms_twilio_account_sid: Some(TWILIO_SID.into()),
+        sms_twilio_auth_token: Some(SecretString::from(TWILIO_TOKEN)),
+        sms_from: Some(TWILIO_FROM.into()),
+        mail_worker: true,
+        sms_provider: None,
+        ..test_config(backend).await
+    };
+    let app = TestApp::spawn_with(config.clone()).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+
+    let refused = enqueue_sms(&app, Some(account.id.clone()), app.clock.unix()).await;
+    let row = OutboxRow::wait(&config.database_url, &refused, "a dead letter", |r| r.status == "dead").await;
+    let error = row.last_error.unwrap_or_default();
+    assert!(error.contains("21211") && error.contains("badnumber [31mred[0m"), "{error:?}");
+    assert_eq!(provider.received().len(), 1, "refused for good, sent once");
+    let audit = app.services.store.audit_of(&account.id, 20).await.unwrap();
+    let failed = audit.iter().find(|r| r.event.as_str() == "sms_failed").expect("an sms_failed audit record");
+    assert!(!failed.detail.chars().any(char::is_control), "{:?}", failed.detail);
+    let counted = counted(&app, |rows| !rows.is_empty()).await;
+    assert!(!counted[0].last_error.as_deref().unwrap_or_default().chars().any(char::is_control), "{counted:?}");
 }
 
 async fn an_sms_whose_code_has_expired_is_not_sent(backend: Backend) {
