@@ -120,6 +120,19 @@ async fn webhook_config(backend: Backend, provider: &Provider) -> Config {
     }
 }
 
+async fn twilio_config(backend: Backend, provider: &Provider) -> Config {
+    Config {
+        sms_twilio_base_url: provider.url("/"),
+        sms_twilio_account_sid: Some(TWILIO_SID.into()),
+        sms_twilio_auth_token: Some(SecretString::from(TWILIO_TOKEN)),
+        sms_from: Some(TWILIO_FROM.into()),
+        mail_worker: true,
+        // Chosen from the settings, as an operator would configure it.
+        sms_provider: None,
+        ..test_config(backend).await
+    }
+}
+
 fn content() -> MessageContent {
     MessageContent { subject: "doorman code".into(), text: CODE_TEXT.into(), html: String::new() }
 }
@@ -282,15 +295,7 @@ async fn texts_sent_together_are_each_marked_once_and_counted_in_full(backend: B
 
 async fn the_twilio_compatible_provider_gets_a_form_with_basic_auth(backend: Backend) {
     let provider = Provider::start(&[201, 400]).await;
-    let config = Config {
-        sms_twilio_base_url: provider.url("/"),
-        sms_twilio_account_sid: Some(TWILIO_SID.into()),
-        sms_twilio_auth_token: Some(SecretString::from(TWILIO_TOKEN)),
-        sms_from: Some(TWILIO_FROM.into()),
-        mail_worker: true,
-        sms_provider: None,
-        ..test_config(backend).await
-    };
+    let config = twilio_config(backend, &provider).await;
     let app = TestApp::spawn_with(config.clone()).await;
 
     let sent = enqueue_sms(&app, None, app.clock.unix()).await;
@@ -325,15 +330,7 @@ async fn the_twilio_compatible_provider_gets_a_form_with_basic_auth(backend: Bac
 async fn a_providers_refusal_with_control_characters_is_stored_without_them(backend: Backend) {
     let provider = Provider::start(&[400]).await;
     *provider.state.refusal_message.lock().unwrap() = Some("bad\u{0}number \u{1b}[31mred\u{1b}[0m".into());
-    let config = Config {
-        sms_twilio_base_url: provider.url("/"),
-        sms_twilio_account_sid: Some(TWILIO_SID.into()),
-        sms_twilio_auth_token: Some(SecretString::from(TWILIO_TOKEN)),
-        sms_from: Some(TWILIO_FROM.into()),
-        mail_worker: true,
-        sms_provider: None,
-        ..test_config(backend).await
-    };
+    let config = twilio_config(backend, &provider).await;
     let app = TestApp::spawn_with(config.clone()).await;
     let account = app.create_account("maria", "maria@example.com").await;
 
