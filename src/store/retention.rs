@@ -38,8 +38,12 @@ impl SqlStore {
             Prunable::OldSessions => {
                 "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
             }
+            // Found by the hour of the newest count (an index a count leaves as it is: migration
+            // 20261201000100); a row an older replica counted in, without its hour, is kept
+            // while its last attempt is recent.
             Prunable::RateCounters => {
-                "DELETE FROM rate_counters WHERE key IN (SELECT key FROM rate_counters WHERE last_failure < $1 ORDER BY last_failure LIMIT $2)"
+                "DELETE FROM rate_counters WHERE key IN (SELECT key FROM rate_counters \
+                 WHERE touched_hour < $1 / 3600 AND last_failure < $1 ORDER BY touched_hour LIMIT $2)"
             }
             Prunable::RecoveryTokens => {
                 "DELETE FROM recovery_tokens WHERE id IN (SELECT id FROM recovery_tokens WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)"

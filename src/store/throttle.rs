@@ -8,15 +8,24 @@ use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
 /// One more attempt under a key, starting a new window where the old one is over. `$3` is
-/// the oldest window start still inside the key's window. A macro for `concat!`.
+/// the oldest window start still inside the key's window, `$4` the hour of `$2`. A macro for
+/// `concat!`.
 macro_rules! count_one {
     () => {
-        "INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ($1, 1, $2, $2) \
+        "INSERT INTO rate_counters (key, failures, window_start, last_failure, touched_hour) VALUES ($1, 1, $2, $2, $4) \
          ON CONFLICT (key) DO UPDATE SET \
            failures = CASE WHEN rate_counters.window_start <= $3 THEN 1 ELSE rate_counters.failures + 1 END, \
            window_start = CASE WHEN rate_counters.window_start <= $3 THEN $2 ELSE rate_counters.window_start END, \
-           last_failure = $2"
+           last_failure = $2, \
+           touched_hour = $4"
     };
+}
+
+/// The hour a counter was last counted in, which retention finds old counters by: it changes
+/// once an hour, so a count leaves the table's indexes as they are, and PostgreSQL can write
+/// the row's new version in place (migration 20261201000100).
+fn hour_of(now: i64) -> i64 {
+    now.div_euclid(3600)
 }
 
 /// `keys` sorted by name, each once: the order every claim and settle locks rows in, so that
@@ -42,31 +51,34 @@ pub(super) async fn claim_in(conn: &mut AnyConnection, keys: &[ThrottleKey], now
     if sorted.is_empty() {
         return Ok(None);
     }
-    // `$1` is now; `$2k+2` the k-th key, `$2k+3` its oldest window start still inside its window.
+    // `$1` is now; `$2k+2` the k-th key, `$2k+3` its oldest window start still inside its
+    // window; `$2n+2` the hour of now.
     // Counting in the same write that locks the row, instead of locking with a no-op update
     // and counting in a second one, halves the row versions a login writes (issue 12,
     // eleventh pass); `previous_failure` keeps the time the limits' delays run from.
     let n = sorted.len();
+    let hour = format!("${}", 2 * n + 2);
     let window_over = format!(
         "rate_counters.window_start <= CASE rate_counters.key {} END",
         (0..n).map(|k| format!("WHEN ${} THEN ${}", 2 * k + 2, 2 * k + 3)).collect::<Vec<_>>().join(" ")
     );
     let count = format!(
-        "INSERT INTO rate_counters (key, failures, window_start, last_failure, previous_failure) VALUES {} \
+        "INSERT INTO rate_counters (key, failures, window_start, last_failure, previous_failure, touched_hour) VALUES {} \
          ON CONFLICT (key) DO UPDATE SET \
            failures = CASE WHEN {window_over} THEN 1 ELSE rate_counters.failures + 1 END, \
            window_start = CASE WHEN {window_over} THEN $1 ELSE rate_counters.window_start END, \
            previous_failure = rate_counters.last_failure, \
-           last_failure = $1 \
+           last_failure = $1, \
+           touched_hour = {hour} \
          RETURNING key, failures, window_start, previous_failure",
-        (0..n).map(|k| format!("(${}, 1, $1, $1, 0)", 2 * k + 2)).collect::<Vec<_>>().join(", ")
+        (0..n).map(|k| format!("(${}, 1, $1, $1, 0, {hour})", 2 * k + 2)).collect::<Vec<_>>().join(", ")
     );
     // Only numbered placeholders are written into the text; every value is bound.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(count)).bind(now);
     for key in &sorted {
         query = query.bind(&key.key).bind(now - key.window());
     }
-    let rows = query.fetch_all(&mut *conn).await.map_err(backend_error)?;
+    let rows = query.bind(hour_of(now)).fetch_all(&mut *conn).await.map_err(backend_error)?;
     let before = counts_before(&rows)?;
     Ok(refusal(sorted.iter().copied(), |key| before.get(key).copied(), now))
 }
@@ -152,6 +164,7 @@ impl ThrottleStore for SqlStore {
             .bind(&key.key)
             .bind(now)
             .bind(now - key.window())
+            .bind(hour_of(now))
             .fetch_one(&self.pool)
             .await
             .map_err(backend_error)?;

@@ -78,8 +78,17 @@ async fn finished_expired_and_stale_rows_are_pruned_and_fresh_ones_kept(backend:
     };
     let old_messages = count("outbox", format!("created_at < {fresh}")).await;
     let fresh_messages = count("outbox", format!("created_at >= {fresh}")).await;
-    let old_counters = count("rate_counters", format!("last_failure < {fresh}")).await;
-    let fresh_counters = count("rate_counters", format!("last_failure >= {fresh}")).await;
+    // Counters are found by the hour they were last counted in (a cleared one holds no time of
+    // its own): the old sign-ins' are gone after the prune, the fresh ones' all stay, and so
+    // does a counter an older replica counted in (no hour), whose last attempt is recent.
+    let fresh_hour = fresh / 3600;
+    execute(
+        &url,
+        &format!("INSERT INTO rate_counters (key, failures, window_start, last_failure) VALUES ('ip:192.0.2.99', 3, {fresh}, {fresh})"),
+    )
+    .await;
+    let old_counters = count("rate_counters", format!("touched_hour < {fresh_hour} AND last_failure < {fresh}")).await;
+    let fresh_counters = count("rate_counters", format!("touched_hour >= {fresh_hour} OR last_failure >= {fresh}")).await;
     let old_tokens = count("recovery_tokens", format!("created_at < {fresh}")).await;
     assert_eq!(count("jobs", format!("created_at < {fresh}")).await, 1201, "the reset's job and the bulk");
     assert_eq!(count("jobs", format!("created_at >= {fresh}")).await, 1);
@@ -102,8 +111,9 @@ async fn finished_expired_and_stale_rows_are_pruned_and_fresh_ones_kept(backend:
     assert_eq!(count("jobs", format!("created_at >= {fresh}")).await, 1, "the fresh job stays");
     assert_eq!(count("outbox", format!("created_at >= {fresh}")).await, fresh_messages, "fresh messages stay");
     assert!(count("recovery_tokens", format!("created_at >= {fresh}")).await >= 1, "the fresh reset link stays");
-    assert_eq!(count("rate_counters", format!("last_failure < {fresh}")).await, 0);
-    assert_eq!(count("rate_counters", format!("last_failure >= {fresh}")).await, fresh_counters);
+    assert_eq!(count("rate_counters", format!("touched_hour < {fresh_hour} AND last_failure < {fresh}")).await, 0);
+    assert_eq!(count("rate_counters", format!("touched_hour >= {fresh_hour} OR last_failure >= {fresh}")).await, fresh_counters);
+    assert_eq!(count("rate_counters", "key = 'ip:192.0.2.99'".into()).await, 1, "an older replica's recent counter stays");
     assert_eq!(count("sessions", format!("created_at >= {fresh}")).await, 1, "the fresh session stays");
     assert_eq!(count("sessions", "1 = 1".into()).await, 1);
     assert_eq!(count("recovery_requests", "1 = 1".into()).await, 0);
