@@ -15,7 +15,7 @@ use doorman_core::{AccountId, Clock};
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;
 use sha2::Sha256;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -68,6 +68,8 @@ struct ProviderState {
     answers: Arc<Mutex<VecDeque<u16>>>,
     /// The `message` of a refusal, when not the usual one.
     refusal_message: Arc<Mutex<Option<String>>>,
+    /// How long to keep a webhook's text to a number before answering, by number.
+    holds: Arc<Mutex<HashMap<String, Duration>>>,
 }
 
 /// An HTTP server standing for an SMS provider; stops with the test's runtime.
@@ -97,7 +99,12 @@ impl Provider {
 }
 
 async fn record(State(state): State<ProviderState>, uri: Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+    let to = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|json| json["to"].as_str().map(str::to_owned));
     state.received.lock().unwrap().push(Received { path: uri.path().to_owned(), headers, body });
+    let hold = to.and_then(|to| state.holds.lock().unwrap().get(&to).copied());
+    if let Some(hold) = hold {
+        tokio::time::sleep(hold).await;
+    }
     let status = state.answers.lock().unwrap().pop_front().unwrap_or(200);
     // Twilio's way of explaining a refusal; it names the number, never the text.
     let message = state.refusal_message.lock().unwrap().clone().unwrap_or_else(|| format!("The 'To' number {NUMBER} is not valid."));
@@ -291,6 +298,57 @@ async fn texts_sent_together_are_each_marked_once_and_counted_in_full(backend: B
     let audit = app.services.store.audit_of(&account.id, 100).await.unwrap();
     let events = |name: &str| audit.iter().filter(|r| r.event.as_str() == name).count();
     assert_eq!((events("sms_sent"), events("sms_failed")), (17, 3));
+}
+
+/// The worker writes the outcomes of texts that end together in one statement; when the
+/// database refuses one of them, the others are written one by one, so they are not sent again
+/// at their lease's end. PostgreSQL only: the test holds one outcome's write open (`pg_sleep` in
+/// a trigger) so that the next three end meanwhile and are written as one group, and SQLite has
+/// no way to wait inside a statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_written_together_are_each_written_alone_when_the_database_refuses_one() {
+    let provider = Provider::start(&[]).await;
+    let config = webhook_config(Backend::Postgres, &provider).await;
+    let app = TestApp::spawn_with(config.clone()).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+    let [first, second, third, refused] = ["+639171234600", "+639171234601", "+639171234602", "+639171234603"];
+    // The first text's outcome takes half a second to write; the others end 150 ms after it,
+    // while that write runs, and the database refuses the last one's.
+    let store = doorman::store::SqlStore::connect(&config.database_url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE FUNCTION slow_or_refused() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF NEW.status = 'sent' AND OLD.status <> 'sent' THEN \
+             IF NEW.recipient = '{first}' THEN PERFORM pg_sleep(0.5); END IF; \
+             IF NEW.recipient = '{refused}' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+           END IF; RETURN NEW; END $$; \
+         CREATE TRIGGER slow_or_refused BEFORE UPDATE ON outbox FOR EACH ROW EXECUTE FUNCTION slow_or_refused();"
+    )))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.pool().close().await;
+    for number in [second, third, refused] {
+        provider.state.holds.lock().unwrap().insert(number.to_owned(), Duration::from_millis(150));
+    }
+    let now = app.clock.unix();
+    let mut ids = Vec::new();
+    for number in [first, second, third, refused] {
+        let message = NewMessage::sms(number, "verification_code", Some(account.id.clone()), content(), now);
+        app.services.store.enqueue_message(&message).await.unwrap();
+        ids.push(message.id);
+    }
+
+    for id in &ids[..3] {
+        let row = OutboxRow::wait(&config.database_url, id, "the SMS marked sent", |r| r.status == "sent").await;
+        assert_eq!((row.attempts, row.body_text.as_str()), (1, ""), "{row:?}");
+    }
+    let row = OutboxRow::read(&config.database_url, &ids[3]).await;
+    assert!(row.status == "pending" && row.leased && row.attempts == 1, "sent, not marked, held until its lease ends: {row:?}");
+    let mut numbers: Vec<String> = provider.received().iter().map(|r| r.json()["to"].as_str().unwrap().to_owned()).collect();
+    numbers.sort();
+    assert_eq!(numbers, [first, second, third, refused], "each text sent once");
+    let audit = app.services.store.audit_of(&account.id, 100).await.unwrap();
+    assert_eq!(audit.iter().filter(|r| r.event.as_str() == "sms_sent").count(), 3);
 }
 
 async fn the_twilio_compatible_provider_gets_a_form_with_basic_auth(backend: Backend) {
