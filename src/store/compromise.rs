@@ -1,11 +1,13 @@
 //! "This wasn't me": report tokens, the lock in one transaction, and support cases.
 
+use super::factors::{append_history, history_columns};
 use super::outbox::insert_message;
 use super::recovery::insert_token;
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
 use doorman_core::compromise::{AccountLock, AccountLockRecord, CompromiseStore, LockOutcome, NewCase, StoredReport};
+use doorman_core::factors::history::{ChangedBy, FactorChange};
 use doorman_core::recovery::{NewRecoveryToken, Purpose};
 use doorman_core::report_link::{ReportLinkStore, ReportedEvent};
 use doorman_core::store::StoreError;
@@ -30,52 +32,70 @@ async fn for_account(conn: &mut AnyConnection, sql: &'static str, account: &str,
     Ok(done.rows_affected())
 }
 
-/// Undoes the reported change where it can be; whether something was undone.
+/// Undoes the reported change where it can be; whether something was undone. Methods it
+/// removes or gives back are written to the method history as the report's doing.
 async fn roll_back(conn: &mut AnyConnection, account: &str, event: &ReportedEvent, event_at: i64, now: i64) -> Result<bool, StoreError> {
-    let done = match event {
+    let (changed, change) = match event {
         // Back to the old address, unless another account took it meanwhile.
-        ReportedEvent::EmailChanged { old_email } => sqlx::query(
-            "UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3 \
-             AND NOT EXISTS (SELECT 1 FROM accounts o WHERE o.email = $1 AND o.id <> $3)",
-        )
-        .bind(old_email)
-        .bind(now)
-        .bind(account)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend_error)?,
-        ReportedEvent::MethodAdded { method_id } => sqlx::query(
-            "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL",
-        )
-        .bind(now)
-        .bind(method_id)
-        .bind(account)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend_error)?,
+        ReportedEvent::EmailChanged { old_email } => {
+            let done = sqlx::query(
+                "UPDATE accounts SET email = $1, updated_at = $2 WHERE id = $3 \
+                 AND NOT EXISTS (SELECT 1 FROM accounts o WHERE o.email = $1 AND o.id <> $3)",
+            )
+            .bind(old_email)
+            .bind(now)
+            .bind(account)
+            .execute(&mut *conn)
+            .await
+            .map_err(backend_error)?;
+            return Ok(done.rows_affected() > 0);
+        }
+        ReportedEvent::MethodAdded { method_id } => (
+            sqlx::query(concat!(
+                "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL RETURNING ",
+                history_columns!()
+            ))
+            .bind(now)
+            .bind(method_id)
+            .bind(account)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend_error)?,
+            FactorChange::Removed,
+        ),
         // The owner's method comes back (recovery codes do not: their codes were voided).
-        ReportedEvent::MethodRemoved { method_id } => sqlx::query(
-            "UPDATE second_factors SET removed_at = NULL WHERE id = $1 AND account_id = $2 AND removed_at IS NOT NULL AND kind <> 'recovery_code'",
-        )
-        .bind(method_id)
-        .bind(account)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend_error)?,
+        ReportedEvent::MethodRemoved { method_id } => (
+            sqlx::query(concat!(
+                "UPDATE second_factors SET removed_at = NULL WHERE id = $1 AND account_id = $2 AND removed_at IS NOT NULL \
+                 AND kind <> 'recovery_code' RETURNING ",
+                history_columns!()
+            ))
+            .bind(method_id)
+            .bind(account)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend_error)?,
+            FactorChange::Restored,
+        ),
         // A 2-step reset someone else ran: the methods it removed come back (not recovery
         // codes: they were spent). Methods added since go below, with every lock.
-        ReportedEvent::TwoStepResetStarted => sqlx::query(
-            "UPDATE second_factors SET removed_at = NULL WHERE account_id = $1 AND removed_at IS NOT NULL \
-             AND removed_at >= $2 AND created_at < $2 AND kind <> 'recovery_code'",
-        )
-        .bind(account)
-        .bind(event_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend_error)?,
+        ReportedEvent::TwoStepResetStarted => (
+            sqlx::query(concat!(
+                "UPDATE second_factors SET removed_at = NULL WHERE account_id = $1 AND removed_at IS NOT NULL \
+                 AND removed_at >= $2 AND created_at < $2 AND kind <> 'recovery_code' RETURNING ",
+                history_columns!()
+            ))
+            .bind(account)
+            .bind(event_at)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend_error)?,
+            FactorChange::Restored,
+        ),
         _ => return Ok(false),
     };
-    Ok(done.rows_affected() > 0)
+    append_history(conn, account, &changed, change, ChangedBy::Report, now).await?;
+    Ok(!changed.is_empty())
 }
 
 #[async_trait]
@@ -171,16 +191,18 @@ impl CompromiseStore for SqlStore {
         .await?;
         // Methods added since the reported event are not the owner's either: they go, so
         // that they neither unlock the account nor leave it with 2-step on and no usable method.
-        sqlx::query(
+        let removed = sqlx::query(concat!(
             "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE account_id = $2 AND removed_at IS NULL \
-             AND (created_at >= $3 OR confirmed_at >= $3)",
-        )
+             AND (created_at >= $3 OR confirmed_at >= $3) RETURNING ",
+            history_columns!()
+        ))
         .bind(now)
         .bind(account)
         .bind(lock.report.event_at)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(backend_error)?;
+        append_history(&mut tx, account, &removed, FactorChange::Removed, ChangedBy::Report, now).await?;
         for notice in &lock.notices {
             insert_message(&mut tx, self.sealer.as_ref(), notice).await?;
         }

@@ -1,13 +1,15 @@
+use super::batch::{Statement, value_rows};
 use super::outbox::insert_message;
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
+use doorman_core::factors::history::{ChangedBy, FactorChange, FactorHistoryEntry};
 use doorman_core::factors::{FactorKind, FactorRecord, FactorSecret, FactorStore, NewOtp, OtpRecord};
 use doorman_core::outbox::NewMessage;
 use doorman_core::store::StoreError;
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 /// The columns [`factor_from_row`] reads, for `concat!` (queries stay `&'static str`).
 macro_rules! factor_columns {
@@ -28,6 +30,112 @@ fn factor_from_row(row: &AnyRow) -> Result<FactorRecord, StoreError> {
         confirmed_at: row.try_get("confirmed_at").map_err(backend_error)?,
         last_used_step: row.try_get("last_used_step").map_err(backend_error)?,
         created_at: row.try_get("created_at").map_err(backend_error)?,
+    })
+}
+
+/// The columns of a changed method that its history row copies, for `RETURNING` (`concat!`).
+macro_rules! history_columns {
+    () => {
+        "id, kind, label, confirmed_at"
+    };
+}
+pub(super) use history_columns;
+
+/// A changed method as its history row names it.
+pub(super) struct HistoryRow {
+    id: String,
+    kind: String,
+    label: String,
+}
+
+impl HistoryRow {
+    fn read(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: row.try_get("id").map_err(backend_error)?,
+            kind: row.try_get("kind").map_err(backend_error)?,
+            label: row.try_get("label").map_err(backend_error)?,
+        })
+    }
+}
+
+/// Appends one history row for each enrolled method a statement changed (S10.4), in the
+/// caller's transaction, so that no change is kept without its row. `changed` holds what the
+/// statement's `RETURNING` [`history_columns!`] gave back; a method never confirmed was never
+/// enrolled, and its removal is no part of the history.
+pub(super) async fn append_history(
+    conn: &mut AnyConnection,
+    account: &str,
+    changed: &[AnyRow],
+    change: FactorChange,
+    by: ChangedBy,
+    at: i64,
+) -> Result<(), StoreError> {
+    let mut rows = Vec::with_capacity(changed.len());
+    for row in changed {
+        if row.try_get::<Option<i64>, _>("confirmed_at").map_err(backend_error)?.is_some() {
+            rows.push(HistoryRow::read(row)?);
+        }
+    }
+    append_rows(conn, account, &rows, change, by, at).await
+}
+
+async fn append_rows(
+    conn: &mut AnyConnection,
+    account: &str,
+    rows: &[HistoryRow],
+    change: FactorChange,
+    by: ChangedBy,
+    at: i64,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO factor_history (account_id, factor_id, kind, label, change, changed_by, at) VALUES {}",
+        value_rows(rows.len(), 7)
+    );
+    let statement = rows.iter().fold(Statement::new(sql), |s, row| {
+        s.text(account)
+            .text(row.id.as_str())
+            .text(row.kind.as_str())
+            .text(row.label.as_str())
+            .text(change.as_str())
+            .text(by.as_str())
+            .int(at)
+    });
+    statement.execute(conn).await?;
+    Ok(())
+}
+
+/// Removes every method of the account (the owner enrols 2-step again), written to the method
+/// history with `by`, in the caller's transaction.
+pub(super) async fn remove_every_method(conn: &mut AnyConnection, account: &str, now: i64, by: ChangedBy) -> Result<(), StoreError> {
+    let removed = sqlx::query(concat!(
+        "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE account_id = $2 AND removed_at IS NULL RETURNING ",
+        history_columns!()
+    ))
+    .bind(now)
+    .bind(account)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(backend_error)?;
+    append_history(conn, account, &removed, FactorChange::Removed, by, now).await
+}
+
+fn history_from_row(row: &AnyRow) -> Result<FactorHistoryEntry, StoreError> {
+    let text = |column: &str| row.try_get::<String, _>(column).map_err(backend_error);
+    let unknown = |what: &str, value: String| StoreError::Backend(format!("unknown {what} {value} in factor_history").into());
+    let kind = text("kind")?;
+    let change = text("change")?;
+    let by = text("changed_by")?;
+    Ok(FactorHistoryEntry {
+        id: row.try_get("id").map_err(backend_error)?,
+        factor_id: text("factor_id")?,
+        kind: FactorKind::parse(&kind).ok_or_else(|| unknown("kind", kind.clone()))?,
+        label: text("label")?,
+        change: FactorChange::parse(&change).ok_or_else(|| unknown("change", change.clone()))?,
+        by: ChangedBy::parse(&by).ok_or_else(|| unknown("changed_by", by.clone()))?,
+        at: row.try_get("at").map_err(backend_error)?,
     })
 }
 
@@ -63,15 +171,19 @@ impl FactorStore for SqlStore {
         rows.iter().map(factor_from_row).collect()
     }
 
-    async fn confirm_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn confirm_factor(&self, account: &AccountId, id: &str, now: i64, by: ChangedBy) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("UPDATE second_factors SET confirmed_at = $1 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .bind(account.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_error)?;
+        let changed = sqlx::query(concat!(
+            "UPDATE second_factors SET confirmed_at = $1 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL RETURNING ",
+            history_columns!()
+        ))
+        .bind(now)
+        .bind(id)
+        .bind(account.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        append_history(&mut tx, account.as_str(), &changed, FactorChange::Added, by, now).await?;
         // The first real method becomes the default.
         sqlx::query(
             "UPDATE second_factors SET is_default = 1 WHERE id = $1 AND kind <> 'recovery_code' AND NOT EXISTS \
@@ -83,20 +195,22 @@ impl FactorStore for SqlStore {
         .await
         .map_err(backend_error)?;
         tx.commit().await.map_err(backend_error)?;
-        Ok(done.rows_affected() == 1)
+        Ok(!changed.is_empty())
     }
 
-    async fn remove_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError> {
+    async fn remove_factor(&self, account: &AccountId, id: &str, now: i64, by: ChangedBy) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL",
-        )
+        let changed = sqlx::query(concat!(
+            "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL RETURNING ",
+            history_columns!()
+        ))
         .bind(now)
         .bind(id)
         .bind(account.as_str())
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(backend_error)?;
+        append_history(&mut tx, account.as_str(), &changed, FactorChange::Removed, by, now).await?;
         sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL AND EXISTS (SELECT 1 FROM second_factors f WHERE f.id = $3 AND f.kind = 'recovery_code')")
             .bind(now)
             .bind(account.as_str())
@@ -115,7 +229,21 @@ impl FactorStore for SqlStore {
         .await
         .map_err(backend_error)?;
         tx.commit().await.map_err(backend_error)?;
-        Ok(done.rows_affected() == 1)
+        Ok(!changed.is_empty())
+    }
+
+    async fn factor_history(&self, account: &AccountId, before: i64, limit: i64) -> Result<Vec<FactorHistoryEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, factor_id, kind, label, change, changed_by, at FROM factor_history \
+             WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(account.as_str())
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_error)?;
+        rows.iter().map(history_from_row).collect()
     }
 
     async fn set_default_factor(&self, account: &AccountId, id: &str) -> Result<bool, StoreError> {
@@ -160,6 +288,7 @@ impl FactorStore for SqlStore {
         factor: &FactorRecord,
         hashes: &[String],
         now: i64,
+        by: ChangedBy,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
@@ -177,16 +306,27 @@ impl FactorStore for SqlStore {
                 .await
                 .map_err(backend_error)?;
         }
-        sqlx::query(
+        let added = sqlx::query(concat!(
             "INSERT INTO second_factors (id, account_id, kind, label, secret, is_default, confirmed_at, created_at) \
-             VALUES ($1, $2, 'recovery_code', '', '', 0, $3, $3) ON CONFLICT (id) DO NOTHING",
-        )
+             VALUES ($1, $2, 'recovery_code', '', '', 0, $3, $3) ON CONFLICT (id) DO NOTHING RETURNING ",
+            history_columns!()
+        ))
         .bind(&factor.id)
         .bind(account.as_str())
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(backend_error)?;
+        // A first set is a method added; a set in place of one is the same method renewed.
+        let (change, row) = match added.as_slice() {
+            [] => (
+                FactorChange::Renewed,
+                HistoryRow { id: factor.id.clone(), kind: FactorKind::RecoveryCode.as_str().to_owned(), label: String::new() },
+            ),
+            [row] => (FactorChange::Added, HistoryRow::read(row)?),
+            _ => return Err(StoreError::Backend("one recovery-code method expected".into())),
+        };
+        append_rows(&mut tx, account.as_str(), &[row], change, by, now).await?;
         tx.commit().await.map_err(backend_error)
     }
 

@@ -1,10 +1,12 @@
 //! The support console's actions: the identity checklist, two-person actions and their
 //! cooling-off, and the one-person lock and unlock.
 
+use super::factors::remove_every_method;
 use super::outbox::insert_message;
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
+use doorman_core::factors::history::ChangedBy;
 use doorman_core::outbox::NewMessage;
 use doorman_core::store::StoreError;
 use doorman_core::support::CaseUpdate;
@@ -307,8 +309,8 @@ impl SupportActionStore for SqlStore {
         }
         revoke_access(&mut tx, account, now).await?;
         // The owner enrols 2-step again: every method and recovery code goes.
+        remove_every_method(&mut tx, account, now, ChangedBy::Support).await?;
         for sql in [
-            "UPDATE second_factors SET removed_at = $2, is_default = 0 WHERE account_id = $1 AND removed_at IS NULL",
             "UPDATE recovery_codes SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL",
             "UPDATE two_step_resets SET status = 'cancelled', confirm_hash = NULL, cancel_hash = NULL, finish_hash = NULL, ended_at = $2 \
              WHERE account_id = $1 AND status IN ('requested', 'waiting')",

@@ -1,9 +1,11 @@
 //! 2-step resets after a waiting period (issue 11 §2).
 
+use super::factors::remove_every_method;
 use super::outbox::insert_message;
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
+use doorman_core::factors::history::ChangedBy;
 use doorman_core::outbox::NewMessage;
 use doorman_core::reset_hold::ResetHoldStore;
 use doorman_core::store::StoreError;
@@ -158,8 +160,8 @@ impl TwoStepResetStore for SqlStore {
             return Ok(false);
         };
         let account: String = row.try_get("account_id").map_err(backend_error)?;
+        remove_every_method(&mut tx, &account, now, ChangedBy::TwoStepReset).await?;
         for sql in [
-            "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE account_id = $2 AND removed_at IS NULL",
             "UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL",
             "UPDATE recovery_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = 'password_reset' AND used_at IS NULL",
         ] {

@@ -219,6 +219,18 @@ async fn a_reported_method_is_removed_and_only_a_method_from_before_unlocks(back
     app.clock.advance(60);
     assert_locked(&report(&app, &report_token(&added)).await);
     app.deliver().await;
+    // S10.4: the history shows what the attacker added, and that the report took it away.
+    let account = app.services.store.find_for_login("maria").await.unwrap().unwrap().0.id;
+    assert_eq!(
+        crate::two_step::stored_history(&app, &account).await,
+        [
+            ("totp", "added", "owner"),
+            ("security_question", "added", "owner"),
+            ("recovery_code", "added", "owner"),
+            ("security_question", "removed", "report"),
+            ("recovery_code", "removed", "report"),
+        ]
+    );
 
     let reset = app.reset_mail("maria").await.token("reset-password");
     let needs = app.reset(json!({ "token": reset, "new_password": NEW_PASSWORD })).await;

@@ -100,6 +100,12 @@ async fn s6_6_the_forgot_answer_link_works_once_needs_another_method_and_sets_th
     assert_eq!(old_answer.status, 401, "the old answer is gone");
     let signed = app.post_json(&next, "/api/v1/login/second-factor", json!({ "method_id": question, "code": "rumours" })).await;
     assert_eq!(signed.status, 200, "{}", signed.text);
+    // S10.4: the history says the question was replaced through the emailed link.
+    let history = crate::two_step::method_history(&app, &next).await;
+    let latest: Vec<(&str, &str, &str)> =
+        history[..2].iter().map(|(kind, _, change, by, _)| (kind.as_str(), change.as_str(), by.as_str())).collect();
+    assert_eq!(latest, [("security_question", "added", "forgot_answer"), ("security_question", "removed", "forgot_answer")]);
+    assert!(history[0].1.contains("What was the first album you bought?"), "{history:?}");
 }
 
 async fn s6_6_forgot_answer_answers_the_same_whether_or_not_an_email_was_sent(backend: Backend) {

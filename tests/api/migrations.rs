@@ -6,7 +6,10 @@ use crate::on_both_backends;
 use doorman::store::SqlStore;
 use doorman::store::migrations::migrations;
 
-on_both_backends!(every_migration_applies_and_is_recorded_with_its_checksum);
+on_both_backends!(
+    every_migration_applies_and_is_recorded_with_its_checksum,
+    a_database_from_before_the_method_history_gets_one_from_its_methods,
+);
 
 /// A fresh database gets every migration, common ones included, recorded with the checksum
 /// the migrator lists (the unit tests pin those of the deployed migrations); starting again
@@ -112,5 +115,59 @@ async fn a_chain_sealed_before_seals_had_a_table_of_their_own_still_verifies(bac
     assert_eq!(
         app.services.audit.verify_audit_chain().await.unwrap(),
         ChainReport::Intact { sealed: 3, unsealed: 0, pruned_through: None }
+    );
+}
+
+/// S10.4 on an upgraded database: the methods it already had become the start of their
+/// history (enrolments and removals in time order, by whom unknown); a method never confirmed
+/// has none; new changes follow them.
+async fn a_database_from_before_the_method_history_gets_one_from_its_methods(backend: Backend) {
+    use doorman_core::account::AccountId;
+    use doorman_core::factors::FactorStore;
+    use doorman_core::factors::history::ChangedBy;
+
+    let url = fresh_database(backend, &temp_dir()).await;
+    let store = SqlStore::connect(&url).await.unwrap();
+    let before: Vec<_> = migrations(store.backend()).unwrap().into_iter().filter(|m| m.version < 20261201000200).collect();
+    sqlx::migrate::Migrator::with_migrations(before).run(store.pool()).await.unwrap();
+    sqlx::query("INSERT INTO accounts (id, username, username_key, email, user_type, country, password_hash, created_at, updated_at) VALUES ('a1', 'maria', 'maria', 'maria@example.com', 'client', 'PH', 'x', 0, 0)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    // (id, kind, label, confirmed_at, removed_at)
+    let methods = [
+        ("f-app", "totp", "", Some(100), Some(400)),
+        ("f-phone", "sms", "+63 *** *** 4521", Some(200), None),
+        ("f-pending", "totp", "", None, Some(300)),
+        ("f-codes", "recovery_code", "", Some(300), None),
+    ];
+    for (id, kind, label, confirmed_at, removed_at) in methods {
+        sqlx::query("INSERT INTO second_factors (id, account_id, kind, label, secret, is_default, confirmed_at, created_at, removed_at) VALUES ($1, 'a1', $2, $3, '', 0, $4, 50, $5)")
+            .bind(id)
+            .bind(kind)
+            .bind(label)
+            .bind(confirmed_at)
+            .bind(removed_at)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    store.migrate().await.unwrap();
+
+    let account = AccountId::from_stored("a1".to_owned());
+    assert!(store.remove_factor(&account, "f-phone", 500, ChangedBy::Owner).await.unwrap());
+    let mut history = store.factor_history(&account, i64::MAX, 100).await.unwrap();
+    history.reverse();
+    let listed: Vec<(&str, &str, &str, &str, i64)> =
+        history.iter().map(|e| (e.factor_id.as_str(), e.label.as_str(), e.change.as_str(), e.by.as_str(), e.at)).collect();
+    assert_eq!(
+        listed,
+        [
+            ("f-app", "", "added", "before_history", 100),
+            ("f-phone", "+63 *** *** 4521", "added", "before_history", 200),
+            ("f-codes", "", "added", "before_history", 300),
+            ("f-app", "", "removed", "before_history", 400),
+            ("f-phone", "+63 *** *** 4521", "removed", "owner", 500),
+        ]
     );
 }

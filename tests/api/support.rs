@@ -259,6 +259,12 @@ async fn s11_the_account_view_masks_contact_data_and_revealing_a_field_is_audite
     assert_eq!((view["username"].as_str(), view["email"].as_str()), (Some("m••••"), Some("m••••@e••••••.com")), "{view}");
     assert!(!view.to_string().contains("maria@example.com"), "{view}");
     assert_eq!(view["two_step_methods"][0]["kind"], "totp");
+    // S10.4, S11.2: the agent sees when and how each method came, to judge evidence by.
+    let history = &view["two_step_history"][0];
+    assert_eq!(
+        (history["kind"].as_str(), history["change"].as_str(), history["by"].as_str()),
+        (Some("totp"), Some("added"), Some("owner"))
+    );
     assert_eq!(view["sessions"][0]["ip"], "203.0.113.9");
     assert!(view["events"].as_array().unwrap().iter().any(|e| e["event"] == "login_succeeded"), "{view}");
     assert_eq!(view["cases"][0]["id"].as_str(), Some(case.as_str()));
@@ -266,6 +272,7 @@ async fn s11_the_account_view_masks_contact_data_and_revealing_a_field_is_audite
 
     let page = app.get(&client, &format!("/support/cases/{case}")).await;
     assert!(page.text.contains("m••••@e••••••.com") && !page.text.contains("maria@example.com"), "{}", page.text);
+    assert!(page.text.contains("id=\"account-method-history\"") && page.text.contains("totp added by owner"), "{}", page.text);
 
     let bad = app.post_json(&client, &format!("/api/v1/support/cases/{case}/account/reveal"), json!({ "field": "password" })).await;
     assert_eq!((bad.status, bad.error_code().as_str()), (400, "invalid_field"));

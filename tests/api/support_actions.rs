@@ -255,6 +255,8 @@ async fn s11_a_lost_email_is_moved_by_two_agents_after_two_kinds_of_evidence_and
     assert_eq!(maria.email.as_str(), CONTACT);
     assert_eq!(app.get(&owner, "/api/v1/account/sessions").await.status, 401, "every session ended");
     assert!(app.services.store.factors_of(&maria.id).await.unwrap().is_empty(), "2-step removed");
+    let history = crate::two_step::stored_history(&app, &maria.id).await;
+    assert_eq!(history, [("totp", "added", "owner"), ("totp", "removed", "support")], "S10.4");
     assert!(audited(&app, "maria", AuditEvent::SupportActionApplied, &action_id).await);
     assert!(audited(&app, "ana", AuditEvent::SupportActionProposed, &action_id).await);
     assert!(audited(&app, "ben", AuditEvent::SupportActionApproved, &action_id).await);

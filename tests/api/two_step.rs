@@ -19,6 +19,7 @@ on_both_backends!(
     a_reset_needs_the_second_factor_when_two_step_is_on,
     a_withdrawal_approval_is_bound_to_its_amount_and_destination,
     removing_methods_is_notified_and_the_question_cannot_be_left_alone,
+    s10_4_the_method_history_lists_every_method_ever_enrolled_with_when_and_how,
 );
 
 /// A signed-in client with an authenticator app enrolled; returns its secret and method id.
@@ -472,6 +473,115 @@ async fn removing_methods_is_notified_and_the_question_cannot_be_left_alone(back
     let mails = app.deliver().await;
     assert!(mails.iter().filter(|m| m.text.contains("was removed")).count() == 2, "{mails:?}");
     assert_eq!(app.login("maria", PASSWORD).await.json()["status"], "authenticated");
+}
+
+/// The account's method history as `(kind, method, change, by, at)`, newest first, read page
+/// by page through the API the way a client would.
+pub async fn method_history(app: &TestApp, client: &reqwest::Client) -> Vec<(String, String, String, String, String)> {
+    let mut entries = Vec::new();
+    let mut path = "/api/v1/account/two-step/history".to_owned();
+    loop {
+        let page = app.get(client, &path).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let body = page.json();
+        let listed = body["entries"].as_array().unwrap();
+        assert!(listed.len() <= 20, "a page holds at most 20 entries");
+        for e in listed {
+            let text = |field: &str| e[field].as_str().unwrap_or_else(|| panic!("{field} in {e}")).to_owned();
+            entries.push((text("kind"), text("method"), text("change"), text("by"), text("at")));
+        }
+        match body["next_before"].as_i64() {
+            Some(before) => path = format!("/api/v1/account/two-step/history?before={before}"),
+            None => return entries,
+        }
+    }
+}
+
+/// The account's method history as the store keeps it, `(kind, change, by)` oldest first:
+/// for flows that end with the owner signed out.
+pub async fn stored_history(app: &TestApp, account: &doorman_core::account::AccountId) -> Vec<(&'static str, &'static str, &'static str)> {
+    let mut entries = app.services.store.factor_history(account, i64::MAX, 1000).await.unwrap();
+    entries.reverse();
+    entries.iter().map(|e| (e.kind.as_str(), e.change.as_str(), e.by.as_str())).collect()
+}
+
+/// S10.4: every method the account has had, when it was added, removed or renewed and by
+/// whom, newest first and page by page, on the API and on Security settings; an enrolment
+/// never confirmed is no part of it; the owner's own history only.
+async fn s10_4_the_method_history_lists_every_method_ever_enrolled_with_when_and_how(backend: Backend) {
+    use doorman_core::Clock;
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    app.create_account("tomas", "tomas@example.com").await;
+    let client = signed_in(&app).await;
+    let at = |app: &TestApp| doorman_core::clock::rfc3339(app.clock.unix());
+    let empty = app.get(&client, "/account/security").await;
+    assert!(empty.text.contains("History of your 2-step methods") && empty.text.contains("No changes yet."), "{}", empty.text);
+
+    let (_, totp_id) = enrol_totp(&app, &client).await;
+    let totp_added = at(&app);
+    app.clock.advance(30);
+    assert_eq!(app.post_json(&client, "/api/v1/account/two-step/recovery-codes", json!({})).await.status, 200);
+    let codes_added = at(&app);
+    app.clock.advance(30);
+    let question = json!({ "question_id": "first_album", "answer": "Rumours" });
+    assert_eq!(app.post_json(&client, "/api/v1/account/two-step/security-question", question).await.status, 200);
+    let first_question = at(&app);
+    app.clock.advance(30);
+    let question = json!({ "question_id": "first_concert", "answer": "Pink Floyd" });
+    assert_eq!(app.post_json(&client, "/api/v1/account/two-step/security-question", question).await.status, 200);
+    let second_question = at(&app);
+    app.clock.advance(30);
+    // Started and never confirmed: not enrolled, so neither listed nor listed as removed.
+    let pending = app.post_json(&client, "/api/v1/account/two-step/totp", json!({})).await.json()["method_id"].as_str().unwrap().to_owned();
+    let gone = client.delete(app.url(&format!("/api/v1/account/two-step/{pending}"))).json(&json!({})).send().await.unwrap();
+    assert_eq!(gone.status(), 200);
+    let gone = client.delete(app.url(&format!("/api/v1/account/two-step/{totp_id}"))).json(&json!({})).send().await.unwrap();
+    assert_eq!(gone.status(), 200);
+    let totp_removed = at(&app);
+
+    let owner = |kind: &str, method: &str, change: &str, when: &str| {
+        (kind.to_owned(), method.to_owned(), change.to_owned(), "owner".to_owned(), when.to_owned())
+    };
+    let concert = "Security question (\u{201c}What was the first concert you went to?\u{201d})";
+    let album = "Security question (\u{201c}What was the first album you bought?\u{201d})";
+    let expected = vec![
+        owner("totp", "Authenticator app", "removed", &totp_removed),
+        owner("security_question", concert, "added", &second_question),
+        owner("security_question", album, "removed", &second_question),
+        owner("security_question", album, "added", &first_question),
+        owner("recovery_code", "Recovery code", "added", &codes_added),
+        owner("totp", "Authenticator app", "added", &totp_added),
+    ];
+    assert_eq!(method_history(&app, &client).await, expected);
+
+    // A new set of codes is the same method renewed; enough of them to need a second page.
+    for _ in 0..20 {
+        app.clock.advance(1);
+        assert_eq!(app.post_json(&client, "/api/v1/account/two-step/recovery-codes", json!({})).await.status, 200);
+    }
+    let history = method_history(&app, &client).await;
+    assert_eq!(history.len(), 26, "every change once, across pages");
+    assert_eq!(history[0], owner("recovery_code", "Recovery code", "renewed", &at(&app)));
+    assert_eq!(history[20..], expected[..], "the oldest changes on the second page, in order");
+
+    // Security settings say the same in words, newest first, with the older page linked.
+    let page = app.get(&client, "/account/security").await;
+    assert!(page.text.contains("<strong>Recovery code</strong> renewed (a new set of codes)"), "{}", page.text);
+    assert!(page.text.contains("in Security settings, from a signed-in session"));
+    let older = page.text.split("id=\"older-method-history\"").next().unwrap().rsplit("href=\"").next().unwrap().split('"').next().unwrap();
+    let older = app.get(&client, &older.replace("&amp;", "&")).await;
+    assert_eq!(older.status, 200);
+    assert!(older.text.contains("<strong>Authenticator app</strong> removed") && older.text.contains("Newest changes"), "{}", older.text);
+    assert!(!older.text.contains("renewed (a new set of codes)"), "the renewals are on the newest page");
+
+    // Another account sees only its own (empty) history; a bad cursor is a clear 400.
+    let other = TestApp::new_client();
+    assert_eq!(app.login_as(&other, "192.0.2.11", "tomas", PASSWORD).await.status, 200);
+    assert!(method_history(&app, &other).await.is_empty());
+    let bad = app.get(&client, "/api/v1/account/two-step/history?before=yesterday").await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(app.get(&TestApp::new_client(), "/api/v1/account/two-step/history").await.status, 401);
 }
 
 mod pages {

@@ -419,6 +419,20 @@ async fn s9_the_cancel_and_completion_emails_carry_their_own_report_link(backend
     // The methods the reset removed come back, so the owner can unlock with one of them.
     let back = app.services.store.factors_of(&maria).await.unwrap();
     assert!(back.iter().any(|f| f.kind == doorman_core::factors::FactorKind::Totp), "{back:?}");
+    // S10.4: the history keeps both: what the reset removed and what the report gave back
+    // (not the spent recovery codes).
+    // (Methods changed by one statement are written in no particular order among themselves.)
+    let history = crate::two_step::stored_history(&app, &maria).await;
+    let sorted = |mut part: Vec<_>| {
+        part.sort();
+        part
+    };
+    assert_eq!(history.len(), 8, "{history:?}");
+    assert_eq!(
+        sorted(history[3..6].to_vec()),
+        [("recovery_code", "removed", "two_step_reset"), ("sms", "removed", "two_step_reset"), ("totp", "removed", "two_step_reset")]
+    );
+    assert_eq!(sorted(history[6..].to_vec()), [("sms", "restored", "report"), ("totp", "restored", "report")]);
     let second = report(&app, &cancelled_report).await;
     assert_eq!(second.status, 200, "the older link still works (its own case): {}", second.text);
 }

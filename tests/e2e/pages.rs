@@ -157,6 +157,7 @@ async fn signed_in_pages_pass_axe_and_fit_a_phone() {
         browser.wait_for_path("/account/security").await?;
         ensure!(browser.text("#two-step-state").await? == "on", "2-step is on after the first code");
         ensure!(browser.text("#my-methods").await?.contains("default"), "the new method is the default");
+        ensure!(browser.text("#method-history").await?.contains("Authenticator app added"), "the method history lists it (S10.4)");
         walk.check("security settings, 2-step on").await?;
 
         browser.find("#make-recovery-codes").await?.click().await?;

@@ -11,6 +11,9 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use serde::Serialize;
 use unicode_normalization::UnicodeNormalization;
 
+pub mod history;
+use history::{ChangedBy, FactorHistoryEntry};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FactorKind {
@@ -395,20 +398,26 @@ pub trait FactorStore: Send + Sync {
     async fn insert_factor(&self, factor: &FactorRecord) -> Result<(), StoreError>;
     /// Enrolled and enrolling methods (not removed), oldest first.
     async fn factors_of(&self, account: &AccountId) -> Result<Vec<FactorRecord>, StoreError>;
-    /// Turns an enrolling method on; the first one becomes the default.
-    async fn confirm_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError>;
-    async fn remove_factor(&self, account: &AccountId, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Turns an enrolling method on; the first one becomes the default. Written to the
+    /// method history with `by` in the same transaction (S10.4).
+    async fn confirm_factor(&self, account: &AccountId, id: &str, now: i64, by: ChangedBy) -> Result<bool, StoreError>;
+    /// Removes a method, written to the method history with `by` in the same transaction.
+    async fn remove_factor(&self, account: &AccountId, id: &str, now: i64, by: ChangedBy) -> Result<bool, StoreError>;
+    /// The account's method history with an id below `before`, newest first (S10.4).
+    async fn factor_history(&self, account: &AccountId, before: i64, limit: i64) -> Result<Vec<FactorHistoryEntry>, StoreError>;
     async fn set_default_factor(&self, account: &AccountId, id: &str) -> Result<bool, StoreError>;
     /// Records a used TOTP step, only if it is later than the last one: of two concurrent
     /// uses of one code, one wins (S5.3).
     async fn advance_totp_step(&self, id: &str, step: i64) -> Result<bool, StoreError>;
-    /// Replaces the account's recovery codes (S5.8: the old set stops working).
+    /// Replaces the account's recovery codes (S5.8: the old set stops working); the method
+    /// history says the codes were added (a first set) or renewed, by `by`.
     async fn replace_recovery_codes(
         &self,
         account: &AccountId,
         factor: &FactorRecord,
         hashes: &[String],
         now: i64,
+        by: ChangedBy,
     ) -> Result<(), StoreError>;
     async fn use_recovery_code(&self, account: &AccountId, hash: &str, now: i64) -> Result<bool, StoreError>;
     async fn recovery_codes_left(&self, account: &AccountId) -> Result<i64, StoreError>;

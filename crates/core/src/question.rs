@@ -5,6 +5,7 @@
 
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
+use crate::factors::history::ChangedBy;
 use crate::factors::{AnswerError, FactorKind, FactorRecord, FactorSecret, SecurityAnswer, check_answer, question_text};
 use crate::password::{Password, Verified};
 use crate::step_up::QuestionChange;
@@ -70,8 +71,12 @@ pub(crate) async fn install_question(
     by.check_owner(&account.id)?;
     let deps = &verifier.deps;
     let now = deps.clock.unix();
+    let changed_by = match by {
+        QuestionChange::SteppedUp(_) => ChangedBy::Owner,
+        QuestionChange::AnswerReset(_) => ChangedBy::ForgotAnswer,
+    };
     for old in verifier.store.factors_of(&account.id).await?.iter().filter(|f| f.kind == FactorKind::SecurityQuestion) {
-        verifier.store.remove_factor(&account.id, &old.id, now).await?;
+        verifier.store.remove_factor(&account.id, &old.id, now, changed_by).await?;
     }
     let factor = FactorRecord {
         id: uuid::Uuid::new_v4().to_string(),
@@ -85,7 +90,7 @@ pub(crate) async fn install_question(
         created_at: now,
     };
     verifier.store.insert_factor(&factor).await?;
-    verifier.store.confirm_factor(&account.id, &factor.id, now).await?;
+    verifier.store.confirm_factor(&account.id, &factor.id, now, changed_by).await?;
     let (detail, change) = match by {
         QuestionChange::SteppedUp(_) => ("security_question", format!("{} was added as a 2-step verification method.", FactorKind::SecurityQuestion.title())),
         QuestionChange::AnswerReset(_) => (

@@ -193,6 +193,7 @@ pub async fn account(State(state): State<AppState>, SupportAgent(agent, _): Supp
         "created_at": rfc3339(view.created_at),
         "locked": view.locked,
         "two_step_methods": view.methods.iter().map(|m| json!({ "kind": m.kind, "label": m.label, "confirmed": m.confirmed, "created_at": rfc3339(m.created_at) })).collect::<Vec<_>>(),
+        "two_step_history": view.method_history.iter().map(|h| json!({ "kind": h.kind, "label": h.label, "change": h.change, "by": h.by, "at": rfc3339(h.at) })).collect::<Vec<_>>(),
         "sessions": view.sessions.iter().map(|s| json!({ "created_at": rfc3339(s.created_at), "last_seen_at": rfc3339(s.last_seen_at), "ip": s.ip })).collect::<Vec<_>>(),
         "events": view.events.iter().map(|e| json!({ "at": rfc3339(e.at), "event": e.event.as_str(), "ip": e.ip })).collect::<Vec<_>>(),
         "cases": view.cases.iter().map(case_json).collect::<Vec<_>>(),

@@ -2,7 +2,7 @@
 //! (checklist S5, S6, S7.2).
 
 use crate::web::error::ApiError;
-use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, Path, PendingSession, StepUp};
+use crate::web::extract::{ApiJson, ApiSession, Client, CurrentSession, Path, PendingSession, Query, StepUp};
 use crate::web::routes::Routes;
 use crate::web::state::AppState;
 use axum::Json;
@@ -87,6 +87,33 @@ pub async fn list(State(state): State<AppState>, ApiSession(session): ApiSession
         "sms_available": state.two_step.settings().sms_available,
         "security_questions": SECURITY_QUESTIONS.iter().map(|(id, text)| json!({ "id": id, "text": text })).collect::<Vec<_>>(),
     })))
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    before: Option<i64>,
+}
+
+/// `GET /api/v1/account/two-step/history[?before=ID]`: every method the account has had,
+/// newest change first, a page at a time (S10.4).
+pub async fn history(State(state): State<AppState>, ApiSession(session): ApiSession, Query(query): Query<HistoryQuery>) -> Answer {
+    let page = state.two_step.method_history(&session.account.id, query.before).await?;
+    let entries: Vec<Value> = page
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "method_id": e.factor_id,
+                "kind": e.kind,
+                "method": e.method(),
+                "change": e.change,
+                "by": e.by,
+                "at": doorman_core::clock::rfc3339(e.at),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "entries": entries, "next_before": page.next_before })))
 }
 
 /// `POST /api/v1/account/two-step/totp`: a new secret, shown once, off until confirmed.
@@ -265,6 +292,7 @@ pub fn router() -> Routes {
         .route("/login/second-factor", post(second_factor))
         .route("/login/second-factor/send", post(second_factor_send))
         .route("/account/two-step", get(list))
+        .route("/account/two-step/history", get(history))
         .route("/account/two-step/totp", post(start_totp))
         .route("/account/two-step/totp/confirm", post(confirm_totp))
         .route("/account/two-step/recovery-codes", post(recovery_codes))

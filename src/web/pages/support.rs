@@ -143,6 +143,8 @@ pub struct AccountSection {
     pub locked: bool,
     /// (kind, label, confirmed, added)
     pub methods: Vec<(String, String, bool, String)>,
+    /// (when, kind, label, change, by), newest first
+    pub method_history: Vec<(String, String, String, String, String)>,
     /// (started, last seen, address)
     pub sessions: Vec<(String, String, String)>,
     /// (when, event, address)
@@ -167,6 +169,11 @@ fn account_section(view: AccountView, revealed: Option<(MaskedField, String)>, n
         created: rfc3339(view.created_at),
         locked: view.locked,
         methods: view.methods.into_iter().map(|m| (m.kind.to_owned(), m.label, m.confirmed, rfc3339(m.created_at))).collect(),
+        method_history: view
+            .method_history
+            .into_iter()
+            .map(|h| (rfc3339(h.at), h.kind.to_owned(), h.label, h.change.to_owned(), h.by.to_owned()))
+            .collect(),
         sessions: view.sessions.into_iter().map(|s| (rfc3339(s.created_at), rfc3339(s.last_seen_at), s.ip)).collect(),
         events: view.events.into_iter().map(|e| (rfc3339(e.at), e.event.as_str().to_owned(), e.ip)).collect(),
         cases: view.cases.iter().map(|c| row(c, now)).collect(),

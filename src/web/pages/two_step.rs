@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum_extra::extract::CookieJar;
 use doorman_core::PasswordAttempt;
+use doorman_core::factors::history::FactorChange;
 use doorman_core::factors::{FactorCode, FactorKind, MethodView, SECURITY_QUESTIONS, SecurityAnswer};
 use doorman_core::input::Deferred;
 use doorman_core::phone::PhoneInput;
@@ -384,11 +385,25 @@ struct SecurityPage {
     error: Option<String>,
     /// 2-step is on and no recovery code is left: the page asks for a set first.
     needs_recovery_codes: bool,
+    /// A page of the method history, newest change first (S10.4).
+    history: Vec<HistoryRow>,
+    history_next: Option<i64>,
+    /// An older page of the history is shown (a link back to the newest).
+    history_older_page: bool,
+}
+
+/// One change to a method, in words.
+struct HistoryRow {
+    method: String,
+    change: &'static str,
+    by: &'static str,
+    when: String,
 }
 
 #[derive(Deserialize, Default)]
 pub struct Done {
     done: Option<String>,
+    history_before: Option<i64>,
 }
 
 async fn security_page(
@@ -397,10 +412,29 @@ async fn security_page(
     session: &CurrentSession,
     notice: Option<String>,
     error: Option<String>,
+    history_before: Option<i64>,
 ) -> Result<SecurityPage, ApiError> {
     let methods = state.two_step.enrolled_methods(&session.account).await?;
     let enabled = state.two_step.two_step_enabled(&session.account).await?;
+    let history = state.two_step.method_history(&session.account.id, history_before).await?;
     Ok(SecurityPage {
+        history: history
+            .entries
+            .iter()
+            .map(|e| HistoryRow {
+                method: e.method(),
+                change: match e.change {
+                    FactorChange::Added => "added",
+                    FactorChange::Removed => "removed",
+                    FactorChange::Restored => "restored",
+                    FactorChange::Renewed => "renewed (a new set of codes)",
+                },
+                by: e.by.describe(),
+                when: super::account::when(e.at),
+            })
+            .collect(),
+        history_next: history.next_before,
+        history_older_page: history_before.is_some_and(|b| b > 0),
         chrome,
         csrf: Csrf::token(state, session.token.expose()),
         needs_recovery_codes: enabled && !methods.iter().any(|m| m.kind == FactorKind::RecoveryCode),
@@ -430,13 +464,13 @@ pub async fn security(
         "default" => "Default method changed.".to_owned(),
         _ => "Saved.".to_owned(),
     });
-    Ok(render(StatusCode::OK, &security_page(chrome, &state, &session, notice, None).await?))
+    Ok(render(StatusCode::OK, &security_page(chrome, &state, &session, notice, None, done.history_before).await?))
 }
 
 /// A failed change: back to the settings page with the reason.
 async fn settings_error(chrome: Chrome, state: &AppState, session: &CurrentSession, e: impl Into<ApiError>) -> Result<Response, PageError> {
     let (status, message) = shown(e.into())?;
-    Ok(render(status, &security_page(chrome, state, session, None, Some(message)).await?))
+    Ok(render(status, &security_page(chrome, state, session, None, Some(message), None).await?))
 }
 
 #[derive(Deserialize)]

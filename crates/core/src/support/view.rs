@@ -6,7 +6,8 @@
 use super::{Agent, CaseSummary, Support, SupportError};
 use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, AuditRecord, RequestContext};
-use crate::factors::FactorRecord;
+use crate::factors::history;
+use crate::factors::{FactorKind, FactorRecord};
 
 /// Audit events the view shows.
 pub const VIEW_EVENTS: i64 = 20;
@@ -65,6 +66,16 @@ pub struct MethodLine {
 }
 
 #[derive(Debug, Clone)]
+pub struct MethodHistoryLine {
+    pub kind: &'static str,
+    /// Masked like [`MethodLine::label`].
+    pub label: String,
+    pub change: &'static str,
+    pub by: &'static str,
+    pub at: i64,
+}
+
+#[derive(Debug, Clone)]
 pub struct SessionLine {
     pub created_at: i64,
     pub last_seen_at: i64,
@@ -80,13 +91,16 @@ pub struct AccountView {
     pub created_at: i64,
     pub locked: bool,
     pub methods: Vec<MethodLine>,
+    /// The newest changes to its methods, newest first: what the owner had before a reported
+    /// event, for the evidence checks (S10.4, S11.2).
+    pub method_history: Vec<MethodHistoryLine>,
     pub sessions: Vec<SessionLine>,
     pub events: Vec<AuditRecord>,
     pub cases: Vec<CaseSummary>,
 }
 
 fn method_line(f: &FactorRecord) -> MethodLine {
-    let label = if f.kind == crate::factors::FactorKind::Sms { f.label.clone() } else { String::new() };
+    let label = if f.kind == FactorKind::Sms { f.label.clone() } else { String::new() };
     MethodLine { kind: f.kind.as_str(), label, confirmed: f.confirmed_at.is_some(), created_at: f.created_at }
 }
 
@@ -102,6 +116,18 @@ impl Support {
         let account = self.account_of_case(case_id).await?;
         let store = &self.store;
         let methods = store.factors_of(&account.id).await?.iter().map(method_line).collect();
+        let method_history = store
+            .factor_history(&account.id, i64::MAX, history::PAGE_SIZE)
+            .await?
+            .into_iter()
+            .map(|e| MethodHistoryLine {
+                kind: e.kind.as_str(),
+                label: if e.kind == FactorKind::Sms { e.label } else { String::new() },
+                change: e.change.as_str(),
+                by: e.by.as_str(),
+                at: e.at,
+            })
+            .collect();
         let sessions = store
             .sessions_of(&account.id)
             .await?
@@ -116,6 +142,7 @@ impl Support {
             created_at: account.created_at.unix_timestamp(),
             locked: store.lock_of(&account.id).await?.is_some(),
             methods,
+            method_history,
             sessions,
             events: store.audit_of(&account.id, VIEW_EVENTS).await?,
             cases: store.cases_of_account(&account.id).await?,

@@ -7,6 +7,7 @@
 use super::{ENROL_WINDOW_SECONDS, TotpEnrolment, TwoStep};
 use crate::account::Account;
 use crate::audit::{AuditEvent, RequestContext};
+use crate::factors::history::ChangedBy;
 use crate::factors::{
     FactorCode, FactorKind, FactorRecord, FactorSecret, SecurityAnswer, TotpSecret, generate_recovery_codes, recovery_code_hash,
 };
@@ -98,7 +99,7 @@ impl TwoStep {
         };
         self.deps.settle(&limits).await?;
         self.store.advance_totp_step(&factor.id, step).await?;
-        self.store.confirm_factor(&account.id, &factor.id, now).await?;
+        self.store.confirm_factor(&account.id, &factor.id, now, ChangedBy::Owner).await?;
         self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "totp").await?;
         let event = ReportedEvent::MethodAdded { method_id: factor.id.clone() };
         self.verifier.notify_event(account, "An authenticator app was added as a 2-step verification method.", event, ctx).await
@@ -170,7 +171,7 @@ impl TwoStep {
             return Err(TwoStepError::WrongEnrolmentCode);
         }
         self.deps.settle(&limits).await?;
-        self.store.confirm_factor(&account.id, &factor.id, now).await?;
+        self.store.confirm_factor(&account.id, &factor.id, now, ChangedBy::Owner).await?;
         self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "sms").await?;
         let change = format!("The phone number {} was added for text-message codes.", factor.label);
         self.verifier.notify_event(account, &change, ReportedEvent::MethodAdded { method_id: factor.id.clone() }, ctx).await
@@ -221,7 +222,7 @@ impl TwoStep {
             created_at: now,
         };
         self.store.insert_factor(&factor).await?;
-        self.store.confirm_factor(&account.id, &factor.id, now).await?;
+        self.store.confirm_factor(&account.id, &factor.id, now, ChangedBy::Owner).await?;
         self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, kind.as_str()).await?;
         let change = format!("{} was added as a 2-step verification method.", kind.title());
         self.verifier.notify_event(account, &change, ReportedEvent::MethodAdded { method_id: factor.id.clone() }, ctx).await?;
@@ -252,7 +253,7 @@ impl TwoStep {
             last_used_step: None,
             created_at: now,
         });
-        self.store.replace_recovery_codes(&account.id, &factor, &hashes, now).await?;
+        self.store.replace_recovery_codes(&account.id, &factor, &hashes, now, ChangedBy::Owner).await?;
         self.deps.audit(AuditEvent::RecoveryCodesRegenerated, Some(&account.id), ctx, "").await?;
         self.verifier.notify(account, "New recovery codes were made; the old ones no longer work.", ctx).await?;
         Ok(codes)
@@ -278,7 +279,7 @@ impl TwoStep {
         if has_question && real_left == 0 {
             return Err(TwoStepError::LastRealMethod);
         }
-        self.store.remove_factor(&account.id, &factor.id, self.deps.clock.unix()).await?;
+        self.store.remove_factor(&account.id, &factor.id, self.deps.clock.unix(), ChangedBy::Owner).await?;
         self.deps.audit(AuditEvent::FactorRemoved, Some(&account.id), ctx, factor.kind.as_str()).await?;
         let change = format!("{} was removed from your 2-step verification methods.", factor.kind.title());
         self.verifier.notify_event(account, &change, ReportedEvent::MethodRemoved { method_id: factor.id.clone() }, ctx).await

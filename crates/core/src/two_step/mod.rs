@@ -5,9 +5,10 @@
 mod approvals;
 mod enrol;
 
-use crate::account::Account;
+use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, AuditRecord, RequestContext};
 use crate::deps::Deps;
+use crate::factors::history::{self, FactorHistoryPage};
 use crate::factors::{FactorCode, MethodView};
 use crate::password::Password;
 use crate::session::{SessionRecord, SessionToken};
@@ -80,6 +81,13 @@ impl TwoStep {
     /// security question (S6.1).
     pub async fn strong_methods(&self, account: &Account) -> Result<Vec<MethodView>, TwoStepError> {
         self.verifier.strong_methods(account).await
+    }
+
+    /// A page of the account's method history, newest first, older than `before` (the newest
+    /// page without it): every method ever enrolled, when and how it came and went (S10.4).
+    pub async fn method_history(&self, account: &AccountId, before: Option<i64>) -> Result<FactorHistoryPage, StoreError> {
+        let before = before.filter(|b| *b > 0).unwrap_or(i64::MAX);
+        Ok(FactorHistoryPage::from_rows(self.store.factor_history(account, before, history::PAGE_SIZE + 1).await?))
     }
 
     /// Whether the account has 2-step on.
