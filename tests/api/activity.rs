@@ -83,7 +83,7 @@ async fn s9_the_activity_page_lists_sign_ins_and_changes_with_this_wasnt_me(back
 
     let page = app.get(&client, "/account/activity").await;
     assert_eq!(page.status, 200);
-    assert!(page.text.contains("2-step method added") && page.text.contains("Signed in"), "{}", page.text);
+    assert!(page.text.contains("Authenticator app added") && page.text.contains("Signed in"), "{}", page.text);
     assert_eq!(page.text.matches("This wasn't me").count(), 2, "one report link per line");
 
     // Paged: 20 a page, newest first, and the cursor leads to the older ones.

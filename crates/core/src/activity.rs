@@ -5,6 +5,7 @@
 
 use crate::account::AccountId;
 use crate::audit::{AuditEvent, AuditRecord};
+use crate::factors::FactorKind;
 use crate::store::StoreError;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -69,13 +70,33 @@ fn title(event: AuditEvent, detail: &str) -> &'static str {
         AuditEvent::PasswordChanged => "Password changed",
         AuditEvent::EmailChanged => "Email address changed",
         AuditEvent::FactorAdded if detail.contains("forgot answer") => "Security question replaced after \"Forgot your answer?\"",
-        AuditEvent::FactorAdded => "2-step method added",
-        AuditEvent::FactorRemoved => "2-step method removed",
+        AuditEvent::FactorAdded | AuditEvent::FactorRemoved => method_title(event == AuditEvent::FactorAdded, detail),
         AuditEvent::RecoveryCodesRegenerated => "New recovery codes made",
         AuditEvent::RecoveryCodeUsed => "Recovery code used",
         AuditEvent::AnswerResetCompleted => "\"Forgot your answer?\" link used",
         AuditEvent::SessionsRevoked => "Signed out of sessions",
         _ => "Security event",
+    }
+}
+
+/// Which method came or went, from the audit detail (the method's kind first): a person who
+/// did not add an authenticator app is more likely to notice "Authenticator app added" than
+/// "2-step method added".
+fn method_title(added: bool, detail: &str) -> &'static str {
+    let kind = FactorKind::parse(detail.split(';').next().unwrap_or_default().trim());
+    match (kind, added) {
+        (Some(FactorKind::Totp), true) => "Authenticator app added",
+        (Some(FactorKind::Totp), false) => "Authenticator app removed",
+        (Some(FactorKind::Sms), true) => "Phone added for text-message codes",
+        (Some(FactorKind::Sms), false) => "Phone removed from text-message codes",
+        (Some(FactorKind::Email), true) => "Email codes added",
+        (Some(FactorKind::Email), false) => "Email codes removed",
+        (Some(FactorKind::SecurityQuestion), true) => "Security question set",
+        (Some(FactorKind::SecurityQuestion), false) => "Security question removed",
+        (Some(FactorKind::RecoveryCode), true) => "Recovery codes added",
+        (Some(FactorKind::RecoveryCode), false) => "Recovery codes removed",
+        (None, true) => "2-step method added",
+        (None, false) => "2-step method removed",
     }
 }
 
@@ -123,5 +144,25 @@ impl Activity {
         let next_before = if more { rows.last().map(|(id, _)| *id) } else { None };
         let items = rows.into_iter().map(|(id, r)| item(id, r)).collect();
         Ok(ActivityPage { items, next_before })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn added_and_removed_methods_are_named_from_the_audit_detail() {
+        assert_eq!(title(AuditEvent::FactorAdded, "totp"), "Authenticator app added");
+        assert_eq!(title(AuditEvent::FactorRemoved, "sms"), "Phone removed from text-message codes");
+        assert_eq!(title(AuditEvent::FactorAdded, "security_question"), "Security question set");
+        assert_eq!(
+            title(AuditEvent::FactorAdded, "security_question; forgot answer"),
+            "Security question replaced after \"Forgot your answer?\""
+        );
+        assert_eq!(title(AuditEvent::FactorRemoved, "recovery_code"), "Recovery codes removed");
+        // A detail that names no method (older events) keeps the general words.
+        assert_eq!(title(AuditEvent::FactorAdded, ""), "2-step method added");
+        assert_eq!(title(AuditEvent::FactorRemoved, "something else"), "2-step method removed");
     }
 }
