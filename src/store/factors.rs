@@ -174,7 +174,7 @@ impl FactorStore for SqlStore {
     async fn confirm_factor(&self, account: &AccountId, id: &str, now: i64, by: ChangedBy) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(concat!(
-            "UPDATE second_factors SET confirmed_at = $1 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL RETURNING ",
+            "UPDATE second_factors SET confirmed_at = $1 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL AND confirmed_at IS NULL RETURNING ",
             history_columns!()
         ))
         .bind(now)

@@ -20,6 +20,7 @@ on_both_backends!(
     a_withdrawal_approval_is_bound_to_its_amount_and_destination,
     removing_methods_is_notified_and_the_question_cannot_be_left_alone,
     s10_4_the_method_history_lists_every_method_ever_enrolled_with_when_and_how,
+    s10_4_confirmations_at_once_turn_a_method_on_once,
 );
 
 /// A signed-in client with an authenticator app enrolled; returns its secret and method id.
@@ -582,6 +583,30 @@ async fn s10_4_the_method_history_lists_every_method_ever_enrolled_with_when_and
     let bad = app.get(&client, "/api/v1/account/two-step/history?before=yesterday").await;
     assert_eq!(bad.status, 400, "{}", bad.text);
     assert_eq!(app.get(&TestApp::new_client(), "/api/v1/account/two-step/history").await.status, 401);
+}
+
+/// Of several confirmations of one enrolment sent at once, one turns the method on: one
+/// history entry, one audit event, one email (S10.4, S9.1).
+async fn s10_4_confirmations_at_once_turn_a_method_on_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    let started = app.post_json(&client, "/api/v1/account/two-step/totp", json!({})).await.json();
+    let secret = TotpSecret::from_base32(started["secret"].as_str().unwrap()).unwrap();
+    let body = json!({ "method_id": started["method_id"], "code": current_code(&app, &secret, 0) });
+    let answers =
+        futures::future::join_all((0..8).map(|_| app.post_json(&client, "/api/v1/account/two-step/totp/confirm", body.clone()))).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    // Refused as gone (400), as a code already used (401) or as too many tries (429).
+    assert!(statuses.iter().all(|s| [200, 400, 401, 429].contains(s)), "the others are refused: {statuses:?}");
+    let history = method_history(&app, &client).await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    let account = app.services.store.find_for_login("maria").await.unwrap().unwrap().0.id;
+    let events = app.services.store.audit_of(&account, 100).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.event == AuditEvent::FactorAdded).count(), 1);
+    let mails = app.deliver().await;
+    assert_eq!(mails.iter().filter(|m| m.text.contains("was added")).count(), 1, "{mails:?}");
 }
 
 mod pages {

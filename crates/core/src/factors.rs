@@ -399,7 +399,8 @@ pub trait FactorStore: Send + Sync {
     /// Enrolled and enrolling methods (not removed), oldest first.
     async fn factors_of(&self, account: &AccountId) -> Result<Vec<FactorRecord>, StoreError>;
     /// Turns an enrolling method on; the first one becomes the default. Written to the
-    /// method history with `by` in the same transaction (S10.4).
+    /// method history with `by` in the same transaction (S10.4). False when it is on already
+    /// (of two confirmations at once, one turns it on) or gone.
     async fn confirm_factor(&self, account: &AccountId, id: &str, now: i64, by: ChangedBy) -> Result<bool, StoreError>;
     /// Removes a method, written to the method history with `by` in the same transaction.
     async fn remove_factor(&self, account: &AccountId, id: &str, now: i64, by: ChangedBy) -> Result<bool, StoreError>;

@@ -99,7 +99,10 @@ impl TwoStep {
         };
         self.deps.settle(&limits).await?;
         self.store.advance_totp_step(&factor.id, step).await?;
-        self.store.confirm_factor(&account.id, &factor.id, now, ChangedBy::Owner).await?;
+        // Of two confirmations at once, one turns the method on, is audited and notified.
+        if !self.store.confirm_factor(&account.id, &factor.id, now, ChangedBy::Owner).await? {
+            return Err(TwoStepError::UnknownMethod);
+        }
         self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "totp").await?;
         let event = ReportedEvent::MethodAdded { method_id: factor.id.clone() };
         self.verifier.notify_event(account, "An authenticator app was added as a 2-step verification method.", event, ctx).await
@@ -171,7 +174,9 @@ impl TwoStep {
             return Err(TwoStepError::WrongEnrolmentCode);
         }
         self.deps.settle(&limits).await?;
-        self.store.confirm_factor(&account.id, &factor.id, now, ChangedBy::Owner).await?;
+        if !self.store.confirm_factor(&account.id, &factor.id, now, ChangedBy::Owner).await? {
+            return Err(TwoStepError::UnknownMethod);
+        }
         self.deps.audit(AuditEvent::FactorAdded, Some(&account.id), ctx, "sms").await?;
         let change = format!("The phone number {} was added for text-message codes.", factor.label);
         self.verifier.notify_event(account, &change, ReportedEvent::MethodAdded { method_id: factor.id.clone() }, ctx).await
