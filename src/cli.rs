@@ -6,6 +6,7 @@ use crate::store::SqlStore;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use doorman_core::audit::RequestContext;
+use doorman_core::audit_chain::{AnchorCheck, ChainAnchor, ChainReport};
 use doorman_core::auth::{AuthError, NewAccountRequest};
 use doorman_core::clock::SystemClock;
 use doorman_core::services::Services;
@@ -166,7 +167,17 @@ enum UserCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Seal what is old enough, then recompute every seal; exit 1 when the chain is broken.
-    Verify,
+    /// Prints the newest seal as an anchor to keep elsewhere.
+    Verify {
+        /// A seal recorded earlier (`<event id>:<seal>`, as this command prints it and the
+        /// worker logs it): exit 1 unless that event still carries it. Repeatable.
+        #[arg(long = "anchor", value_parser = parse_anchor)]
+        anchors: Vec<ChainAnchor>,
+    },
+}
+
+fn parse_anchor(text: &str) -> Result<ChainAnchor, String> {
+    ChainAnchor::parse(text).map_err(str::to_owned)
 }
 
 #[derive(Subcommand)]
@@ -207,7 +218,7 @@ pub async fn run() -> ExitCode {
         Command::Banners { command: BannersCommand::Import { file } } => crate::content_cli::import_banners(&config, &file).await,
         Command::Banners { command: BannersCommand::Export } => crate::content_cli::export_banners(&config).await,
         Command::Articles { command: ArticlesCommand::Import { dir } } => crate::content_cli::import_articles(&config, &dir).await,
-        Command::Audit { command: AuditCommand::Verify } => audit_verify(&config).await,
+        Command::Audit { command: AuditCommand::Verify { anchors } } => audit_verify(&config, &anchors).await,
         Command::Key { command } => key_command(&config, command).await,
         Command::Config { command: ConfigCommand::Check } => {
             print!("{}", config.describe());
@@ -252,23 +263,41 @@ async fn serve(config: &Config, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn audit_verify(config: &Config) -> anyhow::Result<()> {
+async fn audit_verify(config: &Config, anchors: &[ChainAnchor]) -> anyhow::Result<()> {
     let (services, _) = app::services(config, Arc::new(SystemClock)).await?;
     let newly = services.audit.seal_audit_chain().await?;
     match services.audit.verify_audit_chain().await? {
-        doorman_core::audit_chain::ChainReport::Intact { sealed, unsealed, pruned_through } => {
+        ChainReport::Intact { sealed, unsealed, pruned_through } => {
             println!("audit chain intact: {sealed} events sealed ({newly} just now), {unsealed} younger than a minute not yet sealed");
             if let Some(id) = pruned_through {
                 println!("events up to {id} were pruned by retention; the walk started from their sealed checkpoint");
             }
-            Ok(())
         }
-        doorman_core::audit_chain::ChainReport::Broken { at_id, sealed_before } => {
+        ChainReport::Broken { at_id, sealed_before } => {
             anyhow::bail!(
                 "audit chain BROKEN at event {at_id}: the {sealed_before} events before it verify; this one, or one before it, was edited, removed or inserted"
             )
         }
     }
+    let mut failed = Vec::new();
+    for anchor in anchors {
+        let id = anchor.event_id;
+        match services.audit.check_anchor(anchor).await? {
+            AnchorCheck::Holds => println!("anchor {id}: holds; nothing up to event {id} changed since it was recorded"),
+            AnchorCheck::Pruned => println!("anchor {id}: pruned by retention, with no checkpoint of its own left to compare; not checked"),
+            AnchorCheck::Differs => failed.push(format!(
+                "anchor {id}: event {id} no longer carries the recorded seal; it, or an event before it, was rewritten and sealed again"
+            )),
+            AnchorCheck::Missing => failed.push(format!("anchor {id}: event {id} is gone; the log was cut")),
+        }
+    }
+    if let Some(head) = services.audit.chain_head().await? {
+        println!("newest seal (keep it elsewhere; `--anchor` checks it later): {head}");
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("audit chain REWRITTEN: {}", failed.join("; "));
+    }
+    Ok(())
 }
 
 fn time_text(unix: i64) -> String {

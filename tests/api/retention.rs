@@ -149,8 +149,21 @@ async fn s10_3_the_audit_chain_verifies_after_old_events_are_pruned(backend: Bac
     app.clock.advance(61);
     assert_eq!(app.services.audit.seal_audit_chain().await.unwrap(), 2);
 
+    // Anchors recorded before the prune (`doorman audit verify --anchor`): the event its
+    // checkpoint keeps, and one before it.
+    let anchor_of = async |id: i64| doorman_core::audit_chain::ChainAnchor {
+        event_id: id,
+        seal: app.services.store.audit_event(id).await.unwrap().unwrap().chain_hash.unwrap(),
+    };
+    let (kept, gone) = (anchor_of(4).await, anchor_of(2).await);
+
     let report = app.services.retention.prune_once().await.unwrap();
     assert_eq!(report.audit_events, 4, "{report:?}");
+    use doorman_core::audit_chain::AnchorCheck;
+    assert_eq!(app.services.audit.check_anchor(&kept).await.unwrap(), AnchorCheck::Holds, "its checkpoint keeps its seal");
+    assert_eq!(app.services.audit.check_anchor(&gone).await.unwrap(), AnchorCheck::Pruned);
+    let forged = doorman_core::audit_chain::ChainAnchor { seal: gone.seal.clone(), ..kept.clone() };
+    assert_eq!(app.services.audit.check_anchor(&forged).await.unwrap(), AnchorCheck::Differs);
     assert_eq!(scalar(&url, "SELECT COUNT(*) FROM audit_events").await, 2);
     assert_eq!(scalar(&url, "SELECT COUNT(*) FROM audit_checkpoints").await, 1);
     assert_eq!(

@@ -77,6 +77,50 @@ pub enum ChainReport {
     Broken { at_id: i64, sealed_before: u64 },
 }
 
+/// A seal recorded outside the database: the newest sealed event's id and seal, as
+/// `doorman audit verify` prints them and the worker logs them after each round. The chain
+/// shows an edit only up to its newest seal: someone who can write the database can delete
+/// the newest seals, edit those events, and let the sealer seal them again as they now read.
+/// An anchor kept elsewhere (a log shipped off the host, a ticket) catches that, and a log cut
+/// off at its end: the event it names must still carry the same seal (S10.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainAnchor {
+    pub event_id: i64,
+    pub seal: String,
+}
+
+impl ChainAnchor {
+    /// `<event id>:<seal>`, as [`std::fmt::Display`] writes it.
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        let (id, seal) = text.trim().split_once(':').ok_or("an anchor is <event id>:<seal>, as `doorman audit verify` prints it")?;
+        let event_id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or("an anchor's event id is a positive number")?;
+        let well_formed = !seal.is_empty() && seal.len() <= 200 && seal.chars().all(|c| c.is_ascii_alphanumeric() || c == '$');
+        if !well_formed {
+            return Err("an anchor's seal is the hex (with its key id and '$') that `doorman audit verify` prints");
+        }
+        Ok(Self { event_id, seal: seal.to_owned() })
+    }
+}
+
+impl std::fmt::Display for ChainAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.event_id, self.seal)
+    }
+}
+
+/// What an anchor found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorCheck {
+    /// The event carries the recorded seal: nothing up to it changed since.
+    Holds,
+    /// The event carries another seal, or none: it, or one before it, was rewritten.
+    Differs,
+    /// No such event, and retention did not prune it: the log was cut.
+    Missing,
+    /// Retention pruned it, and the checkpoint left is of a later event: nothing to compare.
+    Pruned,
+}
+
 /// Events sealed per transaction.
 const SEAL_BATCH: i64 = 500;
 /// The pause between two batches of a backlog.
@@ -167,6 +211,40 @@ impl Audit {
         Ok(ChainReport::Intact { sealed, unsealed, pruned_through: checkpoint.map(|c| c.event_id) })
     }
 
+    /// The newest seal, to record elsewhere as an anchor.
+    pub async fn chain_head(&self) -> Result<Option<ChainAnchor>, StoreError> {
+        Ok(self.store.last_sealed_audit().await?.map(|(event_id, seal)| ChainAnchor { event_id, seal }))
+    }
+
+    /// Whether the log still holds each anchor's seal. With the chain intact
+    /// ([`Self::verify_audit_chain`]), an anchor that holds vouches for every event up to it.
+    pub async fn check_anchor(&self, anchor: &ChainAnchor) -> Result<AnchorCheck, StoreError> {
+        if let Some(event) = self.store.audit_event(anchor.event_id).await? {
+            let holds = event.chain_hash.as_deref() == Some(anchor.seal.as_str());
+            return Ok(if holds { AnchorCheck::Holds } else { AnchorCheck::Differs });
+        }
+        // Gone. Retention removes a prefix of the log, always up to a checkpoint it wrote
+        // first; anything else gone was cut.
+        let first = self.deps.store.first_audit_id().await?;
+        let newest_checkpoint = self.deps.store.audit_checkpoint_before(None).await?.map(|c| c.event_id);
+        let pruned = first.is_none_or(|first| anchor.event_id < first) && newest_checkpoint.is_some_and(|c| anchor.event_id <= c);
+        if !pruned {
+            return Ok(AnchorCheck::Missing);
+        }
+        // Its checkpoint, if it is the one left, keeps its seal.
+        Ok(match self.deps.store.audit_checkpoint_before(Some(anchor.event_id + 1)).await? {
+            Some(c) if c.event_id == anchor.event_id && checkpoint_holds(&self.deps.keys, &c) => {
+                if c.chain_hash == anchor.seal {
+                    AnchorCheck::Holds
+                } else {
+                    AnchorCheck::Differs
+                }
+            }
+            Some(c) if c.event_id == anchor.event_id => AnchorCheck::Differs,
+            _ => AnchorCheck::Pruned,
+        })
+    }
+
     /// Deletes the sealed events older than `before`, in batches, after recording their
     /// checkpoint; returns how many were deleted. Unsealed events are never deleted (their
     /// seal needs the event before them).
@@ -187,5 +265,20 @@ impl Audit {
         // Only once every event up to it is gone: verifying needs no older checkpoint.
         store.delete_audit_checkpoints_before(event.id).await?;
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_anchor_reads_back_as_printed_and_anything_else_is_refused_with_why() {
+        let anchor = ChainAnchor { event_id: 42, seal: "a1b2c3d4$0f9e".into() };
+        assert_eq!(ChainAnchor::parse(&anchor.to_string()), Ok(anchor));
+        assert_eq!(ChainAnchor::parse(" 7:abc ").map(|a| a.event_id), Ok(7));
+        for bad in ["", "42", "abc:def", "0:abc", "-3:abc", "42:", "42:abc def", "42:abc;drop", &format!("1:{}", "a".repeat(201))] {
+            assert!(ChainAnchor::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }
