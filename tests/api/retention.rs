@@ -15,6 +15,7 @@ use std::process::Command;
 on_both_backends!(
     finished_expired_and_stale_rows_are_pruned_and_fresh_ones_kept,
     s10_3_the_audit_chain_verifies_after_old_events_are_pruned,
+    s10_3_a_verify_while_a_prune_deletes_events_finds_no_false_break,
     s11_a_resolved_cases_personal_data_is_erased_after_its_retention,
     doorman_prune_runs_the_prune_from_the_command_line,
 );
@@ -223,6 +224,50 @@ async fn open_case(app: &TestApp, contact: &str) -> String {
     let note = json!({ "token": token, "message": "My old number ended in 42." });
     assert_eq!(post_from(app, "192.0.2.30", "/api/v1/recovery-requests/notes", note).await.status, 201);
     case
+}
+
+/// `doorman audit verify` while retention deletes old events (500 a statement, with pauses):
+/// the walk meets events deleted under it, which looks like a removed event; it walks again
+/// from the prune's checkpoint and reports the chain intact, every time.
+async fn s10_3_a_verify_while_a_prune_deletes_events_finds_no_false_break(backend: Backend) {
+    let config = test_config(backend).await;
+    let url = config.database_url.clone();
+    let app = TestApp::spawn_with(config).await;
+    let old = app.clock.unix() - 400 * DAY;
+    let store = doorman::store::SqlStore::connect(&url).await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000) \
+         INSERT INTO audit_events (at, event, account_id, ip, user_agent, request_id, detail) \
+         SELECT $1, 'login_failed', NULL, '192.0.2.1', 'test', 'r' || i, 'wrong_password' FROM n",
+    )
+    .bind(old)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(app.services.audit.seal_audit_chain().await.unwrap(), 6000);
+
+    let pruning = std::sync::atomic::AtomicBool::new(true);
+    let prune = async {
+        let report = app.services.retention.prune_once().await.unwrap();
+        pruning.store(false, std::sync::atomic::Ordering::SeqCst);
+        report
+    };
+    let verify = async {
+        let mut reports = Vec::new();
+        while pruning.load(std::sync::atomic::Ordering::SeqCst) {
+            reports.push(app.services.audit.verify_audit_chain().await.unwrap());
+        }
+        reports
+    };
+    let (pruned, reports) = tokio::join!(prune, verify);
+    assert_eq!(pruned.audit_events, 6000, "{pruned:?}");
+    assert!(reports.len() >= 2, "verified while the prune ran: {reports:?}");
+    let broken: Vec<_> = reports.iter().filter(|r| matches!(r, ChainReport::Broken { .. })).collect();
+    assert!(broken.is_empty(), "{} of {} walks reported a break: {broken:?}", broken.len(), reports.len());
+    assert_eq!(
+        app.services.audit.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact { sealed: 0, unsealed: 0, pruned_through: Some(6000) }
+    );
 }
 
 async fn s11_a_resolved_cases_personal_data_is_erased_after_its_retention(backend: Backend) {

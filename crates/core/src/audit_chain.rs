@@ -10,9 +10,9 @@
 //!
 //! Old events are pruned (issue 13, [`Audit::prune_audit_log`]): before the events up to id N
 //! are deleted, a checkpoint records N, N's seal and time, itself sealed under the server key.
-//! Verifying starts from the newest checkpoint below the first event left (or from the
-//! start when there is none), so the chain still verifies; removing a checkpoint, or events
-//! after one, still breaks it, and a checkpoint cannot be made without the key.
+//! Verifying starts from the newest checkpoint (or from the start when there is none), so the
+//! chain still verifies, during a prune too; removing a checkpoint, or events after one, still
+//! breaks it, and a checkpoint cannot be made without the key.
 
 pub use crate::audit::{AuditCheckpoint, ChainedEvent};
 use crate::deps::Deps;
@@ -121,6 +121,9 @@ pub enum AnchorCheck {
     Pruned,
 }
 
+/// Walks of the chain while prunes keep moving its start, before a break is reported.
+const VERIFY_TRIES: u32 = 5;
+
 /// Events sealed per transaction.
 const SEAL_BATCH: i64 = 500;
 /// The pause between two batches of a backlog.
@@ -170,14 +173,41 @@ impl Audit {
     }
 
     /// Recomputes every seal from the start, or from the newest checkpoint below the first
-    /// event left when old events were pruned.
+    /// event left when old events were pruned. A prune that deletes events while the walk
+    /// reads them looks like a removed event; a prune writes its checkpoint before it deletes
+    /// anything, so a break found while a newer checkpoint appeared is walked again from it.
     pub async fn verify_audit_chain(&self) -> Result<ChainReport, StoreError> {
+        let newest_checkpoint = async || Ok::<_, StoreError>(self.deps.store.audit_checkpoint_before(None).await?.map(|c| c.event_id));
+        let mut tries = 0;
+        loop {
+            let before = newest_checkpoint().await?;
+            let report = self.walk_audit_chain().await?;
+            tries += 1;
+            let pruned_meanwhile = newest_checkpoint().await? != before;
+            if !matches!(report, ChainReport::Broken { .. }) || !pruned_meanwhile || tries == VERIFY_TRIES {
+                return Ok(report);
+            }
+        }
+    }
+
+    async fn walk_audit_chain(&self) -> Result<ChainReport, StoreError> {
+        // The newest checkpoint: below the first event left once a prune is done, or at or
+        // above it while a prune deletes the events up to it (or was stopped doing so). Those
+        // events are retention's, vouched for by the checkpoint made from their seals, and
+        // the walk starts after them; the checkpoint's own event, while it is there, must
+        // still carry the seal the checkpoint recorded.
         let first = self.deps.store.first_audit_id().await?;
-        let checkpoint = self.deps.store.audit_checkpoint_before(first).await?;
+        let checkpoint = self.deps.store.audit_checkpoint_before(None).await?;
         let (mut previous, mut after) = match &checkpoint {
             Some(c) => {
                 if !checkpoint_holds(&self.deps.keys, c) {
                     return Ok(ChainReport::Broken { at_id: first.unwrap_or(c.event_id), sealed_before: 0 });
+                }
+                if first.is_some_and(|first| first <= c.event_id) {
+                    let kept = self.store.audit_event(c.event_id).await?;
+                    if kept.is_some_and(|event| event.chain_hash.as_deref() != Some(c.chain_hash.as_str())) {
+                        return Ok(ChainReport::Broken { at_id: c.event_id, sealed_before: 0 });
+                    }
                 }
                 (c.chain_hash.clone(), c.event_id)
             }
