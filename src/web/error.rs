@@ -311,6 +311,9 @@ impl From<TwoStepError> for ApiError {
             TwoStepError::TooManyNumbers(seconds) => {
                 Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_numbers", message) }
             }
+            TwoStepError::TooManyChanges(seconds) => {
+                Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_changes", message) }
+            }
             TwoStepError::ResendTooSoon(seconds) => {
                 Self { retry_after: Some(seconds.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "resend_too_soon", message) }
             }

@@ -21,6 +21,7 @@ on_both_backends!(
     removing_methods_is_notified_and_the_question_cannot_be_left_alone,
     s10_4_the_method_history_lists_every_method_ever_enrolled_with_when_and_how,
     s10_4_confirmations_at_once_turn_a_method_on_once,
+    method_changes_are_capped_per_account_and_day,
 );
 
 /// A signed-in client with an authenticator app enrolled; returns its secret and method id.
@@ -607,6 +608,43 @@ async fn s10_4_confirmations_at_once_turn_a_method_on_once(backend: Backend) {
     assert_eq!(events.iter().filter(|e| e.event == AuditEvent::FactorAdded).count(), 1);
     let mails = app.deliver().await;
     assert_eq!(mails.iter().filter(|m| m.text.contains("was added")).count(), 1, "{mails:?}");
+}
+
+/// Every method change writes rows kept as long as the account and sends an email: thirty a
+/// day per account, then 429 with the wait, for this account only; the next day, again.
+async fn method_changes_are_capped_per_account_and_day(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    app.create_account("tomas", "tomas@example.com").await;
+    let client = signed_in(&app).await;
+    let limit = doorman_core::two_step::METHOD_CHANGES_PER_DAY;
+    for n in 0..limit {
+        let made = app.post_json(&client, "/api/v1/account/two-step/recovery-codes", json!({})).await;
+        assert_eq!(made.status, 200, "change {n}: {}", made.text);
+    }
+    for path in ["/api/v1/account/two-step/recovery-codes", "/api/v1/account/two-step/totp"] {
+        let refused = app.post_json(&client, path, json!({})).await;
+        assert_eq!((refused.status, refused.error_code().as_str()), (429, "too_many_changes"), "{path}: {}", refused.text);
+        assert!(refused.json()["message"].as_str().unwrap().contains("changed your 2-step methods 30 times today"), "{}", refused.text);
+        assert!(
+            refused.header("retry-after").and_then(|s| s.parse::<i64>().ok()).is_some_and(|s| s > 23 * 3600),
+            "{:?}",
+            refused.header("retry-after")
+        );
+    }
+    assert_eq!(method_history(&app, &client).await.len() as i64, limit, "the refused ones changed nothing");
+
+    let other = TestApp::new_client();
+    assert_eq!(app.login_as(&other, "192.0.2.11", "tomas", PASSWORD).await.status, 200);
+    assert_eq!(
+        app.post_json(&other, "/api/v1/account/two-step/recovery-codes", json!({})).await.status,
+        200,
+        "another account's own budget"
+    );
+
+    app.clock.advance(86_400 + 1);
+    let next_day = signed_in(&app).await;
+    assert_eq!(app.post_json(&next_day, "/api/v1/account/two-step/recovery-codes", json!({})).await.status, 200, "a new day");
 }
 
 mod pages {

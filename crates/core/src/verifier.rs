@@ -81,6 +81,8 @@ pub enum TwoStepError {
     ResendTooSoon(i64),
     #[error("You have tried five new numbers today. Try again in {}.", crate::clock::in_words(*.0))]
     TooManyNumbers(i64),
+    #[error("You have changed your 2-step methods {} times today. Try again in {}.", crate::two_step::METHOD_CHANGES_PER_DAY, crate::clock::in_words(*.0))]
+    TooManyChanges(i64),
     #[error("This method does not send codes.")]
     NotSendable,
     #[error("Email codes are turned off on this server.")]

@@ -18,7 +18,25 @@ use crate::throttle::{ThrottleKey, ThrottleRule};
 use crate::verifier::{Binding, TwoStepError};
 use secrecy::{ExposeSecret, SecretString};
 
+/// Method changes an account may make in a day (starting an enrolment, adding, removing,
+/// new recovery codes, a new question): each writes rows kept as long as the account (the
+/// methods and their history, S10.4) and sends an email, so a session in a loop could grow
+/// the database and the inbox without bound. Generous for a person setting things up.
+pub const METHOD_CHANGES_PER_DAY: i64 = 30;
+
 impl TwoStep {
+    /// Counts one method change against the day's budget; refused once it is spent.
+    async fn claim_method_change(&self, account: &Account) -> Result<(), TwoStepError> {
+        let cap = [ThrottleKey {
+            key: format!("method-changes:{}", account.id),
+            rule: ThrottleRule::Budget { limit: METHOD_CHANGES_PER_DAY, window: 86_400, cooldown: 86_400 },
+        }];
+        match self.deps.claim(&cap).await? {
+            Some(wait) => Err(TwoStepError::TooManyChanges(wait)),
+            None => Ok(()),
+        }
+    }
+
     /// Confirming an enrolment needs this account's step-up, or an enrolment started within
     /// the enrolment window (never a `SteppedUp` made where no step-up happened).
     async fn may_finish_enrolment(&self, by: Option<&SteppedUp>, account: &Account, method_id: &str) -> Result<(), TwoStepError> {
@@ -38,6 +56,7 @@ impl TwoStep {
     pub async fn start_totp(&self, by: &SteppedUp, account: &Account) -> Result<TotpEnrolment, TwoStepError> {
         by.check_owner(&account.id)?;
         crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
+        self.claim_method_change(account).await?;
         let secret = TotpSecret::generate();
         let factor = FactorRecord {
             id: uuid::Uuid::new_v4().to_string(),
@@ -132,6 +151,7 @@ impl TwoStep {
         if let Some(wait) = self.deps.claim(&cap).await? {
             return Err(TwoStepError::TooManyNumbers(wait));
         }
+        self.claim_method_change(account).await?;
         let factor = FactorRecord {
             id: uuid::Uuid::new_v4().to_string(),
             account_id: account.id.clone(),
@@ -188,6 +208,7 @@ impl TwoStep {
         if !self.verifier.settings.email_codes_enabled {
             return Err(TwoStepError::EmailCodesDisabled);
         }
+        self.claim_method_change(account).await?;
         self.add_confirmed(account, FactorKind::Email, String::new(), FactorSecret::none(), ctx).await
     }
 
@@ -203,6 +224,7 @@ impl TwoStep {
     ) -> Result<String, TwoStepError> {
         by.check_owner(&account.id)?;
         let checked = crate::question::check_question(&self.verifier, account, question_id, answer).await?;
+        self.claim_method_change(account).await?;
         crate::question::install_question(&self.verifier, QuestionChange::SteppedUp(by), account, checked, ctx).await
     }
 
@@ -243,6 +265,7 @@ impl TwoStep {
     ) -> Result<Vec<SecretString>, TwoStepError> {
         by.check_owner(&account.id)?;
         crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
+        self.claim_method_change(account).await?;
         let codes = generate_recovery_codes();
         let hashes: Vec<String> = codes.iter().map(|c| recovery_code_hash(&self.deps.keys, &account.id, c.expose_secret())).collect();
         let now = self.deps.clock.unix();
@@ -284,6 +307,7 @@ impl TwoStep {
         if has_question && real_left == 0 {
             return Err(TwoStepError::LastRealMethod);
         }
+        self.claim_method_change(account).await?;
         self.store.remove_factor(&account.id, &factor.id, self.deps.clock.unix(), ChangedBy::Owner).await?;
         self.deps.audit(AuditEvent::FactorRemoved, Some(&account.id), ctx, factor.kind.as_str()).await?;
         let change = format!("{} was removed from your 2-step verification methods.", factor.kind.title());

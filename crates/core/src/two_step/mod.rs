@@ -4,6 +4,7 @@
 
 mod approvals;
 mod enrol;
+pub use enrol::METHOD_CHANGES_PER_DAY;
 
 use crate::account::{Account, AccountId};
 use crate::audit::{AuditEvent, AuditRecord, RequestContext};
