@@ -172,10 +172,11 @@ impl Audit {
         }
     }
 
-    /// Recomputes every seal from the start, or from the newest checkpoint below the first
-    /// event left when old events were pruned. A prune that deletes events while the walk
-    /// reads them looks like a removed event; a prune writes its checkpoint before it deletes
-    /// anything, so a break found while a newer checkpoint appeared is walked again from it.
+    /// Recomputes every seal from the start, or from the newest checkpoint when old events
+    /// were (or are being) pruned. A prune that starts during the walk deletes events from
+    /// under it, which looks like a removed event; a prune writes its checkpoint before it
+    /// deletes anything, so a break found while a newer checkpoint appeared is walked again
+    /// from it, up to [`VERIFY_TRIES`] times.
     pub async fn verify_audit_chain(&self) -> Result<ChainReport, StoreError> {
         let newest_checkpoint = async || Ok::<_, StoreError>(self.deps.store.audit_checkpoint_before(None).await?.map(|c| c.event_id));
         let mut tries = 0;
