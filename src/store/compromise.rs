@@ -1,6 +1,6 @@
 //! "This wasn't me": report tokens, the lock in one transaction, and support cases.
 
-use super::factors::{append_history, history_columns};
+use super::factors::{REMOVE_ONE_METHOD, append_history, change_one_method, history_columns};
 use super::outbox::insert_message;
 use super::recovery::insert_token;
 use super::{SqlStore, backend_error};
@@ -50,19 +50,9 @@ async fn roll_back(conn: &mut AnyConnection, account: &str, event: &ReportedEven
             .map_err(backend_error)?;
             return Ok(done.rows_affected() > 0);
         }
-        ReportedEvent::MethodAdded { method_id } => (
-            sqlx::query(concat!(
-                "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL RETURNING ",
-                history_columns!()
-            ))
-            .bind(now)
-            .bind(method_id)
-            .bind(account)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(backend_error)?,
-            FactorChange::Removed,
-        ),
+        ReportedEvent::MethodAdded { method_id } => {
+            return change_one_method(conn, REMOVE_ONE_METHOD, now, method_id, account, FactorChange::Removed, ChangedBy::Report).await;
+        }
         // The owner's method comes back (recovery codes do not: their codes were voided).
         ReportedEvent::MethodRemoved { method_id } => (
             sqlx::query(concat!(

@@ -107,6 +107,30 @@ async fn append_rows(
     Ok(())
 }
 
+/// Removes one method (`$1` the time, `$2` its id, `$3` the account), for
+/// [`change_one_method`].
+pub(super) const REMOVE_ONE_METHOD: &str = concat!(
+    "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL RETURNING ",
+    history_columns!()
+);
+
+/// Runs `sql`, a change to one method bound to the time (`$1`), the method (`$2`) and the
+/// account (`$3`) that returns [`history_columns!`], and writes its history row in the
+/// caller's transaction; whether the method was changed.
+pub(super) async fn change_one_method(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    now: i64,
+    id: &str,
+    account: &str,
+    change: FactorChange,
+    by: ChangedBy,
+) -> Result<bool, StoreError> {
+    let changed = sqlx::query(sql).bind(now).bind(id).bind(account).fetch_all(&mut *conn).await.map_err(backend_error)?;
+    append_history(conn, account, &changed, change, by, now).await?;
+    Ok(!changed.is_empty())
+}
+
 /// Removes every method of the account (the owner enrols 2-step again), written to the method
 /// history with `by`, in the caller's transaction.
 pub(super) async fn remove_every_method(conn: &mut AnyConnection, account: &str, now: i64, by: ChangedBy) -> Result<(), StoreError> {
@@ -173,17 +197,11 @@ impl FactorStore for SqlStore {
 
     async fn confirm_factor(&self, account: &AccountId, id: &str, now: i64, by: ChangedBy) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(concat!(
+        let sql = concat!(
             "UPDATE second_factors SET confirmed_at = $1 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL AND confirmed_at IS NULL RETURNING ",
             history_columns!()
-        ))
-        .bind(now)
-        .bind(id)
-        .bind(account.as_str())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_error)?;
-        append_history(&mut tx, account.as_str(), &changed, FactorChange::Added, by, now).await?;
+        );
+        let changed = change_one_method(&mut tx, sql, now, id, account.as_str(), FactorChange::Added, by).await?;
         // The first real method becomes the default.
         sqlx::query(
             "UPDATE second_factors SET is_default = 1 WHERE id = $1 AND kind <> 'recovery_code' AND NOT EXISTS \
@@ -195,22 +213,12 @@ impl FactorStore for SqlStore {
         .await
         .map_err(backend_error)?;
         tx.commit().await.map_err(backend_error)?;
-        Ok(!changed.is_empty())
+        Ok(changed)
     }
 
     async fn remove_factor(&self, account: &AccountId, id: &str, now: i64, by: ChangedBy) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(concat!(
-            "UPDATE second_factors SET removed_at = $1, is_default = 0 WHERE id = $2 AND account_id = $3 AND removed_at IS NULL RETURNING ",
-            history_columns!()
-        ))
-        .bind(now)
-        .bind(id)
-        .bind(account.as_str())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend_error)?;
-        append_history(&mut tx, account.as_str(), &changed, FactorChange::Removed, by, now).await?;
+        let changed = change_one_method(&mut tx, REMOVE_ONE_METHOD, now, id, account.as_str(), FactorChange::Removed, by).await?;
         sqlx::query("UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL AND EXISTS (SELECT 1 FROM second_factors f WHERE f.id = $3 AND f.kind = 'recovery_code')")
             .bind(now)
             .bind(account.as_str())
@@ -229,7 +237,7 @@ impl FactorStore for SqlStore {
         .await
         .map_err(backend_error)?;
         tx.commit().await.map_err(backend_error)?;
-        Ok(!changed.is_empty())
+        Ok(changed)
     }
 
     async fn factor_history(&self, account: &AccountId, before: i64, limit: i64) -> Result<Vec<FactorHistoryEntry>, StoreError> {

@@ -178,27 +178,27 @@ impl Audit {
     /// deletes anything, so a break found while a newer checkpoint appeared is walked again
     /// from it, up to [`VERIFY_TRIES`] times.
     pub async fn verify_audit_chain(&self) -> Result<ChainReport, StoreError> {
-        let newest_checkpoint = async || Ok::<_, StoreError>(self.deps.store.audit_checkpoint_before(None).await?.map(|c| c.event_id));
+        let newest_checkpoint = async || self.deps.store.audit_checkpoint_before(None).await;
         let mut tries = 0;
         loop {
-            let before = newest_checkpoint().await?;
-            let report = self.walk_audit_chain().await?;
+            let checkpoint = newest_checkpoint().await?;
+            let started_from = checkpoint.as_ref().map(|c| c.event_id);
+            let report = self.walk_audit_chain(checkpoint).await?;
             tries += 1;
-            let pruned_meanwhile = newest_checkpoint().await? != before;
+            let pruned_meanwhile = newest_checkpoint().await?.map(|c| c.event_id) != started_from;
             if !matches!(report, ChainReport::Broken { .. }) || !pruned_meanwhile || tries == VERIFY_TRIES {
                 return Ok(report);
             }
         }
     }
 
-    async fn walk_audit_chain(&self) -> Result<ChainReport, StoreError> {
+    async fn walk_audit_chain(&self, checkpoint: Option<AuditCheckpoint>) -> Result<ChainReport, StoreError> {
         // The newest checkpoint: below the first event left once a prune is done, or at or
         // above it while a prune deletes the events up to it (or was stopped doing so). Those
         // events are retention's, vouched for by the checkpoint made from their seals, and
         // the walk starts after them; the checkpoint's own event, while it is there, must
         // still carry the seal the checkpoint recorded.
         let first = self.deps.store.first_audit_id().await?;
-        let checkpoint = self.deps.store.audit_checkpoint_before(None).await?;
         let (mut previous, mut after) = match &checkpoint {
             Some(c) => {
                 if !checkpoint_holds(&self.deps.keys, c) {
