@@ -81,7 +81,7 @@ impl RecoveryRequestStore for SqlStore {
         .bind(c.case.account_id.as_ref().map(|a| a.as_str().to_owned()))
         .bind(c.case.created_at)
         .bind(&c.case.details)
-        .bind(&c.contact_email)
+        .bind(&c.notice.contact)
         .execute(&mut *tx)
         .await
         .map_err(backend_error)?;
@@ -92,8 +92,8 @@ impl RecoveryRequestStore for SqlStore {
         )
         .bind(now)
         .bind(&c.case.id)
-        .bind(&c.status_hash)
-        .bind(c.status_expires_at)
+        .bind(&c.notice.link.hash)
+        .bind(c.notice.link.expires_at)
         .bind(&c.request_id)
         .execute(&mut *tx)
         .await
@@ -114,15 +114,18 @@ impl RecoveryRequestStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(backend_error)?;
-        insert_message(&mut tx, self.sealer.as_ref(), &c.notice).await?;
+        insert_message(&mut tx, self.sealer.as_ref(), &c.notice.message).await?;
         tx.commit().await.map_err(backend_error)?;
         Ok(true)
     }
 
     async fn case_by_status_link(&self, status_hash: &str, now: i64) -> Result<Option<CaseStatus>, StoreError> {
         let row = sqlx::query(
-            "SELECT c.id, c.status, c.created_at FROM recovery_requests r JOIN support_cases c ON c.id = r.case_id \
-             WHERE r.status_hash = $1 AND r.status_expires_at > $2",
+            // The case's first link is kept on its request; the links sent with later emails
+            // (support's replies, the closing notice) in `case_status_links`.
+            "SELECT c.id, c.status, c.created_at FROM support_cases c WHERE c.id IN ( \
+               SELECT case_id FROM recovery_requests WHERE status_hash = $1 AND status_expires_at > $2 \
+               UNION ALL SELECT case_id FROM case_status_links WHERE hash = $1 AND expires_at > $2)",
         )
         .bind(status_hash)
         .bind(now)
@@ -157,7 +160,7 @@ impl RecoveryRequestStore for SqlStore {
 
     async fn add_case_note(&self, case_id: &str, author: &str, body: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO support_case_notes (id, case_id, author, body, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(super::support::note_id())
             .bind(case_id)
             .bind(author)
             .bind(body)

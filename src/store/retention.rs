@@ -64,6 +64,10 @@ impl SqlStore {
                 "DELETE FROM recovery_requests WHERE id IN \
                  (SELECT id FROM recovery_requests WHERE case_id IS NULL AND expires_at < $1 ORDER BY expires_at LIMIT $2)"
             }
+            Prunable::CaseStatusLinks => {
+                "DELETE FROM case_status_links WHERE hash IN \
+                 (SELECT hash FROM case_status_links WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)"
+            }
         }
     }
 }

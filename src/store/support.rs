@@ -1,9 +1,12 @@
 //! The support queue: open cases and running 2-step resets; claim, notes, resolve.
 
+use super::outbox::insert_message;
 use super::{SqlStore, backend_error};
 use async_trait::async_trait;
 use doorman_core::account::AccountId;
+use doorman_core::case_link::RequesterNotice;
 use doorman_core::store::StoreError;
+use doorman_core::support::actions::SupportActionStore;
 use doorman_core::support::{CaseDetail, CaseNote, CaseSummary, CaseUpdate, SupportStore};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -16,6 +19,24 @@ fn summary_from_row(row: &AnyRow) -> Result<CaseSummary, StoreError> {
         created_at: row.try_get("created_at").map_err(backend_error)?,
         claimed_by: row.try_get("claimed_by").map_err(backend_error)?,
     })
+}
+
+/// A case note's id: time-ordered (UUIDv7), so that notes written within the same second of
+/// the clock are still listed in the order they were written (`ORDER BY created_at, id`).
+pub(super) fn note_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A requester's email and the status link it carries.
+async fn write_notice(tx: &mut sqlx::AnyConnection, store: &SqlStore, case_id: &str, notice: &RequesterNotice) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO case_status_links (hash, case_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(&notice.link.hash)
+        .bind(case_id)
+        .bind(notice.link.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+    insert_message(tx, store.sealer.as_ref(), &notice.message).await
 }
 
 impl SqlStore {
@@ -55,7 +76,7 @@ impl SupportStore for SqlStore {
     async fn case_detail(&self, id: &str) -> Result<Option<CaseDetail>, StoreError> {
         let Some(row) = sqlx::query(
             "SELECT c.id AS id, c.kind AS kind, c.status AS status, c.created_at AS created_at, a.username AS claimed_by, \
-                    c.account_id AS account_id, c.details AS details \
+                    c.account_id AS account_id, c.details AS details, c.contact_email AS contact_email \
              FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.id = $1",
         )
         .bind(id)
@@ -66,7 +87,7 @@ impl SupportStore for SqlStore {
             return Ok(None);
         };
         let notes = sqlx::query(
-            "SELECT n.created_at AS created_at, COALESCE(a.username, n.author) AS agent, n.body AS body \
+            "SELECT n.created_at AS created_at, COALESCE(a.username, n.author) AS agent, n.body AS body, n.author AS author \
              FROM support_case_notes n LEFT JOIN accounts a ON a.id = n.agent_id WHERE n.case_id = $1 ORDER BY n.created_at, n.id",
         )
         .bind(id)
@@ -79,6 +100,7 @@ impl SupportStore for SqlStore {
                 at: n.try_get("created_at").map_err(backend_error)?,
                 agent: n.try_get("agent").map_err(backend_error)?,
                 body: n.try_get("body").map_err(backend_error)?,
+                to_requester: n.try_get::<String, _>("author").map_err(backend_error)? == "support",
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -86,6 +108,7 @@ impl SupportStore for SqlStore {
             summary: summary_from_row(&row)?,
             account_id: row.try_get::<Option<String>, _>("account_id").map_err(backend_error)?.map(AccountId::from_stored),
             details: row.try_get("details").map_err(backend_error)?,
+            contact: row.try_get("contact_email").map_err(backend_error)?,
             notes,
         }))
     }
@@ -110,7 +133,7 @@ impl SupportStore for SqlStore {
             "INSERT INTO support_case_notes (id, case_id, author, agent_id, created_at, body) \
              SELECT $1, id, 'agent', $3, $4, $5 FROM support_cases WHERE id = $2 AND status <> 'resolved'",
         )
-        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(note_id())
         .bind(id)
         .bind(agent.as_str())
         .bind(now)
@@ -122,7 +145,14 @@ impl SupportStore for SqlStore {
         if done == 1 { Ok(CaseUpdate::Done) } else { self.why_unchanged(id).await }
     }
 
-    async fn resolve_case(&self, id: &str, agent: &AccountId, now: i64) -> Result<CaseUpdate, StoreError> {
+    async fn resolve_case(
+        &self,
+        id: &str,
+        agent: &AccountId,
+        notice: Option<&RequesterNotice>,
+        now: i64,
+    ) -> Result<CaseUpdate, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE support_cases SET status = 'resolved', resolved_at = $3, claimed_by = $2 \
              WHERE id = $1 AND status <> 'resolved' AND (claimed_by IS NULL OR claimed_by = $2)",
@@ -130,11 +160,67 @@ impl SupportStore for SqlStore {
         .bind(id)
         .bind(agent.as_str())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend_error)?
         .rows_affected();
-        if done == 1 { Ok(CaseUpdate::Done) } else { self.why_unchanged(id).await }
+        if done != 1 {
+            tx.rollback().await.map_err(backend_error)?;
+            return self.why_unchanged(id).await;
+        }
+        if let Some(notice) = notice {
+            write_notice(&mut tx, self, id, notice).await?;
+        }
+        tx.commit().await.map_err(backend_error)?;
+        Ok(CaseUpdate::Done)
+    }
+
+    async fn reply_to_requester(
+        &self,
+        id: &str,
+        agent: &AccountId,
+        body: &str,
+        notice: &RequesterNotice,
+        now: i64,
+    ) -> Result<CaseUpdate, StoreError> {
+        let mut tx = self.begin_write().await?;
+        // Claimed for the agent in the same statement that checks the case is still theirs to
+        // answer, and still has the address the email is written to.
+        let done = sqlx::query(
+            "UPDATE support_cases SET claimed_by = $2, status = 'claimed' \
+             WHERE id = $1 AND status <> 'resolved' AND (claimed_by IS NULL OR claimed_by = $2) AND contact_email = $3",
+        )
+        .bind(id)
+        .bind(agent.as_str())
+        .bind(&notice.contact)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?
+        .rows_affected();
+        if done != 1 {
+            tx.rollback().await.map_err(backend_error)?;
+            return match self.why_unchanged(id).await? {
+                // Still open for this agent: its contact address is not the one written to.
+                CaseUpdate::ClaimedByOther if self.case_contact(id).await?.as_deref() != Some(notice.contact.as_str()) => {
+                    Ok(CaseUpdate::NoSuchCase)
+                }
+                other => Ok(other),
+            };
+        }
+        sqlx::query(
+            "INSERT INTO support_case_notes (id, case_id, author, agent_id, created_at, body) VALUES ($1, $2, 'support', $3, $4, $5)",
+        )
+        .bind(note_id())
+        .bind(id)
+        .bind(agent.as_str())
+        .bind(now)
+        .bind(body)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_error)?;
+        write_notice(&mut tx, self, id, notice).await?;
+        tx.commit().await.map_err(backend_error)?;
+        Ok(CaseUpdate::Done)
     }
 
     async fn cases_of_account(&self, account: &AccountId) -> Result<Vec<CaseSummary>, StoreError> {

@@ -258,7 +258,7 @@ impl SupportActionStore for SqlStore {
             "INSERT INTO support_case_notes (id, case_id, author, body, created_at) \
              SELECT $1, case_id, 'owner', $2, $3 FROM support_actions WHERE id = $4",
         )
-        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(super::support::note_id())
         .bind(note)
         .bind(now)
         .bind(id)

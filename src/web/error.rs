@@ -222,6 +222,13 @@ impl From<doorman_core::support::SupportError> for ApiError {
             SupportError::InvalidComment => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_comment", message).with("field", serde_json::json!("comment"))
             }
+            SupportError::InvalidReply => {
+                Self::new(StatusCode::BAD_REQUEST, "invalid_reply", message).with("field", serde_json::json!("message"))
+            }
+            SupportError::NoRequester => Self::new(StatusCode::CONFLICT, "no_contact", message),
+            SupportError::TooManyReplies(wait) => {
+                Self { retry_after: Some(wait.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_replies", message) }
+            }
             SupportError::InvalidCheckKind => {
                 Self::new(StatusCode::BAD_REQUEST, "invalid_kind", message).with("field", serde_json::json!("kind"))
             }

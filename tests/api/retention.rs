@@ -309,10 +309,10 @@ async fn s11_a_resolved_cases_personal_data_is_erased_after_its_retention(backen
         now: app.clock.unix(),
     };
     assert_eq!(store.add_check(&check).await.unwrap(), CaseUpdate::Done);
-    assert_eq!(store.resolve_case(&resolved_early, &agent, app.clock.unix()).await.unwrap(), CaseUpdate::Done);
+    assert_eq!(store.resolve_case(&resolved_early, &agent, None, app.clock.unix()).await.unwrap(), CaseUpdate::Done);
     app.clock.advance(100 * DAY);
     let resolved_later = open_case(&app, "third@example.org").await;
-    assert_eq!(store.resolve_case(&resolved_later, &agent, app.clock.unix()).await.unwrap(), CaseUpdate::Done);
+    assert_eq!(store.resolve_case(&resolved_later, &agent, None, app.clock.unix()).await.unwrap(), CaseUpdate::Done);
 
     assert_eq!(personal(&resolved_early).await, 6, "the case, two notes, the request and two checklist notes hold personal data");
 

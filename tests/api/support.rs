@@ -17,6 +17,8 @@ on_both_backends!(
     s11_the_case_pages_claim_comment_and_resolve_with_csrf,
     s11_the_account_view_masks_contact_data_and_revealing_a_field_is_audited,
     s11_agents_notes_stay_internal_and_the_requesters_reach_the_agent,
+    s11_an_agents_reply_reaches_the_requester_by_email_and_on_the_status_page,
+    s11_closing_a_case_tells_its_requester_and_ends_replies,
 );
 
 /// A signed-in agent (role `support`, TOTP enrolled), with its TOTP secret and method id.
@@ -59,6 +61,7 @@ async fn s11_every_support_route_refuses_anonymous_callers_and_other_accounts(ba
         format!("/api/v1/support/cases/{case}/account/reveal"),
         format!("/api/v1/support/cases/{case}/claim"),
         format!("/api/v1/support/cases/{case}/comments"),
+        format!("/api/v1/support/cases/{case}/replies"),
         format!("/api/v1/support/cases/{case}/resolve"),
         format!("/api/v1/support/cases/{case}/checks"),
         format!("/api/v1/support/cases/{case}/actions"),
@@ -69,6 +72,7 @@ async fn s11_every_support_route_refuses_anonymous_callers_and_other_accounts(ba
         format!("/support/cases/{case}/reveal"),
         format!("/support/cases/{case}/claim"),
         format!("/support/cases/{case}/comment"),
+        format!("/support/cases/{case}/reply"),
         format!("/support/cases/{case}/resolve"),
         format!("/support/cases/{case}/checks"),
         format!("/support/cases/{case}/actions"),
@@ -240,6 +244,8 @@ async fn s11_the_case_pages_claim_comment_and_resolve_with_csrf(backend: Backend
     let resolved = post_form(&app, &client, &format!("/support/cases/{case}/resolve"), &[("csrf", &csrf)]).await;
     assert_eq!((resolved.status, resolved.header("location")), (303, Some("/support")));
     assert!(app.get(&client, "/support").await.text.contains("No open cases."));
+    // A public report has no contact address: no form to write to the requester.
+    assert!(!page.text.contains("Write to the requester") && !page.text.contains("/reply\""), "{}", page.text);
 }
 
 /// The account a case names: username and email masked, 2-step methods, sessions, recent
@@ -331,4 +337,181 @@ async fn s11_agents_notes_stay_internal_and_the_requesters_reach_the_agent(backe
     let status = post_from(&app, "192.0.2.10", "/api/v1/recovery-requests/status", json!({ "token": token })).await;
     let shown = status.json()["notes"].to_string();
     assert!(shown.contains("ended in 42") && !shown.contains("Internal"), "an agent's note reached the requester: {shown}");
+}
+
+/// A confirmed recovery request for maria from `contact`: the case and its first status link.
+async fn recovery_case(app: &TestApp, contact: &str) -> (String, String) {
+    use crate::recovery_requests::{ask, confirm, only_mail};
+    assert_eq!(ask(app, "192.0.2.10", "maria", contact).await.status, 202);
+    let code = only_mail(app.deliver().await, "recovery_request_code").code();
+    let case = confirm(app, "192.0.2.10", contact, &code).await.json()["case"].as_str().unwrap().to_owned();
+    let token = only_mail(app.deliver().await, "recovery_request_case").token("recovery-request/status");
+    (case, token)
+}
+
+/// The requester's view of the case, through a status link.
+async fn requester_view(app: &TestApp, token: &str) -> Response {
+    crate::recovery_requests::post_from(app, "192.0.2.10", "/api/v1/recovery-requests/status", json!({ "token": token })).await
+}
+
+/// Issue 11 §3: "a support agent will ... write to this address". An agent's reply is shown
+/// on the requester's status page and emailed to the verified contact address with a fresh
+/// link to it; internal notes stay internal; the case is claimed by the agent who wrote; bad
+/// input, another agent's case and a case without a contact address are refused with why,
+/// and nothing is sent; replies are limited per case and day (each is an email, S3.5).
+async fn s11_an_agents_reply_reaches_the_requester_by_email_and_on_the_status_page(backend: Backend) {
+    use crate::recovery_requests::only_mail;
+    const CONTACT: &str = "new-me@example.org";
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let (case, first_link) = recovery_case(&app, CONTACT).await;
+    let (client, secret, method_id) = agent(&app, "agent", "192.0.2.23").await;
+    let (other, _, _) = agent(&app, "other", "192.0.2.24").await;
+    let replies = format!("/api/v1/support/cases/{case}/replies");
+
+    let seen = app.get(&client, &format!("/api/v1/support/cases/{case}")).await.json();
+    assert_eq!(seen["contact_email"], CONTACT, "the case names where replies go: {seen}");
+    for bad in [json!({ "message": "" }), json!({ "message": " \n " }), json!({ "message": "x".repeat(4001) })] {
+        let refused = app.post_json(&client, &replies, bad).await;
+        assert_eq!((refused.status, refused.error_code().as_str()), (400, "invalid_reply"), "{}", refused.text);
+        assert!(refused.json()["message"].as_str().unwrap().contains("4000 characters"), "{}", refused.text);
+    }
+    let unknown = app.post_json(&client, "/api/v1/support/cases/C-0000000000/replies", json!({ "message": "hi" })).await;
+    assert_eq!((unknown.status, unknown.error_code().as_str()), (404, "not_found"));
+    let public = open_public_case(&app, "someone changed my payout").await;
+    app.deliver().await; // the agents' and the account's own security emails
+    let no_contact = app.post_json(&client, &format!("/api/v1/support/cases/{public}/replies"), json!({ "message": "hi" })).await;
+    assert_eq!((no_contact.status, no_contact.error_code().as_str()), (409, "no_contact"), "{}", no_contact.text);
+    assert!(app.deliver().await.is_empty(), "nothing sent for a refused reply");
+
+    let comment = json!({ "comment": "Internal: payout bank matches." });
+    // Written in the same second of the clock: still listed in the order written.
+    assert_eq!(app.post_json(&client, &format!("/api/v1/support/cases/{case}/comments"), comment).await.status, 201);
+    let text = "Thanks for writing. Which bank did your last payout go to?\nAnswer on your case page.";
+    let replied = app.post_json(&client, &replies, json!({ "message": format!("  {text}\n") })).await;
+    assert_eq!((replied.status, replied.json()), (201, json!({ "status": "sent" })), "{}", replied.text);
+
+    let mail = only_mail(app.deliver().await, "support_reply");
+    assert_eq!(mail.to, CONTACT);
+    assert!(mail.subject.contains(&case), "{}", mail.subject);
+    assert!(mail.text.contains(text), "the reply as written: {}", mail.text);
+    assert!(!mail.text.contains("maria") && !mail.text.contains("Internal"), "{}", mail.text);
+    assert!(mail.text.contains("never asks for your password"), "{}", mail.text);
+    let fresh_link = mail.token("recovery-request/status");
+    assert_ne!(fresh_link, first_link, "each email carries its own link");
+
+    // Either link shows the reply as support's, after nothing internal, and the case as taken.
+    for link in [&first_link, &fresh_link] {
+        let view = requester_view(&app, link).await;
+        assert_eq!(view.status, 200, "{}", view.text);
+        assert_eq!(view.json()["status"], "claimed");
+        let notes = view.json()["notes"].clone();
+        assert_eq!(notes.as_array().unwrap().len(), 1, "{notes}");
+        assert_eq!((notes[0]["author"].as_str(), notes[0]["body"].as_str()), (Some("support"), Some(text)));
+    }
+    let browser = TestApp::new_client();
+    assert_eq!(app.get(&browser, &format!("/recovery-request/status?token={fresh_link}")).await.status, 303);
+    let page = app.get(&browser, "/recovery-request/status").await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("a support agent is on it") && page.text.contains("<strong>Support</strong>"), "{}", page.text);
+    assert!(page.text.contains("Which bank did your last payout go to?") && !page.text.contains("Internal"), "{}", page.text);
+
+    // The agents' view marks what went to the requester; the case is now the replier's.
+    let seen = app.get(&client, &format!("/api/v1/support/cases/{case}")).await.json();
+    assert_eq!((seen["status"].as_str(), seen["claimed_by"].as_str()), (Some("claimed"), Some("agent")), "{seen}");
+    let marked: Vec<(bool, &str)> =
+        seen["notes"].as_array().unwrap().iter().map(|n| (n["to_requester"].as_bool().unwrap(), n["comment"].as_str().unwrap())).collect();
+    assert_eq!(marked, [(false, "Internal: payout bank matches."), (true, text)]);
+    let agent_id = app.services.store.find_for_login("agent").await.unwrap().unwrap().0.id;
+    let events = app.services.store.audit_of(&agent_id, 100).await.unwrap();
+    assert!(events.iter().any(|e| e.event == AuditEvent::SupportCaseReplied && e.detail == format!("case={case}")), "{events:?}");
+
+    let taken = app.post_json(&other, &replies, json!({ "message": "Hello from another agent" })).await;
+    assert_eq!((taken.status, taken.error_code().as_str()), (409, "claimed_by_other"), "{}", taken.text);
+    assert!(app.deliver().await.is_empty());
+
+    // The case page: the form says where the reply goes and what not to write; a refused
+    // reply stays on the form with why; a sent one shows among the notes as a reply.
+    let page = app.get(&client, &format!("/support/cases/{case}")).await;
+    assert!(page.text.contains(&format!("Emailed to <strong>{CONTACT}</strong>")) && page.text.contains("not that they own the account"));
+    let csrf = csrf_of(&page.text);
+    let form_path = format!("/support/cases/{case}/reply");
+    let forged = post_form(&app, &client, &form_path, &[("csrf", "forged"), ("message", "hello")]).await;
+    assert_eq!(forged.status, 403);
+    let empty = post_form(&app, &client, &form_path, &[("csrf", &csrf), ("message", "  ")]).await;
+    assert_eq!(empty.status, 400);
+    assert!(empty.text.contains("aria-invalid=\"true\" aria-describedby=\"reply-error\"") && empty.text.contains("4000 characters"));
+    let sent = post_form(&app, &client, &form_path, &[("csrf", &csrf), ("message", "Sent from the page <b>2</b>")]).await;
+    assert_eq!((sent.status, sent.header("location")), (303, Some(format!("/support/cases/{case}#case-notes").as_str())));
+    let mail = only_mail(app.deliver().await, "support_reply");
+    assert!(mail.text.contains("Sent from the page <b>2</b>"), "{}", mail.text);
+    assert!(!mail.html.contains("<b>2</b>"), "the agent's text is escaped in the HTML part: {}", mail.html);
+    let page = app.get(&client, &format!("/support/cases/{case}")).await;
+    assert!(page.text.contains("replied to the requester") && page.text.contains("Sent from the page &#60;b&#62;2"), "{}", page.text);
+
+    // Twenty replies a day per case, then 429 with the wait; the next day, more.
+    for i in 3..=20 {
+        assert_eq!(app.post_json(&client, &replies, json!({ "message": format!("reply {i}") })).await.status, 201);
+    }
+    assert_eq!(app.deliver().await.len(), 18);
+    let limited = app.post_json(&client, &replies, json!({ "message": "one too many" })).await;
+    assert_eq!((limited.status, limited.error_code().as_str()), (429, "too_many_replies"), "{}", limited.text);
+    assert!(limited.header("retry-after").is_some());
+    assert!(app.deliver().await.is_empty(), "a refused reply sends nothing");
+    app.clock.advance(24 * 3600 + 1);
+    assert_eq!(app.login_as(&client, "192.0.2.23", "agent", PASSWORD).await.status, 200);
+    let second = json!({ "method_id": method_id, "code": current_code(&app, &secret, 0) });
+    assert_eq!(app.post_json(&client, "/api/v1/login/second-factor", second).await.status, 200);
+    assert_eq!(app.post_json(&client, &replies, json!({ "message": "next day" })).await.status, 201);
+    assert_eq!(only_mail(app.deliver().await, "support_reply").to, CONTACT);
+    assert_eq!(requester_view(&app, &first_link).await.json()["notes"].as_array().unwrap().len(), 21);
+}
+
+/// Resolving a case with a contact address tells its requester (with a link to what support
+/// wrote), ends replies, and the status page says it is closed; a case without one sends
+/// nothing. Links sent later expire 90 days after their email, and retention deletes them.
+async fn s11_closing_a_case_tells_its_requester_and_ends_replies(backend: Backend) {
+    use crate::recovery_requests::only_mail;
+    use doorman_core::retention::Prunable;
+    const CONTACT: &str = "new-me@example.org";
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let (case, first_link) = recovery_case(&app, CONTACT).await;
+    let (client, _, _) = agent(&app, "agent", "192.0.2.23").await;
+    let public = open_public_case(&app, "not me").await;
+    app.deliver().await; // the agent's and the account's own security emails
+    assert_eq!(app.post_json(&client, &format!("/api/v1/support/cases/{public}/resolve"), json!({})).await.status, 200);
+    assert!(app.deliver().await.is_empty(), "a case without a contact address emails nobody");
+
+    let resolved = app.post_json(&client, &format!("/api/v1/support/cases/{case}/resolve"), json!({})).await;
+    assert_eq!(resolved.status, 200, "{}", resolved.text);
+    let mail = only_mail(app.deliver().await, "support_case_closed");
+    assert_eq!(mail.to, CONTACT);
+    assert!(mail.text.contains(&case) && mail.text.contains("recovery-request") && !mail.text.contains("maria"), "{}", mail.text);
+    let closing_link = mail.token("recovery-request/status");
+    assert_eq!(requester_view(&app, &closing_link).await.json()["status"], "resolved");
+    let browser = TestApp::new_client();
+    app.get(&browser, &format!("/recovery-request/status?token={closing_link}")).await;
+    assert!(app.get(&browser, "/recovery-request/status").await.text.contains("<strong>closed</strong>"));
+
+    let late = app.post_json(&client, &format!("/api/v1/support/cases/{case}/replies"), json!({ "message": "one more thing" })).await;
+    assert_eq!((late.status, late.error_code().as_str()), (409, "case_resolved"), "{}", late.text);
+    let again = app.post_json(&client, &format!("/api/v1/support/cases/{case}/resolve"), json!({})).await;
+    assert_eq!((again.status, again.error_code().as_str()), (409, "case_resolved"));
+    assert!(app.deliver().await.is_empty(), "closed once, told once");
+
+    // A month later the first link (from the case's opening) still works; 91 days after the
+    // closing email, neither does, and retention deletes the later one.
+    app.clock.advance(30 * 24 * 3600);
+    assert_eq!(requester_view(&app, &first_link).await.status, 200);
+    app.clock.advance(61 * 24 * 3600);
+    for link in [&first_link, &closing_link] {
+        let expired = requester_view(&app, link).await;
+        assert_eq!((expired.status, expired.error_code().as_str()), (400, "invalid_token"));
+    }
+    let report = app.services.retention.prune_once().await.unwrap();
+    assert_eq!(report.removed_of(Prunable::CaseStatusLinks), 0, "kept a day past expiry: {report:?}");
+    app.clock.advance(2 * 24 * 3600);
+    let report = app.services.retention.prune_once().await.unwrap();
+    assert_eq!(report.removed_of(Prunable::CaseStatusLinks), 1, "{report:?}");
 }

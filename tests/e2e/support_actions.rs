@@ -2,7 +2,8 @@
 //! files a recovery request; agent ana records two kinds of evidence and proposes moving the
 //! account to the verified contact address; agent ben approves; maria sees the pending change
 //! (with its cancel button) on her activity page; after the cooling-off period the change
-//! applies and ben sends a reset link, which goes to the new address. The agents' part is
+//! applies and ben sends a reset link, which goes to the new address. On the way ana writes to
+//! the requester, who reads the reply from the newest email's link. The agents' part is
 //! timed (docs/BENCHMARKS.md), and the new pages pass axe-core at both sizes.
 
 use crate::checks::PageWalk;
@@ -19,6 +20,7 @@ use doorman_core::{Country, EmailAddress, Password, UserType, Username};
 use std::time::Instant;
 
 const CONTACT: &str = "new-me@example.org";
+const REPLY: &str = "Thank you. We are moving your account to this address; a second agent checks it first.";
 
 /// The authenticator's next code as of the app's clock (which the test moves forward): the
 /// current one was spent on enrolment moments ago, and a code is never accepted twice.
@@ -120,7 +122,28 @@ async fn s11_lost_email_an_agent_and_an_approver_move_the_account_and_a_reset_li
             ensure!(proposed.contains("second, different agent"), "{proposed}");
             ensure!(browser.find(".approve-action").await.is_err(), "the proposer gets no approve button");
             walk.check("support case, proposed").await?;
+            // She tells the requester what happens next, from the case page.
+            ensure!(browser.text("#reply-hint").await?.contains(CONTACT), "the form names where the reply goes");
+            browser.find("#reply").await?.send_keys(REPLY).await?;
+            browser.click_and_leave(browser.find("#send-reply").await?).await?;
+            ensure!(browser.text("#case-notes").await?.contains("replied to the requester"));
+            walk.check("support case, replied to the requester").await?;
             log_out(&browser).await?;
+
+            // The requester reads it from the newest email's link, on a phone-sized page.
+            browser
+                .wait_for("the reply email in the demo mailbox", || async {
+                    browser.goto("/dev/mailbox").await?;
+                    ensure!(browser.text("main").await?.contains(&format!("Support replied on your case {case}")), "not yet");
+                    Ok(())
+                })
+                .await?;
+            browser.find("a.mail-link[href*='/recovery-request/status?token=']").await?.click().await?;
+            browser.wait_for_path("/recovery-request/status").await?;
+            let messages = browser.text("#case-notes").await?;
+            ensure!(messages.contains("Support") && messages.contains(REPLY), "{messages}");
+            ensure!(browser.text("#case-status").await?.contains("a support agent is on it"));
+            walk.check("recovery request, support replied").await?;
 
             // Agent two: approves.
             agent_signs_in(&browser, "ben", &ben).await?;

@@ -54,6 +54,8 @@ pub enum AuditEvent {
     NewDeviceSignIn,
     SupportCaseClaimed,
     SupportCaseCommented,
+    /// An agent wrote to a case's requester (emailed to the verified contact address).
+    SupportCaseReplied,
     SupportCaseResolved,
     SupportFieldRevealed,
     SupportCheckRecorded,
@@ -66,7 +68,7 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
-    pub const ALL: [AuditEvent; 58] = [
+    pub const ALL: [AuditEvent; 59] = [
         Self::AccountCreated,
         Self::LoginSucceeded,
         Self::LoginFailed,
@@ -116,6 +118,7 @@ impl AuditEvent {
         Self::NewDeviceSignIn,
         Self::SupportCaseClaimed,
         Self::SupportCaseCommented,
+        Self::SupportCaseReplied,
         Self::SupportCaseResolved,
         Self::SupportFieldRevealed,
         Self::SupportCheckRecorded,
@@ -182,6 +185,7 @@ impl AuditEvent {
             Self::NewDeviceSignIn => "new_device_sign_in",
             Self::SupportCaseClaimed => "support_case_claimed",
             Self::SupportCaseCommented => "support_case_commented",
+            Self::SupportCaseReplied => "support_case_replied",
             Self::SupportCaseResolved => "support_case_resolved",
             Self::SupportFieldRevealed => "support_field_revealed",
             Self::SupportCheckRecorded => "support_check_recorded",

@@ -25,6 +25,7 @@ pub mod auth;
 pub mod banners;
 pub mod batch;
 pub mod breached;
+pub mod case_link;
 pub mod clock;
 pub mod compromise;
 pub mod content;

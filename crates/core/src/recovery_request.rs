@@ -7,6 +7,7 @@
 
 use crate::account::{AccountId, EmailAddress, LoginIdentifier};
 use crate::audit::{AuditEvent, RequestContext};
+use crate::case_link::RequesterNotice;
 use crate::compromise::{NewCase, new_case_id};
 use crate::deps::Deps;
 use crate::notice::Notice;
@@ -29,8 +30,7 @@ const DAY: i64 = 24 * HOUR;
 pub const CODE_TTL_SECONDS: i64 = 30 * 60;
 /// Wrong codes allowed for one request.
 pub const MAX_CODE_TRIES: i64 = 5;
-/// How long the status link works.
-pub const STATUS_LINK_TTL_SECONDS: i64 = 90 * DAY;
+pub use crate::case_link::STATUS_LINK_TTL_SECONDS;
 /// Requests from one client address per hour.
 pub const PER_ADDRESS_PER_HOUR: i64 = 5;
 /// Requests for one contact address per day.
@@ -87,10 +87,8 @@ pub struct PendingRequest {
 pub struct Confirmation {
     pub request_id: String,
     pub case: NewCase,
-    pub contact_email: String,
-    pub status_hash: String,
-    pub status_expires_at: i64,
-    pub notice: NewMessage,
+    /// The case's first email, to the contact address, with its first status link.
+    pub notice: RequesterNotice,
 }
 
 #[derive(Debug, Clone)]
@@ -152,20 +150,7 @@ pub struct RecoveryRequestInput {
     pub proof: PowSolution,
 }
 
-/// The status link as it travels: only its keyed hash is stored, under its own purpose.
-pub struct StatusLink(crate::token::RecoveryToken);
-
-impl StatusLink {
-    pub fn parse(raw: &str) -> Option<Self> {
-        crate::token::RecoveryToken::parse(raw).map(Self)
-    }
-    pub fn expose(&self) -> &str {
-        self.0.expose()
-    }
-    fn hash(&self, deps: &Deps) -> String {
-        deps.keys.token_hash("recovery-request-status", self.0.expose())
-    }
-}
+pub use crate::case_link::StatusLink;
 
 #[derive(Debug, Clone)]
 pub struct RecoveryRequests {
@@ -264,15 +249,13 @@ impl RecoveryRequests {
             return Err(RequestError::InvalidCode);
         }
         let case_id = new_case_id();
-        let link = StatusLink(crate::token::RecoveryToken::generate(&self.deps.keys));
-        let url = format!("{}recovery-request/status?token={}", self.deps.base_url, link.expose());
         let body = format!(
             "Your recovery request was received. Your case number is {case_id}.\n\nA support agent will check what you \
-             told us and write to this address. Follow your case, or add to it, at {url}\n\nThe link works for 90 days. \
-             Keep this email private: anyone with the link can read the case."
+             told us and write to this address."
         );
         let subject = format!("Your recovery request: case {case_id}");
-        let content = self.deps.composer.compose(&Notice::Plain { subject: &subject, body: &body }).map_err(RequestError::Compose)?;
+        let notice = RequesterNotice::compose(&self.deps, contact.as_str(), "recovery_request_case", &subject, &body)
+            .map_err(RequestError::Compose)?;
         let confirmation = Confirmation {
             request_id: pending.id.clone(),
             case: NewCase {
@@ -282,10 +265,7 @@ impl RecoveryRequests {
                 created_at: now,
                 details: pending.details,
             },
-            contact_email: contact.as_str().to_owned(),
-            status_hash: link.hash(&self.deps),
-            status_expires_at: now + STATUS_LINK_TTL_SECONDS,
-            notice: NewMessage::email(contact.as_str(), "recovery_request_case", None, content, now),
+            notice,
         };
         if !self.store.confirm_request(&confirmation, now).await? {
             return Err(RequestError::InvalidCode);
@@ -297,7 +277,7 @@ impl RecoveryRequests {
 
     /// The case behind a status link (reading changes nothing).
     pub async fn status(&self, link: &StatusLink) -> Result<CaseStatus, RequestError> {
-        let found = self.store.case_by_status_link(&link.hash(&self.deps), self.deps.now()).await?;
+        let found = self.store.case_by_status_link(&link.hash(&self.deps.keys), self.deps.now()).await?;
         found.ok_or(RequestError::InvalidLink)
     }
 

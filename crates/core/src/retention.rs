@@ -51,10 +51,12 @@ pub enum Prunable {
     TrustedDevices,
     /// Recovery requests whose code was never confirmed (confirmed ones belong to a case).
     UnconfirmedRecoveryRequests,
+    /// Status links sent with support's replies and closing notices, once expired.
+    CaseStatusLinks,
 }
 
 impl Prunable {
-    pub const ALL: [Prunable; 13] = [
+    pub const ALL: [Prunable; 14] = [
         Prunable::FinishedJobs,
         Prunable::FinishedMessages,
         Prunable::DeliveryCounts,
@@ -68,6 +70,7 @@ impl Prunable {
         Prunable::EmailChanges,
         Prunable::TrustedDevices,
         Prunable::UnconfirmedRecoveryRequests,
+        Prunable::CaseStatusLinks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +88,7 @@ impl Prunable {
             Prunable::EmailChanges => "email changes",
             Prunable::TrustedDevices => "trusted devices",
             Prunable::UnconfirmedRecoveryRequests => "unconfirmed recovery requests",
+            Prunable::CaseStatusLinks => "expired case status links",
         }
     }
 }
@@ -165,7 +169,8 @@ impl Retention {
             | Prunable::Approvals
             | Prunable::EmailChanges
             | Prunable::TrustedDevices
-            | Prunable::UnconfirmedRecoveryRequests => now - GRACE_SECONDS,
+            | Prunable::UnconfirmedRecoveryRequests
+            | Prunable::CaseStatusLinks => now - GRACE_SECONDS,
         }
     }
 

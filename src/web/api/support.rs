@@ -62,8 +62,13 @@ pub async fn case(State(state): State<AppState>, SupportAgent(agent, _): Support
     let now = state.clock.unix();
     let mut body = case_json(&case.summary);
     body["details"] = json!(case.details);
-    body["notes"] =
-        case.notes.iter().map(|n| json!({ "at": rfc3339(n.at), "agent": n.agent, "comment": n.body })).collect::<Vec<_>>().into();
+    body["contact_email"] = json!(case.contact);
+    body["notes"] = case
+        .notes
+        .iter()
+        .map(|n| json!({ "at": rfc3339(n.at), "agent": n.agent, "comment": n.body, "to_requester": n.to_requester }))
+        .collect::<Vec<_>>()
+        .into();
     body["checks"] = state.support.checks(&agent, &id).await?.iter().map(check_json).collect::<Vec<_>>().into();
     body["actions"] = state.support.actions(&agent, &id).await?.iter().map(|a| action_json(a, now)).collect::<Vec<_>>().into();
     Ok(Json(body))
@@ -168,8 +173,29 @@ pub async fn comment(
     Ok((StatusCode::CREATED, status("commented")))
 }
 
-/// `POST /api/v1/support/cases/{id}/resolve` `{}`: 200 `{"status":"resolved"}`; 409
-/// `case_resolved` or `claimed_by_other`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyBody {
+    message: String,
+}
+
+/// `POST /api/v1/support/cases/{id}/replies` `{"message"}`: 201 `{"status":"sent"}`, shown on
+/// the requester's status page and emailed to the case's contact address; 400
+/// `invalid_reply`; 409 `no_contact`, `case_resolved` or `claimed_by_other`; 429
+/// `too_many_replies`.
+pub async fn reply(
+    State(state): State<AppState>,
+    SupportAgent(agent, _): SupportAgent,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReplyBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    state.support.reply(&agent, &id, &body.message, &ctx).await?;
+    Ok((StatusCode::CREATED, status("sent")))
+}
+
+/// `POST /api/v1/support/cases/{id}/resolve` `{}`: 200 `{"status":"resolved"}` (a case with a
+/// contact address emails its requester); 409 `case_resolved` or `claimed_by_other`.
 pub async fn resolve(
     State(state): State<AppState>,
     SupportAgent(agent, _): SupportAgent,
@@ -226,6 +252,7 @@ pub fn router() -> Routes {
         .route("/support/cases/{id}", get(case))
         .route("/support/cases/{id}/claim", post(claim))
         .route("/support/cases/{id}/comments", post(comment))
+        .route("/support/cases/{id}/replies", post(reply))
         .route("/support/cases/{id}/resolve", post(resolve))
         .route("/support/cases/{id}/account", get(account))
         .route("/support/cases/{id}/account/reveal", post(reveal))

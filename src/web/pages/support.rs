@@ -28,6 +28,7 @@ pub fn router() -> Routes {
         .route("/support/cases/{id}", get(case))
         .route("/support/cases/{id}/claim", post(claim))
         .route("/support/cases/{id}/comment", post(comment))
+        .route("/support/cases/{id}/reply", post(reply))
         .route("/support/cases/{id}/resolve", post(resolve))
         .route("/support/cases/{id}/reveal", post(reveal))
 }
@@ -84,6 +85,7 @@ pub struct NoteRow {
     pub when: String,
     pub agent: String,
     pub body: String,
+    pub to_requester: bool,
 }
 
 #[derive(Template)]
@@ -98,6 +100,10 @@ struct CasePage {
     comment: String,
     error: Option<String>,
     max_comment: usize,
+    /// Where replies go: the case's verified contact address, if it has one.
+    contact: Option<String>,
+    reply: String,
+    reply_error: Option<String>,
     account: Option<AccountSection>,
     checks: Vec<CheckRow>,
     /// Kinds an agent can record, with their words.
@@ -189,6 +195,8 @@ pub(super) struct Shown {
     pub(super) revealed: Option<(MaskedField, String)>,
     pub(super) action_error: Option<String>,
     pub(super) action_done: Option<String>,
+    pub(super) reply: String,
+    pub(super) reply_error: Option<String>,
 }
 
 pub(super) async fn case_page(
@@ -199,7 +207,7 @@ pub(super) async fn case_page(
     status: StatusCode,
     shown: Shown,
 ) -> Result<Response, PageError> {
-    let Shown { comment, error, revealed, action_error, action_done } = shown;
+    let Shown { comment, error, revealed, action_error, action_done, reply, reply_error } = shown;
     let detail = state.support.case(&agent.0, id).await.map_err(ApiError::from)?;
     let now = state.clock.unix();
     let account = match state.support.account_view(&agent.0, id).await {
@@ -214,6 +222,7 @@ pub(super) async fn case_page(
             when: rfc3339(n.at),
             agent: n.agent.clone().unwrap_or_else(|| "(a removed account)".into()),
             body: n.body.clone(),
+            to_requester: n.to_requester,
         })
         .collect();
     let checks = state
@@ -269,6 +278,9 @@ pub(super) async fn case_page(
         comment,
         error,
         max_comment: MAX_COMMENT_CHARS,
+        contact: if detail.summary.status == "resolved" { None } else { detail.contact },
+        reply,
+        reply_error,
         account,
     };
     Ok(render(status, &page))
@@ -338,6 +350,36 @@ pub async fn comment(
                 Shown { comment: form.comment, error: Some(e.to_string()), ..Shown::default() },
             )
             .await
+        }
+        Err(e) => Err(PageError(ApiError::from(e))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReplyForm {
+    csrf: String,
+    message: String,
+}
+
+/// `POST /support/cases/{id}/reply`: back to the case; a refused reply is shown back on its
+/// form with why.
+pub async fn reply(
+    State(state): State<AppState>,
+    agent: SupportAgent,
+    chrome: Chrome,
+    Client(ctx): Client,
+    Path(id): Path<String>,
+    PageForm(form): PageForm<ReplyForm>,
+) -> Result<Response, PageError> {
+    check_csrf(&state, &agent, &form.csrf)?;
+    match state.support.reply(&agent.0, &id, &form.message, &ctx).await {
+        // Back to the case, where the reply now heads the notes as sent (a reload of the
+        // answer would otherwise send the email again).
+        Ok(()) => Ok(Redirect::to(&format!("/support/cases/{id}#case-notes")).into_response()),
+        Err(e @ (SupportError::InvalidReply | SupportError::TooManyReplies(_))) => {
+            let message = e.to_string();
+            let shown = Shown { reply: form.message, reply_error: Some(message), ..Shown::default() };
+            case_page(&state, &agent, chrome, &id, ApiError::from(e).status, shown).await
         }
         Err(e) => Err(PageError(ApiError::from(e))),
     }

@@ -9,10 +9,12 @@
 
 use crate::account::AccountId;
 use crate::audit::{AuditEvent, RequestContext};
+use crate::case_link::RequesterNotice;
 use crate::deps::Deps;
 use crate::roles::Role;
 use crate::step_up::SteppedUp;
 use crate::store::StoreError;
+use crate::throttle::{ThrottleKey, ThrottleRule};
 use crate::verifier::Verifier;
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -38,8 +40,10 @@ pub mod view;
 /// Longest reason or checklist note, in characters.
 pub const MAX_REASON_CHARS: usize = 2000;
 
-/// Longest comment an agent may write, in characters.
+/// Longest comment an agent may write, in characters; a reply to the requester too.
 pub const MAX_COMMENT_CHARS: usize = 4000;
+/// Replies one case takes per day: each is an email to an address the requester chose.
+pub const REPLIES_PER_DAY: i64 = 20;
 /// Most cases the queue shows at once (oldest first).
 pub const QUEUE_LIMIT: i64 = 200;
 
@@ -63,6 +67,8 @@ pub struct CaseDetail {
     pub account_id: Option<AccountId>,
     /// What the report or request said when the case was opened.
     pub details: String,
+    /// The verified contact address replies go to (recovery requests only).
+    pub contact: Option<String>,
     pub notes: Vec<CaseNote>,
 }
 
@@ -72,6 +78,8 @@ pub struct CaseNote {
     /// The username of the agent who wrote it (`None` when that account is gone).
     pub agent: Option<String>,
     pub body: String,
+    /// Written to the requester (shown on their status page and emailed), not among agents.
+    pub to_requester: bool,
 }
 
 /// What a claim or a resolve found.
@@ -94,8 +102,21 @@ pub trait SupportStore: Send + Sync {
     async fn claim_case(&self, id: &str, agent: &AccountId, now: i64) -> Result<CaseUpdate, StoreError>;
     /// Adds a note to a case that is not resolved.
     async fn add_agent_note(&self, id: &str, agent: &AccountId, body: &str, now: i64) -> Result<CaseUpdate, StoreError>;
-    /// Resolves a case that is not resolved and not claimed by another agent.
-    async fn resolve_case(&self, id: &str, agent: &AccountId, now: i64) -> Result<CaseUpdate, StoreError>;
+    /// Resolves a case that is not resolved and not claimed by another agent, and writes
+    /// `notice` (its requester's email and status link) in the same transaction.
+    async fn resolve_case(&self, id: &str, agent: &AccountId, notice: Option<&RequesterNotice>, now: i64)
+    -> Result<CaseUpdate, StoreError>;
+    /// Writes the agent's reply on a case that is not resolved and not claimed by another
+    /// agent, claims it for them, and writes `notice` (the reply's email and status link),
+    /// all in one transaction; `NoSuchCase` when the case's contact is not `notice.contact`.
+    async fn reply_to_requester(
+        &self,
+        id: &str,
+        agent: &AccountId,
+        body: &str,
+        notice: &RequesterNotice,
+        now: i64,
+    ) -> Result<CaseUpdate, StoreError>;
     /// Every case of the account, newest first.
     async fn cases_of_account(&self, account: &AccountId) -> Result<Vec<CaseSummary>, StoreError>;
 }
@@ -131,6 +152,12 @@ pub enum SupportError {
     ClaimedByOther,
     #[error("Write a comment of at most {MAX_COMMENT_CHARS} characters.")]
     InvalidComment,
+    #[error("Write a reply of at most {MAX_COMMENT_CHARS} characters.")]
+    InvalidReply,
+    #[error("This case has no verified contact address to write to: only recovery requests have one.")]
+    NoRequester,
+    #[error("This case had {REPLIES_PER_DAY} replies today. Write again in {}.", crate::clock::in_words(*.0))]
+    TooManyReplies(i64),
     #[error("Choose what was checked: last_sign_in, sign_in_country, payout_method, account_age or other.")]
     InvalidCheckKind,
     #[error("Write what was checked and what the person said, in at most {} characters.", MAX_REASON_CHARS)]
@@ -255,10 +282,64 @@ impl Support {
         Ok(())
     }
 
+    /// Resolves the case; a case with a contact address tells its requester, with a link to
+    /// read what support wrote.
     pub async fn resolve(&self, agent: &Agent, id: &str, ctx: &RequestContext) -> Result<(), SupportError> {
-        let update = self.store.resolve_case(id, &agent.account, self.deps.now()).await?;
+        let notice = match self.store.case_contact(id).await? {
+            Some(contact) => {
+                let body = format!(
+                    "Support has closed your case {id}.\n\nWhat support wrote to you is on your case's page. If you still \
+                     cannot get into your account, send a new recovery request at {base}recovery-request",
+                    base = self.deps.base_url
+                );
+                let subject = format!("Your case {id} is closed");
+                Some(
+                    RequesterNotice::compose(&self.deps, &contact, "support_case_closed", &subject, &body)
+                        .map_err(SupportError::Compose)?,
+                )
+            }
+            None => None,
+        };
+        let update = self.store.resolve_case(id, &agent.account, notice.as_ref(), self.deps.now()).await?;
         Result::from(update)?;
         self.deps.audit(AuditEvent::SupportCaseResolved, Some(&agent.account), ctx, &format!("case={id}")).await?;
+        Ok(())
+    }
+
+    /// Writes to the case's requester: the reply is shown on their status page and emailed
+    /// to the verified contact address with a fresh link to it. The requester has proved only
+    /// that they read that address, not that they own the account, which the page reminds
+    /// the agent of. A reply claims an unclaimed case.
+    pub async fn reply(&self, agent: &Agent, id: &str, text: &str, ctx: &RequestContext) -> Result<(), SupportError> {
+        let body = text.trim();
+        if body.is_empty() || body.chars().count() > MAX_COMMENT_CHARS {
+            return Err(SupportError::InvalidReply);
+        }
+        let Some(contact) = self.store.case_contact(id).await? else {
+            return Err(match self.store.case_detail(id).await? {
+                Some(_) => SupportError::NoRequester,
+                None => SupportError::NoSuchCase,
+            });
+        };
+        let cap = [ThrottleKey {
+            key: format!("case-reply:{id}"),
+            rule: ThrottleRule::Budget { limit: REPLIES_PER_DAY, window: 24 * 3600, cooldown: 3600 },
+        }];
+        if let Some(wait) = self.deps.claim(&cap).await? {
+            return Err(SupportError::TooManyReplies(wait));
+        }
+        let mail = format!("Support wrote about your case {id}:\n\n{body}");
+        let subject = format!("Support replied on your case {id}");
+        let notice = RequesterNotice::compose(&self.deps, &contact, "support_reply", &subject, &mail).map_err(SupportError::Compose)?;
+        let update = self.store.reply_to_requester(id, &agent.account, body, &notice, self.deps.now()).await?;
+        if update != CaseUpdate::Done {
+            // Only a reply that was sent counts toward the case's day: another agent's
+            // refused attempt must not use up the replier's budget.
+            let [cap] = cap;
+            self.deps.store.release_attempt(&[cap.key]).await?;
+        }
+        Result::from(update)?;
+        self.deps.audit(AuditEvent::SupportCaseReplied, Some(&agent.account), ctx, &format!("case={id}")).await?;
         Ok(())
     }
 }
