@@ -251,6 +251,10 @@ async fn s11_a_lost_email_is_moved_by_two_agents_after_two_kinds_of_evidence_and
     let mut to: Vec<&str> = applied.iter().map(|m| m.to.as_str()).collect();
     to.sort_unstable();
     assert_eq!(to, vec!["maria@example.com", CONTACT], "{mails:?}");
+    let to_new = applied.iter().find(|m| m.to == CONTACT).unwrap();
+    assert!(to_new.text.contains("/forgot-password with this address"), "the way back in, without an agent: {}", to_new.text);
+    let to_old = applied.iter().find(|m| m.to == "maria@example.com").unwrap();
+    assert!(!to_old.text.contains("forgot-password"), "{}", to_old.text);
     let maria = app.services.store.get_account(&account_id(&app, "maria").await).await.unwrap().unwrap();
     assert_eq!(maria.email.as_str(), CONTACT);
     assert_eq!(app.get(&owner, "/api/v1/account/sessions").await.status, 401, "every session ended");
@@ -261,7 +265,9 @@ async fn s11_a_lost_email_is_moved_by_two_agents_after_two_kinds_of_evidence_and
     assert!(audited(&app, "ana", AuditEvent::SupportActionProposed, &action_id).await);
     assert!(audited(&app, "ben", AuditEvent::SupportActionApproved, &action_id).await);
 
-    // The reset link now goes to the new address, and maria signs in with no 2-step.
+    // "Forgot password" reaches the new address now, as the email says...
+    assert_eq!(app.reset_mail(CONTACT).await.to, CONTACT);
+    // ...and so does a reset link an agent sends; maria signs in with no 2-step.
     ana.sign_in_again(&app).await;
     assert_eq!(ana.act(&app, &case, "send_reset_link", "Finish the move").await.status, 200);
     let mails = app.deliver().await;

@@ -659,6 +659,13 @@ impl Support {
         let mut messages =
             vec![self.personal(account.email.as_str(), &account, "support_action_applied", "Support changed your account", &body)?];
         if let Some(email) = &new_email {
+            // The person who asked has lost their mailbox, and likely the password with it:
+            // "forgot password" now reaches them here, without waiting for an agent.
+            let body = format!(
+                "{body}\n\nThis is now your account's email address. If you do not know your password, set a new one at \
+                 {}forgot-password with this address.",
+                self.deps.base_url
+            );
             messages.push(self.personal(email.as_str(), &account, "support_action_applied", "Support changed your account", &body)?);
         }
         let applied = AppliedAction { action_id: action.id.clone(), account_id: account.id.clone(), new_email, now, messages };
