@@ -4,6 +4,7 @@
 use crate::web::error::ApiError;
 use crate::web::extract::CurrentSession;
 use crate::web::state::AppState;
+use axum::http::StatusCode;
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use doorman_core::audit::RequestContext;
@@ -64,6 +65,31 @@ pub async fn request_reset(state: &AppState, login: &LoginIdentifier, ctx: &Requ
         return Ok(());
     }
     state.recovery.request_password_reset(login, ctx).await?;
+    Ok(())
+}
+
+/// Longest login and account of what was noticed the public report form takes.
+pub const REPORT_LOGIN_CHARS: usize = 320;
+pub const REPORT_DETAILS_CHARS: usize = 2000;
+
+/// The public "report a compromised account" form, shared by the page and the API (issue 11
+/// §4): opens a case for support and locks nothing, since anyone can send it; answered the
+/// same whether or not the login names an account; limited per address (in this process,
+/// then the stored limit).
+pub async fn report_publicly(state: &AppState, login: &str, details: &str, ctx: &RequestContext) -> Result<(), ApiError> {
+    let typed = login.trim();
+    if typed.is_empty() || typed.chars().count() > REPORT_LOGIN_CHARS {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_login", "Enter the username or email address of the account.")
+            .with("field", serde_json::json!("login")));
+    }
+    if details.chars().count() > REPORT_DETAILS_CHARS {
+        let message = format!("Write at most {REPORT_DETAILS_CHARS} characters about what you noticed.");
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_details", message).with("field", serde_json::json!("details")));
+    }
+    if state.anonymous_writes.check_key(&ctx.ip).is_err() {
+        return Err(doorman_core::compromise::CompromiseError::TooMany(60).into());
+    }
+    state.compromise.report_publicly(&LoginIdentifier::new(typed), details, ctx).await?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ on_both_backends!(
     a_reported_method_is_removed_and_only_a_method_from_before_unlocks,
     the_report_page_asks_before_it_locks,
     s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_for_everyone,
+    s2_1_the_public_report_api_opens_a_case_and_answers_the_same_for_everyone,
     s7_7_a_session_that_outlives_its_accounts_lock_is_refused,
 );
 
@@ -311,6 +312,8 @@ async fn s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_
     assert_eq!(real.status, 200, "{}", real.text);
     assert_eq!((real.status, &real.text), (unknown.status, &unknown.text), "the same answer");
     assert!(real.text.contains("We have opened a case"));
+    // The owner who cannot sign in is sent where support can write back to them.
+    assert!(real.text.contains("href=\"/recovery-request\">Ask support to help you back in"), "{}", real.text);
     assert_eq!(app.login("maria", PASSWORD).await.status, 200, "nothing is locked");
 
     let empty = send("").await;
@@ -350,4 +353,50 @@ async fn s7_7_a_session_that_outlives_its_accounts_lock_is_refused(backend: Back
         .unwrap();
     assert_eq!(sessions, 0, "the session is deleted");
     store.pool().close().await;
+}
+
+/// The public form's API (`POST /api/v1/compromise-reports`): one answer whether or not an
+/// account matches, a case for support, no lock; bad input named by field and nothing opened;
+/// five an hour per address, as the page.
+async fn s2_1_the_public_report_api_opens_a_case_and_answers_the_same_for_everyone(backend: Backend) {
+    use crate::recovery_requests::post_from;
+    let app = TestApp::spawn(backend).await;
+    let maria = app.create_account("maria", "maria@example.com").await.id;
+    let report = |ip: &'static str, body: Value| {
+        let app = &app;
+        async move { post_from(app, ip, "/api/v1/compromise-reports", body).await }
+    };
+    let real = report("192.0.2.30", json!({ "login": " Maria ", "details": "Payout method changed.\nNot me." })).await;
+    let unknown = report("192.0.2.31", json!({ "login": "nobody@example.com" })).await;
+    assert_eq!((real.status, real.json()), (202, json!({ "status": "received" })), "{}", real.text);
+    assert_eq!((real.status, &real.text), (unknown.status, &unknown.text), "the same answer");
+    let cases = app.services.store.open_cases(200).await.unwrap();
+    assert_eq!(cases.iter().filter(|c| c.kind == "compromise_form").count(), 2, "{cases:?}");
+    let mut named = Vec::new();
+    for case in &cases {
+        let detail = app.services.store.case_detail(&case.id).await.unwrap().unwrap();
+        named.push((detail.account_id.clone(), detail.details.contains("Payout method changed.\nNot me.")));
+    }
+    assert!(named.contains(&(Some(maria), true)) && named.contains(&(None, false)), "{named:?}");
+    assert_eq!(app.login("maria", PASSWORD).await.status, 200, "nothing is locked");
+
+    for (body, code, field) in [
+        (json!({ "login": "  " }), "invalid_login", "login"),
+        (json!({ "login": "m".repeat(321) }), "invalid_login", "login"),
+        (json!({ "login": "maria", "details": "x".repeat(2001) }), "invalid_details", "details"),
+    ] {
+        let refused = report("192.0.2.32", body).await;
+        assert_eq!((refused.status, refused.error_code().as_str()), (400, code), "{}", refused.text);
+        assert_eq!(refused.json()["field"], field);
+    }
+    assert_eq!(report("192.0.2.32", json!({ "login": "maria", "lock": true })).await.status, 400, "unknown fields");
+    assert_eq!(app.services.store.open_cases(200).await.unwrap().len(), 2, "nothing opened by bad input");
+
+    for _ in 0..4 {
+        assert_eq!(report("192.0.2.30", json!({ "login": "maria" })).await.status, 202);
+    }
+    let limited = report("192.0.2.30", json!({ "login": "maria" })).await;
+    assert_eq!((limited.status, limited.error_code().as_str()), (429, "too_many_requests"), "{}", limited.text);
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(report("192.0.2.33", json!({ "login": "maria" })).await.status, 202, "another address is not limited");
 }

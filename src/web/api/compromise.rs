@@ -1,4 +1,5 @@
-//! "This wasn't me" (issue 11 §4): `POST /api/v1/report-compromise` locks the account.
+//! "This wasn't me" (issue 11 §4): `POST /api/v1/report-compromise` locks the account;
+//! `POST /api/v1/compromise-reports`, the public form's, opens a case for support.
 
 use crate::web::error::ApiError;
 use crate::web::extract::{ApiJson, ApiSession, Client, Path};
@@ -6,6 +7,7 @@ use crate::web::routes::Routes;
 use crate::web::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::post;
 use doorman_core::compromise::CompromiseError;
 use doorman_core::recovery::RecoveryToken;
@@ -50,6 +52,30 @@ pub async fn report_activity(
 #[serde(deny_unknown_fields)]
 pub struct EmptyBody {}
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicReportBody {
+    login: String,
+    #[serde(default)]
+    details: String,
+}
+
+/// `POST /api/v1/compromise-reports` `{"login","details"?}`: 202 `{"status":"received"}`, the
+/// same whether or not an account matches; opens a case for support and locks nothing. 400
+/// `invalid_login` (empty or over 320 characters), `invalid_details` (over 2000); 429
+/// `too_many_requests`.
+pub async fn report_publicly(
+    State(state): State<AppState>,
+    Client(ctx): Client,
+    ApiJson(body): ApiJson<PublicReportBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    crate::web::shared::report_publicly(&state, &body.login, &body.details, &ctx).await?;
+    Ok(super::accepted("received"))
+}
+
 pub fn router() -> Routes {
-    Routes::new().route("/report-compromise", post(report)).route("/account/activity/{id}/report", post(report_activity))
+    Routes::new()
+        .route("/report-compromise", post(report))
+        .route("/compromise-reports", post(report_publicly))
+        .route("/account/activity/{id}/report", post(report_activity))
 }

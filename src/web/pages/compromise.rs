@@ -6,6 +6,7 @@ use crate::web::error::{ApiError, PageError};
 use crate::web::extract::{Client, PageForm, Query};
 use crate::web::routes::Routes;
 use crate::web::security::{Csrf, no_referrer};
+use crate::web::shared::{REPORT_DETAILS_CHARS, REPORT_LOGIN_CHARS, report_publicly};
 use crate::web::state::AppState;
 use askama::Template;
 use axum::extract::State;
@@ -13,7 +14,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
-use doorman_core::LoginIdentifier;
 use doorman_core::compromise::{CompromiseError, Locked};
 use doorman_core::recovery::RecoveryToken;
 use doorman_core::report_link::ReportedEvent;
@@ -203,8 +203,9 @@ pub async fn public_submit(
     PageForm(form): PageForm<PublicForm>,
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
-    let typed: String = form.login.trim().chars().take(320).collect();
-    let details: String = form.details.chars().take(2000).collect();
+    // The fields' `maxlength`: a longer value (only from a tool) is cut, not refused.
+    let typed: String = form.login.trim().chars().take(REPORT_LOGIN_CHARS).collect();
+    let details: String = form.details.chars().take(REPORT_DETAILS_CHARS).collect();
     let blank = PublicPage {
         chrome,
         csrf: String::new(),
@@ -214,25 +215,14 @@ pub async fn public_submit(
         error: None,
         login_invalid: false,
     };
-    if typed.is_empty() {
-        let error = Some("Enter the username or email address of the account.".to_owned());
-        return Ok(public_page(&state, jar, StatusCode::BAD_REQUEST, PublicPage { error, login_invalid: true, ..blank }));
-    }
-    let login = LoginIdentifier::new(&typed);
-    if state.anonymous_writes.check_key(&ctx.ip).is_err() {
-        let error = Some(CompromiseError::TooMany(60).to_string());
-        return Ok(public_page(&state, jar, StatusCode::TOO_MANY_REQUESTS, PublicPage { error, ..blank }));
-    }
-    match state.compromise.report_publicly(&login, &details, &ctx).await {
+    match report_publicly(&state, &typed, &details, &ctx).await {
         Ok(()) => {
             Ok(public_page(&state, jar, StatusCode::OK, PublicPage { sent: true, login: String::new(), details: String::new(), ..blank }))
         }
-        Err(e) => {
-            let error = ApiError::from(e);
-            if !error.status.is_client_error() {
-                return Err(PageError(error));
-            }
-            Ok(public_page(&state, jar, error.status, PublicPage { error: Some(error.message), ..blank }))
+        Err(error) if error.status.is_client_error() => {
+            let page = PublicPage { login_invalid: error.code == "invalid_login", error: Some(error.message), ..blank };
+            Ok(public_page(&state, jar, error.status, page))
         }
+        Err(error) => Err(PageError(error)),
     }
 }
