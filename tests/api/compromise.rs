@@ -14,6 +14,8 @@ on_both_backends!(
     the_report_page_asks_before_it_locks,
     s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_for_everyone,
     s2_1_the_public_report_api_opens_a_case_and_answers_the_same_for_everyone,
+    s9_an_email_change_reported_from_the_activity_page_moves_the_account_back,
+    s9_a_method_removal_reported_from_the_activity_page_puts_the_method_back,
     s7_7_a_session_that_outlives_its_accounts_lock_is_refused,
 );
 
@@ -399,4 +401,78 @@ async fn s2_1_the_public_report_api_opens_a_case_and_answers_the_same_for_everyo
     assert_eq!((limited.status, limited.error_code().as_str()), (429, "too_many_requests"), "{}", limited.text);
     assert!(limited.header("retry-after").is_some());
     assert_eq!(report("192.0.2.33", json!({ "login": "maria" })).await.status, 202, "another address is not limited");
+}
+
+/// The id of the newest activity entry of `event`, as the owner's page lists it.
+async fn activity_entry(app: &TestApp, client: &reqwest::Client, event: &str) -> i64 {
+    let listed = app.get(client, "/api/v1/account/activity").await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    let body = listed.json();
+    let entry = body["events"].as_array().unwrap().iter().find(|e| e["event"] == event).cloned();
+    entry.unwrap_or_else(|| panic!("no {event} in {body}"))["id"].as_i64().unwrap()
+}
+
+/// S9 from the activity page: the owner, still signed in on their laptop, reports the address
+/// change an attacker made. As the emailed link does, the lock moves the account back to the
+/// old address, so the reset that unlocks goes to the owner and never to the attacker (before,
+/// the attacker's address stayed on file, and with 2-step off a reset to it unlocked).
+async fn s9_an_email_change_reported_from_the_activity_page_moves_the_account_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let owner = signed_in(&app, "192.0.2.10").await;
+    let attacker = signed_in(&app, "198.51.100.7").await;
+    assert_eq!(app.post_json(&attacker, "/api/v1/account/email", json!({ "new_email": "mallory@evil.example" })).await.status, 202);
+    let confirm = app.deliver().await.into_iter().find(|m| m.kind == "email_change").unwrap();
+    let token = confirm.token("account/email/confirm");
+    assert_eq!(app.post_json(&attacker, "/api/v1/account/email/confirm", json!({ "token": token })).await.status, 200);
+    app.deliver().await;
+
+    let entry = activity_entry(&app, &owner, "email_changed").await;
+    assert_locked(&app.post_json(&owner, &format!("/api/v1/account/activity/{entry}/report"), json!({})).await);
+    let notices = app.deliver().await;
+    let to: Vec<&str> = notices.iter().filter(|m| m.kind == "account_locked").map(|m| m.to.as_str()).collect();
+    assert!(to.contains(&"maria@example.com"), "the owner's address is told: {to:?}");
+    assert_eq!(app.login_as(&TestApp::new_client(), "192.0.2.11", "maria@example.com", PASSWORD).await.status, 403);
+    assert_eq!(app.login_as(&TestApp::new_client(), "192.0.2.11", "mallory@evil.example", PASSWORD).await.status, 401);
+
+    // "Forgot password" for the attacker's address sends nothing; the owner's reset unlocks.
+    assert_eq!(app.forgot("mallory@evil.example").await.status, 202);
+    let reset = app.reset_mail("maria").await;
+    assert_eq!(reset.to, "maria@example.com", "the reset goes to the restored address");
+    let done = app.reset(json!({ "token": reset.token("reset-password"), "new_password": NEW_PASSWORD })).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(app.login_as(&TestApp::new_client(), "192.0.2.11", "maria", NEW_PASSWORD).await.status, 200);
+}
+
+/// S9 from the activity page: a removed 2-step method the owner reports is put back by the
+/// lock (as the emailed link does), with its history saying so, and a reset that unlocks may
+/// pass it.
+async fn s9_a_method_removal_reported_from_the_activity_page_puts_the_method_back(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+    let owner = signed_in(&app, "192.0.2.10").await;
+    let (secret, totp_id) = enrol_totp(&app, &owner).await;
+    app.clock.advance(60);
+    let gone = owner.delete(app.url(&format!("/api/v1/account/two-step/{totp_id}"))).json(&json!({})).send().await.unwrap();
+    assert_eq!(gone.status(), 200, "the removal (by whoever held the session)");
+    assert!(!crate::two_step::method_history(&app, &owner).await.is_empty());
+    app.deliver().await;
+
+    let entry = activity_entry(&app, &owner, "factor_removed").await;
+    assert_locked(&app.post_json(&owner, &format!("/api/v1/account/activity/{entry}/report"), json!({})).await);
+    let factors = app.services.store.factors_of(&account.id).await.unwrap();
+    let totp = factors.iter().find(|f| f.id == totp_id).expect("the method is put back");
+    assert!(totp.confirmed_at.is_some());
+    let history = crate::two_step::stored_history(&app, &account.id).await;
+    assert_eq!(history.last(), Some(&("totp", "restored", "report")), "{history:?}");
+    assert!(app.deliver().await.iter().any(|m| m.kind == "account_locked"));
+
+    // The reset that unlocks asks for the method that was put back, and takes it.
+    let reset = app.reset_mail("maria").await;
+    let token = reset.token("reset-password");
+    let second = json!({ "method_id": totp_id, "code": current_code(&app, &secret, 0) });
+    let body = json!({ "token": token, "new_password": NEW_PASSWORD, "second_factor": second });
+    let done = app.reset(body).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(app.login_as(&TestApp::new_client(), "192.0.2.11", "maria", NEW_PASSWORD).await.json()["status"], "second_factor_required");
 }

@@ -79,7 +79,15 @@ pub trait CompromiseStore {
     async fn lock_account(&self, lock: &AccountLock) -> Result<Option<LockOutcome>, StoreError>;
     async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError>;
     async fn open_case(&self, case: &NewCase) -> Result<(), StoreError>;
+    /// What the "this wasn't me" link of the security email sent with an activity entry
+    /// reports: of the account's report tokens of `kind` (used or not), the one made closest
+    /// to `at`, within `slack` seconds.
+    async fn reported_event_near(&self, account: &AccountId, kind: &str, at: i64, slack: i64) -> Result<Option<ReportedEvent>, StoreError>;
 }
+
+/// How far apart in time an activity entry and its email's report token may have been made
+/// (each takes the clock when it is written, one after the other).
+const ENTRY_TOKEN_SLACK_SECONDS: i64 = 5;
 
 /// Proof that the owner reported a change: a live "this wasn't me" token, verified by
 /// [`Compromise::verify_report`], or an entry of the owner's own activity page reported from
@@ -187,7 +195,7 @@ impl Compromise {
         if let Some(wait) = self.deps.claim(&cap).await? {
             return Err(CompromiseError::TooMany(wait));
         }
-        let event = reported_event_of(item.event);
+        let event = self.reported_event_of(account, &item).await?;
         let now = self.deps.now();
         let minted = new_report_link(&self.deps, account, event.clone(), now);
         self.store.insert_report_token(&minted.token).await?;
@@ -281,14 +289,28 @@ impl Compromise {
     }
 }
 
-/// What reporting an activity entry reports. Entries do not name the method or old address
-/// they changed, so those are reported as a security change: the lock still removes every
-/// method added since the entry (it goes by the entry's time).
-fn reported_event_of(event: AuditEvent) -> ReportedEvent {
-    match event {
-        AuditEvent::LoginSucceeded | AuditEvent::NewDeviceSignIn => ReportedEvent::NewDeviceSignIn,
-        AuditEvent::PasswordChanged | AuditEvent::PasswordResetCompleted => ReportedEvent::PasswordChanged,
-        _ => ReportedEvent::SecurityChange,
+impl Compromise {
+    /// What reporting an activity entry reports, so that the lock rolls it back as the entry's
+    /// emailed link would. Entries do not name the old address or the removed method; the
+    /// report token of the entry's security email does (the old address's copy, for an
+    /// address change), so an address change moves the account back and a removed method
+    /// comes back. Without that token (an entry from before report links), they are reported
+    /// as a security change: the lock still removes every method added since the entry.
+    ///
+    /// Moving the address back needs only the signed-in session, where the emailed link needs
+    /// the old mailbox: it gives a session holder nothing the old mailbox's reader does not
+    /// already have for those 30 days (that link), and leaving the new address on file would
+    /// send the lock's notice and the reset that unlocks it to whoever changed it.
+    async fn reported_event_of(&self, account: &AccountId, item: &crate::activity::ActivityItem) -> Result<ReportedEvent, StoreError> {
+        let kind = match item.event {
+            AuditEvent::LoginSucceeded | AuditEvent::NewDeviceSignIn => return Ok(ReportedEvent::NewDeviceSignIn),
+            AuditEvent::PasswordChanged | AuditEvent::PasswordResetCompleted => return Ok(ReportedEvent::PasswordChanged),
+            AuditEvent::EmailChanged => "email_changed",
+            AuditEvent::FactorRemoved => "method_removed",
+            _ => return Ok(ReportedEvent::SecurityChange),
+        };
+        let found = self.store.reported_event_near(account, kind, item.at, ENTRY_TOKEN_SLACK_SECONDS).await?;
+        Ok(found.unwrap_or(ReportedEvent::SecurityChange))
     }
 }
 
