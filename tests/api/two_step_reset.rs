@@ -17,6 +17,7 @@ on_both_backends!(
     s9_reporting_the_started_reset_locks_the_account_and_cancels_the_reset,
     s9_the_cancel_and_completion_emails_carry_their_own_report_link,
     a_lock_from_any_report_voids_a_requested_resets_confirm_link,
+    the_reset_page_sends_a_visitor_to_log_in_and_the_login_comes_back_to_it,
 );
 
 const WAIT_SECONDS: i64 = 4320 * 60;
@@ -451,4 +452,58 @@ async fn a_lock_from_any_report_voids_a_requested_resets_confirm_link(backend: B
     let late = app.post_json(&TestApp::new_client(), "/api/v1/recovery/two-step-reset/confirm", json!({ "token": confirm })).await;
     assert_eq!(error_of(&late), (400, "invalid_token".into()));
     assert!(app.deliver().await.iter().all(|m| m.kind != "two_step_reset_started"));
+}
+
+/// A person who lost every method opens the reset page (from the help center, say) without a
+/// session: the login page says why it asks for the password, and once it is right comes
+/// straight back to the reset, not to the second step they cannot pass. Only that fixed page:
+/// any other `then` is ignored (no open redirect).
+async fn the_reset_page_sends_a_visitor_to_log_in_and_the_login_comes_back_to_it(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    maria_with_methods(&app).await;
+    app.create_account("bruno", "bruno@example.com").await;
+    let login = |client: reqwest::Client, who: &'static str, then: &'static str| {
+        let app = &app;
+        async move {
+            let page = app.get(&client, &format!("/login?then={then}")).await;
+            assert_eq!(page.status, 200);
+            let form =
+                [("csrf", csrf_of(&page.text)), ("login", who.to_owned()), ("password", PASSWORD.to_owned()), ("then", then.to_owned())];
+            Response::read(client.post(app.url("/login")).form(&form).send().await.unwrap()).await
+        }
+    };
+
+    let browser = TestApp::new_client();
+    let sent = app.get(&browser, "/login/two-step-reset").await;
+    assert_eq!((sent.status, sent.header("location")), (303, Some("/login?then=two-step-reset")));
+    let page = app.get(&browser, "/login?then=two-step-reset").await;
+    assert!(page.text.contains("You will not be asked for a code") && page.text.contains("name=\"then\" value=\"two-step-reset\""));
+    let back = login(browser.clone(), "maria", "two-step-reset").await;
+    assert_eq!((back.status, back.header("location")), (303, Some("/login/two-step-reset")), "{}", back.text);
+    let reset_page = app.get(&browser, "/login/two-step-reset").await;
+    assert_eq!(reset_page.status, 200, "{}", reset_page.text);
+
+    // A wrong password keeps the way back on the form.
+    let wrong = {
+        let client = TestApp::new_client();
+        let page = app.get(&client, "/login?then=two-step-reset").await;
+        let form = [
+            ("csrf", csrf_of(&page.text)),
+            ("login", "maria".to_owned()),
+            ("password", "not it".to_owned()),
+            ("then", "two-step-reset".to_owned()),
+        ];
+        Response::read(client.post(app.url("/login")).form(&form).send().await.unwrap()).await
+    };
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.text.contains("name=\"then\" value=\"two-step-reset\""), "{}", wrong.text);
+
+    // Without 2-step there is nothing to reset: the account page, as any login.
+    let plain = login(TestApp::new_client(), "bruno", "two-step-reset").await;
+    assert_eq!(plain.header("location"), Some("/account"));
+    // Anything else is ignored: the second step as usual.
+    for then in ["https://evil.example/", "//evil.example", "/account/security"] {
+        let other = login(TestApp::new_client(), "maria", then).await;
+        assert_eq!(other.header("location"), Some("/login/verify"), "{then}");
+    }
 }

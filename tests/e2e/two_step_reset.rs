@@ -1,7 +1,8 @@
 //! Lost phone and recovery codes in a real browser (issue 11 §2): from the second step,
 //! "I can't use any of these", confirm by email, wait (one minute, then the app's clock is
 //! moved past it), finish with the emailed link and the password, and land on Security
-//! settings with 2-step off. Every new page passes axe-core at both sizes.
+//! settings with 2-step off. The reset page, opened without a session, sends the visitor to
+//! log in and the login comes back to it. Every new page passes axe-core at both sizes.
 
 use crate::checks::PageWalk;
 use crate::harness::{Browser, PASSWORD, USERNAME, browser_test_with};
@@ -36,6 +37,17 @@ async fn lost_every_method_then_a_two_step_reset_after_a_short_wait() {
             browser.wait_for_path("/account").await?;
             enrol_authenticator(&browser).await?;
             log_out(&browser).await?;
+
+            // From the help center's link, without a session: the login page says why it
+            // asks for the password, and comes back once it is right.
+            browser.goto("/login/two-step-reset").await?;
+            browser.wait_for_path("/login").await?;
+            ensure!(browser.text("#then-two-step-reset").await?.contains("not be asked for a code"));
+            walk.check("log in for a 2-step reset").await?;
+            browser.log_in(USERNAME, PASSWORD).await?;
+            browser.wait_for_path("/login/two-step-reset").await?;
+            browser.client.delete_all_cookies().await?;
+            browser.goto("/login").await?;
 
             // The phone is lost: the password, then "I can't use any of these".
             browser.log_in(USERNAME, PASSWORD).await?;
@@ -73,6 +85,7 @@ async fn lost_every_method_then_a_two_step_reset_after_a_short_wait() {
             browser.clock.advance(61);
             let finish = link_in_mailbox(&browser, "/two-step-reset/finish?token=").await?;
             browser.client.delete_all_cookies().await?;
+            browser.goto("/login").await?;
             browser.client.goto(&finish).await?;
             browser.wait_for_path("/two-step-reset/finish").await?;
             walk.check("2-step reset, finish before the password").await?;

@@ -25,6 +25,32 @@ struct LoginPage {
     csrf: String,
     login: String,
     said: Said,
+    then: Option<Then>,
+}
+
+/// Where a login goes once the password is right, besides the usual: one of a fixed few
+/// pages, never an address from the request (no open redirect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    /// The reset of 2-step verification after a waiting period, which starts after the
+    /// password without the second step (the person lost every method).
+    TwoStepReset,
+}
+
+impl Then {
+    pub fn parse(raw: Option<&str>) -> Option<Self> {
+        (raw? == "two-step-reset").then_some(Self::TwoStepReset)
+    }
+    pub fn as_str(self) -> &'static str {
+        "two-step-reset"
+    }
+    /// The login page that comes back here.
+    pub fn login_path(self) -> &'static str {
+        "/login?then=two-step-reset"
+    }
+    fn path(self) -> &'static str {
+        "/login/two-step-reset"
+    }
 }
 
 /// What the page says above the form.
@@ -38,9 +64,17 @@ struct Said {
     logged_out: bool,
 }
 
-fn login_page(chrome: Chrome, state: &AppState, jar: CookieJar, status: StatusCode, login: String, said: Said) -> Response {
+fn login_page(
+    chrome: Chrome,
+    state: &AppState,
+    jar: CookieJar,
+    status: StatusCode,
+    login: String,
+    said: Said,
+    then: Option<Then>,
+) -> Response {
     let (jar, binding) = Csrf::pre_session(state, jar);
-    let page = LoginPage { chrome, csrf: Csrf::token(state, &binding), login, said };
+    let page = LoginPage { chrome, csrf: Csrf::token(state, &binding), login, said, then };
     (jar, render(status, &page)).into_response()
 }
 
@@ -48,6 +82,8 @@ fn login_page(chrome: Chrome, state: &AppState, jar: CookieJar, status: StatusCo
 pub struct LoginQuery {
     /// Set by the log-out redirect.
     logged_out: Option<String>,
+    /// Where to go after the password ([`Then`]); anything else is ignored.
+    then: Option<String>,
 }
 
 /// `GET /login`
@@ -58,11 +94,12 @@ pub async fn show(
     jar: CookieJar,
     Query(query): Query<LoginQuery>,
 ) -> Response {
+    let then = Then::parse(query.then.as_deref());
     if session.is_some() {
-        return Redirect::to("/account").into_response();
+        return Redirect::to(then.map_or("/account", Then::path)).into_response();
     }
     let said = Said { logged_out: query.logged_out.is_some(), ..Said::default() };
-    login_page(chrome, &state, jar, StatusCode::OK, String::new(), said)
+    login_page(chrome, &state, jar, StatusCode::OK, String::new(), said, then)
 }
 
 #[derive(Deserialize)]
@@ -71,6 +108,8 @@ pub struct LoginForm {
     /// Any length: one too long to be a password is a wrong one, not a bad form.
     password: PasswordAttempt,
     csrf: String,
+    #[serde(default)]
+    then: Option<String>,
 }
 
 /// `POST /login`
@@ -83,20 +122,22 @@ pub async fn submit(
     PageForm(form): PageForm<LoginForm>,
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
+    let then = Then::parse(form.then.as_deref());
     match sign_in(&state, current, jar.clone(), &form.login, &form.password, &ctx).await {
         Ok((jar, signed_in)) => {
             // A browser holding a 2-step reset's finish link goes back to finish it.
-            let next = match signed_in.second_step {
-                true if super::two_step_reset::holds_finish_link(&state, &jar) => "/two-step-reset/finish",
-                true => "/login/verify",
-                false => "/account",
+            let next = match (signed_in.second_step, then) {
+                (true, _) if super::two_step_reset::holds_finish_link(&state, &jar) => "/two-step-reset/finish",
+                (true, Some(then)) => then.path(),
+                (true, None) => "/login/verify",
+                (false, _) => "/account",
             };
             Ok((jar, Redirect::to(next)).into_response())
         }
         Err(ApiError { status, code, message, retry_after, .. }) if status.is_client_error() => {
             let said =
                 Said { error: Some(message), throttled: code == "too_many_attempts", locked: code == "account_locked", logged_out: false };
-            let mut response = login_page(chrome, &state, jar, status, form.login.as_typed().to_owned(), said);
+            let mut response = login_page(chrome, &state, jar, status, form.login.as_typed().to_owned(), said, then);
             crate::web::error::set_retry_after(&mut response, retry_after);
             Ok(response)
         }

@@ -9,7 +9,7 @@ mod chrome;
 mod compromise;
 mod email_change;
 mod help;
-mod login;
+pub(crate) mod login;
 mod mailbox;
 mod password_change;
 mod payments;

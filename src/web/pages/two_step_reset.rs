@@ -2,6 +2,7 @@
 //! these" at the second step of login leads here. Opening an emailed link changes nothing:
 //! its token moves into a short-lived cookie and a button does the rest (S1.8, S1.9).
 
+use super::login::Then;
 use super::{Chrome, render};
 use crate::web::api::two_step_reset::limit;
 use crate::web::error::{ApiError, PageError};
@@ -194,7 +195,7 @@ pub async fn status_page(
     State(state): State<AppState>,
     PendingSession(session): PendingSession,
 ) -> Result<Response, PageError> {
-    let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
+    let Some(session) = session else { return Ok(Redirect::to(Then::TwoStepReset.login_path()).into_response()) };
     Ok(render(StatusCode::OK, &status_view(chrome, &state, &session).await?))
 }
 
@@ -206,7 +207,7 @@ pub async fn request(
     PendingSession(session): PendingSession,
     PageForm(form): PageForm<ButtonForm>,
 ) -> Result<Response, PageError> {
-    let Some(session) = session else { return Ok(Redirect::to("/login").into_response()) };
+    let Some(session) = session else { return Ok(Redirect::to(Then::TwoStepReset.login_path()).into_response()) };
     session_csrf(&state, &session, &form.csrf)?;
     let outcome = state.two_step_reset.request(&session.record, &session.account, &ctx).await;
     let mut page = status_view(chrome, &state, &session).await?;
