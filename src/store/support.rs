@@ -11,8 +11,19 @@ use doorman_core::support::{CaseDetail, CaseNote, CaseSummary, CaseUpdate, Suppo
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+/// The author of a case's newest note (`requester`, `agent`, `support`, `owner`), as the
+/// column `last_author`; through the notes' index on (case_id, created_at). A macro for
+/// `concat!`.
+macro_rules! last_author {
+    () => {
+        "(SELECT n.author FROM support_case_notes n WHERE n.case_id = c.id ORDER BY n.created_at DESC, n.id DESC LIMIT 1) AS last_author"
+    };
+}
+
 fn summary_from_row(row: &AnyRow) -> Result<CaseSummary, StoreError> {
+    let last_author: Option<String> = row.try_get("last_author").map_err(backend_error)?;
     Ok(CaseSummary {
+        requester_wrote_last: last_author.as_deref() == Some("requester"),
         id: row.try_get("id").map_err(backend_error)?,
         kind: row.try_get("kind").map_err(backend_error)?,
         status: row.try_get("status").map_err(backend_error)?,
@@ -58,14 +69,16 @@ impl SqlStore {
 #[async_trait]
 impl SupportStore for SqlStore {
     async fn open_cases(&self, limit: i64) -> Result<Vec<CaseSummary>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.id AS id, c.kind AS kind, c.status AS status, c.created_at AS created_at, a.username AS claimed_by \
-             FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.status <> 'resolved' \
+        let rows = sqlx::query(concat!(
+            "SELECT c.id AS id, c.kind AS kind, c.status AS status, c.created_at AS created_at, a.username AS claimed_by, ",
+            last_author!(),
+            " FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.status <> 'resolved' \
              UNION ALL \
-             SELECT r.id AS id, 'two_step_reset' AS kind, r.status AS status, r.created_at AS created_at, NULL AS claimed_by \
+             SELECT r.id AS id, 'two_step_reset' AS kind, r.status AS status, r.created_at AS created_at, NULL AS claimed_by, \
+                    NULL AS last_author \
              FROM two_step_resets r WHERE r.status IN ('requested', 'waiting') \
-             ORDER BY created_at, id LIMIT $1",
-        )
+             ORDER BY created_at, id LIMIT $1"
+        ))
         .bind(limit)
         .fetch_all(&self.pool)
         .await
@@ -74,11 +87,12 @@ impl SupportStore for SqlStore {
     }
 
     async fn case_detail(&self, id: &str) -> Result<Option<CaseDetail>, StoreError> {
-        let Some(row) = sqlx::query(
+        let Some(row) = sqlx::query(concat!(
             "SELECT c.id AS id, c.kind AS kind, c.status AS status, c.created_at AS created_at, a.username AS claimed_by, \
-                    c.account_id AS account_id, c.details AS details, c.contact_email AS contact_email \
-             FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.id = $1",
-        )
+                    c.account_id AS account_id, c.details AS details, c.contact_email AS contact_email, ",
+            last_author!(),
+            " FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.id = $1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
@@ -224,11 +238,12 @@ impl SupportStore for SqlStore {
     }
 
     async fn cases_of_account(&self, account: &AccountId) -> Result<Vec<CaseSummary>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.id AS id, c.kind AS kind, c.status AS status, c.created_at AS created_at, a.username AS claimed_by \
-             FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.account_id = $1 \
-             ORDER BY c.created_at DESC, c.id LIMIT 50",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT c.id AS id, c.kind AS kind, c.status AS status, c.created_at AS created_at, a.username AS claimed_by, ",
+            last_author!(),
+            " FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.account_id = $1 \
+             ORDER BY c.created_at DESC, c.id LIMIT 50"
+        ))
         .bind(account.as_str())
         .fetch_all(&self.pool)
         .await

@@ -458,13 +458,29 @@ async fn s11_an_agents_reply_reaches_the_requester_by_email_and_on_the_status_pa
     assert_eq!((limited.status, limited.error_code().as_str()), (429, "too_many_replies"), "{}", limited.text);
     assert!(limited.header("retry-after").is_some());
     assert!(app.deliver().await.is_empty(), "a refused reply sends nothing");
+
+    // The requester answers: the queue shows the case waits for support, until it replies.
+    let waiting = |client: reqwest::Client| {
+        let (app, case) = (&app, case.clone());
+        async move {
+            let queue = app.get(&client, "/api/v1/support/cases").await.json();
+            let row = queue["cases"].as_array().unwrap().iter().find(|c| c["id"] == case.as_str()).cloned().unwrap();
+            row["requester_wrote_last"].as_bool().unwrap()
+        }
+    };
+    assert!(!waiting(client.clone()).await, "support wrote last");
+    let note = json!({ "token": fresh_link, "message": "It went to BDO, last March." });
+    assert_eq!(crate::recovery_requests::post_from(&app, "192.0.2.10", "/api/v1/recovery-requests/notes", note).await.status, 201);
+    assert!(waiting(client.clone()).await, "the requester wrote last");
+    assert!(app.get(&client, "/support").await.text.contains("the requester wrote last"));
     app.clock.advance(24 * 3600 + 1);
     assert_eq!(app.login_as(&client, "192.0.2.23", "agent", PASSWORD).await.status, 200);
     let second = json!({ "method_id": method_id, "code": current_code(&app, &secret, 0) });
     assert_eq!(app.post_json(&client, "/api/v1/login/second-factor", second).await.status, 200);
     assert_eq!(app.post_json(&client, &replies, json!({ "message": "next day" })).await.status, 201);
     assert_eq!(only_mail(app.deliver().await, "support_reply").to, CONTACT);
-    assert_eq!(requester_view(&app, &first_link).await.json()["notes"].as_array().unwrap().len(), 21);
+    assert!(!waiting(client.clone()).await, "answered");
+    assert_eq!(requester_view(&app, &first_link).await.json()["notes"].as_array().unwrap().len(), 22);
 }
 
 /// Resolving a case with a contact address tells its requester (with a link to what support

@@ -26,6 +26,7 @@ fn case_json(case: &CaseSummary) -> Value {
         "status": case.status,
         "created_at": rfc3339(case.created_at),
         "claimed_by": case.claimed_by,
+        "requester_wrote_last": case.requester_wrote_last,
     })
 }
 

@@ -43,6 +43,8 @@ pub struct CaseRow {
     pub claimed_by: String,
     /// Cases have a page; a running 2-step reset is shown for awareness only.
     pub has_page: bool,
+    /// The requester wrote last: waiting for support.
+    pub requester_waiting: bool,
 }
 
 fn kind_in_words(kind: &str) -> &'static str {
@@ -64,6 +66,7 @@ fn row(case: &CaseSummary, now: i64) -> CaseRow {
         age: in_words((now - case.created_at).max(1)),
         claimed_by: case.claimed_by.clone().unwrap_or_default(),
         has_page: case.kind != "two_step_reset",
+        requester_waiting: case.requester_wrote_last,
     }
 }
 

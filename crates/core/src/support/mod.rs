@@ -58,6 +58,8 @@ pub struct CaseSummary {
     pub created_at: i64,
     /// The username of the agent who claimed it.
     pub claimed_by: Option<String>,
+    /// The requester's note is the case's newest: they are waiting for support.
+    pub requester_wrote_last: bool,
 }
 
 /// A case with what was written on it.
