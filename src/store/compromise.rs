@@ -98,22 +98,14 @@ impl ReportLinkStore for SqlStore {
 
 #[async_trait]
 impl CompromiseStore for SqlStore {
-    async fn reported_event_near(&self, account: &AccountId, kind: &str, at: i64, slack: i64) -> Result<Option<ReportedEvent>, StoreError> {
-        // Through the index on (account_id, purpose, created_at).
-        let row = sqlx::query(
-            "SELECT event_kind, event_detail FROM recovery_tokens \
-             WHERE account_id = $1 AND purpose = $2 AND created_at >= $3 AND created_at <= $4 AND event_kind = $5 \
-             ORDER BY ABS(created_at - $6), created_at DESC LIMIT 1",
-        )
-        .bind(account.as_str())
-        .bind(Purpose::ReportNotMe.as_str())
-        .bind(at - slack)
-        .bind(at + slack)
-        .bind(kind)
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend_error)?;
+    async fn reported_event_of_token(&self, account: &AccountId, token_id: &str) -> Result<Option<ReportedEvent>, StoreError> {
+        let row = sqlx::query("SELECT event_kind, event_detail FROM recovery_tokens WHERE id = $1 AND account_id = $2 AND purpose = $3")
+            .bind(token_id)
+            .bind(account.as_str())
+            .bind(Purpose::ReportNotMe.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_error)?;
         let Some(row) = row else { return Ok(None) };
         let kind: Option<String> = row.try_get("event_kind").map_err(backend_error)?;
         Ok(Some(ReportedEvent::from_stored(kind.as_deref(), row.try_get("event_detail").map_err(backend_error)?)))

@@ -176,6 +176,7 @@ impl From<doorman_core::compromise::CompromiseError> for ApiError {
         match e {
             CompromiseError::InvalidToken => Self::new(StatusCode::BAD_REQUEST, "invalid_token", message),
             CompromiseError::NoSuchEntry => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            CompromiseError::StepUpRequired => Self::new(StatusCode::FORBIDDEN, "step_up_required", message),
             CompromiseError::EntryTooOld => Self::new(StatusCode::BAD_REQUEST, "report_too_old", message),
             CompromiseError::TooMany(wait) => {
                 Self { retry_after: Some(wait.max(1)), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message) }

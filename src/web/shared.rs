@@ -12,7 +12,9 @@ use doorman_core::auth::{AuthError, SignedIn};
 use doorman_core::input::Deferred;
 use doorman_core::recovery::{ResetGrant, SecondFactorProof};
 use doorman_core::session::SessionToken;
+use doorman_core::step_up::SteppedUp;
 use doorman_core::trusted_device::{DEVICE_TTL_SECONDS, DeviceToken, NewDevice};
+use doorman_core::two_step::TwoStepError;
 use doorman_core::{LoginIdentifier, Password, PasswordAttempt};
 
 /// Password sign-in shared by the login page and the API. A session the browser already
@@ -66,6 +68,16 @@ pub async fn request_reset(state: &AppState, login: &LoginIdentifier, ctx: &Requ
     }
     state.recovery.request_password_reset(login, ctx).await?;
     Ok(())
+}
+
+/// The session's step-up proof if it verified recently (S7.6), for an operation that needs
+/// one only in some cases; `None` when it did not.
+pub async fn recent_step_up(state: &AppState, session: &CurrentSession) -> Result<Option<SteppedUp>, ApiError> {
+    match state.two_step.check_step_up(&session.record, &session.account).await {
+        Ok(proof) => Ok(Some(proof)),
+        Err(TwoStepError::StepUpRequired(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Longest login and account of what was noticed the public report form takes.

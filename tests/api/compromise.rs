@@ -415,7 +415,9 @@ async fn activity_entry(app: &TestApp, client: &reqwest::Client, event: &str) ->
 /// S9 from the activity page: the owner, still signed in on their laptop, reports the address
 /// change an attacker made. As the emailed link does, the lock moves the account back to the
 /// old address, so the reset that unlocks goes to the owner and never to the attacker (before,
-/// the attacker's address stayed on file, and with 2-step off a reset to it unlocked).
+/// the attacker's address stayed on file, and with 2-step off a reset to it unlocked). That
+/// roll-back decides who gets back in, so it needs a fresh verification (S7.6), not the
+/// session alone: a stolen session cannot move an account to an address of its past.
 async fn s9_an_email_change_reported_from_the_activity_page_moves_the_account_back(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
@@ -428,6 +430,18 @@ async fn s9_an_email_change_reported_from_the_activity_page_moves_the_account_ba
     app.deliver().await;
 
     let entry = activity_entry(&app, &owner, "email_changed").await;
+    app.clock.advance(11 * 60);
+    let unverified = app.post_json(&owner, &format!("/api/v1/account/activity/{entry}/report"), json!({})).await;
+    assert_eq!((unverified.status, unverified.error_code().as_str()), (403, "step_up_required"), "{}", unverified.text);
+    assert!(
+        app.services.compromise.lock_of(&app.services.store.find_for_login("maria").await.unwrap().unwrap().0.id).await.unwrap().is_none()
+    );
+    let page = app.get(&owner, &format!("/account/activity/{entry}/report")).await;
+    let button = [("csrf", csrf_of(&page.text))];
+    let sent = Response::read(owner.post(app.url(&format!("/account/activity/{entry}/report"))).form(&button).send().await.unwrap()).await;
+    let back = format!("/step-up?next=/account/activity/{entry}/report");
+    assert_eq!((sent.status, sent.header("location")), (303, Some(back.as_str())), "the page asks to verify, then comes back");
+    assert_eq!(app.post_json(&owner, "/api/v1/step-up", json!({ "password": PASSWORD })).await.status, 200);
     assert_locked(&app.post_json(&owner, &format!("/api/v1/account/activity/{entry}/report"), json!({})).await);
     let notices = app.deliver().await;
     let to: Vec<&str> = notices.iter().filter(|m| m.kind == "account_locked").map(|m| m.to.as_str()).collect();
@@ -446,15 +460,24 @@ async fn s9_an_email_change_reported_from_the_activity_page_moves_the_account_ba
 
 /// S9 from the activity page: a removed 2-step method the owner reports is put back by the
 /// lock (as the emailed link does), with its history saying so, and a reset that unlocks may
-/// pass it.
+/// pass it. The entry names the report token of its own email, so of two removals in the same
+/// second the reported one comes back. Within the step-up window (the removal itself was one).
 async fn s9_a_method_removal_reported_from_the_activity_page_puts_the_method_back(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let account = app.create_account("maria", "maria@example.com").await;
     let owner = signed_in(&app, "192.0.2.10").await;
     let (secret, totp_id) = enrol_totp(&app, &owner).await;
+    let question = json!({ "question_id": "first_album", "answer": "Rumours" });
+    let question_id = app.post_json(&owner, "/api/v1/account/two-step/security-question", question).await.json()["method_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.clock.advance(60);
-    let gone = owner.delete(app.url(&format!("/api/v1/account/two-step/{totp_id}"))).json(&json!({})).send().await.unwrap();
-    assert_eq!(gone.status(), 200, "the removal (by whoever held the session)");
+    // The question first, then the app, in the same second of the clock.
+    for id in [&question_id, &totp_id] {
+        let gone = owner.delete(app.url(&format!("/api/v1/account/two-step/{id}"))).json(&json!({})).send().await.unwrap();
+        assert_eq!(gone.status(), 200, "the removal (by whoever held the session)");
+    }
     assert!(!crate::two_step::method_history(&app, &owner).await.is_empty());
     app.deliver().await;
 
@@ -463,6 +486,7 @@ async fn s9_a_method_removal_reported_from_the_activity_page_puts_the_method_bac
     let factors = app.services.store.factors_of(&account.id).await.unwrap();
     let totp = factors.iter().find(|f| f.id == totp_id).expect("the method is put back");
     assert!(totp.confirmed_at.is_some());
+    assert!(factors.iter().all(|f| f.id != question_id), "only the reported removal is undone");
     let history = crate::two_step::stored_history(&app, &account.id).await;
     assert_eq!(history.last(), Some(&("totp", "restored", "report")), "{history:?}");
     assert!(app.deliver().await.iter().any(|m| m.kind == "account_locked"));

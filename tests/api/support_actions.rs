@@ -253,6 +253,7 @@ async fn s11_a_lost_email_is_moved_by_two_agents_after_two_kinds_of_evidence_and
     assert_eq!(to, vec!["maria@example.com", CONTACT], "{mails:?}");
     let to_new = applied.iter().find(|m| m.to == CONTACT).unwrap();
     assert!(to_new.text.contains("/forgot-password with this address"), "the way back in, without an agent: {}", to_new.text);
+    assert!(!to_new.text.contains("report-compromise"), "the person who asked is not told to report it: {}", to_new.text);
     let to_old = applied.iter().find(|m| m.to == "maria@example.com").unwrap();
     assert!(!to_old.text.contains("forgot-password"), "{}", to_old.text);
     let maria = app.services.store.get_account(&account_id(&app, "maria").await).await.unwrap().unwrap();

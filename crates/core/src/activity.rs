@@ -53,6 +53,14 @@ pub struct ActivityItem {
     pub ip: String,
     /// From the user agent's fixed names only (S9.2).
     pub device: String,
+    /// The id of the "this wasn't me" token its security email carried, when the audit
+    /// detail names it (`report=<id>`): what a report from the activity page rolls back.
+    pub report_token: Option<String>,
+}
+
+/// The `report=<id>` part of an audit detail (parts are separated by `;`).
+pub fn report_token_of(detail: &str) -> Option<String> {
+    detail.split(';').find_map(|part| part.trim().strip_prefix("report=")).filter(|id| !id.is_empty()).map(str::to_owned)
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +116,7 @@ fn item(id: i64, r: AuditRecord) -> ActivityItem {
         title: title(r.event, &r.detail),
         ip: r.ip,
         device: crate::device::Device::from_user_agent(&r.user_agent).describe(),
+        report_token: report_token_of(&r.detail),
     }
 }
 
@@ -150,6 +159,15 @@ impl Activity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_names_the_report_token_of_its_email_when_the_detail_has_one() {
+        assert_eq!(report_token_of("totp; report=abc-1"), Some("abc-1".to_owned()));
+        assert_eq!(report_token_of("report=abc-1"), Some("abc-1".to_owned()));
+        assert_eq!(report_token_of("totp"), None);
+        assert_eq!(report_token_of("report="), None);
+        assert_eq!(report_token_of(""), None);
+    }
 
     #[test]
     fn added_and_removed_methods_are_named_from_the_audit_detail() {

@@ -10,6 +10,7 @@ use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::report_link::{REPORT_TOKEN_TTL_SECONDS, ReportedEvent, new_report_link};
 use crate::session::{SessionRecord, SessionStage};
+use crate::step_up::SteppedUp;
 use crate::store::StoreError;
 use crate::throttle::{ThrottleKey, ThrottleRule};
 use crate::token::{Purpose, RecoveryToken};
@@ -79,15 +80,9 @@ pub trait CompromiseStore {
     async fn lock_account(&self, lock: &AccountLock) -> Result<Option<LockOutcome>, StoreError>;
     async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError>;
     async fn open_case(&self, case: &NewCase) -> Result<(), StoreError>;
-    /// What the "this wasn't me" link of the security email sent with an activity entry
-    /// reports: of the account's report tokens of `kind` (used or not), the one made closest
-    /// to `at`, within `slack` seconds.
-    async fn reported_event_near(&self, account: &AccountId, kind: &str, at: i64, slack: i64) -> Result<Option<ReportedEvent>, StoreError>;
+    /// What the account's "this wasn't me" token `token_id` reports (used or not).
+    async fn reported_event_of_token(&self, account: &AccountId, token_id: &str) -> Result<Option<ReportedEvent>, StoreError>;
 }
-
-/// How far apart in time an activity entry and its email's report token may have been made
-/// (each takes the clock when it is written, one after the other).
-const ENTRY_TOKEN_SLACK_SECONDS: i64 = 5;
 
 /// Proof that the owner reported a change: a live "this wasn't me" token, verified by
 /// [`Compromise::verify_report`], or an entry of the owner's own activity page reported from
@@ -123,6 +118,10 @@ pub enum CompromiseError {
         "This entry is older than 30 days, too old to lock the account from here. If you still think someone else is using your account, report it at /report-compromise."
     )]
     EntryTooOld,
+    #[error(
+        "Confirm it is you first: moving your account back to its old email address, or bringing back a removed 2-step method, needs a fresh verification."
+    )]
+    StepUpRequired,
     #[error("composing the email failed: {0}")]
     Compose(String),
     #[error(transparent)]
@@ -181,6 +180,7 @@ impl Compromise {
         &self,
         session: &SessionRecord,
         entry_id: i64,
+        stepped_up: Option<&SteppedUp>,
         ctx: &RequestContext,
     ) -> Result<Locked, CompromiseError> {
         if session.stage != SessionStage::Full {
@@ -188,6 +188,15 @@ impl Compromise {
         }
         let account = &session.account_id;
         let item = self.activity_entry(account, entry_id).await?;
+        let event = self.reported_event_of(account, &item).await?;
+        // Rolling back who receives the account's email, or which method passes its second
+        // step, changes who can get back in after the lock: the session alone is not enough
+        // (a stolen session could move the account back to an address of the past, or bring
+        // back a method its owner removed on purpose). A lock alone still is.
+        let rolls_back_control = matches!(event, ReportedEvent::EmailChanged { .. } | ReportedEvent::MethodRemoved { .. });
+        if rolls_back_control && !stepped_up.is_some_and(|proof| proof.account() == account) {
+            return Err(CompromiseError::StepUpRequired);
+        }
         let cap = [ThrottleKey {
             key: format!("compromise-activity:{account}"),
             rule: ThrottleRule::Budget { limit: 5, window: 86_400, cooldown: 86_400 },
@@ -195,7 +204,6 @@ impl Compromise {
         if let Some(wait) = self.deps.claim(&cap).await? {
             return Err(CompromiseError::TooMany(wait));
         }
-        let event = self.reported_event_of(account, &item).await?;
         let now = self.deps.now();
         let minted = new_report_link(&self.deps, account, event.clone(), now);
         self.store.insert_report_token(&minted.token).await?;
@@ -291,26 +299,24 @@ impl Compromise {
 
 impl Compromise {
     /// What reporting an activity entry reports, so that the lock rolls it back as the entry's
-    /// emailed link would. Entries do not name the old address or the removed method; the
-    /// report token of the entry's security email does (the old address's copy, for an
-    /// address change), so an address change moves the account back and a removed method
-    /// comes back. Without that token (an entry from before report links), they are reported
-    /// as a security change: the lock still removes every method added since the entry.
-    ///
-    /// Moving the address back needs only the signed-in session, where the emailed link needs
-    /// the old mailbox: it gives a session holder nothing the old mailbox's reader does not
-    /// already have for those 30 days (that link), and leaving the new address on file would
-    /// send the lock's notice and the reset that unlocks it to whoever changed it.
-    async fn reported_event_of(&self, account: &AccountId, item: &crate::activity::ActivityItem) -> Result<ReportedEvent, StoreError> {
-        let kind = match item.event {
+    /// emailed link would. Entries do not hold the old address or the removed method; the
+    /// report token of the entry's own security email does (the old address's copy, for an
+    /// address change), and the entry names that token (`report=<id>` in its audit detail),
+    /// so an address change moves the account back and a removed method comes back. An entry
+    /// that names no token (written by an older version, or by support) is reported as a
+    /// security change: the lock still removes every method added since the entry.
+    async fn reported_event_of(&self, account: &AccountId, item: &ActivityItem) -> Result<ReportedEvent, StoreError> {
+        let wanted = match item.event {
             AuditEvent::LoginSucceeded | AuditEvent::NewDeviceSignIn => return Ok(ReportedEvent::NewDeviceSignIn),
             AuditEvent::PasswordChanged | AuditEvent::PasswordResetCompleted => return Ok(ReportedEvent::PasswordChanged),
             AuditEvent::EmailChanged => "email_changed",
             AuditEvent::FactorRemoved => "method_removed",
             _ => return Ok(ReportedEvent::SecurityChange),
         };
-        let found = self.store.reported_event_near(account, kind, item.at, ENTRY_TOKEN_SLACK_SECONDS).await?;
-        Ok(found.unwrap_or(ReportedEvent::SecurityChange))
+        let Some(token) = &item.report_token else { return Ok(ReportedEvent::SecurityChange) };
+        let found = self.store.reported_event_of_token(account, token).await?;
+        // Only what the entry itself was: a token of another kind reports nothing.
+        Ok(found.filter(|event| event.kind() == wanted).unwrap_or(ReportedEvent::SecurityChange))
     }
 }
 

@@ -198,7 +198,9 @@ impl EmailChange {
                 let event = crate::report_link::ReportedEvent::EmailChanged { old_email: old_email.as_str().to_owned() };
                 let record = crate::report_link::token_record(&self.deps, &report, &account.id, event, now);
                 self.store.insert_report_token(&record).await?;
-                self.deps.audit(AuditEvent::EmailChanged, Some(&account.id), ctx, "").await?;
+                // The entry names its report token: a report from the activity page rolls
+                // back what this email's link would.
+                self.deps.audit(AuditEvent::EmailChanged, Some(&account.id), ctx, &format!("report={}", record.id)).await?;
                 Ok(account)
             }
             EmailChangeOutcome::InvalidToken => Err(EmailChangeError::InvalidToken),

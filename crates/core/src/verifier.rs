@@ -221,9 +221,29 @@ impl Verifier {
         event: ReportedEvent,
         ctx: &RequestContext,
     ) -> Result<(), TwoStepError> {
+        let report_link = crate::report_link::report_link(&self.deps, &*self.store, &account.id, event).await?;
+        self.send_security_change(account, change, &report_link, ctx).await
+    }
+
+    /// Stores a "this wasn't me" token for `event`: the link for its email, and the token's
+    /// id for the change's audit entry to name (`report=<id>`), so that a report from the
+    /// activity page rolls back what the link would.
+    pub(crate) async fn mint_report_link(&self, account: &Account, event: ReportedEvent) -> Result<(String, String), TwoStepError> {
+        let minted = crate::report_link::new_report_link(&self.deps, &account.id, event, self.deps.clock.unix());
+        crate::report_link::ReportLinkStore::insert_report_token(&*self.store, &minted.token).await?;
+        Ok((minted.link, minted.token.id))
+    }
+
+    /// The security email of a change, with its report link.
+    pub(crate) async fn send_security_change(
+        &self,
+        account: &Account,
+        change: &str,
+        report_link: &str,
+        ctx: &RequestContext,
+    ) -> Result<(), TwoStepError> {
         let now = self.deps.clock.unix();
         let when = crate::clock::rfc2822(now);
-        let report_link = crate::report_link::report_link(&self.deps, &*self.store, &account.id, event).await?;
         let content = self
             .deps
             .composer
@@ -232,7 +252,7 @@ impl Verifier {
                 change,
                 when: &when,
                 ip: &ctx.ip.to_string(),
-                report_link: &report_link,
+                report_link,
             })
             .map_err(TwoStepError::Compose)?;
         let message = NewMessage::email(account.email.as_str(), "security_change", Some(account.id.clone()), content, now);

@@ -36,7 +36,9 @@ pub async fn report(
 
 /// `POST /api/v1/account/activity/{id}/report` `{}`: the signed-in owner reports one of their
 /// own activity entries; locks at once (every session ends, this one too). 200
-/// `{"status":"locked","case"}`; 404 `not_found`; 400 `report_too_old`.
+/// `{"status":"locked","case"}`; 404 `not_found`; 400 `report_too_old`; 403
+/// `step_up_required` for an address change or a removed method (the lock moves the account
+/// back or restores the method: a fresh verification first).
 pub async fn report_activity(
     State(state): State<AppState>,
     ApiSession(session): ApiSession,
@@ -44,7 +46,8 @@ pub async fn report_activity(
     Path(id): Path<i64>,
     ApiJson(_): ApiJson<EmptyBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let locked = state.compromise.lock_from_activity(&session.record, id, &ctx).await?;
+    let proof = crate::web::shared::recent_step_up(&state, &session).await?;
+    let locked = state.compromise.lock_from_activity(&session.record, id, proof.as_ref(), &ctx).await?;
     Ok(Json(json!({ "status": "locked", "case": locked.case_id })))
 }
 

@@ -10,11 +10,13 @@ use crate::web::extract::{Client, PageForm, PageSession, Path};
 use crate::web::routes::Routes;
 use crate::web::security::{Csrf, forbidden_form};
 use crate::web::state::AppState;
+use crate::web::step_up::to_step_up;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::extract::CookieJar;
+use doorman_core::compromise::CompromiseError;
 use serde::Deserialize;
 
 pub fn router() -> Routes {
@@ -63,7 +65,13 @@ pub async fn lock(
     if !Csrf::check(&state, session.token.expose(), &form.csrf) {
         return Err(PageError(forbidden_form()));
     }
-    let locked = state.compromise.lock_from_activity(&session.record, id, &ctx).await.map_err(|e| PageError(ApiError::from(e)))?;
+    let proof = crate::web::shared::recent_step_up(&state, &session).await?;
+    let locked = match state.compromise.lock_from_activity(&session.record, id, proof.as_ref(), &ctx).await {
+        Ok(locked) => locked,
+        // Back to this page after verifying, to press the button again.
+        Err(CompromiseError::StepUpRequired) => return Ok(to_step_up(&action(id))),
+        Err(e) => return Err(PageError(ApiError::from(e))),
+    };
     chrome.signed_in_as = None;
     let page = ReportPage { chrome, csrf: String::new(), action: action(id), reported: None, locked: Some(locked), error: None };
     let jar = jar.add(state.web.removal(state.web.session_cookie));

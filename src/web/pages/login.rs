@@ -94,10 +94,12 @@ pub async fn show(
     jar: CookieJar,
     Query(query): Query<LoginQuery>,
 ) -> Response {
-    let then = Then::parse(query.then.as_deref());
+    // Signed in already: the account, whatever `then` says (the 2-step reset takes only a
+    // half-signed-in session, which would send a full one back here).
     if session.is_some() {
-        return Redirect::to(then.map_or("/account", Then::path)).into_response();
+        return Redirect::to("/account").into_response();
     }
+    let then = Then::parse(query.then.as_deref());
     let said = Said { logged_out: query.logged_out.is_some(), ..Said::default() };
     login_page(chrome, &state, jar, StatusCode::OK, String::new(), said, then)
 }

@@ -662,9 +662,10 @@ impl Support {
             // The person who asked has lost their mailbox, and likely the password with it:
             // "forgot password" now reaches them here, without waiting for an agent.
             let body = format!(
-                "{body}\n\nThis is now your account's email address. If you do not know your password, set a new one at \
-                 {}forgot-password with this address.",
-                self.deps.base_url
+                "As approved by two of our support agents (case {}), this is now your account's email address. Every session \
+                 was signed out, and every 2-step method and recovery code was removed: set up 2-step verification again \
+                 after you sign in.\n\nIf you do not know your password, set a new one at {}forgot-password with this address.",
+                action.case_id, self.deps.base_url
             );
             messages.push(self.personal(email.as_str(), &account, "support_action_applied", "Support changed your account", &body)?);
         }

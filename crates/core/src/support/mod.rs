@@ -323,6 +323,9 @@ impl Support {
                 None => SupportError::NoSuchCase,
             });
         };
+        let mail = format!("Support wrote about your case {id}:\n\n{body}");
+        let subject = format!("Support replied on your case {id}");
+        let notice = RequesterNotice::compose(&self.deps, &contact, "support_reply", &subject, &mail).map_err(SupportError::Compose)?;
         let cap = [ThrottleKey {
             key: format!("case-reply:{id}"),
             rule: ThrottleRule::Budget { limit: REPLIES_PER_DAY, window: 24 * 3600, cooldown: 3600 },
@@ -330,17 +333,14 @@ impl Support {
         if let Some(wait) = self.deps.claim(&cap).await? {
             return Err(SupportError::TooManyReplies(wait));
         }
-        let mail = format!("Support wrote about your case {id}:\n\n{body}");
-        let subject = format!("Support replied on your case {id}");
-        let notice = RequesterNotice::compose(&self.deps, &contact, "support_reply", &subject, &mail).map_err(SupportError::Compose)?;
-        let update = self.store.reply_to_requester(id, &agent.account, body, &notice, self.deps.now()).await?;
-        if update != CaseUpdate::Done {
+        let written = self.store.reply_to_requester(id, &agent.account, body, &notice, self.deps.now()).await;
+        if !matches!(written, Ok(CaseUpdate::Done)) {
             // Only a reply that was sent counts toward the case's day: another agent's
-            // refused attempt must not use up the replier's budget.
+            // refused attempt, or a failed write, must not use up the budget.
             let [cap] = cap;
             self.deps.store.release_attempt(&[cap.key]).await?;
         }
-        Result::from(update)?;
+        Result::from(written?)?;
         self.deps.audit(AuditEvent::SupportCaseReplied, Some(&agent.account), ctx, &format!("case={id}")).await?;
         Ok(())
     }

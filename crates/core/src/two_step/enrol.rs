@@ -309,9 +309,12 @@ impl TwoStep {
         }
         self.claim_method_change(account).await?;
         self.store.remove_factor(&account.id, &factor.id, self.deps.clock.unix(), ChangedBy::Owner).await?;
-        self.deps.audit(AuditEvent::FactorRemoved, Some(&account.id), ctx, factor.kind.as_str()).await?;
+        let event = ReportedEvent::MethodRemoved { method_id: factor.id.clone() };
+        let (report_link, report_id) = self.verifier.mint_report_link(account, event).await?;
+        let detail = format!("{}; report={report_id}", factor.kind.as_str());
+        self.deps.audit(AuditEvent::FactorRemoved, Some(&account.id), ctx, &detail).await?;
         let change = format!("{} was removed from your 2-step verification methods.", factor.kind.title());
-        self.verifier.notify_event(account, &change, ReportedEvent::MethodRemoved { method_id: factor.id.clone() }, ctx).await
+        self.verifier.send_security_change(account, &change, &report_link, ctx).await
     }
 
     pub async fn set_default_method(&self, by: &SteppedUp, account: &Account, method_id: &str) -> Result<(), TwoStepError> {
