@@ -10,6 +10,7 @@ on_both_backends!(
     s11_a_request_confirmed_by_its_code_opens_a_case_with_a_status_page_the_person_can_add_to,
     s2_1_answers_and_emails_are_the_same_whether_or_not_the_account_exists,
     s3_5_s3_6_requests_are_limited_per_client_address_and_per_contact_address,
+    s3_6_one_network_cannot_spend_the_days_ceiling_which_holds_at_500,
     s3_4_codes_are_single_use_bound_to_their_request_and_limited_in_tries,
     bad_input_gets_a_clear_4xx_naming_its_field,
     s3_6_a_wrong_or_reused_proof_of_work_is_refused_when_bits_are_set,
@@ -266,4 +267,35 @@ async fn s1_9_the_forgot_and_reset_pages_link_no_access_to_this_email_to_the_for
     assert!(form.text.contains("data-pow-bits=\"0\"") && form.text.contains("name=\"pow_challenge\""));
     challenge(&app).await;
     assert!(app.deliver().await.is_empty(), "GETs change nothing");
+}
+
+/// S3.5, S3.6: one network (an IPv4 /24 or IPv6 /48) gets 30 requests a day, whatever its
+/// addresses, so that one sender cannot spend the ceiling of 500 a day that bounds what the
+/// form makes doorman send; that ceiling holds across networks, and nothing is sent past it.
+async fn s3_6_one_network_cannot_spend_the_days_ceiling_which_holds_at_500(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    for i in 0..30 {
+        let asked = ask(&app, &format!("203.0.113.{}", i + 1), "maria", &format!("n{i}@example.org")).await;
+        assert_eq!(asked.status, 202, "{i}: {}", asked.text);
+    }
+    let same_network = ask(&app, "203.0.113.200", "maria", "n30@example.org").await;
+    assert_eq!((same_network.status, same_network.error_code().as_str()), (429, "too_many_requests"), "{}", same_network.text);
+    let v6 = |i: usize| format!("2001:db8:7:{i:x}::1");
+    for i in 0..30 {
+        assert_eq!(ask(&app, &v6(i), "maria", &format!("v{i}@example.org")).await.status, 202, "{i}: one /48, many /64s");
+    }
+    assert_eq!(ask(&app, &v6(99), "maria", "v99@example.org").await.status, 429, "the /48 is spent");
+
+    // 440 more from other networks reach the day's ceiling of 500; the 501st is refused.
+    for n in 0..440 {
+        let ip = format!("198.{}.{}.1", 18 + n / 200, n % 200);
+        let asked = ask(&app, &ip, "maria", &format!("m{n}@example.org")).await;
+        assert_eq!(asked.status, 202, "{n}: {}", asked.text);
+    }
+    let over = ask(&app, "192.0.2.77", "maria", "over@example.org").await;
+    assert_eq!((over.status, over.error_code().as_str()), (429, "too_many_requests"), "{}", over.text);
+    let sent = app.deliver().await;
+    assert_eq!(sent.len(), 500, "one code email per accepted request, none past the ceiling");
+    assert!(sent.iter().all(|m| m.kind == "recovery_request_code") && sent.iter().all(|m| m.to != "over@example.org"));
 }

@@ -14,7 +14,7 @@ use crate::notice::Notice;
 use crate::outbox::NewMessage;
 use crate::proof_of_work::{PowError, PowSolution, ProofOfWork};
 use crate::store::StoreError;
-use crate::throttle::{ThrottleKey, ThrottleRule, address_key};
+use crate::throttle::{ThrottleKey, ThrottleRule, address_key, network_key};
 use crate::token::{ResetCode, ResetCodeAttempt};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -35,6 +35,9 @@ pub use crate::case_link::STATUS_LINK_TTL_SECONDS;
 pub const PER_ADDRESS_PER_HOUR: i64 = 5;
 /// Requests for one contact address per day.
 pub const PER_CONTACT_PER_DAY: i64 = 3;
+/// Requests from one network (an IPv4 /24, an IPv6 /48) per day, then one an hour: so that
+/// one sender with many addresses of one network cannot spend the day's ceiling for everyone.
+pub const PER_NETWORK_PER_DAY: i64 = 30;
 /// Requests in all per day: the ceiling on what the form can make doorman send.
 pub const PER_DAY: i64 = 500;
 /// Notes one case takes per day from its status page.
@@ -181,6 +184,10 @@ impl RecoveryRequests {
             ThrottleKey {
                 key: format!("recovery-request:ip:{}", address_key(ctx.ip)),
                 rule: ThrottleRule::Budget { limit: PER_ADDRESS_PER_HOUR, window: HOUR, cooldown: HOUR },
+            },
+            ThrottleKey {
+                key: format!("recovery-request:net:{}", network_key(ctx.ip)),
+                rule: ThrottleRule::Budget { limit: PER_NETWORK_PER_DAY, window: DAY, cooldown: HOUR },
             },
             ThrottleKey {
                 key: format!("recovery-request:contact:{contact}"),

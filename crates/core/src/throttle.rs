@@ -145,9 +145,10 @@ pub fn device_cap(device_hash: &str) -> ThrottleKey {
     ThrottleKey { key: format!("device:{device_hash}"), rule: ThrottleRule::Budget { limit: 10, window: DAY, cooldown: HOUR } }
 }
 
-/// The keys a login attempt is counted under.
-pub fn login_keys(login: &str, ip: IpAddr) -> Vec<ThrottleKey> {
-    let subnet = match ip {
+/// The network an address belongs to, as limits on many addresses at once see it: an IPv4
+/// /24, an IPv6 /48 (one site's allocation).
+pub fn network_key(ip: IpAddr) -> String {
+    match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();
             format!("{a}.{b}.{c}.0/24")
@@ -156,7 +157,12 @@ pub fn login_keys(login: &str, ip: IpAddr) -> Vec<ThrottleKey> {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
         }
-    };
+    }
+}
+
+/// The keys a login attempt is counted under.
+pub fn login_keys(login: &str, ip: IpAddr) -> Vec<ThrottleKey> {
+    let subnet = network_key(ip);
     const QUARTER_HOUR: i64 = 15 * 60;
     let ip = address_key(ip);
     vec![
