@@ -211,7 +211,8 @@ impl FromRequestParts<AppState> for PageSession {
 /// - `body`: a help article's Markdown (`POST /admin/help/...`);
 /// - `document`: the banner document (`POST /admin/banners`);
 /// - `details`, `message`: what a recovery request tells support (`POST /api/v1/recovery-requests`);
-/// - `comment`: a support agent's note on a case (`POST /api/v1/support/cases/{id}/comments`).
+/// - `comment`: a support agent's note on a case (`POST /api/v1/support/cases/{id}/comments`);
+///   `message` is also a support agent's reply to a requester (`.../replies`).
 pub const MULTI_LINE_FIELDS: [&str; 6] = ["reason", "body", "document", "details", "message", "comment"];
 
 /// Whether `text` holds a control character not allowed here: NUL, the other C0 controls,

@@ -310,13 +310,10 @@ async fn s11_the_account_view_masks_contact_data_and_revealing_a_field_is_audite
 /// agent, marked as the requester's; the agent's notes are internal and never shown on the
 /// requester's status page.
 async fn s11_agents_notes_stay_internal_and_the_requesters_reach_the_agent(backend: Backend) {
-    use crate::recovery_requests::{ask, confirm, only_mail, post_from};
+    use crate::recovery_requests::post_from;
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
-    assert_eq!(ask(&app, "192.0.2.10", "maria", "new-me@example.org").await.status, 202);
-    let code = only_mail(app.deliver().await, "recovery_request_code").code();
-    let case = confirm(&app, "192.0.2.10", "new-me@example.org", &code).await.json()["case"].as_str().unwrap().to_owned();
-    let token = only_mail(app.deliver().await, "recovery_request_case").token("recovery-request/status");
+    let (case, token) = recovery_case(&app, "new-me@example.org").await;
     let note = json!({ "token": token, "message": "My old phone ended in 42." });
     assert_eq!(post_from(&app, "192.0.2.10", "/api/v1/recovery-requests/notes", note).await.status, 201);
 
@@ -334,8 +331,7 @@ async fn s11_agents_notes_stay_internal_and_the_requesters_reach_the_agent(backe
     assert!(notes.contains(&("requester".to_owned(), "My old phone ended in 42.".to_owned())), "{seen}");
     assert!(notes.contains(&("agent".to_owned(), "Internal: payout bank matches.".to_owned())), "{seen}");
 
-    let status = post_from(&app, "192.0.2.10", "/api/v1/recovery-requests/status", json!({ "token": token })).await;
-    let shown = status.json()["notes"].to_string();
+    let shown = requester_view(&app, &token).await.json()["notes"].to_string();
     assert!(shown.contains("ended in 42") && !shown.contains("Internal"), "an agent's note reached the requester: {shown}");
 }
 

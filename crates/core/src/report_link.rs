@@ -63,7 +63,19 @@ pub async fn report_link(
     account: &AccountId,
     event: ReportedEvent,
 ) -> Result<String, StoreError> {
+    Ok(stored_report_link(deps, store, account, event).await?.0)
+}
+
+/// [`report_link`], with the stored token's id besides the link, for the change's audit
+/// entry to name (`report=<id>`), so that a report from the activity page rolls back what
+/// the link would.
+pub async fn stored_report_link(
+    deps: &Deps,
+    store: &dyn ReportLinkStore,
+    account: &AccountId,
+    event: ReportedEvent,
+) -> Result<(String, String), StoreError> {
     let minted = new_report_link(deps, account, event, deps.clock.unix());
     store.insert_report_token(&minted.token).await?;
-    Ok(minted.link)
+    Ok((minted.link, minted.token.id))
 }

@@ -225,13 +225,10 @@ impl Verifier {
         self.send_security_change(account, change, &report_link, ctx).await
     }
 
-    /// Stores a "this wasn't me" token for `event`: the link for its email, and the token's
-    /// id for the change's audit entry to name (`report=<id>`), so that a report from the
-    /// activity page rolls back what the link would.
+    /// A stored "this wasn't me" link for `event` and its token's id
+    /// ([`crate::report_link::stored_report_link`]).
     pub(crate) async fn mint_report_link(&self, account: &Account, event: ReportedEvent) -> Result<(String, String), TwoStepError> {
-        let minted = crate::report_link::new_report_link(&self.deps, &account.id, event, self.deps.clock.unix());
-        crate::report_link::ReportLinkStore::insert_report_token(&*self.store, &minted.token).await?;
-        Ok((minted.link, minted.token.id))
+        Ok(crate::report_link::stored_report_link(&self.deps, &*self.store, &account.id, event).await?)
     }
 
     /// The security email of a change, with its report link.
