@@ -392,6 +392,10 @@ async fn s2_1_the_public_report_api_opens_a_case_and_answers_the_same_for_everyo
         assert_eq!(refused.json()["field"], field);
     }
     assert_eq!(report("192.0.2.32", json!({ "login": "maria", "lock": true })).await.status, 400, "unknown fields");
+    for body in [json!({ "login": "ma\u{0}ria" }), json!({ "login": "maria", "details": "a\u{0}b" })] {
+        let refused = report("192.0.2.32", body).await;
+        assert_eq!((refused.status, refused.error_code().as_str()), (400, "invalid_body"), "NUL: {}", refused.text);
+    }
     assert_eq!(app.services.store.open_cases(200).await.unwrap().len(), 2, "nothing opened by bad input");
 
     for _ in 0..4 {

@@ -372,6 +372,11 @@ async fn s11_an_agents_reply_reaches_the_requester_by_email_and_on_the_status_pa
         assert_eq!((refused.status, refused.error_code().as_str()), (400, "invalid_reply"), "{}", refused.text);
         assert!(refused.json()["message"].as_str().unwrap().contains("4000 characters"), "{}", refused.text);
     }
+    // NUL (which PostgreSQL refuses in text) and other controls: a 400, never a 500.
+    for control in ["a\u{0}b", "a\u{7}b"] {
+        let refused = app.post_json(&client, &replies, json!({ "message": control })).await;
+        assert_eq!((refused.status, refused.error_code().as_str()), (400, "invalid_body"), "{}", refused.text);
+    }
     let unknown = app.post_json(&client, "/api/v1/support/cases/C-0000000000/replies", json!({ "message": "hi" })).await;
     assert_eq!((unknown.status, unknown.error_code().as_str()), (404, "not_found"));
     let public = open_public_case(&app, "someone changed my payout").await;
