@@ -235,4 +235,28 @@ impl CompromiseStore for SqlStore {
         let mut conn = self.pool.acquire().await.map_err(backend_error)?;
         insert_case(&mut conn, case).await
     }
+
+    async fn open_public_report_of(&self, account: Option<&AccountId>) -> Result<Option<String>, StoreError> {
+        // `account_id = NULL` matches nothing: the same statement for a login with no account.
+        sqlx::query_scalar(
+            "SELECT id FROM support_cases WHERE account_id = $1 AND kind = 'compromise_form' AND status <> 'resolved' \
+             ORDER BY created_at, id LIMIT 1",
+        )
+        .bind(account.map(|a| a.as_str().to_owned()))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_error)
+    }
+
+    async fn add_public_report_note(&self, case_id: &str, body: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO support_case_notes (id, case_id, author, body, created_at) VALUES ($1, $2, 'reporter', $3, $4)")
+            .bind(super::support::note_id())
+            .bind(case_id)
+            .bind(body)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
 }

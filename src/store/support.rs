@@ -72,12 +72,15 @@ impl SupportStore for SqlStore {
         let rows = sqlx::query(concat!(
             "SELECT c.id AS id, c.kind AS kind, c.status AS status, c.created_at AS created_at, a.username AS claimed_by, ",
             last_author!(),
-            " FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.status <> 'resolved' \
+            // Public reports that name no account come after every other case: support can do
+            // nothing with them, and a flood of them must not push real cases off the page.
+            ", CASE WHEN c.kind = 'compromise_form' AND c.account_id IS NULL THEN 1 ELSE 0 END AS later \
+             FROM support_cases c LEFT JOIN accounts a ON a.id = c.claimed_by WHERE c.status <> 'resolved' \
              UNION ALL \
              SELECT r.id AS id, 'two_step_reset' AS kind, r.status AS status, r.created_at AS created_at, NULL AS claimed_by, \
-                    NULL AS last_author \
+                    NULL AS last_author, 0 AS later \
              FROM two_step_resets r WHERE r.status IN ('requested', 'waiting') \
-             ORDER BY created_at, id LIMIT $1"
+             ORDER BY later, created_at, id LIMIT $1"
         ))
         .bind(limit)
         .fetch_all(&self.pool)

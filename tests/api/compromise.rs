@@ -14,6 +14,7 @@ on_both_backends!(
     the_report_page_asks_before_it_locks,
     s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_for_everyone,
     s2_1_the_public_report_api_opens_a_case_and_answers_the_same_for_everyone,
+    s3_6_public_reports_cannot_bury_the_support_queue,
     s9_an_email_change_reported_from_the_activity_page_moves_the_account_back,
     s9_a_method_removal_reported_from_the_activity_page_puts_the_method_back,
     s7_7_a_session_that_outlives_its_accounts_lock_is_refused,
@@ -405,6 +406,78 @@ async fn s2_1_the_public_report_api_opens_a_case_and_answers_the_same_for_everyo
     assert_eq!((limited.status, limited.error_code().as_str()), (429, "too_many_requests"), "{}", limited.text);
     assert!(limited.header("retry-after").is_some());
     assert_eq!(report("192.0.2.33", json!({ "login": "maria" })).await.status, 202, "another address is not limited");
+}
+
+/// S3.6: the public report form writes to the support queue, where lost-email requests wait,
+/// so a flood of it must not hide them. Before, one sender with a block of addresses could
+/// open five cases an hour from each (an IPv6 /48 holds 65,536 /64s), every one about a login
+/// support can do nothing with, and the queue shows its oldest 200. Now: 30 a day per network;
+/// reports that name no account are listed after every other case; later reports about an
+/// account with an open case are notes on it, 20 a day per case; the answer stays the same.
+async fn s3_6_public_reports_cannot_bury_the_support_queue(backend: Backend) {
+    use crate::recovery_requests::post_from;
+    use doorman_core::compromise::{PUBLIC_REPORTS_PER_CASE_PER_DAY, PUBLIC_REPORTS_PER_NETWORK_PER_DAY};
+    let app = TestApp::spawn(backend).await;
+    let maria = app.create_account("maria", "maria@example.com").await.id;
+    let report = |ip: String, login: &'static str, details: String| {
+        let app = &app;
+        async move { post_from(app, &ip, "/api/v1/compromise-reports", json!({ "login": login, "details": details })).await }
+    };
+    let received = report("192.0.2.1".into(), "nobody-at-all", String::new()).await;
+    assert_eq!(received.status, 202, "{}", received.text);
+
+    // The flood: five an hour from each address of one /24, until the network's day is spent.
+    for n in 0..PUBLIC_REPORTS_PER_NETWORK_PER_DAY {
+        let answer = report(format!("198.51.100.{}", n / 5 + 1), "nobody-at-all", format!("flood {n}")).await;
+        assert_eq!((answer.status, &answer.text), (received.status, &received.text), "report {n}");
+    }
+    let refused = report("198.51.100.200".into(), "nobody-at-all", "one more".into()).await;
+    assert_eq!((refused.status, refused.error_code().as_str()), (429, "too_many_requests"), "{}", refused.text);
+    assert!(refused.header("retry-after").is_some());
+    let v6 = |n: u16| format!("2001:db8:7:{n:x}::1");
+    for n in 0..PUBLIC_REPORTS_PER_NETWORK_PER_DAY as u16 {
+        assert_eq!(report(v6(n), "nobody-at-all", String::new()).await.status, 202, "a /64 of its own, report {n}");
+    }
+    assert_eq!(report(v6(999), "nobody-at-all", String::new()).await.status, 429, "the /48 is one network");
+    let flood = app.services.store.open_cases(500).await.unwrap();
+    assert_eq!(flood.len(), 1 + 2 * PUBLIC_REPORTS_PER_NETWORK_PER_DAY as usize, "every accepted report named no account");
+
+    // Real cases, opened after the flood, come first, even on a page of two.
+    app.clock.advance(60);
+    let (lost_email, _) = crate::support::recovery_case(&app, "maria.new@example.net").await;
+    let first = report("203.0.113.1".into(), "maria", "My payout method changed.".into()).await;
+    assert_eq!((first.status, &first.text), (received.status, &received.text));
+    let top: Vec<String> = app.services.store.open_cases(2).await.unwrap().into_iter().map(|c| c.id).collect();
+    assert!(top.contains(&lost_email), "the lost-email case is on the first page: {top:?}");
+    let public = top.iter().find(|id| **id != lost_email).unwrap().clone();
+    let detail = app.services.store.case_detail(&public).await.unwrap().unwrap();
+    assert_eq!((detail.summary.kind.as_str(), detail.account_id.as_ref()), ("compromise_form", Some(&maria)));
+
+    // Later reports about maria are notes on her one case, up to 20 reports a day in all.
+    let reporter_notes = || {
+        let (app, case) = (&app, public.clone());
+        async move {
+            let detail = app.services.store.case_detail(&case).await.unwrap().unwrap();
+            detail.notes.iter().filter(|n| n.agent.as_deref() == Some("reporter")).map(|n| n.body.clone()).collect::<Vec<_>>()
+        }
+    };
+    let again = report("203.0.113.2".into(), "maria@example.com", "Also my email.".into()).await;
+    assert_eq!((again.status, &again.text), (received.status, &received.text), "the same answer");
+    let notes = reporter_notes().await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("maria@example.com") && notes[0].contains("Also my email."), "{notes:?}");
+    for n in 2..PUBLIC_REPORTS_PER_CASE_PER_DAY + 3 {
+        let answer = report(format!("203.0.113.{}", n / 5 + 10), "maria", format!("report {n}")).await;
+        assert_eq!((answer.status, &answer.text), (received.status, &received.text), "report {n}");
+    }
+    let notes = reporter_notes().await;
+    assert_eq!(notes.len() as i64, PUBLIC_REPORTS_PER_CASE_PER_DAY - 1, "the first report and 19 notes");
+    let open = app.services.store.open_cases(500).await.unwrap();
+    assert_eq!(open.iter().filter(|c| c.kind == "compromise_form").count(), flood.len() + 1, "no second case for maria");
+    app.clock.advance(24 * 3600);
+    assert_eq!(report("203.0.113.250".into(), "maria", "next day".into()).await.status, 202);
+    assert_eq!(reporter_notes().await.len() as i64, PUBLIC_REPORTS_PER_CASE_PER_DAY, "a new day's report is written");
+    assert_eq!(app.login("maria", PASSWORD).await.status, 200, "reports lock nothing");
 }
 
 /// The id of the newest activity entry of `event`, as the owner's page lists it.

@@ -336,7 +336,7 @@ async fn s11_agents_notes_stay_internal_and_the_requesters_reach_the_agent(backe
 }
 
 /// A confirmed recovery request for maria from `contact`: the case and its first status link.
-async fn recovery_case(app: &TestApp, contact: &str) -> (String, String) {
+pub(crate) async fn recovery_case(app: &TestApp, contact: &str) -> (String, String) {
     use crate::recovery_requests::{ask, confirm, only_mail};
     assert_eq!(ask(app, "192.0.2.10", "maria", contact).await.status, 202);
     let code = only_mail(app.deliver().await, "recovery_request_code").code();

@@ -26,6 +26,14 @@ crate::storage_trait! {
         crate::report_link::ReportLinkStore,
 }
 
+/// The public report form's limits (S3.5): per client address, per network (IPv4 /24, IPv6
+/// /48), and per case (the reports written into one account's open case, the first included).
+pub const PUBLIC_REPORTS_PER_ADDRESS_PER_HOUR: i64 = 5;
+pub const PUBLIC_REPORTS_PER_NETWORK_PER_DAY: i64 = 30;
+pub const PUBLIC_REPORTS_PER_CASE_PER_DAY: i64 = 20;
+const HOUR: i64 = 3600;
+const DAY: i64 = 24 * HOUR;
+
 /// A report link as stored: whose, and the event it reports.
 #[derive(Debug, Clone)]
 pub struct StoredReport {
@@ -80,6 +88,11 @@ pub trait CompromiseStore {
     async fn lock_account(&self, lock: &AccountLock) -> Result<Option<LockOutcome>, StoreError>;
     async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError>;
     async fn open_case(&self, case: &NewCase) -> Result<(), StoreError>;
+    /// The open public-form case about `account`, if there is one (none for `None`; asked
+    /// either way, so a report costs the same whether or not its login names an account).
+    async fn open_public_report_of(&self, account: Option<&AccountId>) -> Result<Option<String>, StoreError>;
+    /// A later public report about the same account, written into its open case.
+    async fn add_public_report_note(&self, case_id: &str, body: &str, now: i64) -> Result<(), StoreError>;
     /// What the account's "this wasn't me" token `token_id` reports (used or not).
     async fn reported_event_of_token(&self, account: &AccountId, token_id: &str) -> Result<Option<ReportedEvent>, StoreError>;
 }
@@ -270,25 +283,47 @@ impl Compromise {
     /// The public form: opens a case without locking (anyone can fill it in). The answer is
     /// the same whether or not `login` names an account; limited per address.
     pub async fn report_publicly(&self, login: &LoginIdentifier, message: &str, ctx: &RequestContext) -> Result<(), CompromiseError> {
-        let cap = [ThrottleKey {
-            key: format!("compromise-form:{}", crate::throttle::address_key(ctx.ip)),
-            rule: ThrottleRule::Budget { limit: 5, window: 3600, cooldown: 3600 },
-        }];
-        if let Some(wait) = self.deps.claim(&cap).await? {
+        // Per address, and per network, so that one sender with a block of addresses (an IPv6
+        // /48 holds 65,536 /64s) cannot bury the support queue, where lost-email requests wait.
+        let caps = [
+            ThrottleKey {
+                key: format!("compromise-form:{}", crate::throttle::address_key(ctx.ip)),
+                rule: ThrottleRule::Budget { limit: PUBLIC_REPORTS_PER_ADDRESS_PER_HOUR, window: HOUR, cooldown: HOUR },
+            },
+            ThrottleKey {
+                key: format!("compromise-form:net:{}", crate::throttle::network_key(ctx.ip)),
+                rule: ThrottleRule::Budget { limit: PUBLIC_REPORTS_PER_NETWORK_PER_DAY, window: DAY, cooldown: HOUR },
+            },
+        ];
+        if let Some(wait) = self.deps.claim(&caps).await? {
             return Err(CompromiseError::TooMany(wait));
         }
         let now = self.deps.now();
         let account = self.store.find_for_login(login.key()).await?.map(|(a, _)| a.id);
         let message: String = message.chars().take(2000).collect();
-        let case = NewCase {
-            id: new_case_id(),
-            kind: "compromise_form",
-            account_id: account.clone(),
-            created_at: now,
-            details: format!("Login as typed: {}\n\n{message}", login.key()),
+        let details = format!("Login as typed: {}\n\n{message}", login.key());
+        // One open case per account: later reports about it are notes on that case, so
+        // reporting a known username over and over adds to one case instead of filling the queue.
+        // Either way the report is counted against its case (the first one too) before it is
+        // written: the same statements whether or not the login names an account (S2.5).
+        let open = self.store.open_public_report_of(account.as_ref()).await?;
+        let case_id = open.clone().unwrap_or_else(new_case_id);
+        let cap = [ThrottleKey {
+            key: format!("compromise-form:case:{case_id}"),
+            rule: ThrottleRule::Budget { limit: PUBLIC_REPORTS_PER_CASE_PER_DAY, window: DAY, cooldown: HOUR },
+        }];
+        let detail = if self.deps.claim(&cap).await?.is_some() {
+            format!("public form; case {case_id} has had today's reports")
+        } else if open.is_some() {
+            let note = format!("Another report from the public form.\n{details}");
+            self.store.add_public_report_note(&case_id, &note, now).await?;
+            format!("public form; added to case {case_id}")
+        } else {
+            let case = NewCase { id: case_id, kind: "compromise_form", account_id: account.clone(), created_at: now, details };
+            self.store.open_case(&case).await?;
+            format!("public form; case {}", case.id)
         };
-        self.store.open_case(&case).await?;
-        self.deps.audit(AuditEvent::CompromiseReported, account.as_ref(), ctx, &format!("public form; case {}", case.id)).await?;
+        self.deps.audit(AuditEvent::CompromiseReported, account.as_ref(), ctx, &detail).await?;
         Ok(())
     }
 
