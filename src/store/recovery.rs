@@ -213,12 +213,7 @@ impl RecoveryStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend_error)?;
-        sqlx::query("UPDATE recovery_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = 'password_reset' AND used_at IS NULL")
-            .bind(now)
-            .bind(account.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_error)?;
+        super::support_actions::void_outstanding(&mut tx, account.as_str(), now).await?;
         // Other browsers stop being trusted too (S3.9).
         sqlx::query("DELETE FROM trusted_devices WHERE account_id = $1")
             .bind(account.as_str())
@@ -260,23 +255,9 @@ impl RecoveryStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend_error)?;
-        sqlx::query("UPDATE recovery_tokens SET used_at = $1 WHERE account_id = $2 AND purpose = $3 AND used_at IS NULL")
-            .bind(c.now)
-            .bind(c.account_id.as_str())
-            .bind(Purpose::PasswordReset.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_error)?;
-        let sessions = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
-            .bind(c.account_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_error)?;
-        sqlx::query("DELETE FROM trusted_devices WHERE account_id = $1")
-            .bind(c.account_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend_error)?;
+        // Every session, trusted browser, link and code of the account ends (S1.11), the
+        // owner's report links excepted.
+        let sessions = super::support_actions::revoke_access(&mut tx, c.account_id.as_str(), c.now).await?;
         // A completed reset unlocks an account locked from a "this wasn't me" link.
         sqlx::query("DELETE FROM account_locks WHERE account_id = $1")
             .bind(c.account_id.as_str())
@@ -289,6 +270,6 @@ impl RecoveryStore for SqlStore {
         replace_tokens(&mut tx, &c.report_token).await?;
         insert_message(&mut tx, self.sealer.as_ref(), &c.confirmation).await?;
         tx.commit().await.map_err(backend_error)?;
-        Ok(Some(sessions.rows_affected()))
+        Ok(Some(sessions))
     }
 }

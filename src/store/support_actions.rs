@@ -67,6 +67,15 @@ async fn delete(conn: &mut AnyConnection, sql: &'static str, account: &str) -> R
 pub(super) async fn revoke_access(conn: &mut AnyConnection, account: &str, now: i64) -> Result<u64, StoreError> {
     let sessions = delete(conn, "DELETE FROM sessions WHERE account_id = $1", account).await?;
     delete(conn, "DELETE FROM trusted_devices WHERE account_id = $1", account).await?;
+    void_outstanding(conn, account, now).await?;
+    Ok(sessions)
+}
+
+/// Voids the account's outstanding links and codes (report links excepted): reset and
+/// answer-reset links, email-change confirmations, approvals and sent 2-step codes. A new
+/// password does this too (S1.11), so that a link an earlier session asked for, such as an
+/// attacker's email change, does not outlive the owner's recovery.
+pub(super) async fn void_outstanding(conn: &mut AnyConnection, account: &str, now: i64) -> Result<(), StoreError> {
     for sql in [
         "UPDATE recovery_tokens SET used_at = $2 WHERE account_id = $1 AND purpose <> 'report_not_me' AND used_at IS NULL",
         "UPDATE email_changes SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL",
@@ -75,7 +84,7 @@ pub(super) async fn revoke_access(conn: &mut AnyConnection, account: &str, now: 
     ] {
         run(conn, sql, account, now).await?;
     }
-    Ok(sessions)
+    Ok(())
 }
 
 #[async_trait]

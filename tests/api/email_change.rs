@@ -6,7 +6,8 @@ use serde_json::json;
 
 on_both_backends!(
     a_new_email_needs_step_up_and_a_confirmed_link_and_the_old_address_is_told,
-    an_address_in_use_is_not_revealed_to_the_requester
+    an_address_in_use_is_not_revealed_to_the_requester,
+    s1_11_a_new_password_voids_an_email_change_an_earlier_session_asked_for
 );
 
 /// S7.6: step-up first; the link goes to the new address; opening it changes nothing; the
@@ -102,4 +103,53 @@ async fn an_address_in_use_is_not_revealed_to_the_requester(backend: Backend) {
     assert!(!note.text.contains("maria"), "the requester is not named to the other address");
     let same = app.post_json(&client, "/api/v1/account/email", json!({ "new_email": "maria@example.com" })).await;
     assert_eq!((same.status, same.error_code().as_str()), (422, "same_email"));
+}
+
+/// S1.11: a new password ends every outstanding link of the account, email-change
+/// confirmations included. Found by an outside attack: an attacker with a session asks to move
+/// the account to their address; the owner resets the password, which ended the attacker's
+/// session but not their link, which still moved the account (200), and a reset to the
+/// attacker's address then took it back for good. The same held after a signed-in change.
+async fn s1_11_a_new_password_voids_an_email_change_an_earlier_session_asked_for(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    // The attacker knows the password of the moment (a phished one, say).
+    let ask_to_move = |password: &'static str, to: &'static str| {
+        let app = &app;
+        async move {
+            let attacker = TestApp::new_client();
+            assert_eq!(app.login_as(&attacker, "198.51.100.7", "maria", password).await.status, 200);
+            let asked = app.post_json(&attacker, "/api/v1/account/email", json!({ "new_email": to })).await;
+            assert_eq!(asked.status, 202, "{}", asked.text);
+            app.deliver().await.into_iter().find(|m| m.kind == "email_change").expect("the confirmation").token("account/email/confirm")
+        }
+    };
+    let confirm = |token: String| {
+        let app = &app;
+        async move { app.post_json(&TestApp::new_client(), "/api/v1/account/email/confirm", json!({ "token": token })).await }
+    };
+
+    // The owner resets the password by email.
+    let link = ask_to_move(PASSWORD, "mallory@evil.example").await;
+    let reset = app.reset_mail("maria").await.token("reset-password");
+    let done = app.reset(json!({ "token": reset, "new_password": "violet canyon drumbeat" })).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    let refused = confirm(link).await;
+    assert_eq!(refused.status, 400, "the attacker's link died with the reset: {}", refused.text);
+    let owner = TestApp::new_client();
+    assert_eq!(app.login_as(&owner, "192.0.2.10", "maria", "violet canyon drumbeat").await.status, 200);
+    assert_eq!(app.get(&owner, "/api/v1/session").await.json()["account"]["email"], "maria@example.com");
+
+    // The owner, signed in, changes the password.
+    let later = ask_to_move("violet canyon drumbeat", "mallory@evil.example").await;
+    let changed = app
+        .post_json(
+            &owner,
+            "/api/v1/account/password",
+            json!({ "current_password": "violet canyon drumbeat", "new_password": "amber lighthouse meadow" }),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(confirm(later).await.status, 400, "the link died with the change");
+    assert_eq!(app.get(&owner, "/api/v1/session").await.json()["account"]["email"], "maria@example.com");
 }
