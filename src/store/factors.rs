@@ -421,13 +421,4 @@ impl FactorStore for SqlStore {
             .map_err(backend_error)?;
         Ok(done.rows_affected() == 1)
     }
-
-    async fn last_otp_sent_at(&self, factor_id: &str) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT MAX(created_at) AS latest FROM otp_codes WHERE factor_id = $1")
-            .bind(factor_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        row.try_get::<Option<i64>, _>("latest").map_err(backend_error)
-    }
 }

@@ -22,6 +22,7 @@ on_both_backends!(
     s10_4_the_method_history_lists_every_method_ever_enrolled_with_when_and_how,
     s10_4_confirmations_at_once_turn_a_method_on_once,
     method_changes_are_capped_per_account_and_day,
+    s3_8_parallel_requests_for_a_code_send_one,
 );
 
 /// A signed-in client with an authenticator app enrolled; returns its secret and method id.
@@ -800,4 +801,36 @@ mod sms {
         let fresh = code_in(&texted(&app).await);
         assert_eq!(app.post_json(&login, "/api/v1/step-up", json!({ "method_id": method_id, "code": fresh })).await.status, 200);
     }
+}
+
+/// S3.8: the 30-second wait between codes is counted in the same statement as the other
+/// limits. Found by an outside attack: the wait was read and compared apart from the count,
+/// so ten requests at once on PostgreSQL sent four texts (toll fraud, inbox flooding).
+async fn s3_8_parallel_requests_for_a_code_send_one(backend: Backend) {
+    let mut config = test_config(backend).await;
+    config.email_codes_enabled = true;
+    let app = TestApp::spawn_with(config).await;
+    app.create_account("maria", "maria@example.com").await;
+    let client = signed_in(&app).await;
+    let email = app.post_json(&client, "/api/v1/account/two-step/email", json!({})).await;
+    assert_eq!(email.status, 200, "{}", email.text);
+    let email_id = email.json()["method_id"].as_str().unwrap().to_owned();
+    app.deliver().await;
+
+    let login = TestApp::new_client();
+    assert_eq!(app.login_as(&login, "192.0.2.10", "maria", PASSWORD).await.status, 200);
+    let sends = (0..10).map(|_| app.post_json(&login, "/api/v1/login/second-factor/send", json!({ "method_id": email_id })));
+    let answers: Vec<(u16, String)> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|r| (r.status, if r.status == 202 { String::new() } else { r.error_code() }))
+        .collect();
+    assert_eq!(answers.iter().filter(|(status, _)| *status == 202).count(), 1, "{answers:?}");
+    assert!(answers.iter().all(|a| a.0 == 202 || *a == (429, "resend_too_soon".to_owned())), "{answers:?}");
+    let codes = app.deliver().await.into_iter().filter(|m| m.kind == "verification_code").count();
+    assert_eq!(codes, 1, "one code sent");
+
+    app.clock.advance(30);
+    let again = app.post_json(&login, "/api/v1/login/second-factor/send", json!({ "method_id": email_id })).await;
+    assert_eq!(again.status, 202, "after the wait: {}", again.text);
 }

@@ -430,7 +430,6 @@ pub trait FactorStore: Send + Sync {
     /// of parallel guesses, at most `max` are ever compared.
     async fn claim_otp_attempt(&self, id: &str, max: i64) -> Result<bool, StoreError>;
     async fn consume_otp(&self, id: &str, now: i64) -> Result<bool, StoreError>;
-    async fn last_otp_sent_at(&self, factor_id: &str) -> Result<Option<i64>, StoreError>;
 }
 
 #[cfg(test)]

@@ -290,15 +290,18 @@ impl Verifier {
         ctx: &RequestContext,
     ) -> Result<(), TwoStepError> {
         let now = self.deps.clock.unix();
-        if let Some(last) = self.store.last_otp_sent_at(&factor.id).await?
-            && now - last < RESEND_COOLDOWN_SECONDS
-        {
-            return Err(TwoStepError::ResendTooSoon(RESEND_COOLDOWN_SECONDS - (now - last)));
-        }
-        let mut caps = vec![ThrottleKey {
-            key: format!("codes-sent:{}", factor.id),
-            rule: ThrottleRule::Budget { limit: 10, window: 3600, cooldown: 3600 },
-        }];
+        // The resend wait is a count like the others, claimed in the same statement (S3.8):
+        // read and compared apart, parallel requests to two replicas each sent a text.
+        let mut caps = vec![
+            ThrottleKey {
+                key: format!("code-resend:{}", factor.id),
+                rule: ThrottleRule::Budget { limit: 1, window: RESEND_COOLDOWN_SECONDS, cooldown: RESEND_COOLDOWN_SECONDS },
+            },
+            ThrottleKey {
+                key: format!("codes-sent:{}", factor.id),
+                rule: ThrottleRule::Budget { limit: 10, window: 3600, cooldown: 3600 },
+            },
+        ];
         if factor.kind == FactorKind::Sms {
             // Across accounts: one number cannot be made to receive more than 20 texts a day.
             caps.push(ThrottleKey {
