@@ -26,6 +26,10 @@ async fn insert_case(conn: &mut AnyConnection, case: &NewCase) -> Result<(), Sto
     Ok(())
 }
 
+/// The account's confirmed 2-step methods in use.
+const CONFIRMED_METHODS: &str =
+    "SELECT COUNT(*) FROM second_factors WHERE account_id = $1 AND confirmed_at IS NOT NULL AND removed_at IS NULL";
+
 /// Runs one statement bound to the account id (`$1`) and the time (`$2`).
 async fn for_account(conn: &mut AnyConnection, sql: &'static str, account: &str, now: i64) -> Result<u64, StoreError> {
     let done = sqlx::query(sql).bind(account).bind(now).execute(&mut *conn).await.map_err(backend_error)?;
@@ -152,6 +156,7 @@ impl CompromiseStore for SqlStore {
             return Ok(None);
         }
         insert_case(&mut tx, &lock.case).await?;
+        let methods_before: i64 = sqlx::query_scalar(CONFIRMED_METHODS).bind(account).fetch_one(&mut *tx).await.map_err(backend_error)?;
         // A second report keeps the first case and the earliest event.
         sqlx::query(
             "INSERT INTO account_locks (account_id, locked_at, event_at, case_id) VALUES ($1, $2, $3, $4) \
@@ -206,6 +211,19 @@ impl CompromiseStore for SqlStore {
         .await
         .map_err(backend_error)?;
         append_history(&mut tx, account, &removed, FactorChange::Removed, ChangedBy::Report, now).await?;
+        // 2-step was on and no method from before the event is left: a reset by email must
+        // not unlock (it would need the email alone, on an account that had 2-step on).
+        if methods_before > 0 {
+            sqlx::query(concat!(
+                "UPDATE account_locks SET support_only = 1 WHERE account_id = $1 AND NOT EXISTS (",
+                "SELECT 1 FROM second_factors WHERE account_id = $1 AND confirmed_at IS NOT NULL AND removed_at IS NULL \
+                 AND created_at < account_locks.event_at AND confirmed_at < account_locks.event_at)"
+            ))
+            .bind(account)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
+        }
         for notice in &lock.notices {
             insert_message(&mut tx, self.sealer.as_ref(), notice).await?;
         }
@@ -216,7 +234,7 @@ impl CompromiseStore for SqlStore {
     }
 
     async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError> {
-        let row = sqlx::query("SELECT locked_at, event_at, case_id FROM account_locks WHERE account_id = $1")
+        let row = sqlx::query("SELECT locked_at, event_at, case_id, support_only FROM account_locks WHERE account_id = $1")
             .bind(account.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -226,6 +244,7 @@ impl CompromiseStore for SqlStore {
                 locked_at: row.try_get("locked_at").map_err(backend_error)?,
                 event_at: row.try_get("event_at").map_err(backend_error)?,
                 case_id: row.try_get("case_id").map_err(backend_error)?,
+                support_only: row.try_get::<i32, _>("support_only").map_err(backend_error)? != 0,
             })
         })
         .transpose()

@@ -279,6 +279,7 @@ impl From<ResetError> for ApiError {
             }
             ResetError::SecondFactor(inner) => Self::from(inner),
             ResetError::ResetWaiting(e) => Self::from(e),
+            ResetError::SupportUnlockRequired => Self::new(StatusCode::CONFLICT, "support_unlock_required", message),
         }
     }
 }

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 on_both_backends!(
     s9_every_security_email_reports_its_own_event_and_newer_emails_never_void_the_owners_link,
     s7_7_a_lock_revokes_every_session_and_token_and_refuses_password_login_after_the_right_password_only,
-    a_reported_email_change_is_reverted_and_a_reset_to_the_old_address_unlocks,
+    a_reported_email_change_is_reverted_and_a_lock_that_took_every_method_waits_for_support,
+    a_lock_on_an_account_without_two_step_is_lifted_by_a_reset,
     a_reported_method_is_removed_and_only_a_method_from_before_unlocks,
     the_report_page_asks_before_it_locks,
     s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_for_everyone,
@@ -156,7 +157,7 @@ async fn s7_7_a_lock_revokes_every_session_and_token_and_refuses_password_login_
 
 /// An address change reported from the old address: the account moves back to it, both
 /// addresses are told, and a reset to the old address (2-step off) unlocks it.
-async fn a_reported_email_change_is_reverted_and_a_reset_to_the_old_address_unlocks(backend: Backend) {
+async fn a_reported_email_change_is_reverted_and_a_lock_that_took_every_method_waits_for_support(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let account = app.create_account("maria", "maria@example.com").await;
     let attacker = signed_in(&app, "198.51.100.7").await;
@@ -185,9 +186,30 @@ async fn a_reported_email_change_is_reverted_and_a_reset_to_the_old_address_unlo
     assert_eq!(app.login_as(&TestApp::new_client(), "192.0.2.10", "mallory@evil.example", PASSWORD).await.status, 401);
 
     // The reset goes to the restored address. The attacker's app was added after the
-    // reported event, so the lock removed it: the reset needs no second step.
+    // reported event, so the lock removed it, and with it every method the account had: a
+    // reset by email does not unlock, since whoever reads the old mailbox could report the
+    // same way to strip an owner's newer methods (S1.12); support does
+    // (`support_actions::s1_12_a_report_that_takes_every_method_away_is_lifted_by_support_only`).
     let reset = app.reset_mail("maria").await;
     assert_eq!(reset.to, "maria@example.com");
+    let refused = app.reset(json!({ "token": reset.token("reset-password"), "new_password": NEW_PASSWORD })).await;
+    assert_eq!((refused.status, refused.error_code().as_str()), (409, "support_unlock_required"), "{}", refused.text);
+    assert_eq!(app.login_as(&TestApp::new_client(), "192.0.2.10", "maria", NEW_PASSWORD).await.status, 401);
+    assert!(app.services.compromise.lock_of(&account.id).await.unwrap().is_some_and(|lock| lock.support_only));
+}
+
+/// The other side of S1.12: a lock on an account that had no 2-step method is lifted by a
+/// reset by email, as before (nothing was taken away that the email alone could not do).
+async fn a_lock_on_an_account_without_two_step_is_lifted_by_a_reset(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+    signed_in(&app, "192.0.2.10").await;
+    app.deliver().await;
+    signed_in(&app, "198.51.100.7").await;
+    let sign_in = app.deliver().await.into_iter().find(|m| m.text.contains("report-not-me")).expect("a security email");
+    assert_locked(&report(&app, &report_token(&sign_in)).await);
+    app.deliver().await;
+    let reset = app.reset_mail("maria").await;
     let done = app.reset(json!({ "token": reset.token("reset-password"), "new_password": NEW_PASSWORD })).await;
     assert_eq!(done.status, 200, "{}", done.text);
     let back = app.login_as(&TestApp::new_client(), "192.0.2.10", "maria", NEW_PASSWORD).await;

@@ -18,6 +18,7 @@ on_both_backends!(
     s11_a_lost_email_is_moved_by_two_agents_after_two_kinds_of_evidence_and_a_cooling_off,
     s11_a_proposal_expires_after_24_hours_and_one_action_waits_per_account,
     s11_the_owner_cancels_a_pending_support_change_by_link_or_from_a_session,
+    s1_12_a_report_that_takes_every_method_away_is_lifted_by_support_only,
 );
 
 const CONTACT: &str = "new-me@example.org";
@@ -373,4 +374,48 @@ async fn s11_the_owner_cancels_a_pending_support_change_by_link_or_from_a_sessio
     assert!(mails_of(&mails, "support_action_applied").is_empty(), "{mails:?}");
     let maria = account_id(&app, "maria").await;
     assert!(!app.services.store.factors_of(&maria).await.unwrap().is_empty(), "the method stays");
+}
+
+/// S1.12, S11.5: a report must not leave an account easier to take than before it. Found by
+/// an outside attack: someone who only reads the owner's mailbox reported the "an
+/// authenticator app was added" email; the lock removed the app (added after the reported
+/// event), which left 2-step off, and a reset by email then unlocked the account for them
+/// with no password and no method. Now such a lock (it took every method away) is lifted
+/// by support only: the reset says so and changes nothing, and support's unlock, after its
+/// checks, sends the reset that works.
+async fn s1_12_a_report_that_takes_every_method_away_is_lifted_by_support_only(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    let owner = TestApp::new_client();
+    assert_eq!(app.login_as(&owner, "192.0.2.64", "maria", PASSWORD).await.status, 200);
+    enrol_totp(&app, &owner).await;
+    let added = app.deliver().await.into_iter().find(|m| m.text.contains("was added")).expect("the method-added email");
+
+    app.clock.advance(60);
+    let mailbox_reader = TestApp::new_client();
+    let locked = app.post_json(&mailbox_reader, "/api/v1/report-compromise", json!({ "token": added.token("report-not-me") })).await;
+    assert_eq!((locked.status, &locked.json()["status"]), (200, &json!("locked")), "{}", locked.text);
+    let case = locked.json()["case"].as_str().unwrap().to_owned();
+    app.deliver().await;
+
+    let token = app.reset_mail("maria").await.token("reset-password");
+    let refused = app.reset(json!({ "token": token, "new_password": "attacker owns this now 4711" })).await;
+    assert_eq!((refused.status, refused.error_code().as_str()), (409, "support_unlock_required"), "{}", refused.text);
+    assert!(refused.json()["message"].as_str().unwrap().contains("/recovery-request"), "{}", refused.text);
+    let page = app.get(&mailbox_reader, &format!("/reset-password?token={token}")).await;
+    assert_eq!(page.status, 303);
+    let page = app.get(&mailbox_reader, "/reset-password").await;
+    assert!(page.text.contains("id=\"support-unlock-required\"") && page.text.contains("href=\"/recovery-request\""), "{}", page.text);
+    assert!(!page.text.contains("name=\"new_password\""), "no form to type a password into for nothing");
+    let theirs = app.login("maria", "attacker owns this now 4711").await;
+    assert_eq!((theirs.status, theirs.error_code().as_str()), (401, "invalid_credentials"), "the password did not change");
+
+    // Support checks who it is, unlocks, and the reset that follows works.
+    let ana = AgentClient::new(&app, "ana", "192.0.2.65").await;
+    let unlocked = ana.act(&app, &case, "unlock", "Owner proved who she is on a call").await;
+    assert_eq!(unlocked.status, 200, "{}", unlocked.text);
+    let link = app.deliver().await.into_iter().find(|m| m.kind == "password_reset").expect("support's reset link");
+    let done = app.reset(json!({ "token": link.token("reset-password"), "new_password": "a brand new passphrase 7" })).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(app.login("maria", "a brand new passphrase 7").await.status, 200);
 }

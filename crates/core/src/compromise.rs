@@ -51,6 +51,9 @@ pub struct AccountLockRecord {
     /// Only methods enrolled before this time unlock it through a reset.
     pub event_at: i64,
     pub case_id: String,
+    /// The lock took away every 2-step method the account had (each was enrolled after the
+    /// reported event): a reset by email does not lift it, support does (S1.12).
+    pub support_only: bool,
 }
 
 pub struct NewCase {

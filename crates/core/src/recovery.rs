@@ -149,6 +149,12 @@ pub enum ResetError {
     SecondFactor(#[from] crate::verifier::TwoStepError),
     #[error(transparent)]
     ResetWaiting(#[from] crate::reset_hold::ResetWaiting),
+    /// The account is locked after a report that took away every 2-step method it had: a
+    /// reset by email would unlock it with the email alone (S1.12), so support does.
+    #[error(
+        "This account is locked after a \"this wasn't me\" report, and the report removed all of its 2-step methods, so a reset by email cannot unlock it: support checks that it is you first. Ask at /recovery-request and give the case number from the email about the lock."
+    )]
+    SupportUnlockRequired,
 }
 
 impl From<crate::token::ResetLinkError> for ResetError {
@@ -408,6 +414,15 @@ impl Recovery {
         self.offered_methods(&grant.account).await
     }
 
+    /// `Err(SupportUnlockRequired)` while a lock that only support lifts holds the account;
+    /// the reset page asks first, so nobody types a new password for nothing.
+    pub async fn refuse_support_only_lock(&self, account: &crate::account::Account) -> Result<(), ResetError> {
+        match self.store.lock_of(&account.id).await? {
+            Some(lock) if lock.support_only => Err(ResetError::SupportUnlockRequired),
+            _ => Ok(()),
+        }
+    }
+
     /// The methods a reset may pass: while the account is locked from a "this wasn't me"
     /// link, only those enrolled before the reported event (issue 11 §4), so that a method
     /// an attacker added never unlocks it.
@@ -455,6 +470,7 @@ impl Recovery {
         let now = self.deps.clock.unix();
         let ResetGrant { token, account, via } = grant;
         crate::reset_hold::refuse_while_waiting(&*self.store, &account.id).await??;
+        self.refuse_support_only_lock(account).await?;
         self.passwords.check(new_password, &[account.username.as_str(), account.email.local_part()]).await?;
         // S1.12: with 2-step on, a method must be verified too, bound to this reset.
         if self.verifier.two_step_enabled(&account.id).await? {

@@ -96,6 +96,8 @@ struct ResetPage {
     methods: Vec<ResetMethod>,
     /// 2-step is on but no method can be used here (issue 8).
     no_usable_method: Option<&'static str>,
+    /// A lock only support lifts holds the account: the page says so instead of the form.
+    support_only: bool,
     min_chars: usize,
     max_chars: usize,
 }
@@ -205,6 +207,7 @@ fn blank(chrome: Chrome, step: Step) -> ResetPage {
         notice: None,
         methods: Vec::new(),
         no_usable_method: None,
+        support_only: false,
         min_chars: 0,
         max_chars: MAX_PASSWORD_CHARS,
     }
@@ -236,7 +239,13 @@ async fn new_password_page(
     }
     let notice = methods.iter().find(|m| m.selected && m.sent && just_sent).map(|m| sent_notice(&m.view));
     let stranded = methods.is_empty() && state.two_step.two_step_enabled(grant.account()).await?;
+    let support_only = match state.recovery.refuse_support_only_lock(grant.account()).await {
+        Ok(()) => false,
+        Err(ResetError::SupportUnlockRequired) => true,
+        Err(other) => return Err(other.into()),
+    };
     Ok(ResetPage {
+        support_only,
         by_code: grant.by_code(),
         notice,
         methods,
