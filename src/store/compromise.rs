@@ -30,12 +30,6 @@ async fn insert_case(conn: &mut AnyConnection, case: &NewCase) -> Result<(), Sto
 const CONFIRMED_METHODS: &str =
     "SELECT COUNT(*) FROM second_factors WHERE account_id = $1 AND confirmed_at IS NOT NULL AND removed_at IS NULL";
 
-/// Runs one statement bound to the account id (`$1`) and the time (`$2`).
-async fn for_account(conn: &mut AnyConnection, sql: &'static str, account: &str, now: i64) -> Result<u64, StoreError> {
-    let done = sqlx::query(sql).bind(account).bind(now).execute(&mut *conn).await.map_err(backend_error)?;
-    Ok(done.rows_affected())
-}
-
 /// Undoes the reported change where it can be; whether something was undone. Methods it
 /// removes or gives back are written to the method history as the report's doing.
 async fn roll_back(conn: &mut AnyConnection, account: &str, event: &ReportedEvent, event_at: i64, now: i64) -> Result<bool, StoreError> {
@@ -181,22 +175,7 @@ impl CompromiseStore for SqlStore {
             .map_err(backend_error)?;
         let rolled_back = roll_back(&mut tx, account, &lock.report.event, lock.report.event_at, now).await?;
         // A running 2-step reset is cancelled: its unsent finish email goes, its links die.
-        sqlx::query(
-            "DELETE FROM outbox WHERE status = 'pending' AND id IN \
-             (SELECT finish_message_id FROM two_step_resets WHERE account_id = $1 AND status IN ('requested', 'waiting') AND finish_message_id IS NOT NULL)",
-        )
-        .bind(account)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend_error)?;
-        let resets_cancelled = for_account(
-            &mut tx,
-            "UPDATE two_step_resets SET status = 'cancelled', confirm_hash = NULL, cancel_hash = NULL, finish_hash = NULL, ended_at = $2 \
-             WHERE account_id = $1 AND status IN ('requested', 'waiting')",
-            account,
-            now,
-        )
-        .await?;
+        let resets_cancelled = super::two_step_reset::cancel_running_resets(&mut tx, account, now).await?;
         // Methods added since the reported event are not the owner's either: they go, so
         // that they neither unlock the account nor leave it with 2-step on and no usable method.
         let removed = sqlx::query(concat!(

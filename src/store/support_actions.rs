@@ -319,13 +319,9 @@ impl SupportActionStore for SqlStore {
         revoke_access(&mut tx, account, now).await?;
         // The owner enrols 2-step again: every method and recovery code goes.
         remove_every_method(&mut tx, account, now, ChangedBy::Support).await?;
-        for sql in [
-            "UPDATE recovery_codes SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL",
-            "UPDATE two_step_resets SET status = 'cancelled', confirm_hash = NULL, cancel_hash = NULL, finish_hash = NULL, ended_at = $2 \
-             WHERE account_id = $1 AND status IN ('requested', 'waiting')",
-        ] {
-            run(&mut tx, sql, account, now).await?;
-        }
+        run(&mut tx, "UPDATE recovery_codes SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL", account, now).await?;
+        // A running 2-step reset ends too, and its finish email never goes.
+        super::two_step_reset::cancel_running_resets(&mut tx, account, now).await?;
         for message in &applied.messages {
             insert_message(&mut tx, self.sealer.as_ref(), message).await?;
         }

@@ -13,6 +13,29 @@ use doorman_core::two_step_reset::{NewTwoStepReset, ResetLink, ResetState, Start
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+/// Cancels the account's running 2-step reset, if any: its links die and its finish email,
+/// if still unsent, never goes (a lock and an applied support change do this); how many.
+pub(super) async fn cancel_running_resets(conn: &mut sqlx::AnyConnection, account: &str, now: i64) -> Result<u64, StoreError> {
+    sqlx::query(
+        "DELETE FROM outbox WHERE status = 'pending' AND id IN \
+         (SELECT finish_message_id FROM two_step_resets WHERE account_id = $1 AND status IN ('requested', 'waiting') AND finish_message_id IS NOT NULL)",
+    )
+    .bind(account)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend_error)?;
+    let done = sqlx::query(
+        "UPDATE two_step_resets SET status = 'cancelled', confirm_hash = NULL, cancel_hash = NULL, finish_hash = NULL, ended_at = $2 \
+         WHERE account_id = $1 AND status IN ('requested', 'waiting')",
+    )
+    .bind(account)
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend_error)?;
+    Ok(done.rows_affected())
+}
+
 macro_rules! reset_columns {
     () => {
         "id, account_id, status, created_at, confirm_expires_at, ready_at, ended_at"
@@ -72,7 +95,9 @@ impl TwoStepResetStore for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(backend_error)?;
-        sqlx::query(
+        // The unique index of running resets decides between parallel requests: one inserts,
+        // the others are answered as one already running.
+        let inserted = sqlx::query(
             "INSERT INTO two_step_resets (id, account_id, status, confirm_hash, created_at, confirm_expires_at) VALUES ($1, $2, 'requested', $3, $4, $5)",
         )
         .bind(&r.id)
@@ -81,8 +106,15 @@ impl TwoStepResetStore for SqlStore {
         .bind(r.created_at)
         .bind(r.confirm_expires_at)
         .execute(&mut *tx)
-        .await
-        .map_err(backend_error)?;
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                tx.rollback().await.map_err(backend_error)?;
+                return Ok(false);
+            }
+            Err(e) => return Err(backend_error(e)),
+        }
         insert_message(&mut tx, self.sealer.as_ref(), message).await?;
         tx.commit().await.map_err(backend_error)?;
         Ok(true)

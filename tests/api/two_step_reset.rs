@@ -18,6 +18,7 @@ on_both_backends!(
     s9_the_cancel_and_completion_emails_carry_their_own_report_link,
     a_lock_from_any_report_voids_a_requested_resets_confirm_link,
     the_reset_page_sends_a_visitor_to_log_in_and_the_login_comes_back_to_it,
+    s3_8_parallel_requests_leave_one_reset_running_and_a_sign_in_cancels_it,
 );
 
 const WAIT_SECONDS: i64 = 4320 * 60;
@@ -512,4 +513,53 @@ async fn the_reset_page_sends_a_visitor_to_log_in_and_the_login_comes_back_to_it
         let other = login(TestApp::new_client(), "maria", then).await;
         assert_eq!(other.header("location"), Some("/login/verify"), "{then}");
     }
+}
+
+/// S3.8: one running 2-step reset per account, held by the database. Found by an outside
+/// attack on PostgreSQL: six requests at once (counted, then inserted) left five running and
+/// three of their confirm links started waits; the owner's sign-in with her app cancelled
+/// one, and the attacker (her password and her mailbox) finished another and removed 2-step.
+async fn s3_8_parallel_requests_leave_one_reset_running_and_a_sign_in_cancels_it(backend: Backend) {
+    let config = test_config(backend).await;
+    let url = config.database_url.clone();
+    let app = TestApp::spawn_with(config).await;
+    let (_, secret, method_id) = maria_with_methods(&app).await;
+    // Five at once: the day's limit of requests per account.
+    let mut halves = Vec::new();
+    for _ in 0..5 {
+        halves.push(half_signed_in(&app).await);
+    }
+    let asks = halves.iter().map(|half| app.post_json(half, "/api/v1/recovery/two-step-reset", json!({})));
+    let answers: Vec<(u16, String)> =
+        futures::future::join_all(asks).await.iter().map(|r| if r.status == 202 { (202, String::new()) } else { error_of(r) }).collect();
+    assert!(answers.iter().all(|a| a.0 == 202 || *a == (409, "already_running".to_owned())), "{answers:?}");
+    let links: Vec<String> =
+        app.deliver().await.iter().filter(|m| m.kind == "two_step_reset_confirm").map(|m| m.token("two-step-reset/confirm")).collect();
+    assert!(!links.is_empty(), "{answers:?}");
+    let confirms =
+        links.iter().map(|token| app.post_json(&halves[0], "/api/v1/recovery/two-step-reset/confirm", json!({ "token": token })));
+    let confirmed = futures::future::join_all(confirms).await.iter().filter(|r| r.status == 200).count();
+    assert_eq!(confirmed, 1, "one wait runs, whatever the links");
+    app.deliver().await;
+    // However the requests interleave, the database itself refuses a second running reset.
+    let store = doorman::store::SqlStore::connect(&url).await.unwrap();
+    let second = sqlx::query(
+        "INSERT INTO two_step_resets (id, account_id, status, confirm_hash, created_at, confirm_expires_at) \
+         SELECT 'a-second-one', account_id, 'requested', 'x', created_at, confirm_expires_at FROM two_step_resets WHERE status = 'waiting'",
+    )
+    .execute(store.pool())
+    .await;
+    assert!(second.is_err(), "a second running reset was stored: {second:?}");
+
+    app.clock.advance(60);
+    let owner = half_signed_in(&app).await;
+    let passed = app
+        .post_json(&owner, "/api/v1/login/second-factor", json!({ "method_id": method_id, "code": current_code(&app, &secret, 0) }))
+        .await;
+    assert_eq!(passed.status, 200, "{}", passed.text);
+    only(&app.deliver().await, "two_step_reset_cancelled");
+    app.clock.advance(WAIT_SECONDS);
+    assert!(app.deliver().await.iter().all(|m| m.kind != "two_step_reset_ready"), "no finish link survives the owner's sign-in");
+    let status = app.get(&half_signed_in(&app).await, "/api/v1/recovery/two-step-reset").await.json();
+    assert_eq!(status["status"], "cancelled", "{status}");
 }
