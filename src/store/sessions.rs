@@ -81,7 +81,7 @@ impl SessionStore for SqlStore {
         // literal, so that both databases use the partial index `audit_events_sign_in_idx`
         // (one probe, however many events the account has).
         let rows = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM account_locks WHERE account_id = $1) AS locks, \
+            "SELECT (SELECT CAST(COALESCE(MAX(1 + support_only), 0) AS BIGINT) FROM account_locks WHERE account_id = $1) AS locks, \
              (SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE account_id = $1 AND event = 'login_succeeded' LIMIT 1) AS earlier) AS sign_ins, \
              f.kind AS kind \
              FROM (SELECT 1 AS one) AS base \
@@ -93,7 +93,9 @@ impl SessionStore for SqlStore {
         .map_err(backend_error)?;
         let mut facts = SignInFacts::default();
         for row in &rows {
-            facts.locked = row.try_get::<i64, _>("locks").map_err(backend_error)? > 0;
+            // 0: not locked; 1: a reset unlocks; 2: support does.
+            let locks = row.try_get::<i64, _>("locks").map_err(backend_error)?;
+            (facts.locked, facts.locked_for_support) = (locks > 0, locks > 1);
             facts.signed_in_before = row.try_get::<i64, _>("sign_ins").map_err(backend_error)? > 0;
             if let Some(kind) = row.try_get::<Option<String>, _>("kind").map_err(backend_error)? {
                 facts.confirmed_methods.extend(FactorKind::parse(&kind));

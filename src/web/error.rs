@@ -164,6 +164,7 @@ impl From<AuthError> for ApiError {
             AuthError::Hash(ref inner) => Self::hashing(inner),
             AuthError::NotYourProof(_) => Self::forbidden(&message),
             AuthError::AccountLocked => Self::new(StatusCode::FORBIDDEN, "account_locked", message),
+            AuthError::AccountLockedForSupport => Self::new(StatusCode::FORBIDDEN, "account_locked_for_support", message),
             AuthError::ResetWaiting(e) => Self::from(e),
         }
     }

@@ -409,6 +409,14 @@ async fn s1_12_a_report_that_takes_every_method_away_is_lifted_by_support_only(b
     assert!(!page.text.contains("name=\"new_password\""), "no form to type a password into for nothing");
     let theirs = app.login("maria", "attacker owns this now 4711").await;
     assert_eq!((theirs.status, theirs.error_code().as_str()), (401, "invalid_credentials"), "the password did not change");
+    // The owner, with her password, is sent to support, on the API and on the login page.
+    let hers = app.login("maria", PASSWORD).await;
+    assert_eq!((hers.status, hers.error_code().as_str()), (403, "account_locked_for_support"), "{}", hers.text);
+    let browser = TestApp::new_client();
+    let form = app.get(&browser, "/login").await;
+    let fields = [("csrf", crate::helpers::csrf_of(&form.text)), ("login", "maria".to_owned()), ("password", PASSWORD.to_owned())];
+    let page = crate::helpers::Response::read(browser.post(app.url("/login")).form(&fields).send().await.unwrap()).await;
+    assert!(page.text.contains("id=\"locked-support-link\"") && !page.text.contains("id=\"locked-reset-link\""), "{}", page.text);
 
     // Support checks who it is, unlocks, and the reset that follows works.
     let ana = AgentClient::new(&app, "ana", "192.0.2.65").await;

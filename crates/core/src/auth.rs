@@ -54,6 +54,11 @@ pub enum AuthError {
         "This account is locked because a change to it was reported as not made by its owner. To get back in, reset your password with \"Forgot password\": we email a link to the account's address. If 2-step verification was on, the reset also asks for a method you had before the reported change."
     )]
     AccountLocked,
+    /// The same, for a lock that took away every 2-step method the account had (S1.12).
+    #[error(
+        "This account is locked because a change to it was reported as not made by its owner, and the report removed all of its 2-step methods. Support checks that it is you before it unlocks: ask at /recovery-request, with the case number from the email about the lock."
+    )]
+    AccountLockedForSupport,
     #[error(transparent)]
     ResetWaiting(#[from] crate::reset_hold::ResetWaiting),
 }
@@ -232,7 +237,7 @@ impl Auth {
         if facts.locked {
             self.deps.settle(&keys).await?;
             self.deps.audit(AuditEvent::LoginRefusedLocked, Some(&account.id), ctx, "right password; account locked").await?;
-            return Err(AuthError::AccountLocked);
+            return Err(if facts.locked_for_support { AuthError::AccountLockedForSupport } else { AuthError::AccountLocked });
         }
         if self.verifier.two_step_on(facts.confirmed_methods.iter().copied()) {
             self.deps.settle(&keys).await?;

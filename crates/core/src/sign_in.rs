@@ -116,6 +116,8 @@ pub struct SignInWrites {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignInFacts {
     pub locked: bool,
+    /// The lock took away every 2-step method the account had: support lifts it, not a reset.
+    pub locked_for_support: bool,
     /// The kinds of the account's confirmed 2-step methods (recovery codes included).
     pub confirmed_methods: Vec<crate::factors::FactorKind>,
     pub signed_in_before: bool,

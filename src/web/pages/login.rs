@@ -61,6 +61,7 @@ struct Said {
     throttled: bool,
     /// Locked from a "this wasn't me" link (said only after the right password).
     locked: bool,
+    locked_for_support: bool,
     logged_out: bool,
 }
 
@@ -137,8 +138,13 @@ pub async fn submit(
             Ok((jar, Redirect::to(next)).into_response())
         }
         Err(ApiError { status, code, message, retry_after, .. }) if status.is_client_error() => {
-            let said =
-                Said { error: Some(message), throttled: code == "too_many_attempts", locked: code == "account_locked", logged_out: false };
+            let said = Said {
+                error: Some(message),
+                throttled: code == "too_many_attempts",
+                locked: code == "account_locked",
+                locked_for_support: code == "account_locked_for_support",
+                logged_out: false,
+            };
             let mut response = login_page(chrome, &state, jar, status, form.login.as_typed().to_owned(), said, then);
             crate::web::error::set_retry_after(&mut response, retry_after);
             Ok(response)
