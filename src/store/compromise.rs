@@ -192,8 +192,9 @@ impl CompromiseStore for SqlStore {
         append_history(&mut tx, account, &removed, FactorChange::Removed, ChangedBy::Report, now).await?;
         // 2-step was on and no method from before the event is left: a reset by email must
         // not unlock (it would need the email alone, on an account that had 2-step on).
+        let mut support_only = false;
         if methods_before > 0 {
-            sqlx::query(concat!(
+            let marked = sqlx::query(concat!(
                 "UPDATE account_locks SET support_only = 1 WHERE account_id = $1 AND NOT EXISTS (",
                 "SELECT 1 FROM second_factors WHERE account_id = $1 AND confirmed_at IS NOT NULL AND removed_at IS NULL \
                  AND created_at < account_locks.event_at AND confirmed_at < account_locks.event_at)"
@@ -202,6 +203,7 @@ impl CompromiseStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(backend_error)?;
+            support_only = marked.rows_affected() > 0;
         }
         for notice in &lock.notices {
             insert_message(&mut tx, self.sealer.as_ref(), notice).await?;
@@ -209,7 +211,7 @@ impl CompromiseStore for SqlStore {
         tx.commit().await.map_err(backend_error)?;
         let two_step_reset_cancelled = resets_cancelled > 0;
         let rolled_back = rolled_back || (two_step_reset_cancelled && lock.report.event == ReportedEvent::TwoStepResetStarted);
-        Ok(Some(LockOutcome { sessions_ended: sessions, rolled_back, two_step_reset_cancelled }))
+        Ok(Some(LockOutcome { sessions_ended: sessions, rolled_back, two_step_reset_cancelled, support_only }))
     }
 
     async fn lock_of(&self, account: &AccountId) -> Result<Option<AccountLockRecord>, StoreError> {

@@ -62,6 +62,11 @@ pub fn signed_in_cookies(state: &AppState, jar: CookieJar, session: &SessionToke
 /// address has asked too often, in which case it silently does nothing (S3.6). Either way
 /// the caller answers the same.
 pub async fn request_reset(state: &AppState, login: &LoginIdentifier, ctx: &RequestContext) -> Result<(), ApiError> {
+    // An empty field names nobody: saying so reveals nothing, and "check your email" would
+    // leave the person waiting for an email that never comes.
+    if login.key().is_empty() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_login", "Enter your username or the email address of your account."));
+    }
     if state.anonymous_writes.check_key(&ctx.ip).is_err() {
         tracing::info!("forgot-password request dropped by the per-address limit");
         return Ok(());

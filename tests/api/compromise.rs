@@ -309,7 +309,9 @@ async fn the_report_page_asks_before_it_locks(backend: Backend) {
     let done = Response::read(browser.post(app.url("/report-not-me")).form(&[("csrf", csrf_of(&page.text))]).send().await.unwrap()).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert!(done.text.contains("Your account is locked") && done.text.contains("The change you reported was undone"), "{}", done.text);
-    assert!(done.text.contains("/forgot-password"), "says what to do next");
+    // What to do next: the app was the only method and came after nothing, so the lock took
+    // it, and support, not a reset by email, unlocks (S1.12).
+    assert!(done.text.contains("id=\"support-unlock\"") && done.text.contains("href=\"/recovery-request\""), "says what to do next");
     assert_eq!(app.get(&session, "/api/v1/session").await.status, 401);
 
     let stale = app.get(&browser, "/report-not-me").await;

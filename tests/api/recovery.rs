@@ -8,6 +8,7 @@ use serde_json::json;
 const NEW_PASSWORD: &str = "violet canyon drumbeat";
 
 on_both_backends!(
+    an_empty_forgot_password_field_is_named_not_answered_as_sent,
     reset_by_link_changes_the_password_and_ends_every_session,
     forgot_password_answers_the_same_for_everyone,
     of_concurrent_redemptions_exactly_one_succeeds,
@@ -65,12 +66,13 @@ async fn reset_by_link_changes_the_password_and_ends_every_session(backend: Back
 }
 
 /// S2.1, S2.2, S1.9: known, unknown, malformed: one status, one body, one set of headers;
-/// nothing changes on the account.
+/// nothing changes on the account. (An empty field names nobody and is refused as such:
+/// `an_empty_forgot_password_field_is_named_not_answered_as_sent`.)
 async fn forgot_password_answers_the_same_for_everyone(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
     let answers: Vec<Response> = futures::future::join_all(
-        ["maria", "maria@example.com", "nobody", "nobody@example.com", "", "<b>", &"x".repeat(400)].map(|l| app.forgot(l)),
+        ["maria", "maria@example.com", "nobody", "nobody@example.com", "<b>", &"x".repeat(400)].map(|l| app.forgot(l)),
     )
     .await;
     for answer in &answers {
@@ -384,4 +386,24 @@ async fn a_pending_email_is_sealed_in_the_outbox(backend: Backend) {
     // The worker opens it: the email as sent has its link.
     let mail = app.deliver().await.remove(0);
     mail.link(&format!("{BASE_URL}/reset-password?token="));
+}
+
+/// A stressed person taps "Email me a reset link" with the field empty. Found walking the
+/// pages on a phone: the answer was "Check your email", for an email that never comes. An
+/// empty field names nobody, so saying so reveals nothing (S2.1 holds for every real login).
+async fn an_empty_forgot_password_field_is_named_not_answered_as_sent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    for login in ["", "   "] {
+        let api = app.post_json(&TestApp::new_client(), "/api/v1/password/forgot", json!({ "login": login })).await;
+        assert_eq!((api.status, api.error_code().as_str()), (400, "invalid_login"), "{}", api.text);
+        let client = TestApp::new_client();
+        let csrf = csrf_of(&app.get(&client, "/forgot-password").await.text);
+        let page =
+            Response::read(client.post(app.url("/forgot-password")).form(&[("login", login), ("csrf", &csrf)]).send().await.unwrap()).await;
+        assert_eq!(page.status, 400);
+        assert!(page.text.contains("id=\"forgot-error\"") && page.text.contains("Enter your username"), "{}", page.text);
+        assert!(page.text.contains("aria-invalid=\"true\"") && !page.text.contains("Check your email"), "{}", page.text);
+    }
+    assert!(app.deliver().await.is_empty());
 }

@@ -396,6 +396,7 @@ async fn s1_12_a_report_that_takes_every_method_away_is_lifted_by_support_only(b
     let locked = app.post_json(&mailbox_reader, "/api/v1/report-compromise", json!({ "token": added.token("report-not-me") })).await;
     assert_eq!((locked.status, &locked.json()["status"]), (200, &json!("locked")), "{}", locked.text);
     let case = locked.json()["case"].as_str().unwrap().to_owned();
+    assert_eq!(locked.json()["unlock"], "support", "{}", locked.text);
     app.deliver().await;
 
     let token = app.reset_mail("maria").await.token("reset-password");

@@ -194,7 +194,7 @@ async fn a_login_with_a_second_step_cancels_the_wait_and_a_new_request_waits_sev
     assert!(status["new_request_after"].is_string());
     let refused = app.post_json(&half, "/api/v1/recovery/two-step-reset", json!({})).await;
     assert_eq!(error_of(&refused), (409, "recently_cancelled".into()));
-    assert!(refused.json()["message"].as_str().unwrap().contains("contact support"), "{}", refused.text);
+    assert!(refused.json()["message"].as_str().unwrap().contains("ask support at /recovery-request"), "{}", refused.text);
     assert!(refused.json()["new_request_after"].is_string());
     assert!(app.deliver().await.is_empty(), "no email for a refused request");
 

@@ -79,6 +79,8 @@ pub struct LockOutcome {
     /// A requested or waiting 2-step reset of the account was cancelled (its links voided,
     /// its unsent finish email deleted).
     pub two_step_reset_cancelled: bool,
+    /// The lock took away every 2-step method the account had: support lifts it (S1.12).
+    pub support_only: bool,
 }
 
 #[async_trait]
@@ -151,6 +153,8 @@ pub struct Locked {
     pub sessions_ended: u64,
     pub rolled_back: bool,
     pub two_step_reset_cancelled: bool,
+    /// Support, not a reset, lifts this lock (it took away every 2-step method).
+    pub support_only: bool,
 }
 
 /// What a report link or the public form leads to.
@@ -280,6 +284,7 @@ impl Compromise {
             sessions_ended: outcome.sessions_ended,
             rolled_back: outcome.rolled_back,
             two_step_reset_cancelled: outcome.two_step_reset_cancelled,
+            support_only: outcome.support_only,
         })
     }
 

@@ -194,7 +194,7 @@ pub enum TwoStepResetError {
     #[error("A 2-step reset is already under way for this account. Its status is on this page; the email we sent says how to cancel it.")]
     AlreadyRunning,
     #[error(
-        "A 2-step reset of this account was cancelled recently, so a new one cannot start before {}. If you still cannot sign in, contact support from the help center.",
+        "A 2-step reset of this account was cancelled recently, so a new one cannot start before {}. If you still cannot sign in, ask support at /recovery-request: they check that it is you.",
         crate::clock::rfc2822(*.0)
     )]
     RecentlyCancelled(i64),

@@ -22,7 +22,7 @@ pub struct ReportBody {
     token: String,
 }
 
-/// 200 `{"status":"locked","case"}`; 400 `invalid_token` for a used, expired or unknown link.
+/// 200 `{"status":"locked","case","unlock"}`; 400 `invalid_token` for a used, expired or unknown link.
 pub async fn report(
     State(state): State<AppState>,
     Client(ctx): Client,
@@ -31,7 +31,7 @@ pub async fn report(
     let token = RecoveryToken::parse(&body.token).ok_or(CompromiseError::InvalidToken)?;
     let report = state.compromise.verify_report(&token).await?;
     let locked = state.compromise.lock(report, &ctx).await?;
-    Ok(Json(json!({ "status": "locked", "case": locked.case_id })))
+    Ok(Json(locked_answer(&locked)))
 }
 
 /// `POST /api/v1/account/activity/{id}/report` `{}`: the signed-in owner reports one of their
@@ -48,7 +48,7 @@ pub async fn report_activity(
 ) -> Result<Json<Value>, ApiError> {
     let proof = crate::web::shared::recent_step_up(&state, &session).await?;
     let locked = state.compromise.lock_from_activity(&session.record, id, proof.as_ref(), &ctx).await?;
-    Ok(Json(json!({ "status": "locked", "case": locked.case_id })))
+    Ok(Json(locked_answer(&locked)))
 }
 
 #[derive(Deserialize)]
@@ -81,4 +81,10 @@ pub fn router() -> Routes {
         .route("/report-compromise", post(report))
         .route("/compromise-reports", post(report_publicly))
         .route("/account/activity/{id}/report", post(report_activity))
+}
+
+/// A lock's answer: its case, and what lifts it: a reset, or support when the lock took away
+/// every 2-step method (S1.12).
+fn locked_answer(locked: &doorman_core::compromise::Locked) -> Value {
+    json!({ "status": "locked", "case": locked.case_id, "unlock": if locked.support_only { "support" } else { "reset" } })
 }

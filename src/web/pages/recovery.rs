@@ -37,12 +37,19 @@ struct ForgotPage {
     csrf: String,
     login: String,
     sent: bool,
+    /// The field was left empty: said on the form, which keeps focus there.
+    error: Option<String>,
 }
 
 fn forgot_page(chrome: Chrome, state: &AppState, jar: CookieJar, login: String, sent: bool) -> Response {
+    forgot_page_with(chrome, state, jar, login, sent, None)
+}
+
+fn forgot_page_with(chrome: Chrome, state: &AppState, jar: CookieJar, login: String, sent: bool, error: Option<ApiError>) -> Response {
     let (jar, binding) = Csrf::pre_session(state, jar);
-    let page = ForgotPage { chrome, csrf: Csrf::token(state, &binding), login, sent };
-    (jar, render(StatusCode::OK, &page)).into_response()
+    let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    let page = ForgotPage { chrome, csrf: Csrf::token(state, &binding), login, sent, error: error.map(|e| e.message) };
+    (jar, render(status, &page)).into_response()
 }
 
 /// `GET /forgot-password`
@@ -66,8 +73,12 @@ pub async fn forgot_submit(
     PageForm(form): PageForm<ForgotForm>,
 ) -> Result<Response, PageError> {
     Csrf::check_anonymous(&state, &jar, &form.csrf)?;
-    request_reset(&state, &form.login, &ctx).await?;
-    Ok(forgot_page(chrome, &state, jar, form.login.as_typed().chars().take(320).collect(), true))
+    let typed: String = form.login.as_typed().chars().take(320).collect();
+    match request_reset(&state, &form.login, &ctx).await {
+        Ok(()) => Ok(forgot_page(chrome, &state, jar, typed, true)),
+        Err(error) if error.code == "invalid_login" => Ok(forgot_page_with(chrome, &state, jar, typed, false, Some(error))),
+        Err(error) => Err(PageError(error)),
+    }
 }
 
 /// The reset page, in steps that never redraw silently:

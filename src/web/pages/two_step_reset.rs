@@ -174,7 +174,7 @@ async fn status_view(chrome: Chrome, state: &AppState, session: &CurrentSession)
                 "Your last 2-step reset was cancelled, so a new one cannot start before {}. If you still cannot sign in, contact support.",
                 rfc2822(status.new_request_after.unwrap_or_default())
             ));
-            page.links.insert(0, ("/help", "Contact support from the help center"));
+            page.links.insert(0, ("/recovery-request", "Ask support for help"));
         }
         _ => {
             page.paragraphs = vec![
