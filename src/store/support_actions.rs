@@ -320,6 +320,9 @@ impl SupportActionStore for SqlStore {
         // The owner enrols 2-step again: every method and recovery code goes.
         remove_every_method(&mut tx, account, now, ChangedBy::Support).await?;
         run(&mut tx, "UPDATE recovery_codes SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL", account, now).await?;
+        // A lock only support lifts (it took every method away) is lifted by this two-agent
+        // change: the owner then sets a password by email and enrols 2-step again (S11.4).
+        delete(&mut tx, "DELETE FROM account_locks WHERE account_id = $1 AND support_only = 1", account).await?;
         // A running 2-step reset ends too, and its finish email never goes.
         super::two_step_reset::cancel_running_resets(&mut tx, account, now).await?;
         for message in &applied.messages {

@@ -246,6 +246,7 @@ impl From<doorman_core::support::SupportError> for ApiError {
             SupportError::OwnAccount => Self::new(StatusCode::FORBIDDEN, "own_account", message),
             SupportError::SameAgent => Self::new(StatusCode::FORBIDDEN, "same_agent", message),
             SupportError::NotLocked => Self::new(StatusCode::CONFLICT, "not_locked", message),
+            SupportError::TwoAgentsNeeded => Self::new(StatusCode::CONFLICT, "two_agents_needed", message),
             SupportError::ChecksMissing => Self::new(StatusCode::CONFLICT, "checks_missing", message),
             SupportError::NoContact => Self::new(StatusCode::CONFLICT, "no_contact", message),
             SupportError::SameEmail => Self::new(StatusCode::CONFLICT, "same_email", message),

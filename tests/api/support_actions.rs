@@ -381,8 +381,8 @@ async fn s11_the_owner_cancels_a_pending_support_change_by_link_or_from_a_sessio
 /// authenticator app was added" email; the lock removed the app (added after the reported
 /// event), which left 2-step off, and a reset by email then unlocked the account for them
 /// with no password and no method. Now such a lock (it took every method away) is lifted
-/// by support only: the reset says so and changes nothing, and support's unlock, after its
-/// checks, sends the reset that works.
+/// by support only: the reset says so and changes nothing, and two agents, after their
+/// checks and the cooling-off, lift it with a reset of 2-step.
 async fn s1_12_a_report_that_takes_every_method_away_is_lifted_by_support_only(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_account("maria", "maria@example.com").await;
@@ -419,11 +419,24 @@ async fn s1_12_a_report_that_takes_every_method_away_is_lifted_by_support_only(b
     let page = crate::helpers::Response::read(browser.post(app.url("/login")).form(&fields).send().await.unwrap()).await;
     assert!(page.text.contains("id=\"locked-support-link\"") && !page.text.contains("id=\"locked-reset-link\""), "{}", page.text);
 
-    // Support checks who it is, unlocks, and the reset that follows works.
+    // One agent cannot unlock it: that would hand the account to whoever reads its email, as
+    // removing 2-step would (S11.4). Two agents, after their checks and the cooling-off, do.
     let ana = AgentClient::new(&app, "ana", "192.0.2.65").await;
-    let unlocked = ana.act(&app, &case, "unlock", "Owner proved who she is on a call").await;
-    assert_eq!(unlocked.status, 200, "{}", unlocked.text);
-    let link = app.deliver().await.into_iter().find(|m| m.kind == "password_reset").expect("support's reset link");
+    let ben = AgentClient::new(&app, "ben", "192.0.2.66").await;
+    let alone = ana.act(&app, &case, "unlock", "Owner proved who she is on a call").await;
+    assert_eq!((alone.status, alone.error_code().as_str()), (409, "two_agents_needed"), "{}", alone.text);
+    assert_eq!(ana.check(&app, &case, "last_sign_in", "Yesterday, Manila").await.status, 201);
+    assert_eq!(ana.check(&app, &case, "other", "Knew the last withdrawal's amount").await.status, 201);
+    let proposed = ana.act(&app, &case, "reset_two_step", "Owner locked out by a report that took her app").await;
+    assert_eq!(proposed.status, 202, "{}", proposed.text);
+    let id = proposed.json()["action_id"].as_str().unwrap().to_owned();
+    assert_eq!(ben.approve(&app, &id, "Checks hold").await.status, 200);
+    app.deliver().await;
+    let early = app.reset(json!({ "token": token, "new_password": "a brand new passphrase 7" })).await;
+    assert_eq!((early.status, early.error_code().as_str()), (409, "support_unlock_required"), "during the cooling-off: {}", early.text);
+    app.clock.advance(24 * 3600 + 60);
+    app.deliver().await;
+    let link = app.reset_mail("maria").await;
     let done = app.reset(json!({ "token": link.token("reset-password"), "new_password": "a brand new passphrase 7" })).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(app.login("maria", "a brand new passphrase 7").await.status, 200);

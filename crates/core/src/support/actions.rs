@@ -431,6 +431,9 @@ impl Support {
                 self.deps.audit(AuditEvent::SessionsRevoked, Some(&account.id), ctx, &format!("{ended} ended by a support lock")).await?;
             }
             SupportAction::Unlock => {
+                if self.store.lock_of(&account.id).await?.is_some_and(|lock| lock.support_only) {
+                    return Err(SupportError::TwoAgentsNeeded);
+                }
                 let unusable =
                     crate::password::Password::new(random_token(32).expose_secret()).map_err(|e| SupportError::Compose(e.to_string()))?;
                 let hash = self.deps.hasher.hash(&unusable).await.map_err(|e| SupportError::Compose(e.to_string()))?;

@@ -172,6 +172,12 @@ pub enum SupportError {
     OwnAccount,
     #[error("This account is not locked.")]
     NotLocked,
+    /// S11.4: the lock took away every 2-step method, so unlocking it hands the account to
+    /// whoever reads its email: as removing 2-step does, that takes two agents.
+    #[error(
+        "This lock took away every 2-step method the account had, so unlocking it hands the account to whoever reads its email: that takes two agents. Record the identity checks and propose \"Reset 2-step verification\"; once a second agent approves and the cooling-off ends, it unlocks the account."
+    )]
+    TwoAgentsNeeded,
     #[error(
         "Record at least two checks of different kinds on the case's identity checklist first (the verified contact address does not count)."
     )]
