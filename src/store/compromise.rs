@@ -205,6 +205,15 @@ impl CompromiseStore for SqlStore {
             .map_err(backend_error)?;
             support_only = marked.rows_affected() > 0;
         }
+        // A second report finds the first's mark (and counts no methods left to take).
+        if !support_only {
+            let marked: i32 = sqlx::query_scalar("SELECT support_only FROM account_locks WHERE account_id = $1")
+                .bind(account)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend_error)?;
+            support_only = marked != 0;
+        }
         for notice in &lock.notices {
             insert_message(&mut tx, self.sealer.as_ref(), notice).await?;
         }

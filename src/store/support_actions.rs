@@ -320,9 +320,14 @@ impl SupportActionStore for SqlStore {
         // The owner enrols 2-step again: every method and recovery code goes.
         remove_every_method(&mut tx, account, now, ChangedBy::Support).await?;
         run(&mut tx, "UPDATE recovery_codes SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL", account, now).await?;
-        // A lock only support lifts (it took every method away) is lifted by this two-agent
-        // change: the owner then sets a password by email and enrols 2-step again (S11.4).
-        delete(&mut tx, "DELETE FROM account_locks WHERE account_id = $1 AND support_only = 1", account).await?;
+        // A lock only support lifts (it took every method away) becomes one a reset lifts: the
+        // lock stays (the password from before it still does not sign in), and the owner sets
+        // a new password by email, then enrols 2-step again (S11.4).
+        sqlx::query("UPDATE account_locks SET support_only = 0 WHERE account_id = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_error)?;
         // A running 2-step reset ends too, and its finish email never goes.
         super::two_step_reset::cancel_running_resets(&mut tx, account, now).await?;
         for message in &applied.messages {
@@ -366,7 +371,8 @@ impl SupportActionStore for SqlStore {
 
     async fn support_unlock(&self, account: &AccountId, unusable_hash: &str, now: i64) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
-        let unlocked = delete(&mut tx, "DELETE FROM account_locks WHERE account_id = $1", account.as_str()).await?;
+        // Not a lock only two agents lift, even one a report made since the agent looked.
+        let unlocked = delete(&mut tx, "DELETE FROM account_locks WHERE account_id = $1 AND support_only = 0", account.as_str()).await?;
         if unlocked != 1 {
             tx.rollback().await.map_err(backend_error)?;
             return Ok(false);

@@ -16,6 +16,7 @@ on_both_backends!(
     s2_1_the_public_form_opens_a_case_without_locking_and_answers_the_same_for_everyone,
     s2_1_the_public_report_api_opens_a_case_and_answers_the_same_for_everyone,
     s3_6_public_reports_cannot_bury_the_support_queue,
+    s1_12_a_lock_from_the_activity_page_that_takes_every_method_needs_a_step_up,
     s9_an_email_change_reported_from_the_activity_page_moves_the_account_back,
     s9_a_method_removal_reported_from_the_activity_page_puts_the_method_back,
     s7_7_a_session_that_outlives_its_accounts_lock_is_refused,
@@ -600,4 +601,32 @@ async fn s9_a_method_removal_reported_from_the_activity_page_puts_the_method_bac
     let done = app.reset(body).await;
     assert_eq!(done.status, 200, "{}", done.text);
     assert_eq!(app.login_as(&TestApp::new_client(), "192.0.2.11", "maria", NEW_PASSWORD).await.json()["status"], "second_factor_required");
+}
+
+/// S1.12 from the activity page (found reviewing the support-only lock): reporting a sign-in
+/// from before every method the owner has would take them all away, a lock only two agents
+/// lift, so a session alone (a stolen one) cannot do it; a fresh verification can, and a
+/// second report of the same account still says support unlocks it.
+async fn s1_12_a_lock_from_the_activity_page_that_takes_every_method_needs_a_step_up(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let account = app.create_account("maria", "maria@example.com").await;
+    let owner = signed_in(&app, "192.0.2.10").await;
+    let entry = activity_entry(&app, &owner, "login_succeeded").await;
+    app.clock.advance(60);
+    let (secret, app_id) = enrol_totp(&app, &owner).await;
+    let added = app.deliver().await.into_iter().find(|m| m.text.contains("was added")).expect("the method-added email");
+    app.clock.advance(11 * 60);
+    let unverified = app.post_json(&owner, &format!("/api/v1/account/activity/{entry}/report"), json!({})).await;
+    assert_eq!((unverified.status, unverified.error_code().as_str()), (403, "step_up_required"), "{}", unverified.text);
+    assert!(app.services.compromise.lock_of(&account.id).await.unwrap().is_none(), "nothing locked");
+
+    let code = current_code(&app, &secret, 0);
+    let stepped = app.post_json(&owner, "/api/v1/step-up", json!({ "method_id": app_id, "code": code })).await;
+    assert_eq!(stepped.status, 200, "{}", stepped.text);
+    let locked = app.post_json(&owner, &format!("/api/v1/account/activity/{entry}/report"), json!({})).await;
+    assert_locked(&locked);
+    assert_eq!(locked.json()["unlock"], "support", "{}", locked.text);
+    let again = report(&app, &report_token(&added)).await;
+    assert_locked(&again);
+    assert_eq!(again.json()["unlock"], "support", "a second report finds the first's mark: {}", again.text);
 }

@@ -436,6 +436,10 @@ async fn s1_12_a_report_that_takes_every_method_away_is_lifted_by_support_only(b
     assert_eq!((early.status, early.error_code().as_str()), (409, "support_unlock_required"), "during the cooling-off: {}", early.text);
     app.clock.advance(24 * 3600 + 60);
     app.deliver().await;
+    // Applied, the lock stays, but a reset lifts it: the password from before the lock (an
+    // attacker may know it) still does not sign in.
+    let before = app.login("maria", PASSWORD).await;
+    assert_eq!((before.status, before.error_code().as_str()), (403, "account_locked"), "{}", before.text);
     let link = app.reset_mail("maria").await;
     let done = app.reset(json!({ "token": link.token("reset-password"), "new_password": "a brand new passphrase 7" })).await;
     assert_eq!(done.status, 200, "{}", done.text);

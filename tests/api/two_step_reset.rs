@@ -19,6 +19,7 @@ on_both_backends!(
     a_lock_from_any_report_voids_a_requested_resets_confirm_link,
     the_reset_page_sends_a_visitor_to_log_in_and_the_login_comes_back_to_it,
     s3_8_parallel_requests_leave_one_reset_running_and_a_sign_in_cancels_it,
+    a_link_that_does_not_work_shows_the_ways_on,
 );
 
 const WAIT_SECONDS: i64 = 4320 * 60;
@@ -562,4 +563,25 @@ async fn s3_8_parallel_requests_leave_one_reset_running_and_a_sign_in_cancels_it
     assert!(app.deliver().await.iter().all(|m| m.kind != "two_step_reset_ready"), "no finish link survives the owner's sign-in");
     let status = app.get(&half_signed_in(&app).await, "/api/v1/recovery/two-step-reset").await.json();
     assert_eq!(status["status"], "cancelled", "{status}");
+}
+
+/// Found walking the pages on a phone: a cut-short, used or expired confirm, cancel or finish
+/// link ended on a card with no way on, and someone who fears a hijack could not tell whether
+/// the reset still ran. Each now links the reset's status and help.
+async fn a_link_that_does_not_work_shows_the_ways_on(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_account("maria", "maria@example.com").await;
+    for path in ["/two-step-reset/confirm", "/two-step-reset/cancel", "/two-step-reset/finish"] {
+        let browser = TestApp::new_client();
+        let opened = app.get(&browser, &format!("{path}?token=cut-sho")).await;
+        assert_eq!(opened.status, 303, "{path}");
+        let page = app.get(&browser, path).await;
+        assert_eq!(page.status, 400, "{path}: {}", page.text);
+        assert!(page.text.contains("This link does not work"), "{path}: {}", page.text);
+        assert!(
+            page.text.contains("href=\"/login/two-step-reset\"") && page.text.contains("href=\"/help/two-step-verification\""),
+            "{path}: {}",
+            page.text
+        );
+    }
 }

@@ -24,6 +24,7 @@ crate::storage_trait! {
         CompromiseStore,
         crate::activity::ActivityStore,
         crate::report_link::ReportLinkStore,
+        crate::factors::FactorStore,
 }
 
 /// The public report form's limits (S3.5): per client address, per network (IPv4 /24, IPv6
@@ -214,7 +215,12 @@ impl Compromise {
         // (a stolen session could move the account back to an address of the past, or bring
         // back a method its owner removed on purpose). A lock alone still is.
         let rolls_back_control = matches!(event, ReportedEvent::EmailChanged { .. } | ReportedEvent::MethodRemoved { .. });
-        if rolls_back_control && !stepped_up.is_some_and(|proof| proof.account() == account) {
+        // Nor is it enough for a lock that would take away every method the account has (each
+        // enrolled after the entry): only support, with two agents, lifts that lock (S1.12).
+        let live: Vec<_> = self.store.factors_of(account).await?.into_iter().filter(|f| f.confirmed_at.is_some()).collect();
+        let takes_every_method =
+            !live.is_empty() && live.iter().all(|f| f.created_at >= item.at || f.confirmed_at.is_some_and(|at| at >= item.at));
+        if (rolls_back_control || takes_every_method) && !stepped_up.is_some_and(|proof| proof.account() == account) {
             return Err(CompromiseError::StepUpRequired);
         }
         let cap = [ThrottleKey {

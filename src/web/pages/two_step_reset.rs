@@ -128,7 +128,13 @@ fn anonymous_page(state: &AppState, jar: CookieJar, status: StatusCode, page: Re
 }
 
 fn missing_link() -> String {
-    "This page needs the link from our email. Open the link again; it works once.".into()
+    "This link does not work: it may be cut short, already used, or expired. Open the newest link from our email, or see where your 2-step reset stands.".into()
+}
+
+/// The ways on from a link that does not work (found walking the pages on a phone: such a
+/// card had none, and someone who fears a hijack could not tell whether the reset still ran).
+fn ways_on() -> Vec<(&'static str, &'static str)> {
+    vec![("/login/two-step-reset", "See where your 2-step reset stands"), ("/help/two-step-verification", "Help with 2-step verification")]
 }
 
 /// A refusal on the page, or the error page for anything else.
@@ -245,7 +251,7 @@ fn link_page(chrome: Chrome, state: &AppState, jar: CookieJar, link: Link, view:
     if link_token(state, &jar, link).is_some() {
         anonymous_page(state, jar, StatusCode::OK, view(chrome))
     } else {
-        let page = ResetPage { form: None, paragraphs: Vec::new(), error: Some(missing_link()), ..view(chrome) };
+        let page = ResetPage { form: None, paragraphs: Vec::new(), error: Some(missing_link()), links: ways_on(), ..view(chrome) };
         anonymous_page(state, jar, StatusCode::BAD_REQUEST, page)
     }
 }
@@ -279,7 +285,7 @@ pub async fn confirm(
         }
         Err(e) => {
             let (status, message) = refusal(e)?;
-            Ok(anonymous_page(&state, jar, status, ResetPage { error: Some(message), ..base }))
+            Ok(anonymous_page(&state, jar, status, ResetPage { error: Some(message), links: ways_on(), ..base }))
         }
     }
 }
@@ -330,7 +336,7 @@ pub async fn cancel(
         }
         Err(e) => {
             let (status, message) = refusal(e)?;
-            Ok(anonymous_page(&state, jar, status, ResetPage { error: Some(message), ..base }))
+            Ok(anonymous_page(&state, jar, status, ResetPage { error: Some(message), links: ways_on(), ..base }))
         }
     }
 }
@@ -368,7 +374,7 @@ pub async fn finish_page(
     }
     if link_token(&state, &jar, Link::Finish).is_none() {
         let page = ResetPage { error: Some(missing_link()), ..finish_view(chrome, &state, None) };
-        let page = ResetPage { paragraphs: Vec::new(), links: Vec::new(), ..page };
+        let page = ResetPage { paragraphs: Vec::new(), links: ways_on(), ..page };
         return no_referrer(render(StatusCode::BAD_REQUEST, &page));
     }
     no_referrer(render(StatusCode::OK, &finish_view(chrome, &state, session.as_ref())))

@@ -438,7 +438,9 @@ impl Support {
                     crate::password::Password::new(random_token(32).expose_secret()).map_err(|e| SupportError::Compose(e.to_string()))?;
                 let hash = self.deps.hasher.hash(&unusable).await.map_err(|e| SupportError::Compose(e.to_string()))?;
                 if !self.store.support_unlock(&account.id, &hash, now).await? {
-                    return Err(SupportError::NotLocked);
+                    // A report may have made it a two-agent lock since it was read above.
+                    let two_agents = self.store.lock_of(&account.id).await?.is_some_and(|lock| lock.support_only);
+                    return Err(if two_agents { SupportError::TwoAgentsNeeded } else { SupportError::NotLocked });
                 }
                 self.store
                     .enqueue_message(&told(
