@@ -389,6 +389,13 @@ async fn forms_show_a_refused_value_on_the_form(backend: Backend) {
     let answer = form("/account/security/question", &[("question_id", "first_concert"), ("answer", "none")]).await;
     assert_eq!(answer.status, 422, "{}", answer.text);
     assert!(answer.text.contains("That answer is too easy to guess") && answer.text.contains("action=\"/account/security/question\""));
+    // The chosen question stays chosen (it went back to the first one), the answer field has focus.
+    assert!(answer.text.contains("<option value=\"first_concert\" selected>"), "{}", answer.text);
+    assert!(
+        answer.text.contains("id=\"question-error\"") && answer.text.contains("aria-describedby=\"question-error\""),
+        "{}",
+        answer.text
+    );
     let email = form("/account/email", &[("new_email", "maria@")]).await;
     assert_eq!(email.status, 400, "{}", email.text);
     assert!(email.text.contains("That is not a valid email address.") && email.text.contains("value=\"maria@\""), "{}", email.text);

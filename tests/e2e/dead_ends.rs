@@ -44,7 +44,7 @@ async fn a_stuck_person_always_has_a_next_step() {
         // A security answer a small dictionary would find is refused, with the reason.
         browser.find("#answer").await?.send_keys("cat").await?;
         browser.button("Save question").await?.click().await?;
-        ensure!(browser.text("#security-error").await?.contains("too easy to guess"), "a three-letter answer was accepted");
+        ensure!(browser.text("#question-error").await?.contains("too easy to guess"), "a three-letter answer was accepted");
 
         // Log out from the header of a page that is not the account page.
         browser.goto("/help").await?;

@@ -381,6 +381,10 @@ struct SecurityPage {
     /// Without an SMS provider no phone can be added (issue 8).
     sms_available: bool,
     questions: Vec<(&'static str, &'static str)>,
+    /// The question chosen in a refused form, kept selected (found walking the pages on a
+    /// phone: the form went back to the first question), and why it was refused, by the form.
+    question_id: String,
+    question_error: Option<String>,
     notice: Option<String>,
     error: Option<String>,
     /// 2-step is on and no recovery code is left: the page asks for a set first.
@@ -434,6 +438,8 @@ async fn security_page(
             })
             .collect(),
         history_next: history.next_before,
+        question_id: String::new(),
+        question_error: None,
         history_older_page: history_before.is_some_and(|b| b > 0),
         chrome,
         csrf: Csrf::token(state, session.token.expose()),
@@ -698,7 +704,11 @@ pub async fn question(
     };
     match saved {
         Ok(_) => Ok(Redirect::to("/account/security?done=question").into_response()),
-        Err(e) => settings_error(chrome, &state, &session, e).await,
+        Err(e) => {
+            let (status, message) = shown(e)?;
+            let page = security_page(chrome, &state, &session, None, None, None).await?;
+            Ok(render(status, &SecurityPage { question_id: form.question_id, question_error: Some(message), ..page }))
+        }
     }
 }
 
