@@ -209,6 +209,11 @@ async fn s12_1_vote_form_needs_a_csrf_token_and_works_without_javascript(backend
     let page = app.get(&visitor, "/help/log-in").await;
     assert!(page.text.contains("0 out of 1 found this helpful"), "{}", page.text);
     assert!(page.text.contains("Thanks for your feedback"));
+    // The reason that goes with a No has its own send button under it (found walking the
+    // page on a phone: the only buttons were Yes and No, above the reason).
+    let fresh = app.get(&TestApp::new_client(), "/help/log-in").await;
+    let reason = fresh.text.split("id=\"reason\"").nth(1).expect("the reason is asked for");
+    assert!(reason.contains("name=\"helpful\" value=\"no\" id=\"vote-no-with-reason\""), "{}", fresh.text);
     // Changeable: the same visitor says yes after all.
     let csrf = form_csrf(&page.text, "/help/log-in/vote");
     assert_eq!(post_form(&app, &visitor, "/help/log-in/vote", &[("csrf", &csrf), ("helpful", "yes")]).await.status, 303);
