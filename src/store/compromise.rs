@@ -258,14 +258,7 @@ impl CompromiseStore for SqlStore {
     }
 
     async fn add_public_report_note(&self, case_id: &str, body: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO support_case_notes (id, case_id, author, body, created_at) VALUES ($1, $2, 'reporter', $3, $4)")
-            .bind(super::support::note_id())
-            .bind(case_id)
-            .bind(body)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_error)?;
-        Ok(())
+        use doorman_core::recovery_request::RecoveryRequestStore;
+        self.add_case_note(case_id, "reporter", body, now).await
     }
 }
